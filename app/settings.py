@@ -1,0 +1,54 @@
+"""Settings from environment variables (12-factor), with defaults that make `cse demo` work on a bare machine."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def normalize_database_url(url: str) -> str:
+    """Point plain `postgres://` URLs (as Heroku-style platforms hand them out) at the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = field(default_factory=lambda: Path.cwd() / ".cse-data")
+    database_url: str = ""
+    redis_url: str | None = None
+    health_config: Path | None = None
+    salesforce_username: str | None = None
+    salesforce_password: str | None = field(default=None, repr=False)
+    salesforce_security_token: str | None = field(default=None, repr=False)
+    salesforce_instance_url: str | None = None
+    salesforce_session_id: str | None = field(default=None, repr=False)
+    hubspot_access_token: str | None = field(default=None, repr=False)
+    intercom_access_token: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        data_dir = Path(env.get("CSE_DATA_DIR", str(Path.cwd() / ".cse-data")))
+        database_url = env.get("DATABASE_URL") or f"sqlite:///{data_dir / 'cse.db'}"
+        health_config = env.get("CSE_HEALTH_CONFIG")
+        return cls(
+            data_dir=data_dir,
+            database_url=normalize_database_url(database_url),
+            redis_url=env.get("REDIS_URL") or None,
+            health_config=Path(health_config) if health_config else None,
+            salesforce_username=env.get("SALESFORCE_USERNAME"),
+            salesforce_password=env.get("SALESFORCE_PASSWORD"),
+            salesforce_security_token=env.get("SALESFORCE_SECURITY_TOKEN"),
+            salesforce_instance_url=env.get("SALESFORCE_INSTANCE_URL"),
+            salesforce_session_id=env.get("SALESFORCE_SESSION_ID"),
+            hubspot_access_token=env.get("HUBSPOT_ACCESS_TOKEN"),
+            intercom_access_token=env.get("INTERCOM_ACCESS_TOKEN"),
+        )
+
+    @property
+    def uses_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

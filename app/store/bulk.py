@@ -1,0 +1,78 @@
+"""Set-based writes shared by every loader: staging tables, upserts and COPY, so no path costs a round trip per row."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Column, Connection, MetaData, Table, true
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql import Select
+
+
+def dialect_insert(conn: Connection, table: Table):
+    """INSERT with ON CONFLICT support for the connection's dialect (both dialects share the API)."""
+    module = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return module.insert(table)
+
+
+def rows_of(frame: pd.DataFrame, columns: Sequence[str]) -> list[tuple[Any, ...]]:
+    """Plain tuples with None for missing values: what DBAPI executemany and COPY both accept."""
+    subset = frame.loc[:, list(columns)]
+    out = subset.astype(object).where(subset.notna(), None)
+    return list(out.itertuples(index=False, name=None))
+
+
+def upsert(
+    conn: Connection,
+    table: Table,
+    records: list[dict[str, Any]],
+    conflict: Sequence[str],
+    update: Iterable[str] | None = None,
+) -> None:
+    """Insert records, updating `update` columns (or ignoring the row when None) where `conflict` matches."""
+    if not records:
+        return
+    stmt = dialect_insert(conn, table)
+    if update is None:
+        stmt = stmt.on_conflict_do_nothing(index_elements=list(conflict))
+    else:
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(conflict), set_={name: stmt.excluded[name] for name in update}
+        )
+    conn.execute(stmt, records)
+
+
+def temp_table(conn: Connection, name: str, columns: Sequence[Column]) -> Table:
+    """A connection-scoped staging table, dropped first in case an earlier load on this connection left one."""
+    table = Table(name, MetaData(), *columns, prefixes=["TEMPORARY"])
+    table.drop(conn, checkfirst=True)
+    table.create(conn)
+    return table
+
+
+def copy_rows(conn: Connection, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+    """Fill a table as fast as the database allows: COPY on PostgreSQL, executemany on SQLite."""
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        raw = conn.connection.driver_connection
+        with raw.cursor() as cursor, cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    placeholders = ", ".join("?" for _ in columns)
+    conn.exec_driver_sql(f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({placeholders})", rows)
+
+
+def insert_from_select_ignoring_conflicts(
+    conn: Connection, target: Table, columns: Sequence[str], source: Select, conflict: Sequence[str]
+) -> int:
+    """INSERT ... SELECT ... ON CONFLICT DO NOTHING; the WHERE TRUE keeps SQLite's parser from misreading ON."""
+    stmt = (
+        dialect_insert(conn, target)
+        .from_select(list(columns), source.where(true()))
+        .on_conflict_do_nothing(index_elements=list(conflict))
+    )
+    return conn.execute(stmt).rowcount

@@ -1,0 +1,229 @@
+"""Loading canonical records into the store: accounts, contacts and activity events, idempotent on re-reads.
+
+Connectors and the demo both hand over DataFrames in canonical columns; this module resolves keys to ids, writes
+set-based, and keeps the daily rollups that scoring reads in step with the events.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pandas as pd
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Date,
+    DateTime,
+    Float,
+    Integer,
+    String,
+    and_,
+    case,
+    cast,
+    delete,
+    func,
+    select,
+    update,
+)
+
+from app.store.bulk import copy_rows, insert_from_select_ignoring_conflicts, rows_of, temp_table, upsert
+from app.store.models import Account, AccountDay, ActivityEvent, Contact, Feature
+from engine.canonical import EventKind
+
+ACCOUNT_FIELDS = (
+    "key", "name", "domain", "segment", "plan", "arr", "seats_purchased", "seats_active", "api_limit",
+    "api_used", "storage_limit_gb", "storage_used_gb", "customer_since", "renewal_date", "owner",
+    "lifecycle_stage", "status", "churned_at", "roi_pct", "goal_attainment",
+)  # fmt: skip
+CONTACT_FIELDS = ("email", "name", "role", "is_champion", "is_exec_sponsor", "last_seen")
+EVENT_FIELDS = (
+    "account_id", "contact_id", "occurred_at", "kind", "feature", "count", "value", "source", "external_id",
+)  # fmt: skip
+MAX_FEATURE_BITS = 62
+
+
+def _records(frame: pd.DataFrame, columns: tuple[str, ...]) -> list[dict]:
+    present = [c for c in columns if c in frame.columns]
+    values = frame.loc[:, present].astype(object).where(frame.loc[:, present].notna(), None)
+    return values.to_dict("records")
+
+
+def account_ids_by_key(conn: Connection) -> dict[str, int]:
+    return dict(conn.execute(select(Account.key, Account.id)).all())
+
+
+def contact_ids_by_email(conn: Connection) -> dict[str, int]:
+    return dict(conn.execute(select(Contact.email, Contact.id)).all())
+
+
+def load_accounts(conn: Connection, accounts: pd.DataFrame) -> dict[str, int]:
+    """Upsert accounts by canonical key and return key → id for every account in the store."""
+    records = _records(accounts, ACCOUNT_FIELDS)
+    now = datetime.now()
+    for record in records:
+        record["updated_at"] = now
+    updatable = [c for c in (*ACCOUNT_FIELDS, "updated_at") if c != "key" and (c in accounts or c == "updated_at")]
+    upsert(conn, Account.__table__, records, conflict=["key"], update=updatable)
+    return account_ids_by_key(conn)
+
+
+def load_contacts(conn: Connection, contacts: pd.DataFrame, account_ids: dict[str, int]) -> dict[str, int]:
+    """Upsert contacts by email (the identity every vendor shares) and return email → id."""
+    frame = contacts.assign(account_id=contacts["account_key"].map(account_ids))
+    frame = frame[frame["account_id"].notna()]
+    records = _records(frame, ("account_id", *CONTACT_FIELDS))
+    updatable = [c for c in ("account_id", *CONTACT_FIELDS) if c != "email" and (c in contacts or c == "account_id")]
+    upsert(conn, Contact.__table__, records, conflict=["email"], update=updatable)
+    return contact_ids_by_email(conn)
+
+
+def _ensure_features(conn: Connection, keys: set[str]) -> None:
+    """Give every feature key seen a stable bit of the daily features mask (62 fit in a signed BIGINT)."""
+    known = dict(conn.execute(select(Feature.key, Feature.bit)).all())
+    free_bits = iter(range(max(known.values(), default=-1) + 1, MAX_FEATURE_BITS))
+    unseen = sorted(keys - known.keys())
+    new = [{"key": key, "bit": bit, "mask": 1 << bit} for key, bit in zip(unseen, free_bits, strict=False)]
+    upsert(conn, Feature.__table__, new, conflict=["key"])
+
+
+def load_events(
+    conn: Connection,
+    events: pd.DataFrame,
+    account_ids: dict[str, int],
+    contact_ids: dict[str, int] | None = None,
+) -> int:
+    """Insert events not seen before (by source + external id) and rebuild the rollups of the days they touch.
+
+    Returns the number of new events. Events whose account is unknown are not loaded (the caller quarantines).
+    """
+    frame = events.assign(account_id=events["account_key"].map(account_ids))
+    contact_ids = contact_ids or {}
+    emails = frame["contact_email"] if "contact_email" in frame else pd.Series(None, index=frame.index)
+    frame["contact_id"] = emails.map(contact_ids)
+    frame = frame[frame["account_id"].notna()]
+    if frame.empty:
+        return 0
+    frame["account_id"] = frame["account_id"].astype("int64")
+    frame["contact_id"] = frame["contact_id"].astype("Int64")
+    frame["occurred_at"] = pd.to_datetime(frame["occurred_at"]).dt.tz_localize(None).dt.to_pydatetime()
+    _ensure_features(conn, set(frame.loc[frame["kind"] == EventKind.FEATURE_USED, "feature"].dropna()))
+
+    stage = temp_table(
+        conn,
+        "_stage_events",
+        [
+            Column("account_id", Integer), Column("contact_id", Integer), Column("occurred_at", DateTime),
+            Column("kind", String(32)), Column("feature", String(64)), Column("count", Integer),
+            Column("value", Float), Column("source", String(16)), Column("external_id", String(128)),
+        ],
+    )  # fmt: skip
+    copy_rows(conn, stage, EVENT_FIELDS, rows_of(frame, EVENT_FIELDS))
+    inserted = insert_from_select_ignoring_conflicts(
+        conn,
+        ActivityEvent.__table__,
+        EVENT_FIELDS,
+        select(*[stage.c[name] for name in EVENT_FIELDS]),
+        conflict=["source", "external_id"],
+    )
+    stage.drop(conn)
+    first = frame["occurred_at"].min().date()
+    last = frame["occurred_at"].max().date()
+    refresh_rollups(conn, sorted(frame["account_id"].unique().tolist()), first, last)
+    return inserted
+
+
+def _sum_where(kind: EventKind, column) -> object:
+    return func.coalesce(func.sum(case((ActivityEvent.kind == kind.value, column), else_=0)), 0)
+
+
+def refresh_rollups(conn: Connection, account_ids: list[int], first: date, last: date) -> None:
+    """Recompute AccountDay rows (and first-value/first-activity dates) for these accounts and days from events.
+
+    Recomputing instead of incrementing keeps the rollup exact when the same events are read twice.
+    """
+    touched = temp_table(conn, "_touched_accounts", [Column("account_id", Integer, primary_key=True)])
+    copy_rows(conn, touched, ["account_id"], [(a,) for a in account_ids])
+    in_touched = AccountDay.account_id.in_(select(touched.c.account_id))
+    conn.execute(delete(AccountDay).where(in_touched, AccountDay.day.between(first, last)))
+
+    e = ActivityEvent
+    day = func.date(e.occurred_at)
+    if conn.dialect.name == "postgresql":
+        day = cast(day, Date)
+    feature_mask = func.coalesce(
+        func.sum(func.distinct(case((e.kind == EventKind.FEATURE_USED.value, Feature.mask), else_=None))), 0
+    )
+    mask_expr = cast(feature_mask, BigInteger)
+    columns = {
+        "account_id": e.account_id,
+        "day": day,
+        "logins": _sum_where(EventKind.LOGIN, e.count),
+        "session_minutes": _sum_where(EventKind.LOGIN, func.coalesce(e.value, 0.0)),
+        "feature_uses": _sum_where(EventKind.FEATURE_USED, e.count),
+        "features_mask": mask_expr,
+        "api_calls": _sum_where(EventKind.API_CALL, e.count),
+        "tickets_opened": _sum_where(EventKind.TICKET_OPENED, e.count),
+        "tickets_closed": _sum_where(EventKind.TICKET_CLOSED, e.count),
+        "resolution_hours": _sum_where(EventKind.TICKET_CLOSED, func.coalesce(e.value, 0.0)),
+        "escalations": _sum_where(EventKind.ESCALATION, e.count),
+        "self_service": _sum_where(EventKind.SELF_SERVICE, e.count),
+        "outreach": _sum_where(EventKind.OUTREACH, e.count),
+        "replies": _sum_where(EventKind.EMAIL_REPLIED, e.count),
+        "meetings": _sum_where(EventKind.MEETING, e.count),
+        "seat_delta": _sum_where(EventKind.SEAT_CHANGE, func.coalesce(e.value, 0.0)),
+        "plan_delta": _sum_where(EventKind.PLAN_CHANGE, func.coalesce(e.value, 0.0)),
+        "survey_sum": _sum_where(EventKind.SURVEY_RESPONSE, func.coalesce(e.value, 0.0)),
+        "survey_count": _sum_where(EventKind.SURVEY_RESPONSE, 1),
+        "churn_signals": func.coalesce(
+            func.sum(
+                case(
+                    (
+                        e.kind.in_(
+                            [
+                                EventKind.DATA_EXPORT.value,
+                                EventKind.CANCELLATION_INQUIRY.value,
+                                EventKind.COMPETITOR_MENTION.value,
+                            ]
+                        ),
+                        e.count,
+                    ),
+                    else_=0,
+                )
+            ),
+            0,
+        ),
+    }
+    aggregate = (
+        select(*[expr.label(name) for name, expr in columns.items()])
+        .select_from(e)
+        .join(touched, touched.c.account_id == e.account_id)
+        .outerjoin(Feature, and_(Feature.key == e.feature, e.kind == EventKind.FEATURE_USED.value))
+        .where(e.occurred_at >= datetime.combine(first, datetime.min.time()))
+        .where(e.occurred_at < datetime.combine(last, datetime.min.time()) + pd.Timedelta(days=1))
+        .group_by(e.account_id, day)
+    )
+    insert_from_select_ignoring_conflicts(
+        conn, AccountDay.__table__, list(columns), aggregate, conflict=["account_id", "day"]
+    )
+    _refresh_account_dates(conn, touched)
+    touched.drop(conn)
+
+
+def _refresh_account_dates(conn: Connection, touched) -> None:
+    e = ActivityEvent
+    first_value = (
+        select(func.min(e.occurred_at))
+        .where(e.account_id == Account.id, e.kind == EventKind.MILESTONE.value, e.feature == "first_value")
+        .scalar_subquery()
+    )
+    first_activity = (
+        select(func.min(AccountDay.day))
+        .where(AccountDay.account_id == Account.id, (AccountDay.logins + AccountDay.feature_uses) > 0)
+        .scalar_subquery()
+    )
+    conn.execute(
+        update(Account)
+        .where(Account.id.in_(select(touched.c.account_id)))
+        .values(first_value_at=func.date(first_value), first_activity_at=first_activity)
+    )

@@ -1,0 +1,258 @@
+"""Tables of the canonical model (DESIGN §3) plus the plumbing tables that make syncs and write-back durable."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL wants BIGINT for tables that grow without bound.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    domain: Mapped[str | None] = mapped_column(String(255), index=True)
+    segment: Mapped[str | None] = mapped_column(String(16))
+    plan: Mapped[str | None] = mapped_column(String(64))
+    arr: Mapped[float | None] = mapped_column(Float)
+    seats_purchased: Mapped[int | None] = mapped_column(Integer)
+    seats_active: Mapped[int | None] = mapped_column(Integer)
+    api_limit: Mapped[int | None] = mapped_column(Integer)
+    api_used: Mapped[int | None] = mapped_column(Integer)
+    storage_limit_gb: Mapped[float | None] = mapped_column(Float)
+    storage_used_gb: Mapped[float | None] = mapped_column(Float)
+    customer_since: Mapped[date | None] = mapped_column(Date)
+    renewal_date: Mapped[date | None] = mapped_column(Date)
+    owner: Mapped[str | None] = mapped_column(String(255))
+    lifecycle_stage: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="active", index=True)
+    churned_at: Mapped[date | None] = mapped_column(Date)
+    roi_pct: Mapped[float | None] = mapped_column(Float)
+    goal_attainment: Mapped[float | None] = mapped_column(Float)
+    first_value_at: Mapped[date | None] = mapped_column(Date)
+    first_activity_at: Mapped[date | None] = mapped_column(Date)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class ExternalId(Base):
+    """One vendor record that resolved to an account; identity resolution reads and writes this table."""
+
+    __tablename__ = "external_ids"
+    __table_args__ = (UniqueConstraint("vendor", "object", "external_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    vendor: Mapped[str] = mapped_column(String(16))
+    object: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str] = mapped_column(String(128))
+
+
+class Contact(Base):
+    __tablename__ = "contacts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str | None] = mapped_column(String(255))
+    role: Mapped[str | None] = mapped_column(String(64))
+    is_champion: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_exec_sponsor: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_seen: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class ActivityEvent(Base):
+    """A raw activity record, kept as pulled so rollups can be rebuilt; (source, external_id) dedupes re-reads."""
+
+    __tablename__ = "activity_events"
+    __table_args__ = (
+        UniqueConstraint("source", "external_id"),
+        Index("ix_activity_events_account_time", "account_id", "occurred_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    occurred_at: Mapped[datetime] = mapped_column(DateTime)
+    kind: Mapped[str] = mapped_column(String(32))
+    feature: Mapped[str | None] = mapped_column(String(64))
+    count: Mapped[int] = mapped_column(Integer, default=1)
+    value: Mapped[float | None] = mapped_column(Float)
+    properties: Mapped[dict | None] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str] = mapped_column(String(128))
+
+
+class Feature(Base):
+    """A stable bit per product feature, so a day's feature use fits in one integer column of AccountDay."""
+
+    __tablename__ = "features"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    bit: Mapped[int] = mapped_column(Integer, unique=True)
+    mask: Mapped[int] = mapped_column(BigInteger)
+
+
+class AccountDay(Base):
+    """Daily rollup of activity per account: what scoring reads, rebuilt from events for the days they touch."""
+
+    __tablename__ = "account_days"
+    __table_args__ = (Index("ix_account_days_day", "day"),)
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    logins: Mapped[int] = mapped_column(Integer, default=0)
+    session_minutes: Mapped[float] = mapped_column(Float, default=0.0)
+    feature_uses: Mapped[int] = mapped_column(Integer, default=0)
+    features_mask: Mapped[int] = mapped_column(BigInteger, default=0)
+    api_calls: Mapped[int] = mapped_column(Integer, default=0)
+    tickets_opened: Mapped[int] = mapped_column(Integer, default=0)
+    tickets_closed: Mapped[int] = mapped_column(Integer, default=0)
+    resolution_hours: Mapped[float] = mapped_column(Float, default=0.0)
+    escalations: Mapped[int] = mapped_column(Integer, default=0)
+    self_service: Mapped[int] = mapped_column(Integer, default=0)
+    outreach: Mapped[int] = mapped_column(Integer, default=0)
+    replies: Mapped[int] = mapped_column(Integer, default=0)
+    meetings: Mapped[int] = mapped_column(Integer, default=0)
+    seat_delta: Mapped[float] = mapped_column(Float, default=0.0)
+    plan_delta: Mapped[float] = mapped_column(Float, default=0.0)
+    survey_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    survey_count: Mapped[int] = mapped_column(Integer, default=0)
+    churn_signals: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Score(Base):
+    """One scoring of one account; history is kept so trends and model training can look back."""
+
+    __tablename__ = "scores"
+    __table_args__ = (Index("ix_scores_account_as_of", "account_id", "as_of"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    as_of: Mapped[date] = mapped_column(Date)
+    computed_at: Mapped[datetime] = mapped_column(DateTime)
+    health: Mapped[float | None] = mapped_column(Float)
+    band: Mapped[str | None] = mapped_column(String(16))
+    f_adoption: Mapped[float | None] = mapped_column(Float)
+    f_engagement: Mapped[float | None] = mapped_column(Float)
+    f_support: Mapped[float | None] = mapped_column(Float)
+    f_outcomes: Mapped[float | None] = mapped_column(Float)
+    f_relationship: Mapped[float | None] = mapped_column(Float)
+    f_expansion: Mapped[float | None] = mapped_column(Float)
+    coverage: Mapped[float | None] = mapped_column(Float)
+    trend_7d: Mapped[float | None] = mapped_column(Float)
+    trend_30d: Mapped[float | None] = mapped_column(Float)
+    drivers: Mapped[list | None] = mapped_column(JSON)
+    recommended_action: Mapped[str | None] = mapped_column(Text)
+    churn_probability: Mapped[float | None] = mapped_column(Float)
+    churn_horizon_days: Mapped[int | None] = mapped_column(Integer)
+    risk_drivers: Mapped[list | None] = mapped_column(JSON)
+    expansion_score: Mapped[float | None] = mapped_column(Float)
+    expansion_type: Mapped[str | None] = mapped_column(String(16))
+    revenue_potential: Mapped[float | None] = mapped_column(Float)
+    model_version: Mapped[str | None] = mapped_column(String(64))
+
+
+class Action(Base):
+    __tablename__ = "actions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    playbook: Mapped[str] = mapped_column(String(64))
+    step: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    due: Mapped[datetime | None] = mapped_column(DateTime)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    dedupe_key: Mapped[str] = mapped_column(String(255), unique=True)
+    payload: Mapped[dict | None] = mapped_column(JSON)
+    external_id: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class OutboxRow(Base):
+    """A pending write to a vendor, committed with the scores that caused it so nothing is lost between them."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_vendor", "status", "vendor", "operation"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    vendor: Mapped[str] = mapped_column(String(16))
+    operation: Mapped[str] = mapped_column(String(32))
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    dedupe_key: Mapped[str] = mapped_column(String(255), unique=True)
+    payload: Mapped[dict] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    external_id: Mapped[str | None] = mapped_column(String(128))
+    job_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class SyncCursor(Base):
+    __tablename__ = "sync_cursors"
+
+    vendor: Mapped[str] = mapped_column(String(16), primary_key=True)
+    object: Mapped[str] = mapped_column(String(32), primary_key=True)
+    cursor: Mapped[str | None] = mapped_column(String(255))
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class MappingVersion(Base):
+    __tablename__ = "mapping_versions"
+    __table_args__ = (Index("ix_mapping_versions_object", "vendor", "object"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    vendor: Mapped[str] = mapped_column(String(16))
+    object: Mapped[str] = mapped_column(String(32))
+    content: Mapped[str] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class WebhookEvent(Base):
+    __tablename__ = "webhook_events"
+    __table_args__ = (UniqueConstraint("vendor", "event_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    vendor: Mapped[str] = mapped_column(String(16))
+    event_id: Mapped[str] = mapped_column(String(255))
+    received_at: Mapped[datetime] = mapped_column(DateTime)
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    payload: Mapped[str | None] = mapped_column(Text)
+
+
+class QuarantinedRecord(Base):
+    __tablename__ = "quarantine"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    vendor: Mapped[str] = mapped_column(String(16))
+    object: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str | None] = mapped_column(String(128))
+    reason: Mapped[str] = mapped_column(Text)
+    payload: Mapped[dict | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
