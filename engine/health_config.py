@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -367,7 +366,9 @@ def load_health_config(path: str | Path | None = None) -> HealthConfig:
 @cache
 def default_health_config() -> HealthConfig:
     """The packaged default config, parsed once (the config is immutable, so sharing it is safe)."""
-    ref = resources.files("engine").joinpath(DEFAULT_CONFIG_NAME)
+    # Next to this module (shipped as package data). Not importlib.resources: an editable install made before
+    # engine/__init__.py existed maps ``engine`` as a namespace package, which resources.files() rejects.
+    path = Path(__file__).with_name(DEFAULT_CONFIG_NAME)
     source = f"engine/{DEFAULT_CONFIG_NAME}"
-    data, root = _parse(ref.read_text(encoding="utf-8"), source)
+    data, root = _parse(path.read_text(encoding="utf-8"), source)
     return _validate(data, source, root)

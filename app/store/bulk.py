@@ -75,4 +75,4 @@ def insert_from_select_ignoring_conflicts(
         .from_select(list(columns), source.where(true()))
         .on_conflict_do_nothing(index_elements=list(conflict))
     )
-    return conn.execute(stmt).rowcount
+    return conn.execute(stmt, execution_options={"preserve_rowcount": True}).rowcount

@@ -1,0 +1,42 @@
+"""The book of business by health band: what `cse demo` and `cse score` print."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from rich.table import Table
+
+from engine.canonical import BANDS_BEST_FIRST
+
+
+def book_by_band(scored: pd.DataFrame) -> dict[str, Any]:
+    """Count, share, average health and expansion potential (currency) per band, every band always present."""
+    total = len(scored)
+    grouped = scored.groupby(scored["band"].astype(object), dropna=True)
+    counts = grouped.size()
+    avg_health = grouped["health"].mean()
+    potential = grouped["revenue_potential"].sum()
+    bands = {}
+    for band in BANDS_BEST_FIRST:
+        count = int(counts.get(band.value, 0))
+        bands[band.value] = {
+            "count": count,
+            "share": round(count / total, 4) if total else 0.0,
+            "avg_health": round(float(avg_health.get(band.value)), 1) if count else None,
+            "expansion_potential": round(float(potential.get(band.value, 0.0)), 2),
+        }
+    unscored = total - sum(b["count"] for b in bands.values())
+    return {"accounts": total, "unscored": unscored, "bands": bands}
+
+
+def band_table(summary: dict[str, Any], title: str) -> Table:
+    table = Table(title=title)
+    for column, justify in (("band", "left"), ("accounts", "right"), ("share", "right"),
+                            ("avg health", "right"), ("expansion potential", "right")):  # fmt: skip
+        table.add_column(column, justify=justify)
+    for band, row in summary["bands"].items():
+        avg = "–" if row["avg_health"] is None else f"{row['avg_health']:.1f}"
+        table.add_row(band, f"{row['count']:,}", f"{row['share']:.1%}", avg, f"${row['expansion_potential']:,.0f}")
+    table.add_row("total", f"{summary['accounts']:,}", "100.0%", "", "", style="bold")
+    return table

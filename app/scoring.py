@@ -1,0 +1,103 @@
+"""Scoring run: read metrics from the store, score with the engine, write one score row per account."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Column, Connection, Text, func, select
+
+from app.store.bulk import copy_rows, rows_of, temp_table
+from app.store.metrics import account_metrics
+from app.store.models import Score
+from engine.canonical import FACTORS
+from engine.expansion import score_expansion
+from engine.health import score_health
+from engine.health_config import HealthConfig
+
+TREND_LOOKBACKS = {"health_7d_ago": 7, "health_30d_ago": 30}
+# A score counts as "7 days ago" if it was computed for a day within this many days before that target.
+TREND_TOLERANCE_DAYS = 7
+SCORE_COLUMNS = (
+    "account_id", "as_of", "computed_at", "health", "band", *(f"f_{f}" for f in FACTORS), "coverage",
+    "trend_7d", "trend_30d", "drivers", "recommended_action", "expansion_score", "expansion_type",
+    "revenue_potential",
+)  # fmt: skip
+
+
+def previous_health(conn: Connection, as_of: date, account_ids: Sequence[int] | None = None) -> pd.DataFrame:
+    """Latest health per account at 7 and 30 days before `as_of` (within a tolerance), for the trends."""
+    frames = {}
+    for column, days in TREND_LOOKBACKS.items():
+        target = as_of - timedelta(days=days)
+        ranked = select(
+            Score.account_id,
+            Score.health,
+            func.row_number()
+            .over(partition_by=Score.account_id, order_by=(Score.as_of.desc(), Score.id.desc()))
+            .label("rank"),
+        ).where(Score.as_of <= target, Score.as_of > target - timedelta(days=TREND_TOLERANCE_DAYS))
+        if account_ids is not None:
+            ranked = ranked.where(Score.account_id.in_(list(account_ids)))
+        sub = ranked.subquery()
+        rows = conn.execute(select(sub.c.account_id, sub.c.health).where(sub.c.rank == 1)).all()
+        frames[column] = pd.Series(dict(rows), dtype="float64")
+    return pd.DataFrame(frames)
+
+
+def compute_scores(
+    conn: Connection, as_of: date, config: HealthConfig, account_ids: Sequence[int] | None = None
+) -> pd.DataFrame:
+    """Health and expansion for every account active on `as_of` (or the given ones), with their attributes."""
+    metrics = account_metrics(conn, as_of, config.core_features, config.features, account_ids)
+    if metrics.empty:
+        return metrics
+    health = score_health(metrics, config, previous_health(conn, as_of, account_ids))
+    expansion = score_expansion(metrics, health["health"])
+    return health.join(expansion).join(metrics[["key", "name", "segment", "arr", "owner"]])
+
+
+def _drivers_json(scored: pd.DataFrame) -> list[str]:
+    columns = [c for c in scored.columns if c.startswith("driver_")]
+    values = scored[columns].astype(object).where(scored[columns].notna(), None).to_numpy()
+    return [json.dumps([d for d in row if d is not None]) for row in values]
+
+
+def write_scores(conn: Connection, as_of: date, scored: pd.DataFrame) -> int:
+    """Append one Score row per account in one bulk statement (COPY on PostgreSQL)."""
+    if scored.empty:
+        return 0
+    out = scored.reset_index(names="account_id")
+    out["as_of"] = as_of
+    out["computed_at"] = datetime.now()
+    out["band"] = out["band"].astype(object)
+    out["recommended_action"] = out["recommended_action"].astype(object)
+    out["drivers"] = _drivers_json(scored)
+    out = out.replace([np.inf, -np.inf], np.nan)
+    staged_columns = [c for c in SCORE_COLUMNS if c != "drivers"]
+    # JSON columns go through COPY / executemany as text; SQLAlchemy's JSON type would re-encode them.
+    stage = temp_table(conn, "_stage_scores", [_stage_column(name) for name in SCORE_COLUMNS])
+    copy_rows(conn, stage, SCORE_COLUMNS, rows_of(out, SCORE_COLUMNS))
+    target_columns = [*staged_columns, "drivers"]
+    source = [stage.c[c] for c in staged_columns]
+    drivers = stage.c.drivers
+    if conn.dialect.name == "postgresql":
+        drivers = drivers.cast(Score.__table__.c.drivers.type)
+    conn.execute(Score.__table__.insert().from_select(target_columns, select(*source, drivers)))
+    stage.drop(conn)
+    return len(out)
+
+
+def _stage_column(name: str) -> Column:
+    return Column(name, Text if name == "drivers" else Score.__table__.c[name].type)
+
+
+def score_and_store(
+    conn: Connection, as_of: date, config: HealthConfig, account_ids: Sequence[int] | None = None
+) -> pd.DataFrame:
+    scored = compute_scores(conn, as_of, config, account_ids)
+    write_scores(conn, as_of, scored)
+    return scored

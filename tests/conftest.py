@@ -1,0 +1,67 @@
+"""Shared fixtures: a real store on SQLite and on PostgreSQL.
+
+Outside CI a missing service skips its tests with a loud reason; with CI=true it fails them, so a green CI run
+always means both databases were exercised.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+import warnings
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+
+from app.store.db import make_engine, upgrade_schema
+
+POSTGRES_URL = os.environ.get("CSE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def service_missing(what: str, error: Exception) -> None:
+    """Fail under CI, skip loudly elsewhere."""
+    message = f"{what} is not reachable ({type(error).__name__}: {error})"
+    if IN_CI:
+        pytest.fail(f"{message}; CI=true requires it (see shared/SERVICES.md)")
+    warnings.warn(f"SKIPPING: {message}", stacklevel=2)
+    pytest.skip(f"SKIPPED LOUDLY: {message}")
+
+
+def _postgres_engine() -> tuple[Engine, str]:
+    schema = f"cse_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as error:  # noqa: BLE001 - any connection failure means the service is missing
+        service_missing("PostgreSQL at " + POSTGRES_URL, error)
+    finally:
+        admin.dispose()
+    engine = make_engine(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema}"})
+    return engine, schema
+
+
+def _drop_schema(schema: str) -> None:
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path) -> Engine:
+    """A migrated, empty store on each database the product supports."""
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'cse.db'}")
+        upgrade_schema(engine)
+        yield engine
+        engine.dispose()
+        return
+    engine, schema = _postgres_engine()
+    try:
+        upgrade_schema(engine)
+        yield engine
+    finally:
+        engine.dispose()
+        _drop_schema(schema)

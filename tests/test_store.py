@@ -1,0 +1,131 @@
+"""The store on SQLite and PostgreSQL: migrations, idempotent loads, rollups and point-in-time metrics."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pandas as pd
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import func, select
+
+from app.store.load import load_accounts, load_contacts, load_events
+from app.store.metrics import account_metrics
+from app.store.models import Account, AccountDay, ActivityEvent, Base
+from engine.canonical import METRIC_COLUMNS
+from tests.factories import AS_OF, accounts_frame, contacts_frame, event, events_frame
+
+CORE = ["tasks", "projects", "boards", "reports"]
+ALL = [*CORE, "gantt", "docs"]
+
+
+def _usage_events(key: str = "A0000", prefix: str = "e") -> list[dict]:
+    """Two weeks of logins plus three core features and one extra feature used in the last 30 days."""
+    rows = []
+    for back in range(14):
+        day = AS_OF - timedelta(days=back)
+        rows.append(event(key, day, "login", count=2, value=50.0, uid=f"{prefix}-login-{back}"))
+    for i, feature in enumerate(["tasks", "projects", "boards", "docs"]):
+        day = AS_OF - timedelta(days=i)
+        rows.append(event(key, day, "feature_used", feature=feature, count=3, uid=f"{prefix}-f{i}"))
+    rows.append(event(key, AS_OF - timedelta(days=2), "feature_used", feature="tasks", count=1, uid=f"{prefix}-f9"))
+    rows.append(event(key, AS_OF - timedelta(days=3), "ticket_opened", uid=f"{prefix}-t1"))
+    rows.append(event(key, AS_OF - timedelta(days=1), "ticket_closed", value=12.0, uid=f"{prefix}-t2"))
+    rows.append(event(key, AS_OF - timedelta(days=100), "milestone", feature="first_value", uid=f"{prefix}-m1"))
+    return rows
+
+
+def _load(store, accounts, events):
+    with store.begin() as conn:
+        ids = load_accounts(conn, accounts)
+        contacts = load_contacts(conn, contacts_frame(accounts), ids)
+        inserted = load_events(conn, events_frame(events), ids, contacts)
+    return ids, inserted
+
+
+def test_migrations_match_the_models(store):
+    with store.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
+
+
+def test_reloading_the_same_records_changes_nothing(store):
+    accounts = accounts_frame(2)
+    ids, first = _load(store, accounts, _usage_events())
+    _, second = _load(store, accounts, _usage_events())
+    with store.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(Account)) == 2
+        assert conn.scalar(select(func.count()).select_from(ActivityEvent)) == first
+        logins = conn.scalar(select(func.sum(AccountDay.logins)).where(AccountDay.account_id == ids["A0000"]))
+    assert first == len(_usage_events()) and second == 0
+    assert logins == 28
+
+
+def test_account_upsert_updates_fields(store):
+    _load(store, accounts_frame(1), [])
+    _load(store, accounts_frame(1, arr=9999.0), [])
+    with store.connect() as conn:
+        assert conn.scalar(select(Account.arr)) == 9999.0
+
+
+def test_metrics_from_rollups(store):
+    ids, _ = _load(store, accounts_frame(2), _usage_events())
+    with store.connect() as conn:
+        metrics = account_metrics(conn, AS_OF, CORE, ALL)
+    row = metrics.loc[ids["A0000"]]
+    assert row["core_adoption"] == pytest.approx(3 / 4)
+    assert row["feature_breadth"] == pytest.approx(4 / 6)
+    assert row["active_days_per_week"] == pytest.approx(14 / 4)
+    assert row["avg_session_minutes"] == pytest.approx(25.0)
+    assert row["tickets_per_seat_30d"] == pytest.approx(1 / 8)
+    assert row["avg_resolution_hours"] == pytest.approx(12.0)
+    assert row["ttfv_days"] == pytest.approx(100.0)
+    assert row["has_champion"] == 1.0
+    assert row["active_user_share"] == pytest.approx(0.8)
+    # The second account has no usage feed at all: its usage metrics are unknown, not zero.
+    other = metrics.loc[ids["A0001"]]
+    assert other[["core_adoption", "active_days_per_week", "tickets_per_seat_30d"]].isna().all()
+    assert other["roi_pct"] == 250.0
+
+
+def test_metrics_ignore_what_happened_after_the_scoring_date(store):
+    ids, _ = _load(store, accounts_frame(1), _usage_events())
+    with store.connect() as conn:
+        before = account_metrics(conn, AS_OF - timedelta(days=5), CORE, ALL)
+    later = [
+        event("A0000", AS_OF - timedelta(days=1), "feature_used", feature="reports", uid="late-1"),
+        event("A0000", AS_OF - timedelta(days=2), "login", count=9, value=9.0, uid="late-2"),
+        event("A0000", AS_OF - timedelta(days=1), "seat_change", value=5.0, uid="late-3"),
+    ]
+    _load(store, accounts_frame(1, seats_purchased=15), later)
+    with store.connect() as conn:
+        after = account_metrics(conn, AS_OF - timedelta(days=5), CORE, ALL)
+    point_in_time = [*METRIC_COLUMNS, "seats_at_as_of", "advanced_adoption"]
+    pd.testing.assert_frame_equal(after[point_in_time], before[point_in_time])
+
+
+def test_seat_growth_rolls_back_seat_changes(store):
+    events = [
+        event("A0000", AS_OF - timedelta(days=10), "seat_change", value=5.0, uid="s1"),
+        event("A0000", AS_OF - timedelta(days=1), "login", uid="l1"),
+    ]
+    ids, _ = _load(store, accounts_frame(1, seats_purchased=15), events)
+    with store.connect() as conn:
+        now = account_metrics(conn, AS_OF, CORE, ALL).loc[ids["A0000"]]
+        earlier = account_metrics(conn, AS_OF - timedelta(days=20), CORE, ALL).loc[ids["A0000"]]
+    assert now["seat_growth_90d"] == pytest.approx(0.5)
+    assert now["seats_at_as_of"] == 15
+    assert earlier["seats_at_as_of"] == 10
+
+
+def test_churned_accounts_are_not_scored_after_churn(store):
+    accounts = accounts_frame(2)
+    accounts.loc[1, "status"] = "churned"
+    accounts.loc[1, "churned_at"] = AS_OF - timedelta(days=10)
+    ids, _ = _load(store, accounts, [])
+    with store.connect() as conn:
+        now = account_metrics(conn, AS_OF, CORE, ALL)
+        before = account_metrics(conn, AS_OF - timedelta(days=20), CORE, ALL)
+    assert list(now.index) == [ids["A0000"]]
+    assert set(before.index) == set(ids.values())
