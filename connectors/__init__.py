@@ -1,0 +1,1 @@
+"""Vendor connectors: client setup, pull (records → canonical through mappings), push, webhook parsing."""

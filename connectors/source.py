@@ -1,0 +1,43 @@
+"""What every vendor connector offers the sync: pages of raw records per object, changed since a cursor.
+
+The sync (app/sync.py) owns cursors, mappings, identity resolution and the store; a connector only talks to its
+vendor through the official SDK and hands over plain dicts, so a new vendor is one new package.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from engine.canonical import Vendor
+
+
+@dataclass
+class PullStats:
+    """API calls and records seen, for the sync log and the API-efficiency benchmark."""
+
+    api_calls: int = 0
+    records: int = 0
+    retries: int = 0
+    by_object: dict[str, int] = field(default_factory=dict)
+
+
+class VendorSource(Protocol):
+    vendor: Vendor
+    stats: PullStats
+
+    def objects(self) -> tuple[str, ...]:
+        """Vendor objects this connector can pull, in the order a sync should pull them (companies first)."""
+        ...
+
+    def pull(self, obj: str, since: datetime | None) -> Iterator[list[dict]]:
+        """Pages of raw records of `obj` changed at or after `since` (None: everything), oldest change first.
+
+        Records are flat dicts whose keys are the source paths a mapping's `from` names (nested objects may stay
+        nested; the mapping reads dotted paths). Deleted or archived records are included, flagged by the field
+        the mapping's `deleted` names, so the sync can honour them. Ordering by change time lets the sync
+        checkpoint its cursor after every page and resume a killed run without gaps.
+        """
+        ...
