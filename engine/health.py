@@ -6,22 +6,29 @@ the whole customer base and a per-account Python loop would dominate its cost (t
 Scoring in three steps:
 
 1. **Sub-scores.** Each account metric (engine.canonical.METRIC_COLUMNS) is mapped to 0-100 by a
-   piecewise-linear curve (``np.interp`` over the breakpoints in ``FACTOR_CURVES``). Curves are non-decreasing
-   in the "good" direction of their metric and clamp outside their breakpoints, so extreme or negative inputs
-   still land in 0-100. The breakpoints follow the tiers of DESIGN section 5 (e.g. core adoption 80 % -> 90,
-   60 % -> 70, 40 % -> 50), so a value at the lower edge of a tier scores the bottom of that tier's range.
+   piecewise-linear curve through the breakpoints in ``FACTOR_CURVES`` (the values of ``np.interp``, computed
+   so they are exactly monotonic, see ``Curve.evaluate``). Curves are non-decreasing in the "good" direction of
+   their metric and clamp outside their breakpoints, so extreme or negative inputs still land in 0-100. The
+   breakpoints follow the tiers of DESIGN section 5 (e.g. core adoption 80 % -> 90, 60 % -> 70, 40 % -> 50), so
+   a value at the lower edge of a tier scores the bottom of that tier's range.
 2. **Factors.** A factor is the weighted mean of its sub-scores that have data (inner weights in
    ``FACTOR_CURVES``); NaN sub-metrics are left out and the rest renormalized. A factor with no data at all is
    missing (NaN), not zero: absence of data is not evidence of bad health.
 3. **Health.** The weighted mean of the present factors, with the configured weights renormalized over them;
    ``coverage`` says which share of the total weight had data. An account with no weighted factor at all gets
-   health NaN and band NaN (not a band of its own: "unknown" is not a health level, and consumers should look at
-   ``coverage``/``factors_present``, which are 0 there).
+   health NaN and band NaN (not a band of its own: "unknown" is not a health level; its ``coverage`` is 0).
+   Health is rounded to 1 decimal and the band taken from the rounded value, so they always agree on screen.
+
+Also per account: trends against earlier scores, and the drivers (factors below the driver threshold that
+cost the most points) with the recommended action of the first one. All outputs are computed for every factor
+weight >= 0; a factor weighted 0 has no effect on health, coverage or drivers (it still shows its ``f_`` score
+and counts in ``factors_present``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -45,10 +52,11 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Curve:
-    """One sub-metric of a factor: ``np.interp(value, xp, fp)`` weighted by ``weight`` inside its factor.
+    """One sub-metric of a factor: a piecewise-linear map through ``(xp, fp)``, weighted ``weight`` in its factor.
 
-    ``xp`` must be increasing. ``fp`` is increasing for "higher is better" metrics and decreasing for "lower is
-    better" ones (tickets, resolution time, time to first value).
+    ``xp`` must be strictly increasing. ``fp`` is non-decreasing for "higher is better" metrics and
+    non-increasing for "lower is better" ones (tickets, resolution time, time to first value). Outside the
+    breakpoints the curve is flat (clamped), so any input, however extreme, scores within 0-100; NaN stays NaN.
     """
 
     metric: str
@@ -63,60 +71,84 @@ class Curve:
             raise ValueError(f"{self.metric}: xp must be strictly increasing and as long as fp")
         if not all(0 <= y <= 100 for y in self.fp) or self.weight <= 0:
             raise ValueError(f"{self.metric}: fp must be within 0-100 and weight positive")
+        steps = [b - a for a, b in zip(self.fp, self.fp[1:], strict=False)]
+        if not (all(d >= 0 for d in steps) or all(d <= 0 for d in steps)) or self.fp[0] == self.fp[-1]:
+            raise ValueError(f"{self.metric}: fp must be monotonic and not flat")
+
+    def evaluate(self, x: np.ndarray) -> np.ndarray:
+        """Same values as ``np.interp(x, xp, fp)``, built as a sum of clamped ramps, one per segment.
+
+        Why not np.interp: its per-segment formula can overshoot a breakpoint by one ulp, so a slightly
+        better metric could score a hair lower. Here every step (subtract, divide by a positive width, clip,
+        scale, add) is monotonic in floating point, so the curve is exactly monotonic; a value on a breakpoint
+        gives exactly its ``fp`` (a full ramp is exactly 1); and it is a little faster.
+        """
+        out = np.full(x.shape, float(self.fp[0]))
+        ramp = np.empty(x.shape)
+        for (x0, x1), (y0, y1) in zip(pairwise(self.xp), pairwise(self.fp), strict=True):
+            if y1 == y0:
+                continue  # flat segment; some other segment carries NaN through (curves are not flat)
+            np.subtract(x, x0, out=ramp)
+            np.divide(ramp, x1 - x0, out=ramp)
+            np.clip(ramp, 0.0, 1.0, out=ramp)  # NaN stays NaN
+            np.multiply(ramp, y1 - y0, out=ramp)
+            out += ramp
+        return out
 
     @property
     def higher_is_better(self) -> bool:
         return self.fp[-1] >= self.fp[0]
 
 
-# Inner weights sum to 1 per factor (only their ratios matter). Breakpoints and why:
+# Inner weights are whole percentages summing to 100 per factor (only their ratios matter; integers keep the
+# weighted sums exact, so a factor whose sub-scores are all 100 scores exactly 100). Breakpoints and why:
 FACTOR_CURVES: dict[Factor, tuple[Curve, ...]] = {
     Factor.ADOPTION: (
         # DESIGN tiers: >=80 % -> 90-100, 60-80 -> 70-89, 40-60 -> 50-69, <40 -> 0-49. The main adoption signal.
-        Curve("core_adoption", (0.0, 0.4, 0.6, 0.8, 1.0), (0, 50, 70, 90, 100), 0.7),
+        Curve("core_adoption", (0.0, 0.4, 0.6, 0.8, 1.0), (0, 50, 70, 90, 100), 70),
         # Time to first value: <=30 d -> 90-100, <=60 -> 70-89, <=90 -> 50-69, later -> falls to 0 at 180 d.
         # An account without first value yet is scored at its tenure (as if value arrived today, the best it can
         # still reach), so a young account is not penalised as "never" while an old one falls to the floor.
         # It is a one-off onboarding signal, hence the lower weight.
-        Curve("ttfv_days", (0.0, 30.0, 60.0, 90.0, 180.0), (100, 90, 70, 50, 0), 0.3),
+        Curve("ttfv_days", (0.0, 30.0, 60.0, 90.0, 180.0), (100, 90, 70, 50, 0), 30),
     ),
     Factor.ENGAGEMENT: (
         # Login frequency: ~daily (5+/week) -> 90-100, 3-5 -> 60-89, 1-3 -> 40-59, <1 -> 0-39.
-        Curve("active_days_per_week", (0.0, 1.0, 3.0, 5.0, 7.0), (0, 40, 60, 90, 100), 0.4),
+        Curve("active_days_per_week", (0.0, 1.0, 3.0, 5.0, 7.0), (0, 40, 60, 90, 100), 40),
         # Session length: 30+ min is a working session (90+); a few minutes is a glance.
-        Curve("avg_session_minutes", (0.0, 5.0, 15.0, 30.0, 60.0), (0, 30, 60, 90, 100), 0.2),
+        Curve("avg_session_minutes", (0.0, 5.0, 15.0, 30.0, 60.0), (0, 30, 60, 90, 100), 20),
         # Breadth of features used (share of all features): depth beyond the core.
-        Curve("feature_breadth", (0.0, 0.2, 0.4, 0.6, 1.0), (0, 40, 65, 85, 100), 0.2),
+        Curve("feature_breadth", (0.0, 0.2, 0.4, 0.6, 1.0), (0, 40, 65, 85, 100), 20),
         # Share of purchased seats that are active: paid-for shelfware is a classic churn precursor.
-        Curve("active_user_share", (0.0, 0.25, 0.5, 0.75, 1.0), (0, 35, 60, 85, 100), 0.2),
+        Curve("active_user_share", (0.0, 0.25, 0.5, 0.75, 1.0), (0, 35, 60, 85, 100), 20),
     ),
     Factor.SUPPORT: (
         # Tickets per active seat in 30 days; lower is better. 1 ticket per 10 seats a month is normal.
-        Curve("tickets_per_seat_30d", (0.0, 0.05, 0.1, 0.25, 0.5, 1.0), (100, 90, 75, 50, 25, 0), 0.35),
+        Curve("tickets_per_seat_30d", (0.0, 0.05, 0.1, 0.25, 0.5, 1.0), (100, 90, 75, 50, 25, 0), 35),
         # Resolution time; within a working day is fine, a week is bad.
-        Curve("avg_resolution_hours", (0.0, 4.0, 24.0, 72.0, 168.0), (100, 95, 80, 50, 0), 0.2),
+        Curve("avg_resolution_hours", (0.0, 4.0, 24.0, 72.0, 168.0), (100, 95, 80, 50, 0), 20),
         # Escalations in 90 days: each one hurts, 5+ is a crisis.
-        Curve("escalations_90d", (0.0, 1.0, 2.0, 3.0, 5.0), (100, 70, 50, 30, 0), 0.3),
+        Curve("escalations_90d", (0.0, 1.0, 2.0, 3.0, 5.0), (100, 70, 50, 30, 0), 30),
         # Self-service share: customers who help themselves are invested; 0 is not alarming on its own.
-        Curve("self_service_share", (0.0, 0.25, 0.5, 0.75, 1.0), (30, 50, 70, 90, 100), 0.15),
+        Curve("self_service_share", (0.0, 0.25, 0.5, 0.75, 1.0), (30, 50, 70, 90, 100), 15),
     ),
     Factor.OUTCOMES: (
         # DESIGN tiers: ROI >=300 % -> 90-100, 200-300 -> 70-89, 100-200 -> 50-69, <100 -> 0-49.
-        Curve("roi_pct", (0.0, 100.0, 200.0, 300.0, 500.0), (0, 50, 70, 90, 100), 0.6),
+        Curve("roi_pct", (0.0, 100.0, 200.0, 300.0, 500.0), (0, 50, 70, 90, 100), 60),
         # Share of agreed success goals met, linearly.
-        Curve("goal_attainment", (0.0, 1.0), (0, 100), 0.4),
+        Curve("goal_attainment", (0.0, 1.0), (0, 100), 40),
     ),
     Factor.RELATIONSHIP: (
         # A champion (1) or none although contacts exist (0).
-        Curve("has_champion", (0.0, 1.0), (0, 100), 0.5),
+        Curve("has_champion", (0.0, 1.0), (0, 100), 50),
         # Replies per CSM outreach: half answered is a healthy relationship.
-        Curve("responsiveness", (0.0, 0.1, 0.3, 0.5, 1.0), (0, 30, 60, 85, 100), 0.5),
+        Curve("responsiveness", (0.0, 0.1, 0.3, 0.5, 1.0), (0, 30, 60, 85, 100), 50),
     ),
     Factor.EXPANSION: (
         # Seat growth over 90 days: stable -> 60, growth -> up to 100 at +25 %, contraction -> 0 at -50 %.
-        Curve("seat_growth_90d", (-0.5, -0.1, 0.0, 0.1, 0.25), (0, 30, 60, 80, 100), 0.6),
+        Curve("seat_growth_90d", (-0.5, -0.1, 0.0, 0.1, 0.25), (0, 30, 60, 80, 100), 60),
         # Net plan moves: downgrade 0, none 60, upgrade 100.
-        Curve("plan_change_90d", (-1.0, 0.0, 1.0), (0, 60, 100), 0.4),
+        Curve("plan_change_90d", (-1.0, 0.0, 1.0), (0, 60, 100), 40),
     ),
 }
 
@@ -159,7 +191,7 @@ def _factor_columns(metrics: pd.DataFrame) -> list[np.ndarray]:
             if curve.metric == "ttfv_days":
                 # No first value yet: score as if it arrived today (see FACTOR_CURVES).
                 x = np.where(np.isnan(x), _column(metrics, "tenure_days"), x)
-            s = np.interp(x, curve.xp, curve.fp)
+            s = curve.evaluate(x)
             num += _nan_to_zero(s) * curve.weight
             den += ~np.isnan(s) * curve.weight
         out.append(_ratio(num, den))
@@ -285,19 +317,22 @@ def _drivers(f: list[np.ndarray], w: list[float], threshold: float, count: int) 
         # f < threshold is False for NaN, and the NaN cost itself is zeroed first (NaN * False is NaN).
         c = _nan_to_zero((100.0 - f_j) * w_j) * (f_j < threshold) if w_j > 0 else np.zeros(n)
         cost.append(c)
-    valid = [c > 0 for c in cost]
+    # Booleans viewed as int8 (0/1) so counting and selecting stay plain integer arithmetic: masked ops
+    # (np.where / where=) on random masks are an order of magnitude slower.
+    valid = [(c > 0).view(np.int8) for c in cost]
     ranks = []
     for j, c_j in enumerate(cost):
         r = np.zeros(n, dtype=np.int8)
         for k, c_k in enumerate(cost):
             if k != j:
-                np.add(r, (c_k >= c_j) if k < j else (c_k > c_j), out=r, casting="unsafe")
+                r += ((c_k >= c_j) if k < j else (c_k > c_j)).view(np.int8)
         ranks.append(r)
     top = []
     for i in range(count):
+        # Exactly one factor holds rank i, so summing (code + 1) over the valid holders selects it (0 = none).
         codes = np.full(n, -1, dtype=np.int8)
-        for j in range(len(cost)):
-            np.copyto(codes, np.int8(j), where=(ranks[j] == i) & valid[j])
+        for j, (r, v) in enumerate(zip(ranks, valid, strict=True)):
+            codes += ((r == i).view(np.int8) & v) * np.int8(j + 1)
         top.append(codes)
     return top
 

@@ -19,7 +19,10 @@ def dialect_insert(conn: Connection, table: Table):
 
 def rows_of(frame: pd.DataFrame, columns: Sequence[str]) -> list[tuple[Any, ...]]:
     """Plain tuples with None for missing values: what DBAPI executemany and COPY both accept."""
-    subset = frame.loc[:, list(columns)]
+    subset = frame.loc[:, list(columns)].copy()
+    for name in subset.columns:
+        if pd.api.types.is_datetime64_any_dtype(subset[name]):
+            subset[name] = pd.Series(subset[name].dt.to_pydatetime(), index=subset.index, dtype=object)
     out = subset.astype(object).where(subset.notna(), None)
     return list(out.itertuples(index=False, name=None))
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+from datetime import date, datetime
 from pathlib import Path
 
 from alembic import command
@@ -10,6 +12,11 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+# Bulk paths hand dates straight to the driver; store them in the text form SQLAlchemy's SQLite types read back
+# (Python 3.12 deprecates sqlite3's implicit adapters, so they are registered explicitly).
+sqlite3.register_adapter(datetime, lambda value: value.isoformat(" "))
+sqlite3.register_adapter(date, lambda value: value.isoformat())
 
 
 def make_engine(database_url: str, **kwargs) -> Engine:
