@@ -169,6 +169,15 @@ class HealthConfig(_Section):
                 )
         return v
 
+    def __eq__(self, other: object) -> bool:
+        # Same settings = same config, wherever they were loaded from (pydantic would also compare ``_source``).
+        if not isinstance(other, HealthConfig):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.__dict__.values()))
+
     @property
     def source(self) -> str:
         """Where this config came from (a file path or the name given to from_mapping)."""
