@@ -85,14 +85,15 @@ class Curve:
         """
         out = np.full(x.shape, float(self.fp[0]))
         ramp = np.empty(x.shape)
-        for (x0, x1), (y0, y1) in zip(pairwise(self.xp), pairwise(self.fp), strict=True):
-            if y1 == y0:
-                continue  # flat segment; some other segment carries NaN through (curves are not flat)
-            np.subtract(x, x0, out=ramp)
-            np.divide(ramp, x1 - x0, out=ramp)
-            np.clip(ramp, 0.0, 1.0, out=ramp)  # NaN stays NaN
-            np.multiply(ramp, y1 - y0, out=ramp)
-            out += ramp
+        with np.errstate(over="ignore"):  # a huge value overflows to inf, which the clip turns into 1
+            for (x0, x1), (y0, y1) in zip(pairwise(self.xp), pairwise(self.fp), strict=True):
+                if y1 == y0:
+                    continue  # flat segment; some other segment carries NaN through (curves are not flat)
+                np.subtract(x, x0, out=ramp)
+                np.divide(ramp, x1 - x0, out=ramp)
+                np.clip(ramp, 0.0, 1.0, out=ramp)  # NaN stays NaN
+                np.multiply(ramp, y1 - y0, out=ramp)
+                out += ramp
         return out
 
     @property

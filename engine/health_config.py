@@ -348,6 +348,9 @@ def _parse(text: str, source: str) -> tuple[Any, yaml.Node | None]:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
+        context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and context_mark is not None and mark is not None and context_mark.line != mark.line:
+            problem += f" ({context} started on line {context_mark.line + 1})"
         message = f"YAML syntax error: {problem}; expected valid YAML"
         raise HealthConfigError(source, [Problem("", message, line)]) from None
     dupes = _duplicate_keys(root)

@@ -38,7 +38,7 @@ def _postgres_engine() -> tuple[Engine, str]:
         service_missing("PostgreSQL at " + POSTGRES_URL, error)
     finally:
         admin.dispose()
-    engine = make_engine(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema}"})
+    engine = make_engine(f"{POSTGRES_URL}?options=-csearch_path%3D{schema}")
     return engine, schema
 
 

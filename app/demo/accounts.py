@@ -28,7 +28,7 @@ ARRIVAL_GROWTH = 0.30  # yearly growth of new-customer arrivals
 EARLY_DAYS = 50.0  # decay of the onboarding hazard with tenure
 MONTH_DAYS = 365.25 / 12
 MAX_LIFETIME_DAYS = 100 * 365.0
-SIZE_SHARES = (0.925, 0.066, 0.009)  # small / medium / large companies among arrivals
+SIZE_SHARES = (0.915, 0.076, 0.009)  # small / medium / large companies among arrivals
 LATENTS = ("onboarding", "adoption", "complexity", "growth")
 LATENT_CORR = np.array(
     [
@@ -124,13 +124,13 @@ def draw_pool(spec: BookSpec, size: int, rng: np.random.Generator) -> Pool:
     lat = _logistic(1.7 * z)  # ~ Phi(z): roughly uniform on [0, 1], correlated
     onboarding, adoption, complexity, growth = (lat[:, i] for i in range(len(LATENTS)))
 
-    size_class = np.searchsorted(np.cumsum(SIZE_SHARES), rng.random(size) * 0.999999).astype(np.int8)
+    size_class = np.searchsorted(np.cumsum(SIZE_SHARES), rng.random(size)).astype(np.int8)
     seats = np.where(
         size_class == 0,
         1 + np.round(rng.lognormal(math.log(4.5), 0.7, size)),
         np.where(
             size_class == 1,
-            np.round(rng.lognormal(math.log(55), 0.45, size)),
+            np.round(rng.lognormal(math.log(65), 0.45, size)),
             np.round(rng.lognormal(math.log(320), 0.55, size)),
         ),
     )

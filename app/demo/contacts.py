@@ -6,10 +6,10 @@ admins and champions log in most, executives rarely, and users beyond the seats 
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from app.demo.accounts import stage_rng
 from app.demo.names import person_names
@@ -19,6 +19,11 @@ ROLES = ("admin", "manager", "member", "executive")
 ADMIN, MANAGER, MEMBER, EXECUTIVE = range(4)
 MAX_CONTACTS = 40
 EXEC_SPONSOR_SHARE = (0.35, 0.75, 0.95)  # by segment: smb, mid_market, enterprise
+
+
+def _ascii(words: np.ndarray) -> list[str]:
+    """Lower-case ASCII form of names for email addresses (Müller -> muller)."""
+    return [unicodedata.normalize("NFKD", w).encode("ascii", "ignore").decode("ascii").lower() for w in words]
 
 
 @dataclass
@@ -47,7 +52,8 @@ def build_contacts(seed: int, st: BookState, domains: list[str]) -> Contacts:
     pool = st.pool
     n = st.n
     seats = np.maximum(pool.seats0, st.seats_final)
-    count = np.clip(np.round(seats * rng.uniform(0.45, 0.85, n)), 1, MAX_CONTACTS).astype(np.int64)
+    known = np.minimum(seats, 2.0 + 3.0 * np.sqrt(seats))  # big customers: only part of the users are known
+    count = np.clip(np.round(known * rng.uniform(0.45, 0.8, n)), 1, MAX_CONTACTS).astype(np.int64)
     offset = np.concatenate([[0], np.cumsum(count)[:-1]])
     total = int(count.sum())
     acct = np.repeat(np.arange(n), count)
@@ -87,20 +93,19 @@ def build_contacts(seed: int, st: BookState, domains: list[str]) -> Contacts:
     last_day = np.maximum(last_day, first_day)
 
     first, last = person_names(total, rng)
-    style = rng.integers(0, 3, n)[acct]  # each company has one email convention
-    first_l = pd.Series(first).str.lower().str.normalize("NFKD").str.encode("ascii", "ignore").str.decode("ascii")
-    last_l = pd.Series(last).str.lower().str.normalize("NFKD").str.encode("ascii", "ignore").str.decode("ascii")
-    local = np.where(
-        style == 0,
-        first_l + "." + last_l,
-        np.where(style == 1, first_l.str[0] + last_l, first_l + "_" + last_l),
-    )
-    local = pd.Series(local)
-    dup = local.groupby(acct).cumcount()
-    local = local.where(dup == 0, local + (dup + 1).astype(str))
-    domain = np.asarray(domains, dtype=object)[acct]
-    email = (local + "@" + pd.Series(domain)).to_numpy(dtype=object)
-    name = (pd.Series(first) + " " + pd.Series(last)).to_numpy(dtype=object)
+    style = rng.integers(0, 3, n)[acct].tolist()  # each company has one email convention
+    seen: set[str] = set()
+    emails = []
+    for f, s, st_, dom in zip(_ascii(first), _ascii(last), style, np.asarray(domains, dtype=object)[acct], strict=True):
+        local = f"{f}.{s}" if st_ == 0 else (f"{f[0]}{s}" if st_ == 1 else f"{f}_{s}")
+        email, k = f"{local}@{dom}", 1
+        while email in seen:
+            k += 1
+            email = f"{local}{k}@{dom}"
+        seen.add(email)
+        emails.append(email)
+    email = np.asarray(emails, dtype=object)
+    name = np.asarray([f"{f} {s}" for f, s in zip(first, last, strict=True)], dtype=object)
     return Contacts(
         acct=acct,
         rank=rank,

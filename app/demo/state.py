@@ -14,7 +14,7 @@ from app.demo.accounts import Pool, stage_rng
 from app.demo.spec import CRMS, PLAN_SEAT_PRICE, SEGMENT_ARR_THRESHOLDS, BookSpec
 
 # Segment codes index engine.canonical.Segment in declaration order: smb, mid_market, enterprise.
-SEGMENT_CSM_SHARE = (0.45, 0.7, 0.85)  # probability that the account's CRM is Salesforce (else HubSpot)
+SALESFORCE_SHARE = (0.45, 0.7, 0.85)  # probability that the account's CRM is Salesforce (else HubSpot)
 
 
 @dataclass
@@ -93,7 +93,7 @@ def build_state(spec: BookSpec, pool: Pool) -> BookState:
     segment = np.searchsorted(np.asarray(SEGMENT_ARR_THRESHOLDS), arr, side="left").astype(np.int8)
     segment = np.minimum(segment, 2)
 
-    crm = (rng.random(n) >= np.asarray(SEGMENT_CSM_SHARE)[segment]).astype(np.int8)
+    crm = (rng.random(n) >= np.asarray(SALESFORCE_SHARE)[segment]).astype(np.int8)
     # Owners: round-robin down the ARR ranking so every CSM carries a similar book (and some enterprise).
     owner = np.empty(n, dtype=np.int64)
     owner[np.argsort(-arr, kind="stable")] = np.arange(n) % spec.csms
