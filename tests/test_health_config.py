@@ -271,7 +271,8 @@ def test_from_mapping_errors_name_the_source_and_list_index() -> None:
     with pytest.raises(HealthConfigError) as info:
         HealthConfig.from_mapping(data, source="admin-ui")
     message = str(info.value)
-    assert "admin-ui: features[13]: expected a feature key (a non-empty string), got 42" in message
+    bad_index = len(data["features"]) - 1
+    assert f"admin-ui: features[{bad_index}]: expected a feature key (a non-empty string), got 42" in message
     assert "admin-ui: core_features: expected a non-empty list of feature keys" in message
     assert isinstance(info.value, ValueError)
 

@@ -54,7 +54,7 @@ def to_string(value: Any) -> str:
 
 
 def to_number(value: Any) -> float:
-    if isinstance(value, bool) or isinstance(value, dict | list | tuple | set):
+    if isinstance(value, bool | dict | list | tuple | set):
         raise ConversionError(f"expected a number, got {_show(value)}")
     if isinstance(value, int | float | Decimal):
         number = float(value)
@@ -183,6 +183,7 @@ CONVERTERS = {
     "domain": to_domain,
     "email": to_email,
 }
+
 
 def _enum_key(value: Any) -> tuple[str, Any] | None:
     """Exact-match key that keeps booleans apart from 0/1 (Python hashes True like 1)."""

@@ -238,7 +238,8 @@ def _validate(root: LineDict, check: _Checker, text: str, name: str, expected_ve
             check.add(root.line, key, f"missing required key '{key}' ({TOP_KEYS[key]})")
     vendor, direction = root.get("vendor"), root.get("direction")
     if "vendor" in root and vendor not in VENDORS:
-        check.add(line("vendor"), "vendor", f"unknown vendor {vendor!r}{_suggest(vendor, VENDORS)} ({', '.join(VENDORS)})")
+        hint = _suggest(vendor, VENDORS)
+        check.add(line("vendor"), "vendor", f"unknown vendor {vendor!r}{hint} ({', '.join(VENDORS)})")
     elif expected_vendor and vendor != expected_vendor:
         check.add(line("vendor"), "vendor", f"file is under mappings/{expected_vendor}/ but says vendor {vendor!r}")
     obj = root.get("object")
