@@ -11,7 +11,7 @@ from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, and_, case, func, literal, or_, select
+from sqlalchemy import Connection, and_, case, func, or_, select
 
 from app.store.models import Account, AccountDay, Contact, Feature
 
@@ -33,65 +33,72 @@ def accounts_active_on(as_of: date):
     return and_(joined, not_churned, or_(Account.status != "churned", Account.churned_at.is_not(None)))
 
 
-def _windowed_sum(column, start: date, as_of: date):
-    return func.sum(case((and_(AccountDay.day >= start, AccountDay.day <= as_of), column), else_=0))
+def _since(start: date, column):
+    """Sum of `column` over the days from `start`; the query itself already stops at the scoring date."""
+    return func.sum(case((AccountDay.day >= start, column), else_=0))
 
 
-def _feature_presence(masks: dict[str, int], keys: Sequence[str], start: date, as_of: date):
-    """Number of `keys` used at least once in [start, as_of], from the per-day feature bit masks."""
-    terms = [
-        func.max(
-            case(
-                (
-                    and_(
-                        AccountDay.day >= start,
-                        AccountDay.day <= as_of,
-                        AccountDay.features_mask.op("&")(masks[k]) != 0,
-                    ),
-                    1,
-                ),
-                else_=0,
-            )
-        )
-        for k in keys
-        if k in masks
-    ]
-    return sum(terms[1:], terms[0]) if terms else literal(0)
+def _frame(result) -> pd.DataFrame:
+    return pd.DataFrame(result.all(), columns=list(result.keys())).set_index("account_id").astype("float64")
 
 
-def _activity_aggregates(
-    conn: Connection, as_of: date, core: Sequence[str], features: Sequence[str], account_filter
-) -> pd.DataFrame:
+def _features_used(conn: Connection, as_of: date, features: Sequence[str], accounts) -> pd.DataFrame:
+    """Per account, 1.0 for each feature used in the ticket window, from the daily bit masks.
+
+    The masks are OR-reduced in NumPy: SQLite has no bitwise-OR aggregate, and testing each bit in SQL costs a
+    CASE per feature per row, which dominated the whole scoring run.
+    """
     masks = dict(conn.execute(select(Feature.key, Feature.mask)).all())
+    keys = [k for k in features if k in masks]
+    start = as_of - timedelta(days=TICKET_WINDOW_DAYS - 1)
+    d = AccountDay
+    rows = conn.execute(
+        select(d.account_id, d.features_mask)
+        .where(d.day.between(start, as_of), d.features_mask != 0, d.account_id.in_(accounts))
+        .order_by(d.account_id)
+    ).all()
+    if not rows:
+        return pd.DataFrame(columns=keys, dtype="float64")
+    pairs = np.asarray(rows, dtype=np.int64)
+    ids, starts = np.unique(pairs[:, 0], return_index=True)
+    combined = np.bitwise_or.reduceat(pairs[:, 1], starts)
+    bits = np.array([masks[k] for k in keys], dtype=np.int64)
+    used = ((combined[:, None] & bits[None, :]) != 0).astype("float64")
+    return pd.DataFrame(used, index=pd.Index(ids, name="account_id"), columns=keys)
+
+
+def _activity_aggregates(conn: Connection, as_of: date, accounts) -> pd.DataFrame:
     d28 = as_of - timedelta(days=USAGE_WINDOW_DAYS - 1)
     d30 = as_of - timedelta(days=TICKET_WINDOW_DAYS - 1)
     d90 = as_of - timedelta(days=TREND_WINDOW_DAYS - 1)
     d = AccountDay
-    query = (
+    windowed = (
         select(
             d.account_id,
-            _windowed_sum(case((d.logins > 0, 1), else_=0), d28, as_of).label("active_days_28"),
-            _windowed_sum(d.logins, d28, as_of).label("logins_28"),
-            _windowed_sum(d.session_minutes, d28, as_of).label("minutes_28"),
-            _windowed_sum(d.tickets_opened, d30, as_of).label("tickets_30"),
-            _windowed_sum(d.tickets_opened, d90, as_of).label("tickets_90"),
-            _windowed_sum(d.tickets_closed, d90, as_of).label("closed_90"),
-            _windowed_sum(d.resolution_hours, d90, as_of).label("resolution_hours_90"),
-            _windowed_sum(d.escalations, d90, as_of).label("escalations_90"),
-            _windowed_sum(d.self_service, d90, as_of).label("self_service_90"),
-            _windowed_sum(d.outreach, d90, as_of).label("outreach_90"),
-            _windowed_sum(d.replies, d90, as_of).label("replies_90"),
-            _windowed_sum(d.seat_delta, d90, as_of).label("seat_delta_90"),
-            _windowed_sum(d.plan_delta, d90, as_of).label("plan_delta_90"),
-            func.sum(case((d.day > as_of, d.seat_delta), else_=0)).label("seat_delta_after"),
-            _feature_presence(masks, core, d30, as_of).label("core_used"),
-            _feature_presence(masks, features, d30, as_of).label("features_used"),
+            _since(d28, case((d.logins > 0, 1), else_=0)).label("active_days_28"),
+            _since(d28, d.logins).label("logins_28"),
+            _since(d28, d.session_minutes).label("minutes_28"),
+            _since(d30, d.tickets_opened).label("tickets_30"),
+            func.sum(d.tickets_opened).label("tickets_90"),
+            func.sum(d.tickets_closed).label("closed_90"),
+            func.sum(d.resolution_hours).label("resolution_hours_90"),
+            func.sum(d.escalations).label("escalations_90"),
+            func.sum(d.self_service).label("self_service_90"),
+            func.sum(d.outreach).label("outreach_90"),
+            func.sum(d.replies).label("replies_90"),
+            func.sum(d.seat_delta).label("seat_delta_90"),
+            func.sum(d.plan_delta).label("plan_delta_90"),
         )
-        .where(d.day >= d90, d.account_id.in_(select(Account.id).where(account_filter)))
+        .where(d.day.between(d90, as_of), d.account_id.in_(accounts))
         .group_by(d.account_id)
     )
-    result = conn.execute(query)
-    return pd.DataFrame(result.all(), columns=list(result.keys())).set_index("account_id").astype("float64")
+    # Seat changes after the scoring date, to roll today's seat count back to it.
+    later_seats = (
+        select(d.account_id, func.sum(d.seat_delta).label("seat_delta_after"))
+        .where(d.day > as_of, d.seat_delta != 0, d.account_id.in_(accounts))
+        .group_by(d.account_id)
+    )
+    return _frame(conn.execute(windowed)).join(_frame(conn.execute(later_seats)), how="outer")
 
 
 def _account_frame(conn: Connection, account_filter) -> pd.DataFrame:
@@ -140,7 +147,11 @@ def account_metrics(
     accounts = _account_frame(conn, account_filter)
     if accounts.empty:
         return accounts
-    activity = _activity_aggregates(conn, as_of, core_features, features, account_filter)
+    in_scope = select(Account.id).where(account_filter)
+    activity = _activity_aggregates(conn, as_of, in_scope)
+    used = _features_used(conn, as_of, features, in_scope)
+    activity["core_used"] = used.reindex(columns=list(core_features), fill_value=0.0).sum(axis=1)
+    activity["features_used"] = used.sum(axis=1)
     frame = accounts.join(activity, how="left").join(_champions(conn, account_filter), how="left")
 
     as_of_ts = pd.Timestamp(as_of)
