@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Column, Connection, MetaData, Table, true
 from sqlalchemy.dialects import postgresql, sqlite
@@ -79,3 +80,25 @@ def insert_from_select_ignoring_conflicts(
         .on_conflict_do_nothing(index_elements=list(conflict))
     )
     return conn.execute(stmt, execution_options={"preserve_rowcount": True}).rowcount
+
+
+def fetch_int_columns(conn: Connection, query: Select) -> list[np.ndarray]:
+    """Run a query of integer columns through the raw DBAPI cursor and return one int64 array per column.
+
+    For hundreds of thousands of rows, building SQLAlchemy Row objects costs more than the query itself.
+    """
+    compiled = query.compile(dialect=conn.dialect)
+    if compiled.positiontup is not None:
+        params = [compiled.params[name] for name in compiled.positiontup]
+    else:
+        params = compiled.params
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        cursor.execute(compiled.string, params)
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    width = len(query.selected_columns)
+    if not rows:
+        return [np.empty(0, dtype=np.int64) for _ in range(width)]
+    return [np.fromiter(column, dtype=np.int64, count=len(rows)) for column in zip(*rows, strict=True)]

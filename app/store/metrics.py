@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, and_, case, func, or_, select
 
+from app.store.bulk import fetch_int_columns
 from app.store.models import Account, AccountDay, Contact, Feature
 
 USAGE_WINDOW_DAYS = 28
@@ -52,16 +53,16 @@ def _features_used(conn: Connection, as_of: date, features: Sequence[str], accou
     keys = [k for k in features if k in masks]
     start = as_of - timedelta(days=TICKET_WINDOW_DAYS - 1)
     d = AccountDay
-    rows = conn.execute(
+    account_ids, day_masks = fetch_int_columns(
+        conn,
         select(d.account_id, d.features_mask)
         .where(d.day.between(start, as_of), d.features_mask != 0, d.account_id.in_(accounts))
-        .order_by(d.account_id)
-    ).all()
-    if not rows:
+        .order_by(d.account_id),
+    )
+    if not len(account_ids):
         return pd.DataFrame(columns=keys, dtype="float64")
-    pairs = np.asarray(rows, dtype=np.int64)
-    ids, starts = np.unique(pairs[:, 0], return_index=True)
-    combined = np.bitwise_or.reduceat(pairs[:, 1], starts)
+    ids, starts = np.unique(account_ids, return_index=True)
+    combined = np.bitwise_or.reduceat(day_masks, starts)
     bits = np.array([masks[k] for k in keys], dtype=np.int64)
     used = ((combined[:, None] & bits[None, :]) != 0).astype("float64")
     return pd.DataFrame(used, index=pd.Index(ids, name="account_id"), columns=keys)
