@@ -56,7 +56,7 @@ EVENT_SEMANTICS: dict[EventKind, str] = {
     EventKind.OUTREACH: "count = CSM messages sent to the customer",
     EventKind.EMAIL_REPLIED: "count = customer replies to CSM outreach",
     EventKind.SEAT_CHANGE: "value = change in purchased seats (negative = contraction)",
-    EventKind.PLAN_CHANGE: "value = +1 upgrade / -1 downgrade; properties.plan = new plan",
+    EventKind.PLAN_CHANGE: "value = +1 upgrade / -1 downgrade; feature = the new plan key",
     EventKind.MILESTONE: "feature = milestone key (first_value, setup_complete, ...)",
     EventKind.DATA_EXPORT: "count = exports",
     EventKind.CANCELLATION_INQUIRY: "count = inquiries",

@@ -120,7 +120,7 @@ def draw_pool(spec: BookSpec, size: int, rng: np.random.Generator) -> Pool:
     since = np.floor(np.log(lo + rng.random(size) * (hi - lo)) / k).astype(np.int64)
     since = np.clip(since, -HISTORY_DAYS, spec.days - 1)
 
-    z = rng.multivariate_normal(np.zeros(len(LATENTS)), LATENT_CORR, size=size)
+    z = rng.standard_normal((size, len(LATENTS))) @ np.linalg.cholesky(LATENT_CORR).T
     lat = _logistic(1.7 * z)  # ~ Phi(z): roughly uniform on [0, 1], correlated
     onboarding, adoption, complexity, growth = (lat[:, i] for i in range(len(LATENTS)))
 

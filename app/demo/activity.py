@@ -32,7 +32,7 @@ WEEKDAY_FACTOR = np.array([1.0, 1.05, 1.05, 1.0, 0.85, 0.18, 0.12])  # Monday fi
 FEATURE_ALPHA = {
     "tasks": 4.0, "projects": 3.0, "boards": 1.0, "reports": 0.3, "automations": -0.4, "dashboards": 0.0,
     "gantt": -0.6, "time_tracking": -0.6, "docs": 0.2, "goals": -1.3, "workload": -1.5, "portfolios": -1.0,
-    "integrations": -0.4, "custom_fields": -0.9, "api": -1.8,
+    "integrations": -0.4, "custom_fields": -0.9, "api": -2.3,
 }  # fmt: skip
 FEATURE_PROPENSITY = {
     "tasks": 0.9, "projects": 0.5, "boards": 0.45, "reports": 0.2, "automations": 0.25, "dashboards": 0.3,
@@ -40,7 +40,7 @@ FEATURE_PROPENSITY = {
     "integrations": 0.15, "custom_fields": 0.15, "api": 0.08,
 }  # fmt: skip
 
-FEATURE_USE_SCALE = 0.3
+FEATURE_USE_SCALE = 0.25
 
 
 @dataclass
@@ -141,7 +141,7 @@ def simulate_events(seed: int, st: BookState, ct: Contacts, weekday0: int) -> Ev
     ldecay = decay[la, di]
     sessions = 1 + rng.poisson(0.3 + 1.4 * pool.adoption[la] * ldecay)
     mean_session = 4.0 + 32.0 * pool.adoption[la] * (1.0 - 0.45 * pool.complexity[la]) * (0.5 + 0.5 * ldecay)
-    minutes = np.round(rng.gamma(2.0 * sessions, mean_session / 2.0), 1)
+    minutes = np.maximum(np.round(rng.gamma(2.0 * sessions, mean_session / 2.0), 1), 0.5)
     lt = di * DAY + (np.clip(rng.normal(10.5, 2.3, len(ci)), 6.0, 21.5) * 3600).astype(np.int64)
     sink.add(EventKind.LOGIN, la, lt, contact=ci, count=sessions, value=minutes)
 
@@ -155,8 +155,8 @@ def simulate_events(seed: int, st: BookState, ct: Contacts, weekday0: int) -> Ev
         flat = n_log.ravel()[keys]
         return by_key[key_start[keys] + np.floor(rng.random(len(keys)) * flat).astype(np.int64)]
 
-    _features(rng, st, sink, n_log, pick_login, ci, lt)
-    _api(rng, st, sink, alive, weekend, decay, noise)
+    lifecycles = _features(rng, st, sink, n_log, pick_login, ci, lt)
+    _api(rng, st, sink, alive, weekend, decay, noise, lifecycles)
     _support(rng, st, ct, sink, alive, weekend, tenure, progress, n_log, pick_login, ci, lt)
     _milestones(rng, st, ct, sink)
     _surveys(rng, st, ct, sink)
@@ -171,9 +171,12 @@ def simulate_events(seed: int, st: BookState, ct: Contacts, weekday0: int) -> Ev
     return Events(**{k: v[keep] for k, v in ev.__dict__.items()})
 
 
-def _features(rng, st, sink, n_log, pick_login, login_contact, login_t) -> None:
+def _features(rng, st, sink, n_log, pick_login, login_contact, login_t) -> dict[str, tuple[np.ndarray, ...]]:
     """Feature use per account-day: adopted features (driven by adoption, narrowed by complexity), used with a
-    probability rising with the day's logins, abandoned one by one as an account disengages before churn."""
+    probability rising with the day's logins, abandoned one by one as an account disengages before churn.
+
+    Returns feature -> (adopted, adoption day, abandonment day) per account, for the API volume."""
+    lifecycles = {}
     pool = st.pool
     n, days = n_log.shape
     d = np.arange(days)
@@ -196,6 +199,7 @@ def _features(rng, st, sink, n_log, pick_login, login_contact, login_t) -> None:
         abandon = np.where(heading & (rng.random(n) < 0.85), abandon_heading, np.inf)
         random_drop = rng.random(n) < 0.04
         abandon = np.where(random_drop, np.minimum(abandon, rng.uniform(0, days + 100, n)), abandon)
+        lifecycles[feature] = (adopted, adopt_day, abandon)
         in_use = adopted[:, None] & (d[None, :] >= adopt_day[:, None]) & (d[None, :] < abandon[:, None])
         rate = n_log * (FEATURE_USE_SCALE * FEATURE_PROPENSITY[feature] * depth)[:, None]
         used = has_logins & in_use & (rng.random((n, days), dtype=np.float32) < 1.0 - np.exp(-rate))
@@ -207,19 +211,26 @@ def _features(rng, st, sink, n_log, pick_login, login_contact, login_t) -> None:
         count = 1 + rng.poisson(1.5 * rate.ravel()[keys])
         t = np.minimum(login_t[row] + rng.integers(0, 7200, len(keys)), day * DAY + DAY - 1)
         sink.add(EventKind.FEATURE_USED, acct, t, contact=login_contact[row], label=j, count=count)
+    return lifecycles
 
 
-def _api(rng, st, sink, alive, weekend, decay, noise) -> None:
-    """Daily API call totals for accounts integrating with the product; volume vs. the plan limit is an
-    expansion signal, so the heaviest users are the growing ones."""
+def _api(rng, st, sink, alive, weekend, decay, noise, lifecycles) -> None:
+    """Daily API call totals for accounts that adopted the API or integrations features, from adoption until
+    both are abandoned; volume vs. the plan limit is an expansion signal, so the heaviest users are the growing
+    ones."""
     pool = st.pool
     n, days = alive.shape
-    uses_api = (rng.random(n) < 0.15 + 0.35 * pool.adoption * (pool.plan0 >= 1)) & (pool.size_class + pool.plan0 >= 1)
+    api_on, api_from, api_to = lifecycles["api"]
+    int_on, int_from, int_to = lifecycles["integrations"]
+    int_on = int_on & (rng.random(n) < 0.2)  # only some integrations call the public API
+    uses_api = api_on | int_on
+    start = np.minimum(np.where(api_on, api_from, np.inf), np.where(int_on, int_from, np.inf))
+    stop = np.maximum(np.where(api_on, api_to, -np.inf), np.where(int_on, int_to, -np.inf))
     util = np.clip(0.1 + 0.85 * pool.growth**1.3 * (0.5 + pool.adoption) / 1.5 + rng.normal(0, 0.1, n), 0.02, 1.05)
-    daily = np.asarray(PLAN_API_LIMIT)[pool.plan0] * util / 30.0
-    start = pool.since + rng.exponential(10.0 + 40.0 * (1.0 - pool.onboarding))
+    limit = np.asarray(PLAN_API_LIMIT)
+    daily = np.minimum(limit[pool.plan0], limit[st.plan_final]) * util / 30.0  # a downgrade caps usage
     d = np.arange(days)
-    on = alive & uses_api[:, None] & (d[None, :] >= start[:, None])
+    on = alive & uses_api[:, None] & (d[None, :] >= start[:, None]) & (d[None, :] < stop[:, None])
     on &= rng.random((n, days), dtype=np.float32) < np.where(weekend, 0.6, 0.97)[None, :]
     acct, day = np.nonzero(on)
     lam = daily[acct] * np.where(weekend[day], 0.4, 1.0) * noise[acct, day] * decay[acct, day]
@@ -280,12 +291,13 @@ def _support(rng, st, ct, sink, alive, weekend, tenure, progress, n_log, pick_lo
 def _milestones(rng, st, ct, sink) -> None:
     """Onboarding milestones at the days the account reached them (when that falls inside the window)."""
     pool = st.pool
-    for j, offsets in enumerate((pool.setup_days, pool.ttfv, pool.team_days)):
+    reached = {"setup_complete": pool.setup_days, "first_value": pool.ttfv, "team_active": pool.team_days}
+    for milestone, offsets in reached.items():
         day = pool.since + offsets
         acct = np.flatnonzero(_in_life(st, np.arange(st.n), np.floor(day)))  # inf (never) is never in life
         t = np.floor(day[acct]).astype(np.int64) * DAY + _hours(rng, len(acct), 8.0, 19.0)
-        sink.add(EventKind.MILESTONE, acct, t, contact=ct.offset[acct], label=len(FEATURES) + j)
-    assert MILESTONES == ("setup_complete", "first_value", "team_active")
+        label = len(FEATURES) + MILESTONES.index(milestone)
+        sink.add(EventKind.MILESTONE, acct, t, contact=ct.offset[acct], label=label)
 
 
 def _surveys(rng, st, ct, sink) -> None:

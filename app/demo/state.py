@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from app.demo.accounts import Pool, stage_rng
-from app.demo.spec import CRMS, PLAN_SEAT_PRICE, SEGMENT_ARR_THRESHOLDS, BookSpec
+from app.demo.spec import PLAN_SEAT_PRICE, SEGMENT_ARR_THRESHOLDS, BookSpec
 
 # Segment codes index engine.canonical.Segment in declaration order: smb, mid_market, enterprise.
 SALESFORCE_SHARE = (0.45, 0.7, 0.85)  # probability that the account's CRM is Salesforce (else HubSpot)
@@ -42,7 +42,7 @@ class BookState:
     arr: np.ndarray
     price_scale: float
     segment: np.ndarray  # 0 smb, 1 mid_market, 2 enterprise
-    crm: np.ndarray  # index into CRMS
+    crm: np.ndarray  # index into spec.CRMS: 0 salesforce, 1 hubspot
     owner: np.ndarray  # CSM index
 
     def decay(self, day: np.ndarray | float) -> np.ndarray:
@@ -97,7 +97,6 @@ def build_state(spec: BookSpec, pool: Pool) -> BookState:
     # Owners: round-robin down the ARR ranking so every CSM carries a similar book (and some enterprise).
     owner = np.empty(n, dtype=np.int64)
     owner[np.argsort(-arr, kind="stable")] = np.arange(n) % spec.csms
-    assert len(CRMS) == 2
     return BookState(
         pool=pool,
         n=n,

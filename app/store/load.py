@@ -34,7 +34,7 @@ from engine.canonical import EventKind
 ACCOUNT_FIELDS = (
     "key", "name", "domain", "segment", "plan", "arr", "seats_purchased", "seats_active", "api_limit",
     "api_used", "storage_limit_gb", "storage_used_gb", "customer_since", "renewal_date", "owner",
-    "lifecycle_stage", "status", "churned_at", "roi_pct", "goal_attainment",
+    "lifecycle_stage", "status", "churned_at", "roi_pct", "goal_attainment", "first_value_at",
 )  # fmt: skip
 CONTACT_FIELDS = ("email", "name", "role", "is_champion", "is_exec_sponsor", "last_seen")
 EVENT_FIELDS = (
@@ -211,11 +211,20 @@ def refresh_rollups(conn: Connection, account_ids: list[int], first: date, last:
 
 
 def _refresh_account_dates(conn: Connection, touched) -> None:
+    """First value and first activity, from events; a first-value date a CRM field already gave wins if earlier."""
     e = ActivityEvent
-    first_value = (
+    first_value_event = func.date(
         select(func.min(e.occurred_at))
         .where(e.account_id == Account.id, e.kind == EventKind.MILESTONE.value, e.feature == "first_value")
         .scalar_subquery()
+    )
+    if conn.dialect.name == "postgresql":
+        first_value_event = cast(first_value_event, Date)
+    known = Account.first_value_at
+    first_value = case(
+        (known.is_(None), first_value_event),
+        (and_(first_value_event.is_not(None), first_value_event < known), first_value_event),
+        else_=known,
     )
     first_activity = (
         select(func.min(AccountDay.day))
@@ -225,5 +234,5 @@ def _refresh_account_dates(conn: Connection, touched) -> None:
     conn.execute(
         update(Account)
         .where(Account.id.in_(select(touched.c.account_id)))
-        .values(first_value_at=func.date(first_value), first_activity_at=first_activity)
+        .values(first_value_at=first_value, first_activity_at=first_activity)
     )

@@ -41,7 +41,8 @@ class MappedBatch:
     `frame` has `record_id` (the vendor id), `account_ref` (the owning company's vendor id, when the mapping names
     `account`) and one column per mapped canonical field. `deleted` lists records the vendor flags deleted or
     archived (`record_id`, `account_ref` and, for contacts, `email` when readable); `skipped_ids` are records that
-    exist but do not meet the mapping's `when` (an open ticket for a "ticket closed" mapping).
+    exist but do not meet the mapping's `when` (an open ticket for a "ticket closed" mapping). `raw` keeps the
+    vendor record behind each row, for quarantining what a later step (identity resolution) still refuses.
     """
 
     mapping: Mapping
@@ -49,6 +50,7 @@ class MappedBatch:
     quarantined: list[Quarantined] = field(default_factory=list)
     deleted: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["record_id", "account_ref"]))
     skipped_ids: list[str] = field(default_factory=list)
+    raw: dict[str, dict] = field(default_factory=dict)  # the raw record behind each frame row, by record_id
 
 
 def record_id(value: Any) -> str | None:
@@ -58,6 +60,15 @@ def record_id(value: Any) -> str | None:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return str(value).strip()
+
+
+def reference_id(value: Any) -> str | None:
+    """A company reference: an id, the first of a list of ids, or an object with an `id` (as SDKs nest them)."""
+    if isinstance(value, list | tuple):
+        value = value[0] if value else None
+    if isinstance(value, dict):
+        value = value.get("id")
+    return record_id(value)
 
 
 def is_deleted(value: Any) -> bool:
@@ -74,8 +85,23 @@ def _matches(record: dict, condition: Condition) -> bool:
     value = get_path(record, condition.path)
     if condition.op == "present":
         return (not is_missing(value)) == condition.arg
+    if condition.op == "truthy":
+        return _truthy(value) == condition.arg
     hit = _condition_text(value) in {_condition_text(v) for v in condition.arg}
     return hit if condition.op == "in" else not hit
+
+
+def _truthy(value: Any) -> bool:
+    """True, a non-zero number, or text that is not empty and not a false word ("false", "no", "0", ...)."""
+    if is_missing(value):
+        return False
+    try:
+        return to_boolean(value)
+    except ConversionError:
+        pass
+    if isinstance(value, int | float):
+        return value != 0
+    return bool(value)
 
 
 def _condition_text(value: Any) -> str | None:
@@ -193,7 +219,7 @@ def apply_mapping(mapping: Mapping, records: list[dict]) -> MappedBatch:
     rows = [record for _, record in live]
     columns: dict[str, list[Any]] = {"record_id": [rid for rid, _ in live]}
     if mapping.account:
-        columns["account_ref"] = [record_id(get_path(r, mapping.account)) for r in rows]
+        columns["account_ref"] = [reference_id(get_path(r, mapping.account)) for r in rows]
     errors: dict[int, list[str]] = {}
     for spec in mapping.fields.values():
         values, field_errors = convert_field(spec, rows)
@@ -206,7 +232,7 @@ def apply_mapping(mapping: Mapping, records: list[dict]) -> MappedBatch:
             quarantined.append(Quarantined(rows[i], "; ".join(messages), live[i][0]))
         frame = frame.drop(index=list(errors)).reset_index(drop=True)
     deleted = pd.DataFrame(deleted_rows, columns=["record_id", "account_ref", "email"], dtype=object)
-    return MappedBatch(mapping, frame, quarantined, deleted, skipped)
+    return MappedBatch(mapping, frame, quarantined, deleted, skipped, dict(live))
 
 
 def _tombstone(mapping: Mapping, record: dict, rid: str) -> dict:
@@ -217,7 +243,7 @@ def _tombstone(mapping: Mapping, record: dict, rid: str) -> dict:
             email = to_email(get_path(record, spec.source))
         except ConversionError:
             email = None
-    account = record_id(get_path(record, mapping.account)) if mapping.account else None
+    account = reference_id(get_path(record, mapping.account)) if mapping.account else None
     return {"record_id": rid, "account_ref": account, "email": email}
 
 

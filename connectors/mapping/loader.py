@@ -43,7 +43,8 @@ TOP_KEYS = {
 PULL_ONLY = ("entity", "id", "updated", "deleted", "account", "account_object", "when")
 FIELD_KEYS = ("from", "value", "type", "values", "required", "default", "scale")
 PUSH_FIELD_KEYS = ("to", "type", "values")
-CONDITION_KEYS = ("present", "in", "not_in")
+CONDITION_KEYS = ("present", "truthy", "in", "not_in")
+CONDITION_HELP = "{present: true|false}, {truthy: true|false}, {in: [...]} or {not_in: [...]}"
 MAX_OBJECT_LENGTH = 32  # SyncCursor.object / MappingVersion.object
 
 
@@ -71,10 +72,10 @@ class MappingError(ValueError):
 
 @dataclass(frozen=True)
 class Condition:
-    """`when:` entry: the record's `path` must be present/absent, or (not) among `values`."""
+    """`when:` entry: the record's `path` must be present/absent, (not) truthy, or (not) among `values`."""
 
     path: str
-    op: str  # present | in | not_in
+    op: str  # present | truthy | in | not_in
     arg: Any
     line: int | None
 
@@ -304,7 +305,9 @@ def _pull(root: LineDict, fields: LineDict | None, check: _Checker, common: dict
         enrichment = entity == "account" and has_account
         for cfield in schema.values():
             if cfield.required and cfield.name not in fields and not enrichment:
-                check.add(line("fields"), f"fields.{cfield.name}", f"a {entity} mapping must map '{cfield.name}'")
+                article = "an" if entity == "account" else "a"
+                message = f"{article} {entity} mapping must map '{cfield.name}'"
+                check.add(line("fields"), f"fields.{cfield.name}", message)
     if entity is None:
         return None
     return Mapping(
@@ -315,8 +318,39 @@ def _pull(root: LineDict, fields: LineDict | None, check: _Checker, common: dict
 
 
 def _conditions(node: Any, line: int | None, check: _Checker) -> tuple[Condition, ...]:
-    if not isinstance(node, LineDict) or not node:
-        check.add(line, "when", "must map source fields to {present: true|false} / {in: [...]} / {not_in: [...]}")
+    """`when:` is a list of conditions that must all hold: `{from: Field, in: [...]}` (or not_in / present /
+    truthy), or a bare source field meaning "is truthy"; a single condition may stand without the list, and the
+    mapping form `{Field: {in: [...]}}` is read too."""
+    if isinstance(node, LineDict) and "from" not in node:
+        return _condition_map(node, line, check)
+    items = node if isinstance(node, list) else [node]
+    if not items:
+        check.add(line, "when", f"must list conditions: a source field or {{from: field, {CONDITION_HELP}}}")
+        return ()
+    out = []
+    for index, item in enumerate(items):
+        where = f"when[{index}]" if isinstance(node, list) else "when"
+        at = item.line if isinstance(item, LineDict) else line
+        if _text(item):
+            out.append(Condition(item, "truthy", True, line))
+            continue
+        if not isinstance(item, LineDict) or not _text(item.get("from")):
+            check.add(at, where, f"must be a source field or {{from: field, {CONDITION_HELP}}}")
+            continue
+        check.keys(item, where)
+        ops = [k for k in item if k != "from"]
+        if len(ops) != 1 or ops[0] not in CONDITION_KEYS:
+            check.add(at, where, f"needs exactly one of {CONDITION_HELP} beside 'from'")
+            continue
+        condition = _condition(item["from"], ops[0], item[ops[0]], item.lines.get(ops[0], at), where, check)
+        if condition is not None:
+            out.append(condition)
+    return tuple(out)
+
+
+def _condition_map(node: LineDict, line: int | None, check: _Checker) -> tuple[Condition, ...]:
+    if not node:
+        check.add(line, "when", f"must list conditions: a source field or {{from: field, {CONDITION_HELP}}}")
         return ()
     check.keys(node, "when")
     out = []
@@ -326,19 +360,25 @@ def _conditions(node: Any, line: int | None, check: _Checker) -> tuple[Condition
             check.add(at, where, "must be a source field name")
             continue
         if not isinstance(spec, LineDict) or len(spec) != 1 or next(iter(spec)) not in CONDITION_KEYS:
-            check.add(at, where, "must be exactly one of {present: true|false}, {in: [...]}, {not_in: [...]}")
+            check.add(at, where, f"must be exactly one of {CONDITION_HELP}")
             continue
         op, arg = next(iter(spec.items()))
-        if op == "present" and not isinstance(arg, bool):
-            check.add(spec.lines.get(op, at), f"{where}.present", "must be true or false")
-            continue
-        if op in ("in", "not_in"):
-            if not isinstance(arg, list) or not arg:
-                check.add(spec.lines.get(op, at), f"{where}.{op}", "must be a non-empty list of values")
-                continue
-            arg = tuple(arg)
-        out.append(Condition(path, op, arg, at))
+        condition = _condition(path, op, arg, spec.lines.get(op, at), where, check)
+        if condition is not None:
+            out.append(condition)
     return tuple(out)
+
+
+def _condition(path: str, op: str, arg: Any, at: int | None, where: str, check: _Checker) -> Condition | None:
+    if op in ("present", "truthy") and not isinstance(arg, bool):
+        check.add(at, f"{where}.{op}", "must be true or false")
+        return None
+    if op in ("in", "not_in"):
+        if not isinstance(arg, list) or not arg:
+            check.add(at, f"{where}.{op}", "must be a non-empty list of values")
+            return None
+        arg = tuple(arg)
+    return Condition(path, op, arg, at)
 
 
 def _canonical(value: Any, cfield: CanonicalField, convert_as: str) -> Any:

@@ -16,7 +16,7 @@ KINDS = ("string", "domain", "email", "number", "integer", "boolean", "date", "d
 
 # Mapping types (README) that may feed each canonical kind; `enum` may feed any kind (its values are converted).
 TYPES_FOR_KIND: dict[str, tuple[str, ...]] = {
-    "string": ("string", "enum"),
+    "string": ("string", "enum", "email", "domain"),
     "domain": ("domain",),
     "email": ("email",),
     "number": ("number", "integer", "enum"),
@@ -47,6 +47,7 @@ SEGMENTS = tuple(s.value for s in Segment)
 EVENT_KINDS = tuple(k.value for k in EventKind)
 
 ACCOUNT_SCHEMA = _fields(
+    F("key", "string", "the product's own account id, when the CRM holds it: identity resolution matches on it"),
     F("name", "string", "company name", required=True),
     F("domain", "domain", "primary web domain; identity resolution matches accounts across vendors on it"),
     F("segment", "string", "smb / mid_market / enterprise", choices=SEGMENTS),
@@ -66,6 +67,7 @@ ACCOUNT_SCHEMA = _fields(
     F("churned_at", "date", "day the customer churned"),
     F("roi_pct", "number", "customer-reported ROI, percent"),
     F("goal_attainment", "number", "share (0-1) of success goals met"),
+    F("first_value_at", "date", "day the customer first got value (else derived from first_value milestones)"),
 )
 CONTACT_SCHEMA = _fields(
     F("email", "email", "the identity contacts share across vendors", required=True),

@@ -1,0 +1,310 @@
+"""A Salesforce client built from settings, around the official SDK (simple-salesforce), with retries and re-login.
+
+Three ways in, in the order a deployment usually has them: username + password + security token (SOAP login),
+a JWT bearer grant for a connected app (consumer key + private key), or an existing session id + instance URL.
+
+`base_url` is for the sandboxes only. simple-salesforce always builds `https://<host>/...` URLs (login.salesforce.com
+for login, the instance host for data), so instead of patching the SDK we give it a requests Session whose transport
+adapter sends every request to the sandbox's loopback address: the SDK runs unmodified, exactly as in production.
+
+Retries: REQUEST_LIMIT_EXCEEDED (403), 5xx and connection errors are retried with exponential backoff and jitter,
+per API call (never by re-running a whole multi-page query, which would hand pages over twice). An expired session
+is renewed once per call: the SDK already re-logs in by itself for password and JWT auth; for a bare session id we
+log in with the credentials when we have them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from simple_salesforce import Salesforce
+from simple_salesforce.exceptions import (
+    SalesforceAuthenticationFailed,
+    SalesforceError,
+    SalesforceExpiredSession,
+    SalesforceGeneralError,
+    SalesforceRefusedRequest,
+)
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+T = TypeVar("T")
+API_VERSION = "59.0"
+MAX_COLLECTION = 200  # sObject Collections accept at most 200 records per call
+
+
+class SalesforceConfigError(ValueError):
+    """Settings that cannot authenticate in any of the supported ways."""
+
+
+@dataclass(frozen=True)
+class SalesforceConfig:
+    """Connection settings. Which auth is used follows from which fields are set (see `auth_mode`)."""
+
+    username: str | None = None
+    password: str | None = None
+    security_token: str | None = None
+    session_id: str | None = None
+    instance_url: str | None = None
+    consumer_key: str | None = None
+    private_key: str | None = None  # PEM text of the connected app's key (JWT bearer flow)
+    private_key_file: str | None = None
+    domain: str = "login"  # login (production), test (sandbox orgs) or a My Domain such as "acme.my"
+    base_url: str | None = None  # sandbox only: send every request to this http://127.0.0.1:port
+    version: str = API_VERSION
+    max_attempts: int = 6
+    backoff_initial: float = 0.5
+    backoff_max: float = 30.0
+    timeout: float = 60.0
+
+    @classmethod
+    def from_settings(cls, settings: Any, **overrides: Any) -> SalesforceConfig:
+        """Read `salesforce_*` attributes of app.settings.Settings (missing attributes count as unset)."""
+        names = ("username", "password", "security_token", "session_id", "instance_url", "consumer_key",
+                 "private_key", "private_key_file", "domain", "base_url", "version")  # fmt: skip
+        values = {n: getattr(settings, f"salesforce_{n}", None) for n in names}
+        values = {k: v for k, v in values.items() if v not in (None, "")}
+        return cls(**{**values, **overrides})
+
+    @property
+    def has_password(self) -> bool:
+        return bool(self.username and self.password is not None and self.security_token is not None)
+
+    @property
+    def has_jwt(self) -> bool:
+        return bool(self.username and self.consumer_key and (self.private_key or self.private_key_file))
+
+    @property
+    def auth_mode(self) -> str:
+        """'session' when a session id is given (it is tried first), else 'password', else 'jwt'."""
+        if self.session_id and (self.instance_url or self.base_url):
+            return "session"
+        if self.has_password:
+            return "password"
+        if self.has_jwt:
+            return "jwt"
+        raise SalesforceConfigError(
+            "Salesforce needs SALESFORCE_USERNAME + SALESFORCE_PASSWORD + SALESFORCE_SECURITY_TOKEN, or "
+            "SALESFORCE_USERNAME + SALESFORCE_CONSUMER_KEY + SALESFORCE_PRIVATE_KEY(_FILE), or "
+            "SALESFORCE_SESSION_ID + SALESFORCE_INSTANCE_URL"
+        )
+
+
+class _TimeoutAdapter(HTTPAdapter):
+    """The SDK sets no timeouts; a hung connection must not hang a sync or a worker forever."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__()
+        self.timeout = timeout
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.timeout
+        return super().send(request, **kwargs)
+
+
+class SandboxAdapter(_TimeoutAdapter):
+    """Route every request (login host, instance host) to the sandbox base URL, keeping path and query."""
+
+    def __init__(self, base_url: str, timeout: float) -> None:
+        super().__init__(timeout)
+        self.base = urlsplit(base_url)
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        parts = urlsplit(request.url or "")
+        request.url = urlunsplit((self.base.scheme, self.base.netloc, parts.path, parts.query, parts.fragment))
+        return super().send(request, **kwargs)
+
+
+def error_code(error: BaseException) -> str | None:
+    """The errorCode of a REST error body as simple-salesforce keeps it (a list of {message, errorCode})."""
+    content = getattr(error, "content", None)
+    if isinstance(content, list) and content and isinstance(content[0], dict):
+        return content[0].get("errorCode")
+    if isinstance(error, SalesforceAuthenticationFailed):
+        return str(getattr(error, "code", "")) or None
+    return None
+
+
+def is_retryable(error: BaseException) -> bool:
+    """Worth another try after a pause: the org's request limits, its 5xx answers, and network failures."""
+    if isinstance(error, SalesforceRefusedRequest):
+        return error_code(error) == "REQUEST_LIMIT_EXCEEDED"
+    if isinstance(error, SalesforceGeneralError):
+        return error.status >= 500
+    if isinstance(error, SalesforceAuthenticationFailed):
+        return isinstance(getattr(error, "code", None), int) and error.code >= 500  # type: ignore[operator]
+    return isinstance(error, requests.ConnectionError | requests.Timeout)
+
+
+def strip_attributes(record: dict[str, Any]) -> dict[str, Any]:
+    """Drop the REST `attributes` envelope (also from parent-relationship objects such as Owner)."""
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        if key == "attributes":
+            continue
+        out[key] = strip_attributes(value) if isinstance(value, dict) else value
+    return out
+
+
+class SalesforceClient:
+    """One authenticated connection. Counts API calls and logins on the HTTP session itself, so every request
+    the SDK makes (including its own re-logins and query_more pages) is counted exactly once."""
+
+    def __init__(self, config: SalesforceConfig, session: requests.Session | None = None) -> None:
+        self.config = config
+        config.auth_mode  # noqa: B018 - fail fast on unusable settings, before any network call
+        self.http = session or requests.Session()
+        adapter: HTTPAdapter = (
+            SandboxAdapter(config.base_url, config.timeout) if config.base_url else _TimeoutAdapter(config.timeout)
+        )
+        self.http.mount("https://", adapter)
+        self.http.mount("http://", adapter)
+        self.http.hooks["response"].append(self._count)
+        self.api_calls = 0
+        self.logins = 0
+        self.retries = 0
+        self.relogins = 0
+        self._sf: Salesforce | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Any, **overrides: Any) -> SalesforceClient:
+        return cls(SalesforceConfig.from_settings(settings, **overrides))
+
+    def _count(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        path = urlsplit(response.request.url or "").path
+        if path.startswith(("/services/Soap/u/", "/services/oauth2/")):
+            self.logins += 1
+        else:
+            self.api_calls += 1
+
+    # -- connection -----------------------------------------------------------------------------------------
+    @property
+    def sf(self) -> Salesforce:
+        if self._sf is None:
+            self._sf = self._connect(login=False)
+        return self._sf
+
+    def _connect(self, login: bool) -> Salesforce:
+        """Build the SDK client. `login=True` skips a configured session id (it has just expired)."""
+        c = self.config
+        common: dict[str, Any] = {"session": self.http, "version": c.version, "object_pairs_hook": dict}
+        mode = c.auth_mode
+        if mode == "session" and not login:
+            return Salesforce(session_id=c.session_id, instance_url=c.instance_url or c.base_url, **common)
+        if c.has_password:
+            return self._with_retries(
+                lambda: Salesforce(username=c.username, password=c.password, security_token=c.security_token,
+                                   domain=c.domain, **common)  # fmt: skip
+            )
+        if c.has_jwt:
+            return self._with_retries(
+                lambda: Salesforce(username=c.username, consumer_key=c.consumer_key, privatekey=c.private_key,
+                                   privatekey_file=c.private_key_file, domain=c.domain, **common)  # fmt: skip
+            )
+        raise SalesforceConfigError("the session expired and no credentials are configured to log in again")
+
+    @property
+    def can_login(self) -> bool:
+        return self.config.has_password or self.config.has_jwt
+
+    def relogin(self) -> None:
+        self.relogins += 1
+        self._sf = self._connect(login=True)
+
+    # -- calling --------------------------------------------------------------------------------------------
+    def _with_retries(self, fn: Callable[[], T]) -> T:
+        def count_retry(state: RetryCallState) -> None:
+            self.retries += 1
+
+        retrying = Retrying(
+            retry=retry_if_exception(is_retryable),
+            wait=wait_exponential_jitter(initial=self.config.backoff_initial, max=self.config.backoff_max),
+            stop=stop_after_attempt(self.config.max_attempts),
+            before_sleep=count_retry,
+            reraise=True,
+        )
+        return retrying(fn)
+
+    def call(self, fn: Callable[[Salesforce], T]) -> T:
+        """Run one SDK call with backoff on transient errors and one re-login if the session has expired."""
+        relogged = False
+        while True:
+            try:
+                return self._with_retries(lambda: fn(self.sf))
+            except SalesforceExpiredSession:
+                if relogged or not self.can_login:
+                    raise
+                relogged = True
+                self.relogin()
+
+    # -- reading --------------------------------------------------------------------------------------------
+    def query_pages(self, soql: str, include_deleted: bool = False) -> Iterator[list[dict[str, Any]]]:
+        """Pages of records (without `attributes`), following nextRecordsUrl: what query_all_iter does, but
+        page by page and with each page request retried on its own."""
+        page = self.call(lambda sf: sf.query(soql, include_deleted=include_deleted))
+        while True:
+            yield [strip_attributes(r) for r in page.get("records", [])]
+            next_url = page.get("nextRecordsUrl")
+            if page.get("done", True) or not next_url:
+                return
+            page = self.call(lambda sf, url=next_url: sf.query_more(url, identifier_is_url=True))
+
+    def describe(self, obj: str) -> dict[str, Any]:
+        return self.call(lambda sf: getattr(sf, obj).describe())
+
+    def describe_global(self) -> dict[str, Any]:
+        return self.call(lambda sf: sf.describe())
+
+    # -- writing (write-back uses these; retried POSTs should carry an external id, see upsert_many) ----------
+    def create(self, obj: str, values: dict[str, Any]) -> str:
+        result = self.call(lambda sf: getattr(sf, obj).create(values))
+        return result["id"]
+
+    def update(self, obj: str, record_id: str, values: dict[str, Any]) -> None:
+        self.call(lambda sf: getattr(sf, obj).update(record_id, values))
+
+    def collection(self, method: str, records: list[dict[str, Any]], all_or_none: bool = False) -> list[dict]:
+        """POST (create) or PATCH (update) through sObject Collections, in calls of at most 200 records.
+
+        Each record carries `attributes: {type: ...}`; results come back per record, in order.
+        """
+        results: list[dict] = []
+        for chunk in _chunks(records, MAX_COLLECTION):
+            body = json.dumps({"allOrNone": all_or_none, "records": chunk}, default=str)
+            results.extend(self.call(lambda sf, b=body: sf.restful("composite/sobjects", method=method, data=b)))
+        return results
+
+    def upsert_many(
+        self, obj: str, external_id_field: str, records: list[dict[str, Any]], all_or_none: bool = False
+    ) -> list[dict]:
+        """Upsert by external id through Collections (idempotent, so a retried call never duplicates)."""
+        results: list[dict] = []
+        path = f"composite/sobjects/{obj}/{external_id_field}"
+        for chunk in _chunks(records, MAX_COLLECTION):
+            typed = [{"attributes": {"type": obj}, **r} for r in chunk]
+            body = json.dumps({"allOrNone": all_or_none, "records": typed}, default=str)
+            results.extend(self.call(lambda sf, b=body: sf.restful(path, method="PATCH", data=b)))
+        return results
+
+
+def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+__all__ = [
+    "MAX_COLLECTION",
+    "SalesforceClient",
+    "SalesforceConfig",
+    "SalesforceConfigError",
+    "SalesforceError",
+    "error_code",
+    "is_retryable",
+    "strip_attributes",
+]
