@@ -721,7 +721,9 @@ def _load_event_batch(conn: Connection, vendor: str, batch: MappedBatch, entry: 
         emails = sorted({e for e in events["contact_email"] if e})
         contact_ids: dict[str, int] = {}
         for chunk in _chunks(emails):
-            contact_ids.update(dict(conn.execute(select(Contact.email, Contact.id).where(Contact.email.in_(chunk)))))
+            contact_ids.update(
+                dict(conn.execute(select(Contact.email, Contact.id).where(Contact.email.in_(chunk))).all())
+            )
         account_ids = {key: aid for aid, key in resolved.values()}
         load_events(conn, events, account_ids, contact_ids)
         entry.events += len(events)

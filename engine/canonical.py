@@ -106,3 +106,14 @@ METRIC_COLUMNS: dict[str, str] = {
     "seat_growth_90d": "relative change of purchased seats over the last 90 days (-1..)",
     "plan_change_90d": "net plan moves over the last 90 days (+1 upgrade, -1 downgrade)",
 }
+
+# Further per-account signals the playbooks and the churn model read (same source and NaN rule as METRIC_COLUMNS).
+SIGNAL_COLUMNS: dict[str, str] = {
+    "days_since_login": "days since the last login (91 when none in the last 90 days)",
+    "days_since_feature_use": "days since any feature was last used (91 when none in the last 90 days)",
+    "usage_change_28d": "logins in the last 28 days relative to the 28 days before, minus 1 (-0.5 = halved)",
+    "churn_signals_30d": "data exports, cancellation inquiries and competitor mentions in the last 30 days",
+    "nps_90d": "average survey score (NPS 0-10) over the last 90 days",
+    "seats_at_as_of": "purchased seats on the scoring date",
+    "advanced_adoption": "share (0-1) of the non-core features used in the last 30 days",
+}

@@ -264,3 +264,13 @@ def test_onboarding_milestones_match_first_value(small: Book) -> None:
 def test_default_book_size(default: Book) -> None:
     assert 500_000 <= len(default.events) <= 1_500_000
     assert default.accounts["latent_adoption"].between(0, 1).all()
+
+
+def test_demo_catalogue_matches_the_default_health_config():
+    """The demo product's features are the ones the packaged health config counts for adoption."""
+    from app.demo.spec import CORE_FEATURES, FEATURES
+    from engine.health_config import load_health_config
+
+    config = load_health_config()
+    assert tuple(config.features) == FEATURES
+    assert tuple(config.core_features) == CORE_FEATURES

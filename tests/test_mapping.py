@@ -115,7 +115,7 @@ def line_of(text: str, needle: str) -> int:
 
 
 def test_the_schema_matches_what_the_store_loads():
-    assert set(ENTITY_SCHEMAS["account"]) == set(ACCOUNT_FIELDS) - {"key"}  # the key comes from identity resolution
+    assert set(ENTITY_SCHEMAS["account"]) == set(ACCOUNT_FIELDS)
     assert set(ENTITY_SCHEMAS["contact"]) == set(CONTACT_FIELDS)
     assert set(ENTITY_SCHEMAS["event"]) == {"occurred_at", "kind", "feature", "count", "value", "contact_email"}
 

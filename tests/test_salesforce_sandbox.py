@@ -41,24 +41,36 @@ def sdk_session(base_url: str) -> requests.Session:
 def login(sandbox: SalesforceSandbox, **kwargs) -> Salesforce:
     org = sandbox.org
     return Salesforce(
-        username=org.username, password=org.password, security_token=org.security_token,
-        session=sdk_session(sandbox.base_url), **kwargs,
-    )  # fmt: skip
+        username=org.username,
+        password=org.password,
+        security_token=org.security_token,
+        session=sdk_session(sandbox.base_url),
+        **kwargs,
+    )
 
 
 def add_accounts(org: SalesforceOrg, n: int, prefix: str = "Acme") -> list[str]:
-    return [org.insert("Account", {"Name": f"{prefix} {i:03d}", "Website": f"https://{prefix.lower()}{i}.com"})
-            for i in range(n)]  # fmt: skip
+    return [
+        org.insert("Account", {"Name": f"{prefix} {i:03d}", "Website": f"https://{prefix.lower()}{i}.com"})
+        for i in range(n)
+    ]
 
 
 def error_code(error: Exception) -> str:
     return error.content[0]["errorCode"]  # type: ignore[attr-defined]
 
 
-@pytest.fixture
-def sandbox() -> Iterator[SalesforceSandbox]:
-    with start_sandbox(batch_size=7) as running:
+@pytest.fixture(scope="module")
+def server() -> Iterator[SalesforceSandbox]:
+    with start_sandbox() as running:
         yield running
+
+
+@pytest.fixture
+def sandbox(server: SalesforceSandbox) -> SalesforceSandbox:
+    """One server for the module, a fresh org (pages of 7 records) for every test."""
+    server.reset(batch_size=7)
+    return server
 
 
 def test_login_and_paging_return_every_record_exactly_once(sandbox):
@@ -96,8 +108,12 @@ def test_cursor_is_a_snapshot_and_a_bad_locator_is_refused(sandbox):
 
 def test_wrong_password_is_the_soap_fault_the_sdk_parses(sandbox):
     with pytest.raises(SalesforceAuthenticationFailed) as raised:
-        Salesforce(username=sandbox.org.username, password="wrong", security_token=sandbox.org.security_token,
-                   session=sdk_session(sandbox.base_url))  # fmt: skip
+        Salesforce(
+            username=sandbox.org.username,
+            password="wrong",
+            security_token=sandbox.org.security_token,
+            session=sdk_session(sandbox.base_url),
+        )
     assert raised.value.code == "INVALID_LOGIN"
     assert "Invalid username, password, security token" in raised.value.auth_message
 
@@ -146,11 +162,14 @@ def test_where_order_limit_and_relationship_fields(sandbox):
     org = sandbox.org
     account = org.insert("Account", {"Name": "Globex", "Plan__c": "Team", "AnnualRevenue": 5000})
     org.insert("Account", {"Name": "Initech", "Plan__c": "Business", "AnnualRevenue": 9000})
-    org.insert("Contact", {"LastName": "Simpson", "FirstName": "Homer", "Email": "homer@globex.com",
-                           "AccountId": account})  # fmt: skip
+    org.insert(
+        "Contact", {"LastName": "Simpson", "FirstName": "Homer", "Email": "homer@globex.com", "AccountId": account}
+    )
     sf = login(sandbox)
-    rows = sf.query("SELECT Name FROM Account WHERE (Plan__c = 'team' OR AnnualRevenue > 8000) AND Name != null "
-                    "ORDER BY AnnualRevenue DESC LIMIT 1")["records"]  # fmt: skip
+    rows = sf.query(
+        "SELECT Name FROM Account WHERE (Plan__c = 'team' OR AnnualRevenue > 8000) AND Name != null "
+        "ORDER BY AnnualRevenue DESC LIMIT 1"
+    )["records"]
     assert [r["Name"] for r in rows] == ["Initech"]
     contact = sf.query("SELECT Name, Account.Name, Owner.Email FROM Contact WHERE Email LIKE '%@globex.com'")
     record = contact["records"][0]
@@ -188,8 +207,8 @@ def test_describe_lists_standard_and_custom_fields(sandbox):
     assert fields["CSE_Health_Score__c"]["updateable"] is True
     assert sf.Task.describe()["keyPrefix"] == "00T"
 
-    with start_sandbox(cse_fields=False) as bare:
-        fields = {f["name"] for f in login(bare).Account.describe()["fields"]}
+    sandbox.reset(cse_fields=False)  # an org whose admin has not deployed our fields yet
+    fields = {f["name"] for f in login(sandbox).Account.describe()["fields"]}
     assert not any(name.startswith("CSE_") for name in fields)
 
 
@@ -202,7 +221,11 @@ def test_crud_validation_errors_are_salesforce_error_bodies(sandbox):
         ({"Plan__c": "Team"}, "REQUIRED_FIELD_MISSING", ["Name"]),
         ({"Name": "X", "Plan__c": "Platinum"}, "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", ["Plan__c"]),
         ({"Name": "X", "Bogus__c": 1}, "INVALID_FIELD", []),
-        ({"Name": "X", "SystemModstamp": "2026-01-01T00:00:00Z"}, "INVALID_FIELD_FOR_INSERT_UPDATE", ["SystemModstamp"]),
+        (
+            {"Name": "X", "SystemModstamp": "2026-01-01T00:00:00Z"},
+            "INVALID_FIELD_FOR_INSERT_UPDATE",
+            ["SystemModstamp"],
+        ),
         ({"Name": "X", "OwnerId": "001000000000000"}, "FIELD_INTEGRITY_EXCEPTION", ["OwnerId"]),
         ({"Name": "X" * 300}, "STRING_TOO_LONG", ["Name"]),
     ]
@@ -219,8 +242,14 @@ def test_task_creation_and_idempotent_upsert_by_dedupe_key(sandbox):
     org = sandbox.org
     account = org.insert("Account", {"Name": "Umbrella"})
     sf = login(sandbox)
-    task = {"Subject": "Health dropped to 41: call the champion", "WhatId": account, "OwnerId": org.api_user_id,
-            "ActivityDate": "2026-11-08", "Priority": "High", "Description": "Drivers: logins -40%"}  # fmt: skip
+    task = {
+        "Subject": "Health dropped to 41: call the champion",
+        "WhatId": account,
+        "OwnerId": org.api_user_id,
+        "ActivityDate": "2026-11-08",
+        "Priority": "High",
+        "Description": "Drivers: logins -40%",
+    }
     assert sf.Task.upsert("CSE_Dedupe_Key__c/acct-1:health-drop", task) == 201
     assert sf.Task.upsert("CSE_Dedupe_Key__c/acct-1:health-drop", task) == 200  # a retried job updates, not duplicates
     rows = sf.query_all("SELECT Id, Subject, Status, What.Name, CSE_Dedupe_Key__c FROM Task")["records"]
@@ -231,8 +260,9 @@ def test_task_creation_and_idempotent_upsert_by_dedupe_key(sandbox):
 
 
 def collection(sf: Salesforce, method: str, records: list[dict], all_or_none: bool = False) -> list[dict]:
-    return sf.restful("composite/sobjects", method=method,
-                      data=json.dumps({"allOrNone": all_or_none, "records": records}))  # fmt: skip
+    return sf.restful(
+        "composite/sobjects", method=method, data=json.dumps({"allOrNone": all_or_none, "records": records})
+    )
 
 
 def test_collections_enforce_200_records_and_report_per_record(sandbox):
@@ -249,9 +279,16 @@ def test_collections_enforce_200_records_and_report_per_record(sandbox):
     mixed = [{"attributes": {"type": "Account"}, "Name": "Fine"}, {"attributes": {"type": "Account"}}]
     results = collection(sf, "POST", mixed)
     assert results[0]["success"] is True
-    assert results[1] == {"success": False, "errors": [{"statusCode": "REQUIRED_FIELD_MISSING",
-                                                        "message": "Required fields are missing: [Name]",
-                                                        "fields": ["Name"]}]}  # fmt: skip
+    assert results[1] == {
+        "success": False,
+        "errors": [
+            {
+                "statusCode": "REQUIRED_FIELD_MISSING",
+                "message": "Required fields are missing: [Name]",
+                "fields": ["Name"],
+            }
+        ],
+    }
     before = len(sandbox.org.live("Account"))
     results = collection(sf, "POST", mixed, all_or_none=True)
     assert [r["success"] for r in results] == [False, False]
@@ -270,10 +307,13 @@ def test_collections_enforce_200_records_and_report_per_record(sandbox):
 def test_collection_upsert_by_external_id(sandbox):
     account = sandbox.org.insert("Account", {"Name": "Vandelay"})
     sf = login(sandbox)
-    body = {"allOrNone": False, "records": [
-        {"attributes": {"type": "Task"}, "CSE_Dedupe_Key__c": f"k{i}", "Subject": f"S{i}", "WhatId": account}
-        for i in range(3)
-    ]}  # fmt: skip
+    body = {
+        "allOrNone": False,
+        "records": [
+            {"attributes": {"type": "Task"}, "CSE_Dedupe_Key__c": f"k{i}", "Subject": f"S{i}", "WhatId": account}
+            for i in range(3)
+        ],
+    }
     first = sf.restful("composite/sobjects/Task/CSE_Dedupe_Key__c", method="PATCH", data=json.dumps(body))
     again = sf.restful("composite/sobjects/Task/CSE_Dedupe_Key__c", method="PATCH", data=json.dumps(body))
     assert [r["created"] for r in first] == [True] * 3
@@ -311,20 +351,31 @@ def test_jwt_bearer_login(sandbox):
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                    serialization.NoEncryption()).decode()  # fmt: skip
-    public_pem = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                               serialization.PublicFormat.SubjectPublicKeyInfo)  # fmt: skip
+    private_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public_pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     sandbox.org.consumer_key = "3MVG9-cse"
     sandbox.org.jwt_public_key = public_pem
-    sf = Salesforce(username=sandbox.org.username, consumer_key="3MVG9-cse", privatekey=private_pem,
-                    session=sdk_session(sandbox.base_url))  # fmt: skip
+    sf = Salesforce(
+        username=sandbox.org.username,
+        consumer_key="3MVG9-cse",
+        privatekey=private_pem,
+        session=sdk_session(sandbox.base_url),
+    )
     assert sf.query("SELECT COUNT() FROM Account")["totalSize"] == 0
 
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    forged = other.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                 serialization.NoEncryption()).decode()  # fmt: skip
+    forged = other.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
     with pytest.raises(SalesforceAuthenticationFailed) as raised:
-        Salesforce(username=sandbox.org.username, consumer_key="3MVG9-cse", privatekey=forged,
-                   session=sdk_session(sandbox.base_url))  # fmt: skip
+        Salesforce(
+            username=sandbox.org.username,
+            consumer_key="3MVG9-cse",
+            privatekey=forged,
+            session=sdk_session(sandbox.base_url),
+        )
     assert raised.value.code == "invalid_grant"

@@ -83,6 +83,9 @@ def test_metrics_from_rollups(store):
     assert row["ttfv_days"] == pytest.approx(100.0)
     assert row["has_champion"] == 1.0
     assert row["active_user_share"] == pytest.approx(0.8)
+    assert row["days_since_login"] == 0
+    assert row["days_since_feature_use"] == 0
+    assert pd.isna(row["usage_change_28d"]), "no logins in the 28 days before: no baseline to compare with"
     # The second account has no usage feed at all: its usage metrics are unknown, not zero.
     other = metrics.loc[ids["A0001"]]
     assert other[["core_adoption", "active_days_per_week", "tickets_per_seat_30d"]].isna().all()
@@ -129,3 +132,15 @@ def test_churned_accounts_are_not_scored_after_churn(store):
         before = account_metrics(conn, AS_OF - timedelta(days=20), CORE, ALL)
     assert list(now.index) == [ids["A0000"]]
     assert set(before.index) == set(ids.values())
+
+
+def test_usage_change_and_quiet_days(store):
+    # 20 logins in the four weeks before the window, 5 in it, the last one 10 days ago.
+    earlier = [event("A0000", AS_OF - timedelta(days=30 + d), "login", count=1, uid=f"old-{d}") for d in range(20)]
+    recent = [event("A0000", AS_OF - timedelta(days=10 + d), "login", count=1, uid=f"new-{d}") for d in range(5)]
+    ids, _ = _load(store, accounts_frame(1), earlier + recent)
+    with store.connect() as conn:
+        row = account_metrics(conn, AS_OF, CORE, ALL).loc[ids["A0000"]]
+    assert row["usage_change_28d"] == pytest.approx(5 / 20 - 1)
+    assert row["days_since_login"] == 10
+    assert row["days_since_feature_use"] == 91

@@ -77,6 +77,7 @@ account_object: companies
 fields:
   occurred_at: {from: createdate, type: datetime}
   kind: {value: ticket_opened}
+  contact_email: {from: contact.email, type: email}
 """,
     "tickets_closed": """
 vendor: hubspot
@@ -213,7 +214,10 @@ def hubspot_book() -> dict[str, list[dict]]:
         contact("204", "carl@nowhere.example", "999", T0 + timedelta(minutes=3)),
     ]
     tickets = [
-        ticket("301", "101", T0 - timedelta(days=3), T0, closed=T0 - timedelta(days=2)),
+        {
+            **ticket("301", "101", T0 - timedelta(days=3), T0, closed=T0 - timedelta(days=2)),
+            "contact": {"email": "ANN@acme.com"},
+        },
         ticket("302", "101", T0 - timedelta(days=1), T0 + timedelta(minutes=1)),
         ticket("303", "102", T0 - timedelta(days=2), T0 + timedelta(minutes=2)),
         {**ticket("304", "102", T0, T0 + timedelta(minutes=3)), "createdate": "not a date"},
@@ -268,6 +272,9 @@ def test_full_sync_loads_resolves_and_quarantines(store, mappings_dir, tmp_path)
         closed = conn.scalar(select(ActivityEvent.value).where(ActivityEvent.external_id.like("%closed:301")))
         opened = conn.scalar(select(func.sum(AccountDay.tickets_opened)).where(AccountDay.account_id == acme["id"]))
     assert closed == 24.0 and opened == 2
+    with store.connect() as conn:
+        who = conn.scalar(select(ActivityEvent.contact_id).where(ActivityEvent.external_id.like("%opened:301")))
+    assert who == ann["id"]
 
     # Every malformed record is set aside with a reason naming the field; every valid one landed.
     with store.connect() as conn:
@@ -544,3 +551,27 @@ def test_an_account_mapping_with_account_enriches_the_company(store, mappings_di
     assert (deals.accounts, deals.skipped, deals.quarantined) == (1, 1, 1)
     assert "company 555 (hubspot companies) is not in the store" in deals.reasons[0]["reason"]
     assert [o.object for o in log.objects] == ["companies", "deals", "contacts", "tickets"]
+
+
+def test_a_product_account_key_held_by_the_crm_joins_an_existing_account(store, mappings_dir, tmp_path):
+    import pandas as pd
+
+    from app.store.load import load_accounts
+
+    with store.begin() as conn:
+        load_accounts(conn, pd.DataFrame([{"key": "A0042", "name": "Acme (product)", "domain": "acme-app.example"}]))
+        content = HUBSPOT["companies"].replace("fields:\n", "fields:\n  key: {from: properties.product_id}\n")
+        save_mapping_version(conn, "hubspot", "companies", content, author="ann")
+    book = hubspot_book()
+    book["companies"][0]["properties"]["product_id"] = "A0042"  # Acme, whose domain differs in the CRM
+    book["companies"][1]["properties"]["product_id"] = "A0777"  # a new account takes the CRM's key
+    book["tickets"][0]["company_id"] = ["101", "102"]  # a list of associated companies: the first is primary
+    sync_once(store, [FakeSource("hubspot", book)], mappings_dir, tmp_path)
+    stored = accounts(store)
+    assert set(stored) == {"A0042", "A0777", "hubspot-103"}
+    assert (stored["A0042"]["name"], stored["A0042"]["domain"]) == ("Acme", "acme.com")
+    with store.connect() as conn:
+        owner = conn.scalar(
+            select(ActivityEvent.account_id).where(ActivityEvent.external_id == "hubspot:tickets_opened:301")
+        )
+    assert owner == stored["A0042"]["id"]

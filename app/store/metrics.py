@@ -39,8 +39,13 @@ def _since(start: date, column):
     return func.sum(case((AccountDay.day >= start, column), else_=0))
 
 
-def _frame(result) -> pd.DataFrame:
-    return pd.DataFrame(result.all(), columns=list(result.keys())).set_index("account_id").astype("float64")
+def _frame(result, dates: Sequence[str] = ()) -> pd.DataFrame:
+    frame = pd.DataFrame(result.all(), columns=list(result.keys())).set_index("account_id")
+    numbers = [c for c in frame.columns if c not in dates]
+    frame[numbers] = frame[numbers].astype("float64")
+    for column in dates:
+        frame[column] = pd.to_datetime(frame[column])
+    return frame
 
 
 def _features_used(conn: Connection, as_of: date, features: Sequence[str], accounts) -> pd.DataFrame:
@@ -79,6 +84,14 @@ def _activity_aggregates(conn: Connection, as_of: date, accounts) -> pd.DataFram
             _since(d28, case((d.logins > 0, 1), else_=0)).label("active_days_28"),
             _since(d28, d.logins).label("logins_28"),
             _since(d28, d.session_minutes).label("minutes_28"),
+            func.sum(
+                case((d.day < d28 - timedelta(days=USAGE_WINDOW_DAYS), 0), (d.day < d28, d.logins), else_=0)
+            ).label("logins_prev_28"),
+            func.max(case((d.logins > 0, d.day))).label("last_login"),
+            func.max(case((d.feature_uses > 0, d.day))).label("last_feature_use"),
+            _since(d30, d.churn_signals).label("churn_signals_30"),
+            func.sum(d.survey_sum).label("survey_sum_90"),
+            func.sum(d.survey_count).label("survey_count_90"),
             _since(d30, d.tickets_opened).label("tickets_30"),
             func.sum(d.tickets_opened).label("tickets_90"),
             func.sum(d.tickets_closed).label("closed_90"),
@@ -99,7 +112,8 @@ def _activity_aggregates(conn: Connection, as_of: date, accounts) -> pd.DataFram
         .where(d.day > as_of, d.seat_delta != 0, d.account_id.in_(accounts))
         .group_by(d.account_id)
     )
-    return _frame(conn.execute(windowed)).join(_frame(conn.execute(later_seats)), how="outer")
+    activity = _frame(conn.execute(windowed), dates=("last_login", "last_feature_use"))
+    return activity.join(_frame(conn.execute(later_seats)), how="outer")
 
 
 def _account_frame(conn: Connection, account_filter) -> pd.DataFrame:
@@ -158,7 +172,7 @@ def account_metrics(
     as_of_ts = pd.Timestamp(as_of)
     instrumented = pd.to_datetime(frame["first_activity_at"]) <= as_of_ts
     first_value = pd.to_datetime(frame["first_value_at"])
-    activity_or_zero = frame[activity.columns].fillna(0.0)
+    activity_or_zero = frame[activity.columns.drop(["last_login", "last_feature_use"])].fillna(0.0)
 
     def usage(column: str) -> pd.Series:
         """A usage count where the account is instrumented (0 means no use); NaN where we have no usage feed."""
@@ -173,7 +187,7 @@ def account_metrics(
     metrics["core_adoption"] = usage("core_used") / max(len(core_features), 1)
     metrics["feature_breadth"] = usage("features_used") / max(len(features), 1)
     metrics["ttfv_days"] = _days_between(first_value, frame["customer_since"]).where(first_value <= as_of_ts)
-    metrics["tenure_days"] = _days_between(pd.Series(as_of_ts, index=frame.index), frame["customer_since"])
+    metrics["tenure_days"] = _days_between(as_of_ts, frame["customer_since"])
     metrics["active_days_per_week"] = usage("active_days_28") / (USAGE_WINDOW_DAYS / 7)
     metrics["avg_session_minutes"] = _ratio(usage("minutes_28"), usage("logins_28"))
     metrics["active_user_share"] = _ratio(frame["seats_active"], seats_at).clip(upper=1.0)
@@ -191,5 +205,14 @@ def account_metrics(
     metrics["advanced_adoption"] = _ratio(
         usage("features_used") - usage("core_used"), pd.Series(float(len(features) - len(core_features)), frame.index)
     )
+    # Signals the playbooks and the churn model read besides the health metrics (engine.canonical.SIGNAL_COLUMNS).
+    quiet_for = TREND_WINDOW_DAYS + 1  # no use inside the window: at least this many days
+    metrics["days_since_login"] = _days_between(as_of_ts, frame["last_login"]).fillna(quiet_for).where(instrumented)
+    metrics["days_since_feature_use"] = (
+        _days_between(as_of_ts, frame["last_feature_use"]).fillna(quiet_for).where(instrumented)
+    )
+    metrics["usage_change_28d"] = _ratio(usage("logins_28"), usage("logins_prev_28")) - 1.0
+    metrics["churn_signals_30d"] = activity_or_zero["churn_signals_30"]
+    metrics["nps_90d"] = _ratio(activity_or_zero["survey_sum_90"], activity_or_zero["survey_count_90"])
     attributes = frame[list(ACCOUNT_ATTRIBUTES)]
     return metrics.join(attributes).replace([np.inf, -np.inf], np.nan)

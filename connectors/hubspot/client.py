@@ -21,11 +21,14 @@ from typing import Any, TypeVar
 from hubspot import HubSpot
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 from urllib3.exceptions import HTTPError as TransportError
+from urllib3.util.retry import Retry
 
 from connectors.source import PullStats
 
 T = TypeVar("T")
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+# urllib3's default retries GETs answered 429/503 with Retry-After, silently and uncounted; we retry ourselves.
+NO_TRANSPORT_RETRIES = Retry(total=0, respect_retry_after_header=False, raise_on_status=False)
 
 
 class HubSpotError(RuntimeError):
@@ -90,7 +93,7 @@ class HubSpotClient:
     ) -> None:
         if not access_token:
             raise HubSpotConfigError("HubSpot needs a private app access token (HUBSPOT_ACCESS_TOKEN)")
-        options: dict[str, Any] = {"access_token": access_token}
+        options: dict[str, Any] = {"access_token": access_token, "retry": NO_TRANSPORT_RETRIES}
         if base_url:
             options["host"] = base_url.rstrip("/")
         self.sdk = HubSpot(**options)

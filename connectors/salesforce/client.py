@@ -65,8 +65,19 @@ class SalesforceConfig:
     @classmethod
     def from_settings(cls, settings: Any, **overrides: Any) -> SalesforceConfig:
         """Read `salesforce_*` attributes of app.settings.Settings (missing attributes count as unset)."""
-        names = ("username", "password", "security_token", "session_id", "instance_url", "consumer_key",
-                 "private_key", "private_key_file", "domain", "base_url", "version")  # fmt: skip
+        names = (
+            "username",
+            "password",
+            "security_token",
+            "session_id",
+            "instance_url",
+            "consumer_key",
+            "private_key",
+            "private_key_file",
+            "domain",
+            "base_url",
+            "version",
+        )
         values = {n: getattr(settings, f"salesforce_{n}", None) for n in names}
         values = {k: v for k, v in values.items() if v not in (None, "")}
         return cls(**{**values, **overrides})
@@ -199,13 +210,20 @@ class SalesforceClient:
             return Salesforce(session_id=c.session_id, instance_url=c.instance_url or c.base_url, **common)
         if c.has_password:
             return self._with_retries(
-                lambda: Salesforce(username=c.username, password=c.password, security_token=c.security_token,
-                                   domain=c.domain, **common)  # fmt: skip
+                lambda: Salesforce(
+                    username=c.username, password=c.password, security_token=c.security_token, domain=c.domain, **common
+                )
             )
         if c.has_jwt:
             return self._with_retries(
-                lambda: Salesforce(username=c.username, consumer_key=c.consumer_key, privatekey=c.private_key,
-                                   privatekey_file=c.private_key_file, domain=c.domain, **common)  # fmt: skip
+                lambda: Salesforce(
+                    username=c.username,
+                    consumer_key=c.consumer_key,
+                    privatekey=c.private_key,
+                    privatekey_file=c.private_key_file,
+                    domain=c.domain,
+                    **common,
+                )
             )
         raise SalesforceConfigError("the session expired and no credentials are configured to log in again")
 
@@ -224,7 +242,9 @@ class SalesforceClient:
 
         retrying = Retrying(
             retry=retry_if_exception(is_retryable),
-            wait=wait_exponential_jitter(initial=self.config.backoff_initial, max=self.config.backoff_max),
+            wait=wait_exponential_jitter(
+                multiplier=self.config.backoff_initial, max=self.config.backoff_max, jitter=self.config.backoff_initial
+            ),
             stop=stop_after_attempt(self.config.max_attempts),
             before_sleep=count_retry,
             reraise=True,

@@ -57,8 +57,13 @@ def fields_from_mappings(mappings: Iterable[Mapping[str, Any]]) -> dict[str, lis
         if not obj:
             continue
         names = wanted.setdefault(obj, list(ALWAYS))
-        extra = [*_names(mapping.get("id")), *_names(mapping.get("updated")), *_names(mapping.get("deleted")),
-                 *_names(mapping.get("account")), *_names(mapping.get("when"))]  # fmt: skip
+        extra = [
+            *_names(mapping.get("id")),
+            *_names(mapping.get("updated")),
+            *_names(mapping.get("deleted")),
+            *_names(mapping.get("account")),
+            *_names(mapping.get("when")),
+        ]
         for spec in (mapping.get("fields") or {}).values():
             if isinstance(spec, Mapping):
                 extra.extend(_names(spec.get("from")))

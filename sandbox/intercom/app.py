@@ -270,7 +270,7 @@ def create_app(state: IntercomState | Workspace | None = None) -> Flask:
             raise ApiError(400, "parameter_invalid", "Body is required", "body")
         conversation = ws.add_conversation(str(sender["id"]), str(data["body"]))
         return jsonify({"type": "user_message", "id": conversation["source"]["id"],
-                        "created_at": conversation["created_at"], "body": conversation["source"]["body"],
+                        "created_at": conversation["created_at"], "subject": "", "body": conversation["source"]["body"],
                         "message_type": "inapp", "conversation_id": conversation["id"]})  # fmt: skip
 
     # --- data attributes -----------------------------------------------------------------------------------------

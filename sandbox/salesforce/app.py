@@ -45,14 +45,29 @@ def _login_response(org: SalesforceOrg, sid: str, version: str, host: str) -> Re
     user = org.records["User"][org.api_user_id]
     org15 = org.org_id[:15]
     info = {
-        "accessibilityMode": "false", "currencySymbol": "$", "orgAttachmentFileSizeLimit": "5242880",
-        "orgDefaultCurrencyIsoCode": "USD", "orgDisallowHtmlAttachments": "false", "orgHasPersonAccounts": "false",
-        "organizationId": org.org_id, "organizationMultiCurrency": "false", "organizationName": "CSE Sandbox",
-        "profileId": "00e5g000000AbCdAAK", "roleId": "", "sessionSecondsValid": "7200",
-        "userDefaultCurrencyIsoCode": "", "userEmail": user["Email"], "userFullName": user["Name"],
-        "userId": user["Id"], "userLanguage": "en_US", "userLocale": "en_US", "userName": user["Username"],
-        "userTimeZone": "America/Los_Angeles", "userType": "Standard", "userUiSkin": "Theme3",
-    }  # fmt: skip
+        "accessibilityMode": "false",
+        "currencySymbol": "$",
+        "orgAttachmentFileSizeLimit": "5242880",
+        "orgDefaultCurrencyIsoCode": "USD",
+        "orgDisallowHtmlAttachments": "false",
+        "orgHasPersonAccounts": "false",
+        "organizationId": org.org_id,
+        "organizationMultiCurrency": "false",
+        "organizationName": "CSE Sandbox",
+        "profileId": "00e5g000000AbCdAAK",
+        "roleId": "",
+        "sessionSecondsValid": "7200",
+        "userDefaultCurrencyIsoCode": "",
+        "userEmail": user["Email"],
+        "userFullName": user["Name"],
+        "userId": user["Id"],
+        "userLanguage": "en_US",
+        "userLocale": "en_US",
+        "userName": user["Username"],
+        "userTimeZone": "America/Los_Angeles",
+        "userType": "Standard",
+        "userUiSkin": "Theme3",
+    }
     nil = ' xsi:nil="true"'
     user_info = "".join(f"<{k}{'' if v else nil}>{escape(v)}</{k}>" for k, v in info.items())
     body = (
@@ -134,8 +149,12 @@ def create_app(org: SalesforceOrg) -> Flask:
             status = org.faults.server_error_status
             if status == 503:
                 raise ApiError(503, "SERVER_UNAVAILABLE", "Server temporarily unavailable, please try again later.")
-            raise ApiError(status, "UNKNOWN_EXCEPTION", "An unexpected error occurred. Please include this ErrorId "
-                                                        "if you contact support: 1234567890-12345 (-1234567890)")
+            raise ApiError(
+                status,
+                "UNKNOWN_EXCEPTION",
+                "An unexpected error occurred. Please include this ErrorId "
+                "if you contact support: 1234567890-12345 (-1234567890)",
+            )
         if org.session_user(sid) is None:
             raise ApiError(401, "INVALID_SESSION_ID", "Session expired or invalid")
         org.charge()
@@ -155,9 +174,13 @@ def create_app(org: SalesforceOrg) -> Flask:
     def http_error(error: HTTPException) -> tuple[Response, int]:
         status = error.code or 500
         if status == 405:
-            body = [{"errorCode": "METHOD_NOT_ALLOWED",
-                     "message": f"HTTP Method '{request.method}' not allowed. Allowed are "
-                                f"{','.join(sorted(getattr(error, 'valid_methods', None) or []))}"}]  # fmt: skip
+            body = [
+                {
+                    "errorCode": "METHOD_NOT_ALLOWED",
+                    "message": f"HTTP Method '{request.method}' not allowed. Allowed are "
+                    f"{','.join(sorted(getattr(error, 'valid_methods', None) or []))}",
+                }
+            ]
         elif status == 404:
             body = [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]
         else:
@@ -189,7 +212,9 @@ def create_app(org: SalesforceOrg) -> Flask:
             if org.consumer_key and claims.get("iss") != org.consumer_key:
                 return jsonify({"error": "invalid_client_id", "error_description": "client identifier invalid"}), 400
             if claims.get("sub") != org.username:
-                return jsonify({"error": "invalid_grant", "error_description": "user hasn't approved this consumer"}), 400
+                return jsonify(
+                    {"error": "invalid_grant", "error_description": "user hasn't approved this consumer"}
+                ), 400
         elif grant == "password":
             if org.consumer_key and request.form.get("client_id") != org.consumer_key:
                 return jsonify({"error": "invalid_client_id", "error_description": "client identifier invalid"}), 400
@@ -199,10 +224,15 @@ def create_app(org: SalesforceOrg) -> Flask:
             return jsonify({"error": "unsupported_grant_type", "error_description": "grant type not supported"}), 400
         sid = org.open_session()
         return jsonify(
-            {"access_token": sid, "scope": "api", "instance_url": f"https://{request.host}",
-             "id": f"https://login.salesforce.com/id/{org.org_id}/{org.api_user_id}", "token_type": "Bearer",
-             "issued_at": str(int(time.time() * 1000))}
-        ), 200  # fmt: skip
+            {
+                "access_token": sid,
+                "scope": "api",
+                "instance_url": f"https://{request.host}",
+                "id": f"https://login.salesforce.com/id/{org.org_id}/{org.api_user_id}",
+                "token_type": "Bearer",
+                "issued_at": str(int(time.time() * 1000)),
+            }
+        ), 200
 
     # -- discovery ------------------------------------------------------------------------------------------
     @app.get("/services/data")
@@ -225,9 +255,12 @@ def create_app(org: SalesforceOrg) -> Flask:
     @app.get(f"{data}/sobjects/")
     def describe_global(version: str) -> Response:
         return jsonify(
-            {"encoding": "UTF-8", "maxBatchSize": MAX_COLLECTION,
-             "sobjects": [o.summary(version) for o in org.schema.values()]}
-        )  # fmt: skip
+            {
+                "encoding": "UTF-8",
+                "maxBatchSize": MAX_COLLECTION,
+                "sobjects": [o.summary(version) for o in org.schema.values()],
+            }
+        )
 
     @app.get(f"{data}/sobjects/<name>/describe")
     @app.get(f"{data}/sobjects/<name>/describe/")
@@ -255,12 +288,16 @@ def create_app(org: SalesforceOrg) -> Flask:
         start, end = _window()
         rows = [
             {"deletedDate": format_datetime(r["SystemModstamp"]), "id": r["Id"]}
-            for r in org.records[obj.name].values() if r["IsDeleted"] and start <= r["SystemModstamp"] <= end
-        ]  # fmt: skip
+            for r in org.records[obj.name].values()
+            if r["IsDeleted"] and start <= r["SystemModstamp"] <= end
+        ]
         return jsonify(
-            {"deletedRecords": rows, "earliestDateAvailable": format_datetime(start),
-             "latestDateCovered": format_datetime(end)}
-        )  # fmt: skip
+            {
+                "deletedRecords": rows,
+                "earliestDateAvailable": format_datetime(start),
+                "latestDateCovered": format_datetime(end),
+            }
+        )
 
     @app.get(f"{data}/sobjects/<name>/updated/")
     @app.get(f"{data}/sobjects/<name>/updated")
@@ -454,7 +491,9 @@ def _maybe_fail(org: SalesforceOrg, key: Any) -> None:
     if len(key) in {15, 18} and key.isalnum():
         candidates |= {to_id18(key), key[:15]}
     if candidates & named:
-        raise ApiError(400, "UNABLE_TO_LOCK_ROW", f"unable to obtain exclusive access to this record or 1 records: {key}")
+        raise ApiError(
+            400, "UNABLE_TO_LOCK_ROW", f"unable to obtain exclusive access to this record or 1 records: {key}"
+        )
 
 
 def _collection_body(body: Any) -> tuple[list[Any], bool]:
@@ -467,9 +506,10 @@ def _collection_body(body: Any) -> tuple[list[Any], bool]:
 def _check_collection_size(count: int) -> None:
     if count > MAX_COLLECTION:
         raise ApiError(
-            400, "EXCEEDED_ID_LIMIT",
+            400,
+            "EXCEEDED_ID_LIMIT",
             f"record limit reached. cannot submit more than {MAX_COLLECTION} records into this call",
-        )  # fmt: skip
+        )
 
 
 def _record_type(org: SalesforceOrg, item: Any) -> str:

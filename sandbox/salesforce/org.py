@@ -164,10 +164,16 @@ class SalesforceOrg:
         self.api_user_id = self.new_id("User")  # the integration user we log in as; it created itself
         self.insert(
             "User",
-            {"Id": self.api_user_id, "Username": username, "FirstName": "CSE", "LastName": "Integration", "Email": username,
-             "IsActive": True},
+            {
+                "Id": self.api_user_id,
+                "Username": username,
+                "FirstName": "CSE",
+                "LastName": "Integration",
+                "Email": username,
+                "IsActive": True,
+            },
             raw=True,
-        )  # fmt: skip
+        )
 
     @property
     def lock(self) -> threading.RLock:
@@ -336,9 +342,10 @@ class SalesforceOrg:
             except soql.SoqlError as error:
                 raise ApiError(400, error.code, error.message) from error
             rows = [
-                r for r in self.records[query.sobject.name].values()
+                r
+                for r in self.records[query.sobject.name].values()
                 if (include_deleted or not r["IsDeleted"]) and soql.matches(query.where, r, self._get_path)
-            ]  # fmt: skip
+            ]
             if query.order:
                 soql.sort_records(rows, query.order, self._get_path)
             rows = rows[query.offset :]
@@ -395,33 +402,41 @@ class SalesforceOrg:
             user = user_id or self.api_user_id
             record: dict[str, Any] = {f.name: f.default if f.defaulted else None for f in sobject.fields.values()}
             record.update(
-                {"Id": given_id or self.new_id(obj), "IsDeleted": False, "CreatedDate": now, "LastModifiedDate": now,
-                 "SystemModstamp": now, "CreatedById": user, "LastModifiedById": user}
-            )  # fmt: skip
+                {
+                    "Id": given_id or self.new_id(obj),
+                    "IsDeleted": False,
+                    "CreatedDate": now,
+                    "LastModifiedDate": now,
+                    "SystemModstamp": now,
+                    "CreatedById": user,
+                    "LastModifiedById": user,
+                }
+            )
             if "OwnerId" in sobject.fields:
                 record["OwnerId"] = user
             record.update(clean)
             missing = [f.name for f in sobject.fields.values() if f.required and record.get(f.name) is None]
             if missing:
-                raise ApiError(400, "REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]",
-                               missing)  # fmt: skip
+                raise ApiError(
+                    400, "REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]", missing
+                )
             self._check_unique(sobject, record)
             self._derive(sobject, record, None, raw=raw)
             return record
 
-    def prepare_update(
-        self, obj: str, record_id: str, values: dict[str, Any], *, raw: bool = False
-    ) -> dict[str, Any]:
+    def prepare_update(self, obj: str, record_id: str, values: dict[str, Any], *, raw: bool = False) -> dict[str, Any]:
         with self._lock:
             sobject = self.schema[obj]
             current = self._existing(obj, record_id)
-            clean = self._coerce(sobject, {k: v for k, v in values.items() if k not in {"Id", "id"}},
-                                 creating=False, raw=raw)  # fmt: skip
+            clean = self._coerce(
+                sobject, {k: v for k, v in values.items() if k not in {"Id", "id"}}, creating=False, raw=raw
+            )
             record = {**current, **clean}
             missing = [f.name for f in sobject.fields.values() if f.required and record.get(f.name) is None]
             if missing:
-                raise ApiError(400, "REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]",
-                               missing)  # fmt: skip
+                raise ApiError(
+                    400, "REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]", missing
+                )
             self._check_unique(sobject, record)
             now = self.now()
             record["LastModifiedDate"] = record["SystemModstamp"] = now
@@ -485,10 +500,11 @@ class SalesforceOrg:
             other = self._unique.get((sobject.name, f.name), {}).get(value)
             if other is not None and other != record["Id"]:
                 raise ApiError(
-                    400, "DUPLICATE_VALUE",
+                    400,
+                    "DUPLICATE_VALUE",
                     f"duplicate value found: {f.name} duplicates value on record with id: {other}",
                     [f.name],
-                )  # fmt: skip
+                )
 
     def _coerce(self, sobject: ObjectDef, values: dict[str, Any], *, creating: bool, raw: bool) -> dict[str, Any]:
         """Check every field of a request body and convert JSON values to the org's Python values."""
@@ -502,11 +518,12 @@ class SalesforceOrg:
             writable = f.createable if creating else f.updateable
             if not raw and (not writable or f.calculated):
                 raise ApiError(
-                    400, "INVALID_FIELD_FOR_INSERT_UPDATE",
+                    400,
+                    "INVALID_FIELD_FOR_INSERT_UPDATE",
                     f"Unable to create/update fields: {f.name}. Please check the security settings of this field and "
                     "verify that it is read/write for your profile or permission set.",
                     [f.name],
-                )  # fmt: skip
+                )
             clean[f.name] = self._value(sobject, f, value, raw=raw)
         return clean
 
@@ -556,13 +573,18 @@ class SalesforceOrg:
             raise self._parse_error("String", value)
         text = str(value)
         if f.length and len(text) > f.length:
-            raise ApiError(400, "STRING_TOO_LONG", f"{label}: data value too large: {text[:40]} (max length="
-                                                   f"{f.length})", [f.name])  # fmt: skip
+            raise ApiError(
+                400, "STRING_TOO_LONG", f"{label}: data value too large: {text[:40]} (max length={f.length})", [f.name]
+            )
         if kind == "email" and not _EMAIL_RE.match(text):
             raise ApiError(400, "INVALID_EMAIL_ADDRESS", f"{label}: invalid email address: {text}", [f.name])
         if kind == "picklist" and f.restricted and text not in f.picklist:
-            raise ApiError(400, "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
-                           f"{label}: bad value for restricted picklist field: {text}", [f.name])  # fmt: skip
+            raise ApiError(
+                400,
+                "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                f"{label}: bad value for restricted picklist field: {text}",
+                [f.name],
+            )
         return text
 
     def _reference(self, f: FieldDef, value: Any, label: str) -> str:
@@ -570,8 +592,7 @@ class SalesforceOrg:
             raise ApiError(400, "MALFORMED_ID", f"{label}: id value of incorrect type: {value}", [f.name])
         target_type = self.object_for_id(value)
         if target_type not in f.reference_to:
-            raise ApiError(400, "FIELD_INTEGRITY_EXCEPTION",
-                           f"{label}: id value of incorrect type: {value}", [f.name])  # fmt: skip
+            raise ApiError(400, "FIELD_INTEGRITY_EXCEPTION", f"{label}: id value of incorrect type: {value}", [f.name])
         target = self.records[target_type].get(to_id18(value))
         if target is None or target["IsDeleted"]:
             raise ApiError(400, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [f.name])
@@ -580,10 +601,11 @@ class SalesforceOrg:
     @staticmethod
     def _parse_error(type_name: str, value: Any) -> ApiError:
         return ApiError(
-            400, "JSON_PARSER_ERROR",
+            400,
+            "JSON_PARSER_ERROR",
             f"Cannot deserialize instance of {type_name} from VALUE_STRING value {value} or request may be missing a "
             "required field",
-        )  # fmt: skip
+        )
 
     def _derive(self, sobject: ObjectDef, record: dict[str, Any], before: dict[str, Any] | None, raw: bool) -> None:
         """Maintain calculated and system-set fields the way the org's standard logic and formulas would."""
@@ -615,4 +637,3 @@ class SalesforceOrg:
                 record["CompletedDateTime"] = now
             if not closed:
                 record["CompletedDateTime"] = None
-

@@ -85,10 +85,15 @@ class FieldDef:
             "nameField": self.name == "Name",
             "nillable": self.nillable,
             "picklistValues": [
-                {"active": True, "defaultValue": self.defaulted and value == self.default, "label": value,
-                 "validFor": None, "value": value}
+                {
+                    "active": True,
+                    "defaultValue": self.defaulted and value == self.default,
+                    "label": value,
+                    "validFor": None,
+                    "value": value,
+                }
                 for value in self.picklist
-            ],  # fmt: skip
+            ],
             "precision": self.precision if self.type in NUMERIC_TYPES - {"int"} else 0,
             "referenceTo": list(self.reference_to),
             "relationshipName": self.relationship_name,
@@ -169,9 +174,15 @@ class ObjectDef:
             "childRelationships": [],
             "fields": [f.describe() for f in self.fields.values()],
             "recordTypeInfos": [
-                {"active": True, "available": True, "defaultRecordTypeMapping": True, "master": True,
-                 "name": "Master", "recordTypeId": "012000000000000AAA"}
-            ],  # fmt: skip
+                {
+                    "active": True,
+                    "available": True,
+                    "defaultRecordTypeMapping": True,
+                    "master": True,
+                    "name": "Master",
+                    "recordTypeId": "012000000000000AAA",
+                }
+            ],
         }
 
 
@@ -184,23 +195,54 @@ def _system_fields(owner: bool = True) -> list[FieldDef]:
     """Fields every sObject has: read-only to the API, maintained by the org on every write."""
     audit = {"nillable": False, "createable": False, "updateable": False, "defaulted": True}
     fields = [
-        FieldDef("Id", "id", "Record ID", length=18, nillable=False, createable=False, updateable=False,
-                 defaulted=True),
-        FieldDef("IsDeleted", "boolean", "Deleted", nillable=False, createable=False, updateable=False,
-                 defaulted=True, default=False),
+        FieldDef(
+            "Id", "id", "Record ID", length=18, nillable=False, createable=False, updateable=False, defaulted=True
+        ),
+        FieldDef(
+            "IsDeleted",
+            "boolean",
+            "Deleted",
+            nillable=False,
+            createable=False,
+            updateable=False,
+            defaulted=True,
+            default=False,
+        ),
         FieldDef("CreatedDate", "datetime", "Created Date", **audit),
-        FieldDef("CreatedById", "reference", "Created By ID", length=18, reference_to=("User",),
-                 relationship_name="CreatedBy", **audit),
+        FieldDef(
+            "CreatedById",
+            "reference",
+            "Created By ID",
+            length=18,
+            reference_to=("User",),
+            relationship_name="CreatedBy",
+            **audit,
+        ),
         FieldDef("LastModifiedDate", "datetime", "Last Modified Date", **audit),
-        FieldDef("LastModifiedById", "reference", "Last Modified By ID", length=18, reference_to=("User",),
-                 relationship_name="LastModifiedBy", **audit),
+        FieldDef(
+            "LastModifiedById",
+            "reference",
+            "Last Modified By ID",
+            length=18,
+            reference_to=("User",),
+            relationship_name="LastModifiedBy",
+            **audit,
+        ),
         FieldDef("SystemModstamp", "datetime", "System Modstamp", **audit),
-    ]  # fmt: skip
+    ]
     if owner:
         fields.append(
-            FieldDef("OwnerId", "reference", "Owner ID", length=18, nillable=False, defaulted=True,
-                     reference_to=("User",), relationship_name="Owner")
-        )  # fmt: skip
+            FieldDef(
+                "OwnerId",
+                "reference",
+                "Owner ID",
+                length=18,
+                nillable=False,
+                defaulted=True,
+                reference_to=("User",),
+                relationship_name="Owner",
+            )
+        )
     return fields
 
 
@@ -232,12 +274,20 @@ ROLE_VALUES = ("Admin", "Manager", "Member", "Executive")
 CASE_STATUS_VALUES = ("New", "Working", "Escalated", "Closed")
 CLOSED_CASE_STATUSES = frozenset({"Closed"})
 OPPORTUNITY_STAGES = (
-    "Prospecting", "Qualification", "Needs Analysis", "Proposal/Price Quote", "Negotiation/Review", "Closed Won",
+    "Prospecting",
+    "Qualification",
+    "Needs Analysis",
+    "Proposal/Price Quote",
+    "Negotiation/Review",
+    "Closed Won",
     "Closed Lost",
-)  # fmt: skip
+)
 OPPORTUNITY_TYPES = (
-    "Existing Customer - Upgrade", "Existing Customer - Replacement", "Existing Customer - Downgrade", "New Customer",
-)  # fmt: skip
+    "Existing Customer - Upgrade",
+    "Existing Customer - Replacement",
+    "Existing Customer - Downgrade",
+    "New Customer",
+)
 TASK_STATUS_VALUES = ("Not Started", "In Progress", "Completed", "Waiting on someone else", "Deferred")
 CLOSED_TASK_STATUSES = frozenset({"Completed"})
 TASK_TYPE_VALUES = ("Call", "Email", "Meeting", "Other", "Email Reply", "Cancellation Inquiry", "Competitor Mention")
@@ -273,10 +323,35 @@ def build_schema(cse_fields: bool = True) -> dict[str, ObjectDef]:
     account.add(
         *_system_fields(),
         _text("Name", nillable=False, label="Account Name"),
-        _pick("Type", ("Prospect", "Customer - Direct", "Customer - Channel", "Channel Partner / Reseller",
-                       "Installation Partner", "Technology Partner", "Other"), label="Account Type"),
-        _pick("Industry", ("Agriculture", "Banking", "Consulting", "Education", "Finance", "Healthcare",
-                           "Manufacturing", "Media", "Retail", "Technology", "Other")),
+        _pick(
+            "Type",
+            (
+                "Prospect",
+                "Customer - Direct",
+                "Customer - Channel",
+                "Channel Partner / Reseller",
+                "Installation Partner",
+                "Technology Partner",
+                "Other",
+            ),
+            label="Account Type",
+        ),
+        _pick(
+            "Industry",
+            (
+                "Agriculture",
+                "Banking",
+                "Consulting",
+                "Education",
+                "Finance",
+                "Healthcare",
+                "Manufacturing",
+                "Media",
+                "Retail",
+                "Technology",
+                "Other",
+            ),
+        ),
         FieldDef("Website", "url", length=255),
         FieldDef("Phone", "phone", length=40),
         _num("AnnualRevenue", type_="currency", label="Annual Revenue"),
@@ -290,7 +365,7 @@ def build_schema(cse_fields: bool = True) -> dict[str, ObjectDef]:
         _pick("Lifecycle_Stage__c", LIFECYCLE_VALUES, restricted=True, label="Lifecycle Stage"),
         _pick("Customer_Status__c", ("Active", "Churned"), restricted=True, label="Customer Status"),
         FieldDef("Churn_Date__c", "date", "Churn Date"),
-    )  # fmt: skip
+    )
     if cse_fields:
         account.add(*CSE_ACCOUNT_FIELDS)
 
@@ -330,8 +405,17 @@ def build_schema(cse_fields: bool = True) -> dict[str, ObjectDef]:
     case = ObjectDef("Case", "500", "Case", "Cases")
     case.add(
         *_system_fields(),
-        FieldDef("CaseNumber", "string", "Case Number", length=30, nillable=False, calculated=True,
-                 createable=False, updateable=False, defaulted=True),
+        FieldDef(
+            "CaseNumber",
+            "string",
+            "Case Number",
+            length=30,
+            nillable=False,
+            calculated=True,
+            createable=False,
+            updateable=False,
+            defaulted=True,
+        ),
         _ref("AccountId", ("Account",), "Account", label="Account ID"),
         _ref("ContactId", ("Contact",), "Contact", label="Contact ID"),
         _text("Subject"),
@@ -345,9 +429,16 @@ def build_schema(cse_fields: bool = True) -> dict[str, ObjectDef]:
         FieldDef("ClosedDate", "datetime", "Closed Date", createable=False, updateable=False, calculated=True),
         _flag("IsEscalated", label="Escalated"),
         FieldDef("Escalated_At__c", "datetime", "Escalated At"),
-        _num("Resolution_Hours__c", precision=10, scale=1, label="Resolution Hours", calculated=True,
-             createable=False, updateable=False),
-    )  # fmt: skip
+        _num(
+            "Resolution_Hours__c",
+            precision=10,
+            scale=1,
+            label="Resolution Hours",
+            calculated=True,
+            createable=False,
+            updateable=False,
+        ),
+    )
 
     task = ObjectDef("Task", "00T", "Task", "Tasks")
     task.add(
@@ -362,9 +453,10 @@ def build_schema(cse_fields: bool = True) -> dict[str, ObjectDef]:
         _pick("TaskSubtype", ("Task", "Email", "Call"), defaulted=True, default="Task"),
         FieldDef("Description", "textarea", "Comments", length=32000, filterable=False),
         FieldDef("IsClosed", "boolean", "Closed", nillable=False, calculated=True, defaulted=True, default=False),
-        FieldDef("CompletedDateTime", "datetime", "Completed Date/Time", createable=False, updateable=False,
-                 calculated=True),
+        FieldDef(
+            "CompletedDateTime", "datetime", "Completed Date/Time", createable=False, updateable=False, calculated=True
+        ),
         _text("CSE_Dedupe_Key__c", 80, external_id=True, unique=True, label="CSE Dedupe Key"),
-    )  # fmt: skip
+    )
 
     return {o.name: o for o in (user, account, contact, opportunity, case, task)}

@@ -103,8 +103,14 @@ def seed_from_book(org: SalesforceOrg, book: Any, crm: str = "salesforce") -> Se
     # The book's "now": its as_of, or the last thing that happened in it. Seeded records were last modified then;
     # the org clock starts just after, so later writes always sort after every seeded stamp.
     as_of = getattr(getattr(book, "spec", None), "as_of", None)
-    ends = [_utc(v) for v in (as_of, _py(events["occurred_at"].max()) if len(events) else None,
-                              _py(accounts["customer_since"].max()) if len(accounts) else None)]  # fmt: skip
+    ends = [
+        _utc(v)
+        for v in (
+            as_of,
+            _py(events["occurred_at"].max()) if len(events) else None,
+            _py(accounts["customer_since"].max()) if len(accounts) else None,
+        )
+    ]
     stamp = max([e for e in ends if e is not None] or [datetime.now(UTC)]) + timedelta(minutes=1)
     org.set_clock(stamp + timedelta(minutes=1))
 
@@ -121,8 +127,13 @@ def seed_from_book(org: SalesforceOrg, book: Any, crm: str = "salesforce") -> Se
 
 def _audit(created: datetime | None, modified: datetime, user: str) -> dict[str, Any]:
     created = min(created or modified, modified)
-    return {"CreatedDate": created, "LastModifiedDate": modified, "SystemModstamp": modified, "CreatedById": user,
-            "LastModifiedById": user}  # fmt: skip
+    return {
+        "CreatedDate": created,
+        "LastModifiedDate": modified,
+        "SystemModstamp": modified,
+        "CreatedById": user,
+        "LastModifiedById": user,
+    }
 
 
 def _seed_users(org: SalesforceOrg, accounts: pd.DataFrame, stamp: datetime, result: SeedResult) -> None:
@@ -131,10 +142,16 @@ def _seed_users(org: SalesforceOrg, accounts: pd.DataFrame, stamp: datetime, res
         first, last = _split_name(None, email)
         result.user_ids[email] = org.insert(
             "User",
-            {"Username": email, "Email": email, "FirstName": first, "LastName": last, "IsActive": True,
-             **_audit(stamp - timedelta(days=365 * 3), stamp, org.api_user_id)},
+            {
+                "Username": email,
+                "Email": email,
+                "FirstName": first,
+                "LastName": last,
+                "IsActive": True,
+                **_audit(stamp - timedelta(days=365 * 3), stamp, org.api_user_id),
+            },
             raw=True,
-        )  # fmt: skip
+        )
         result.counts["User"] += 1
 
 
@@ -245,8 +262,13 @@ def _seed_cases(org: SalesforceOrg, events: pd.DataFrame, result: SeedResult) ->
         values = {
             "AccountId": account_id,
             "ContactId": result.contact_ids.get(ticket["contact"]),
-            "Subject": ("Cannot export report", "Automation not triggering", "Board permissions", "Billing question",
-                        "Slow dashboard")[n % 5],  # fmt: skip
+            "Subject": (
+                "Cannot export report",
+                "Automation not triggering",
+                "Board permissions",
+                "Billing question",
+                "Slow dashboard",
+            )[n % 5],
             "Status": status,
             "Priority": "High" if escalated else "Medium",
             "Origin": ("Email", "Web", "Chat")[n % 3],
@@ -297,8 +319,11 @@ def _seed_opportunities(org: SalesforceOrg, events: pd.DataFrame, accounts: pd.D
             **_audit(at - timedelta(days=14), at, owner),
         }
         if row["kind"] == "seat_change":
-            values |= {"Name": f"{account['name']} - {delta:+.0f} seats", "Seat_Change__c": delta,
-                       "Amount": round(per_seat * delta, 2)}  # fmt: skip
+            values |= {
+                "Name": f"{account['name']} - {delta:+.0f} seats",
+                "Seat_Change__c": delta,
+                "Amount": round(per_seat * delta, 2),
+            }
         else:
             plan = _py(row.get("feature"))
             values |= {
@@ -320,10 +345,19 @@ def _seed_tasks(org: SalesforceOrg, events: pd.DataFrame, accounts: pd.DataFrame
         at = _utc(row["occurred_at"])
         org.insert(
             "Task",
-            {"WhatId": account_id, "WhoId": result.contact_ids.get(_py(row.get("contact_email")) or ""),
-             "Subject": subject, "ActivityDate": at.date(), "Status": "Completed", "Priority": "Normal",
-             "Type": kind_type, "TaskSubtype": subtype, "CompletedDateTime": at, "OwnerId": owner,
-             **_audit(at, at, owner)},
+            {
+                "WhatId": account_id,
+                "WhoId": result.contact_ids.get(_py(row.get("contact_email")) or ""),
+                "Subject": subject,
+                "ActivityDate": at.date(),
+                "Status": "Completed",
+                "Priority": "Normal",
+                "Type": kind_type,
+                "TaskSubtype": subtype,
+                "CompletedDateTime": at,
+                "OwnerId": owner,
+                **_audit(at, at, owner),
+            },
             raw=True,
-        )  # fmt: skip
+        )
         result.counts["Task"] += 1

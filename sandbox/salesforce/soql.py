@@ -21,9 +21,30 @@ from typing import Any
 from sandbox.salesforce.schema import NUMERIC_TYPES, FieldDef, ObjectDef
 
 KEYWORDS = frozenset(
-    {"select", "from", "where", "and", "or", "not", "order", "by", "asc", "desc", "nulls", "first", "last", "limit",
-     "offset", "in", "like", "true", "false", "null", "count"}
-)  # fmt: skip
+    {
+        "select",
+        "from",
+        "where",
+        "and",
+        "or",
+        "not",
+        "order",
+        "by",
+        "asc",
+        "desc",
+        "nulls",
+        "first",
+        "last",
+        "limit",
+        "offset",
+        "in",
+        "like",
+        "true",
+        "false",
+        "null",
+        "count",
+    }
+)
 
 _TOKEN = re.compile(
     r"""
@@ -187,8 +208,9 @@ class _Parser:
         seen: set[str] = set()
         for path, token in zip(query.fields, raw_fields, strict=True):
             if path.dotted.lower() in seen:
-                raise SoqlError("MALFORMED_QUERY", _located(self.soql, token.pos, f"duplicate field selected: "
-                                                                                  f"{path.dotted}"))  # fmt: skip
+                raise SoqlError(
+                    "MALFORMED_QUERY", _located(self.soql, token.pos, f"duplicate field selected: {path.dotted}")
+                )
             seen.add(path.dotted.lower())
         if self.at_keyword("where"):
             self.next()
@@ -219,7 +241,7 @@ class _Parser:
             self.next()
             query.offset = self._integer(self.next())
             if query.offset > 2000:
-                raise SoqlError("NUMBER_OUTSIDE_VALID_RANGE", f"Maximum SOQL offset allowed is 2000")
+                raise SoqlError("NUMBER_OUTSIDE_VALID_RANGE", "Maximum SOQL offset allowed is 2000")
         if self.peek() is not None:
             raise self.malformed(self.peek())
         return query
@@ -237,12 +259,13 @@ class _Parser:
             raise SoqlError(
                 "INVALID_TYPE",
                 _located(
-                    self.soql, token.pos,
+                    self.soql,
+                    token.pos,
                     f"sObject type '{token.text}' is not supported. If you are attempting to use a custom object, "
                     "be sure to append the '__c' after the entity name. Please reference your WSDL or the describe "
                     "call for the appropriate names.",
                 ),
-            )  # fmt: skip
+            )
         return obj
 
     def resolve(self, token: Token) -> FieldPath:
@@ -263,12 +286,13 @@ class _Parser:
             raise SoqlError(
                 "INVALID_FIELD",
                 _located(
-                    self.soql, token.pos,
+                    self.soql,
+                    token.pos,
                     f"Didn't understand relationship '{parts[0]}' in field path. If you are attempting to use a "
                     "custom relationship, be sure to append the '__r' after the custom relationship name. Please "
                     "reference your WSDL or the describe call for the appropriate names.",
                 ),
-            )  # fmt: skip
+            )
         candidates = [self.schema[name].field(parts[1]) for name in rel.reference_to if name in self.schema]
         target = next((c for c in candidates if c is not None), None)
         if target is None:
@@ -280,12 +304,13 @@ class _Parser:
         return SoqlError(
             "INVALID_FIELD",
             _located(
-                self.soql, token.pos,
+                self.soql,
+                token.pos,
                 f"No such column '{name}' on entity '{entity}'. If you are attempting to use a custom field, be sure "
                 "to append the '__c' after the custom field name. Please reference your WSDL or the describe call "
                 "for the appropriate names.",
             ),
-        )  # fmt: skip
+        )
 
     def parse_or(self) -> Any:
         node = self.parse_and()
@@ -382,11 +407,11 @@ class _Parser:
         return SoqlError(
             "INVALID_FIELD",
             _located(
-                self.soql, token.pos,
-                f"value of filter criterion for field '{path.target.name}' must be of type {type_name} and "
-                f"{enclosure}",
+                self.soql,
+                token.pos,
+                f"value of filter criterion for field '{path.target.name}' must be of type {type_name} and {enclosure}",
             ),
-        )  # fmt: skip
+        )
 
 
 def _unquote(text: str) -> str:
