@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import getpass
 import importlib
+import inspect
 import os
 from pathlib import Path
 from typing import Annotated
@@ -17,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy import Engine
 
 from app.settings import Settings
 from app.store.db import make_engine, upgrade_schema
@@ -25,6 +27,7 @@ from app.sync import (
     MappingVersionInfo,
     SyncLog,
     active_mapping,
+    active_mapping_dicts,
     mapping_history,
     mapping_names,
     mapping_versions,
@@ -61,10 +64,12 @@ def vendor_configured(settings: Settings, vendor: str) -> bool:
     return any(getattr(settings, attr, None) for attr in CREDENTIALS[vendor][1])
 
 
-def _source_for(settings: Settings, vendor: str) -> VendorSource:
+def _source_for(settings: Settings, vendor: str, engine: Engine | None) -> VendorSource:
     """Build a vendor's source from connectors/<vendor>/source.py.
 
-    The module offers `from_settings(settings)`, or a `*Source` class with a `from_settings` classmethod.
+    The module offers `from_settings(settings)`, or a `*Source` class with a `from_settings` classmethod. When that
+    takes a `mappings` parameter it receives the active mappings (stored versions included) as YAML dicts, so a
+    connector that fetches only the fields mappings read also fetches a field an admin just mapped.
     """
     module_name = f"connectors.{vendor}.source"
     try:
@@ -83,11 +88,15 @@ def _source_for(settings: Settings, vendor: str) -> VendorSource:
         if len(classes) != 1:
             raise SourceUnavailable(f"{module_name} offers no from_settings() nor one *Source class with it")
         factory = classes[0].from_settings
+    if engine is not None and "mappings" in inspect.signature(factory).parameters:
+        with engine.connect() as conn:
+            return factory(settings, mappings=active_mapping_dicts(conn, vendor, mappings_dir()))
     return factory(settings)
 
 
-def build_sources(settings: Settings, vendor: str | None = None) -> list[VendorSource]:
-    """The sources to sync: the named vendor, or every vendor whose credentials are set."""
+def build_sources(settings: Settings, vendor: str | None = None, engine: Engine | None = None) -> list[VendorSource]:
+    """The sources to sync: the named vendor, or every vendor whose credentials are set (the store, when given,
+    supplies the active mappings to connectors that want them)."""
     if vendor is not None and vendor not in VENDORS:
         raise SourceUnavailable(f"unknown vendor {vendor!r} (one of {', '.join(VENDORS)})")
     vendors = [vendor] if vendor else [v for v in VENDORS if vendor_configured(settings, v)]
@@ -97,7 +106,7 @@ def build_sources(settings: Settings, vendor: str | None = None) -> list[VendorS
     for name in vendors:
         if not vendor_configured(settings, name):
             raise SourceUnavailable(f"{name} is not configured: set {CREDENTIALS[name][0]}")
-    return [_source_for(settings, name) for name in vendors]
+    return [_source_for(settings, name, engine) for name in vendors]
 
 
 def _engine(settings: Settings):
@@ -156,12 +165,12 @@ def sync_command(
 ) -> None:
     """Pull accounts, contacts and activity from the CRMs into the store (incremental unless --full)."""
     settings = Settings.from_env()
+    engine = _engine(settings)
     try:
-        sources = build_sources(settings, vendor)
+        sources = build_sources(settings, vendor, engine)
     except SourceUnavailable as error:
         console.print(f"[red]cse sync: {error}[/red]")
         raise typer.Exit(2) from None
-    engine = _engine(settings)
     progress = Progress(
         SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed:>8.0f} records"),
         TimeElapsedColumn(), console=console, disable=quiet,

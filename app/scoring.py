@@ -51,13 +51,18 @@ def previous_health(conn: Connection, as_of: date, account_ids: Sequence[int] | 
 def compute_scores(
     conn: Connection, as_of: date, config: HealthConfig, account_ids: Sequence[int] | None = None
 ) -> pd.DataFrame:
-    """Health and expansion for every account active on `as_of` (or the given ones), with their attributes."""
+    """Health and expansion for every account active on `as_of` (or the given ones), with metrics and attributes.
+
+    The metrics ride along because the playbooks and the reports read them next to the scores.
+    """
     metrics = account_metrics(conn, as_of, config.core_features, config.features, account_ids)
     if metrics.empty:
         return metrics
     health = score_health(metrics, config, previous_health(conn, as_of, account_ids))
     expansion = score_expansion(metrics, health["health"])
-    return health.join(expansion).join(metrics[["key", "name", "segment", "arr", "owner"]])
+    scored = health.join(expansion).join(metrics)
+    scored["days_to_renewal"] = (pd.to_datetime(scored["renewal_date"]) - pd.Timestamp(as_of)).dt.days
+    return scored
 
 
 def _drivers_json(scored: pd.DataFrame) -> list[str]:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import yaml
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
 from app.store.bulk import upsert
@@ -173,6 +174,12 @@ def active_mappings(
                 raise
             problems.extend(error.problems)
     return out
+
+
+def active_mapping_dicts(conn: Connection, vendor: str, mappings_dir: Path = DEFAULT_MAPPINGS_DIR) -> list[dict]:
+    """The active mappings as plain YAML dicts, for connectors that request only the fields mappings read: built
+    from the store, so a field added by a stored version is fetched without a deploy."""
+    return [yaml.safe_load(m.content) for m in active_mappings(conn, vendor, mappings_dir, problems=[])]
 
 
 def save_mapping_version(

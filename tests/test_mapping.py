@@ -487,7 +487,7 @@ def test_cli_sync_prints_and_persists_the_log(cli, tmp_path, monkeypatch, mappin
     from tests.test_sync import HUBSPOT, _write
 
     _write(mappings_dir, "hubspot", HUBSPOT)
-    monkeypatch.setattr(cli_sync, "build_sources", lambda settings, vendor: [FakeSource("hubspot", hubspot_book())])
+    monkeypatch.setattr(cli_sync, "build_sources", lambda *_: [FakeSource("hubspot", hubspot_book())])
     result = cli("sync", "--vendor", "hubspot", "--quiet")
     assert result.exit_code == 0, result.output
     assert "companies" in result.output and "quarantined hubspot companies 104" in result.output
@@ -503,3 +503,28 @@ def test_build_sources_explains_what_is_missing(monkeypatch):
         cli_sync.build_sources(Settings.from_env({}), "zendesk")
     with pytest.raises(cli_sync.SourceUnavailable, match="set HUBSPOT_ACCESS_TOKEN"):
         cli_sync.build_sources(Settings.from_env({}), "hubspot")
+
+
+def test_build_sources_hands_the_active_mappings_to_the_connector(store, monkeypatch, mappings_dir):
+    import sys
+    import types
+
+    from app.settings import Settings
+
+    class PickySource:
+        """Like a connector that requests only the fields its mappings read."""
+
+        @classmethod
+        def from_settings(cls, settings, mappings=None):
+            source = cls()
+            source.mappings = mappings
+            return source
+
+    module = types.ModuleType("connectors.hubspot.source")
+    module.PickySource = PickySource
+    monkeypatch.setitem(sys.modules, "connectors.hubspot.source", module)
+    monkeypatch.setenv("CSE_MAPPINGS_DIR", str(mappings_dir))
+    with store.begin() as conn:
+        save_mapping_version(conn, "hubspot", "companies", ACCOUNTS.replace("from: name,", "from: legal_name,"), "ann")
+    [source] = cli_sync.build_sources(Settings.from_env({"HUBSPOT_ACCESS_TOKEN": "t"}), "hubspot", store)
+    assert [m["fields"]["name"]["from"] for m in source.mappings] == ["legal_name"]

@@ -11,6 +11,7 @@ import json
 import logging
 import math
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 import requests
@@ -191,6 +192,9 @@ def test_deleted_records_only_through_query_all(sandbox):
     assert rows == [{"attributes": rows[0]["attributes"], "Id": contact, "IsDeleted": True}]
     with pytest.raises(SalesforceResourceNotFound):
         sf.Account.get(account)
+    now = sandbox.org.now()
+    recycled = sf.Account.deleted(now - timedelta(days=1), now + timedelta(minutes=1))["deletedRecords"]
+    assert [r["id"] for r in recycled] == [account]
 
 
 def test_describe_lists_standard_and_custom_fields(sandbox):

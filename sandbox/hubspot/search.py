@@ -9,6 +9,7 @@ milliseconds or ISO 8601. `total` counts every match, also beyond the 10,000 tha
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sandbox.hubspot.schema import (
@@ -61,7 +62,8 @@ def _token_match(haystack: str, needle: str) -> bool:
     return any(pattern.match(t) for t in _tokens(haystack)) or needle.lower() in haystack.lower()
 
 
-def _matches(state: HubSpotState, object_type: str, record: Record, flt: dict) -> bool:
+def _compile(state: HubSpotState, object_type: str, flt: dict) -> Callable[[Record], bool]:
+    """Turn one filter into a predicate, resolving the property type and the wanted values once per request."""
     name = flt.get("propertyName")
     operator = flt.get("operator")
     if not name or operator not in OPERATORS:
@@ -70,43 +72,66 @@ def _matches(state: HubSpotState, object_type: str, record: Record, flt: dict) -
         to_type = resolve_type(name.split(".", 1)[1])
         if to_type is None:
             raise InputError(f"Unknown association filter {name}")
-        linked = set(state.associated(object_type, record.id, to_type))
-        wanted = {str(v) for v in (flt.get("values") or [flt.get("value")]) if v is not None}
-        hit = bool(linked & wanted)
-        return not hit if operator in ("NEQ", "NOT_IN") else hit
+        wanted_ids = {str(v) for v in (flt.get("values") or [flt.get("value")]) if v is not None}
+        negate = operator in ("NEQ", "NOT_IN")
+
+        def linked(record: Record) -> bool:
+            return bool(set(state.associated(object_type, record.id, to_type)) & wanted_ids) != negate
+
+        return linked
     kind = _kind(state, object_type, name)
-    raw = _value(state, object_type, record, name)
-    if operator == "HAS_PROPERTY":
-        return raw not in (None, "")
-    if operator == "NOT_HAS_PROPERTY":
-        return raw in (None, "")
+
+    def raw(record: Record) -> str | None:
+        return _value(state, object_type, record, name)
+
+    if operator in ("HAS_PROPERTY", "NOT_HAS_PROPERTY"):
+        present = operator == "HAS_PROPERTY"
+        return lambda record: (raw(record) not in (None, "")) == present
     if operator in ("CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"):
-        hit = raw is not None and _token_match(raw, str(flt.get("value", "")))
-        return hit if operator == "CONTAINS_TOKEN" else not hit
-    have = comparable(kind, raw)
+        needle = str(flt.get("value", ""))
+        positive = operator == "CONTAINS_TOKEN"
+
+        def tokens(record: Record) -> bool:
+            value = raw(record)
+            return (value is not None and _token_match(value, needle)) == positive
+
+        return tokens
     if operator in ("IN", "NOT_IN"):
         values = {comparable(kind, str(v)) for v in flt.get("values") or []}
-        hit = have is not None and have in values
-        return hit if operator == "IN" else not hit
+        positive = operator == "IN"
+
+        def member(record: Record) -> bool:
+            have = comparable(kind, raw(record))
+            return (have is not None and have in values) == positive
+
+        return member
     want = comparable(kind, None if flt.get("value") is None else str(flt.get("value")))
     if operator == "NEQ":
-        return have != want
-    if have is None or want is None:
-        return False
-    if operator == "EQ":
-        return have == want
+        return lambda record: comparable(kind, raw(record)) != want
+    if want is None:
+        return lambda record: False
     if operator == "BETWEEN":
         high = comparable(kind, None if flt.get("highValue") is None else str(flt.get("highValue")))
-        return high is not None and want <= have <= high  # type: ignore[operator]
-    try:
-        return {
-            "LT": have < want,  # type: ignore[operator]
-            "LTE": have <= want,  # type: ignore[operator]
-            "GT": have > want,  # type: ignore[operator]
-            "GTE": have >= want,  # type: ignore[operator]
+        compare = lambda have: high is not None and want <= have <= high  # type: ignore[operator]  # noqa: E731
+    else:
+        compare = {
+            "EQ": lambda have: have == want,
+            "LT": lambda have: have < want,  # type: ignore[operator]
+            "LTE": lambda have: have <= want,  # type: ignore[operator]
+            "GT": lambda have: have > want,  # type: ignore[operator]
+            "GTE": lambda have: have >= want,  # type: ignore[operator]
         }[operator]
-    except TypeError:
-        return False
+
+    def ordered(record: Record) -> bool:
+        have = comparable(kind, raw(record))
+        if have is None:
+            return False
+        try:
+            return bool(compare(have))
+        except TypeError:
+            return False
+
+    return ordered
 
 
 def _parse_sort(raw: object) -> tuple[str, bool]:
@@ -157,11 +182,8 @@ def run_search(state: HubSpotState, object_type: str, body: dict) -> SearchPage:
             needle = str(query).lower()
             candidates = [r for r in candidates if any(needle in (r.properties.get(f) or "").lower() for f in fields)]
         if groups:
-            candidates = [
-                r
-                for r in candidates
-                if any(all(_matches(state, object_type, r, f) for f in g.get("filters") or []) for g in groups)
-            ]
+            compiled = [[_compile(state, object_type, f) for f in g.get("filters") or []] for g in groups]
+            candidates = [r for r in candidates if any(all(p(r) for p in group) for group in compiled)]
         if sorts:
             name, descending = _parse_sort(sorts[0])
             kind = _kind(state, object_type, name)

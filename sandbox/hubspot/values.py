@@ -10,8 +10,9 @@ from __future__ import annotations
 import math
 import re
 from datetime import UTC, date, datetime, time
+from functools import lru_cache
 
-_MS_PATTERN = re.compile(r"^-?\d{9,}$")
+_MS_PATTERN = re.compile(r"^-?\d+$")
 _DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -76,8 +77,10 @@ def as_wire(value: object) -> str | None:
     return text if text != "" else None
 
 
+@lru_cache(maxsize=262_144)
 def comparable(kind: str, value: str | None) -> float | str | None:
-    """A sortable, comparable form of a stored or filter value of a property of type `kind`."""
+    """A sortable, comparable form of a stored or filter value of a property of type `kind` (memoized: search
+    compares the same stored strings on every request)."""
     if value is None or value == "":
         return None
     if kind in ("datetime", "date"):

@@ -112,7 +112,7 @@ class _CurrentOrg:
     reuse one server instead of paying a server start and stop per test)."""
 
     def __init__(self, app: Flask) -> None:
-        object.__setattr__(self, "_app", app)
+        self._app = app
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._app.config["SALESFORCE_ORG"], name)

@@ -1,0 +1,145 @@
+"""Playbooks: which actions to plan for which accounts, from rules an admin can edit (engine/playbooks.yaml).
+
+A rule's condition is a pandas expression evaluated over all scored accounts at once, so a playbook run costs a
+handful of vectorized passes however large the book is; the dedupe key (account, playbook, step, period) makes
+reruns, retries and overlapping schedules plan each action once.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from engine.canonical import METRIC_COLUMNS, SIGNAL_COLUMNS
+
+DEFAULT_PLAYBOOKS = Path(__file__).with_name("playbooks.yaml")
+# Columns a rule may read besides the metrics and signals.
+SCORED_COLUMNS = (
+    "health", "band", "trend_7d", "trend_30d", "churn_probability", "risk", "expansion_score", "expansion_type",
+    "revenue_potential", "arr", "segment", "seats_active", "seats_purchased", "days_to_renewal",
+)  # fmt: skip
+ACTION_COLUMNS = ("account_id", "playbook", "step", "kind", "priority", "due", "title", "reason", "dedupe_key")
+
+
+class Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    step: str = Field(pattern=r"^[a-z0-9_]+$")
+    when: str = Field(min_length=1)
+    kind: Literal["crm_task", "inapp_message"]
+    priority: Literal["low", "normal", "high", "urgent"]
+    due_hours: float = Field(ge=0)
+    period: Literal["once", "week", "month", "quarter", "half"]
+    title: str = Field(min_length=1, max_length=255)
+
+
+class Playbooks(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    playbooks: dict[str, tuple[Rule, ...]]
+
+
+class PlaybookError(ValueError):
+    pass
+
+
+def _probe_frame() -> pd.DataFrame:
+    columns = {name: pd.Series([np.nan], dtype="float64") for name in (*METRIC_COLUMNS, *SIGNAL_COLUMNS)}
+    columns.update({name: pd.Series([np.nan], dtype="float64") for name in SCORED_COLUMNS})
+    columns["band"] = pd.Series(["healthy"], dtype=object)
+    columns["segment"] = pd.Series(["smb"], dtype=object)
+    columns["expansion_type"] = pd.Series(["seat"], dtype=object)
+    return pd.DataFrame(columns)
+
+
+def load_playbooks(path: str | Path | None = None) -> Playbooks:
+    """Load and check the playbooks: schema first, then every `when` is evaluated once on a probe row."""
+    source = Path(path) if path else DEFAULT_PLAYBOOKS
+    try:
+        data = yaml.safe_load(source.read_text())
+        playbooks = Playbooks.model_validate(data)
+    except (OSError, yaml.YAMLError) as error:
+        raise PlaybookError(f"{source}: cannot read playbooks: {error}") from error
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        raise PlaybookError(f"{source}: {problems}") from error
+    probe = _probe_frame()
+    for name, rules in playbooks.playbooks.items():
+        for index, rule in enumerate(rules):
+            try:
+                result = probe.eval(rule.when)
+            except Exception as error:  # noqa: BLE001 - any failure means the expression is unusable
+                raise PlaybookError(f"{source}: playbooks.{name}[{index}].when: {rule.when!r}: {error}") from error
+            if not (isinstance(result, pd.Series) and result.dtype == bool):
+                raise PlaybookError(f"{source}: playbooks.{name}[{index}].when: {rule.when!r} is not a condition")
+    return playbooks
+
+
+def period_key(as_of: date, period: str) -> str:
+    if period == "once":
+        return "once"
+    if period == "week":
+        year, week, _ = as_of.isocalendar()
+        return f"{year}-W{week:02d}"
+    if period == "month":
+        return f"{as_of:%Y-%m}"
+    if period == "quarter":
+        return f"{as_of.year}-Q{(as_of.month - 1) // 3 + 1}"
+    return f"{as_of.year}-H{(as_of.month - 1) // 6 + 1}"
+
+
+def _reason(frame: pd.DataFrame) -> pd.Series:
+    """Why the CSM is asked to act: the score, its trend, what pulls it down and the recommended step."""
+    health = frame["health"].round(0).astype("Int64").astype(str)
+    trend = frame["trend_7d"].round(0).astype("Int64").astype(str).replace("<NA>", "n/a")
+    drivers = frame.get("driver_1", pd.Series(None, index=frame.index)).astype(object).fillna("none")
+    second = frame.get("driver_2", pd.Series(None, index=frame.index)).astype(object)
+    drivers = drivers.where(second.isna(), drivers + ", " + second.astype(str))
+    action = frame.get("recommended_action", pd.Series(None, index=frame.index)).astype(object).fillna("review")
+    return (
+        "Health " + health + " (" + frame["band"].astype(str) + "), 7-day trend " + trend
+        + "; pulled down by: " + drivers + ". Recommended: " + action + "."
+    )  # fmt: skip
+
+
+def plan_actions(scored: pd.DataFrame, as_of: date, playbooks: Playbooks) -> pd.DataFrame:
+    """Actions due from `scored` (index = account id) as of `as_of`, one row per fired rule and account."""
+    frame = scored.copy()
+    if "risk" not in frame:
+        probability = frame.get("churn_probability", pd.Series(np.nan, index=frame.index))
+        frame["risk"] = (100.0 * probability).fillna(100.0 - frame["health"])
+    frame["band"] = frame["band"].astype(object)
+    reasons = _reason(frame)
+    start = datetime.combine(as_of, datetime.min.time())
+    planned = []
+    for playbook, rules in playbooks.playbooks.items():
+        for rule in rules:
+            fired = frame.index[frame.eval(rule.when).fillna(False).to_numpy(dtype=bool)]
+            if fired.empty:
+                continue
+            ids = fired.to_numpy()
+            key = f"{playbook}:{rule.step}:{period_key(as_of, rule.period)}"
+            planned.append(
+                pd.DataFrame(
+                    {
+                        "account_id": ids,
+                        "playbook": playbook,
+                        "step": rule.step,
+                        "kind": rule.kind,
+                        "priority": rule.priority,
+                        "due": start + timedelta(hours=rule.due_hours),
+                        "title": rule.title,
+                        "reason": reasons.loc[fired].to_numpy(),
+                        "dedupe_key": pd.Series(ids).astype(str).radd("acct:").add(":" + key).to_numpy(),
+                    }
+                )
+            )
+    if not planned:
+        return pd.DataFrame(columns=list(ACTION_COLUMNS))
+    return pd.concat(planned, ignore_index=True)
