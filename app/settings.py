@@ -26,6 +26,14 @@ class Settings:
     salesforce_security_token: str | None = field(default=None, repr=False)
     salesforce_instance_url: str | None = None
     salesforce_session_id: str | None = field(default=None, repr=False)
+    salesforce_consumer_key: str | None = None
+    salesforce_private_key: str | None = field(default=None, repr=False)
+    salesforce_private_key_file: str | None = None
+    salesforce_domain: str | None = None
+    salesforce_version: str | None = None
+    salesforce_base_url: str | None = None
+    hubspot_base_url: str | None = None
+    intercom_base_url: str | None = None
     hubspot_access_token: str | None = field(default=None, repr=False)
     intercom_access_token: str | None = field(default=None, repr=False)
 
@@ -45,6 +53,14 @@ class Settings:
             salesforce_security_token=env.get("SALESFORCE_SECURITY_TOKEN"),
             salesforce_instance_url=env.get("SALESFORCE_INSTANCE_URL"),
             salesforce_session_id=env.get("SALESFORCE_SESSION_ID"),
+            salesforce_consumer_key=env.get("SALESFORCE_CONSUMER_KEY"),
+            salesforce_private_key=env.get("SALESFORCE_PRIVATE_KEY"),
+            salesforce_private_key_file=env.get("SALESFORCE_PRIVATE_KEY_FILE"),
+            salesforce_domain=env.get("SALESFORCE_DOMAIN"),
+            salesforce_version=env.get("SALESFORCE_API_VERSION"),
+            salesforce_base_url=env.get("SALESFORCE_BASE_URL"),
+            hubspot_base_url=env.get("HUBSPOT_BASE_URL"),
+            intercom_base_url=env.get("INTERCOM_BASE_URL"),
             hubspot_access_token=env.get("HUBSPOT_ACCESS_TOKEN"),
             intercom_access_token=env.get("INTERCOM_ACCESS_TOKEN"),
         )

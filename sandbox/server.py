@@ -25,7 +25,9 @@ class RunningServer:
 def start_server(app, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
     """Serve `app` threaded on host:port (0 = any free port) until `stop()` is called."""
     server = make_server(host, port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name=f"sandbox-{server.server_port}", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"sandbox-{server.server_port}", daemon=True
+    )
     thread.start()
     return RunningServer(f"http://{host}:{server.server_port}", server, thread)
 

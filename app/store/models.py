@@ -208,6 +208,7 @@ class OutboxRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     external_id: Mapped[str | None] = mapped_column(String(128))
     job_id: Mapped[str | None] = mapped_column(String(64))
+    available_at: Mapped[datetime | None] = mapped_column(DateTime)  # retry backoff: not dispatched before this
     created_at: Mapped[datetime] = mapped_column(DateTime)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
 

@@ -13,7 +13,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from sandbox.faults import Faults
@@ -131,7 +131,7 @@ class HubSpotState:
         faults: Faults | None = None,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
-        self.config = config or SandboxConfig()
+        self.config = replace(config) if config else SandboxConfig()  # a copy: tests tweak it per portal
         self.faults = faults or Faults()
         self.clock = clock
         self.lock = threading.RLock()

@@ -1,0 +1,211 @@
+"""Planning writes into the outbox, in the caller's transaction, so scores and the writes they cause commit together.
+
+Only what moved is written: a field update is planned when the band changes or a score moves by at least the
+configured step since the last planned update, and an action's dedupe key makes reruns plan it once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date, datetime
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, and_, func, or_, select, update
+
+from app.store.bulk import upsert
+from app.store.models import Action, Contact, ExternalId, OutboxRow
+from engine.canonical import Vendor
+
+# The vendor object our account-level fields live on.
+COMPANY_OBJECTS = {Vendor.SALESFORCE: "Account", Vendor.HUBSPOT: "companies", Vendor.INTERCOM: "companies"}
+TASK_VENDORS = (Vendor.SALESFORCE, Vendor.HUBSPOT)
+UPDATE_FIELDS = "update_fields"
+CREATE_TASK = "create_task"
+SEND_MESSAGE = "send_message"
+# Canonical score fields pushed to the CRMs; the push mappings say which CRM field receives each one.
+PUSHED_FIELDS = (
+    "health", "band", "trend_7d", "churn_probability", "risk_drivers", "expansion_score", "expansion_type",
+    "as_of",
+)  # fmt: skip
+NUMERIC_FIELDS = ("health", "trend_7d", "expansion_score")
+
+
+def company_targets(conn: Connection, account_ids: list[int]) -> pd.DataFrame:
+    """(account_id, vendor, external_id) of every account's company record in each connected vendor."""
+    clauses = [and_(ExternalId.vendor == v.value, ExternalId.object == o) for v, o in COMPANY_OBJECTS.items()]
+    query = select(ExternalId.account_id, ExternalId.vendor, ExternalId.external_id).where(
+        or_(*clauses), ExternalId.account_id.in_(account_ids)
+    )
+    return pd.DataFrame(conn.execute(query).all(), columns=["account_id", "vendor", "external_id"])
+
+
+def _field_values(scored: pd.DataFrame, as_of: date) -> pd.DataFrame:
+    drivers = [c for c in ("driver_1", "driver_2", "driver_3") if c in scored]
+    risk_drivers = scored.get("risk_drivers")
+    if risk_drivers is None:
+        joined = scored[drivers].astype(object).where(scored[drivers].notna(), None)
+        risk_drivers = pd.Series([", ".join(d for d in row if d) for row in joined.to_numpy()], index=scored.index)
+    return pd.DataFrame(
+        {
+            "health": scored["health"].round(1),
+            "band": scored["band"].astype(object),
+            "trend_7d": scored["trend_7d"].round(1),
+            "churn_probability": scored.get("churn_probability", pd.Series(np.nan, index=scored.index)).round(3),
+            "risk_drivers": risk_drivers,
+            "expansion_score": scored["expansion_score"].round(1),
+            "expansion_type": scored["expansion_type"].astype(object),
+            "as_of": as_of.isoformat(),
+        },
+        index=scored.index,
+    )
+
+
+def _last_planned(conn: Connection, vendor: str, account_ids: list[int]) -> pd.DataFrame:
+    """The field values last planned per account for this vendor (what the CRM holds or is about to)."""
+    latest = (
+        select(func.max(OutboxRow.id))
+        .where(OutboxRow.vendor == vendor, OutboxRow.operation == UPDATE_FIELDS, OutboxRow.account_id.in_(account_ids))
+        .group_by(OutboxRow.account_id)
+    )
+    rows = conn.execute(select(OutboxRow.account_id, OutboxRow.payload).where(OutboxRow.id.in_(latest))).all()
+    return pd.DataFrame(
+        [payload["fields"] for _, payload in rows], index=pd.Index([a for a, _ in rows], name="account_id")
+    ).reindex(columns=list(PUSHED_FIELDS))
+
+
+def _moved(new: pd.DataFrame, old: pd.DataFrame, step: float) -> pd.Series:
+    """Accounts whose pushed values moved enough to be worth a write."""
+    old = old.reindex(new.index)
+    never = old["band"].isna() & old["health"].isna()
+    band = new["band"].fillna("") != old["band"].fillna("")
+    kind = new["expansion_type"].fillna("") != old["expansion_type"].fillna("")
+    drivers = new["risk_drivers"].fillna("") != old["risk_drivers"].fillna("")
+    numbers = pd.concat(
+        [(new[c].astype(float) - old[c].astype(float)).abs() >= step for c in ("health", "expansion_score")], axis=1
+    ).any(axis=1)
+    probability = (new["churn_probability"].astype(float) - old["churn_probability"].astype(float)).abs() >= step / 100
+    return never | band | kind | drivers | numbers | probability
+
+
+def _digest(values: dict) -> str:
+    return hashlib.sha1(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def plan_field_writes(conn: Connection, scored: pd.DataFrame, as_of: date, step: float) -> int:
+    """Queue field updates for the accounts whose scores moved; supersede their older pending updates."""
+    if scored.empty:
+        return 0
+    targets = company_targets(conn, scored.index.tolist())
+    values = _field_values(scored, as_of)
+    now = datetime.now()
+    planned = 0
+    for vendor, group in targets.groupby("vendor"):
+        accounts = group.set_index("account_id")["external_id"]
+        new = values.reindex(accounts.index)
+        moved = _moved(new, _last_planned(conn, vendor, accounts.index.tolist()), step)
+        changed = new[moved.to_numpy()]
+        if changed.empty:
+            continue
+        clean = changed.astype(object).where(changed.notna(), None)
+        records = []
+        for account_id, fields in zip(clean.index, clean.to_dict("records"), strict=True):
+            payload = {"object": COMPANY_OBJECTS[Vendor(vendor)], "external_id": accounts[account_id], "fields": fields}
+            records.append({
+                "vendor": vendor, "operation": UPDATE_FIELDS, "account_id": int(account_id),
+                "dedupe_key": f"{vendor}:fields:{account_id}:{_digest(fields)}", "payload": payload,
+                "status": "pending", "attempts": 0, "created_at": now, "updated_at": now,
+            })  # fmt: skip
+        conn.execute(
+            update(OutboxRow)
+            .where(
+                OutboxRow.vendor == vendor,
+                OutboxRow.operation == UPDATE_FIELDS,
+                OutboxRow.status == "pending",
+                OutboxRow.account_id.in_([int(a) for a in changed.index]),
+            )
+            .values(status="superseded", updated_at=now)
+        )
+        upsert(conn, OutboxRow.__table__, records, conflict=["dedupe_key"])
+        planned += len(records)
+    return planned
+
+
+def plan_actions(conn: Connection, actions: pd.DataFrame) -> int:
+    """Store planned actions; an action whose dedupe key exists already is left as it is."""
+    if actions.empty:
+        return 0
+    now = datetime.now()
+    records = [
+        {
+            "account_id": int(row.account_id), "playbook": row.playbook, "step": row.step, "kind": row.kind,
+            "due": row.due.to_pydatetime() if hasattr(row.due, "to_pydatetime") else row.due, "status": "planned",
+            "dedupe_key": row.dedupe_key, "created_at": now,
+            "payload": {"title": row.title, "priority": row.priority, "reason": row.reason},
+        }
+        for row in actions.itertuples(index=False)
+    ]  # fmt: skip
+    before = conn.scalar(select(func.count()).select_from(Action))
+    upsert(conn, Action.__table__, records, conflict=["dedupe_key"])
+    return conn.scalar(select(func.count()).select_from(Action)) - before
+
+
+def _message_recipients(conn: Connection, account_ids: list[int]) -> dict[int, str]:
+    """Who an in-app message goes to: the champion, else the executive sponsor, else the most recently seen."""
+    query = (
+        select(Contact.account_id, Contact.email)
+        .where(Contact.account_id.in_(account_ids))
+        .order_by(
+            Contact.account_id, Contact.is_champion.desc(), Contact.is_exec_sponsor.desc(),
+            Contact.last_seen.desc().nulls_last(), Contact.id,
+        )
+    )  # fmt: skip
+    recipients: dict[int, str] = {}
+    for account_id, email in conn.execute(query):
+        recipients.setdefault(account_id, email)
+    return recipients
+
+
+def release_due_actions(conn: Connection, now: datetime) -> int:
+    """Turn planned actions into outbox rows: tasks at once (the CRM task carries its due date), messages when due."""
+    query = select(Action).where(Action.status == "planned", or_(Action.kind == "crm_task", Action.due <= now))
+    due = conn.execute(query).scalars().all()
+    if not due:
+        return 0
+    ids = sorted({a.account_id for a in due})
+    targets = company_targets(conn, ids)
+    by_account = {v: dict(zip(g["account_id"], g["external_id"], strict=True)) for v, g in targets.groupby("vendor")}
+    recipients = _message_recipients(conn, ids)
+    stamp = datetime.now()
+    records, released, skipped = [], [], []
+    for action in due:
+        body = {
+            **action.payload,
+            "due": action.due.isoformat() if action.due else None,
+            "dedupe_key": action.dedupe_key,
+        }
+        if action.kind == "crm_task":
+            vendors = [v.value for v in TASK_VENDORS if action.account_id in by_account.get(v.value, {})][:1]
+            for vendor in vendors:
+                body["company_id"] = by_account[vendor][action.account_id]
+                records.append((vendor, CREATE_TASK, action, body))
+        else:
+            vendors = [Vendor.INTERCOM.value] if action.account_id in recipients else []
+            for vendor in vendors:
+                body["email"] = recipients[action.account_id]
+                body["company_id"] = by_account.get(vendor, {}).get(action.account_id)
+                records.append((vendor, SEND_MESSAGE, action, body))
+        (released if vendors else skipped).append(action.id)
+    rows = [
+        {"vendor": vendor, "operation": operation, "account_id": action.account_id,
+         "dedupe_key": f"{action.dedupe_key}:{vendor}", "payload": body, "status": "pending", "attempts": 0,
+         "created_at": stamp, "updated_at": stamp}
+        for vendor, operation, action, body in records
+    ]  # fmt: skip
+    upsert(conn, OutboxRow.__table__, rows, conflict=["dedupe_key"])
+    if released:
+        conn.execute(update(Action).where(Action.id.in_(released)).values(status="released"))
+    if skipped:
+        conn.execute(update(Action).where(Action.id.in_(skipped)).values(status="no_target"))
+    return len(rows)
