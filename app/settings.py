@@ -21,6 +21,8 @@ class Settings:
     database_url: str = ""
     redis_url: str | None = None
     health_config: Path | None = None
+    playbooks: Path | None = None
+    writeback_score_step: float = 2.0
     salesforce_username: str | None = None
     salesforce_password: str | None = field(default=None, repr=False)
     salesforce_security_token: str | None = field(default=None, repr=False)
@@ -43,11 +45,14 @@ class Settings:
         data_dir = Path(env.get("CSE_DATA_DIR", str(Path.cwd() / ".cse-data")))
         database_url = env.get("DATABASE_URL") or f"sqlite:///{data_dir / 'cse.db'}"
         health_config = env.get("CSE_HEALTH_CONFIG")
+        playbooks = env.get("CSE_PLAYBOOKS")
         return cls(
             data_dir=data_dir,
             database_url=normalize_database_url(database_url),
             redis_url=env.get("REDIS_URL") or None,
             health_config=Path(health_config) if health_config else None,
+            playbooks=Path(playbooks) if playbooks else None,
+            writeback_score_step=float(env.get("CSE_WRITEBACK_SCORE_STEP", "2.0")),
             salesforce_username=env.get("SALESFORCE_USERNAME"),
             salesforce_password=env.get("SALESFORCE_PASSWORD"),
             salesforce_security_token=env.get("SALESFORCE_SECURITY_TOKEN"),

@@ -94,16 +94,22 @@ def period_key(as_of: date, period: str) -> str:
     return f"{as_of.year}-H{(as_of.month - 1) // 6 + 1}"
 
 
+def _words(values: pd.Series, missing: str) -> pd.Series:
+    """Text for string concatenation; pandas 3 keeps missing values missing through astype(str)."""
+    return values.astype(object).where(values.notna(), missing).astype(str)
+
+
 def _reason(frame: pd.DataFrame) -> pd.Series:
     """Why the CSM is asked to act: the score, its trend, what pulls it down and the recommended step."""
-    health = frame["health"].round(0).astype("Int64").astype(str)
-    trend = frame["trend_7d"].round(0).astype("Int64").astype(str).replace("<NA>", "n/a")
-    drivers = frame.get("driver_1", pd.Series(None, index=frame.index)).astype(object).fillna("none")
-    second = frame.get("driver_2", pd.Series(None, index=frame.index)).astype(object)
-    drivers = drivers.where(second.isna(), drivers + ", " + second.astype(str))
-    action = frame.get("recommended_action", pd.Series(None, index=frame.index)).astype(object).fillna("review")
+    empty = pd.Series(None, index=frame.index, dtype=object)
+    health = _words(frame["health"].round(0).astype("Int64"), "n/a")
+    trend = _words(frame["trend_7d"].round(0).astype("Int64"), "n/a")
+    first = _words(frame.get("driver_1", empty), "none")
+    second = frame.get("driver_2", empty)
+    drivers = first.where(second.isna(), first + ", " + _words(second, ""))
+    action = _words(frame.get("recommended_action", empty), "review the account")
     return (
-        "Health " + health + " (" + frame["band"].astype(str) + "), 7-day trend " + trend
+        "Health " + health + " (" + _words(frame["band"], "unscored") + "), 7-day trend " + trend
         + "; pulled down by: " + drivers + ". Recommended: " + action + "."
     )  # fmt: skip
 

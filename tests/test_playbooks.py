@@ -90,3 +90,10 @@ def test_an_invalid_rule_is_refused_with_its_place(tmp_path):
                     " due_hours: 1, period: week, title: Call}\n")  # fmt: skip
     with pytest.raises(PlaybookError, match=r"playbooks.retention.0.kind"):
         load_playbooks(path)
+
+
+def test_reason_reads_well_without_a_score():
+    scored = _scored(health=[np.nan], band=[None], trend_7d=[np.nan], churn_signals_30d=[2.0])
+    actions = plan_actions(scored, AS_OF, load_playbooks())
+    reason = actions.loc[actions["step"] == "churn_signal", "reason"].item()
+    assert reason == "Health n/a (unscored), 7-day trend n/a; pulled down by: none. Recommended: review the account."

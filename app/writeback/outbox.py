@@ -75,13 +75,15 @@ def _last_planned(conn: Connection, vendor: str, account_ids: list[int]) -> pd.D
     ).reindex(columns=list(PUSHED_FIELDS))
 
 
+def _text(values: pd.Series) -> pd.Series:
+    return values.astype(object).where(values.notna(), "")
+
+
 def _moved(new: pd.DataFrame, old: pd.DataFrame, step: float) -> pd.Series:
     """Accounts whose pushed values moved enough to be worth a write."""
     old = old.reindex(new.index)
     never = old["band"].isna() & old["health"].isna()
-    band = new["band"].fillna("") != old["band"].fillna("")
-    kind = new["expansion_type"].fillna("") != old["expansion_type"].fillna("")
-    drivers = new["risk_drivers"].fillna("") != old["risk_drivers"].fillna("")
+    band, kind, drivers = (_text(new[c]) != _text(old[c]) for c in ("band", "expansion_type", "risk_drivers"))
     numbers = pd.concat(
         [(new[c].astype(float) - old[c].astype(float)).abs() >= step for c in ("health", "expansion_score")], axis=1
     ).any(axis=1)
@@ -132,7 +134,7 @@ def plan_field_writes(conn: Connection, scored: pd.DataFrame, as_of: date, step:
     return planned
 
 
-def plan_actions(conn: Connection, actions: pd.DataFrame) -> int:
+def store_actions(conn: Connection, actions: pd.DataFrame) -> int:
     """Store planned actions; an action whose dedupe key exists already is left as it is."""
     if actions.empty:
         return 0
@@ -169,8 +171,11 @@ def _message_recipients(conn: Connection, account_ids: list[int]) -> dict[int, s
 
 def release_due_actions(conn: Connection, now: datetime) -> int:
     """Turn planned actions into outbox rows: tasks at once (the CRM task carries its due date), messages when due."""
-    query = select(Action).where(Action.status == "planned", or_(Action.kind == "crm_task", Action.due <= now))
-    due = conn.execute(query).scalars().all()
+    actions = Action.__table__
+    query = select(actions).where(
+        actions.c.status == "planned", or_(actions.c.kind == "crm_task", actions.c.due <= now)
+    )
+    due = conn.execute(query).all()
     if not due:
         return 0
     ids = sorted({a.account_id for a in due})

@@ -48,6 +48,7 @@ LIST_PAGE_SIZE = 100  # documented maximum of GET /crm/v3/objects/{type}
 SEARCH_PAGE_SIZE = 200  # documented maximum of POST /crm/v3/objects/{type}/search
 ASSOCIATION_BATCH_SIZE = 1000  # documented maximum of POST /crm/v4/associations/{from}/{to}/batch/read
 OWNER_PAGE_SIZE = 100
+_CLIENT_OPTIONS = frozenset({"stats", "retry", "search_requests_per_second", "timeout", "sleep"})
 
 
 @dataclass
@@ -70,8 +71,7 @@ def needs_from_mappings(mappings: Iterable[Mapping[str, Any]]) -> dict[str, Obje
         for spec in (mapping.get("fields") or {}).values():
             if isinstance(spec, Mapping):
                 paths.append(spec.get("from"))
-        for condition in _conditions(mapping.get("when")):
-            paths.append(condition.get("from"))
+        paths.extend(_condition_paths(mapping.get("when")))
         for path in paths:
             if not path:
                 continue
@@ -86,12 +86,19 @@ def needs_from_mappings(mappings: Iterable[Mapping[str, Any]]) -> dict[str, Obje
     return out
 
 
-def _conditions(when: Any) -> list[Mapping]:
-    if isinstance(when, Mapping):
-        return [when]
-    if isinstance(when, list):
-        return [c for c in when if isinstance(c, Mapping)]
-    return []
+def _condition_paths(when: Any) -> list[str]:
+    """Source paths a `when` reads: bare fields, `{from: field, OP: ...}` or `{field: {OP: ...}}`, alone or listed."""
+    conditions = when if isinstance(when, list) else [when] if when else []
+    paths: list[str] = []
+    for condition in conditions:
+        if isinstance(condition, str):
+            paths.append(condition)
+        elif isinstance(condition, Mapping):
+            if "from" in condition:
+                paths.append(str(condition["from"]))
+            else:
+                paths.extend(str(k) for k, v in condition.items() if isinstance(v, Mapping))
+    return paths
 
 
 def load_mapping_dicts(directory: Path = DEFAULT_MAPPINGS) -> list[dict]:
@@ -166,6 +173,16 @@ class HubSpotSource:
             cursor_properties={**cursors, **kwargs.pop("cursor_properties", {})},
             **kwargs,
         )
+
+    @classmethod
+    def from_settings(
+        cls, settings: Any, mappings: Iterable[Mapping[str, Any]] | None = None, **kwargs: Any
+    ) -> HubSpotSource:
+        """What the sync calls: a client from settings, requests shaped by the active mappings (stored versions
+        included) or, without them, by the default files in mappings/hubspot."""
+        client_options = {k: kwargs.pop(k) for k in list(kwargs) if k in _CLIENT_OPTIONS}
+        client = HubSpotClient.from_settings(settings, **client_options)
+        return cls.from_mappings(client, load_mapping_dicts() if mappings is None else mappings, **kwargs)
 
     @classmethod
     def from_mapping_dir(

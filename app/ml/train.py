@@ -1,0 +1,280 @@
+"""Training and evaluation runs: the store's history (time split) or an imported export (cross-validation).
+
+The pieces live in engine/churn (pure) and app/ml/dataset.py (the store); this module strings them together
+into what `cse train`, `cse evaluate` and `cse backtest-health` report, and saves the artifact.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine
+
+from app.ml.artifacts import Artifact, save_artifact
+from app.ml.dataset import Panel, build_panel
+from engine.canonical import FACTORS
+from engine.churn.evaluate import calibration_table, classification_metrics, lead_time, lift_table, roc_points
+from engine.churn.explain import contributions, global_importance, top_drivers
+from engine.churn.features import FEATURES, categorical_features, numeric_features
+from engine.churn.models import FeatureSpec, TrainConfig, cross_validate, train_classifier
+from engine.churn.predict import ModelBundle
+from engine.churn.survival import concordance_index, cross_validate_survival, fit_survival
+from engine.churn.weights import backtest
+from engine.expansion_model import train_expansion_model
+from engine.health_config import HealthConfig
+
+SURVIVAL_MAX_ROWS = 200_000  # the Cox fit is O(rows x features) per iteration; a sample is plenty
+EXPLAIN_SAMPLE_ROWS = 2_000
+
+
+@dataclass(frozen=True)
+class StoreOptions:
+    """How store history becomes training data (observation dates every `every_days`, labels `horizon_days`)."""
+
+    horizon_days: int = 30
+    every_days: int = 7
+    seed: int = 0
+    threads: int | None = 1
+    test_share: float = 0.3  # cse evaluate: share of the observation dates held out as the later test period
+    survival: bool = True
+    expansion: bool = True
+
+
+def store_spec() -> FeatureSpec:
+    """The feature spec of models trained on the store (engine.churn.features)."""
+    return FeatureSpec(
+        tuple(numeric_features()), tuple(categorical_features()), {k: v.label for k, v in FEATURES.items()}
+    )
+
+
+def _train_config(options: StoreOptions) -> TrainConfig:
+    return TrainConfig(seed=options.seed, gap_days=options.horizon_days, threads=options.threads)
+
+
+def fit_store_bundle(frame: pd.DataFrame, options: StoreOptions) -> ModelBundle:
+    """Churn classifier, Cox survival model and (with enough history) expansion propensity on a panel frame."""
+    spec = store_spec()
+    config = _train_config(options)
+    churn = train_classifier(frame, frame["churned"], spec, config, dates=frame["as_of"])
+    survival = None
+    if options.survival and frame["event"].sum() > 0:
+        sample = frame
+        if len(frame) > SURVIVAL_MAX_ROWS:
+            sample = frame.sample(SURVIVAL_MAX_ROWS, random_state=options.seed)
+        survival = fit_survival(sample, sample["duration_days"], sample["event"], spec)
+    expansion = None
+    if options.expansion:
+        expansion = train_expansion_model(frame, frame["expanded"], spec, config, dates=frame["as_of"])
+    return ModelBundle(churn=churn, horizon_days=options.horizon_days, survival=survival, expansion=expansion)
+
+
+def load_panel(engine: Engine, health_config: HealthConfig, options: StoreOptions) -> Panel:
+    with engine.connect() as conn:
+        return build_panel(conn, health_config, options.horizon_days, options.every_days)
+
+
+def _require(panel: Panel, options: StoreOptions) -> None:
+    if panel.frame.empty:
+        raise ValueError(
+            "the store has no usable history: observation dates need "
+            f"90 days of activity before them and {options.horizon_days} days after (load a book or import data)"
+        )
+    if panel.frame["churned"].sum() == 0:
+        raise ValueError("no account churned within the horizon after any observation date; nothing to learn")
+
+
+def training_window(panel: Panel, frame: pd.DataFrame) -> dict[str, Any]:
+    dates = pd.to_datetime(frame["as_of"])
+    return {
+        "first_observation": dates.min().date().isoformat(),
+        "last_observation": dates.max().date().isoformat(),
+        "observation_dates": int(dates.nunique()),
+        "labels_until": (dates.max() + pd.Timedelta(days=panel.horizon_days)).date().isoformat(),
+        "data_start": panel.data_start.isoformat() if panel.data_start else None,
+        "data_end": panel.data_end.isoformat() if panel.data_end else None,
+    }
+
+
+def train_store(
+    engine: Engine, health_config: HealthConfig, data_dir: Path, options: StoreOptions = StoreOptions()  # noqa: B008
+) -> Artifact:
+    """Train on every labelled observation date of the store and save a new `store` artifact."""
+    panel = load_panel(engine, health_config, options)
+    _require(panel, options)
+    bundle = fit_store_bundle(panel.frame, options)
+    meta = {
+        "source": "store",
+        "seed": options.seed,
+        "every_days": options.every_days,
+        "training_window": training_window(panel, panel.frame),
+        "expansion_validation": bundle.expansion.validation if bundle.expansion else None,
+    }
+    return save_artifact(data_dir, bundle, meta)
+
+
+def split_dates(dates: list[date] | np.ndarray, test_share: float, gap_days: int) -> tuple[list, list]:
+    """Later dates for testing, earlier ones for training, with training labels ending before the test period.
+
+    A training row observed at D carries a label looking up to D + horizon, so training dates stop `gap_days`
+    (the horizon) before the first test date: no churn inside the test period is known when training.
+    """
+    ordered = sorted(pd.Timestamp(d) for d in dates)
+    k = max(1, math.ceil(test_share * len(ordered)))
+    test = ordered[len(ordered) - k :]
+    cutoff = test[0] - pd.Timedelta(days=gap_days)
+    train = [d for d in ordered if d <= cutoff]
+    return train, test
+
+
+def evaluate_store(
+    engine: Engine, health_config: HealthConfig, options: StoreOptions = StoreOptions()  # noqa: B008
+) -> dict[str, Any]:
+    """Time-split report: train on earlier observation dates, test on later ones (see split_dates)."""
+    panel = load_panel(engine, health_config, options)
+    _require(panel, options)
+    frame = panel.frame
+    train_dates, test_dates = split_dates(frame["as_of"].unique(), options.test_share, options.horizon_days)
+    if len(train_dates) < 2:
+        raise ValueError(
+            f"only {len(train_dates)} observation date(s) before the test period; the time split needs history of "
+            f"at least 90 + {options.horizon_days} x 2 days plus a test period (try a smaller --horizon or --every, "
+            "or a longer book: cse demo --days 365)"
+        )
+    train = frame[frame["as_of"].isin(train_dates)].reset_index(drop=True)
+    test = frame[frame["as_of"].isin(test_dates)].reset_index(drop=True)
+    bundle = fit_store_bundle(train, options)
+    model = bundle.churn
+    p = model.predict_proba(test)
+    y = test["churned"].to_numpy()
+    report: dict[str, Any] = {
+        "source": "store",
+        "horizon_days": options.horizon_days,
+        "every_days": options.every_days,
+        "seed": options.seed,
+        "train_window": training_window(panel, train),
+        "test_window": {
+            "first_observation": test_dates[0].date().isoformat(),
+            "last_observation": test_dates[-1].date().isoformat(),
+            "observation_dates": len(test_dates),
+        },
+        "train_rows": len(train),
+        "model": model.name,
+        "candidates": model.candidates,
+        "metrics": classification_metrics(y, p),
+        "threshold": model.threshold,
+    }
+    scores = test[["account_id", "as_of"]].assign(p=p)
+    churned_at = frame.groupby("account_id")["churned_at"].first()
+    report["lead_time"] = lead_time(scores, churned_at, model.threshold)
+    report["calibration"] = calibration_table(y, p)
+    report["lift"] = lift_table(y, p)
+    report["roc"] = roc_points(y, p)
+    report["health_auc"] = _health_auc(test)
+    if bundle.survival is not None:
+        risk = bundle.survival.risk(test)
+        report["survival"] = {
+            "concordance": concordance_index(test["duration_days"], test["event"], risk),
+            "rows": len(test),
+        }
+    if bundle.expansion is not None:
+        pe = bundle.expansion.predict_proba(test)
+        report["expansion"] = {"model": bundle.expansion.name, **classification_metrics(test["expanded"], pe)}
+    else:
+        report["expansion"] = {"model": None, "reason": "too few expansions in the training period"}
+    sample = test.sample(min(EXPLAIN_SAMPLE_ROWS, len(test)), random_state=options.seed)
+    contrib = contributions(model, sample)
+    report["importance"] = global_importance(contrib, model).head(15)
+    last = test[test["as_of"] == test_dates[-1]]
+    top = last.assign(p=p[test["as_of"] == test_dates[-1]]).nlargest(10, "p")
+    drivers = top_drivers(model, top, probability=top["p"].to_numpy())
+    report["top_accounts"] = [
+        {"account_id": int(a), "as_of": test_dates[-1].date().isoformat(), "churn_probability": round(float(q), 3),
+         "churned_within_horizon": bool(c), "drivers": d}
+        for a, q, c, d in zip(top["account_id"], top["p"], top["churned"], drivers, strict=True)
+    ]  # fmt: skip
+    return report
+
+
+def _health_auc(frame: pd.DataFrame) -> float:
+    from engine.churn.weights import risk_auc
+
+    return risk_auc(frame["churned"].to_numpy(), frame["health"].to_numpy(dtype="float64", na_value=np.nan))
+
+
+def backtest_health(
+    engine: Engine, health_config: HealthConfig, options: StoreOptions = StoreOptions()  # noqa: B008
+) -> dict[str, Any]:
+    """How well point-in-time health ranks later churners; weights fitted on earlier dates, judged on later."""
+    panel = load_panel(engine, health_config, options)
+    _require(panel, options)
+    frame = panel.frame
+    factors = pd.DataFrame({f.value: frame.get(f"f_{f.value}", pd.Series(np.nan, index=frame.index)) for f in FACTORS})
+    y = frame["churned"].to_numpy()
+    train_dates, test_dates = split_dates(frame["as_of"].unique(), options.test_share, options.horizon_days)
+    current = {f.value: w for f, w in health_config.weights.as_dict().items()}
+    if len(train_dates) >= 1:
+        train = np.flatnonzero(frame["as_of"].isin(train_dates).to_numpy())
+        test = np.flatnonzero(frame["as_of"].isin(test_dates).to_numpy())
+    else:
+        train, test = np.arange(len(y)), None
+    result = backtest(factors, y, current, train, test)
+    result["horizon_days"] = options.horizon_days
+    result["observation_dates"] = len(panel.dates)
+    result["note"] = (
+        "Health is recomputed as of each observation date from point-in-time data only; ROI, goal attainment, "
+        "champion flags and active seats are kept by the CRM as of today, so the factors built on them (outcomes, "
+        "part of relationship and engagement) are not backtested and keep their current weight."
+    )
+    return result
+
+
+def train_tabular(
+    frame: pd.DataFrame,
+    label: np.ndarray,
+    spec: FeatureSpec,
+    data_dir: Path | None,
+    *,
+    cv: int | None = None,
+    seed: int = 0,
+    threads: int | None = 1,
+    durations: np.ndarray | None = None,
+    source: str = "import",
+    save: bool = True,
+) -> dict[str, Any]:
+    """Cross-validate (optional) and fit on an imported snapshot; returns the JSON-ready summary."""
+    config = TrainConfig(seed=seed, threads=threads)
+    y = np.asarray(label, dtype="int64")
+    summary: dict[str, Any] = {"source": source, "rows": len(y), "positives": int(y.sum()), "seed": seed}
+    if cv:
+        result = cross_validate(frame, y, spec, config, folds=cv)
+        result.pop("out_of_fold")
+        summary.update({"cv": cv, **result})
+    if durations is not None:
+        if cv:
+            summary["survival"] = cross_validate_survival(frame, durations, y, spec, folds=cv, seed=seed)
+    model = train_classifier(frame, y, spec, config)
+    survival = fit_survival(frame, durations, y, spec, time_unit="periods") if durations is not None else None
+    bundle = ModelBundle(churn=model, horizon_days=None, survival=survival, kind="tabular")
+    summary["model"] = model.name
+    summary["validation"] = model.validation
+    if save and data_dir is not None:
+        artifact = save_artifact(data_dir, bundle, {"source": source, "seed": seed, "cv": summary.get("cv")})
+        summary["model_version"] = artifact.version
+    return summary
+
+
+def with_options(options: StoreOptions, **changes: Any) -> StoreOptions:
+    """A copy of `options` with the given fields changed (None values are ignored)."""
+    return replace(options, **{k: v for k, v in changes.items() if v is not None})
+
+
+def panel_dates_hint(data_start: date, data_end: date, horizon: int) -> str:
+    first = data_start + timedelta(days=89)
+    last = data_end - timedelta(days=horizon)
+    return f"observation dates from {first} to {last}"

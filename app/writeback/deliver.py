@@ -1,0 +1,188 @@
+"""Moving outbox rows to the vendors: dispatch into batch jobs, deliver a batch, sweep what a lost job left behind.
+
+A row is `pending` until the dispatcher hands it to a job (`enqueued`, with the job id), then `done` with the
+vendor's id, back to `pending` with a backoff after a transient failure, or `parked` with the vendor's error once
+retrying cannot help. Every state change is a committed database write, so neither a killed worker nor a lost
+Redis can lose a row: the sweeper returns `enqueued` rows whose job no longer exists to `pending`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, or_, select, update
+
+from app.store.models import Action, OutboxRow
+from app.writeback.outbox import CREATE_TASK, SEND_MESSAGE, UPDATE_FIELDS
+from app.writeback.translate import to_crm_fields
+from connectors.mapping import Mapping
+from connectors.push import PushResult, PushRow, VendorPusher
+
+MAX_ATTEMPTS = 5
+BACKOFF_SECONDS = (30, 120, 600, 1800, 3600)
+STALE_AFTER = timedelta(minutes=10)
+
+
+@dataclass
+class DeliveryReport:
+    delivered: int = 0
+    retried: int = 0
+    parked: int = 0
+    skipped: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=BACKOFF_SECONDS[min(attempts, len(BACKOFF_SECONDS)) - 1])
+
+
+def dispatch(
+    engine: Engine,
+    enqueue: Callable[[str, str, list[int]], None],
+    batch_limits: dict[str, dict[str, int]],
+    now: datetime | None = None,
+    limit: int = 50_000,
+) -> list[tuple[str, list[int]]]:
+    """Group due pending rows per vendor and operation into batches at the vendor's maximum and enqueue them.
+
+    `enqueue(vendor, job_id, row_ids)` hands one batch to the queue. Rows are marked `enqueued` and committed
+    before their job exists, so a crash in between leaves them for the sweeper rather than in limbo.
+    """
+    now = now or datetime.now()
+    query = (
+        select(OutboxRow.id, OutboxRow.vendor, OutboxRow.operation)
+        .where(OutboxRow.status == "pending", or_(OutboxRow.available_at.is_(None), OutboxRow.available_at <= now))
+        .order_by(OutboxRow.id)
+        .limit(limit)
+    )
+    batches: list[tuple[str, str, list[int]]] = []
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        groups: dict[tuple[str, str], list[int]] = {}
+        for row_id, vendor, operation in conn.execute(query):
+            groups.setdefault((vendor, operation), []).append(row_id)
+        for (vendor, operation), ids in groups.items():
+            size = batch_limits.get(vendor, {}).get(operation, 1)
+            for start in range(0, len(ids), size):
+                chunk = ids[start : start + size]
+                job_id = f"deliver-{vendor}-{uuid.uuid4().hex[:16]}"
+                conn.execute(
+                    update(OutboxRow)
+                    .where(OutboxRow.id.in_(chunk), OutboxRow.status == "pending")
+                    .values(status="enqueued", job_id=job_id, updated_at=now)
+                )
+                batches.append((vendor, job_id, chunk))
+    enqueued = []
+    for vendor, job_id, chunk in batches:
+        try:
+            enqueue(vendor, job_id, chunk)
+        except Exception:  # noqa: BLE001 - queue unreachable: the rows wait for the sweeper, nothing is lost
+            continue
+        enqueued.append((job_id, chunk))
+    return enqueued
+
+
+def _push_rows(rows: list, mapping: Mapping | None) -> list[PushRow]:
+    out = []
+    for row in rows:
+        payload = dict(row.payload)
+        if row.operation == UPDATE_FIELDS:
+            if mapping is None:
+                raise ValueError(f"no push mapping for {row.vendor}")
+            payload["fields"] = to_crm_fields(mapping, payload["fields"])
+        out.append(PushRow(row.id, payload))
+    return out
+
+
+def _call(pusher: VendorPusher, operation: str, rows: list[PushRow]) -> list[PushResult]:
+    if operation == UPDATE_FIELDS:
+        return pusher.update_fields(rows)
+    if operation == CREATE_TASK:
+        return pusher.create_tasks(rows)
+    if operation == SEND_MESSAGE:
+        return pusher.send_messages(rows)
+    return [PushResult(r.row_id, False, error=f"unknown operation {operation}", retryable=False) for r in rows]
+
+
+def deliver_rows(
+    engine: Engine,
+    pusher: VendorPusher,
+    mapping: Mapping | None,
+    row_ids: list[int],
+    now: datetime | None = None,
+    max_attempts: int = MAX_ATTEMPTS,
+) -> DeliveryReport:
+    """Deliver the given rows (those still waiting; a second run of the same job finds nothing to do)."""
+    report = DeliveryReport()
+    with engine.connect() as conn:
+        outbox = OutboxRow.__table__
+        waiting = outbox.c.id.in_(row_ids), outbox.c.status.in_(("enqueued", "pending"))
+        rows = conn.execute(select(outbox).where(*waiting)).all()
+    report.skipped = len(row_ids) - len(rows)
+    by_operation: dict[str, list] = {}
+    for row in rows:
+        by_operation.setdefault(row.operation, []).append(row)
+    for operation, group in by_operation.items():
+        try:
+            results = _call(pusher, operation, _push_rows(group, mapping))
+        except Exception as error:  # noqa: BLE001 - the vendor call failed as a whole; every row retries
+            results = [PushResult(r.id, False, error=f"{type(error).__name__}: {error}") for r in group]
+        _record(engine, group, results, now or datetime.now(), max_attempts, report)
+    return report
+
+
+def _record(
+    engine: Engine,
+    rows: list,
+    results: list[PushResult],
+    now: datetime,
+    max_attempts: int,
+    report: DeliveryReport,
+) -> None:
+    attempts = {row.id: row.attempts + 1 for row in rows}
+    action_keys = {row.id: row.payload.get("dedupe_key") for row in rows if row.operation != UPDATE_FIELDS}
+    with engine.begin() as conn:
+        for result in results:
+            tries = attempts[result.row_id]
+            values: dict = {"attempts": tries, "updated_at": now}
+            if result.ok:
+                values.update(status="done", external_id=result.external_id, last_error=None)
+                report.delivered += 1
+                if result.row_id in action_keys:
+                    conn.execute(
+                        update(Action)
+                        .where(Action.dedupe_key == action_keys[result.row_id])
+                        .values(status="done", external_id=result.external_id)
+                    )
+            elif not result.retryable or tries >= max_attempts:
+                values.update(status="parked", last_error=result.error)
+                report.parked += 1
+                report.errors.append(result.error or "")
+            else:
+                values.update(status="pending", last_error=result.error, available_at=now + backoff(tries))
+                report.retried += 1
+            conn.execute(update(OutboxRow).where(OutboxRow.id == result.row_id).values(**values))
+
+
+def sweep(engine: Engine, job_alive: Callable[[str], bool], now: datetime | None = None,
+          stale_after: timedelta = STALE_AFTER) -> int:  # fmt: skip
+    """Return `enqueued` rows whose job was lost (killed worker, restarted Redis) to `pending`."""
+    now = now or datetime.now()
+    with engine.begin() as conn:
+        stuck = conn.execute(
+            select(OutboxRow.id, OutboxRow.job_id).where(
+                OutboxRow.status == "enqueued", OutboxRow.updated_at <= now - stale_after
+            )
+        ).all()
+        lost = [row_id for row_id, job_id in stuck if not (job_id and job_alive(job_id))]
+        if lost:
+            conn.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id.in_(lost), OutboxRow.status == "enqueued")
+                .values(status="pending", job_id=None, updated_at=now)
+            )
+    return len(lost)
