@@ -10,12 +10,15 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from app import cli_ops
 from app.book_loader import load_book
 from app.report import band_table, book_by_band
+from app.rescoring import rescore
 from app.scoring import score_and_store
 from app.settings import Settings
 from app.store.db import make_engine, upgrade_schema
 from engine.health_config import load_health_config
+from engine.playbooks import load_playbooks
 
 cli = typer.Typer(
     help="Customer Success Engine: score, grow and retain the accounts in your CRMs.", no_args_is_help=True
@@ -23,7 +26,7 @@ cli = typer.Typer(
 console = Console(stderr=True)
 
 # The demo scores these days before "today" too, so the first look already shows 7- and 30-day trends.
-DEMO_BACKFILL_DAYS = (30, 7, 0)
+DEMO_BACKFILL_DAYS = (30, 7)
 
 
 def _progress(quiet: bool) -> Progress:
@@ -64,11 +67,14 @@ def demo(
         progress.update(task, completed=1)
         task = progress.add_task("Loading accounts and activity", total=len(book.events))
         load_book(engine, book.accounts, book.contacts, book.events, lambda n: progress.advance(task, n))
-        task = progress.add_task("Scoring", total=len(DEMO_BACKFILL_DAYS))
+        task = progress.add_task("Scoring", total=len(DEMO_BACKFILL_DAYS) + 1)
         for back in DEMO_BACKFILL_DAYS:
             with engine.begin() as conn:
-                scored = score_and_store(conn, day - timedelta(days=back), config)
+                score_and_store(conn, day - timedelta(days=back), config)
             progress.advance(task)
+        result = rescore(engine, day, config, load_playbooks(settings.playbooks), settings.writeback_score_step)
+        progress.advance(task)
+    scored = result.scored
     _emit(book_by_band(scored), as_json, f"Book of business on {day} (seed {seed})")
 
 
@@ -82,13 +88,18 @@ def score(
     day = date.fromisoformat(as_of) if as_of else date.today()
     engine = make_engine(settings.database_url)
     config = load_health_config(settings.health_config)
+    playbooks = load_playbooks(settings.playbooks)
     with _progress(as_json) as progress:
         task = progress.add_task("Scoring", total=1)
         upgrade_schema(engine)
-        with engine.begin() as conn:
-            scored = score_and_store(conn, day, config)
+        result = rescore(engine, day, config, playbooks, settings.writeback_score_step)
         progress.update(task, completed=1)
-    _emit(book_by_band(scored), as_json, f"Book of business on {day}")
+    summary = book_by_band(result.scored)
+    summary["writeback"] = {"field_writes": result.field_writes, "new_actions": result.new_actions}
+    _emit(summary, as_json, f"Book of business on {day}")
+
+
+cli_ops.register(cli)
 
 
 def main() -> None:

@@ -231,6 +231,8 @@ def test_contact_emails_are_unique(portal: Portal) -> None:
     assert caught.value.status == 409  # type: ignore[attr-defined]
     body = _body(caught.value)
     assert body["category"] == "CONFLICT" and f"Existing ID: {first.id}" in body["message"]
+    api.archive(first.id)  # an archived contact frees its email
+    assert api.create(SimplePublicObjectInputForCreate(properties={"email": "a@example.com"})).id != first.id
 
 
 def test_last_modified_is_maintained_on_every_write_and_tickets_compute_time_to_close(portal: Portal) -> None:

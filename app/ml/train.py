@@ -102,7 +102,10 @@ def training_window(panel: Panel, frame: pd.DataFrame) -> dict[str, Any]:
 
 
 def train_store(
-    engine: Engine, health_config: HealthConfig, data_dir: Path, options: StoreOptions = StoreOptions()  # noqa: B008
+    engine: Engine,
+    health_config: HealthConfig,
+    data_dir: Path,
+    options: StoreOptions = StoreOptions(),  # noqa: B008
 ) -> Artifact:
     """Train on every labelled observation date of the store and save a new `store` artifact."""
     panel = load_panel(engine, health_config, options)
@@ -133,7 +136,9 @@ def split_dates(dates: list[date] | np.ndarray, test_share: float, gap_days: int
 
 
 def evaluate_store(
-    engine: Engine, health_config: HealthConfig, options: StoreOptions = StoreOptions()  # noqa: B008
+    engine: Engine,
+    health_config: HealthConfig,
+    options: StoreOptions = StoreOptions(),  # noqa: B008
 ) -> dict[str, Any]:
     """Time-split report: train on earlier observation dates, test on later ones (see split_dates)."""
     panel = load_panel(engine, health_config, options)
@@ -208,7 +213,9 @@ def _health_auc(frame: pd.DataFrame) -> float:
 
 
 def backtest_health(
-    engine: Engine, health_config: HealthConfig, options: StoreOptions = StoreOptions()  # noqa: B008
+    engine: Engine,
+    health_config: HealthConfig,
+    options: StoreOptions = StoreOptions(),  # noqa: B008
 ) -> dict[str, Any]:
     """How well point-in-time health ranks later churners; weights fitted on earlier dates, judged on later."""
     panel = load_panel(engine, health_config, options)

@@ -147,6 +147,8 @@ class HubSpotState:
         # (from type, from id, to type) -> {to id: {association type ids}}; both directions are stored.
         self.associations: dict[tuple[str, str, str], dict[str, set[int]]] = {}
         self.owners: dict[str, dict] = {}
+        # (type, unique property) -> {value: record id}: HubSpot answers uniqueness and upserts without a scan.
+        self._unique_index: dict[tuple[str, str], dict[str, str]] = {}
         self._next_id = {name: o.id_base for name, o in OBJECT_TYPES.items()}
         self._next_owner_id = 70_000_001
         self.request_log: list[RequestLogEntry] = []
@@ -190,7 +192,11 @@ class HubSpotState:
         return definition if definition and not definition.archived else None
 
     def find_by_property(self, object_type: str, name: str, value: str) -> Record | None:
-        needle = value.lower() if name == "email" else value
+        needle = _unique_key(name, value)
+        definition = self.prop(object_type, name)
+        if definition is not None and definition.unique:
+            found = self.records[object_type].get(self._unique_index.get((object_type, name), {}).get(needle, ""))
+            return found if found is not None and not found.archived else None
         for record in self.live(object_type):
             stored = record.properties.get(name)
             if stored is not None and (stored.lower() if name == "email" else stored) == needle:
@@ -338,6 +344,7 @@ class HubSpotState:
             for to_type, to_id, type_id in links:
                 self._apply_association(object_type, record.id, to_type, to_id, type_id)
             self._after_write(object_type, record, modified_at or now, touched=set(props))
+            self._reindex(object_type, record, {})
             return record
 
     def update(self, object_type: str, record_id: str, values: dict, *, system: bool = False) -> Record:
@@ -350,12 +357,14 @@ class HubSpotState:
                 )
             props = self.normalize(object_type, values, creating=False, system=system)
             self._check_unique(object_type, props, record.id)
+            before = self._unique_values(object_type, record)
             for name, value in props.items():
                 if value is None:
                     record.properties.pop(name, None)
                 else:
                     record.properties[name] = value
             self._after_write(object_type, record, self.now(), touched=set(props))
+            self._reindex(object_type, record, before)
             return record
 
     def archive(self, object_type: str, record_id: str) -> bool:
@@ -365,10 +374,31 @@ class HubSpotState:
             if record is None:
                 return False
             now = self.now()
+            before = self._unique_values(object_type, record)
             record.archived = True
             record.archived_at = now
             self._stamp(object_type, record, now)
+            self._reindex(object_type, record, before)  # an archived record frees its unique values
             return True
+
+    def _unique_values(self, object_type: str, record: Record) -> dict[str, str | None]:
+        return {
+            name: record.properties.get(name)
+            for name, definition in self.properties[object_type].items()
+            if definition.unique and not record.archived
+        }
+
+    def _reindex(self, object_type: str, record: Record, before: dict[str, str | None]) -> None:
+        after = self._unique_values(object_type, record)
+        for name in set(before) | set(after):
+            old, new = before.get(name), after.get(name)
+            if old == new:
+                continue
+            index = self._unique_index.setdefault((object_type, name), {})
+            if old is not None and index.get(_unique_key(name, old)) == record.id:
+                del index[_unique_key(name, old)]
+            if new is not None:
+                index[_unique_key(name, new)] = record.id
 
     def _after_write(self, object_type: str, record: Record, when: datetime, touched: set[str]) -> None:
         props = record.properties
@@ -609,6 +639,11 @@ _FIELD_TYPES: dict[str, set[str]] = {
     "enumeration": {"select", "radio", "checkbox", "booleancheckbox"},
     "bool": {"booleancheckbox"},
 }
+
+
+def _unique_key(name: str, value: str) -> str:
+    """HubSpot compares contact emails without case; other unique values exactly."""
+    return value.lower() if name == "email" else value
 
 
 def _valid_property_name(name: str) -> bool:

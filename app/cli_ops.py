@@ -1,0 +1,100 @@
+"""Operating commands: workers, the scheduler, write-back dispatch and the outbox's state."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from sqlalchemy import func, select
+
+from app.jobs import ALL_QUEUES, redis_connection
+from app.settings import Settings
+from app.store.db import make_engine, upgrade_schema
+from app.store.models import OutboxRow
+
+# The scheduler's timetable: (job, queue, interval in seconds or cron expression).
+SCHEDULE = (
+    ("app.tasks.dispatch_job", "score", 30, None),
+    ("app.tasks.release_actions_job", "score", 900, None),
+    ("app.tasks.sweep_job", "score", 300, None),
+    ("app.tasks.rescore_job", "score", None, "0 2 * * *"),
+)
+
+
+def register(cli: typer.Typer) -> None:
+    cli.command()(worker)
+    cli.command()(scheduler)
+    cli.command()(writeback)
+    cli.command()(outbox)
+
+
+def _redis_settings() -> Settings:
+    settings = Settings.from_env()
+    if not settings.redis_url:
+        raise typer.BadParameter("REDIS_URL is not set: without Redis, jobs run in-process and need no worker")
+    return settings
+
+
+def worker(
+    queues: Annotated[list[str] | None, typer.Argument(help="Queues to listen on (default: all).")] = None,
+    burst: Annotated[bool, typer.Option(help="Quit when the queues are empty.")] = False,
+) -> None:
+    """Run an RQ worker on our queues, taking them round-robin so no vendor's backlog starves the others."""
+    from rq import Worker
+    from rq.worker import DequeueStrategy
+
+    settings = _redis_settings()
+    upgrade_schema(make_engine(settings.database_url))
+    connection = redis_connection(settings)
+    Worker(list(queues or ALL_QUEUES), connection=connection).work(
+        burst=burst, dequeue_strategy=DequeueStrategy.ROUND_ROBIN
+    )
+
+
+def scheduler() -> None:
+    """Enqueue the periodic jobs (dispatch, sweep, due campaign steps, nightly rescoring) on time."""
+    import importlib
+
+    from rq.cron import CronScheduler
+
+    settings = _redis_settings()
+    cron = CronScheduler(connection=redis_connection(settings))
+    for path, queue, interval, expression in SCHEDULE:
+        module, name = path.rsplit(".", 1)
+        cron.register(getattr(importlib.import_module(module), name), queue, interval=interval, cron=expression)
+    cron.start()
+
+
+def writeback() -> None:
+    """Dispatch pending outbox rows now (delivered at once when there is no Redis)."""
+    from app.tasks import dispatch_job
+
+    typer.echo(f"{dispatch_job()} delivery job(s) enqueued")
+
+
+def outbox(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Outbox rows per vendor and status, and the parked rows' errors."""
+    engine = make_engine(Settings.from_env().database_url)
+    upgrade_schema(engine)
+    with engine.connect() as conn:
+        counts = conn.execute(
+            select(OutboxRow.vendor, OutboxRow.status, func.count()).group_by(OutboxRow.vendor, OutboxRow.status)
+        ).all()
+        parked = conn.execute(
+            select(OutboxRow.id, OutboxRow.vendor, OutboxRow.operation, OutboxRow.last_error)
+            .where(OutboxRow.status == "parked")
+            .order_by(OutboxRow.id.desc())
+            .limit(50)
+        ).all()
+    summary = {
+        "counts": [{"vendor": v, "status": s, "rows": n} for v, s, n in counts],
+        "parked": [{"id": i, "vendor": v, "operation": o, "error": e} for i, v, o, e in parked],
+    }
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    for row in summary["counts"]:
+        typer.echo(f"{row['vendor']:<12} {row['status']:<12} {row['rows']:>8}")
+    for row in summary["parked"]:
+        typer.echo(f"parked #{row['id']} {row['vendor']} {row['operation']}: {row['error']}")
