@@ -15,6 +15,9 @@ from sqlalchemy import Engine, create_engine, text
 
 from app.store.db import make_engine, upgrade_schema
 
+# Fixtures of the write-back tests (a store linked to a Salesforce sandbox), available to every test module.
+pytest_plugins = ["tests.writeback_support"]
+
 POSTGRES_URL = os.environ.get("CSE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 

@@ -6,55 +6,18 @@ field writes and tasks in the outbox, and delivery lands them in the org: once, 
 
 from __future__ import annotations
 
-from datetime import date, datetime
-
 import pytest
 from sqlalchemy import func, select
 
-from app.book_loader import load_book
-from app.demo.book import BookSpec, generate_book
-from app.rescoring import rescore
-from app.settings import Settings
 from app.store.models import Account, Action, ExternalId, OutboxRow, Score
-from app.sync import run_sync
 from app.writeback.deliver import deliver_rows
 from app.writeback.jobs import enqueue_deliveries, pusher_for
-from connectors.salesforce.source import SalesforceSource
-from engine.health_config import load_health_config
-from engine.playbooks import load_playbooks
-from sandbox.salesforce import start_sandbox
-
-AS_OF = date(2026, 6, 30)
-
-
-@pytest.fixture(scope="module")
-def book():
-    return generate_book(BookSpec(seed=3, active_accounts=150, days=60, as_of=AS_OF))
-
-
-@pytest.fixture
-def linked(store, book, tmp_path, monkeypatch):
-    """Store loaded with the book and synced with a Salesforce org seeded from the same book."""
-    load_book(store, book.accounts, book.contacts, book.events)
-    with start_sandbox(book) as sandbox:
-        env = {**sandbox.settings_env(), "DATABASE_URL": store.url.render_as_string(hide_password=False),
-               "CSE_DATA_DIR": str(tmp_path)}  # fmt: skip
-        for key, value in env.items():
-            monkeypatch.setenv(key, value)
-        monkeypatch.delenv("REDIS_URL", raising=False)
-        settings = Settings.from_env()
-        run_sync(store, [SalesforceSource.from_settings(settings)], log_dir=tmp_path)
-        yield store, sandbox, settings
-
-
-def _rescore(store):
-    return rescore(store, AS_OF, load_health_config(), load_playbooks(), score_step=2.0,
-                   now=datetime(2026, 6, 30, 23, 0))  # fmt: skip
+from tests.writeback_support import AS_OF, rescore_book
 
 
 def test_scores_land_in_the_account_fields_once(linked):
     store, sandbox, settings = linked
-    result = _rescore(store)
+    result = rescore_book(store)
     with store.connect() as conn:
         linked_ids = dict(
             conn.execute(
@@ -69,7 +32,13 @@ def test_scores_land_in_the_account_fields_once(linked):
     jobs = enqueue_deliveries(settings, store, vendors=("salesforce",))
     assert jobs >= 1
     with store.connect() as conn:
-        statuses = dict(conn.execute(select(OutboxRow.status, func.count()).group_by(OutboxRow.status)).all())
+        statuses = dict(
+            conn.execute(
+                select(OutboxRow.status, func.count())
+                .where(OutboxRow.vendor == "salesforce")
+                .group_by(OutboxRow.status)
+            ).all()
+        )
         health = dict(conn.execute(select(Score.account_id, Score.health).where(Score.as_of == AS_OF)).all())
     assert statuses.get("done", 0) > 0 and "pending" not in statuses and "parked" not in statuses, statuses
     for account_id, sf_id in linked_ids.items():
@@ -81,7 +50,7 @@ def test_scores_land_in_the_account_fields_once(linked):
 
     # A steady-state rescoring of the same day writes nothing more and creates no second task.
     tasks_before = len(sandbox.org.live("Task"))
-    again = _rescore(store)
+    again = rescore_book(store)
     assert again.field_writes == 0
     assert enqueue_deliveries(settings, store, vendors=("salesforce",)) == 0
     assert len(sandbox.org.live("Task")) == tasks_before
@@ -89,7 +58,7 @@ def test_scores_land_in_the_account_fields_once(linked):
 
 def test_tasks_are_created_once_with_the_owner_and_the_reason(linked):
     store, sandbox, settings = linked
-    _rescore(store)
+    rescore_book(store)
     enqueue_deliveries(settings, store, vendors=("salesforce",))
     with store.connect() as conn:
         done = conn.execute(select(Action.__table__).where(Action.status == "done")).all()

@@ -61,10 +61,6 @@ def data_bounds(conn: Connection) -> tuple[date | None, date | None]:
     return (pd.Timestamp(first).date() if first else None, pd.Timestamp(last).date() if last else None)
 
 
-def _window_sum(column, lo: date, hi: date):
-    return func.sum(case((and_(AccountDay.day >= lo, AccountDay.day <= hi), column), else_=0))
-
-
 def _core_flags(conn: Connection, as_of: date, core_features: Sequence[str], accounts) -> pd.DataFrame:
     """Per account and core feature: used in the last 30 days (recent) / in the 60 days before (prior).
 
@@ -99,35 +95,37 @@ def activity_windows(
 ) -> pd.DataFrame:
     """Per account active on `as_of`: the window sums, core-feature flags and last login engine.churn reads.
 
-    One aggregate query over the AccountDay rows of the lookback (days in [as_of - 89, as_of]), so only one row
-    per account crosses the wire, plus the bit masks of the days with feature use.
+    The AccountDay rows of the lookback (days in [as_of - 89, as_of]) are grouped by account and window in the
+    database (one CASE for the window index, plain SUMs), so a few rows per account cross the wire; the feature
+    flags come from the day bit masks (see _core_flags).
     """
     d = AccountDay
-    bounds = []
-    for w in range(N_WINDOWS):
-        hi = as_of - timedelta(days=WINDOW_DAYS * w)
-        bounds.append((hi - timedelta(days=WINDOW_DAYS - 1), hi))
-    columns = [
-        _window_sum(_ROLLUP_COLUMNS[name], lo, hi).label(window_column(name, w))
-        for name in WINDOW_METRICS
-        for w, (lo, hi) in enumerate(bounds)
-    ]
-    columns.append(func.max(case((d.logins > 0, d.day), else_=None)).label(LAST_LOGIN_COLUMN))
+    lows = [as_of - timedelta(days=WINDOW_DAYS * (w + 1) - 1) for w in range(N_WINDOWS)]
+    window = case(*[(d.day >= lo, w) for w, lo in enumerate(lows[:-1])], else_=N_WINDOWS - 1).label("w")
     account_filter = accounts_active_on(as_of)
     if account_ids is not None:
         account_filter = and_(account_filter, Account.id.in_(list(account_ids)))
     accounts = select(Account.id).where(account_filter)
+    sums = [func.sum(_ROLLUP_COLUMNS[name]).label(name) for name in WINDOW_METRICS]
     query = (
-        select(d.account_id, *columns)
-        .where(d.day.between(bounds[-1][0], as_of), d.account_id.in_(accounts))
-        .group_by(d.account_id)
+        select(d.account_id, window, *sums, func.max(case((d.logins > 0, d.day), else_=None)).label("last_login"))
+        .where(d.day.between(lows[-1], as_of), d.account_id.in_(accounts))
+        .group_by(d.account_id, window)
     )
     result = conn.execute(query)
-    frame = pd.DataFrame(result.all(), columns=list(result.keys())).set_index("account_id")
-    last = pd.to_datetime(frame.pop(LAST_LOGIN_COLUMN))
-    frame = frame.astype("float64")
-    frame[LAST_LOGIN_COLUMN] = last
-    return frame.join(_core_flags(conn, as_of, core_features, accounts), how="left")
+    rows = pd.DataFrame(result.all(), columns=list(result.keys()))
+    if rows.empty:
+        columns = [window_column(m, w) for m in WINDOW_METRICS for w in range(N_WINDOWS)]
+        frame = pd.DataFrame(columns=columns, index=pd.Index([], name="account_id"), dtype="float64")
+        frame[LAST_LOGIN_COLUMN] = pd.Series(dtype="datetime64[ns]")
+        return frame
+    last = pd.to_datetime(rows["last_login"]).groupby(rows["account_id"]).max()
+    wide = rows.pivot(index="account_id", columns="w", values=list(WINDOW_METRICS)).astype("float64")
+    wide = wide.reindex(columns=pd.MultiIndex.from_product([WINDOW_METRICS, range(N_WINDOWS)]), fill_value=0.0)
+    wide = wide.fillna(0.0)
+    wide.columns = [window_column(m, int(w)) for m, w in wide.columns]
+    wide[LAST_LOGIN_COLUMN] = last
+    return wide.join(_core_flags(conn, as_of, core_features, accounts), how="left")
 
 
 def point_in_time_health(metrics: pd.DataFrame, activity: pd.DataFrame, config: HealthConfig) -> pd.DataFrame:

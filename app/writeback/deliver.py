@@ -46,7 +46,7 @@ def dispatch(
     now: datetime | None = None,
     limit: int = 50_000,
 ) -> list[tuple[str, list[int]]]:
-    """Group due pending rows per vendor and operation into batches at the vendor's maximum and enqueue them.
+    """Group due pending rows of the vendors in `batch_limits` into batches at the vendor's maximum; enqueue them.
 
     `enqueue(vendor, job_id, row_ids)` hands one batch to the queue. Rows are marked `enqueued` and committed
     before their job exists, so a crash in between leaves them for the sweeper rather than in limbo.
@@ -55,6 +55,7 @@ def dispatch(
     query = (
         select(OutboxRow.id, OutboxRow.vendor, OutboxRow.operation)
         .where(OutboxRow.status == "pending", or_(OutboxRow.available_at.is_(None), OutboxRow.available_at <= now))
+        .where(OutboxRow.vendor.in_(list(batch_limits)))
         .order_by(OutboxRow.id)
         .limit(limit)
     )

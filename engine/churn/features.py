@@ -117,7 +117,7 @@ FEATURES: dict[str, FeatureDef] = {
     "log_seats": FeatureDef("Seats purchased (log)"),
     "seat_growth_90d": FeatureDef("Seat change, last 90 days (relative)"),
     "plan_change_90d": FeatureDef("Net plan moves, last 90 days"),
-    "days_to_renewal": FeatureDef("Days to the next renewal"),
+    "days_to_renewal": FeatureDef("Days to the next contract anniversary"),
     "segment": FeatureDef("Segment", "categorical"),
     # Health factors (computed from point-in-time metrics only).
     "health": FeatureDef("Health score"),
@@ -148,25 +148,19 @@ def relative_change(current: pd.Series | np.ndarray, before: pd.Series | np.ndar
     return np.clip((cur - prev) / (np.maximum(prev, 0.0) + 1.0), -1.0, cap)
 
 
-def days_to_renewal(renewal_date: pd.Series, customer_since: pd.Series, as_of: date) -> np.ndarray:
-    """Days from `as_of` to the next contract renewal, reconstructed from the contract's term.
+def days_to_renewal(customer_since: pd.Series, as_of: date) -> np.ndarray:
+    """Days from `as_of` to the next yearly anniversary of the contract start (0 on the anniversary itself).
 
-    The CRM's renewal date is the *latest* one; for a churned account it is the churn date, so reading it at a past
-    date would reveal the outcome. Instead the term is inferred (annual when the renewal date falls on a yearly
-    anniversary of the start, else monthly) and the next renewal after `as_of` is counted from the start.
+    Why not the CRM's renewal date: it is the *latest* one, and for a churned account it is the churn date, so
+    reading it at a past date reveals the outcome (and inferring the term from it leaks the same way). The start
+    date never changes, and annual contracts renew on its anniversaries; for monthly contracts the feature is
+    simply uninformative, which the model learns.
     """
-    renewal = pd.to_datetime(renewal_date)
     since = pd.to_datetime(customer_since)
-    as_of_ts = pd.Timestamp(as_of)
-    span = (renewal - since).dt.days.to_numpy(dtype="float64", na_value=np.nan)
+    elapsed = (pd.Timestamp(as_of) - since).dt.days.to_numpy(dtype="float64", na_value=np.nan)
     year = 365.25
-    annual = np.abs(span - np.round(span / year) * year) <= 3.0
-    term = np.where(annual & (span >= year - 3), year, year / 12)
-    elapsed = (as_of_ts - since).dt.days.to_numpy(dtype="float64", na_value=np.nan)
-    periods = np.ceil(np.maximum(elapsed, 0.0) / term)
-    out = periods * term - elapsed
-    out = np.where(out < 0.5, out + term, out)  # renewing today counts as the next term
-    return np.round(out, 0)
+    years = np.ceil(np.maximum(elapsed, 0.0) / year)
+    return np.round(years * year - elapsed, 0)
 
 
 def point_in_time_metrics(metrics: pd.DataFrame, activity: pd.DataFrame) -> pd.DataFrame:
@@ -275,8 +269,8 @@ def build_features(
     out["log_seats"] = np.log1p(seats)
     out["seat_growth_90d"] = _column(metrics, "seat_growth_90d")
     out["plan_change_90d"] = _column(metrics, "plan_change_90d")
-    if "renewal_date" in metrics and "customer_since" in metrics:
-        out["days_to_renewal"] = days_to_renewal(metrics["renewal_date"], metrics["customer_since"], as_of)
+    if "customer_since" in metrics:
+        out["days_to_renewal"] = days_to_renewal(metrics["customer_since"], as_of)
     else:
         out["days_to_renewal"] = np.full(len(index), np.nan)
     frame = pd.DataFrame(out, index=index)
