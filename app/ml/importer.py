@@ -116,7 +116,7 @@ class ImportMapping(_Strict):
     description: str = ""
     tables: dict[str, TableSpec]
     base: str
-    id: str
+    id: str | None  # None: the file has no id column and rows are numbered
     label: LabelSpec
     duration: DurationSpec | None = None
     columns: dict[str, ColumnType | ColumnSpec] = {}
@@ -356,9 +356,12 @@ def build_dataset(mapping: ImportMapping, mapping_dir: Path) -> ImportedDataset:
     tables = _read_tables(mapping, mapping_dir)
     base = tables[mapping.base]
     _require_columns(base, [mapping.id, mapping.label.source], "id/label")
-    if base[mapping.id].duplicated().any():
+    if mapping.id is None:
+        base = base.set_axis(pd.Index([f"row{i}" for i in range(1, len(base) + 1)]), axis=0)
+    elif base[mapping.id].duplicated().any():
         raise ImportMappingError(f"id: column {mapping.id!r} has duplicate values in table {mapping.base!r}")
-    base = base.set_index(mapping.id, drop=False)
+    else:
+        base = base.set_index(mapping.id, drop=False)
     events = None
     if mapping.activity:
         events = pd.concat([_log_events(tables, log) for log in mapping.activity.logs], ignore_index=True)
@@ -422,7 +425,7 @@ def save_dataset(data_dir: Path, dataset: ImportedDataset, mapping_path: Path) -
     folder = imports_dir(data_dir) / dataset.name
     folder.mkdir(parents=True, exist_ok=True)
     dataset.frame.to_csv(folder / DATA_FILE)
-    meta = {**dataset.meta, "mapping": str(mapping_path), "imported_at": datetime.now(UTC).isoformat("seconds")}
+    meta = {**dataset.meta, "mapping": str(mapping_path), "imported_at": datetime.now(UTC).isoformat(timespec="seconds")}
     (folder / SCHEMA_FILE).write_text(json.dumps(meta, indent=2))
     return folder
 
