@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from app import cli_ops
+from app import cli_ops, cli_sync
 from app.book_loader import load_book
 from app.report import band_table, book_by_band
 from app.rescoring import rescore
@@ -100,6 +100,7 @@ def score(
 
 
 cli_ops.register(cli)
+cli_sync.register(cli)
 
 
 def main() -> None:

@@ -144,3 +144,11 @@ def test_usage_change_and_quiet_days(store):
     assert row["usage_change_28d"] == pytest.approx(5 / 20 - 1)
     assert row["days_since_login"] == 10
     assert row["days_since_feature_use"] == 91
+
+
+def test_accounts_deleted_in_every_crm_are_not_scored(store):
+    accounts = accounts_frame(2)
+    accounts.loc[1, "status"] = "deleted"
+    ids, _ = _load(store, accounts, [])
+    with store.connect() as conn:
+        assert list(account_metrics(conn, AS_OF, CORE, ALL).index) == [ids["A0000"]]

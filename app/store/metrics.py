@@ -28,10 +28,11 @@ ACCOUNT_ATTRIBUTES = (
 
 
 def accounts_active_on(as_of: date):
-    """Accounts that were customers on `as_of`: joined by then and not churned by then."""
+    """Accounts that were customers on `as_of`: joined by then, not churned by then, not deleted in every CRM."""
     joined = or_(Account.customer_since.is_(None), Account.customer_since <= as_of)
     not_churned = or_(Account.churned_at.is_(None), Account.churned_at > as_of)
-    return and_(joined, not_churned, or_(Account.status != "churned", Account.churned_at.is_not(None)))
+    churned_undated = and_(Account.status == "churned", Account.churned_at.is_(None))
+    return and_(joined, not_churned, Account.status != "deleted", ~churned_undated)
 
 
 def _since(start: date, column):

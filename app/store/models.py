@@ -242,9 +242,16 @@ class WebhookEvent(Base):
     vendor: Mapped[str] = mapped_column(String(16))
     event_id: Mapped[str] = mapped_column(String(255))
     received_at: Mapped[datetime] = mapped_column(DateTime)
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), index=True)  # received, processed, ignored, rejected, malformed
     reason: Mapped[str | None] = mapped_column(Text)
     payload: Mapped[str | None] = mapped_column(Text)
+    kind: Mapped[str | None] = mapped_column(String(64))
+    object: Mapped[str | None] = mapped_column(String(32))
+    object_id: Mapped[str | None] = mapped_column(String(128))
+    refs: Mapped[dict | None] = mapped_column(JSON)
+    duplicates: Mapped[int] = mapped_column(Integer, default=0)
+    account_ids: Mapped[list | None] = mapped_column(JSON)
+    processed_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class QuarantinedRecord(Base):

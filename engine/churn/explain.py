@@ -62,9 +62,8 @@ def contributions(model: BinaryModel, frame: pd.DataFrame) -> pd.DataFrame:
     estimator = model.pipeline.named_steps["model"]
     slope = model.calibration[0]
     if isinstance(estimator, LogisticRegression):
-        transform = model.pipeline[:-1]
-        xt = transform.transform(X)
-        ref = transform.transform(_reference_frame(model))
+        xt = model.model_matrix(X)
+        ref = model.model_matrix(_reference_frame(model))
         parts = (xt - ref) * (estimator.coef_[0] * slope)
         groups = _output_groups(model)
         out = np.zeros((len(X), len(spec.columns)))
@@ -72,10 +71,11 @@ def contributions(model: BinaryModel, frame: pd.DataFrame) -> pd.DataFrame:
             out[:, groups[k]] += parts[:, k]
         return pd.DataFrame(out, index=frame.index, columns=spec.columns)
     base = model.logit(X)
+    reference = _reference_frame(model)
     out = np.zeros((len(X), len(spec.columns)))
     for j, name in enumerate(spec.columns):
         occluded = X.copy()
-        occluded[name] = _reference_frame(model)[name].iloc[0]
+        occluded[name] = reference[name].iloc[0]
         out[:, j] = base - model.logit(occluded)
     return pd.DataFrame(out, index=frame.index, columns=spec.columns)
 

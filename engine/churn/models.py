@@ -29,7 +29,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
@@ -84,15 +84,23 @@ class TrainConfig:
 
 
 def prepare_frame(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
-    """The spec's columns with numeric ones as float64 (NaN = missing) and categorical ones as plain strings."""
+    """The spec's columns with numeric ones as float64 (NaN = missing) and categorical ones as plain strings.
+
+    Columns that already have the right type are passed through untouched: this runs on every scoring call.
+    """
     out = {}
     for name in spec.numeric:
         column = frame[name] if name in frame else pd.Series(np.nan, index=frame.index)
-        out[name] = pd.to_numeric(column, errors="coerce").astype("float64")
+        if column.dtype != "float64":
+            column = pd.to_numeric(column, errors="coerce").astype("float64")
+        out[name] = column
     for name in spec.categorical:
         column = frame[name] if name in frame else pd.Series(None, index=frame.index, dtype=object)
         values = column.astype(object)
-        out[name] = values.where(values.notna(), MISSING_CATEGORY).map(str).astype(object)
+        values = values.where(values.notna(), MISSING_CATEGORY)
+        if pd.api.types.infer_dtype(values, skipna=False) != "string":
+            values = values.map(str)
+        out[name] = values.astype(object)
     return pd.DataFrame(out, index=frame.index)
 
 
@@ -145,6 +153,66 @@ def make_candidate(name: str, spec: FeatureSpec, seed: int) -> Pipeline:
     return Pipeline([("frame", FrameSelector(spec)), ("pre", make_preprocessor(spec)), ("model", model)])
 
 
+@dataclass
+class CompiledTransform:
+    """The fitted preprocessor of make_preprocessor as plain NumPy: same output, a fraction of the cost.
+
+    Scoring 100,000 accounts through sklearn's ColumnTransformer spends most of its time in validation and
+    per-step conversions; the arithmetic itself (impute, indicators, scale, clip, one-hot) is a few vectorized
+    operations. Built once from the fitted pipeline, so both paths use the very same fitted numbers.
+    """
+
+    numeric: list[str]
+    medians: np.ndarray
+    indicators: np.ndarray  # indices (into numeric) of the features that get a missing-value indicator
+    mean: np.ndarray
+    scale: np.ndarray
+    categorical: list[str]
+    categories: list[np.ndarray]
+
+    @classmethod
+    def from_pipeline(cls, pipeline: Pipeline, spec: FeatureSpec) -> CompiledTransform:
+        pre = pipeline.named_steps["pre"]
+        numeric = pre.named_transformers_["num"]
+        imputer, scaler = numeric.named_steps["impute"], numeric.named_steps["scale"]
+        indicator = imputer.indicator_
+        categories = list(pre.named_transformers_["cat"].categories_) if spec.categorical else []
+        return cls(
+            numeric=list(spec.numeric),
+            medians=np.asarray(imputer.statistics_, dtype="float64"),
+            indicators=np.asarray(indicator.features_ if indicator is not None else [], dtype=np.int64),
+            mean=np.asarray(scaler.mean_, dtype="float64"),
+            scale=np.asarray(scaler.scale_, dtype="float64"),
+            categorical=list(spec.categorical),
+            categories=[np.asarray(c, dtype=object) for c in categories],
+        )
+
+    def __call__(self, frame: pd.DataFrame) -> np.ndarray:
+        """Model matrix for a frame already in prepare_frame's form (written in place into one allocation)."""
+        n, k = len(frame), len(self.numeric)
+        width = k + len(self.indicators) + sum(len(c) for c in self.categories)
+        out = np.empty((n, width))
+        block = out[:, : k + len(self.indicators)]
+        if k:
+            num = out[:, :k]
+            num[...] = frame[self.numeric].to_numpy(dtype="float64")
+            missing = np.isnan(num)
+            out[:, k : k + len(self.indicators)] = missing[:, self.indicators]
+            np.copyto(num, np.broadcast_to(self.medians, num.shape), where=missing)
+        block -= self.mean
+        block /= self.scale
+        np.clip(block, -5.0, 5.0, out=block)
+        start = block.shape[1]
+        for name, categories in zip(self.categorical, self.categories, strict=True):
+            values = frame[name].to_numpy(dtype=object)
+            np.equal(values[:, None], categories[None, :], out=out[:, start : start + len(categories)], casting="unsafe")
+            start += len(categories)
+        return out
+
+
+LOGIT_LIMIT = float(np.log((1 - 1e-7) / 1e-7))
+
+
 def _logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(p, 1e-7, 1 - 1e-7)
     return np.log(p / (1 - p))
@@ -171,10 +239,23 @@ class BinaryModel:
     positives: int
     fit_seconds: float = 0.0
     validation_scores: np.ndarray | None = field(default=None, repr=False)  # sorted, for percentile ranks
+    compiled: CompiledTransform | None = field(default=None, repr=False)
+
+    def model_matrix(self, frame: pd.DataFrame) -> np.ndarray:
+        """The preprocessed matrix the final estimator sees (through the compiled, NumPy-only transform)."""
+        if self.compiled is None:
+            self.compiled = CompiledTransform.from_pipeline(self.pipeline, self.spec)
+        return self.compiled(prepare_frame(frame, self.spec))
 
     def raw_logit(self, frame: pd.DataFrame) -> np.ndarray:
-        """Uncalibrated log-odds of the pipeline."""
-        return _logit(self.pipeline.predict_proba(frame)[:, 1])
+        """Uncalibrated log-odds of the pipeline (clipped like a probability in [1e-7, 1 - 1e-7])."""
+        estimator = self.pipeline.named_steps["model"]
+        x = self.model_matrix(frame)
+        if isinstance(estimator, LogisticRegression):
+            z = x @ estimator.coef_[0] + estimator.intercept_[0]
+        else:
+            z = estimator.decision_function(x)
+        return np.clip(z, -LOGIT_LIMIT, LOGIT_LIMIT)
 
     def logit(self, frame: pd.DataFrame) -> np.ndarray:
         a, b = self.calibration
@@ -304,18 +385,25 @@ def cross_validate(
     spec: FeatureSpec,
     config: TrainConfig = TrainConfig(),  # noqa: B008
     folds: int = 5,
+    groups: np.ndarray | pd.Series | None = None,
 ) -> dict[str, Any]:
     """Stratified k-fold estimate of the *whole* training procedure (selection and calibration included).
 
     Each outer fold runs train_classifier on the other folds only, so the candidate choice never sees the fold
-    it is scored on. Returns per-fold metrics, their mean and SD, pooled out-of-fold metrics and the choices.
+    it is scored on. With `groups` (e.g. account ids of a panel), all rows of a group stay in one fold, so an
+    account is never scored by a model that saw it. Returns per-fold metrics, their mean and SD, pooled
+    out-of-fold metrics and the choices.
     """
     y = np.asarray(y, dtype="int64")
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=config.seed)
+    if groups is None:
+        splits = StratifiedKFold(n_splits=folds, shuffle=True, random_state=config.seed).split(np.zeros(len(y)), y)
+    else:
+        splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=config.seed)
+        splits = splitter.split(np.zeros(len(y)), y, np.asarray(groups))
     out_of_fold = np.full(len(y), np.nan)
     per_fold: list[dict[str, float]] = []
     chosen: list[str] = []
-    for train, test in splitter.split(np.zeros(len(y)), y):
+    for train, test in splits:
         model = train_classifier(frame.iloc[train], y[train], spec, config)
         p = model.predict_proba(frame.iloc[test])
         out_of_fold[test] = p
