@@ -44,6 +44,7 @@ from app.store.models import (
     ExternalId,
     MappingVersion,
     QuarantinedRecord,
+    RecordLink,
     SyncCursor,
 )
 from connectors.mapping import (
@@ -491,7 +492,20 @@ def _split_resolved(conn: Connection, batch: MappedBatch) -> tuple[pd.DataFrame,
     ok = frame["account_ref"].map(lambda r: r in resolved).astype(bool)
     refused = frame.loc[~ok, ["record_id", "account_ref"]].itertuples(index=False)
     bad = [(batch.raw[rid], _unresolved_reason(mapping, ref), rid) for rid, ref in refused]
-    return frame[ok].reset_index(drop=True), resolved, bad
+    kept = frame[ok].reset_index(drop=True)
+    _link_records(conn, mapping, kept, resolved)
+    return kept, resolved, bad
+
+
+def _link_records(conn: Connection, mapping, frame: pd.DataFrame, resolved: dict[str, tuple[int, str]]) -> None:
+    """Remember which account every contact, ticket or deal belongs to, so a webhook naming one finds it."""
+    records = [
+        {"vendor": mapping.vendor, "object": mapping.object, "external_id": rid, "account_id": resolved[ref][0]}
+        for rid, ref in zip(frame["record_id"], frame["account_ref"], strict=True)
+    ]
+    for chunk in _chunks(records):
+        upsert(conn, RecordLink.__table__, list(chunk), conflict=["vendor", "object", "external_id"],
+               update=["account_id"])  # fmt: skip
 
 
 # ---- accounts -------------------------------------------------------------------------------------------------------

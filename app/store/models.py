@@ -70,6 +70,22 @@ class ExternalId(Base):
     external_id: Mapped[str] = mapped_column(String(128))
 
 
+class RecordLink(Base):
+    """Which account a vendor's contact, ticket, deal or conversation belongs to, so a webhook naming one finds it.
+
+    Kept apart from ExternalId, which holds only the company records that identify an account.
+    """
+
+    __tablename__ = "record_links"
+    __table_args__ = (UniqueConstraint("vendor", "object", "external_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    vendor: Mapped[str] = mapped_column(String(16))
+    object: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str] = mapped_column(String(128))
+
+
 class Contact(Base):
     __tablename__ = "contacts"
 
@@ -249,7 +265,7 @@ class WebhookEvent(Base):
     object: Mapped[str | None] = mapped_column(String(32))
     object_id: Mapped[str | None] = mapped_column(String(128))
     refs: Mapped[dict | None] = mapped_column(JSON)
-    duplicates: Mapped[int] = mapped_column(Integer, default=0)
+    duplicates: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     account_ids: Mapped[list | None] = mapped_column(JSON)
     processed_at: Mapped[datetime | None] = mapped_column(DateTime)
 
