@@ -17,7 +17,8 @@ from app.store.models import OutboxRow
 SCHEDULE = (
     ("app.tasks.dispatch_job", "score", 30, None),
     ("app.tasks.release_actions_job", "score", 900, None),
-    ("app.tasks.sweep_job", "score", 300, None),
+    ("app.writeback.jobs.sweep_job", "score", 300, None),
+    ("app.tasks.process_webhooks_job", "score", 60, None),
     ("app.tasks.rescore_job", "score", None, "0 2 * * *"),
 )
 
@@ -47,13 +48,14 @@ def worker(
     settings = _redis_settings()
     upgrade_schema(make_engine(settings.database_url))
     connection = redis_connection(settings)
+    # with_scheduler: the coalesced webhook processing is enqueued to run a moment later (enqueue_in).
     Worker(list(queues or ALL_QUEUES), connection=connection).work(
-        burst=burst, dequeue_strategy=DequeueStrategy.ROUND_ROBIN
+        burst=burst, dequeue_strategy=DequeueStrategy.ROUND_ROBIN, with_scheduler=True
     )
 
 
 def scheduler() -> None:
-    """Enqueue the periodic jobs (dispatch, sweep, due campaign steps, nightly rescoring) on time."""
+    """Enqueue the periodic jobs (dispatch, sweep, webhooks left waiting, due campaign steps, nightly rescoring)."""
     import importlib
 
     from rq.cron import CronScheduler

@@ -36,6 +36,18 @@ class Settings:
     salesforce_base_url: str | None = None
     hubspot_base_url: str | None = None
     intercom_base_url: str | None = None
+    hubspot_client_secret: str | None = field(default=None, repr=False)
+    hubspot_portal_id: str | None = None
+    intercom_client_secret: str | None = field(default=None, repr=False)
+    intercom_app_id: str | None = None
+    salesforce_org_id: str | None = None
+    salesforce_callout_secret: str | None = field(default=None, repr=False)
+    public_url: str | None = None
+    webhook_max_bytes: int = 1_048_576
+    webhook_coalesce_seconds: float = 1.0
+    secret_key: str | None = field(default=None, repr=False)
+    admin_user: str = "admin"
+    admin_password: str | None = field(default=None, repr=False)
     hubspot_access_token: str | None = field(default=None, repr=False)
     intercom_access_token: str | None = field(default=None, repr=False)
 
@@ -66,6 +78,18 @@ class Settings:
             salesforce_base_url=env.get("SALESFORCE_BASE_URL"),
             hubspot_base_url=env.get("HUBSPOT_BASE_URL"),
             intercom_base_url=env.get("INTERCOM_BASE_URL"),
+            hubspot_client_secret=env.get("HUBSPOT_CLIENT_SECRET"),
+            hubspot_portal_id=env.get("HUBSPOT_PORTAL_ID"),
+            intercom_client_secret=env.get("INTERCOM_CLIENT_SECRET"),
+            intercom_app_id=env.get("INTERCOM_APP_ID"),
+            salesforce_org_id=env.get("SALESFORCE_ORG_ID"),
+            salesforce_callout_secret=env.get("SALESFORCE_CALLOUT_SECRET"),
+            public_url=env.get("CSE_PUBLIC_URL"),
+            webhook_max_bytes=int(env.get("CSE_WEBHOOK_MAX_BYTES", "1048576")),
+            webhook_coalesce_seconds=float(env.get("CSE_WEBHOOK_COALESCE_SECONDS", "1.0")),
+            secret_key=env.get("CSE_SECRET_KEY"),
+            admin_user=env.get("CSE_ADMIN_USER", "admin"),
+            admin_password=env.get("CSE_ADMIN_PASSWORD"),
             hubspot_access_token=env.get("HUBSPOT_ACCESS_TOKEN"),
             intercom_access_token=env.get("INTERCOM_ACCESS_TOKEN"),
         )

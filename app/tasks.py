@@ -10,7 +10,7 @@ from datetime import date, datetime
 from app.jobs import redis_connection
 from app.rescoring import rescore
 from app.settings import Settings
-from app.writeback.jobs import _engine, enqueue_deliveries, sweep_job
+from app.writeback.jobs import _engine, enqueue_deliveries
 from app.writeback.outbox import release_due_actions
 from engine.health_config import load_health_config
 from engine.playbooks import load_playbooks
@@ -45,4 +45,30 @@ def rescore_job(account_ids: list[int] | None = None, as_of: str | None = None) 
     return len(result.scored)
 
 
-__all__ = ["dispatch_job", "release_actions_job", "rescore_job", "sweep_job"]
+def process_webhooks_job(as_of: str | None = None) -> dict:
+    """Process the waiting webhook events: pull fresh data, rescore the touched accounts once, write back."""
+    from app.cli_sync import build_sources, vendor_configured
+    from app.sync import run_sync
+    from app.webhook_intake import process_received, release_coalescing
+
+    settings = Settings.from_env()
+    engine = _engine(settings.database_url)
+    if settings.redis_url:
+        release_coalescing(redis_connection(settings))
+    day = date.fromisoformat(as_of) if as_of else date.today()
+
+    def pull(vendors: set[str]) -> None:
+        sources = [
+            s for v in sorted(vendors) if vendor_configured(settings, v) for s in build_sources(settings, v, engine)
+        ]
+        if sources:
+            run_sync(engine, sources, log_dir=settings.data_dir / "sync-logs")
+
+    def rescore_accounts(account_ids: list[int]) -> None:
+        rescore(engine, day, load_health_config(settings.health_config), load_playbooks(settings.playbooks),
+                settings.writeback_score_step, account_ids)  # fmt: skip
+
+    result = process_received(engine, pull, rescore_accounts)
+    if result.accounts:
+        dispatch_job()
+    return {"events": result.events, "accounts": len(result.accounts), "unresolved": result.unresolved}

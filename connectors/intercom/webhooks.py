@@ -24,12 +24,12 @@ def verify(secret: str, body: bytes, headers) -> None:
 
 
 def _company_ids(item: dict) -> list[str]:
-    """The companies a notification's item belongs to (a company itself, or a contact's / conversation's)."""
+    """Intercom ids of the companies a notification's item belongs to (itself, or a contact's companies)."""
     if item.get("type") == "company":
-        return [str(item.get("company_id") or item.get("id"))]
+        return [str(item["id"])] if item.get("id") else []
     companies = item.get("companies") or {}
     listed = companies.get("data") or companies.get("companies") or []
-    return [str(c.get("company_id") or c.get("id")) for c in listed if isinstance(c, dict)]
+    return [str(c["id"]) for c in listed if isinstance(c, dict) and c.get("id")]
 
 
 def parse(body: bytes) -> VendorEvent:

@@ -53,7 +53,7 @@ def factor_report(factors: pd.DataFrame, y: np.ndarray) -> pd.DataFrame:
 
 
 def fit_weights(
-    factors: pd.DataFrame, y: np.ndarray, current: Mapping[str, float], l2: float = 0.01
+    factors: pd.DataFrame, y: np.ndarray, current: Mapping[str, float], l2: float = 0.001
 ) -> dict[str, float]:
     """Weights (summing to 1) that make low health predict the label best; unmeasured factors keep their share.
 

@@ -1,0 +1,132 @@
+"""Webhook endpoints: verify the vendor's signature, store the raw events, answer at once, process later."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from flask import Blueprint, Response, request
+
+from app.web import context
+from app.webhook_intake import InProcessCoalescer, record_events, record_refusal, schedule_processing_on_redis
+from connectors.hubspot import webhooks as hubspot
+from connectors.intercom import webhooks as intercom
+from connectors.salesforce import webhooks as salesforce
+from connectors.webhook_common import VendorEvent, WebhookMalformed, WebhookRejected
+
+log = logging.getLogger(__name__)
+webhooks = Blueprint("webhooks", __name__, url_prefix="/webhooks")
+_coalescer = InProcessCoalescer()
+
+
+def _schedule_processing() -> None:
+    """One processing run for a burst of events; with Redis down the events wait for the scheduler's sweep."""
+    from app.tasks import process_webhooks_job
+
+    settings = context.settings()
+    if not settings.redis_url:
+        _coalescer.schedule(settings.webhook_coalesce_seconds, process_webhooks_job)
+        return
+    from app.jobs import SCORE_QUEUE, get_queue, redis_connection
+
+    try:
+        connection = redis_connection(settings)
+        queue = get_queue(settings, SCORE_QUEUE, connection)
+        schedule_processing_on_redis(connection, queue, settings.webhook_coalesce_seconds, process_webhooks_job)
+    except Exception:  # noqa: BLE001 - Redis unreachable: the events are stored and will be picked up
+        log.warning("could not schedule webhook processing; events wait in the store", exc_info=True)
+
+
+def _refuse(vendor: str, status: str, code: int, reason: str, body: bytes) -> Response:
+    record_refusal(context.engine(), vendor, status, reason, body)
+    return Response(f"{status}: {reason}\n", status=code, mimetype="text/plain")
+
+
+def _handle(vendor: str, secret: str | None, verify: Callable[[bytes], None], parse: Callable[[bytes], list],
+            tenant: str | None, ok: Callable[[], Response]) -> Response:  # fmt: skip
+    body = request.get_data(cache=False)
+    if not secret:
+        return _refuse(vendor, "rejected", 401, f"{vendor} webhooks are not configured (no secret)", body)
+    try:
+        verify(body)
+    except WebhookRejected as error:
+        return _refuse(vendor, "rejected", 401, str(error), body)
+    try:
+        events: list[VendorEvent] = parse(body)
+    except WebhookMalformed as error:
+        return _refuse(vendor, "malformed", 400, str(error), body)
+    except WebhookRejected as error:  # signed, but for another org or portal: logged and let go
+        record_refusal(context.engine(), vendor, "ignored", str(error), body)
+        return ok()
+    foreign = [e for e in events if tenant and e.tenant and e.tenant != tenant]
+    if foreign:
+        record_refusal(context.engine(), vendor, "ignored", f"unknown tenant {foreign[0].tenant}", body)
+        log.warning("%s webhook from unknown tenant %s ignored", vendor, foreign[0].tenant)
+        events = [e for e in events if e not in foreign]
+    intake = record_events(context.engine(), vendor, events, body)
+    if intake.new:
+        _schedule_processing()
+    return ok()
+
+
+def _no_content() -> Response:
+    return Response(status=204)
+
+
+@webhooks.post("/hubspot")
+def hubspot_events() -> Response:
+    settings = context.settings()
+    uri = (settings.public_url.rstrip("/") + request.full_path.rstrip("?")) if settings.public_url else request.url
+    return _handle(
+        "hubspot", settings.hubspot_client_secret,
+        lambda body: hubspot.verify(settings.hubspot_client_secret, request.method, uri, body, request.headers),
+        hubspot.parse, settings.hubspot_portal_id, _no_content,
+    )  # fmt: skip
+
+
+@webhooks.post("/intercom")
+def intercom_notifications() -> Response:
+    settings = context.settings()
+
+    def parse(body: bytes) -> list[VendorEvent]:
+        event = intercom.parse(body)
+        return [] if event.kind == intercom.PING_TOPIC else [event]
+
+    return _handle(
+        "intercom", settings.intercom_client_secret,
+        lambda body: intercom.verify(settings.intercom_client_secret, body, request.headers),
+        parse, settings.intercom_app_id, _no_content,
+    )  # fmt: skip
+
+
+def _ack() -> Response:
+    return Response(salesforce.ACK, status=200, mimetype="text/xml")
+
+
+@webhooks.post("/salesforce")
+def salesforce_outbound_message() -> Response:
+    """Outbound Messages carry no signature: the sending org's id is the check, and the ack stops resends."""
+    settings = context.settings()
+    body = request.get_data(cache=False)
+    if not settings.salesforce_org_id:
+        return _refuse("salesforce", "rejected", 401, "no SALESFORCE_ORG_ID configured", body)
+    try:
+        events = salesforce.parse_outbound(body, settings.salesforce_org_id)
+    except WebhookMalformed as error:
+        return _refuse("salesforce", "malformed", 400, str(error), body)
+    except WebhookRejected as error:  # another org: acknowledged so it stops resending, and logged
+        record_refusal(context.engine(), "salesforce", "ignored", str(error), body)
+        return _ack()
+    if record_events(context.engine(), "salesforce", events, body).new:
+        _schedule_processing()
+    return _ack()
+
+
+@webhooks.post("/salesforce/flow")
+def salesforce_flow_callout() -> Response:
+    settings = context.settings()
+    return _handle(
+        "salesforce", settings.salesforce_callout_secret,
+        lambda body: salesforce.verify_flow(settings.salesforce_callout_secret, body, request.headers),
+        lambda body: salesforce.parse_flow(body, settings.salesforce_org_id or ""), None, _no_content,
+    )  # fmt: skip

@@ -1,0 +1,183 @@
+"""Webhook events: stored raw and deduplicated on arrival, processed later as one coalesced rescoring.
+
+The web request only verifies, stores and schedules, so it answers in milliseconds; the processing job pulls
+fresh data for the vendors involved, rescores every account the waiting events touch once, and dispatches the
+write-back. Events wait in the database with status `received` until a processing run takes them, so a Redis
+outage delays them and loses none (the scheduler picks them up every minute).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, select, update
+
+from app.store.bulk import dialect_insert
+from app.store.models import ExternalId, RecordLink, WebhookEvent
+from connectors.webhook_common import VendorEvent
+
+log = logging.getLogger(__name__)
+COALESCE_KEY = "cse:webhooks:processing-scheduled"
+# Webhook object names → the vendor object names our mappings (and so ExternalId / RecordLink) use.
+OBJECT_NAMES = {
+    "hubspot": {"company": "companies", "contact": "contacts", "deal": "deals", "ticket": "tickets"},
+    "intercom": {"company": "companies", "contact": "contacts", "user": "contacts", "lead": "contacts",
+                 "conversation": "conversations"},
+    "salesforce": {},
+}  # fmt: skip
+# Reference fields of an event that name the company directly: (vendor object of the id).
+REFERENCES = {"AccountId": "Account", "WhatId": "Account"}
+
+
+@dataclass
+class Intake:
+    new: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+
+
+def record_events(engine: Engine, vendor: str, events: Sequence[VendorEvent], raw: bytes) -> Intake:
+    """Store events not seen before (by vendor event id); count replays on the stored event."""
+    intake = Intake()
+    if not events:
+        return intake
+    now = datetime.now()
+    text = raw.decode("utf-8", "replace")
+    table = WebhookEvent.__table__
+    with engine.begin() as conn:
+        rows = [
+            {"vendor": vendor, "event_id": e.event_id, "received_at": now, "status": "received", "payload": text,
+             "kind": e.kind[:64], "object": e.object[:32], "object_id": e.object_id[:128], "refs": e.extra,
+             "duplicates": 0}
+            for e in {e.event_id: e for e in events}.values()
+        ]  # fmt: skip
+        stmt = dialect_insert(conn, table).on_conflict_do_nothing(index_elements=["vendor", "event_id"])
+        inserted = set(conn.execute(stmt.returning(table.c.event_id), rows).scalars())
+        intake.new = [r["event_id"] for r in rows if r["event_id"] in inserted]
+        seen: set[str] = set()
+        for event in events:  # a replay is an id stored before, or repeated within this request
+            if event.event_id not in inserted or event.event_id in seen:
+                intake.duplicates.append(event.event_id)
+            seen.add(event.event_id)
+        replays = sorted(set(intake.duplicates))
+        if replays:
+            conn.execute(
+                update(table)
+                .where(table.c.vendor == vendor, table.c.event_id.in_(replays))
+                .values(duplicates=table.c.duplicates + 1)
+            )
+    return intake
+
+
+def record_refusal(engine: Engine, vendor: str, status: str, reason: str, raw: bytes) -> None:
+    """Keep a refused request in the log (status rejected / malformed / ignored) with why, for the admins."""
+    with engine.begin() as conn:
+        conn.execute(
+            WebhookEvent.__table__.insert().values(
+                vendor=vendor, event_id=f"{status}:{uuid.uuid4().hex}", received_at=datetime.now(), status=status,
+                reason=reason[:2000], payload=raw[:65536].decode("utf-8", "replace"), duplicates=0,
+            )
+        )  # fmt: skip
+
+
+def _accounts_for(engine: Engine, rows) -> dict[int, list[int]]:
+    """Event row id → account ids, through the company links and the record links the sync keeps."""
+    found: dict[int, list[int]] = {}
+    with engine.connect() as conn:
+        for row in rows:
+            names = OBJECT_NAMES.get(row.vendor, {})
+            keys = [(names.get(row.object, row.object), row.object_id)]
+            refs = row.refs or {}
+            keys += [(REFERENCES[k], v) for k, v in refs.items() if k in REFERENCES and v]
+            keys += [("companies", c) for c in refs.get("company_ids") or []]
+            ids: set[int] = set()
+            for obj, external_id in keys:
+                for table in (ExternalId, RecordLink):
+                    ids.update(
+                        conn.execute(
+                            select(table.account_id).where(
+                                table.vendor == row.vendor, table.object == obj, table.external_id == external_id
+                            )
+                        ).scalars()
+                    )
+            found[row.id] = sorted(ids)
+    return found
+
+
+@dataclass
+class ProcessResult:
+    events: int = 0
+    accounts: list[int] = field(default_factory=list)
+    unresolved: int = 0
+
+
+def process_received(
+    engine: Engine,
+    pull: Callable[[set[str]], None],
+    rescore_accounts: Callable[[list[int]], None],
+    limit: int = 10_000,
+) -> ProcessResult:
+    """Take the waiting events: pull fresh data from their vendors, rescore each touched account once."""
+    table = WebhookEvent.__table__
+    with engine.connect() as conn:
+        rows = conn.execute(select(table).where(table.c.status == "received").order_by(table.c.id).limit(limit)).all()
+    result = ProcessResult(events=len(rows))
+    if not rows:
+        return result
+    pull({row.vendor for row in rows})
+    accounts = _accounts_for(engine, rows)
+    result.accounts = sorted({a for ids in accounts.values() for a in ids})
+    result.unresolved = sum(1 for ids in accounts.values() if not ids)
+    if result.accounts:
+        rescore_accounts(result.accounts)
+    now = datetime.now()
+    with engine.begin() as conn:
+        for row in rows:
+            reason = None if accounts[row.id] else "no account in the store matches this record"
+            conn.execute(
+                update(table)
+                .where(table.c.id == row.id)
+                .values(status="processed", processed_at=now, account_ids=accounts[row.id], reason=reason)
+            )
+    return result
+
+
+class InProcessCoalescer:
+    """The embedded mode's stand-in for the Redis-scheduled job: one delayed run for a burst of events."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+
+    def schedule(self, delay: float, run: Callable[[], object]) -> bool:
+        with self._lock:
+            if self._timer is not None and self._timer.is_alive():
+                return False
+            self._timer = threading.Timer(delay, self._run, args=(run,))
+            self._timer.daemon = True
+            self._timer.start()
+            return True
+
+    def _run(self, run: Callable[[], object]) -> None:
+        try:
+            run()
+        except Exception:  # noqa: BLE001 - the events stay `received`; the next run retries them
+            log.exception("processing webhook events failed")
+
+
+def schedule_processing_on_redis(connection, queue, delay_seconds: float, job: Callable) -> bool:
+    """Enqueue one processing job `delay_seconds` from now unless one is already scheduled (SET NX coalesces)."""
+    ttl = max(int(delay_seconds) + 1, 1)
+    if not connection.set(COALESCE_KEY, "1", nx=True, ex=ttl):
+        return False
+    queue.enqueue_in(timedelta(seconds=delay_seconds), job, job_id=f"process-webhooks-{uuid.uuid4().hex[:12]}")
+    return True
+
+
+def release_coalescing(connection) -> None:
+    """Called as a processing run starts, so events that arrive during the run schedule the next one."""
+    connection.delete(COALESCE_KEY)
