@@ -46,15 +46,21 @@ def rescore_job(account_ids: list[int] | None = None, as_of: str | None = None) 
 
 
 def process_webhooks_job(as_of: str | None = None) -> dict:
-    """Process the waiting webhook events: pull fresh data, rescore the touched accounts once, write back."""
+    """Process the waiting webhook events (an RQ job; settings from the environment)."""
+    settings = Settings.from_env()
+    if settings.redis_url:
+        from app.webhook_intake import release_coalescing
+
+        release_coalescing(redis_connection(settings))
+    return process_webhooks(settings, _engine(settings.database_url), as_of)
+
+
+def process_webhooks(settings: Settings, engine, as_of: str | None = None) -> dict:
+    """Pull fresh data from the vendors the waiting events come from, rescore the touched accounts once, write back."""
     from app.cli_sync import build_sources, vendor_configured
     from app.sync import run_sync
-    from app.webhook_intake import process_received, release_coalescing
+    from app.webhook_intake import process_received
 
-    settings = Settings.from_env()
-    engine = _engine(settings.database_url)
-    if settings.redis_url:
-        release_coalescing(redis_connection(settings))
     day = date.fromisoformat(as_of) if as_of else date.today()
 
     def pull(vendors: set[str]) -> None:
@@ -70,5 +76,5 @@ def process_webhooks_job(as_of: str | None = None) -> dict:
 
     result = process_received(engine, pull, rescore_accounts)
     if result.accounts:
-        dispatch_job()
+        enqueue_deliveries(settings, engine, connection=redis_connection(settings) if settings.redis_url else None)
     return {"events": result.events, "accounts": len(result.accounts), "unresolved": result.unresolved}

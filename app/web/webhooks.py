@@ -21,11 +21,12 @@ _coalescer = InProcessCoalescer()
 
 def _schedule_processing() -> None:
     """One processing run for a burst of events; with Redis down the events wait for the scheduler's sweep."""
-    from app.tasks import process_webhooks_job
+    from app.tasks import process_webhooks, process_webhooks_job
 
     settings = context.settings()
     if not settings.redis_url:
-        _coalescer.schedule(settings.webhook_coalesce_seconds, process_webhooks_job)
+        engine = context.engine()
+        _coalescer.schedule(settings.webhook_coalesce_seconds, lambda: process_webhooks(settings, engine))
         return
     from app.jobs import SCORE_QUEUE, get_queue, redis_connection
 
