@@ -96,10 +96,12 @@ def import_command(
 
 
 def train_command(
-    data: Annotated[str | None, typer.Option(help="Train on an imported dataset (cse import) instead of the store.")]
-    = None,
-    cv: Annotated[int | None, typer.Option(help="Also report stratified k-fold cross-validated metrics.", min=2)]
-    = None,
+    data: Annotated[
+        str | None, typer.Option(help="Train on an imported dataset (cse import) instead of the store.")
+    ] = None,
+    cv: Annotated[
+        int | None, typer.Option(help="Also report stratified k-fold cross-validated metrics.", min=2)
+    ] = None,
     horizon: HorizonOpt = 30,
     every: EveryOpt = 7,
     seed: SeedOpt = 0,
@@ -177,8 +179,9 @@ def evaluate_command(
     every: EveryOpt = 7,
     seed: SeedOpt = 0,
     threads: ThreadsOpt = 1,
-    test_share: Annotated[float, typer.Option(help="Share of observation dates held out as the later test period.")]
-    = 0.3,
+    test_share: Annotated[
+        float, typer.Option(help="Share of observation dates held out as the later test period.")
+    ] = 0.3,
     html: Annotated[bool, typer.Option(help="Write the HTML report under the data dir's reports/.")] = True,
     as_json: JsonOpt = False,
 ) -> None:
@@ -236,8 +239,9 @@ def evaluate_command(
 def backtest_health_command(
     horizon: HorizonOpt = 30,
     every: EveryOpt = 7,
-    test_share: Annotated[float, typer.Option(help="Share of observation dates used to judge the fitted weights.")]
-    = 0.3,
+    test_share: Annotated[
+        float, typer.Option(help="Share of observation dates used to judge the fitted weights.")
+    ] = 0.3,
     as_json: JsonOpt = False,
 ) -> None:
     """How well the six-factor health score ranks accounts that later churned, and weights fitted to history."""

@@ -41,15 +41,21 @@ def worker(
     queues: Annotated[list[str] | None, typer.Argument(help="Queues to listen on (default: all).")] = None,
     burst: Annotated[bool, typer.Option(help="Quit when the queues are empty.")] = False,
 ) -> None:
-    """Run an RQ worker on our queues, taking them round-robin so no vendor's backlog starves the others."""
-    from rq import Worker
+    """Run an RQ worker on our queues, taking them round-robin so no vendor's backlog starves the others.
+
+    Jobs run in the worker process itself (SimpleWorker), so its database engine, vendor sessions and loaded
+    SDKs serve every job; forking a fresh process per job cost more than the delivery. A job that kills the
+    worker loses nothing: its rows stay `enqueued` until the sweeper hands them out again.
+    """
+    from rq import SimpleWorker
     from rq.worker import DequeueStrategy
 
     settings = _redis_settings()
     upgrade_schema(make_engine(settings.database_url))
     connection = redis_connection(settings)
+
     # with_scheduler: the coalesced webhook processing is enqueued to run a moment later (enqueue_in).
-    Worker(list(queues or ALL_QUEUES), connection=connection).work(
+    SimpleWorker(list(queues or ALL_QUEUES), connection=connection).work(
         burst=burst, dequeue_strategy=DequeueStrategy.ROUND_ROBIN, with_scheduler=True
     )
 

@@ -143,4 +143,7 @@ def test_panel_keeps_only_dates_with_full_lookback_and_known_labels(store):
     churner = frame[frame["churned"] == 1]
     assert len(churner) >= 1
     assert (pd.Timestamp(AS_OF - timedelta(days=40)) - churner["as_of"]).dt.days.max() <= 30
-    assert (frame.loc[frame["account_id"] == churner["account_id"].iloc[0], "as_of"] < pd.Timestamp(AS_OF - timedelta(days=40))).all()
+    assert (
+        frame.loc[frame["account_id"] == churner["account_id"].iloc[0], "as_of"]
+        < pd.Timestamp(AS_OF - timedelta(days=40))
+    ).all()

@@ -7,9 +7,7 @@ restarted by a test); the worker is a real `cse worker` process talking to the S
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,39 +21,18 @@ from app.settings import Settings
 from app.store.models import Action, OutboxRow
 from app.writeback.deliver import sweep
 from app.writeback.jobs import enqueue_deliveries
+from sandbox.redis_server import free_port, throwaway_redis
 from tests.conftest import service_missing
 from tests.writeback_support import rescore_book
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextmanager
-def throwaway_redis(port: int):
-    binary = shutil.which("redis-server")
-    if binary is None:
-        service_missing("redis-server (for a throwaway instance)", FileNotFoundError("redis-server"))
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    import redis
-
-    client = redis.Redis(port=port)
-    for _ in range(100):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.05)
+def _redis(port: int):
     try:
-        yield process
-    finally:
-        process.kill()
-        process.wait()
+        with throwaway_redis(port) as url:
+            yield url
+    except FileNotFoundError as error:
+        service_missing("redis-server (for a throwaway instance)", error)
 
 
 def _statuses(store) -> dict[str, int]:
@@ -78,7 +55,7 @@ def _start_worker(env: dict) -> subprocess.Popen:
 
 def test_killed_worker_and_restarted_redis_lose_and_duplicate_nothing(linked, monkeypatch):
     store, sandbox, _ = linked
-    port = _free_port()
+    port = free_port()
     monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{port}/0")
     settings = Settings.from_env()
     env = dict(os.environ)
@@ -88,7 +65,7 @@ def test_killed_worker_and_restarted_redis_lose_and_duplicate_nothing(linked, mo
     total = sum(_statuses(store).values())
     assert total > 20
 
-    with throwaway_redis(port):
+    with _redis(port):
         import redis
 
         jobs = enqueue_deliveries(settings, store, vendors=("salesforce",), connection=redis.Redis(port=port))
@@ -101,7 +78,7 @@ def test_killed_worker_and_restarted_redis_lose_and_duplicate_nothing(linked, mo
     assert _statuses(store).get("enqueued", 0) > 0, "the kill left rows in flight"
     sandbox.org.faults.latency_seconds = 0.0
 
-    with throwaway_redis(port):  # Redis came back empty: every queued job is gone
+    with _redis(port):  # Redis came back empty: every queued job is gone
         reopened = sweep(store, lambda job_id: False, stale_after=timedelta(0))
         assert reopened > 0
         import redis

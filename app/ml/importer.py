@@ -425,7 +425,11 @@ def save_dataset(data_dir: Path, dataset: ImportedDataset, mapping_path: Path) -
     folder = imports_dir(data_dir) / dataset.name
     folder.mkdir(parents=True, exist_ok=True)
     dataset.frame.to_csv(folder / DATA_FILE)
-    meta = {**dataset.meta, "mapping": str(mapping_path), "imported_at": datetime.now(UTC).isoformat(timespec="seconds")}
+    meta = {
+        **dataset.meta,
+        "mapping": str(mapping_path),
+        "imported_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
     (folder / SCHEMA_FILE).write_text(json.dumps(meta, indent=2))
     return folder
 

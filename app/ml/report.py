@@ -29,7 +29,7 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return html.escape(str(value))
 
 
-def _axes(x_label: str, y_label: str, x_max: float, y_max: float, ticks: int = 5) -> list[str]:
+def _axes(x_label: str, y_label: str, x_max: float, y_max: float, ticks: int = 5, x_ticks: bool = True) -> list[str]:
     parts = [
         f'<line x1="{PAD}" y1="{HEIGHT - PAD}" x2="{WIDTH - 10}" y2="{HEIGHT - PAD}" stroke="#111"/>',
         f'<line x1="{PAD}" y1="10" x2="{PAD}" y2="{HEIGHT - PAD}" stroke="#111"/>',
@@ -40,7 +40,8 @@ def _axes(x_label: str, y_label: str, x_max: float, y_max: float, ticks: int = 5
     for i in range(ticks + 1):
         fx, fy = i / ticks, i / ticks
         x, y = _sx(fx * x_max, x_max), _sy(fy * y_max, y_max)
-        parts.append(f'<text x="{x:.1f}" y="{HEIGHT - PAD + 14}" text-anchor="middle">{_tick(fx * x_max)}</text>')
+        if x_ticks:
+            parts.append(f'<text x="{x:.1f}" y="{HEIGHT - PAD + 14}" text-anchor="middle">{_tick(fx * x_max)}</text>')
         parts.append(f'<text x="{PAD - 4}" y="{y + 4:.1f}" text-anchor="end">{_tick(fy * y_max)}</text>')
     return parts
 
@@ -95,8 +96,9 @@ def calibration_svg(table: pd.DataFrame) -> str:
 def bars_svg(title: str, labels: list[str], values: list[float], x_label: str, y_label: str, ref: float | None) -> str:
     top = max([*values, ref or 0.0, 1e-9]) * 1.1
     n = max(len(values), 1)
-    parts = _axes(x_label, y_label, n, top, ticks=1)
+    parts = _axes(x_label, y_label, n, top, ticks=4, x_ticks=False)
     width = (WIDTH - 10 - PAD) / n
+    every = max(1, math.ceil(n / 10))  # at most ~10 category labels, so they never overlap
     for i, (label, value) in enumerate(zip(labels, values, strict=True)):
         x = PAD + i * width
         y = _sy(value, top)
@@ -104,13 +106,14 @@ def bars_svg(title: str, labels: list[str], values: list[float], x_label: str, y
             f'<rect x="{x + 1:.1f}" y="{y:.1f}" width="{max(width - 2, 1):.1f}" height="{HEIGHT - PAD - y:.1f}" '
             f'fill="{BLUE}"><title>{html.escape(label)}: {value:.3g}</title></rect>'
         )
-        if n <= 12:
-            parts.append(
-                f'<text x="{x + width / 2:.1f}" y="{HEIGHT - PAD + 26}" text-anchor="middle">{html.escape(label)}</text>'
-            )
+        if i % every == 0:
+            anchor = f'x="{x + width / 2:.1f}" y="{HEIGHT - PAD + 14}" text-anchor="middle"'
+            parts.append(f"<text {anchor}>{html.escape(label)}</text>")
     if ref is not None:
         y = _sy(ref, top)
-        parts.append(f'<line x1="{PAD}" y1="{y:.1f}" x2="{WIDTH - 10}" y2="{y:.1f}" stroke="{RED}" stroke-dasharray="4 3"/>')
+        parts.append(
+            f'<line x1="{PAD}" y1="{y:.1f}" x2="{WIDTH - 10}" y2="{y:.1f}" stroke="{RED}" stroke-dasharray="4 3"/>'
+        )
     return _svg(title, parts)
 
 
@@ -120,7 +123,9 @@ def lead_time_svg(days: list[int]) -> str:
     edges = list(range(0, max(days) + 8, 7))
     counts, _ = np.histogram(days, bins=edges)
     labels = [f"{a}-{b - 1}" for a, b in zip(edges[:-1], edges[1:], strict=True)]
-    return bars_svg("Days before churn each churner was first flagged", labels, counts.tolist(), "days", "churners", None)
+    return bars_svg(
+        "Days before churn each churner was first flagged", labels, counts.tolist(), "days", "churners", None
+    )
 
 
 def _table(frame: pd.DataFrame, digits: int = 3) -> str:
@@ -175,8 +180,10 @@ def render_html(report: dict[str, Any]) -> str:
         "<h2>Candidates on the validation period (inside the training window)</h2>",
         _table(
             pd.DataFrame(
-                [{"candidate": k, **{x: v[x] for x in ("roc_auc", "pr_auc", "brier", "top_decile_lift")}}
-                 for k, v in report["candidates"].items()]  # fmt: skip
+                [
+                    {"candidate": k, **{x: v[x] for x in ("roc_auc", "pr_auc", "brier", "top_decile_lift")}}
+                    for k, v in report["candidates"].items()
+                ]  # fmt: skip
             )
         ),
         "<div class='charts'>",
@@ -200,8 +207,12 @@ def render_html(report: dict[str, Any]) -> str:
         f"<p class='note'>An account counts as flagged when its probability reaches {_fmt(lead['threshold'])} (the "
         "top decile of the validation period); the lead is measured from the start of the last unbroken run of "
         "flags before the churn date, at the weekly resolution of the observation dates.</p>",
-        _kv({k: lead[k] for k in ("churners", "flagged", "flagged_share", "median_days", "mean_days", "p25_days",
-                                  "p75_days")}),  # fmt: skip
+        _kv(
+            {
+                k: lead[k]
+                for k in ("churners", "flagged", "flagged_share", "median_days", "mean_days", "p25_days", "p75_days")
+            }
+        ),  # fmt: skip
         "<h2>What drives the model (mean |log-odds contribution|, test sample)</h2>",
         _table(report["importance"]),
         "<h2>Highest-risk accounts on the last test date</h2>",
@@ -217,12 +228,14 @@ def _top_accounts(rows: list[dict[str, Any]]) -> str:
     items = []
     for row in rows:
         drivers = "; ".join(
-            f"{html.escape(d['label'])} = {_fmt(d['value'])} (typical {_fmt(d['typical'])}, +{d['effect']:.2f} log-odds)"
+            f"{html.escape(d['label'])} = {_fmt(d['value'])} "
+            f"(typical {_fmt(d['typical'])}, +{d['effect']:.2f} log-odds)"
             for d in row["drivers"]
         )
         items.append(
             f"<tr><td>{row['account_id']}</td><td>{_fmt(row['churn_probability'])}</td>"
-            f"<td>{'yes' if row['churned_within_horizon'] else 'no'}</td><td style='text-align:left'>{drivers}</td></tr>"
+            f"<td>{'yes' if row['churned_within_horizon'] else 'no'}</td>"
+            f"<td style='text-align:left'>{drivers}</td></tr>"
         )
     return (
         "<table><thead><tr><th>account</th><th>probability</th><th>churned</th><th>top risk drivers</th></tr></thead>"

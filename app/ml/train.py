@@ -7,8 +7,8 @@ into what `cse train`, `cse evaluate` and `cse backtest-health` report, and save
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -68,10 +68,29 @@ def fit_store_bundle(frame: pd.DataFrame, options: StoreOptions) -> ModelBundle:
         if len(frame) > SURVIVAL_MAX_ROWS:
             sample = frame.sample(SURVIVAL_MAX_ROWS, random_state=options.seed)
         survival = fit_survival(sample, sample["duration_days"], sample["event"], spec)
+        survival_validation = _survival_validation(sample, spec, options)
     expansion = None
     if options.expansion:
         expansion = train_expansion_model(frame, frame["expanded"], spec, config, dates=frame["as_of"])
-    return ModelBundle(churn=churn, horizon_days=options.horizon_days, survival=survival, expansion=expansion)
+    extra = {"survival_validation": survival_validation} if survival is not None else {}
+    return ModelBundle(
+        churn=churn, horizon_days=options.horizon_days, survival=survival, expansion=expansion, extra=extra
+    )
+
+
+def _survival_validation(frame: pd.DataFrame, spec: FeatureSpec, options: StoreOptions) -> dict[str, Any]:
+    """Concordance of a Cox model fitted on the earlier observation dates, measured on the latest quarter."""
+    dates = np.sort(frame["as_of"].unique())
+    if len(dates) < 2:
+        return {"concordance": None, "reason": "one observation date"}
+    first_valid = dates[len(dates) - max(1, round(0.25 * len(dates)))]
+    train = frame[frame["as_of"] <= first_valid - pd.Timedelta(days=options.horizon_days)]
+    valid = frame[frame["as_of"] >= first_valid]
+    if train.empty or train["event"].sum() == 0 or valid["event"].sum() == 0:
+        return {"concordance": None, "reason": "too little history for a time split"}
+    model = fit_survival(train, train["duration_days"], train["event"], spec)
+    concordance = concordance_index(valid["duration_days"], valid["event"], model.risk(valid))
+    return {"concordance": concordance, "rows": len(valid)}
 
 
 def load_panel(engine: Engine, health_config: HealthConfig, options: StoreOptions) -> Panel:
@@ -117,6 +136,7 @@ def train_store(
         "every_days": options.every_days,
         "training_window": training_window(panel, panel.frame),
         "expansion_validation": bundle.expansion.validation if bundle.expansion else None,
+        "survival_validation": bundle.extra.get("survival_validation"),
     }
     return save_artifact(data_dir, bundle, meta)
 
@@ -262,9 +282,8 @@ def train_tabular(
         result = cross_validate(frame, y, spec, config, folds=cv)
         result.pop("out_of_fold")
         summary.update({"cv": cv, **result})
-    if durations is not None:
-        if cv:
-            summary["survival"] = cross_validate_survival(frame, durations, y, spec, folds=cv, seed=seed)
+    if durations is not None and cv:
+        summary["survival"] = cross_validate_survival(frame, durations, y, spec, folds=cv, seed=seed)
     model = train_classifier(frame, y, spec, config)
     survival = fit_survival(frame, durations, y, spec, time_unit="periods") if durations is not None else None
     bundle = ModelBundle(churn=model, horizon_days=None, survival=survival, kind="tabular")
@@ -274,14 +293,3 @@ def train_tabular(
         artifact = save_artifact(data_dir, bundle, {"source": source, "seed": seed, "cv": summary.get("cv")})
         summary["model_version"] = artifact.version
     return summary
-
-
-def with_options(options: StoreOptions, **changes: Any) -> StoreOptions:
-    """A copy of `options` with the given fields changed (None values are ignored)."""
-    return replace(options, **{k: v for k, v in changes.items() if v is not None})
-
-
-def panel_dates_hint(data_start: date, data_end: date, horizon: int) -> str:
-    first = data_start + timedelta(days=89)
-    last = data_end - timedelta(days=horizon)
-    return f"observation dates from {first} to {last}"

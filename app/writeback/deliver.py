@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, or_, select, update
+from sqlalchemy import Engine, bindparam, or_, select, update
 
 from app.store.models import Action, OutboxRow
 from app.writeback.outbox import CREATE_TASK, SEND_MESSAGE, UPDATE_FIELDS
@@ -144,29 +144,43 @@ def _record(
     max_attempts: int,
     report: DeliveryReport,
 ) -> None:
+    """Write every row's outcome in a few executemany statements (one per outcome), not a round trip per row."""
     attempts = {row.id: row.attempts + 1 for row in rows}
     action_keys = {row.id: row.payload.get("dedupe_key") for row in rows if row.operation != UPDATE_FIELDS}
+    done, parked, retry = [], [], []
+    for result in results:
+        tries = attempts[result.row_id]
+        if result.ok:
+            done.append({"rid": result.row_id, "tries": tries, "ext": result.external_id})
+        elif not result.retryable or tries >= max_attempts:
+            parked.append({"rid": result.row_id, "tries": tries, "error": result.error})
+            report.errors.append(result.error or "")
+        else:
+            retry.append({"rid": result.row_id, "tries": tries, "error": result.error, "at": now + backoff(tries)})
+    report.delivered += len(done)
+    report.parked += len(parked)
+    report.retried += len(retry)
+    outbox = OutboxRow.__table__
+    row = outbox.c.id == bindparam("rid")
+    common = {"attempts": bindparam("tries"), "updated_at": now}
     with engine.begin() as conn:
-        for result in results:
-            tries = attempts[result.row_id]
-            values: dict = {"attempts": tries, "updated_at": now}
-            if result.ok:
-                values.update(status="done", external_id=result.external_id, last_error=None)
-                report.delivered += 1
-                if result.row_id in action_keys:
-                    conn.execute(
-                        update(Action)
-                        .where(Action.dedupe_key == action_keys[result.row_id])
-                        .values(status="done", external_id=result.external_id)
-                    )
-            elif not result.retryable or tries >= max_attempts:
-                values.update(status="parked", last_error=result.error)
-                report.parked += 1
-                report.errors.append(result.error or "")
-            else:
-                values.update(status="pending", last_error=result.error, available_at=now + backoff(tries))
-                report.retried += 1
-            conn.execute(update(OutboxRow).where(OutboxRow.id == result.row_id).values(**values))
+        if done:
+            values = {**common, "status": "done", "external_id": bindparam("ext"), "last_error": None}
+            conn.execute(update(outbox).where(row).values(**values), done)
+            actions = [{"key": action_keys[d["rid"]], "ext": d["ext"]} for d in done if d["rid"] in action_keys]
+            if actions:
+                table = Action.__table__
+                conn.execute(
+                    update(table).where(table.c.dedupe_key == bindparam("key")).values(status="done",
+                                                                                       external_id=bindparam("ext")),
+                    actions,
+                )  # fmt: skip
+        if parked:
+            conn.execute(update(outbox).where(row).values(**common, status="parked", last_error=bindparam("error")),
+                         parked)  # fmt: skip
+        if retry:
+            values = {**common, "status": "pending", "last_error": bindparam("error"), "available_at": bindparam("at")}
+            conn.execute(update(outbox).where(row).values(**values), retry)
 
 
 def sweep(engine: Engine, job_alive: Callable[[str], bool], now: datetime | None = None,

@@ -39,7 +39,9 @@ def _engine(database_url: str) -> Engine:
     return make_engine(database_url)
 
 
+@cache
 def pusher_for(settings: Settings, vendor: str) -> VendorPusher:
+    """One pusher (one vendor session) per process and settings, reused by every job the worker runs."""
     push_module, push_class, client_module, client_class = PUSHERS[vendor]
     client = getattr(importlib.import_module(client_module), client_class).from_settings(settings)
     return getattr(importlib.import_module(push_module), push_class)(client)

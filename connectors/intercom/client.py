@@ -151,6 +151,7 @@ class IntercomClient:
     def _wait(self, state: tenacity.RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
         attempt = state.attempt_number
+        self.rate_limit.remaining = None  # this wait replaces the throttle's (a 429 waits for the reset itself)
         backoff = min(self.retry.backoff_base * 2 ** (attempt - 1), self.retry.backoff_max)
         backoff *= 1 + random.uniform(-self.retry.jitter, self.retry.jitter)
         if isinstance(error, ApiError):
@@ -167,7 +168,6 @@ class IntercomClient:
                     return min(max(float(headers["retry-after"]), 0.0), self.retry.max_wait)
                 except ValueError:
                     pass
-        self.rate_limit.remaining = None  # a failed call says nothing reliable about the window
         return min(backoff, self.retry.max_wait)
 
 

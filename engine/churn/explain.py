@@ -23,7 +23,10 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
-from engine.churn.models import BinaryModel, prepare_frame
+from engine.churn.models import LOGIT_LIMIT, BinaryModel, prepare_frame
+
+# Rows (accounts x features) scored per estimator call when occluding: bounds memory at ~100 MB per chunk.
+OCCLUSION_BATCH_ROWS = 150_000
 
 
 def _output_groups(model: BinaryModel) -> np.ndarray:
@@ -70,14 +73,34 @@ def contributions(model: BinaryModel, frame: pd.DataFrame) -> pd.DataFrame:
         for k in range(parts.shape[1]):  # a few dozen columns; each add is vectorized over accounts
             out[:, groups[k]] += parts[:, k]
         return pd.DataFrame(out, index=frame.index, columns=spec.columns)
-    base = model.logit(X)
-    reference = _reference_frame(model)
+    return _occlusion(model, X, frame.index)
+
+
+def _occlusion(model: BinaryModel, X: pd.DataFrame, index: pd.Index) -> pd.DataFrame:  # noqa: N803
+    """Occlusion in the model matrix: feature j's columns (value, indicator, one-hot) set to the reference's.
+
+    The preprocessing is column-separable, so this equals re-running the pipeline with the raw feature set to its
+    typical value, but every variant of a chunk of accounts is scored in one call of the estimator.
+    """
+    spec = model.spec
+    xt = model.model_matrix(X)
+    ref = model.model_matrix(_reference_frame(model))[0]
+    groups = _output_groups(model)
+    columns = [np.flatnonzero(groups == j) for j in range(len(spec.columns))]
+    a, b = model.calibration
+    estimator = model.pipeline.named_steps["model"]
     out = np.zeros((len(X), len(spec.columns)))
-    for j, name in enumerate(spec.columns):
-        occluded = X.copy()
-        occluded[name] = reference[name].iloc[0]
-        out[:, j] = base - model.logit(occluded)
-    return pd.DataFrame(out, index=frame.index, columns=spec.columns)
+    base = a * np.clip(estimator.decision_function(xt), -LOGIT_LIMIT, LOGIT_LIMIT) + b if len(X) else np.zeros(0)
+    chunk = max(1, OCCLUSION_BATCH_ROWS // max(len(columns), 1))
+    for start in range(0, len(X), chunk):
+        part = xt[start : start + chunk]
+        stacked = np.repeat(part[None, :, :], len(columns), axis=0)
+        for j, cols in enumerate(columns):
+            stacked[j][:, cols] = ref[cols]
+        z = estimator.decision_function(stacked.reshape(-1, part.shape[1]))
+        occluded = a * np.clip(z, -LOGIT_LIMIT, LOGIT_LIMIT) + b
+        out[start : start + len(part)] = base[start : start + len(part), None] - occluded.reshape(len(columns), -1).T
+    return pd.DataFrame(out, index=index, columns=spec.columns)
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -94,9 +117,10 @@ def top_drivers(
 ) -> list[list[dict[str, Any]]]:
     """The `count` features raising each account's churn risk most, largest first.
 
-    Each driver: feature key, label, the account's value, the typical value, ``effect`` (log-odds added),
-    ``points`` (percentage points of churn probability the feature adds over its typical value) and direction
-    ``raises``. Features lowering the risk are not drivers; contributions below `min_effect` log-odds are noise.
+    Each driver: feature key, label, the account's value, the typical value, ``relation`` (the value is higher,
+    lower, missing or a different category than typical), ``effect`` (log-odds added), ``points`` (percentage
+    points of churn probability the feature adds over its typical value) and direction ``raises``. Features
+    lowering the risk are not drivers; contributions below `min_effect` log-odds are noise.
     """
     contrib = contributions(model, frame) if contrib is None else contrib
     spec = model.spec
@@ -127,10 +151,20 @@ def top_drivers(
                     "effect": round(effect, 3),
                     "points": round(100.0 * float(probability[i] - _sigmoid(logit[i] - effect)), 1),
                     "direction": "raises",
+                    "relation": _relation(value, model.reference.get(name)),
                 }
             )
         out.append(drivers)
     return out
+
+
+def _relation(value: Any, typical: Any) -> str:
+    """How the account's value compares with the typical one: higher, lower, missing or different (categories)."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "missing"
+    if isinstance(value, (int, float, np.number)) and isinstance(typical, (int, float, np.number)):
+        return "higher" if value > typical else "lower" if value < typical else "same"
+    return "different"
 
 
 def _plain(value: Any) -> Any:

@@ -1,0 +1,108 @@
+"""End to end on a small demo book: `cse train`, `cse evaluate` (time split + HTML), `cse backtest-health`, and
+the model columns of a scoring run."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from app.book_loader import load_book
+from app.cli_ml import register
+from app.demo.book import BookSpec, generate_book
+from app.ml.scorer import MODEL_SCORE_COLUMNS, load_scoring_artifact, model_scores
+from app.store.db import make_engine, upgrade_schema
+from app.store.metrics import account_metrics
+from engine.expansion import score_expansion
+from engine.health import score_health
+from engine.health_config import load_health_config
+
+AS_OF = date(2026, 6, 30)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """A 200-account book with 220 days of history in SQLite, and a CLI pointed at it."""
+    folder = tmp_path_factory.mktemp("demo")
+    url = f"sqlite:///{folder / 'cse.db'}"
+    engine = make_engine(url)
+    upgrade_schema(engine)
+    book = generate_book(BookSpec(seed=3, active_accounts=200, days=220, as_of=AS_OF))
+    load_book(engine, book.accounts, book.contacts, book.events)
+    mp = pytest.MonkeyPatch()
+    mp.setenv("DATABASE_URL", url)
+    mp.setenv("CSE_DATA_DIR", str(folder / "data"))
+    app = typer.Typer()
+    register(app)
+    runner = CliRunner()
+
+    def run(*args: str) -> str:
+        result = runner.invoke(app, list(args))
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    yield engine, folder / "data", run
+    mp.undo()
+    engine.dispose()
+
+
+def test_evaluate_reports_a_time_split_and_writes_an_offline_html_report(demo):
+    _, data_dir, run = demo
+    report = json.loads(run("evaluate", "--json"))
+    train, test = report["train_window"], report["test_window"]
+    assert train["labels_until"] <= test["first_observation"]  # no training label reaches into the test period
+    metrics = report["metrics"]
+    assert metrics["roc_auc"] > 0.8 and metrics["pr_auc"] > 0.3 and metrics["brier"] < 0.1
+    assert metrics["top_decile_lift"] > 3
+    assert len(report["calibration"]) == 10 and report["lead_time"]["churners"] > 0
+    assert report["lead_time"]["flagged_share"] > 0.5 and report["lead_time"]["median_days"] > 0
+    assert report["survival"]["concordance"] > 0.7
+    assert report["top_accounts"][0]["drivers"]
+    html = Path(report["report_path"]).read_text()
+    assert html.startswith("<!doctype html>") and html.count("<svg") == 4
+    assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "") and "<script" not in html
+    text = run("evaluate", "--no-html", "--every", "14")
+    assert "ROC-AUC" in text and "Calibration" in text
+
+
+def test_backtest_health_proposes_weights_next_to_the_current_ones(demo):
+    _, _, run = demo
+    result = json.loads(run("backtest-health", "--json"))
+    assert 0.5 < result["auc_current"] < 1
+    assert abs(sum(result["proposed_weights"].values()) - 1) < 1e-9
+    factors = {row["factor"]: row for row in result["factors"]}
+    assert not factors["outcomes"]["measured"]  # ROI is not historized in the store
+    assert factors["engagement"]["measured"] and factors["engagement"]["auc"] > 0.5
+    assert "auc_proposed_test" in result
+
+
+def test_train_saves_a_model_that_the_scorer_uses(demo):
+    engine, data_dir, run = demo
+    summary = json.loads(run("train", "--json"))
+    assert summary["model_version"].startswith("churn-store-")
+    assert summary["training_window"]["last_observation"] < AS_OF.isoformat()
+    artifact = load_scoring_artifact(data_dir)
+    assert artifact is not None and artifact.version == summary["model_version"]
+    config = load_health_config()
+    with engine.connect() as conn:
+        metrics = account_metrics(conn, AS_OF, config.core_features, config.features)
+        health = score_health(metrics, config)
+        heuristic = score_expansion(metrics, health["health"])
+        scores = model_scores(conn, AS_OF, config, metrics, heuristic, artifact)
+    assert list(scores.columns) == list(MODEL_SCORE_COLUMNS)
+    assert scores.index.equals(metrics.index) and len(scores) == 200
+    assert scores["churn_probability"].between(0, 1).all() and scores["churn_horizon_days"].eq(30).all()
+    assert scores["model_version"].eq(artifact.version).all()
+    assert scores["expansion_score"].between(0, 100).all()
+    riskiest = scores["churn_probability"].idxmax()
+    assert scores.loc[riskiest, "risk_drivers"] and "label" in scores.loc[riskiest, "risk_drivers"][0]
+
+
+def test_train_cross_validates_store_history_grouped_by_account(demo):
+    _, _, run = demo
+    summary = json.loads(run("train", "--cv", "3", "--every", "14", "--no-save", "--json"))
+    assert summary["cv"] == 3 and summary["roc_auc"] > 0.8 and "model_version" not in summary

@@ -1,0 +1,79 @@
+"""Risk drivers come from the model: they add up (linear), and they change when the driving feature changes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.churn.explain import contributions, global_importance, top_drivers
+from engine.churn.models import TrainConfig, train_classifier
+from tests.test_churn_models import SPEC, synthetic
+
+
+@pytest.fixture(scope="module")
+def linear_model():
+    data = synthetic(2000)
+    return train_classifier(data, data["y"], SPEC, TrainConfig(candidates=("logreg",))), data
+
+
+@pytest.fixture(scope="module")
+def boosted_model():
+    data = synthetic(3000, nonlinear=True)
+    return train_classifier(data, data["y"], SPEC, TrainConfig(candidates=("hgb",))), data
+
+
+def test_linear_contributions_add_up_to_the_log_odds_gap(linear_model):
+    model, data = linear_model
+    sample = data.head(200)
+    contrib = contributions(model, sample)
+    reference = data.head(1).copy()
+    for name in SPEC.columns:
+        reference[name] = model.reference[name]
+    gap = model.logit(sample) - model.logit(reference)[0]
+    np.testing.assert_allclose(contrib.sum(axis=1).to_numpy(), gap, atol=1e-9)
+
+
+@pytest.mark.parametrize("fixture", ["linear_model", "boosted_model"])
+def test_drivers_follow_the_driving_feature(fixture, request):
+    model, data = request.getfixturevalue(fixture)
+    account = data.head(1).copy()
+    account[["usage", "tickets", "tenure", "noise", "segment"]] = [-2.5, 6.0, 500.0, 0.0, "enterprise"]
+    drivers = top_drivers(model, account)[0]
+    names = [d["feature"] for d in drivers]
+    assert names and names[0] in {"usage", "tickets"}
+    assert all(d["direction"] == "raises" and d["effect"] > 0 for d in drivers)
+    assert drivers[0]["value"] == {"usage": -2.5, "tickets": 6.0}[names[0]]
+    assert drivers[0]["relation"] == {"usage": "lower", "tickets": "higher"}[names[0]]
+
+    # Make the top driver typical: it disappears from the drivers and the risk drops.
+    fixed = account.copy()
+    fixed[names[0]] = model.reference[names[0]]
+    after = top_drivers(model, fixed)[0]
+    assert names[0] not in [d["feature"] for d in after]
+    assert model.predict_proba(fixed)[0] < model.predict_proba(account)[0]
+
+
+def test_a_typical_account_has_no_drivers(linear_model):
+    model, data = linear_model
+    typical = data.head(1).copy()
+    for name in SPEC.columns:
+        typical[name] = model.reference[name]
+    assert top_drivers(model, typical) == [[]]
+
+
+def test_global_importance_ranks_signal_above_noise(linear_model):
+    model, data = linear_model
+    importance = global_importance(contributions(model, data.head(500)), model)
+    order = importance["feature"].tolist()
+    assert order.index("usage") < order.index("noise")
+
+
+def test_boosted_contributions_equal_occluding_the_raw_feature(boosted_model):
+    model, data = boosted_model
+    sample = data.head(40)
+    contrib = contributions(model, sample)
+    for name in ("usage", "segment", "tickets"):
+        occluded = sample.copy()
+        occluded[name] = model.reference[name]
+        expected = model.logit(sample) - model.logit(occluded)
+        np.testing.assert_allclose(contrib[name].to_numpy(), expected, atol=1e-9)

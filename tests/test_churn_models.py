@@ -1,0 +1,118 @@
+"""Candidate selection, calibration, determinism and cross-validation of engine.churn.models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from engine.churn.evaluate import calibration_table, classification_metrics, expected_calibration_error
+from engine.churn.models import (
+    CompiledTransform,
+    FeatureSpec,
+    TrainConfig,
+    cross_validate,
+    prepare_frame,
+    split_rows,
+    train_classifier,
+)
+
+SPEC = FeatureSpec(("usage", "tickets", "tenure", "noise"), ("segment",))
+
+
+def synthetic(n: int = 1500, seed: int = 0, nonlinear: bool = False, dates: int = 1) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "usage": rng.normal(0, 1, n),
+            "tickets": rng.poisson(1.0, n).astype(float),
+            "tenure": rng.uniform(0, 1000, n),
+            "noise": rng.normal(0, 1, n),
+            "segment": rng.choice(["smb", "mid_market", "enterprise"], n),
+        }
+    )
+    frame.loc[rng.random(n) < 0.1, "usage"] = np.nan  # no usage feed: risky in this world
+    usage = frame["usage"].fillna(-1.5)
+    z = -1.5 - 1.2 * usage + 0.5 * frame["tickets"] + 0.6 * (frame["segment"] == "smb")
+    if nonlinear:
+        z = -2.0 + 3.5 * (np.abs(usage) > 1.0) * (frame["tickets"] > 1)
+    frame["y"] = (rng.random(n) < 1 / (1 + np.exp(-z))).astype(int)
+    frame["as_of"] = pd.Timestamp("2026-01-01") + pd.to_timedelta(7 * (np.arange(n) % dates), unit="D")
+    return frame
+
+
+def test_training_is_deterministic_with_a_seed():
+    data = synthetic()
+    first = train_classifier(data, data["y"], SPEC, TrainConfig(seed=3))
+    second = train_classifier(data, data["y"], SPEC, TrainConfig(seed=3))
+    assert first.name == second.name
+    assert first.candidates == second.candidates
+    np.testing.assert_array_equal(first.predict_proba(data), second.predict_proba(data))
+
+
+def test_the_linear_candidate_wins_on_a_linear_world_and_boosting_on_interactions():
+    linear = synthetic(2000)
+    assert train_classifier(linear, linear["y"], SPEC).name == "logreg"
+    interactions = synthetic(3000, nonlinear=True)
+    model = train_classifier(interactions, interactions["y"], SPEC)
+    assert model.name == "hgb"
+    assert model.candidates["hgb"]["roc_auc"] > model.candidates["logreg"]["roc_auc"] + 0.05
+
+
+def test_calibrated_probabilities_match_the_base_rate_and_predict_well():
+    data = synthetic(4000, seed=1)
+    train, test = data.iloc[:3000], data.iloc[3000:]
+    model = train_classifier(train, train["y"], SPEC)
+    metrics = classification_metrics(test["y"], model.predict_proba(test))
+    assert metrics["roc_auc"] > 0.75
+    assert abs(metrics["mean_predicted"] - metrics["base_rate"]) < 0.05
+    assert expected_calibration_error(calibration_table(test["y"], model.predict_proba(test), bins=5)) < 0.06
+    assert 0 < model.threshold < 1 and model.validation["rows"] > 0
+
+
+def test_time_split_validates_on_the_latest_dates_with_a_gap():
+    data = synthetic(1200, dates=12)
+    y = data["y"].to_numpy()
+    train, valid = split_rows(y, data["as_of"].to_numpy(), TrainConfig(validation_share=0.25, gap_days=14))
+    last_train, first_valid = data["as_of"].iloc[train].max(), data["as_of"].iloc[valid].min()
+    assert first_valid == data["as_of"].unique()[-3]  # 25 % of 12 dates
+    assert (first_valid - last_train).days >= 14
+
+
+def test_compiled_transform_equals_the_sklearn_pipeline():
+    data = synthetic(800)
+    for candidates in (("logreg",), ("hgb",)):
+        model = train_classifier(data, data["y"], SPEC, TrainConfig(candidates=candidates))
+        compiled = CompiledTransform.from_pipeline(model.pipeline, SPEC)
+        unseen = data.head(50).assign(segment=["new_segment"] * 50)  # unknown category -> all zeros
+        for frame in (data, unseen):
+            expected = model.pipeline[:-1].transform(frame)
+            np.testing.assert_allclose(compiled(prepare_frame(frame, SPEC)), expected, rtol=0, atol=1e-12)
+        raw = model.pipeline.predict_proba(data)[:, 1]
+        a, b = model.calibration
+        z = np.log(np.clip(raw, 1e-7, 1 - 1e-7) / (1 - np.clip(raw, 1e-7, 1 - 1e-7)))
+        np.testing.assert_allclose(model.predict_proba(data), 1 / (1 + np.exp(-(a * z + b))), atol=1e-12)
+
+
+def test_missing_columns_and_odd_types_are_tolerated():
+    data = synthetic(600)
+    model = train_classifier(data, data["y"], SPEC)
+    odd = data.drop(columns=["noise"]).assign(tickets=data["tickets"].astype(str), segment=None)
+    p = model.predict_proba(odd)
+    assert p.shape == (600,) and np.isfinite(p).all()
+
+
+def test_cross_validation_reports_every_fold_and_keeps_groups_together():
+    data = synthetic(900, dates=3)
+    data["account"] = np.arange(len(data)) // 3
+    result = cross_validate(data, data["y"], SPEC, TrainConfig(seed=0), folds=3, groups=data["account"])
+    assert len(result["per_fold"]) == 3 and len(result["chosen"]) == 3
+    assert 0.5 < result["roc_auc"] <= 1 and result["roc_auc_sd"] >= 0
+    assert not np.isnan(result["out_of_fold"]).any()
+    assert {"roc_auc", "pr_auc", "brier"} <= set(result["pooled"])
+
+
+def test_a_single_class_is_refused():
+    data = synthetic(200)
+    with pytest.raises(ValueError, match="both classes"):
+        train_classifier(data, np.zeros(len(data), dtype=int), SPEC)
