@@ -39,7 +39,7 @@ def _print_json(data: dict[str, Any]) -> None:
 
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
-        return "–" if not math.isfinite(value) else f"{value:.4f}"
+        return "–" if not math.isfinite(value) else f"{value:.4g}"
     return str(value)
 
 
@@ -277,6 +277,8 @@ def backtest_health_command(
         table.add_row(row.factor, f"{row.coverage:.0%}", _fmt(row.auc), f"{100 * row.current_weight:.0f} %", proposed)
     out.print(table)
     err.print(result["note"])
+    err.print("To adopt the proposal, put this in your health config (CSE_HEALTH_CONFIG):")
+    out.print(result["proposed_health_yaml"], highlight=False)
 
 
 def register(cli: typer.Typer) -> None:

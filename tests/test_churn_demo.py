@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import typer
+import yaml
 from typer.testing import CliRunner
 
 from app.book_loader import load_book
@@ -19,7 +20,7 @@ from app.store.db import make_engine, upgrade_schema
 from app.store.metrics import account_metrics
 from engine.expansion import score_expansion
 from engine.health import score_health
-from engine.health_config import load_health_config
+from engine.health_config import FactorWeights, load_health_config
 
 AS_OF = date(2026, 6, 30)
 
@@ -78,11 +79,13 @@ def test_backtest_health_proposes_weights_next_to_the_current_ones(demo):
     assert not factors["outcomes"]["measured"]  # ROI is not historized in the store
     assert factors["engagement"]["measured"] and factors["engagement"]["auc"] > 0.5
     assert "auc_proposed_test" in result
+    weights = yaml.safe_load(result["proposed_health_yaml"])["weights"]
+    FactorWeights.model_validate(weights)  # a drop-in weights block for the health config
 
 
 def test_train_saves_a_model_that_the_scorer_uses(demo):
     engine, data_dir, run = demo
-    summary = json.loads(run("train", "--json"))
+    summary = json.loads(run("train", "--every", "14", "--json"))
     assert summary["model_version"].startswith("churn-store-")
     assert summary["training_window"]["last_observation"] < AS_OF.isoformat()
     artifact = load_scoring_artifact(data_dir)

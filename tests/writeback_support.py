@@ -42,3 +42,28 @@ def linked(store, book, tmp_path, monkeypatch):
 def rescore_book(store) -> RescoreResult:
     return rescore(store, AS_OF, load_health_config(), load_playbooks(), score_step=2.0,
                    now=datetime(2026, 6, 30, 23, 0))  # fmt: skip
+
+
+@pytest.fixture
+def hubspot_linked(store, book, tmp_path, monkeypatch):
+    """Store loaded with the book and synced with a HubSpot portal seeded from the same book."""
+    from connectors.hubspot.source import HubSpotSource
+    from sandbox.hubspot import start_sandbox as start_hubspot
+
+    load_book(store, book.accounts, book.contacts, book.events)
+    running, state = start_hubspot(book)
+    try:
+        env = {
+            "HUBSPOT_ACCESS_TOKEN": "sandbox-token",
+            "HUBSPOT_BASE_URL": running.base_url,
+            "DATABASE_URL": store.url.render_as_string(hide_password=False),
+            "CSE_DATA_DIR": str(tmp_path),
+        }
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.delenv("REDIS_URL", raising=False)
+        settings = Settings.from_env()
+        run_sync(store, [HubSpotSource.from_settings(settings)], log_dir=tmp_path)
+        yield store, state, settings
+    finally:
+        running.stop()

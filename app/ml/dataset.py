@@ -14,7 +14,7 @@ from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Integer, and_, case, func, select
+from sqlalchemy import Connection, and_, case, func, select
 
 from app.store.bulk import fetch_int_columns
 from app.store.metrics import account_metrics, accounts_active_on
@@ -52,7 +52,6 @@ _ROLLUP_COLUMNS = {
     "seat_delta": AccountDay.seat_delta,
     "plan_delta": AccountDay.plan_delta,
 }
-LABEL_COLUMNS = ("churned", "churned_at", "expanded", "duration_days", "event")
 
 
 def data_bounds(conn: Connection) -> tuple[date | None, date | None]:
@@ -73,7 +72,7 @@ def _core_flags(conn: Connection, as_of: date, core_features: Sequence[str], acc
     d = AccountDay
     account_ids, days, day_masks = fetch_int_columns(
         conn,
-        select(d.account_id, func.cast(d.day >= recent_lo, Integer), d.features_mask)
+        select(d.account_id, case((d.day >= recent_lo, 1), else_=0), d.features_mask)
         .where(d.day.between(as_of - timedelta(days=LOOKBACK_DAYS - 1), as_of), d.features_mask != 0)
         .where(d.account_id.in_(accounts))
         .order_by(d.account_id),

@@ -253,6 +253,10 @@ def backtest_health(
     result = backtest(factors, y, current, train, test)
     result["horizon_days"] = options.horizon_days
     result["observation_dates"] = len(panel.dates)
+    proposed = result["proposed_weights"]
+    result["proposed_health_yaml"] = "weights:\n" + "".join(
+        f"  {f.value}: {round(100 * proposed.get(f.value, 0.0))}\n" for f in FACTORS
+    )
     result["note"] = (
         "Health is recomputed as of each observation date from point-in-time data only; ROI, goal attainment, "
         "champion flags and active seats are kept by the CRM as of today, so the factors built on them (outcomes, "

@@ -126,11 +126,10 @@ class IntercomSource:
         return [c for c in companies if cutoff is None or (c.get("updated_at") or 0) >= cutoff]
 
     def _scroll_companies(self) -> list[dict]:
-        sdk = self.client.sdk
         seen: dict[str, dict] = {}
         param: str | None = None
         while True:
-            _, body = self.client.call(lambda p=param: sdk.companies.scroll(scroll_param=p))
+            body = self.client.request("GET", "companies/scroll", params={"scroll_param": param})
             data = (body or {}).get("data") or []
             for company in data:
                 seen[company["id"]] = company
@@ -140,11 +139,11 @@ class IntercomSource:
 
     def _list_companies(self) -> list[dict]:
         """Fallback: the list endpoint (10,000 companies at most, and only companies that have users)."""
-        sdk = self.client.sdk
         seen: dict[str, dict] = {}
         page = 1
         while True:
-            _, body = self.client.call(lambda p=page: sdk.companies.list(page=p, per_page=LIST_PAGE, order="asc"))
+            params = {"page": page, "per_page": LIST_PAGE, "order": "asc"}
+            body = self.client.request("POST", "companies/list", params=params)
             data = (body or {}).get("data") or []
             for company in data:
                 seen[company["id"]] = company
@@ -206,7 +205,6 @@ class IntercomSource:
 
     def _search(self, what: str, query: dict) -> list[dict]:
         """Every hit of a contacts / conversations search, following the starting_after cursor."""
-        search = self.client.sdk.contacts.search if what == "contacts" else self.client.sdk.conversations.search
         key = "data" if what == "contacts" else "conversations"
         hits: dict[str, dict] = {}
         cursor: str | None = None
@@ -214,7 +212,7 @@ class IntercomSource:
             pagination: dict[str, Any] = {"per_page": SEARCH_PAGE}
             if cursor:
                 pagination["starting_after"] = cursor
-            _, body = self.client.call(lambda p=pagination: search(query=query, pagination=p))
+            body = self.client.request("POST", f"{what}/search", json_body={"query": query, "pagination": pagination})
             for record in (body or {}).get(key) or []:
                 hits[record["id"]] = record
             cursor = (((body or {}).get("pages") or {}).get("next") or {}).get("starting_after")
@@ -250,18 +248,13 @@ class IntercomSource:
     # --- data events -------------------------------------------------------------------------------------------
 
     def _pull_events(self, cutoff: int | None) -> list[dict]:
-        sdk = self.client.sdk
         base = {} if cutoff is None else {"since": str(cutoff * 1000 - 1)}  # ms; `since` is exclusive
         out: list[dict] = []
         for ref in self._all_contacts():
             params = dict(base)
             while True:
-                options = {"additional_query_parameters": params} if params else None
-                _, body = self.client.call(
-                    lambda r=ref, o=options: sdk.events.list(
-                        type="user", intercom_user_id=r.id, per_page=EVENTS_PAGE, request_options=o
-                    )
-                )
+                query = {"type": "user", "intercom_user_id": ref.id, "per_page": EVENTS_PAGE, **params}
+                body = self.client.request("GET", "events", params=query)
                 for event in (body or {}).get("events") or []:
                     if cutoff is not None and (event.get("created_at") or 0) < cutoff:
                         continue

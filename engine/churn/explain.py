@@ -90,16 +90,35 @@ def _occlusion(model: BinaryModel, X: pd.DataFrame, index: pd.Index) -> pd.DataF
     a, b = model.calibration
     estimator = model.pipeline.named_steps["model"]
     out = np.zeros((len(X), len(spec.columns)))
-    base = a * np.clip(estimator.decision_function(xt), -LOGIT_LIMIT, LOGIT_LIMIT) + b if len(X) else np.zeros(0)
-    chunk = max(1, OCCLUSION_BATCH_ROWS // max(len(columns), 1))
-    for start in range(0, len(X), chunk):
-        part = xt[start : start + chunk]
-        stacked = np.repeat(part[None, :, :], len(columns), axis=0)
-        for j, cols in enumerate(columns):
-            stacked[j][:, cols] = ref[cols]
-        z = estimator.decision_function(stacked.reshape(-1, part.shape[1]))
-        occluded = a * np.clip(z, -LOGIT_LIMIT, LOGIT_LIMIT) + b
-        out[start : start + len(part)] = base[start : start + len(part), None] - occluded.reshape(len(columns), -1).T
+    if not len(X):
+        return pd.DataFrame(out, index=index, columns=spec.columns)
+    base = a * np.clip(estimator.decision_function(xt), -LOGIT_LIMIT, LOGIT_LIMIT) + b
+    # Only rows whose feature differs from the reference can have a contribution: a count that is 0 like the
+    # typical account's contributes exactly 0, and is not re-scored. Variants are scored in bounded batches.
+    pending: list[tuple[int, np.ndarray]] = []
+    for j, cols in enumerate(columns):
+        rows = np.flatnonzero((xt[:, cols] != ref[cols]).any(axis=1))
+        for start in range(0, len(rows), OCCLUSION_BATCH_ROWS):
+            pending.append((j, rows[start : start + OCCLUSION_BATCH_ROWS]))
+    batch: list[tuple[int, np.ndarray]] = []
+    size = 0
+    for item in [*pending, None]:
+        if item is not None and size + len(item[1]) <= OCCLUSION_BATCH_ROWS:
+            batch.append(item)
+            size += len(item[1])
+            continue
+        if batch:
+            stacked = np.concatenate([xt[rows] for _, rows in batch])
+            offset = 0
+            for j, rows in batch:
+                stacked[offset : offset + len(rows)][:, columns[j]] = ref[columns[j]]
+                offset += len(rows)
+            z = a * np.clip(estimator.decision_function(stacked), -LOGIT_LIMIT, LOGIT_LIMIT) + b
+            offset = 0
+            for j, rows in batch:
+                out[rows, j] = base[rows] - z[offset : offset + len(rows)]
+                offset += len(rows)
+        batch, size = ([item], len(item[1])) if item is not None else ([], 0)
     return pd.DataFrame(out, index=index, columns=spec.columns)
 
 

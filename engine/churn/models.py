@@ -151,7 +151,7 @@ def make_candidate(name: str, spec: FeatureSpec, seed: int) -> Pipeline:
     elif name == "hgb":
         # Shallow, slow-learning, regularized trees: churn panels are noisy, and deep trees memorise accounts.
         model = HistGradientBoostingClassifier(
-            learning_rate=0.1, max_leaf_nodes=15, min_samples_leaf=40, l2_regularization=1.0, max_iter=300,
+            learning_rate=0.15, max_leaf_nodes=15, min_samples_leaf=40, l2_regularization=1.0, max_iter=150,
             early_stopping=True, validation_fraction=0.1, n_iter_no_change=20, random_state=seed,
         )  # fmt: skip
     else:

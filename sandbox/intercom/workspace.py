@@ -19,6 +19,7 @@ server never sees a half-applied write.
 from __future__ import annotations
 
 import base64
+import bisect
 import hashlib
 import json
 import math
@@ -47,6 +48,7 @@ APP_ID = "cse0sandbox"
 DEFAULT_TOKEN = "sandbox-token"
 SEARCH_DEFAULT_PER_PAGE = {"contacts": 50, "conversations": 20}
 SEARCH_MAX_PER_PAGE = 150
+MAX_SEARCH_SNAPSHOTS = 32  # cursor walks in flight
 COMPANY_LIST_DEFAULT_PER_PAGE = 15
 COMPANY_LIST_MAX_PER_PAGE = 60
 COMPANY_LIST_MAX_RESULTS = 10_000  # beyond this the list endpoint refuses; the scroll API is the way
@@ -284,6 +286,7 @@ class Workspace:
         self._next_seq = 0
         self._plans: dict[str, str] = {}
         self._scroll: _Scroll | None = None
+        self._snapshots: dict[str, list[str]] = {}  # search cursor walks: snapshot id -> hit ids
         self._next_conversation = 1000
         self._next_message = 5000
         self._next_attribute = 1
@@ -766,7 +769,7 @@ class Workspace:
         if not isinstance(per_page, int) or isinstance(per_page, bool) or not 1 <= per_page <= SEARCH_MAX_PER_PAGE:
             raise ApiError(400, "parameter_invalid", f"per_page must be an integer between 1 and "
                            f"{SEARCH_MAX_PER_PAGE}", "per_page")  # fmt: skip
-        after, page = _decode_cursor(pagination.get("starting_after"))
+        snapshot, offset, after, page = _decode_cursor(pagination.get("starting_after"))
         dialect = self._dialect(what)
         try:
             validate(body["query"], dialect)
@@ -774,21 +777,32 @@ class Workspace:
             raise ApiError(400, "parameter_invalid", str(error), error.field) from None
         with self.lock:
             records = self.contacts if what == "contacts" else self.conversations
-            ordered = sorted(records.values(), key=lambda r: self._seq[r["id"]])
-            getter = self._contact_value if what == "contacts" else _conversation_value
-            hits = [r for r in ordered if matches(body["query"], lambda f, r=r: getter(r, f), dialect)]
-            remaining = [r for r in hits if self._seq[r["id"]] > after]
-            chunk = remaining[:per_page]
+            # A cursor walks the hits found for its first page (a snapshot of ids, kept for the walk), so a long
+            # walk costs one evaluation of the query, not one per page. An unknown snapshot is recomputed.
+            hits = self._snapshots.get(snapshot) if snapshot else None
+            start = offset
+            if hits is None:
+                getter = self._contact_value if what == "contacts" else _conversation_value
+                ordered = sorted(records.values(), key=lambda r: self._seq[r["id"]])
+                hits = [r["id"] for r in ordered if matches(body["query"], lambda f, r=r: getter(r, f), dialect)]
+                snapshot = uuid.uuid4().hex[:12]
+                self._snapshots[snapshot] = hits
+                while len(self._snapshots) > MAX_SEARCH_SNAPSHOTS:
+                    self._snapshots.pop(next(iter(self._snapshots)))
+                start = bisect.bisect_right([self._seq[i] for i in hits], after) if after >= 0 else 0
+            chunk = [i for i in hits[start : start + per_page] if i in records]
             render = self.render_contact if what == "contacts" else dict
-            data = [render(r) for r in chunk]
+            data = [render(records[i]) for i in chunk]
+            more = start + per_page < len(hits)
+            last = start + per_page - 1
+            cursor = _encode_cursor(snapshot, last + 1, self._seq[hits[last]], page + 1) if more else None
         pages: dict[str, Any] = {
             "type": "pages",
             "page": page,
             "per_page": per_page,
             "total_pages": math.ceil(len(hits) / per_page),
         }
-        if len(remaining) > per_page:
-            cursor = _encode_cursor(self._seq[chunk[-1]["id"]], page + 1)
+        if cursor:
             pages["next"] = {"per_page": per_page, "starting_after": cursor}
         key = "data" if what == "contacts" else "conversations"
         return {"type": "list" if what == "contacts" else "conversation.list", key: data,
@@ -964,18 +978,19 @@ def _conversation_value(conversation: Mapping[str, Any], path: str) -> Any:
     return _dig(conversation, path)
 
 
-def _encode_cursor(after: int, page: int) -> str:
-    raw = json.dumps({"after": after, "page": page}, separators=(",", ":")).encode()
+def _encode_cursor(snapshot: str, offset: int, after: int, page: int) -> str:
+    raw = json.dumps({"s": snapshot, "o": offset, "after": after, "page": page}, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: Any) -> tuple[int, int]:
+def _decode_cursor(cursor: Any) -> tuple[str | None, int, int, int]:
+    """(snapshot, offset in it, sequence number of the last record returned, page) of a starting_after cursor."""
     if not cursor:
-        return -1, 1
+        return None, 0, -1, 1
     try:
         padded = str(cursor) + "=" * (-len(str(cursor)) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded))
-        return int(data["after"]), int(data["page"])
+        return str(data["s"]), int(data["o"]), int(data["after"]), int(data["page"])
     except (ValueError, KeyError, TypeError):
         raise ApiError(400, "parameter_invalid", "starting_after is not a valid cursor", "starting_after") from None
 
