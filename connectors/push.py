@@ -32,6 +32,9 @@ class PushResult:
 class VendorPusher(Protocol):
     vendor: Vendor
     batch_limits: dict[str, int]
+    # Operations a second delivery cannot duplicate (upserts, lookups by dedupe key). The others are delivered
+    # at most once: a crash mid-call parks the row for an admin instead of sending it again.
+    idempotent: set[str]
 
     def update_fields(self, rows: list[PushRow]) -> list[PushResult]:
         """Write score fields onto company records (payload: object, external_id, fields)."""

@@ -67,3 +67,28 @@ def hubspot_linked(store, book, tmp_path, monkeypatch):
         yield store, state, settings
     finally:
         running.stop()
+
+
+@pytest.fixture
+def intercom_linked(store, book, tmp_path, monkeypatch):
+    """Store loaded with the book and synced with an Intercom workspace seeded from the same book."""
+    from connectors.intercom.source import IntercomSource
+    from sandbox.intercom import DEFAULT_TOKEN, start_intercom_sandbox
+
+    load_book(store, book.accounts, book.contacts, book.events)
+    running, state = start_intercom_sandbox(book)
+    try:
+        env = {
+            "INTERCOM_ACCESS_TOKEN": DEFAULT_TOKEN,
+            "INTERCOM_BASE_URL": running.base_url,
+            "DATABASE_URL": store.url.render_as_string(hide_password=False),
+            "CSE_DATA_DIR": str(tmp_path),
+        }
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.delenv("REDIS_URL", raising=False)
+        settings = Settings.from_env()
+        run_sync(store, [IntercomSource.from_settings(settings)], log_dir=tmp_path)
+        yield store, state, settings
+    finally:
+        running.stop()

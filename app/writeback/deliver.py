@@ -24,6 +24,10 @@ from connectors.push import PushResult, PushRow, VendorPusher
 MAX_ATTEMPTS = 5
 BACKOFF_SECONDS = (30, 120, 600, 1800, 3600)
 STALE_AFTER = timedelta(minutes=10)
+INTERRUPTED = (
+    "delivery interrupted mid-call and this operation cannot be repeated safely (the vendor has no idempotency "
+    "key): check whether it arrived, then requeue or drop it"
+)
 
 
 @dataclass
@@ -128,12 +132,20 @@ def deliver_rows(
     for row in rows:
         by_operation.setdefault(row.operation, []).append(row)
     for operation, group in by_operation.items():
+        if operation not in pusher.idempotent:
+            _mark_sending(engine, [row.id for row in group])
         try:
             results = _call(pusher, operation, _push_rows(group, mapping))
         except Exception as error:  # noqa: BLE001 - the vendor call failed as a whole; every row retries
             results = [PushResult(r.id, False, error=f"{type(error).__name__}: {error}") for r in group]
         _record(engine, group, results, now or datetime.now(), max_attempts, report)
     return report
+
+
+def _mark_sending(engine: Engine, row_ids: list[int]) -> None:
+    """Committed before a non-idempotent call: if the worker dies in the call, the sweeper will know."""
+    with engine.begin() as conn:
+        conn.execute(update(OutboxRow).where(OutboxRow.id.in_(row_ids)).values(status="sending"))
 
 
 def _record(
@@ -185,19 +197,31 @@ def _record(
 
 def sweep(engine: Engine, job_alive: Callable[[str], bool], now: datetime | None = None,
           stale_after: timedelta = STALE_AFTER) -> int:  # fmt: skip
-    """Return `enqueued` rows whose job was lost (killed worker, restarted Redis) to `pending`."""
+    """Hand out again the rows whose job was lost (killed worker, restarted Redis).
+
+    `enqueued` rows go back to `pending`. A `sending` row was in a call that cannot be safely repeated (an
+    in-app message): whether it reached the customer is unknown, so it is parked for an admin, never resent.
+    """
     now = now or datetime.now()
     with engine.begin() as conn:
         stuck = conn.execute(
-            select(OutboxRow.id, OutboxRow.job_id).where(
-                OutboxRow.status == "enqueued", OutboxRow.updated_at <= now - stale_after
+            select(OutboxRow.id, OutboxRow.job_id, OutboxRow.status).where(
+                OutboxRow.status.in_(("enqueued", "sending")), OutboxRow.updated_at <= now - stale_after
             )
         ).all()
-        lost = [row_id for row_id, job_id in stuck if not (job_id and job_alive(job_id))]
-        if lost:
+        lost = [(row_id, status) for row_id, job_id, status in stuck if not (job_id and job_alive(job_id))]
+        reopen = [row_id for row_id, status in lost if status == "enqueued"]
+        interrupted = [row_id for row_id, status in lost if status == "sending"]
+        if reopen:
             conn.execute(
                 update(OutboxRow)
-                .where(OutboxRow.id.in_(lost), OutboxRow.status == "enqueued")
+                .where(OutboxRow.id.in_(reopen), OutboxRow.status == "enqueued")
                 .values(status="pending", job_id=None, updated_at=now)
+            )
+        if interrupted:
+            conn.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id.in_(interrupted), OutboxRow.status == "sending")
+                .values(status="parked", updated_at=now, last_error=INTERRUPTED)
             )
     return len(lost)

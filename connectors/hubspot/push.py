@@ -57,6 +57,7 @@ def _errors_by_key(response: Any, key: str) -> dict[str, tuple[str, bool]]:
 class HubSpotPusher:
     vendor = Vendor.HUBSPOT
     batch_limits = {"update_fields": BATCH_LIMIT, "create_task": BATCH_LIMIT}
+    idempotent = {"update_fields", "create_task"}  # safe to resend after a crash
 
     def __init__(self, client: HubSpotClient) -> None:
         self.client = client

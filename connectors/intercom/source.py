@@ -251,6 +251,9 @@ class IntercomSource:
         base = {} if cutoff is None else {"since": str(cutoff * 1000 - 1)}  # ms; `since` is exclusive
         out: list[dict] = []
         for ref in self._all_contacts():
+            # One contact / company dict per person, shared by all its events (a full pull holds them all).
+            contact = {"id": ref.id, "email": ref.email}
+            company = {"id": ref.company_id} if ref.company_id else None
             params = dict(base)
             while True:
                 query = {"type": "user", "intercom_user_id": ref.id, "per_page": EVENTS_PAGE, **params}
@@ -262,8 +265,8 @@ class IntercomSource:
                         {
                             **event,
                             "id": event_id(event),
-                            "contact": {"id": ref.id, "email": ref.email},
-                            "company": {"id": ref.company_id} if ref.company_id else None,
+                            "contact": contact,
+                            "company": company,
                         }
                     )
                 link = ((body or {}).get("pages") or {}).get("next")

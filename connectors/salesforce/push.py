@@ -34,6 +34,7 @@ def _result(row: PushRow, outcome: dict[str, Any]) -> PushResult:
 class SalesforcePusher:
     vendor = Vendor.SALESFORCE
     batch_limits = {"update_fields": MAX_COLLECTION, "create_task": MAX_COLLECTION}
+    idempotent = {"update_fields", "create_task"}  # safe to resend after a crash
 
     def __init__(self, client: SalesforceClient) -> None:
         self.client = client

@@ -194,14 +194,25 @@ class CompiledTransform:
         )
 
     def __call__(self, frame: pd.DataFrame) -> np.ndarray:
-        """Model matrix for a frame already in prepare_frame's form (written in place into one allocation)."""
+        """Model matrix for any frame holding the spec's columns (converted as prepare_frame would).
+
+        Columns are written one by one into a single column-major allocation: no intermediate frame, and every
+        write is contiguous.
+        """
         n, k = len(frame), len(self.numeric)
         width = k + len(self.indicators) + sum(len(c) for c in self.categories)
-        out = np.empty((n, width))
+        out = np.empty((n, width), order="F")
+        for j, name in enumerate(self.numeric):
+            column = frame.get(name)
+            if column is None:
+                out[:, j] = np.nan
+            elif column.dtype == "float64":
+                out[:, j] = column.to_numpy()
+            else:
+                out[:, j] = pd.to_numeric(column, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
         block = out[:, : k + len(self.indicators)]
         if k:
             num = out[:, :k]
-            num[...] = frame[self.numeric].to_numpy(dtype="float64")
             missing = np.isnan(num)
             out[:, k : k + len(self.indicators)] = missing[:, self.indicators]
             np.copyto(num, np.broadcast_to(self.medians, num.shape), where=missing)
@@ -210,12 +221,15 @@ class CompiledTransform:
         np.clip(block, -5.0, 5.0, out=block)
         start = block.shape[1]
         for name, categories in zip(self.categorical, self.categories, strict=True):
-            values = frame[name].to_numpy(dtype=object)
-            np.equal(
-                values[:, None], categories[None, :], out=out[:, start : start + len(categories)], casting="unsafe"
-            )
+            values = prepare_frame(frame[[name]] if name in frame else frame.iloc[:, :0], _one(name))[name]
+            target = out[:, start : start + len(categories)]
+            np.equal(values.to_numpy(dtype=object)[:, None], categories[None, :], out=target, casting="unsafe")
             start += len(categories)
         return out
+
+
+def _one(name: str) -> FeatureSpec:
+    return FeatureSpec((), (name,))
 
 
 LOGIT_LIMIT = float(np.log((1 - 1e-7) / 1e-7))
@@ -253,7 +267,7 @@ class BinaryModel:
         """The preprocessed matrix the final estimator sees (through the compiled, NumPy-only transform)."""
         if self.compiled is None:
             self.compiled = CompiledTransform.from_pipeline(self.pipeline, self.spec)
-        return self.compiled(prepare_frame(frame, self.spec))
+        return self.compiled(frame)
 
     def raw_logit(self, frame: pd.DataFrame) -> np.ndarray:
         """Uncalibrated log-odds of the pipeline (clipped like a probability in [1e-7, 1 - 1e-7])."""

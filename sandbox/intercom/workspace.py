@@ -216,24 +216,38 @@ class EventStore:
     def __len__(self) -> int:
         return len(self._ms) + sum(len(v) for v in self._posted.values())
 
-    def for_contact(self, contact: int) -> list[DataEvent]:
-        """All events of one contact, oldest first."""
-        lo, hi = np.searchsorted(self._contact, [contact, contact + 1])
-        out = []
-        for i in range(lo, hi):
-            metadata: dict[str, Any] = {"count": int(self._count[i])}
-            if not math.isnan(self._value[i]):
-                metadata["value"] = float(self._value[i])
-            if self._feature[i] >= 0:
-                metadata["feature"] = self._features[self._feature[i]]
-            if self._scope[i]:
-                metadata["scope"] = "account"
-            ms = int(self._ms[i])
-            out.append(DataEvent(ms, ms // 1000, self._names[self._name[i]], metadata))
-        posted = self._posted.get(contact)
+    def for_contact(
+        self, contact: int, after_ms: int | None = None, before_ms: int | None = None, newest: int | None = None
+    ) -> list[DataEvent]:
+        """Events of one contact, oldest first: only those with after_ms < ms < before_ms, and only the `newest`
+        few of them when asked (a listing page needs no more, and building the rest is what costs)."""
+        lo, hi = (int(i) for i in np.searchsorted(self._contact, [contact, contact + 1]))
+        if after_ms is not None:
+            lo += int(np.searchsorted(self._ms[lo:hi], after_ms, side="right"))
+        if before_ms is not None:
+            hi = lo + int(np.searchsorted(self._ms[lo:hi], before_ms, side="left"))
+        if newest is not None:
+            lo = max(lo, hi - newest)
+        out = [self._event(i) for i in range(lo, hi)]
+        posted = [
+            e
+            for e in self._posted.get(contact, ())
+            if (after_ms is None or e.ms > after_ms) and (before_ms is None or e.ms < before_ms)
+        ]
         if posted:
             out = sorted([*out, *posted], key=lambda e: e.ms)
-        return out
+        return out[-newest:] if newest is not None else out
+
+    def _event(self, i: int) -> DataEvent:
+        metadata: dict[str, Any] = {"count": int(self._count[i])}
+        if not math.isnan(self._value[i]):
+            metadata["value"] = float(self._value[i])
+        if self._feature[i] >= 0:
+            metadata["feature"] = self._features[self._feature[i]]
+        if self._scope[i]:
+            metadata["scope"] = "account"
+        ms = int(self._ms[i])
+        return DataEvent(ms, ms // 1000, self._names[self._name[i]], metadata)
 
     def add(self, contact: int, event_name: str, created_at: int, metadata: Mapping[str, Any]) -> bool:
         """Record a submitted event; False if Intercom would drop it as a duplicate (same name and second)."""
@@ -867,19 +881,19 @@ class Workspace:
             contact = self.find_contact(
                 id=args.get("intercom_user_id"), user_id=args.get("user_id"), email=args.get("email")
             )
-            events = self.events.for_contact(self._contact_index[contact["id"]])
+            index = self._contact_index[contact["id"]]
+            summary = str(args.get("summary", "")).lower() == "true"
+            if summary:  # summaries count every event, also those too old to list
+                events = self.events.for_contact(index)
+            else:  # the newest per_page + 1 that the 90-day window, `before` and `since` let through
+                floor = None if self.event_list_days is None else (self.now() - self.event_list_days * 86_400) * 1000
+                bounds = [b for b in (since, None if floor is None else floor - 1) if b is not None]
+                events = self.events.for_contact(index, max(bounds, default=None), before, newest=per_page + 1)
         identity = {"intercom_user_id": contact["id"], "email": contact.get("email") or "",
                     "user_id": contact.get("external_id") or ""}  # fmt: skip
-        if str(args.get("summary", "")).lower() == "true":
+        if summary:
             return {"type": "event.summary", **identity, "events": _summaries(events)}
-        floor = None if self.event_list_days is None else (self.now() - self.event_list_days * 86_400) * 1000
-        visible = [
-            e
-            for e in reversed(events)
-            if (floor is None or e.ms >= floor)
-            and (before is None or e.ms < before)
-            and (since is None or e.ms > since)
-        ]
+        visible = events[::-1]  # newest first
         chunk = visible[:per_page]
         query = {"type": "user", "intercom_user_id": contact["id"], "per_page": str(per_page)}
         newest = chunk[0].ms if chunk else (since or 0)
