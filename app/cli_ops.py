@@ -24,6 +24,7 @@ SCHEDULE = (
 
 
 def register(cli: typer.Typer) -> None:
+    cli.command()(connect)
     cli.command()(worker)
     cli.command()(scheduler)
     cli.command()(writeback)
@@ -35,6 +36,40 @@ def _redis_settings() -> Settings:
     if not settings.redis_url:
         raise typer.BadParameter("REDIS_URL is not set: without Redis, jobs run in-process and need no worker")
     return settings
+
+
+def connect(
+    vendor: Annotated[str, typer.Argument(help="salesforce, hubspot or intercom")],
+    install_fields: Annotated[
+        bool, typer.Option("--install-fields", help="Create our fields where the API can.")
+    ] = False,
+) -> None:
+    """Check the connection and that the CRM holds every field write-back writes (creating them if asked)."""
+    import importlib
+
+    from app.sync import active_mapping
+    from app.writeback.jobs import PUSH_MAPPINGS, pusher_for
+
+    if vendor not in PUSH_MAPPINGS:
+        raise typer.BadParameter(f"unknown vendor {vendor!r}; one of {', '.join(PUSH_MAPPINGS)}")
+    settings = Settings.from_env()
+    engine = make_engine(settings.database_url)
+    upgrade_schema(engine)
+    with engine.connect() as conn:
+        mapping = active_mapping(conn, vendor, PUSH_MAPPINGS[vendor])
+    fields = importlib.import_module(f"connectors.{vendor}.fields")
+    client = pusher_for(settings, vendor).client
+    if install_fields and hasattr(fields, "install_fields"):
+        for name in fields.install_fields(client, mapping):
+            typer.echo(f"created {name}")
+    missing = fields.missing_fields(client, mapping)
+    for obj, names in sorted(missing.items()):
+        typer.echo(f"missing on {obj}: {', '.join(sorted(names))}", err=True)
+    if missing and vendor == "salesforce":
+        typer.echo(f"deploy the metadata in {fields.METADATA_DIR} (Salesforce's API cannot create fields)", err=True)
+    if missing:
+        raise typer.Exit(1)
+    typer.echo(f"{vendor}: connected; every field of {mapping.file} is in place")
 
 
 def worker(

@@ -13,6 +13,7 @@ import math
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,7 +60,7 @@ class IntercomState:
     workspace: Workspace = field(default_factory=Workspace)
     faults: Faults = field(default_factory=Faults)
     limiter: RateLimiter = field(default_factory=RateLimiter)
-    requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path) of every request served
+    requests: deque[tuple[str, str]] = field(default_factory=lambda: deque(maxlen=100_000))  # (method, path), latest
 
 
 def error_body(code: str, message: str, field_name: str | None = None) -> dict:
