@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, and_, or_, select, update
 
 from app.store.bulk import dialect_insert
 from app.store.models import ExternalId, RecordLink, WebhookEvent
@@ -23,6 +23,9 @@ from connectors.webhook_common import VendorEvent
 
 log = logging.getLogger(__name__)
 COALESCE_KEY = "cse:webhooks:processing-scheduled"
+CLAIM_LEASE = timedelta(minutes=10)
+# If a scheduled run never starts (its worker died), the key expires so later events schedule a new one.
+COALESCE_TTL_SECONDS = 120
 # Webhook object names → the vendor object names our mappings (and so ExternalId / RecordLink) use.
 OBJECT_NAMES = {
     "hubspot": {"company": "companies", "contact": "contacts", "deal": "deals", "ticket": "tickets"},
@@ -121,10 +124,22 @@ def process_received(
     rescore_accounts: Callable[[list[int]], None],
     limit: int = 10_000,
 ) -> ProcessResult:
-    """Take the waiting events: pull fresh data from their vendors, rescore each touched account once."""
+    """Take the waiting events: pull fresh data from their vendors, rescore each touched account once.
+
+    The events are claimed first (status `processing`, the claim time as lease), so two runs at once never take
+    the same event; a run that died leaves its claim to expire and the events to the next run.
+    """
     table = WebhookEvent.__table__
-    with engine.connect() as conn:
-        rows = conn.execute(select(table).where(table.c.status == "received").order_by(table.c.id).limit(limit)).all()
+    claim = datetime.now()
+    expired = and_(table.c.status == "processing", table.c.processed_at < claim - CLAIM_LEASE)
+    waiting = or_(table.c.status == "received", expired)
+    with engine.begin() as conn:
+        ids = [r for (r,) in conn.execute(select(table.c.id).where(waiting).order_by(table.c.id).limit(limit))]
+        if ids:
+            conn.execute(update(table).where(table.c.id.in_(ids), waiting).values(status="processing",
+                                                                                 processed_at=claim))  # fmt: skip
+        query = select(table).where(table.c.status == "processing", table.c.processed_at == claim)
+        rows = conn.execute(query.order_by(table.c.id)).all() if ids else []
     result = ProcessResult(events=len(rows))
     if not rows:
         return result
@@ -147,34 +162,50 @@ def process_received(
 
 
 class InProcessCoalescer:
-    """The embedded mode's stand-in for the Redis-scheduled job: one delayed run for a burst of events."""
+    """The embedded mode's stand-in for the queue: one run for a burst of events, runs one at a time.
+
+    A run scheduled but not yet started takes every event received until it starts; an event that arrives
+    during a run schedules the next one.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._timer: threading.Timer | None = None
+        self._running = threading.Lock()
+        self._pending = False
 
     def schedule(self, delay: float, run: Callable[[], object]) -> bool:
         with self._lock:
-            if self._timer is not None and self._timer.is_alive():
+            if self._pending:
                 return False
-            self._timer = threading.Timer(delay, self._run, args=(run,))
-            self._timer.daemon = True
-            self._timer.start()
-            return True
+            self._pending = True
+        timer = threading.Timer(delay, self._run, args=(run,))
+        timer.daemon = True
+        timer.start()
+        return True
 
     def _run(self, run: Callable[[], object]) -> None:
-        try:
-            run()
-        except Exception:  # noqa: BLE001 - the events stay `received`; the next run retries them
-            log.exception("processing webhook events failed")
+        with self._running:
+            with self._lock:
+                self._pending = False
+            try:
+                run()
+            except Exception:  # noqa: BLE001 - the events stay claimable; the next run retries them
+                log.exception("processing webhook events failed")
 
 
 def schedule_processing_on_redis(connection, queue, delay_seconds: float, job: Callable) -> bool:
-    """Enqueue one processing job `delay_seconds` from now unless one is already scheduled (SET NX coalesces)."""
-    ttl = max(int(delay_seconds) + 1, 1)
-    if not connection.set(COALESCE_KEY, "1", nx=True, ex=ttl):
+    """Enqueue one processing job unless one is already waiting (SET NX coalesces a burst into one run).
+
+    The waiting job takes every event received before it starts, so events that arrive while it waits in the
+    queue ride along; `delay_seconds` > 0 widens that window on purpose, at the cost of latency.
+    """
+    if not connection.set(COALESCE_KEY, "1", nx=True, ex=COALESCE_TTL_SECONDS + int(delay_seconds)):
         return False
-    queue.enqueue_in(timedelta(seconds=delay_seconds), job, job_id=f"process-webhooks-{uuid.uuid4().hex[:12]}")
+    job_id = f"process-webhooks-{uuid.uuid4().hex[:12]}"
+    if delay_seconds > 0:
+        queue.enqueue_in(timedelta(seconds=delay_seconds), job, job_id=job_id)
+    else:
+        queue.enqueue(job, job_id=job_id)
     return True
 
 

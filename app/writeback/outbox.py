@@ -6,8 +6,7 @@ configured step since the last planned update, and an action's dedupe key makes 
 
 from __future__ import annotations
 
-import hashlib
-import json
+import uuid
 from datetime import date, datetime
 
 import numpy as np
@@ -91,10 +90,6 @@ def _moved(new: pd.DataFrame, old: pd.DataFrame, step: float) -> pd.Series:
     return never | band | kind | drivers | numbers | probability
 
 
-def _digest(values: dict) -> str:
-    return hashlib.sha1(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
 def plan_field_writes(conn: Connection, scored: pd.DataFrame, as_of: date, step: float) -> int:
     """Queue field updates for the accounts whose scores moved; supersede their older pending updates."""
     if scored.empty:
@@ -102,6 +97,9 @@ def plan_field_writes(conn: Connection, scored: pd.DataFrame, as_of: date, step:
     targets = company_targets(conn, scored.index.tolist())
     values = _field_values(scored, as_of)
     now = datetime.now()
+    # Field writes need no dedupe across runs (a rerun with unchanged scores plans nothing); the key only has to
+    # be unique, and must not collide with an older write of the same values after they changed in between.
+    planning = uuid.uuid4().hex
     planned = 0
     for vendor, group in targets.groupby("vendor"):
         accounts = group.set_index("account_id")["external_id"]
@@ -116,7 +114,7 @@ def plan_field_writes(conn: Connection, scored: pd.DataFrame, as_of: date, step:
             payload = {"object": COMPANY_OBJECTS[Vendor(vendor)], "external_id": accounts[account_id], "fields": fields}
             records.append({
                 "vendor": vendor, "operation": UPDATE_FIELDS, "account_id": int(account_id),
-                "dedupe_key": f"{vendor}:fields:{account_id}:{_digest(fields)}", "payload": payload,
+                "dedupe_key": f"{vendor}:fields:{account_id}:{planning}", "payload": payload,
                 "status": "pending", "attempts": 0, "created_at": now, "updated_at": now,
             })  # fmt: skip
         conn.execute(
