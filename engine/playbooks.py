@@ -117,6 +117,9 @@ def _reason(frame: pd.DataFrame) -> pd.Series:
 def plan_actions(scored: pd.DataFrame, as_of: date, playbooks: Playbooks) -> pd.DataFrame:
     """Actions due from `scored` (index = account id) as of `as_of`, one row per fired rule and account."""
     frame = scored.copy()
+    for column in (*METRIC_COLUMNS, *SIGNAL_COLUMNS, *SCORED_COLUMNS):
+        if column not in frame and column != "risk":
+            frame[column] = np.nan  # a metric without data: conditions on it are simply false
     if "risk" not in frame:
         probability = frame.get("churn_probability", pd.Series(np.nan, index=frame.index))
         frame["risk"] = (100.0 * probability).fillna(100.0 - frame["health"])

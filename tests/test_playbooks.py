@@ -97,3 +97,10 @@ def test_reason_reads_well_without_a_score():
     actions = plan_actions(scored, AS_OF, load_playbooks())
     reason = actions.loc[actions["step"] == "churn_signal", "reason"].item()
     assert reason == "Health n/a (unscored), 7-day trend n/a; pulled down by: none. Recommended: review the account."
+
+
+def test_champion_left_fires_only_where_contacts_exist_but_no_champion():
+    scored = _scored(has_champion=[0.0, 1.0, np.nan])
+    actions = plan_actions(scored, AS_OF, load_playbooks())
+    assert "champion_left" in _steps(actions, 1)
+    assert "champion_left" not in _steps(actions, 2) | _steps(actions, 3)

@@ -40,6 +40,8 @@ class ArtifactError(RuntimeError):
 
 @dataclass
 class Artifact:
+    """A loaded (or just saved) version folder: the bundle the scorer uses and its metadata."""
+
     version: str
     path: Path
     bundle: ModelBundle
@@ -47,6 +49,7 @@ class Artifact:
 
 
 def models_dir(data_dir: Path) -> Path:
+    """Where version folders live: <data_dir>/models."""
     return Path(data_dir) / MODELS_DIR
 
 
@@ -128,6 +131,7 @@ def save_artifact(data_dir: Path, bundle: ModelBundle, meta: dict[str, Any], mak
 
 
 def latest_version(data_dir: Path, kind: str = "store") -> str | None:
+    """The version latest-<kind> points at (None before the first training of that kind)."""
     pointer = models_dir(data_dir) / f"latest-{kind}"
     return pointer.read_text().strip() if pointer.exists() else None
 

@@ -54,11 +54,15 @@ class _Strict(BaseModel):
 
 
 class TableSpec(_Strict):
+    """One CSV file of the export."""
+
     path: str
     sep: str = ","
 
 
 class ColumnSpec(_Strict):
+    """A feature read from the base table."""
+
     type: ColumnType
     source: str | None = Field(default=None, alias="from")  # source column; default: the feature's own name
     true_values: list[str] | None = None  # boolean: the strings meaning true (default yes/true/1)
@@ -66,16 +70,22 @@ class ColumnSpec(_Strict):
 
 
 class LabelSpec(_Strict):
+    """The churn flag column and, optionally, the strings that mean true."""
+
     source: str = Field(alias="from")
     true_values: list[str] | None = None
 
 
 class DurationSpec(_Strict):
+    """The survival time column (time to churn, or to the end of observation when not churned)."""
+
     source: str = Field(alias="from")
     unit: str = "periods"
 
 
 class AggregateFeature(_Strict):
+    """One aggregate of another table, per customer."""
+
     agg: Aggregation
     column: str | None = None  # not needed for count
     order_by: str | None = None  # first/last: the column that orders rows (a date)
@@ -83,18 +93,24 @@ class AggregateFeature(_Strict):
 
 
 class KeyVia(_Strict):
+    """Reach the customer id through another table (e.g. usage -> subscription -> account)."""
+
     via: str  # another table that maps this table's key to the base id
     source: str = Field(alias="from")  # the key column in this table (and in `via`)
     to: str  # the base-id column in `via`
 
 
 class AggregateSpec(_Strict):
+    """A table aggregated per customer into the features listed."""
+
     table: str
     key: str  # column holding the base id
     features: dict[str, AggregateFeature]
 
 
 class LogSpec(_Strict):
+    """One table read as timestamped activity events of one kind."""
+
     table: str
     time: str
     key: str | KeyVia
@@ -106,12 +122,16 @@ class LogSpec(_Strict):
 
 
 class ActivitySpec(_Strict):
+    """The activity log: its tables, the snapshot date and the windows of the point-in-time features."""
+
     as_of: date | None = None  # the snapshot date (default: the latest timestamp in the logs)
     windows: list[Annotated[int, Field(gt=0)]] = [30, 90]
     logs: list[LogSpec]
 
 
 class ImportMapping(_Strict):
+    """A whole mapping file (format: mappings/import/README.md)."""
+
     name: str
     description: str = ""
     tables: dict[str, TableSpec]
@@ -417,6 +437,7 @@ def build_dataset(mapping: ImportMapping, mapping_dir: Path) -> ImportedDataset:
 
 
 def imports_dir(data_dir: Path) -> Path:
+    """Where imported training tables live: <data_dir>/imports."""
     return Path(data_dir) / IMPORTS_DIR
 
 

@@ -74,6 +74,7 @@ def _polyline(xs: np.ndarray, ys: np.ndarray, x_max: float, y_max: float, color:
 
 
 def roc_svg(roc: pd.DataFrame, auc: float) -> str:
+    """ROC curve against the diagonal of a random ranking."""
     parts = _axes("false positive rate", "true positive rate", 1.0, 1.0)
     parts.append(_polyline(np.array([0, 1]), np.array([0, 1]), 1, 1, GREY, "4 3"))
     parts.append(_polyline(roc["fpr"].to_numpy(), roc["tpr"].to_numpy(), 1, 1, BLUE))
@@ -81,6 +82,7 @@ def roc_svg(roc: pd.DataFrame, auc: float) -> str:
 
 
 def calibration_svg(table: pd.DataFrame) -> str:
+    """Reliability diagram: observed churn rate against mean predicted probability per decile."""
     top = float(max(table["mean_predicted"].max(), table["observed_rate"].max(), 0.05)) if len(table) else 1.0
     top = min(1.0, math.ceil(top * 10) / 10)
     parts = _axes("mean predicted probability", "observed churn rate", top, top)
@@ -94,6 +96,7 @@ def calibration_svg(table: pd.DataFrame) -> str:
 
 
 def bars_svg(title: str, labels: list[str], values: list[float], x_label: str, y_label: str, ref: float | None) -> str:
+    """A bar chart with an optional dashed reference line (e.g. the base rate)."""
     top = max([*values, ref or 0.0, 1e-9]) * 1.1
     n = max(len(values), 1)
     parts = _axes(x_label, y_label, n, top, ticks=4, x_ticks=False)
@@ -118,6 +121,7 @@ def bars_svg(title: str, labels: list[str], values: list[float], x_label: str, y
 
 
 def lead_time_svg(days: list[int]) -> str:
+    """Histogram (weekly bins) of how many days before churning each churner was first flagged."""
     if not days:
         return _svg("Lead time: no churner was flagged", _axes("days before churn", "churners", 1, 1))
     edges = list(range(0, max(days) + 8, 7))

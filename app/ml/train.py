@@ -94,6 +94,7 @@ def _survival_validation(frame: pd.DataFrame, spec: FeatureSpec, options: StoreO
 
 
 def load_panel(engine: Engine, health_config: HealthConfig, options: StoreOptions) -> Panel:
+    """Point-in-time snapshots of the whole store history for these options (app.ml.dataset.build_panel)."""
     with engine.connect() as conn:
         return build_panel(conn, health_config, options.horizon_days, options.every_days)
 
@@ -109,6 +110,7 @@ def _require(panel: Panel, options: StoreOptions) -> None:
 
 
 def training_window(panel: Panel, frame: pd.DataFrame) -> dict[str, Any]:
+    """First/last observation date, how far labels look, and the data span: saved with every model."""
     dates = pd.to_datetime(frame["as_of"])
     return {
         "first_observation": dates.min().date().isoformat(),

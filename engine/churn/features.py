@@ -130,10 +130,12 @@ FEATURES: dict[str, FeatureDef] = {
 
 
 def numeric_features() -> list[str]:
+    """Names of the numeric model features, in FEATURES order."""
     return [name for name, spec in FEATURES.items() if spec.kind == "numeric"]
 
 
 def categorical_features() -> list[str]:
+    """Names of the categorical model features (one-hot encoded by the models)."""
     return [name for name, spec in FEATURES.items() if spec.kind == "categorical"]
 
 

@@ -178,6 +178,7 @@ class CompiledTransform:
 
     @classmethod
     def from_pipeline(cls, pipeline: Pipeline, spec: FeatureSpec) -> CompiledTransform:
+        """Read the fitted imputer, scaler and encoder of a make_candidate pipeline."""
         pre = pipeline.named_steps["pre"]
         numeric = pre.named_transformers_["num"]
         imputer, scaler = numeric.named_steps["impute"], numeric.named_steps["scale"]
@@ -280,6 +281,7 @@ class BinaryModel:
         return np.clip(z, -LOGIT_LIMIT, LOGIT_LIMIT)
 
     def logit(self, frame: pd.DataFrame) -> np.ndarray:
+        """Calibrated log-odds (what the explanations decompose)."""
         a, b = self.calibration
         return a * self.raw_logit(frame) + b
 
