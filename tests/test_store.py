@@ -152,3 +152,11 @@ def test_accounts_deleted_in_every_crm_are_not_scored(store):
     ids, _ = _load(store, accounts, [])
     with store.connect() as conn:
         assert list(account_metrics(conn, AS_OF, CORE, ALL).index) == [ids["A0000"]]
+
+
+def test_metrics_for_a_subset_of_accounts_match_the_whole_book(store):
+    ids, _ = _load(store, accounts_frame(3), _usage_events())
+    with store.connect() as conn:
+        everyone = account_metrics(conn, AS_OF, CORE, ALL)
+        one = account_metrics(conn, AS_OF, CORE, ALL, account_ids=[ids["A0000"]])
+    pd.testing.assert_frame_equal(one, everyone.loc[[ids["A0000"]]])

@@ -87,7 +87,8 @@ def fetch_int_columns(conn: Connection, query: Select) -> list[np.ndarray]:
 
     For hundreds of thousands of rows, building SQLAlchemy Row objects costs more than the query itself.
     """
-    compiled = query.compile(dialect=conn.dialect)
+    # render_postcompile expands IN lists into plain parameters the raw cursor understands.
+    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
     if compiled.positiontup is not None:
         params = [compiled.params[name] for name in compiled.positiontup]
     else:
