@@ -37,6 +37,17 @@ OBJECT_NAMES = {
 REFERENCES = {"AccountId": "Account", "WhatId": "Account"}
 
 
+def storable(value):
+    """PostgreSQL text and JSON cannot hold NUL characters; anything a sender put there is replaced, not refused."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [storable(v) for v in value]
+    return value
+
+
 @dataclass
 class Intake:
     new: list[str] = field(default_factory=list)
@@ -49,7 +60,9 @@ def record_events(engine: Engine, vendor: str, events: Sequence[VendorEvent], ra
     if not events:
         return intake
     now = datetime.now()
-    text = raw.decode("utf-8", "replace")
+    text = storable(raw.decode("utf-8", "replace"))
+    events = [VendorEvent(storable(e.event_id), storable(e.tenant), storable(e.object), storable(e.object_id),
+                          storable(e.kind), storable(e.extra)) for e in events]  # fmt: skip
     table = WebhookEvent.__table__
     with engine.begin() as conn:
         rows = [
@@ -82,7 +95,7 @@ def record_refusal(engine: Engine, vendor: str, status: str, reason: str, raw: b
         conn.execute(
             WebhookEvent.__table__.insert().values(
                 vendor=vendor, event_id=f"{status}:{uuid.uuid4().hex}", received_at=datetime.now(), status=status,
-                reason=reason[:2000], payload=raw[:65536].decode("utf-8", "replace"), duplicates=0,
+                reason=storable(reason[:2000]), payload=storable(raw[:65536].decode("utf-8", "replace")), duplicates=0,
             )
         )  # fmt: skip
 

@@ -232,6 +232,15 @@ def test_admins_see_the_event_log(client, store):
     assert page.status_code == 200 and b"signature v3 does not match" in page.data
 
 
+def test_nul_characters_are_stored_not_refused(client, store):
+    body = json.dumps([{"eventId": "nul\u0000id", "portalId": int(PORTAL), "subscriptionType": "company.creation",
+                        "objectId": "1\u00002"}]).encode()  # fmt: skip
+    assert client.post("/webhooks/hubspot", data=body, headers=hubspot_v3_headers(body)).status_code == 204
+    assert client.post("/webhooks/hubspot", data=b"\x00", headers=hubspot_v3_headers(b"\x00")).status_code == 400
+    [stored] = _events(store, "received")
+    assert stored.event_id == "nul\ufffdid" and stored.object_id == "1\ufffd2"
+
+
 # ---- no input crashes the app -------------------------------------------------------------------------------------
 
 ENDPOINTS = ["/webhooks/hubspot", "/webhooks/intercom", "/webhooks/salesforce", "/webhooks/salesforce/flow"]
