@@ -10,8 +10,9 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from app import cli_ops, cli_sync
+from app import cli_ml, cli_ops, cli_sync
 from app.book_loader import load_book
+from app.ml.scorer import load_scoring_artifact
 from app.report import band_table, book_by_band
 from app.rescoring import rescore
 from app.scoring import score_and_store
@@ -92,7 +93,8 @@ def score(
     with _progress(as_json) as progress:
         task = progress.add_task("Scoring", total=1)
         upgrade_schema(engine)
-        result = rescore(engine, day, config, playbooks, settings.writeback_score_step)
+        artifact = load_scoring_artifact(settings.data_dir)
+        result = rescore(engine, day, config, playbooks, settings.writeback_score_step, artifact=artifact)
         progress.update(task, completed=1)
     summary = book_by_band(result.scored)
     summary["writeback"] = {"field_writes": result.field_writes, "new_actions": result.new_actions}
@@ -101,6 +103,7 @@ def score(
 
 cli_ops.register(cli)
 cli_sync.register(cli)
+cli_ml.register(cli)
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ from datetime import date, datetime
 import pandas as pd
 from sqlalchemy import Engine
 
+from app.ml.artifacts import Artifact
 from app.scoring import score_and_store
 from app.writeback.outbox import plan_field_writes, release_due_actions, store_actions
 from engine.health_config import HealthConfig
@@ -35,9 +36,10 @@ def rescore(
     score_step: float,
     account_ids: Sequence[int] | None = None,
     now: datetime | None = None,
+    artifact: Artifact | None = None,
 ) -> RescoreResult:
     with engine.begin() as conn:
-        scored = score_and_store(conn, as_of, config, account_ids)
+        scored = score_and_store(conn, as_of, config, account_ids, artifact)
         if scored.empty:
             return RescoreResult(scored, 0, 0, 0)
         writes = plan_field_writes(conn, scored, as_of, score_step)

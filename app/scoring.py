@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Column, Connection, Text, func, select
 
+from app.ml.artifacts import Artifact
+from app.ml.scorer import model_scores
 from app.store.bulk import copy_rows, rows_of, temp_table
 from app.store.metrics import account_metrics
 from app.store.models import Score
@@ -24,8 +26,10 @@ TREND_TOLERANCE_DAYS = 7
 SCORE_COLUMNS = (
     "account_id", "as_of", "computed_at", "health", "band", *(f"f_{f}" for f in FACTORS), "coverage",
     "trend_7d", "trend_30d", "drivers", "recommended_action", "expansion_score", "expansion_type",
-    "revenue_potential",
+    "revenue_potential", "churn_probability", "churn_horizon_days", "days_to_churn", "risk_drivers", "model_version",
 )  # fmt: skip
+JSON_COLUMNS = ("drivers", "risk_drivers")
+MODEL_COLUMNS = ("churn_probability", "churn_horizon_days", "days_to_churn", "risk_drivers", "model_version")
 
 
 def previous_health(conn: Connection, as_of: date, account_ids: Sequence[int] | None = None) -> pd.DataFrame:
@@ -49,7 +53,11 @@ def previous_health(conn: Connection, as_of: date, account_ids: Sequence[int] | 
 
 
 def compute_scores(
-    conn: Connection, as_of: date, config: HealthConfig, account_ids: Sequence[int] | None = None
+    conn: Connection,
+    as_of: date,
+    config: HealthConfig,
+    account_ids: Sequence[int] | None = None,
+    artifact: Artifact | None = None,
 ) -> pd.DataFrame:
     """Health and expansion for every account active on `as_of` (or the given ones), with metrics and attributes.
 
@@ -61,6 +69,13 @@ def compute_scores(
     health = score_health(metrics, config, previous_health(conn, as_of, account_ids))
     expansion = score_expansion(metrics, health["health"])
     scored = health.join(expansion).join(metrics)
+    if artifact is not None:  # the trained model adds churn risk and refines expansion with learned propensity
+        learned = model_scores(conn, as_of, config, metrics, expansion, artifact, account_ids)
+        for column in learned.columns:
+            scored[column] = learned[column]
+    for column in MODEL_COLUMNS:
+        if column not in scored:
+            scored[column] = None if column in ("risk_drivers", "model_version") else np.nan
     scored["days_to_renewal"] = (pd.to_datetime(scored["renewal_date"]) - pd.Timestamp(as_of)).dt.days
     return scored
 
@@ -69,6 +84,10 @@ def _drivers_json(scored: pd.DataFrame) -> list[str]:
     columns = [c for c in scored.columns if c.startswith("driver_")]
     values = scored[columns].astype(object).where(scored[columns].notna(), None).to_numpy()
     return [json.dumps([d for d in row if d is not None]) for row in values]
+
+
+def _json_or_null(values: pd.Series) -> list[str | None]:
+    return [None if v is None or (isinstance(v, float) and np.isnan(v)) else json.dumps(v) for v in values]
 
 
 def write_scores(conn: Connection, as_of: date, scored: pd.DataFrame) -> int:
@@ -81,28 +100,32 @@ def write_scores(conn: Connection, as_of: date, scored: pd.DataFrame) -> int:
     out["band"] = out["band"].astype(object)
     out["recommended_action"] = out["recommended_action"].astype(object)
     out["drivers"] = _drivers_json(scored)
+    out["risk_drivers"] = _json_or_null(out["risk_drivers"])
     out = out.replace([np.inf, -np.inf], np.nan)
-    staged_columns = [c for c in SCORE_COLUMNS if c != "drivers"]
+    staged_columns = [c for c in SCORE_COLUMNS if c not in JSON_COLUMNS]
     # JSON columns go through COPY / executemany as text; SQLAlchemy's JSON type would re-encode them.
     stage = temp_table(conn, "_stage_scores", [_stage_column(name) for name in SCORE_COLUMNS])
     copy_rows(conn, stage, SCORE_COLUMNS, rows_of(out, SCORE_COLUMNS))
-    target_columns = [*staged_columns, "drivers"]
     source = [stage.c[c] for c in staged_columns]
-    drivers = stage.c.drivers
-    if conn.dialect.name == "postgresql":
-        drivers = drivers.cast(Score.__table__.c.drivers.type)
-    conn.execute(Score.__table__.insert().from_select(target_columns, select(*source, drivers)))
+    for name in JSON_COLUMNS:
+        column = stage.c[name]
+        source.append(column.cast(Score.__table__.c[name].type) if conn.dialect.name == "postgresql" else column)
+    conn.execute(Score.__table__.insert().from_select([*staged_columns, *JSON_COLUMNS], select(*source)))
     stage.drop(conn)
     return len(out)
 
 
 def _stage_column(name: str) -> Column:
-    return Column(name, Text if name == "drivers" else Score.__table__.c[name].type)
+    return Column(name, Text if name in JSON_COLUMNS else Score.__table__.c[name].type)
 
 
 def score_and_store(
-    conn: Connection, as_of: date, config: HealthConfig, account_ids: Sequence[int] | None = None
+    conn: Connection,
+    as_of: date,
+    config: HealthConfig,
+    account_ids: Sequence[int] | None = None,
+    artifact: Artifact | None = None,
 ) -> pd.DataFrame:
-    scored = compute_scores(conn, as_of, config, account_ids)
+    scored = compute_scores(conn, as_of, config, account_ids, artifact)
     write_scores(conn, as_of, scored)
     return scored

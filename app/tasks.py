@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from app.jobs import redis_connection
+from app.ml.scorer import load_scoring_artifact
 from app.rescoring import rescore
 from app.settings import Settings
 from app.writeback.jobs import _engine, enqueue_deliveries
@@ -40,6 +41,7 @@ def rescore_job(account_ids: list[int] | None = None, as_of: str | None = None) 
         load_playbooks(settings.playbooks),
         settings.writeback_score_step,
         account_ids,
+        artifact=load_scoring_artifact(settings.data_dir),
     )
     dispatch_job()
     return len(result.scored)
@@ -71,8 +73,9 @@ def process_webhooks(settings: Settings, engine, as_of: str | None = None) -> di
             run_sync(engine, sources, log_dir=settings.data_dir / "sync-logs")
 
     def rescore_accounts(account_ids: list[int]) -> None:
-        rescore(engine, day, load_health_config(settings.health_config), load_playbooks(settings.playbooks),
-                settings.writeback_score_step, account_ids)  # fmt: skip
+        config, playbooks = load_health_config(settings.health_config), load_playbooks(settings.playbooks)
+        artifact = load_scoring_artifact(settings.data_dir)
+        rescore(engine, day, config, playbooks, settings.writeback_score_step, account_ids, artifact=artifact)
 
     result = process_received(engine, pull, rescore_accounts)
     if result.accounts:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import typer
 import yaml
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from app.book_loader import load_book
@@ -109,3 +110,28 @@ def test_train_cross_validates_store_history_grouped_by_account(demo):
     _, _, run = demo
     summary = json.loads(run("train", "--cv", "3", "--every", "14", "--no-save", "--json"))
     assert summary["cv"] == 3 and summary["roc_auc"] > 0.8 and "model_version" not in summary
+
+
+def test_a_scoring_run_with_the_trained_model_stores_churn_risk(demo):
+    from app.scoring import score_and_store
+    from app.store.models import Score
+    from app.writeback.outbox import _field_values
+
+    engine, data_dir, run = demo
+    if load_scoring_artifact(data_dir) is None:
+        run("train", "--every", "14", "--json")
+    artifact = load_scoring_artifact(data_dir)
+    with engine.begin() as conn:
+        scored = score_and_store(conn, AS_OF, load_health_config(), artifact=artifact)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(Score.churn_probability, Score.risk_drivers, Score.model_version, Score.days_to_churn).where(
+                Score.model_version == artifact.version
+            )
+        ).all()
+    assert len(rows) == len(scored) == 200
+    assert all(0 <= r.churn_probability <= 1 for r in rows)
+    assert any(r.risk_drivers and "label" in r.risk_drivers[0] for r in rows)
+    fields = _field_values(scored, AS_OF)
+    riskiest = scored["churn_probability"].idxmax()
+    assert "pts" in fields.loc[riskiest, "risk_drivers"], "the CRM shows the model's drivers, with their weight"

@@ -184,6 +184,7 @@ class Score(Base):
     recommended_action: Mapped[str | None] = mapped_column(Text)
     churn_probability: Mapped[float | None] = mapped_column(Float)
     churn_horizon_days: Mapped[int | None] = mapped_column(Integer)
+    days_to_churn: Mapped[float | None] = mapped_column(Float)  # survival model's median time to churn
     risk_drivers: Mapped[list | None] = mapped_column(JSON)
     expansion_score: Mapped[float | None] = mapped_column(Float)
     expansion_type: Mapped[str | None] = mapped_column(String(16))

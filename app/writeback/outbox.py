@@ -40,18 +40,28 @@ def company_targets(conn: Connection, account_ids: list[int]) -> pd.DataFrame:
     return pd.DataFrame(conn.execute(query).all(), columns=["account_id", "vendor", "external_id"])
 
 
+def _driver_text(model_drivers, health_drivers: list) -> str:
+    """What a CSM reads in the CRM: the churn model's drivers when there is a model, else the weak factors."""
+    if isinstance(model_drivers, list) and model_drivers:
+        return "; ".join(f"{d['label']} {d['relation']} (+{d['points']} pts)" for d in model_drivers)
+    return ", ".join(d for d in health_drivers if d)
+
+
 def _field_values(scored: pd.DataFrame, as_of: date) -> pd.DataFrame:
     drivers = [c for c in ("driver_1", "driver_2", "driver_3") if c in scored]
-    risk_drivers = scored.get("risk_drivers")
-    if risk_drivers is None:
-        joined = scored[drivers].astype(object).where(scored[drivers].notna(), None)
-        risk_drivers = pd.Series([", ".join(d for d in row if d) for row in joined.to_numpy()], index=scored.index)
+    health_drivers = scored[drivers].astype(object).where(scored[drivers].notna(), None).to_numpy()
+    model_drivers = scored["risk_drivers"] if "risk_drivers" in scored else pd.Series(None, index=scored.index)
+    risk_drivers = pd.Series(
+        [_driver_text(m, list(h)) for m, h in zip(model_drivers, health_drivers, strict=True)], index=scored.index
+    )
     return pd.DataFrame(
         {
             "health": scored["health"].round(1),
             "band": scored["band"].astype(object),
             "trend_7d": scored["trend_7d"].round(1),
-            "churn_probability": scored.get("churn_probability", pd.Series(np.nan, index=scored.index)).round(3),
+            "churn_probability": pd.to_numeric(scored.get("churn_probability"), errors="coerce").round(3)
+            if "churn_probability" in scored
+            else np.nan,
             "risk_drivers": risk_drivers,
             "expansion_score": scored["expansion_score"].round(1),
             "expansion_type": scored["expansion_type"].astype(object),
