@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import ExitStack
 from datetime import date, timedelta
 from typing import Annotated
 
@@ -40,8 +41,15 @@ def _progress(quiet: bool) -> Progress:
 def _emit(summary: dict, as_json: bool, title: str) -> None:
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
-    else:
-        Console().print(band_table(summary, title))
+        return
+    Console().print(band_table(summary, title))
+    for vendor, outcomes in summary.get("crms", {}).get("writeback", {}).items():
+        done = ", ".join(f"{n:,} {op.split(':')[0].replace('_', ' ')}" for op, n in sorted(outcomes.items())
+                         if op.endswith(":done"))  # fmt: skip
+        problems = sum(n for op, n in outcomes.items() if not op.endswith(":done"))
+        Console().print(
+            f"{vendor}: {done or 'nothing written'}" + (f" ({problems:,} not delivered)" if problems else "")
+        )
 
 
 @cli.command()
@@ -51,15 +59,17 @@ def demo(
     accounts: Annotated[int, typer.Option(help="Active accounts in the book.")] = 2500,
     days: Annotated[int, typer.Option(help="Days of activity history.")] = 180,
     as_of: Annotated[str | None, typer.Option(help="Last day of the book (YYYY-MM-DD); default today.")] = None,
+    crms: Annotated[bool, typer.Option(help="Run the CRM loop against the bundled sandboxes.")] = True,
 ) -> None:
-    """Generate a realistic book of business, load it into the store, score every account and show it by band."""
+    """Generate a book of business, load and score it, and write the scores back into the bundled CRM sandboxes."""
     from app.demo.book import BookSpec, generate_book
+    from app.demo.crm_loop import bundled_crms, crm_settings, deliver_everything, link_companies
 
     settings = Settings.from_env()
     day = date.fromisoformat(as_of) if as_of else date.today()
     engine = make_engine(settings.database_url)
     config = load_health_config(settings.health_config)
-    with _progress(as_json) as progress:
+    with _progress(as_json) as progress, ExitStack() as stack:
         task = progress.add_task("Preparing the store", total=1)
         upgrade_schema(engine)
         progress.update(task, completed=1)
@@ -68,15 +78,26 @@ def demo(
         progress.update(task, completed=1)
         task = progress.add_task("Loading accounts and activity", total=len(book.events))
         load_book(engine, book.accounts, book.contacts, book.events, lambda n: progress.advance(task, n))
+        if crms:
+            task = progress.add_task("Linking the CRM sandboxes", total=1)
+            settings = crm_settings(stack.enter_context(bundled_crms(book)))
+            linked = link_companies(engine, settings, settings.data_dir / "sync-logs")
+            progress.update(task, completed=1)
         task = progress.add_task("Scoring", total=len(DEMO_BACKFILL_DAYS) + 1)
         for back in DEMO_BACKFILL_DAYS:
             with engine.begin() as conn:
                 score_and_store(conn, day - timedelta(days=back), config)
             progress.advance(task)
-        result = rescore(engine, day, config, load_playbooks(settings.playbooks), settings.writeback_score_step)
+        artifact = load_scoring_artifact(settings.data_dir)
+        result = rescore(engine, day, config, load_playbooks(settings.playbooks), settings.writeback_score_step,
+                         artifact=artifact)  # fmt: skip
         progress.advance(task)
-    scored = result.scored
-    _emit(book_by_band(scored), as_json, f"Book of business on {day} (seed {seed})")
+        summary = book_by_band(result.scored)
+        if crms:
+            task = progress.add_task("Writing back to the CRM sandboxes", total=1)
+            summary["crms"] = {"linked": linked, "writeback": deliver_everything(engine, settings)}
+            progress.update(task, completed=1)
+    _emit(summary, as_json, f"Book of business on {day} (seed {seed})")
 
 
 @cli.command()

@@ -36,6 +36,10 @@ def test_demo_then_score_prints_every_band(store, tmp_path):
     healthy, churning = demo["bands"]["healthy"], demo["bands"]["churning"]
     assert healthy["avg_health"] >= 80 > 40 > churning["avg_health"]
 
+    writeback = demo["crms"]["writeback"]
+    assert set(writeback) == {"salesforce", "hubspot", "intercom"}, "the loop runs through the bundled sandboxes"
+    assert all(key.endswith(":done") for outcomes in writeback.values() for key in outcomes), writeback
+    assert writeback["salesforce"]["update_fields:done"] + writeback["hubspot"]["update_fields:done"] == 400
     rescored = _cse("score", "--json", "--as-of", "2026-06-30", database_url=url, data_dir=tmp_path)
     assert rescored["bands"] == demo["bands"]
     with store.connect() as conn:

@@ -8,6 +8,7 @@ Redis can lose a row: the sweeper returns `enqueued` rows whose job no longer ex
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from app.writeback.translate import to_crm_fields
 from connectors.mapping import Mapping
 from connectors.push import PushResult, PushRow, VendorPusher
 
+log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
 BACKOFF_SECONDS = (30, 120, 600, 1800, 3600)
 STALE_AFTER = timedelta(minutes=10)
@@ -86,6 +88,8 @@ def dispatch(
         try:
             enqueue(vendor, job_id, chunk)
         except Exception:  # noqa: BLE001 - queue unreachable: the rows wait for the sweeper, nothing is lost
+            log.warning("could not enqueue %s (%d rows); the sweeper will hand them out again", job_id, len(chunk),
+                        exc_info=True)  # fmt: skip
             continue
         enqueued.append((job_id, chunk))
     return enqueued

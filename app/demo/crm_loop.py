@@ -1,0 +1,123 @@
+"""The demo's CRM half: the book's companies in the bundled sandboxes, linked by a sync, scores written back.
+
+`cse demo` runs the whole loop on one machine: the three vendor sandboxes are seeded from the generated book, a
+sync links their company records to the store's accounts (identity resolution by domain), and after scoring the
+write-back lands fields, tasks and in-app messages in the sandboxes through the official SDKs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import Engine, func, select
+
+from app.cli_sync import build_sources
+from app.jobs import WRITEBACK_QUEUES, redis_connection
+from app.settings import Settings
+from app.store.models import OutboxRow
+from app.sync import active_mapping, run_sync
+from app.writeback.jobs import PUSH_MAPPINGS, enqueue_deliveries, pusher_for
+from connectors.source import PullStats, VendorSource
+from engine.canonical import Vendor
+
+COMPANY_OBJECTS = {Vendor.SALESFORCE: "Account", Vendor.HUBSPOT: "companies", Vendor.INTERCOM: "companies"}
+
+
+@dataclass
+class CompaniesOnly:
+    """A source limited to its company object: the demo's usage and CRM history come from the book itself."""
+
+    source: VendorSource
+    vendor: Vendor = field(init=False)
+    stats: PullStats = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.vendor = self.source.vendor
+        self.stats = self.source.stats
+
+    def objects(self) -> tuple[str, ...]:
+        return tuple(o for o in self.source.objects() if o == COMPANY_OBJECTS[Vendor(self.vendor)])
+
+    def pull(self, obj: str, since: datetime | None):
+        return self.source.pull(obj, since)
+
+
+@contextmanager
+def bundled_crms(book) -> Iterator[dict[str, str]]:
+    """Start the three sandboxes seeded from `book`; yields the settings that point the connectors at them.
+
+    They are also put into this process's environment while the sandboxes run, because jobs (run in-process by
+    the demo) build their connections from the environment like any worker does.
+    """
+    from sandbox.hubspot import start_sandbox as start_hubspot
+    from sandbox.intercom import DEFAULT_TOKEN, start_intercom_sandbox
+    from sandbox.salesforce import start_sandbox as start_salesforce
+
+    with ExitStack() as stack:
+        salesforce = stack.enter_context(start_salesforce(book))
+        hubspot, _ = start_hubspot(book)
+        stack.callback(hubspot.stop)
+        intercom, _ = start_intercom_sandbox(book)
+        stack.callback(intercom.stop)
+        env = {
+            **salesforce.settings_env(),
+            "HUBSPOT_ACCESS_TOKEN": "sandbox-token", "HUBSPOT_BASE_URL": hubspot.base_url,
+            "INTERCOM_ACCESS_TOKEN": DEFAULT_TOKEN, "INTERCOM_BASE_URL": intercom.base_url,
+        }  # fmt: skip
+        saved = {name: os.environ.get(name) for name in env}
+        os.environ.update(env)
+        stack.callback(_restore, saved)
+        yield env
+
+
+def _restore(saved: dict[str, str | None]) -> None:
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+def crm_settings(sandbox_env: dict[str, str]) -> Settings:
+    """The process's settings (store, Redis) with the vendor connections pointed at the sandboxes."""
+    return Settings.from_env({**os.environ, **sandbox_env})
+
+
+def link_companies(engine: Engine, settings: Settings, log_dir: Path) -> dict[str, int]:
+    """Sync each CRM's companies into the store and install our fields; returns linked companies per vendor."""
+    sources = [CompaniesOnly(source) for source in build_sources(settings, None, engine)]
+    log = run_sync(engine, sources, log_dir=log_dir)
+    with engine.connect() as conn:
+        for vendor in ("hubspot", "intercom"):
+            fields = __import__(f"connectors.{vendor}.fields", fromlist=["install_fields"])
+            fields.install_fields(
+                pusher_for(settings, vendor).client, active_mapping(conn, vendor, PUSH_MAPPINGS[vendor])
+            )
+    return {entry.vendor: entry.accounts for entry in log.objects}
+
+
+def deliver_everything(engine: Engine, settings: Settings) -> dict[str, dict[str, int]]:
+    """Run the write-back to completion: through Redis and an in-process RQ worker when REDIS_URL is set."""
+    if settings.redis_url:
+        from rq import SimpleWorker
+
+        connection = redis_connection(settings)
+        enqueue_deliveries(settings, engine, connection=connection)
+        SimpleWorker(list(WRITEBACK_QUEUES.values()), connection=connection).work(burst=True)
+    else:
+        enqueue_deliveries(settings, engine)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(OutboxRow.vendor, OutboxRow.operation, OutboxRow.status, func.count()).group_by(
+                OutboxRow.vendor, OutboxRow.operation, OutboxRow.status
+            )
+        ).all()
+    summary: dict[str, dict[str, int]] = {}
+    for vendor, operation, status, count in rows:
+        summary.setdefault(vendor, {})[f"{operation}:{status}"] = count
+    return summary
