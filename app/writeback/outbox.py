@@ -6,14 +6,15 @@ configured step since the last planned update, and an action's dedupe key makes 
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import date, datetime
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, and_, func, or_, select, update
+from sqlalchemy import Column, Connection, Text, and_, func, or_, select, update
 
-from app.store.bulk import upsert
+from app.store.bulk import copy_rows, insert_from_select_ignoring_conflicts, rows_of, temp_table, upsert
 from app.store.models import Action, Contact, ExternalId, OutboxRow
 from engine.canonical import Vendor
 
@@ -142,23 +143,29 @@ def plan_field_writes(conn: Connection, scored: pd.DataFrame, as_of: date, step:
     return planned
 
 
+ACTION_COLUMNS = ("account_id", "playbook", "step", "kind", "due", "status", "dedupe_key", "created_at", "payload")
+
+
 def store_actions(conn: Connection, actions: pd.DataFrame) -> int:
-    """Store planned actions; an action whose dedupe key exists already is left as it is."""
+    """Store planned actions in one staged INSERT ... SELECT; an action whose dedupe key exists is left alone."""
     if actions.empty:
         return 0
-    now = datetime.now()
-    records = [
-        {
-            "account_id": int(row.account_id), "playbook": row.playbook, "step": row.step, "kind": row.kind,
-            "due": row.due.to_pydatetime() if hasattr(row.due, "to_pydatetime") else row.due, "status": "planned",
-            "dedupe_key": row.dedupe_key, "created_at": now,
-            "payload": {"title": row.title, "priority": row.priority, "reason": row.reason},
-        }
-        for row in actions.itertuples(index=False)
-    ]  # fmt: skip
-    before = conn.scalar(select(func.count()).select_from(Action))
-    upsert(conn, Action.__table__, records, conflict=["dedupe_key"])
-    return conn.scalar(select(func.count()).select_from(Action)) - before
+    frame = actions.assign(status="planned", created_at=datetime.now())
+    frame["payload"] = [
+        json.dumps({"title": t, "priority": p, "reason": r})
+        for t, p, r in zip(frame["title"], frame["priority"], frame["reason"], strict=True)
+    ]
+    table = Action.__table__
+    stage = temp_table(conn, "_stage_actions", [
+        Column(name, Text if name == "payload" else table.c[name].type) for name in ACTION_COLUMNS
+    ])  # fmt: skip
+    copy_rows(conn, stage, ACTION_COLUMNS, rows_of(frame, ACTION_COLUMNS))
+    source = [stage.c[name] for name in ACTION_COLUMNS]
+    if conn.dialect.name == "postgresql":
+        source[-1] = stage.c.payload.cast(table.c.payload.type)
+    inserted = insert_from_select_ignoring_conflicts(conn, table, ACTION_COLUMNS, select(*source), ["dedupe_key"])
+    stage.drop(conn)
+    return inserted
 
 
 def _message_recipients(conn: Connection, account_ids: list[int]) -> dict[int, str]:
