@@ -36,7 +36,9 @@ def test_scores_and_tasks_land_once_in_hubspot(hubspot_linked):
     result = rescore_book(store)
     assert result.field_writes > 20
     enqueue_deliveries(settings, store, vendors=("hubspot",))
-    assert set(_statuses(store)) == {"done"}, _statuses(store)
+    with store.connect() as conn:
+        errors = set(conn.execute(select(OutboxRow.last_error).where(OutboxRow.status != "done")).scalars())
+    assert set(_statuses(store)) == {"done"}, errors
 
     with store.connect() as conn:
         links = dict(conn.execute(select(ExternalId.account_id, ExternalId.external_id).where(
@@ -67,7 +69,9 @@ def test_scores_and_tasks_land_once_in_hubspot(hubspot_linked):
         mapping = active_mapping(conn, "hubspot", "push_companies")
     deliver_rows(store, pusher_for(settings, "hubspot"), mapping, ids)
     assert len([t for t in state.live("tasks") if t.properties.get(TASK_DEDUPE_PROPERTY)]) == len(tasks)
-    assert set(_statuses(store)) == {"done"}
+    with store.connect() as conn:
+        errors = set(conn.execute(select(OutboxRow.last_error).where(OutboxRow.status != "done")).scalars())
+    assert set(_statuses(store)) == {"done"}, errors
 
 
 def test_partial_batch_failures_and_429_storms_end_delivered_or_parked(hubspot_linked):

@@ -43,6 +43,11 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def _chunks(rows: list[PushRow]) -> list[list[PushRow]]:
+    """HubSpot takes at most 100 inputs per batch call (and 100 values per IN filter)."""
+    return [rows[i : i + BATCH_LIMIT] for i in range(0, len(rows), BATCH_LIMIT)]
+
+
 def _errors_by_key(response: Any, key: str) -> dict[str, tuple[str, bool]]:
     """Failed id (or trace id) → (message, retryable) from a 207 multi-status response."""
     failed: dict[str, tuple[str, bool]] = {}
@@ -63,6 +68,9 @@ class HubSpotPusher:
         self.client = client
 
     def update_fields(self, rows: list[PushRow]) -> list[PushResult]:
+        return [result for chunk in _chunks(rows) for result in self._update_batch(chunk)]
+
+    def _update_batch(self, rows: list[PushRow]) -> list[PushResult]:
         inputs = [
             SimplePublicObjectBatchInput(
                 id=row.payload["external_id"], properties={k: _text(v) for k, v in row.payload["fields"].items()}
@@ -99,6 +107,10 @@ class HubSpotPusher:
         return {str(r.id): r.properties.get("hubspot_owner_id") for r in response.results or [] if r.properties}
 
     def create_tasks(self, rows: list[PushRow]) -> list[PushResult]:
+        return [result for chunk in _chunks(rows) for result in self._create_batch(chunk)]
+
+    def _create_batch(self, rows: list[PushRow]) -> list[PushResult]:
+        """At most 100 tasks: one search for those that exist, one batch create for the rest."""
         keys = [row.payload["dedupe_key"] for row in rows]
         existing = self._existing_tasks(keys)
         todo = [row for row in rows if row.payload["dedupe_key"] not in existing]
