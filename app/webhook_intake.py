@@ -100,6 +100,29 @@ def record_refusal(engine: Engine, vendor: str, status: str, reason: str, raw: b
         )  # fmt: skip
 
 
+# Objects whose records a webhook about this vendor object should fetch, besides the object itself.
+ALSO_FETCH = {("intercom", "contacts"): ("events",)}
+
+
+def wanted_records(rows) -> dict[str, dict[str, list[str]]]:
+    """vendor → object → record ids the waiting events name (and their companies, and a person's events)."""
+    wanted: dict[str, dict[str, set[str]]] = {}
+    for row in rows:
+        objects = wanted.setdefault(row.vendor, {})
+        obj = OBJECT_NAMES.get(row.vendor, {}).get(row.object, row.object)
+        if row.object_id:
+            objects.setdefault(obj, set()).add(row.object_id)
+            for extra in ALSO_FETCH.get((row.vendor, obj), ()):
+                objects.setdefault(extra, set()).add(row.object_id)
+        refs = row.refs or {}
+        for key, value in refs.items():
+            if key in REFERENCES and value:
+                objects.setdefault(REFERENCES[key], set()).add(value)
+        for company in refs.get("company_ids") or []:
+            objects.setdefault("companies", set()).add(company)
+    return {v: {o: sorted(ids) for o, ids in objects.items()} for v, objects in wanted.items()}
+
+
 def _accounts_for(engine: Engine, rows) -> dict[int, list[int]]:
     """Event row id → account ids, through the company links and the record links the sync keeps."""
     found: dict[int, list[int]] = {}
@@ -133,11 +156,11 @@ class ProcessResult:
 
 def process_received(
     engine: Engine,
-    pull: Callable[[set[str]], None],
+    pull: Callable[[dict[str, dict[str, list[str]]]], None],
     rescore_accounts: Callable[[list[int]], None],
     limit: int = 10_000,
 ) -> ProcessResult:
-    """Take the waiting events: pull fresh data from their vendors, rescore each touched account once.
+    """Take the waiting events: pull fresh data for the records they name, rescore each touched account once.
 
     The events are claimed first (status `processing`, the claim time as lease), so two runs at once never take
     the same event; a run that died leaves its claim to expire and the events to the next run.
@@ -156,7 +179,7 @@ def process_received(
     result = ProcessResult(events=len(rows))
     if not rows:
         return result
-    pull({row.vendor for row in rows})
+    pull(wanted_records(rows))
     accounts = _accounts_for(engine, rows)
     result.accounts = sorted({a for ids in accounts.values() for a in ids})
     result.unresolved = sum(1 for ids in accounts.values() if not ids)

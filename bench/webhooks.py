@@ -10,7 +10,9 @@ Throughput: `app:create_app()` and `bench.bare_app:create_app()` are each served
 class and bind) and loaded by `wrk` from a second process over loopback. The webhook requests are pre-generated,
 signed HubSpot v3 requests, each with its own event id, so every request takes the real path (verify, store a new
 event, schedule processing on Redis) rather than the cheaper duplicate path; wrk replays them through a Lua script.
-The bare app answers the same requests without doing anything, so the ratio isolates what our handling costs.
+The bare app reads the same requests and answers 204, so the ratio isolates what our handling costs. The two
+servers are loaded in alternation over several rounds and the median ratio reported, because a machine shared with
+other work skews any single pair of runs; `--app-factory` times a variant of the product under the same load.
 
 Latency: the flow of tests/test_webhook_e2e.py, measured: Salesforce, HubSpot and Intercom sandboxes seeded from a
 small book, the store synced, linked and written back once, one `python -m app worker`, the product behind the same

@@ -33,7 +33,13 @@ def test_events_resolve_to_accounts_and_each_account_is_rescored_once(store):
                                                   {"company_ids": ["ic-9"]})], b"{}")  # fmt: skip
     pulled, rescored = [], []
     result = process_received(store, pulled.append, rescored.append)
-    assert pulled == [{"hubspot", "salesforce", "intercom"}]
+    assert pulled == [
+        {
+            "hubspot": {"companies": ["501"], "contacts": ["77"], "deals": ["999"]},
+            "salesforce": {"Case": ["500Z"], "Account": ["001X"]},
+            "intercom": {"contacts": ["c1"], "events": ["c1"], "companies": ["ic-9"]},
+        }
+    ], "each event's own record, the company it names, and a person's events"
     assert rescored == [sorted(ids.values())], "one rescoring, every touched account once"
     assert result.events == 5 and result.unresolved == 1
     with store.connect() as conn:

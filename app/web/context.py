@@ -14,3 +14,14 @@ def settings() -> Settings:
 
 def engine() -> Engine:
     return current_app.extensions["cse"]["engine"]
+
+
+def redis():
+    """One Redis client (and connection pool) per process, made on first use: a client per request cost more
+    than the rest of a webhook's handling."""
+    state = current_app.extensions["cse"]
+    if state.get("redis") is None:
+        from app.jobs import redis_connection
+
+        state["redis"] = redis_connection(state["settings"])
+    return state["redis"]

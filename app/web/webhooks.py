@@ -7,6 +7,8 @@ from collections.abc import Callable
 
 from flask import Blueprint, Response, request
 
+from app.jobs import SCORE_QUEUE, get_queue
+from app.tasks import process_webhooks, process_webhooks_job
 from app.web import context
 from app.webhook_intake import InProcessCoalescer, record_events, record_refusal, schedule_processing_on_redis
 from connectors.hubspot import webhooks as hubspot
@@ -21,17 +23,13 @@ _coalescer = InProcessCoalescer()
 
 def _schedule_processing() -> None:
     """One processing run for a burst of events; with Redis down the events wait for the scheduler's sweep."""
-    from app.tasks import process_webhooks, process_webhooks_job
-
     settings = context.settings()
     if not settings.redis_url:
         engine = context.engine()
         _coalescer.schedule(settings.webhook_coalesce_seconds, lambda: process_webhooks(settings, engine))
         return
-    from app.jobs import SCORE_QUEUE, get_queue, redis_connection
-
     try:
-        connection = redis_connection(settings)
+        connection = context.redis()
         queue = get_queue(settings, SCORE_QUEUE, connection)
         schedule_processing_on_redis(connection, queue, settings.webhook_coalesce_seconds, process_webhooks_job)
     except Exception:  # noqa: BLE001 - Redis unreachable: the events are stored and will be picked up
