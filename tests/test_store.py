@@ -10,7 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import func, select
 
-from app.store.load import load_accounts, load_contacts, load_events
+from app.store.load import load_accounts, load_contacts, load_events, refresh_rollups
 from app.store.metrics import account_metrics
 from app.store.models import Account, AccountDay, ActivityEvent, Base
 from engine.canonical import METRIC_COLUMNS
@@ -160,3 +160,13 @@ def test_metrics_for_a_subset_of_accounts_match_the_whole_book(store):
         everyone = account_metrics(conn, AS_OF, CORE, ALL)
         one = account_metrics(conn, AS_OF, CORE, ALL, account_ids=[ids["A0000"]])
     pd.testing.assert_frame_equal(one, everyone.loc[[ids["A0000"]]])
+
+
+def test_events_at_midnight_count_in_their_day_whatever_path_stored_them(store):
+    """Bulk-loaded timestamps must compare like SQLAlchemy-bound ones (SQLite stores them as text)."""
+    midnight = [event("A0000", AS_OF - timedelta(days=3), "login", count=2, value=10.0, uid="m1", hour=0)]
+    ids, _ = _load(store, accounts_frame(1), midnight)
+    with store.begin() as conn:  # a later refresh of just that day must find the event again
+        refresh_rollups(conn, [ids["A0000"]], AS_OF - timedelta(days=3), AS_OF - timedelta(days=3))
+        logins = conn.scalar(select(func.sum(AccountDay.logins)).where(AccountDay.account_id == ids["A0000"]))
+    assert logins == 2

@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -214,6 +215,20 @@ class Tripwire:
             if obj == self.obj and number == self.after and not self.tripped:
                 self.tripped = True
                 self.trip()
+
+
+class Subset:
+    """Only some objects of a source: a test about accounts need not pay for Intercom's per-contact events."""
+
+    def __init__(self, source: VendorSource, *objects: str) -> None:
+        self.source, self.vendor, self.stats = source, source.vendor, source.stats
+        self.only = objects
+
+    def objects(self) -> tuple[str, ...]:
+        return tuple(o for o in self.source.objects() if o in self.only)
+
+    def pull(self, obj: str, since: datetime | None) -> Iterator[list[dict]]:
+        return self.source.pull(obj, since)
 
 
 def kill() -> None:
@@ -441,7 +456,8 @@ def assert_book_landed(stack: Stack, engine: Engine) -> None:
 
     with engine.connect() as conn:
         contacts = dict(conn.execute(select(Contact.email, Contact.account_id)).all())
-    expected = {e.lower(): account_of[k] for e, k in zip(book.contacts["email"], book.contacts["account_key"])}
+    pairs = zip(book.contacts["email"], book.contacts["account_key"], strict=True)
+    expected = {email.lower(): account_of[key] for email, key in pairs}
     assert contacts == expected
     pd.testing.assert_frame_equal(stored_events(engine), expected_events(book), check_dtype=False)
 
@@ -591,6 +607,29 @@ def test_incremental_sync_reads_only_changes_and_honours_deletions(store, stack)
     assert len(event_ids(store)) == len(set(event_ids(store)))
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="product gap (app/sync.py, account merge): a field two vendors map (name, domain, plan, arr, seats, "
+    "status...) takes the value of whichever vendor record was loaded last in the run, not the newest change: an "
+    "unrelated Intercom change (usage figures move daily) re-sends Intercom's stale name over a CRM rename, and a "
+    "--full resync does the same to every account; the result depends on what happened to be re-read",
+)
+def test_a_crm_rename_survives_an_unrelated_intercom_change(store, stack):
+    sources = [Subset(build_sources(stack.settings, "salesforce")[0], "Account"),
+               Subset(build_sources(stack.settings, "intercom")[0], "companies")]  # fmt: skip
+    assert sync(stack, store, sources).ok
+    stack.advance_clocks()
+    key = first_of(stack.book, "salesforce")
+    stack.salesforce.org.update("Account", stack.salesforce.seeded.account_ids[key], {"Name": "Renamed Industries"})
+    intercom_id = stack.intercom.workspace.company_by_key(key)["id"]
+    stack.intercom.workspace.update_company(intercom_id, {"custom_attributes": {"api_used": 4321}})
+
+    assert sync(stack, store, sources).ok
+    renamed = account(store, links(store)[("intercom", "companies", intercom_id)])
+    assert renamed["api_used"] == 4321
+    assert renamed["name"] == "Renamed Industries"
+
+
 # --------------------------------------------------------------------------------------------------------------------
 # Resume after a run killed midway or a vendor failing partway
 # --------------------------------------------------------------------------------------------------------------------
@@ -673,7 +712,8 @@ def test_an_incremental_sync_failing_midway_is_finished_by_the_next_run(store, s
 
 def grows(waits: list[float], run: int) -> bool:
     """Some `run` consecutive waits each at least 1.5 times the one before: exponential backoff at work."""
-    return any(all(b >= 1.5 * a > 0 for a, b in zip(w, w[1:])) for w in zip(*(waits[i:] for i in range(run))))
+    windows = [waits[start : start + run] for start in range(len(waits) - run + 1)]
+    return any(all(later >= 1.5 * earlier > 0 for earlier, later in pairwise(window)) for window in windows)
 
 
 def test_rate_limit_storms_and_server_errors_are_retried_with_backoff(store, stack, tmp_path):
