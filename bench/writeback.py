@@ -17,7 +17,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import date, datetime
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -28,10 +31,13 @@ from app.settings import Settings
 from app.store.db import make_engine, upgrade_schema
 from app.store.load import load_accounts
 from app.store.models import ExternalId, OutboxRow
-from app.writeback.jobs import enqueue_deliveries
-from app.writeback.outbox import plan_field_writes
+from app.sync import active_mapping
+from app.writeback.jobs import enqueue_deliveries, pusher_for
+from app.writeback.outbox import COMPANY_OBJECTS, plan_field_writes
+from connectors.hubspot.fields import install_fields
+from sandbox.hubspot import start_sandbox as start_hubspot
 from sandbox.redis_server import throwaway_redis
-from sandbox.salesforce import start_sandbox
+from sandbox.salesforce import start_sandbox as start_salesforce
 
 AS_OF = date(2026, 11, 1)
 STEP = 2.0
@@ -55,20 +61,56 @@ def scored_frame(account_ids: list[int], seed: int) -> pd.DataFrame:
     )  # fmt: skip
 
 
-def prepare(engine, org, n: int) -> list[int]:
-    """N store accounts linked to N Salesforce Accounts."""
+@dataclass
+class Crm:
+    """One vendor sandbox under test: how to create N companies in it and count its batch-write calls."""
+
+    vendor: str
+    batch: int
+    env: dict
+    create_companies: Callable[[int], list[str]]
+    write_calls: Callable[[], int]
+
+
+@contextmanager
+def salesforce_crm() -> Iterator[Crm]:
+    with start_salesforce() as sandbox:
+        org = sandbox.org
+        yield Crm(
+            "salesforce", 200, sandbox.settings_env(),
+            lambda n: [org.insert("Account", {"Name": f"Bench {i}"}, raw=True) for i in range(n)],
+            lambda: sum(1 for method, path in org.request_log if method == "PATCH" and "composite/sobjects" in path),
+        )  # fmt: skip
+
+
+@contextmanager
+def hubspot_crm() -> Iterator[Crm]:
+    running, state = start_hubspot()
+    try:
+        env = {"HUBSPOT_ACCESS_TOKEN": "sandbox-token", "HUBSPOT_BASE_URL": running.base_url}
+        yield Crm(
+            "hubspot", 100, env,
+            lambda n: [state.create("companies", {"name": f"Bench {i}"}).id for i in range(n)],
+            lambda: state.api_calls("/crm/v3/objects/companies/batch/update"),
+        )  # fmt: skip
+    finally:
+        running.stop()
+
+
+def prepare(engine, crm: Crm, n: int) -> list[int]:
+    """N store accounts linked to N companies in the CRM."""
     accounts = pd.DataFrame({"key": [f"W{i:06d}" for i in range(n)], "name": [f"Bench {i}" for i in range(n)],
                              "status": "active"})  # fmt: skip
-    sf_ids = [org.insert("Account", {"Name": f"Bench {i}"}, raw=True) for i in range(n)]
+    external = crm.create_companies(n)
     with engine.begin() as conn:
         ids = load_accounts(conn, accounts)
-        links = [{"account_id": ids[f"W{i:06d}"], "vendor": "salesforce", "object": "Account", "external_id": sf}
-                 for i, sf in enumerate(sf_ids)]  # fmt: skip
+        links = [{"account_id": ids[f"W{i:06d}"], "vendor": crm.vendor, "object": COMPANY_OBJECTS[crm.vendor],
+                  "external_id": e} for i, e in enumerate(external)]  # fmt: skip
         conn.execute(ExternalId.__table__.insert(), links)
     return [ids[f"W{i:06d}"] for i in range(n)]
 
 
-def deliver_with_workers(engine, settings: Settings, env: dict, workers: int) -> float:
+def deliver_with_workers(engine, settings: Settings, env: dict, workers: int, vendor: str) -> float:
     """Seconds from enqueueing to the last row delivered, with `workers` started and idle beforehand."""
     import redis
     from rq import Worker
@@ -81,7 +123,7 @@ def deliver_with_workers(engine, settings: Settings, env: dict, workers: int) ->
         while len(Worker.all(connection=connection)) < workers:
             time.sleep(0.1)
         start = time.perf_counter()
-        enqueue_deliveries(settings, engine, vendors=("salesforce",), connection=connection)
+        enqueue_deliveries(settings, engine, vendors=(vendor,), connection=connection)
         while True:
             with engine.connect() as conn:
                 if not conn.scalar(select(func.count()).where(OutboxRow.status != "done")):
@@ -94,44 +136,51 @@ def deliver_with_workers(engine, settings: Settings, env: dict, workers: int) ->
             process.wait()
 
 
+def bench_vendor(crm: Crm, n: int, redis_url: str, tmp: str) -> None:
+    url = f"sqlite:///{Path(tmp) / f'bench-{crm.vendor}.db'}"
+    engine = make_engine(url)
+    upgrade_schema(engine)
+    ids = prepare(engine, crm, n)
+    env = {**os.environ, **crm.env, "DATABASE_URL": url, "REDIS_URL": redis_url, "CSE_DATA_DIR": tmp}
+    settings = Settings.from_env(env)
+    os.environ.update(env)
+    if crm.vendor == "hubspot":
+        with engine.connect() as conn:
+            install_fields(pusher_for(settings, "hubspot").client, active_mapping(conn, "hubspot", "push_companies"))
+    first = scored_frame(ids, seed=1)
+    with engine.begin() as conn:
+        planned = plan_field_writes(conn, first, AS_OF, STEP)
+    minimum = math.ceil(planned / crm.batch)
+    for workers in (1, 2):
+        if workers == 2:  # the same writes again, from scratch
+            with engine.begin() as conn:
+                conn.execute(update(OutboxRow).values(status="pending", attempts=0, job_id=None))
+        calls_before = crm.write_calls()
+        elapsed = deliver_with_workers(engine, settings, env, workers, crm.vendor)
+        calls = crm.write_calls() - calls_before
+        print(f"{crm.vendor}, {workers} worker(s): {planned:,} records in {elapsed:.1f} s = "
+              f"{planned / elapsed:,.0f} records/s; write calls {calls} vs minimum ⌈N/{crm.batch}⌉ = {minimum} "
+              f"(ratio {calls / minimum:.3f}, target ≤ 1.05)")  # fmt: skip
+
+    moved = first.copy()
+    rng = np.random.default_rng(2)
+    changed = rng.choice(len(moved), size=n // 20, replace=False)
+    moved.iloc[changed, moved.columns.get_loc("health")] = (moved["health"].iloc[changed] + 10).clip(upper=100)
+    with engine.begin() as conn:
+        steady = plan_field_writes(conn, moved, AS_OF, STEP)
+    print(f"{crm.vendor}, steady-state rescoring with {len(changed):,} of {n:,} scores moved: {steady:,} records "
+          f"written = {steady / n:.1%} (target 5 %, not 100 %)")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--accounts", type=int, default=10_000)
+    parser.add_argument("--vendors", default="salesforce,hubspot")
     args = parser.parse_args()
-    n = args.accounts
-    with tempfile.TemporaryDirectory() as tmp, throwaway_redis() as redis_url, start_sandbox() as sandbox:
-        url = f"sqlite:///{Path(tmp) / 'bench.db'}"
-        engine = make_engine(url)
-        upgrade_schema(engine)
-        ids = prepare(engine, sandbox.org, n)
-        env = {**os.environ, **sandbox.settings_env(), "DATABASE_URL": url, "REDIS_URL": redis_url,
-               "CSE_DATA_DIR": tmp}  # fmt: skip
-        settings = Settings.from_env(env)
-        os.environ.update(env)
-
-        first = scored_frame(ids, seed=1)
-        with engine.begin() as conn:
-            planned = plan_field_writes(conn, first, AS_OF, STEP)
-        for workers in (1, 2):
-            if workers == 2:  # the same writes again, from scratch
-                with engine.begin() as conn:
-                    conn.execute(update(OutboxRow).values(status="pending", attempts=0, job_id=None))
-            calls_before = len(sandbox.org.request_log)
-            elapsed = deliver_with_workers(engine, settings, env, workers)
-            writes = [r for r in sandbox.org.request_log[calls_before:] if r[0] == "PATCH"]
-            minimum = math.ceil(planned / 200)
-            print(f"salesforce, {workers} worker(s): {planned:,} records in {elapsed:.1f} s = "
-                  f"{planned / elapsed:,.0f} records/s; write calls {len(writes)} vs minimum {minimum} "
-                  f"(ratio {len(writes) / minimum:.3f}, target ≤ 1.05)")  # fmt: skip
-
-        moved = first.copy()
-        rng = np.random.default_rng(2)
-        changed = rng.choice(len(moved), size=n // 20, replace=False)
-        moved.iloc[changed, moved.columns.get_loc("health")] = (moved["health"].iloc[changed] + 10).clip(upper=100)
-        with engine.begin() as conn:
-            steady = plan_field_writes(conn, moved, AS_OF, STEP)
-        print(f"steady-state rescoring with {len(changed):,} of {n:,} scores moved: {steady:,} records written "
-              f"= {steady / n:.1%} (target 5 %, not 100 %) at {datetime.now():%H:%M}")  # fmt: skip
+    crms = {"salesforce": salesforce_crm, "hubspot": hubspot_crm}
+    for vendor in args.vendors.split(","):
+        with tempfile.TemporaryDirectory() as tmp, throwaway_redis() as redis_url, crms[vendor]() as crm:
+            bench_vendor(crm, args.accounts, redis_url, tmp)
 
 
 if __name__ == "__main__":

@@ -280,6 +280,44 @@ def clean_full_sync(
         return log, snapshot(engine)
 
 
+# --------------------------------------------------------------------------------------------------------------------
+# Reading the store
+# --------------------------------------------------------------------------------------------------------------------
+
+SNAPSHOT_TABLES = (Account, ExternalId, RecordLink, Contact, ActivityEvent, AccountDay, QuarantinedRecord)
+BOOKKEEPING = {"id", "updated_at", "created_at", "payload"}
+
+
+def _comparable(value: Any) -> Any:
+    """Floats rounded (SQL sums may add in another order on another database), dicts as sorted item tuples."""
+    if isinstance(value, float):
+        return round(value, 6)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _comparable(v)) for k, v in value.items()))
+    return value
+
+
+def snapshot(engine: Engine) -> dict[str, list[tuple]]:
+    """Every row a sync writes, surrogate ids replaced by natural keys (account key, contact email) and
+    bookkeeping times left out: two stores built by different runs compare equal exactly when their data does."""
+    out: dict[str, list[tuple]] = {}
+    with engine.connect() as conn:
+        account_key = dict(conn.execute(select(Account.id, Account.key)).all())
+        contact_email = dict(conn.execute(select(Contact.id, Contact.email)).all())
+        for model in SNAPSHOT_TABLES:
+            columns = [c for c in model.__table__.columns if c.name not in BOOKKEEPING]
+            rows = []
+            for row in conn.execute(select(*columns)).mappings():
+                values = dict(row)
+                if "account_id" in values:
+                    values["account_id"] = account_key[values["account_id"]]
+                if values.get("contact_id") is not None:
+                    values["contact_id"] = contact_email[values["contact_id"]]
+                rows.append(tuple(_comparable(values[c.name]) for c in columns))
+            out[model.__tablename__] = sorted(rows, key=repr)
+    return out
+
+
 SQLITE_ROLLUP_BUG = (
     "known store bug (app/store/bulk.py copy_rows + app/store/load.py refresh_rollups, SQLite only): events bulk-"
     "loaded through sqlite3's own datetime adapter are stored as 'YYYY-MM-DD HH:MM:SS' when their microseconds are "
@@ -325,44 +363,6 @@ def assert_same_store(engine: Engine, reference: dict[str, list[tuple]]) -> None
     if rollups != expected_rollups and engine.dialect.name == "sqlite":
         pytest.xfail(SQLITE_ROLLUP_BUG)
     assert rollups == expected_rollups
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# Reading the store
-# --------------------------------------------------------------------------------------------------------------------
-
-SNAPSHOT_TABLES = (Account, ExternalId, RecordLink, Contact, ActivityEvent, AccountDay, QuarantinedRecord)
-BOOKKEEPING = {"id", "updated_at", "created_at", "payload"}
-
-
-def _comparable(value: Any) -> Any:
-    """Floats rounded (SQL sums may add in another order on another database), dicts as sorted item tuples."""
-    if isinstance(value, float):
-        return round(value, 6)
-    if isinstance(value, dict):
-        return tuple(sorted((k, _comparable(v)) for k, v in value.items()))
-    return value
-
-
-def snapshot(engine: Engine) -> dict[str, list[tuple]]:
-    """Every row a sync writes, surrogate ids replaced by natural keys (account key, contact email) and
-    bookkeeping times left out: two stores built by different runs compare equal exactly when their data does."""
-    out: dict[str, list[tuple]] = {}
-    with engine.connect() as conn:
-        account_key = dict(conn.execute(select(Account.id, Account.key)).all())
-        contact_email = dict(conn.execute(select(Contact.id, Contact.email)).all())
-        for model in SNAPSHOT_TABLES:
-            columns = [c for c in model.__table__.columns if c.name not in BOOKKEEPING]
-            rows = []
-            for row in conn.execute(select(*columns)).mappings():
-                values = dict(row)
-                if "account_id" in values:
-                    values["account_id"] = account_key[values["account_id"]]
-                if values.get("contact_id") is not None:
-                    values["contact_id"] = contact_email[values["contact_id"]]
-                rows.append(tuple(_comparable(values[c.name]) for c in columns))
-            out[model.__tablename__] = sorted(rows, key=repr)
-    return out
 
 
 def count(engine: Engine, model: Any, *where: Any) -> int:
