@@ -49,12 +49,20 @@ def rescore_job(account_ids: list[int] | None = None, as_of: str | None = None) 
 
 def process_webhooks_job(as_of: str | None = None) -> dict:
     """Process the waiting webhook events (an RQ job; settings from the environment)."""
-    settings = Settings.from_env()
-    if settings.redis_url:
-        from app.webhook_intake import release_coalescing
+    from app.jobs import SCORE_QUEUE, get_queue
+    from app.webhook_intake import received_waiting, release_coalescing, schedule_processing_on_redis
 
-        release_coalescing(redis_connection(settings))
-    return process_webhooks(settings, _engine(settings.database_url), as_of)
+    settings = Settings.from_env()
+    engine = _engine(settings.database_url)
+    if not settings.redis_url:
+        return process_webhooks(settings, engine, as_of)
+    connection = redis_connection(settings)
+    release_coalescing(connection)
+    result = process_webhooks(settings, engine, as_of)
+    if received_waiting(engine):  # events that came in during this run and found it already scheduled
+        queue = get_queue(settings, SCORE_QUEUE, connection)
+        schedule_processing_on_redis(connection, queue, 0, process_webhooks_job)
+    return result
 
 
 def process_webhooks(settings: Settings, engine, as_of: str | None = None) -> dict:

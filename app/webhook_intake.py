@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -71,8 +72,7 @@ def record_events(engine: Engine, vendor: str, events: Sequence[VendorEvent], ra
              "duplicates": 0}
             for e in {e.event_id: e for e in events}.values()
         ]  # fmt: skip
-        stmt = dialect_insert(conn, table).on_conflict_do_nothing(index_elements=["vendor", "event_id"])
-        inserted = set(conn.execute(stmt.returning(table.c.event_id), rows).scalars())
+        inserted = set(conn.execute(_insert_new_events(conn.dialect.name, conn), rows).scalars())
         intake.new = [r["event_id"] for r in rows if r["event_id"] in inserted]
         seen: set[str] = set()
         for event in events:  # a replay is an id stored before, or repeated within this request
@@ -87,6 +87,18 @@ def record_events(engine: Engine, vendor: str, events: Sequence[VendorEvent], ra
                 .values(duplicates=table.c.duplicates + 1)
             )
     return intake
+
+
+_INSERTS: dict[str, object] = {}
+
+
+def _insert_new_events(dialect: str, conn):
+    """The INSERT … ON CONFLICT DO NOTHING RETURNING, built once per dialect: it runs on every webhook request."""
+    if dialect not in _INSERTS:
+        table = WebhookEvent.__table__
+        stmt = dialect_insert(conn, table).on_conflict_do_nothing(index_elements=["vendor", "event_id"])
+        _INSERTS[dialect] = stmt.returning(table.c.event_id)
+    return _INSERTS[dialect]
 
 
 def record_refusal(engine: Engine, vendor: str, status: str, reason: str, raw: bytes) -> None:
@@ -229,13 +241,38 @@ class InProcessCoalescer:
                 log.exception("processing webhook events failed")
 
 
-def schedule_processing_on_redis(connection, queue, delay_seconds: float, job: Callable) -> bool:
+class RecentlyScheduled:
+    """Per web process: skip the Redis round trip when this process scheduled a run a moment ago.
+
+    Under load that saves a call per request; the gap it opens (a run that started just before an event came in)
+    is closed by the run itself, which schedules another when it finishes with events still waiting.
+    """
+
+    def __init__(self, seconds: float = 0.05) -> None:
+        self.seconds = seconds
+        self._at = 0.0
+
+    def fresh(self) -> bool:
+        return time.monotonic() - self._at < self.seconds
+
+    def mark(self) -> None:
+        self._at = time.monotonic()
+
+
+def schedule_processing_on_redis(
+    connection, queue, delay_seconds: float, job: Callable, recent: RecentlyScheduled | None = None
+) -> bool:
     """Enqueue one processing job unless one is already waiting (SET NX coalesces a burst into one run).
 
     The waiting job takes every event received before it starts, so events that arrive while it waits in the
     queue ride along; `delay_seconds` > 0 widens that window on purpose, at the cost of latency.
     """
-    if not connection.set(COALESCE_KEY, "1", nx=True, ex=COALESCE_TTL_SECONDS + int(delay_seconds)):
+    if recent is not None and recent.fresh():
+        return False
+    scheduled = connection.set(COALESCE_KEY, "1", nx=True, ex=COALESCE_TTL_SECONDS + int(delay_seconds))
+    if recent is not None:
+        recent.mark()  # a run is waiting now, whether this call or another process scheduled it
+    if not scheduled:
         return False
     job_id = f"process-webhooks-{uuid.uuid4().hex[:12]}"
     if delay_seconds > 0:
@@ -243,6 +280,13 @@ def schedule_processing_on_redis(connection, queue, delay_seconds: float, job: C
     else:
         queue.enqueue(job, job_id=job_id)
     return True
+
+
+def received_waiting(engine: Engine) -> bool:
+    """Events still waiting after a run: they arrived while it ran, and need the next one."""
+    table = WebhookEvent.__table__
+    with engine.connect() as conn:
+        return conn.execute(select(table.c.id).where(table.c.status == "received").limit(1)).first() is not None
 
 
 def release_coalescing(connection) -> None:

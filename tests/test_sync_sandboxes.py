@@ -285,11 +285,12 @@ def clean_full_sync(
 # --------------------------------------------------------------------------------------------------------------------
 
 SNAPSHOT_TABLES = (Account, ExternalId, RecordLink, Contact, ActivityEvent, AccountDay, QuarantinedRecord)
+# Surrogate ids, write times and the quarantined record's raw copy say how and when a row was written, not what.
 BOOKKEEPING = {"id", "updated_at", "created_at", "payload"}
 
 
 def _comparable(value: Any) -> Any:
-    """Floats rounded (SQL sums may add in another order on another database), dicts as sorted item tuples."""
+    """Floats rounded (sums may add up in another order), dicts as sorted item tuples (JSON properties)."""
     if isinstance(value, float):
         return round(value, 6)
     if isinstance(value, dict):
@@ -299,7 +300,7 @@ def _comparable(value: Any) -> Any:
 
 def snapshot(engine: Engine) -> dict[str, list[tuple]]:
     """Every row a sync writes, surrogate ids replaced by natural keys (account key, contact email) and
-    bookkeeping times left out: two stores built by different runs compare equal exactly when their data does."""
+    bookkeeping left out: two stores built by different runs compare equal exactly when their data does."""
     out: dict[str, list[tuple]] = {}
     with engine.connect() as conn:
         account_key = dict(conn.execute(select(Account.id, Account.key)).all())
@@ -318,15 +319,6 @@ def snapshot(engine: Engine) -> dict[str, list[tuple]]:
     return out
 
 
-SQLITE_ROLLUP_BUG = (
-    "known store bug (app/store/bulk.py copy_rows + app/store/load.py refresh_rollups, SQLite only): events bulk-"
-    "loaded through sqlite3's own datetime adapter are stored as 'YYYY-MM-DD HH:MM:SS' when their microseconds are "
-    "0, while SQLAlchemy binds '... HH:MM:SS.000000'; the text comparison `occurred_at >= <first day> 00:00` then "
-    "leaves out events at exactly midnight of a refresh's first day (Salesforce CloseDates), so an account-day row "
-    "depends on which refresh ran last"
-)
-
-
 ROLLUPS = {  # AccountDay column -> (event kind, event column it sums)
     "logins": ("login", "count"), "api_calls": ("api_call", "count"), "tickets_opened": ("ticket_opened", "count"),
     "tickets_closed": ("ticket_closed", "count"), "outreach": ("outreach", "count"),
@@ -335,7 +327,8 @@ ROLLUPS = {  # AccountDay column -> (event kind, event column it sums)
 
 
 def assert_rollups_add_up(engine: Engine) -> None:
-    """Day rollups agree, account by account, with the events they are built from (xfail: the SQLite bug)."""
+    """Day rollups agree, account by account, with the events they are built from. (This caught events at exactly
+    midnight falling out of SQLite rollups when bulk loads stored datetimes without microseconds.)"""
     with engine.connect() as conn:
         events = pd.DataFrame(
             conn.execute(select(ActivityEvent.account_id, ActivityEvent.kind, ActivityEvent.count,
@@ -349,20 +342,15 @@ def assert_rollups_add_up(engine: Engine) -> None:
         from_days = from_days[from_days != 0]
         if not from_events[from_events != 0].sort_index().equals(from_days.sort_index().astype(from_events.dtype)):
             wrong[column] = (float(from_events.sum()), float(from_days.sum()))
-    if wrong and engine.dialect.name == "sqlite":
-        pytest.xfail(f"{SQLITE_ROLLUP_BUG}; events vs rollups: {wrong}")
-    assert not wrong
+    assert not wrong, f"events vs rollups (totals): {wrong}"
 
 
 def assert_same_store(engine: Engine, reference: dict[str, list[tuple]]) -> None:
-    """The store holds exactly the reference's data. Day rollups that differ only on SQLite are the known store
-    bug above: everything else is asserted first, then the test is marked xfail with the reason."""
+    """The store holds exactly the reference's data, table by table (one table at a time, for a readable diff)."""
     state = snapshot(engine)
-    rollups, expected_rollups = state.pop("account_days"), dict(reference).pop("account_days")
-    assert state == {table: rows for table, rows in reference.items() if table != "account_days"}
-    if rollups != expected_rollups and engine.dialect.name == "sqlite":
-        pytest.xfail(SQLITE_ROLLUP_BUG)
-    assert rollups == expected_rollups
+    assert list(state) == list(reference)
+    for table, rows in reference.items():
+        assert state[table] == rows, f"{table} differs"
 
 
 def count(engine: Engine, model: Any, *where: Any) -> int:
@@ -603,7 +591,8 @@ def test_incremental_sync_reads_only_changes_and_honours_deletions(store, stack)
     # A rerun with nothing new: the overlap is re-read, and nothing changes, nothing is duplicated.
     before = snapshot(store)
     log = sync(stack, store)
-    assert log.ok and snapshot(store) == before
+    assert log.ok
+    assert_same_store(store, before)
     assert len(event_ids(store)) == len(set(event_ids(store)))
 
 

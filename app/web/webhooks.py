@@ -10,7 +10,13 @@ from flask import Blueprint, Response, request
 from app.jobs import SCORE_QUEUE, get_queue
 from app.tasks import process_webhooks, process_webhooks_job
 from app.web import context
-from app.webhook_intake import InProcessCoalescer, record_events, record_refusal, schedule_processing_on_redis
+from app.webhook_intake import (
+    InProcessCoalescer,
+    RecentlyScheduled,
+    record_events,
+    record_refusal,
+    schedule_processing_on_redis,
+)
 from connectors.hubspot import webhooks as hubspot
 from connectors.intercom import webhooks as intercom
 from connectors.salesforce import webhooks as salesforce
@@ -19,6 +25,7 @@ from connectors.webhook_common import VendorEvent, WebhookMalformed, WebhookReje
 log = logging.getLogger(__name__)
 webhooks = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 _coalescer = InProcessCoalescer()
+_recently = RecentlyScheduled()
 
 
 def _schedule_processing() -> None:
@@ -31,7 +38,8 @@ def _schedule_processing() -> None:
     try:
         connection = context.redis()
         queue = get_queue(settings, SCORE_QUEUE, connection)
-        schedule_processing_on_redis(connection, queue, settings.webhook_coalesce_seconds, process_webhooks_job)
+        schedule_processing_on_redis(connection, queue, settings.webhook_coalesce_seconds, process_webhooks_job,
+                                     _recently)  # fmt: skip
     except Exception:  # noqa: BLE001 - Redis unreachable: the events are stored and will be picked up
         log.warning("could not schedule webhook processing; events wait in the store", exc_info=True)
 
