@@ -15,6 +15,8 @@ PostgreSQL. What must hold, and is checked here:
 - 429 storms and 5xx answers are retried with backoff, every attempt is counted, and the result is the same;
 - malformed records are quarantined with a reason while the rest of their page lands, and a fix at the vendor
   takes them out of quarantine.
+One strict xfail pins a known gap: a field two vendors map takes whichever record was loaded last, not the newest
+change (test_a_crm_rename_survives_an_unrelated_intercom_change).
 
 The book is small (a few dozen companies, five weeks): Intercom lists data events per contact, one API call
 each, so the contact count sets the pace. Vendor clocks are moved forward between rounds of changes, as if an
@@ -700,9 +702,10 @@ def test_an_incremental_sync_failing_midway_is_finished_by_the_next_run(store, s
 
 
 def grows(waits: list[float], run: int) -> bool:
-    """Some `run` consecutive waits each at least 1.5 times the one before: exponential backoff at work."""
+    """Some `run` consecutive waits each at least 1.25 times the one before: exponential backoff at work (it doubles,
+    and ±20 % jitter leaves at least 2 × 0.8 / 1.2 ≈ 1.33 between neighbours)."""
     windows = [waits[start : start + run] for start in range(len(waits) - run + 1)]
-    return any(all(later >= 1.5 * earlier > 0 for earlier, later in pairwise(window)) for window in windows)
+    return any(all(later >= 1.25 * earlier > 0 for earlier, later in pairwise(window)) for window in windows)
 
 
 def test_rate_limit_storms_and_server_errors_are_retried_with_backoff(store, stack, tmp_path):

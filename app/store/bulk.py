@@ -103,3 +103,13 @@ def fetch_int_columns(conn: Connection, query: Select) -> list[np.ndarray]:
     if not rows:
         return [np.empty(0, dtype=np.int64) for _ in range(width)]
     return [np.fromiter(column, dtype=np.int64, count=len(rows)) for column in zip(*rows, strict=True)]
+
+
+IN_LIST_CHUNK = 10_000
+
+
+def chunked(values: Sequence, size: int = IN_LIST_CHUNK) -> Iterable[list]:
+    """Slices for IN lists: PostgreSQL takes at most 65,535 parameters per statement, SQLite often 32,766."""
+    values = list(values)
+    for start in range(0, len(values), size):
+        yield values[start : start + size]

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Column, Connection, Text, and_, func, or_, select, update
 
-from app.store.bulk import copy_rows, insert_from_select_ignoring_conflicts, rows_of, temp_table, upsert
+from app.store.bulk import chunked, copy_rows, insert_from_select_ignoring_conflicts, rows_of, temp_table, upsert
 from app.store.models import Action, Contact, ExternalId, OutboxRow
 from engine.canonical import Vendor
 
@@ -35,10 +35,11 @@ NUMERIC_FIELDS = ("health", "trend_7d", "expansion_score")
 def company_targets(conn: Connection, account_ids: list[int]) -> pd.DataFrame:
     """(account_id, vendor, external_id) of every account's company record in each connected vendor."""
     clauses = [and_(ExternalId.vendor == v.value, ExternalId.object == o) for v, o in COMPANY_OBJECTS.items()]
-    query = select(ExternalId.account_id, ExternalId.vendor, ExternalId.external_id).where(
-        or_(*clauses), ExternalId.account_id.in_(account_ids)
-    )
-    return pd.DataFrame(conn.execute(query).all(), columns=["account_id", "vendor", "external_id"])
+    query = select(ExternalId.account_id, ExternalId.vendor, ExternalId.external_id).where(or_(*clauses))
+    rows = [
+        row for chunk in chunked(account_ids) for row in conn.execute(query.where(ExternalId.account_id.in_(chunk)))
+    ]
+    return pd.DataFrame(rows, columns=["account_id", "vendor", "external_id"])
 
 
 def _driver_text(model_drivers, health_drivers: list) -> str:
@@ -74,12 +75,14 @@ def _field_values(scored: pd.DataFrame, as_of: date) -> pd.DataFrame:
 
 def _last_planned(conn: Connection, vendor: str, account_ids: list[int]) -> pd.DataFrame:
     """The field values last planned per account for this vendor (what the CRM holds or is about to)."""
-    latest = (
-        select(func.max(OutboxRow.id))
-        .where(OutboxRow.vendor == vendor, OutboxRow.operation == UPDATE_FIELDS, OutboxRow.account_id.in_(account_ids))
-        .group_by(OutboxRow.account_id)
-    )
-    rows = conn.execute(select(OutboxRow.account_id, OutboxRow.payload).where(OutboxRow.id.in_(latest))).all()
+    rows = []
+    for chunk in chunked(account_ids):
+        latest = (
+            select(func.max(OutboxRow.id))
+            .where(OutboxRow.vendor == vendor, OutboxRow.operation == UPDATE_FIELDS, OutboxRow.account_id.in_(chunk))
+            .group_by(OutboxRow.account_id)
+        )
+        rows += conn.execute(select(OutboxRow.account_id, OutboxRow.payload).where(OutboxRow.id.in_(latest))).all()
     return pd.DataFrame(
         [payload["fields"] for _, payload in rows], index=pd.Index([a for a, _ in rows], name="account_id")
     ).reindex(columns=list(PUSHED_FIELDS))
@@ -128,16 +131,17 @@ def plan_field_writes(conn: Connection, scored: pd.DataFrame, as_of: date, step:
                 "dedupe_key": f"{vendor}:fields:{account_id}:{planning}", "payload": payload,
                 "status": "pending", "attempts": 0, "created_at": now, "updated_at": now,
             })  # fmt: skip
-        conn.execute(
-            update(OutboxRow)
-            .where(
-                OutboxRow.vendor == vendor,
-                OutboxRow.operation == UPDATE_FIELDS,
-                OutboxRow.status == "pending",
-                OutboxRow.account_id.in_([int(a) for a in changed.index]),
+        for chunk in chunked([int(a) for a in changed.index]):
+            conn.execute(
+                update(OutboxRow)
+                .where(
+                    OutboxRow.vendor == vendor,
+                    OutboxRow.operation == UPDATE_FIELDS,
+                    OutboxRow.status == "pending",
+                    OutboxRow.account_id.in_(chunk),
+                )
+                .values(status="superseded", updated_at=now)
             )
-            .values(status="superseded", updated_at=now)
-        )
         upsert(conn, OutboxRow.__table__, records, conflict=["dedupe_key"])
         planned += len(records)
     return planned
@@ -170,17 +174,18 @@ def store_actions(conn: Connection, actions: pd.DataFrame) -> int:
 
 def _message_recipients(conn: Connection, account_ids: list[int]) -> dict[int, str]:
     """Who an in-app message goes to: the champion, else the executive sponsor, else the most recently seen."""
-    query = (
-        select(Contact.account_id, Contact.email)
-        .where(Contact.account_id.in_(account_ids))
-        .order_by(
-            Contact.account_id, Contact.is_champion.desc(), Contact.is_exec_sponsor.desc(),
-            Contact.last_seen.desc().nulls_last(), Contact.id,
-        )
-    )  # fmt: skip
     recipients: dict[int, str] = {}
-    for account_id, email in conn.execute(query):
-        recipients.setdefault(account_id, email)
+    for chunk in chunked(account_ids):
+        query = (
+            select(Contact.account_id, Contact.email)
+            .where(Contact.account_id.in_(chunk))
+            .order_by(
+                Contact.account_id, Contact.is_champion.desc(), Contact.is_exec_sponsor.desc(),
+                Contact.last_seen.desc().nulls_last(), Contact.id,
+            )
+        )  # fmt: skip
+        for account_id, email in conn.execute(query):
+            recipients.setdefault(account_id, email)
     return recipients
 
 
@@ -224,8 +229,7 @@ def release_due_actions(conn: Connection, now: datetime) -> int:
         for vendor, operation, action, body in records
     ]  # fmt: skip
     upsert(conn, OutboxRow.__table__, rows, conflict=["dedupe_key"])
-    if released:
-        conn.execute(update(Action).where(Action.id.in_(released)).values(status="released"))
-    if skipped:
-        conn.execute(update(Action).where(Action.id.in_(skipped)).values(status="no_target"))
+    for ids, status in ((released, "released"), (skipped, "no_target")):
+        for chunk in chunked(ids):
+            conn.execute(update(Action).where(Action.id.in_(chunk)).values(status=status))
     return len(rows)
