@@ -572,7 +572,7 @@ def test_incremental_sync_reads_only_changes_and_honours_deletions(store, stack)
     untouched = {key: n for key, n in reads.items() if key not in touched}
     assert untouched == {key: n for key, n in earlier.items() if key not in touched}
     assert sum(untouched.values()) <= 10, untouched
-    salesforce_calls = len([o for o in log.objects if o.vendor == "salesforce"]) + 1  # one query each + a describe
+    salesforce_calls = len([o for o in log.objects if o.vendor == "salesforce"])  # one query each
     assert log.api_calls["salesforce"] == salesforce_calls
     assert log.api_calls["hubspot"] <= 3 * 4  # per object: the archived list, one search page, associations
     contacts = len(workspace.contacts)
@@ -736,7 +736,7 @@ def test_rate_limit_storms_and_server_errors_are_retried_with_backoff(store, sta
     assert log.ok, log.to_dict()
     for source in sources:
         vendor = str(source.vendor)
-        assert source.stats.retries >= 4 + 6 + 1, vendor  # the 5xx run, the storm, the trickle
+        assert source.stats.retries >= 4 + 6, vendor  # the 5xx run and the storm (the trickle lands where it may)
         # Every attempt is an API call in the log: the clean run's calls plus one per retry, no more.
         assert log.api_calls[vendor] == clean_log.api_calls[vendor] + source.stats.retries, vendor
     # Backoff (HubSpot and Intercom report their waits): a 429 waits for the window the vendor names (HubSpot's

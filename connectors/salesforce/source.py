@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from connectors.salesforce.client import SalesforceClient
+from connectors.salesforce.client import SalesforceClient, SalesforceError, error_code
 from connectors.source import PullStats
 from engine.canonical import Vendor
 
@@ -29,7 +29,7 @@ CURSOR_FIELD = "SystemModstamp"
 ALWAYS: tuple[str, ...] = ("Id", CURSOR_FIELD, "IsDeleted")
 # Tasks our own write-back created carry a dedupe key; they are not customer activity, so the pull skips them.
 DEFAULT_FILTERS: dict[str, str] = {"Task": "CSE_Dedupe_Key__c = null"}
-_FILTER_FIELDS: dict[str, str] = {"Task": "CSE_Dedupe_Key__c"}  # a filter applies only if the org has its field
+_FILTER_FIELDS: dict[str, str] = {"Task": "CSE_Dedupe_Key__c"}  # dropped (once) where the org lacks the field
 
 
 def soql_datetime(value: datetime) -> str:
@@ -134,7 +134,7 @@ class SalesforceSource:
     def soql(self, obj: str, since: datetime | None) -> str:
         clauses = []
         extra = self._filters.get(obj)
-        if extra and (obj not in _FILTER_FIELDS or _FILTER_FIELDS[obj] in self.field_names(obj)):
+        if extra:
             clauses.append(f"({extra})")
         if since is not None:
             clauses.append(f"{CURSOR_FIELD} >= {soql_datetime(since)}")
@@ -144,17 +144,26 @@ class SalesforceSource:
     # -- pulling --------------------------------------------------------------------------------------------
     def pull(self, obj: str, since: datetime | None) -> Iterator[list[dict[str, Any]]]:
         """Pages of `obj` records changed at or after `since`, deleted ones included (IsDeleted = true)."""
-        query = self.soql(obj, since)
-        pages = self.client.query_pages(query, include_deleted=True)
+        pages = self.client.query_pages(self.soql(obj, since), include_deleted=True)
+        first = True
         while True:
             calls, retries = self.client.api_calls, self.client.retries
             try:
                 page = next(pages)
             except StopIteration:
                 return
+            except SalesforceError as error:
+                # The filter is optimistic (no describe call first): an org without our field has no tasks of
+                # ours to skip, so the query runs again without it.
+                if not (first and obj in _FILTER_FIELDS and error_code(error) == "INVALID_FIELD"):
+                    raise
+                self._filters.pop(obj, None)
+                pages = self.client.query_pages(self.soql(obj, since), include_deleted=True)
+                continue
             finally:
                 self.stats.api_calls += self.client.api_calls - calls
                 self.stats.retries += self.client.retries - retries
+            first = False
             self.stats.records += len(page)
             self.stats.by_object[obj] = self.stats.by_object.get(obj, 0) + len(page)
             yield page
