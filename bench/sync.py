@@ -12,7 +12,7 @@ Minimums: Salesforce ⌈records / 2,000⌉ query pages per object; HubSpot ⌈li
 ⌈archived / 100⌉ for the archived pass (at least one call each); Intercom ⌈companies / 100⌉ scroll pages,
 ⌈records / 150⌉ search pages for contacts and conversations, and with --events one events listing per contact
 (⌈its events / 100⌉ pages; Intercom has no bulk events read, so events cost a call per contact and are off by
-default). What a connector spends beyond that (Salesforce's describe for the Task filter, HubSpot's owner list,
+default). What a connector spends beyond that (HubSpot's owner list,
 the call that closes Intercom's scroll) shows in the ratio. Logins are not API calls and are not counted.
 Everything runs over loopback; nothing leaves the machine.
 """
