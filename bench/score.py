@@ -65,8 +65,10 @@ def bench_engine(n: int) -> None:
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     bands = scored["band"].value_counts().to_dict()
-    print(f"engine: {n:,} accounts in {elapsed:.3f} s = {n / elapsed:,.0f} accounts/s "
-          f"(peak allocation while scoring {peak / 2**20:,.0f} MiB; bands {bands})")
+    print(
+        f"engine: {n:,} accounts in {elapsed:.3f} s = {n / elapsed:,.0f} accounts/s "
+        f"(peak allocation while scoring {peak / 2**20:,.0f} MiB; bands {bands})"
+    )
 
 
 def fill_store(database_url: str, n: int, seed: int = 2) -> None:

@@ -63,9 +63,7 @@ def test_demo_health_ranks_the_accounts_about_to_churn(store, tmp_path):
     book = generate_book(BookSpec(seed=11, active_accounts=600, days=120, as_of=AS_OF))
     with store.connect() as conn:
         rows = conn.execute(
-            select(Account.key, Score.health)
-            .join(Score, Score.account_id == Account.id)
-            .where(Score.as_of == AS_OF)
+            select(Account.key, Score.health).join(Score, Score.account_id == Account.id).where(Score.as_of == AS_OF)
         ).all()
     health = pd.DataFrame(rows, columns=["key", "health"]).set_index("key")["health"]
     churn_date = pd.to_datetime(book.accounts.set_index("key")["latent_churn_date"]).reindex(health.index)

@@ -69,6 +69,7 @@ def test_dedupe_keys_repeat_within_a_period_and_change_across_periods():
     monday = plan_actions(scored, date(2026, 11, 2), load_playbooks())
     sunday = plan_actions(scored, date(2026, 11, 8), load_playbooks())
     next_week = plan_actions(scored, date(2026, 11, 9), load_playbooks())
+
     def pick(frame: pd.DataFrame) -> str:
         return frame.loc[frame["step"] == "health_drop", "dedupe_key"].item()
 
