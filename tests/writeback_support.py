@@ -1,4 +1,5 @@
-"""Fixtures shared by the write-back tests: a store holding a book, linked by a sync to a Salesforce sandbox."""
+"""Fixtures shared by the write-back tests: a store holding a book, linked by a sync to a vendor sandbox seeded
+from the same book (Salesforce `linked`, HubSpot `hubspot_linked`, Intercom `intercom_linked`)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,14 @@ from app.demo.book import BookSpec, generate_book
 from app.rescoring import RescoreResult, rescore
 from app.settings import Settings
 from app.sync import run_sync
+from connectors.hubspot.source import HubSpotSource
+from connectors.intercom.source import IntercomSource
 from connectors.salesforce.source import SalesforceSource
 from engine.health_config import load_health_config
 from engine.playbooks import load_playbooks
-from sandbox.salesforce import start_sandbox
+from sandbox.hubspot import start_sandbox as start_hubspot
+from sandbox.intercom import DEFAULT_TOKEN, start_intercom_sandbox
+from sandbox.salesforce import start_sandbox as start_salesforce
 
 AS_OF = date(2026, 6, 30)
 
@@ -24,71 +29,45 @@ def book():
     return generate_book(BookSpec(seed=3, active_accounts=150, days=60, as_of=AS_OF))
 
 
+def _linked_settings(store, book, tmp_path, monkeypatch, vendor_env: dict, source_class) -> Settings:
+    """Load the book, point the settings at the sandbox (in the environment, as jobs read it) and sync it."""
+    load_book(store, book.accounts, book.contacts, book.events)
+    env = {**vendor_env, "DATABASE_URL": store.url.render_as_string(hide_password=False), "CSE_DATA_DIR": str(tmp_path)}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    settings = Settings.from_env()
+    run_sync(store, [source_class.from_settings(settings)], log_dir=tmp_path)
+    return settings
+
+
 @pytest.fixture
 def linked(store, book, tmp_path, monkeypatch):
-    """Store loaded with the book and synced with a Salesforce org seeded from the same book."""
-    load_book(store, book.accounts, book.contacts, book.events)
-    with start_sandbox(book) as sandbox:
-        env = {**sandbox.settings_env(), "DATABASE_URL": store.url.render_as_string(hide_password=False),
-               "CSE_DATA_DIR": str(tmp_path)}  # fmt: skip
-        for key, value in env.items():
-            monkeypatch.setenv(key, value)
-        monkeypatch.delenv("REDIS_URL", raising=False)
-        settings = Settings.from_env()
-        run_sync(store, [SalesforceSource.from_settings(settings)], log_dir=tmp_path)
-        yield store, sandbox, settings
-
-
-def rescore_book(store) -> RescoreResult:
-    return rescore(store, AS_OF, load_health_config(), load_playbooks(), score_step=2.0,
-                   now=datetime(2026, 6, 30, 23, 0))  # fmt: skip
+    with start_salesforce(book) as sandbox:
+        yield store, sandbox, _linked_settings(store, book, tmp_path, monkeypatch, sandbox.settings_env(),
+                                               SalesforceSource)  # fmt: skip
 
 
 @pytest.fixture
 def hubspot_linked(store, book, tmp_path, monkeypatch):
-    """Store loaded with the book and synced with a HubSpot portal seeded from the same book."""
-    from connectors.hubspot.source import HubSpotSource
-    from sandbox.hubspot import start_sandbox as start_hubspot
-
-    load_book(store, book.accounts, book.contacts, book.events)
     running, state = start_hubspot(book)
     try:
-        env = {
-            "HUBSPOT_ACCESS_TOKEN": "sandbox-token",
-            "HUBSPOT_BASE_URL": running.base_url,
-            "DATABASE_URL": store.url.render_as_string(hide_password=False),
-            "CSE_DATA_DIR": str(tmp_path),
-        }
-        for key, value in env.items():
-            monkeypatch.setenv(key, value)
-        monkeypatch.delenv("REDIS_URL", raising=False)
-        settings = Settings.from_env()
-        run_sync(store, [HubSpotSource.from_settings(settings)], log_dir=tmp_path)
-        yield store, state, settings
+        env = {"HUBSPOT_ACCESS_TOKEN": "sandbox-token", "HUBSPOT_BASE_URL": running.base_url}
+        yield store, state, _linked_settings(store, book, tmp_path, monkeypatch, env, HubSpotSource)
     finally:
         running.stop()
 
 
 @pytest.fixture
 def intercom_linked(store, book, tmp_path, monkeypatch):
-    """Store loaded with the book and synced with an Intercom workspace seeded from the same book."""
-    from connectors.intercom.source import IntercomSource
-    from sandbox.intercom import DEFAULT_TOKEN, start_intercom_sandbox
-
-    load_book(store, book.accounts, book.contacts, book.events)
     running, state = start_intercom_sandbox(book)
     try:
-        env = {
-            "INTERCOM_ACCESS_TOKEN": DEFAULT_TOKEN,
-            "INTERCOM_BASE_URL": running.base_url,
-            "DATABASE_URL": store.url.render_as_string(hide_password=False),
-            "CSE_DATA_DIR": str(tmp_path),
-        }
-        for key, value in env.items():
-            monkeypatch.setenv(key, value)
-        monkeypatch.delenv("REDIS_URL", raising=False)
-        settings = Settings.from_env()
-        run_sync(store, [IntercomSource.from_settings(settings)], log_dir=tmp_path)
-        yield store, state, settings
+        env = {"INTERCOM_ACCESS_TOKEN": DEFAULT_TOKEN, "INTERCOM_BASE_URL": running.base_url}
+        yield store, state, _linked_settings(store, book, tmp_path, monkeypatch, env, IntercomSource)
     finally:
         running.stop()
+
+
+def rescore_book(store) -> RescoreResult:
+    return rescore(store, AS_OF, load_health_config(), load_playbooks(), score_step=2.0,
+                   now=datetime(2026, 6, 30, 23, 0))  # fmt: skip

@@ -150,6 +150,14 @@ def _int_arg(name: str, default: int, maximum: int) -> int:
     return value
 
 
+def _batch_request(state: HubSpotState, maximum: int | None = None) -> tuple[list, datetime, BatchOutcome]:
+    """What every batch endpoint starts with: the JSON object, its checked `inputs`, the time, an empty outcome."""
+    body = _json_body()
+    if not isinstance(body, dict):
+        raise InputError("The batch request must be a JSON object")
+    return _inputs(body, state, maximum), state.now(), BatchOutcome()
+
+
 def _inputs(body: dict, state: HubSpotState, maximum: int | None = None) -> list:
     inputs = body.get("inputs")
     if not isinstance(inputs, list):
@@ -463,12 +471,7 @@ def _object_routes(app: Flask, state: HubSpotState) -> None:
     @app.post("/crm/v3/objects/<object_type>/batch/update")
     def batch_update(object_type: str):
         kind = _type_or_error(object_type)
-        body = _json_body()
-        if not isinstance(body, dict):
-            raise InputError("The batch request must be a JSON object")
-        inputs = _inputs(body, state)
-        started = state.now()
-        outcome = BatchOutcome()
+        inputs, started, outcome = _batch_request(state)
         with state.lock:
             for item in inputs:
                 key = str(item.get("id", ""))
@@ -497,12 +500,7 @@ def _object_routes(app: Flask, state: HubSpotState) -> None:
     @app.post("/crm/v3/objects/<object_type>/batch/upsert")
     def batch_upsert(object_type: str):
         kind = _type_or_error(object_type)
-        body = _json_body()
-        if not isinstance(body, dict):
-            raise InputError("The batch request must be a JSON object")
-        inputs = _inputs(body, state)
-        started = state.now()
-        outcome = BatchOutcome()
+        inputs, started, outcome = _batch_request(state)
         with state.lock:
             for item in inputs:
                 key = str(item.get("id", ""))
@@ -637,12 +635,7 @@ def _association_routes(app: Flask, state: HubSpotState) -> None:
     @app.post("/crm/v4/associations/<from_object_type>/<to_object_type>/batch/read")
     def v4_batch_read(from_object_type: str, to_object_type: str):
         from_type, to_type = _pair(from_object_type, to_object_type)
-        body = _json_body()
-        if not isinstance(body, dict):
-            raise InputError("The batch request must be a JSON object")
-        inputs = _inputs(body, state, schema.ASSOCIATION_BATCH_MAX_INPUTS)
-        started = state.now()
-        outcome = BatchOutcome()
+        inputs, started, outcome = _batch_request(state, schema.ASSOCIATION_BATCH_MAX_INPUTS)
         with state.lock:
             for item in inputs:
                 key = str(item.get("id", ""))
@@ -672,12 +665,7 @@ def _association_routes(app: Flask, state: HubSpotState) -> None:
     @app.post("/crm/v4/associations/<from_object_type>/<to_object_type>/batch/associate/default")
     def v4_batch_default(from_object_type: str, to_object_type: str):
         from_type, to_type = _pair(from_object_type, to_object_type)
-        body = _json_body()
-        if not isinstance(body, dict):
-            raise InputError("The batch request must be a JSON object")
-        inputs = _inputs(body, state, schema.ASSOCIATION_BATCH_MAX_INPUTS)
-        started = state.now()
-        outcome = BatchOutcome()
+        inputs, started, outcome = _batch_request(state, schema.ASSOCIATION_BATCH_MAX_INPUTS)
         for item in inputs:
             a, b = str(item["from"]["id"]), str(item["to"]["id"])
             try:
@@ -691,12 +679,7 @@ def _association_routes(app: Flask, state: HubSpotState) -> None:
     @app.post("/crm/v4/associations/<from_object_type>/<to_object_type>/batch/create")
     def v4_batch_create(from_object_type: str, to_object_type: str):
         from_type, to_type = _pair(from_object_type, to_object_type)
-        body = _json_body()
-        if not isinstance(body, dict):
-            raise InputError("The batch request must be a JSON object")
-        inputs = _inputs(body, state, schema.ASSOCIATION_BATCH_MAX_INPUTS)
-        started = state.now()
-        outcome = BatchOutcome()
+        inputs, started, outcome = _batch_request(state, schema.ASSOCIATION_BATCH_MAX_INPUTS)
         for item in inputs:
             a, b = str(item["from"]["id"]), str(item["to"]["id"])
             try:
@@ -741,12 +724,7 @@ def _association_routes(app: Flask, state: HubSpotState) -> None:
     @app.post("/crm/v3/associations/<from_object_type>/<to_object_type>/batch/read")
     def v3_batch_read(from_object_type: str, to_object_type: str):
         from_type, to_type = _pair(from_object_type, to_object_type)
-        body = _json_body()
-        if not isinstance(body, dict):
-            raise InputError("The batch request must be a JSON object")
-        inputs = _inputs(body, state)
-        started = state.now()
-        outcome = BatchOutcome()
+        inputs, started, outcome = _batch_request(state)
         with state.lock:
             for item in inputs:
                 key = str(item.get("id", ""))
@@ -772,12 +750,7 @@ def _association_routes(app: Flask, state: HubSpotState) -> None:
     @app.post("/crm/v3/associations/<from_object_type>/<to_object_type>/batch/create")
     def v3_batch_create(from_object_type: str, to_object_type: str):
         from_type, to_type = _pair(from_object_type, to_object_type)
-        body = _json_body()
-        if not isinstance(body, dict):
-            raise InputError("The batch request must be a JSON object")
-        inputs = _inputs(body, state)
-        started = state.now()
-        outcome = BatchOutcome()
+        inputs, started, outcome = _batch_request(state)
         for item in inputs:
             a, b = str(item["from"]["id"]), str(item["to"]["id"])
             name = str(item.get("type", ""))
