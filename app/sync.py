@@ -587,7 +587,7 @@ def _load_account_batch(conn: Connection, vendor: str, batch: MappedBatch, entry
         frame["key"] = [
             existing[account_of[rid]]["key"] if rid in account_of else wanted[rid] for rid in frame["record_id"]
         ]
-        frame = _fill_from_other_vendors(conn, vendor, obj, frame, account_of, existing)
+        frame = _fill_from_other_vendors(conn, vendor, obj, frame, account_of, existing, mapping)
         columns = ["key", *[c for c in mapping.fields if c in ACCOUNT_COLUMNS and c != "key"]]
         # Two records resolving to one account in one page: the later (newer) one writes it.
         key_to_id = load_accounts(conn, frame[columns].drop_duplicates("key", keep="last"))
@@ -657,8 +657,10 @@ def _fill_from_other_vendors(
     frame: pd.DataFrame,
     account_of: dict[str, int],
     existing: dict[int, dict],
+    mapping: Mapping,
 ) -> pd.DataFrame:
-    """Where another vendor object also feeds an account, an empty value here keeps the stored one."""
+    """Where another vendor object also feeds an account, an empty value here keeps the stored one, and so does
+    any value of a `fallback` field (one another vendor owns, e.g. the CRM's company name over Intercom's)."""
     shared: set[int] = set()
     for chunk in _chunks(sorted(set(account_of.values()))):
         shared.update(
@@ -670,13 +672,16 @@ def _fill_from_other_vendors(
         )
     frame = frame.astype(object)
     columns = [c for c in frame.columns if c in ACCOUNT_COLUMNS and c != "key"]
+    fallback = {name for name, spec in mapping.fields.items() if spec.fallback}
     for i, rid in enumerate(frame["record_id"]):
         aid = account_of.get(rid)
         if aid is None:
             continue
         for column in columns:
-            if (aid in shared or column == "status") and pd.isna(frame.at[i, column]):
-                frame.at[i, column] = existing[aid].get(column)
+            stored = existing[aid].get(column)
+            yields = column in fallback and stored is not None and not pd.isna(stored)
+            if (aid in shared or column == "status") and (pd.isna(frame.at[i, column]) or yields):
+                frame.at[i, column] = stored
     if "status" in frame:
         frame["status"] = frame["status"].where(frame["status"].notna(), "active")
     return frame

@@ -528,3 +528,14 @@ def test_build_sources_hands_the_active_mappings_to_the_connector(store, monkeyp
         save_mapping_version(conn, "hubspot", "companies", ACCOUNTS.replace("from: name,", "from: legal_name,"), "ann")
     [source] = cli_sync.build_sources(Settings.from_env({"HUBSPOT_ACCESS_TOKEN": "t"}), "hubspot", store)
     assert [m["fields"]["name"]["from"] for m in source.mappings] == ["legal_name"]
+
+
+def test_fallback_must_be_a_boolean(tmp_path):
+    path = tmp_path / "companies.yaml"
+    path.write_text(
+        "vendor: intercom\nobject: companies\ndirection: pull\nentity: account\nid: id\nupdated: updated_at\n"
+        "fields:\n  name: {from: name, type: string, fallback: maybe}\n"
+    )
+    with pytest.raises(MappingError) as error:
+        load_mapping(path)
+    assert "fields.name.fallback" in str(error.value) and ":8:" in str(error.value)

@@ -598,13 +598,6 @@ def test_incremental_sync_reads_only_changes_and_honours_deletions(store, stack)
     assert len(event_ids(store)) == len(set(event_ids(store)))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product gap (app/sync.py, account merge): a field two vendors map (name, domain, plan, arr, seats, "
-    "status...) takes the value of whichever vendor record was loaded last in the run, not the newest change: an "
-    "unrelated Intercom change (usage figures move daily) re-sends Intercom's stale name over a CRM rename, and a "
-    "--full resync does the same to every account; the result depends on what happened to be re-read",
-)
 def test_a_crm_rename_survives_an_unrelated_intercom_change(store, stack):
     sources = [Subset(build_sources(stack.settings, "salesforce")[0], "Account"),
                Subset(build_sources(stack.settings, "intercom")[0], "companies")]  # fmt: skip

@@ -41,7 +41,7 @@ TOP_KEYS = {
     "fields": "canonical field -> spec",
 }
 PULL_ONLY = ("entity", "id", "updated", "deleted", "account", "account_object", "when")
-FIELD_KEYS = ("from", "value", "type", "values", "required", "default", "scale")
+FIELD_KEYS = ("from", "value", "type", "values", "required", "default", "scale", "fallback")
 PUSH_FIELD_KEYS = ("to", "type", "values")
 CONDITION_KEYS = ("present", "truthy", "in", "not_in")
 CONDITION_HELP = "{present: true|false}, {truthy: true|false}, {in: [...]} or {not_in: [...]}"
@@ -98,6 +98,8 @@ class FieldSpec:
     scale: float | None = None
     to: str | None = None
     choices: tuple[str, ...] | None = None
+    # A fallback field fills an account's value only while no other vendor has given one (a CRM owns the name).
+    fallback: bool = False
 
 
 @dataclass(frozen=True)
@@ -457,6 +459,11 @@ def _pull_field(cfield: CanonicalField, spec: LineDict, where: str, at: int | No
         check.add(lines.get("required", at), f"{where}.required", "must be true or false")
         ok = False
 
+    fallback = spec.get("fallback", False)
+    if not isinstance(fallback, bool):
+        check.add(lines.get("fallback", at), f"{where}.fallback", "must be true or false")
+        ok = False
+
     scale = spec.get("scale")
     if scale is not None:
         if mtype not in ("number", "integer"):
@@ -486,7 +493,7 @@ def _pull_field(cfield: CanonicalField, spec: LineDict, where: str, at: int | No
     return FieldSpec(
         name=cfield.name, kind=cfield.kind, type=mtype, line=at, source=spec.get("from"), value=value,
         has_value=has_value, enum=enum, enum_out=enum_out, required=required or cfield.required, default=default,
-        scale=float(scale) if scale is not None else None, choices=cfield.choices,
+        scale=float(scale) if scale is not None else None, choices=cfield.choices, fallback=fallback,
     )  # fmt: skip
 
 
