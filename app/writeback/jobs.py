@@ -31,7 +31,7 @@ PUSHERS = {
     "intercom": ("connectors.intercom.push", "IntercomPusher", "connectors.intercom.client", "IntercomClient"),
 }
 # Concurrent write-back jobs per vendor: its share of the workers, whatever the backlog of the others.
-VENDOR_CONCURRENCY = {"salesforce": 2, "hubspot": 2, "intercom": 1}
+VENDOR_CONCURRENCY = {"salesforce": 2, "hubspot": 1, "intercom": 1}
 
 
 @cache
