@@ -8,11 +8,11 @@ from datetime import date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Column, Connection, Text, func, select
+from sqlalchemy import Connection, func, select
 
 from app.ml.artifacts import Artifact
 from app.ml.scorer import model_scores
-from app.store.bulk import copy_rows, rows_of, temp_table
+from app.store.bulk import staged_insert
 from app.store.metrics import account_metrics
 from app.store.models import Score
 from engine.canonical import FACTORS
@@ -102,21 +102,8 @@ def write_scores(conn: Connection, as_of: date, scored: pd.DataFrame) -> int:
     out["drivers"] = _drivers_json(scored)
     out["risk_drivers"] = _json_or_null(out["risk_drivers"])
     out = out.replace([np.inf, -np.inf], np.nan)
-    staged_columns = [c for c in SCORE_COLUMNS if c not in JSON_COLUMNS]
-    # JSON columns go through COPY / executemany as text; SQLAlchemy's JSON type would re-encode them.
-    stage = temp_table(conn, "_stage_scores", [_stage_column(name) for name in SCORE_COLUMNS])
-    copy_rows(conn, stage, SCORE_COLUMNS, rows_of(out, SCORE_COLUMNS))
-    source = [stage.c[c] for c in staged_columns]
-    for name in JSON_COLUMNS:
-        column = stage.c[name]
-        source.append(column.cast(Score.__table__.c[name].type) if conn.dialect.name == "postgresql" else column)
-    conn.execute(Score.__table__.insert().from_select([*staged_columns, *JSON_COLUMNS], select(*source)))
-    stage.drop(conn)
+    staged_insert(conn, Score.__table__, out, SCORE_COLUMNS, json_columns=JSON_COLUMNS)
     return len(out)
-
-
-def _stage_column(name: str) -> Column:
-    return Column(name, Text if name in JSON_COLUMNS else Score.__table__.c[name].type)
 
 
 def score_and_store(

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Column, Connection, MetaData, Table, true
+from sqlalchemy import Column, Connection, MetaData, Table, Text, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import Select
 
@@ -113,3 +113,35 @@ def chunked(values: Sequence, size: int = IN_LIST_CHUNK) -> Iterable[list]:
     values = list(values)
     for start in range(0, len(values), size):
         yield values[start : start + size]
+
+
+def staged_insert(
+    conn: Connection,
+    target: Table,
+    frame: pd.DataFrame,
+    columns: Sequence[str],
+    json_columns: Sequence[str] = (),
+    conflict: Sequence[str] | None = None,
+) -> int:
+    """Insert a frame's rows in one statement: bulk-fill a staging table, then INSERT … SELECT into `target`
+    (ignoring rows whose `conflict` key exists). JSON columns travel as text (`json.dumps` them first) and are
+    cast back on PostgreSQL. Returns the number of rows inserted."""
+    if frame.empty:
+        return 0
+    json_columns = set(json_columns)
+    stage = temp_table(
+        conn, f"_stage_{target.name}", [Column(c, Text if c in json_columns else target.c[c].type) for c in columns]
+    )
+    copy_rows(conn, stage, columns, rows_of(frame, columns))
+    cast_json = conn.dialect.name == "postgresql"
+    source = select(*[stage.c[c].cast(target.c[c].type) if c in json_columns and cast_json else stage.c[c]
+                      for c in columns])  # fmt: skip
+    if conflict:
+        inserted = insert_from_select_ignoring_conflicts(conn, target, columns, source, conflict)
+    else:
+        result = conn.execute(
+            target.insert().from_select(list(columns), source), execution_options={"preserve_rowcount": True}
+        )
+        inserted = result.rowcount
+    stage.drop(conn)
+    return inserted

@@ -14,10 +14,7 @@ from sqlalchemy import (
     Column,
     Connection,
     Date,
-    DateTime,
-    Float,
     Integer,
-    String,
     and_,
     case,
     cast,
@@ -27,7 +24,7 @@ from sqlalchemy import (
     update,
 )
 
-from app.store.bulk import copy_rows, insert_from_select_ignoring_conflicts, rows_of, temp_table, upsert
+from app.store.bulk import copy_rows, insert_from_select_ignoring_conflicts, staged_insert, temp_table, upsert
 from app.store.models import Account, AccountDay, ActivityEvent, Contact, Feature
 from engine.canonical import EventKind
 
@@ -109,24 +106,7 @@ def load_events(
     frame["occurred_at"] = pd.to_datetime(frame["occurred_at"]).dt.tz_localize(None).dt.to_pydatetime()
     _ensure_features(conn, set(frame.loc[frame["kind"] == EventKind.FEATURE_USED, "feature"].dropna()))
 
-    stage = temp_table(
-        conn,
-        "_stage_events",
-        [
-            Column("account_id", Integer), Column("contact_id", Integer), Column("occurred_at", DateTime),
-            Column("kind", String(32)), Column("feature", String(64)), Column("count", Integer),
-            Column("value", Float), Column("source", String(16)), Column("external_id", String(128)),
-        ],
-    )  # fmt: skip
-    copy_rows(conn, stage, EVENT_FIELDS, rows_of(frame, EVENT_FIELDS))
-    inserted = insert_from_select_ignoring_conflicts(
-        conn,
-        ActivityEvent.__table__,
-        EVENT_FIELDS,
-        select(*[stage.c[name] for name in EVENT_FIELDS]),
-        conflict=["source", "external_id"],
-    )
-    stage.drop(conn)
+    inserted = staged_insert(conn, ActivityEvent.__table__, frame, EVENT_FIELDS, conflict=["source", "external_id"])
     first = frame["occurred_at"].min().date()
     last = frame["occurred_at"].max().date()
     refresh_rollups(conn, sorted(frame["account_id"].unique().tolist()), first, last)

@@ -12,9 +12,9 @@ from datetime import date, datetime
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Column, Connection, Text, and_, func, or_, select, update
+from sqlalchemy import Connection, and_, func, or_, select, update
 
-from app.store.bulk import chunked, copy_rows, insert_from_select_ignoring_conflicts, rows_of, temp_table, upsert
+from app.store.bulk import chunked, staged_insert, upsert
 from app.store.models import Action, Contact, ExternalId, OutboxRow
 from engine.canonical import Vendor
 
@@ -29,7 +29,6 @@ PUSHED_FIELDS = (
     "health", "band", "trend_7d", "churn_probability", "risk_drivers", "expansion_score", "expansion_type",
     "as_of",
 )  # fmt: skip
-NUMERIC_FIELDS = ("health", "trend_7d", "expansion_score")
 
 
 def company_targets(conn: Connection, account_ids: list[int]) -> pd.DataFrame:
@@ -147,7 +146,17 @@ def plan_field_writes(conn: Connection, scored: pd.DataFrame, as_of: date, step:
     return planned
 
 
-ACTION_COLUMNS = ("account_id", "playbook", "step", "kind", "due", "status", "dedupe_key", "created_at", "payload")
+STORED_ACTION_COLUMNS = (
+    "account_id",
+    "playbook",
+    "step",
+    "kind",
+    "due",
+    "status",
+    "dedupe_key",
+    "created_at",
+    "payload",
+)
 
 
 def store_actions(conn: Connection, actions: pd.DataFrame) -> int:
@@ -159,17 +168,8 @@ def store_actions(conn: Connection, actions: pd.DataFrame) -> int:
         json.dumps({"title": t, "priority": p, "reason": r})
         for t, p, r in zip(frame["title"], frame["priority"], frame["reason"], strict=True)
     ]
-    table = Action.__table__
-    stage = temp_table(conn, "_stage_actions", [
-        Column(name, Text if name == "payload" else table.c[name].type) for name in ACTION_COLUMNS
-    ])  # fmt: skip
-    copy_rows(conn, stage, ACTION_COLUMNS, rows_of(frame, ACTION_COLUMNS))
-    source = [stage.c[name] for name in ACTION_COLUMNS]
-    if conn.dialect.name == "postgresql":
-        source[-1] = stage.c.payload.cast(table.c.payload.type)
-    inserted = insert_from_select_ignoring_conflicts(conn, table, ACTION_COLUMNS, select(*source), ["dedupe_key"])
-    stage.drop(conn)
-    return inserted
+    return staged_insert(conn, Action.__table__, frame, STORED_ACTION_COLUMNS, json_columns=["payload"],
+                         conflict=["dedupe_key"])  # fmt: skip
 
 
 def _message_recipients(conn: Connection, account_ids: list[int]) -> dict[int, str]:
