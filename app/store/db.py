@@ -16,7 +16,7 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 # Bulk paths hand dates straight to the driver; store them in exactly the text form SQLAlchemy's SQLite types write
 # (always with microseconds), or text comparisons against SQLAlchemy-bound values go wrong at whole seconds.
 # Python 3.12 deprecates sqlite3's implicit adapters, so they are registered explicitly.
-sqlite3.register_adapter(datetime, lambda value: value.strftime("%Y-%m-%d %H:%M:%S.%f"))
+sqlite3.register_adapter(datetime, lambda value: value.replace(tzinfo=None).isoformat(" ", "microseconds"))
 sqlite3.register_adapter(date, lambda value: value.isoformat())
 
 

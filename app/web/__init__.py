@@ -17,7 +17,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app = Flask(__name__)
     # Bodies past this size are refused with 413 before any handler reads them.
     app.config["MAX_CONTENT_LENGTH"] = settings.webhook_max_bytes
-    app.config["SECRET_KEY"] = settings.secret_key or settings.admin_password or "cse-dev-only"
     app.extensions["cse"] = {"settings": settings, "engine": engine}
 
     from app.web.admin import admin

@@ -25,3 +25,13 @@ def redis():
 
         state["redis"] = redis_connection(state["settings"])
     return state["redis"]
+
+
+def score_queue():
+    """The RQ queue webhook processing goes to, built once per process next to its Redis client."""
+    state = current_app.extensions["cse"]
+    if state.get("score_queue") is None:
+        from app.jobs import SCORE_QUEUE, get_queue
+
+        state["score_queue"] = get_queue(state["settings"], SCORE_QUEUE, redis())
+    return state["score_queue"]

@@ -7,8 +7,6 @@ from collections.abc import Callable
 
 from flask import Blueprint, Response, request
 
-from app.jobs import SCORE_QUEUE, get_queue
-from app.tasks import process_webhooks, process_webhooks_job
 from app.web import context
 from app.webhook_intake import (
     InProcessCoalescer,
@@ -26,20 +24,22 @@ log = logging.getLogger(__name__)
 webhooks = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 _coalescer = InProcessCoalescer()
 _recently = RecentlyScheduled()
+# By name, so web workers never import the scoring stack (pandas, scikit-learn): it would double their memory.
+PROCESSING_JOB = "app.tasks.process_webhooks_job"
 
 
 def _schedule_processing() -> None:
     """One processing run for a burst of events; with Redis down the events wait for the scheduler's sweep."""
     settings = context.settings()
     if not settings.redis_url:
+        from app.tasks import process_webhooks
+
         engine = context.engine()
         _coalescer.schedule(settings.webhook_coalesce_seconds, lambda: process_webhooks(settings, engine))
         return
     try:
-        connection = context.redis()
-        queue = get_queue(settings, SCORE_QUEUE, connection)
-        schedule_processing_on_redis(connection, queue, settings.webhook_coalesce_seconds, process_webhooks_job,
-                                     _recently)  # fmt: skip
+        schedule_processing_on_redis(context.redis(), context.score_queue(), settings.webhook_coalesce_seconds,
+                                     PROCESSING_JOB, _recently)  # fmt: skip
     except Exception:  # noqa: BLE001 - Redis unreachable: the events are stored and will be picked up
         log.warning("could not schedule webhook processing; events wait in the store", exc_info=True)
 
