@@ -11,12 +11,14 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from sqlalchemy import Dialect, Engine, and_, bindparam, literal_column, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -25,6 +27,7 @@ from app.store.models import ExternalId, RecordLink, WebhookEvent
 from connectors.webhook_common import VendorEvent
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 COALESCE_KEY = "cse:webhooks:processing-scheduled"
 CLAIM_LEASE = timedelta(minutes=10)
 # If a scheduled run never starts (its worker died), the key expires so later events schedule a new one.
@@ -51,6 +54,69 @@ def storable(value):
     return value
 
 
+def storable_event(event: VendorEvent) -> VendorEvent:
+    return VendorEvent(storable(event.event_id), storable(event.tenant), storable(event.object),
+                       storable(event.object_id), storable(event.kind), storable(event.extra))  # fmt: skip
+
+
+def _free_of_nul(raw: bytes) -> bool:
+    """No NUL in the body, raw or JSON-escaped: then no field parsed from it holds one (XML cannot carry one)."""
+    return b"\x00" not in raw and b"\\u0000" not in raw
+
+
+class _HeldConnection(threading.local):
+    """The intake's own driver connection, held for the life of the worker thread.
+
+    Checking a connection out of SQLAlchemy's pool and back in (with its reset) cost as much as the INSERT itself;
+    the intake always ends its transaction, so nothing leaks between requests. A connection that fails is dropped,
+    and a request that finds its connection dead (database restarted) retries once on a new one.
+    """
+
+    engine: Engine | None = None
+    connection = None
+    pid = 0
+
+    def _connect(self, engine: Engine):
+        if self.pid != os.getpid():  # forked: the parent's connection is the parent's to close
+            self.engine = self.connection = None
+        if self.engine is not engine:
+            self.close()
+            self.engine, self.connection, self.pid = engine, engine.raw_connection(), os.getpid()
+        return self.connection
+
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+        self.engine = self.connection = None
+
+    def transaction(self, engine: Engine, work: Callable[[Any], T]) -> T:
+        """`work(cursor)` in one transaction, committed."""
+        for attempt in (1, 2):
+            connection = self._connect(engine)
+            try:
+                result = work(connection.cursor())
+                connection.commit()
+                return result
+            except engine.dialect.loaded_dbapi.Error as error:
+                disconnected = engine.dialect.is_disconnect(error, connection.dbapi_connection, None)
+                self._drop(connection)
+                if not disconnected or attempt == 2:
+                    raise
+            except BaseException:
+                self._drop(connection)
+                raise
+        raise AssertionError("unreachable: the second attempt returns or raises")
+
+    def _drop(self, connection) -> None:
+        try:
+            connection.invalidate()
+        finally:
+            self.engine = self.connection = None
+
+
+_held = _HeldConnection()
+
+
 @dataclass
 class Intake:
     new: list[str] = field(default_factory=list)
@@ -63,33 +129,29 @@ def record_events(engine: Engine, vendor: str, events: Sequence[VendorEvent], ra
     This runs on every webhook request, so it goes straight to the driver with SQL built once per dialect: through
     SQLAlchemy's execution layer the same two statements cost more than the rest of the request together.
     """
-    intake = Intake()
     if not events:
-        return intake
+        return Intake()
     sql = _intake_sql(engine.dialect)
+    text = raw.decode("utf-8", "replace")
+    clean = _free_of_nul(raw)
     common = {"vendor": vendor, "received_at": datetime.now(), "status": "received",
-              "payload": storable(raw.decode("utf-8", "replace")), "duplicates": 0}  # fmt: skip
-    connection = engine.raw_connection()
-    try:
-        cursor = connection.cursor()
-        for event in events:  # a replay is an id stored before, or repeated within this request
-            event_id = storable(event.event_id)
-            row = {**common, "event_id": event_id, "kind": storable(event.kind)[:64],
-                   "object": storable(event.object)[:32], "object_id": storable(event.object_id)[:128],
-                   "refs": json.dumps(storable(event.extra))}  # fmt: skip
+              "payload": text if clean else storable(text), "duplicates": 0}  # fmt: skip
+    events = events if clean else [storable_event(e) for e in events]
+
+    def store(cursor) -> Intake:
+        intake = Intake()
+        for event in events:
+            row = {**common, "event_id": event.event_id, "kind": event.kind[:64], "object": event.object[:32],
+                   "object_id": event.object_id[:128], "refs": json.dumps(event.extra)}  # fmt: skip
             sql.insert.run(cursor, row)
             if cursor.rowcount == 1:
-                intake.new.append(event_id)
+                intake.new.append(event.event_id)
                 continue
-            intake.duplicates.append(event_id)
-            sql.count_replay.run(cursor, {"vendor": vendor, "event_id": event_id})
-        connection.commit()
-    except BaseException:
-        connection.rollback()
-        raise
-    finally:
-        connection.close()
-    return intake
+            intake.duplicates.append(event.event_id)  # stored before, or repeated within this request
+            sql.count_replay.run(cursor, {"vendor": vendor, "event_id": event.event_id})
+        return intake
+
+    return _held.transaction(engine, store)
 
 
 @dataclass(frozen=True)
