@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -65,15 +66,16 @@ def _free_of_nul(raw: bytes) -> bool:
 
 
 class _HeldConnection(threading.local):
-    """The intake's own driver connection, held for the life of the worker thread.
+    """The intake's own driver connection, held for the life of the worker thread, in autocommit.
 
-    Checking a connection out of SQLAlchemy's pool and back in (with its reset) cost as much as the INSERT itself;
-    the intake always ends its transaction, so nothing leaks between requests. A connection that fails is dropped,
-    and a request that finds its connection dead (database restarted) retries once on a new one.
+    Checking a connection out of SQLAlchemy's pool and back in (with its reset) cost as much as the INSERT itself,
+    and a one-event request needs no BEGIN / COMMIT round trips: its single INSERT commits itself. Requests with
+    several events run in one explicit transaction. A connection that fails is dropped, and a request that finds
+    its connection dead (database restarted) retries once on a new one.
     """
 
     engine: Engine | None = None
-    connection = None
+    connection = None  # the DBAPI connection, detached from the pool (its autocommit must not go back there)
     pid = 0
 
     def _connect(self, engine: Engine):
@@ -81,37 +83,39 @@ class _HeldConnection(threading.local):
             self.engine = self.connection = None
         if self.engine is not engine:
             self.close()
-            self.engine, self.connection, self.pid = engine, engine.raw_connection(), os.getpid()
+            pooled = engine.raw_connection()
+            pooled.detach()
+            engine.dialect.set_isolation_level(pooled.dbapi_connection, "AUTOCOMMIT")
+            self.engine, self.connection, self.pid = engine, pooled.dbapi_connection, os.getpid()
         return self.connection
 
     def close(self) -> None:
-        if self.connection is not None:
-            self.connection.close()
-        self.engine = self.connection = None
+        connection, self.engine, self.connection = self.connection, None, None
+        if connection is not None:
+            with suppress(Exception):  # closing a connection the server already dropped
+                connection.close()
 
-    def transaction(self, engine: Engine, work: Callable[[Any], T]) -> T:
-        """`work(cursor)` in one transaction, committed."""
+    def run(self, engine: Engine, work: Callable[[Any], T], atomic: bool) -> T:
+        """`work(cursor)`, inside BEGIN … COMMIT when `atomic`, each statement committing itself otherwise."""
         for attempt in (1, 2):
             connection = self._connect(engine)
             try:
-                result = work(connection.cursor())
-                connection.commit()
+                cursor = connection.cursor()
+                if not atomic:
+                    return work(cursor)
+                cursor.execute("BEGIN")
+                result = work(cursor)
+                cursor.execute("COMMIT")
                 return result
             except engine.dialect.loaded_dbapi.Error as error:
-                disconnected = engine.dialect.is_disconnect(error, connection.dbapi_connection, None)
-                self._drop(connection)
+                disconnected = engine.dialect.is_disconnect(error, connection, None)
+                self.close()
                 if not disconnected or attempt == 2:
                     raise
             except BaseException:
-                self._drop(connection)
+                self.close()  # an open transaction ends with the connection: nothing half-done is kept
                 raise
         raise AssertionError("unreachable: the second attempt returns or raises")
-
-    def _drop(self, connection) -> None:
-        try:
-            connection.invalidate()
-        finally:
-            self.engine = self.connection = None
 
 
 _held = _HeldConnection()
@@ -151,7 +155,7 @@ def record_events(engine: Engine, vendor: str, events: Sequence[VendorEvent], ra
             sql.count_replay.run(cursor, {"vendor": vendor, "event_id": event.event_id})
         return intake
 
-    return _held.transaction(engine, store)
+    return _held.run(engine, store, atomic=len(events) > 1)
 
 
 @dataclass(frozen=True)

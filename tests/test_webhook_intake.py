@@ -17,7 +17,7 @@ def _event(event_id: str) -> VendorEvent:
 
 def _lose_the_held_connection(store: Engine) -> None:
     """What a database restart does to an idle connection: the server ends it (or, for SQLite, it is closed)."""
-    held = webhook_intake._held.connection.dbapi_connection
+    held = webhook_intake._held.connection
     if store.dialect.name == "sqlite":
         held.close()
         return
