@@ -481,7 +481,7 @@ def end_to_end(args, folder: Path) -> None:
                 missed.append((account_id, crm))
             else:
                 latencies.append(landed - start)
-                job = _processing_job(connection, wall - 1)
+                job = _processing_job(connection, wall)
                 if job is not None:
                     begun, ended = _epoch(job.started_at) - wall, _epoch(job.ended_at) - wall
                     stages.append((begun, ended - begun, landed - start - ended))
@@ -505,9 +505,9 @@ def end_to_end(args, folder: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=int, default=10, help=f"each measured wrk run (≤ {MAX_SECONDS})")
+    parser.add_argument("--seconds", type=int, default=8, help=f"each measured wrk run (≤ {MAX_SECONDS})")
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--rounds", type=int, default=3, help="alternating app / bare loads; the median ratio counts")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating app / bare loads; the median ratio counts")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (the same for both apps)")
     parser.add_argument("--samples", type=int, default=20, help="webhook → CRM samples")
