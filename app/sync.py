@@ -356,7 +356,7 @@ def sync_records(
 
     What a webhook needs: the few records it names, fresh, in a handful of calls, instead of an incremental pass
     over the whole vendor. Cursors do not move; the next scheduled sync reads these records again, harmlessly.
-    The source must offer `fetch(obj, ids, since)`; `since` is the object's cursor (events use it).
+    `since` handed to `fetch` is the object's cursor (Intercom's events use it).
     """
     started = time.monotonic()
     log = SyncLog(started_at=_utcnow(), full=False)

@@ -68,21 +68,18 @@ def process_webhooks_job(as_of: str | None = None) -> dict:
 def process_webhooks(settings: Settings, engine, as_of: str | None = None) -> dict:
     """Pull fresh data from the vendors the waiting events come from, rescore the touched accounts once, write back."""
     from app.cli_sync import build_sources, vendor_configured
-    from app.sync import run_sync, sync_records
+    from app.sync import sync_records
     from app.webhook_intake import process_received
 
     day = date.fromisoformat(as_of) if as_of else date.today()
 
     def pull(wanted: dict[str, dict[str, list[str]]]) -> None:
-        """Just the named records where the connector can fetch by id; an incremental sync otherwise."""
+        """Just the records the events name, fetched by id from each vendor they come from."""
         for vendor, records in sorted(wanted.items()):
             if not vendor_configured(settings, vendor):
                 continue
             for source in build_sources(settings, vendor, engine):
-                if hasattr(source, "fetch"):
-                    sync_records(engine, source, records)
-                else:
-                    run_sync(engine, [source], log_dir=settings.data_dir / "sync-logs")
+                sync_records(engine, source, records)
 
     def rescore_accounts(account_ids: list[int]) -> None:
         config, playbooks = load_health_config(settings.health_config), load_playbooks(settings.playbooks)

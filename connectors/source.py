@@ -41,3 +41,12 @@ class VendorSource(Protocol):
         checkpoint its cursor after every page and resume a killed run without gaps.
         """
         ...
+
+    def fetch(self, obj: str, ids: list[str], since: datetime | None = None) -> list[dict]:
+        """Just the records of `obj` with these ids, in the shape `pull` gives (deleted ones flagged the same way).
+
+        What a webhook needs: the few records it names, fresh, in a handful of calls. Ids the vendor does not know
+        are left out. `since` matters only for objects that are streams rather than records (Intercom's events,
+        which take contact ids and list those people's events since then).
+        """
+        ...

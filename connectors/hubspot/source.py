@@ -14,10 +14,13 @@ Two read paths, because HubSpot offers no single one that does everything:
   archived records, so those come from the archived list, filtered on their change time and merged into the pages
   in timestamp order, which keeps every page's records oldest change first for the sync's checkpoints.
 
-Search results carry no associations; the owning company of deals and tickets comes from one v4 association batch
-read per up to 1,000 records. Records are flat: the record fields (`id`, `createdAt`, `updatedAt`, `archived`,
-`archivedAt`), every requested property under its own name, `associations.companies` (the primary company's id)
-and `owner` (id, email, firstName, lastName of the record owner) when a mapping asks for them.
+By id (`fetch`, what a webhook needs): the batch read API, 100 ids per call, then the archived batch read for the
+ids not found live, so a deletion webhook sees its record archived.
+
+Search and batch results carry no associations; the owning company of deals and tickets comes from one v4
+association batch read per up to 1,000 records. Records are flat: the record fields (`id`, `createdAt`,
+`updatedAt`, `archived`, `archivedAt`), every requested property under its own name, `associations.companies` (the
+primary company's id) and `owner` (id, email, firstName, lastName of the record owner) when a mapping asks for them.
 """
 
 from __future__ import annotations
@@ -33,7 +36,13 @@ from hubspot.crm.associations.v4.models import (
     BatchInputPublicFetchAssociationsBatchRequest,
     PublicFetchAssociationsBatchRequest,
 )
-from hubspot.crm.objects.models import Filter, FilterGroup, PublicObjectSearchRequest
+from hubspot.crm.objects.models import (
+    BatchReadInputSimplePublicObjectId,
+    Filter,
+    FilterGroup,
+    PublicObjectSearchRequest,
+    SimplePublicObjectId,
+)
 
 from connectors.hubspot.client import HubSpotClient
 from connectors.source import PullStats
@@ -47,6 +56,7 @@ DEFAULT_MAPPINGS = Path(__file__).resolve().parents[2] / "mappings" / "hubspot"
 LIST_PAGE_SIZE = 100  # documented maximum of GET /crm/v3/objects/{type}
 SEARCH_PAGE_SIZE = 200  # documented maximum of POST /crm/v3/objects/{type}/search
 ASSOCIATION_BATCH_SIZE = 1000  # documented maximum of POST /crm/v4/associations/{from}/{to}/batch/read
+BATCH_READ_SIZE = 100  # documented maximum of POST /crm/v3/objects/{type}/batch/read
 OWNER_PAGE_SIZE = 100
 _CLIENT_OPTIONS = frozenset({"stats", "retry", "search_requests_per_second", "timeout", "sleep"})
 
@@ -209,6 +219,37 @@ class HubSpotSource:
             self.stats.records += len(page)
             self.stats.by_object[obj] = self.stats.by_object.get(obj, 0) + len(page)
             yield page
+
+    def fetch(self, obj: str, ids: list[str], since: datetime | None = None) -> list[dict]:
+        """Just the named records, in the shape `pull` gives: what a webhook about them needs, at a few calls.
+
+        One batch read per 100 ids, a second for the ids not found live (a deletion webhook names a record that is
+        archived by now), and the association batch read when a mapping wants the owning company. `since` is
+        ignored: HubSpot objects are records with their current state, not a stream of events.
+        """
+        if obj not in OBJECTS:
+            raise ValueError(f"HubSpotSource cannot fetch {obj!r}; it fetches {', '.join(OBJECTS)}")
+        records = self._batch_read(obj, ids, archived=False)
+        found = {r["id"] for r in records}
+        missing = [i for i in ids if i not in found]
+        if missing:
+            records += self._batch_read(obj, missing, archived=True)
+        self.stats.records += len(records)
+        self.stats.by_object[obj] = self.stats.by_object.get(obj, 0) + len(records)
+        return self._enrich(obj, records, self.needs.get(obj, ObjectNeeds()), have_companies=False)
+
+    def _batch_read(self, obj: str, ids: Sequence[str], archived: bool) -> list[dict]:
+        """Ids HubSpot does not know come back as errors of a 207 answer, not as failures: they are just absent."""
+        batch = self.client.api("crm.objects.batch_api")
+        records: list[dict] = []
+        for start in range(0, len(ids), BATCH_READ_SIZE):
+            body = BatchReadInputSimplePublicObjectId(
+                properties=self._properties(obj),
+                inputs=[SimplePublicObjectId(id=i) for i in ids[start : start + BATCH_READ_SIZE]],
+            )
+            response = self.client.call(batch.read, obj, body, archived=archived)
+            records += [self._flatten(r, inline_companies=False) for r in response.results or []]
+        return records
 
     def _properties(self, obj: str) -> list[str]:
         needs = self.needs.get(obj, ObjectNeeds())

@@ -12,6 +12,7 @@ query without a code change. Without mappings for an object, the fields its desc
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +31,9 @@ ALWAYS: tuple[str, ...] = ("Id", CURSOR_FIELD, "IsDeleted")
 # Tasks our own write-back created carry a dedupe key; they are not customer activity, so the pull skips them.
 DEFAULT_FILTERS: dict[str, str] = {"Task": "CSE_Dedupe_Key__c = null"}
 _FILTER_FIELDS: dict[str, str] = {"Task": "CSE_Dedupe_Key__c"}  # dropped (once) where the org lacks the field
+# A record id is 15 or 18 letters and digits; anything else a webhook names never reaches a query.
+RECORD_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
+FETCH_IDS_PER_QUERY = 200  # keeps the SOQL text far below its 100,000-character limit
 
 
 def soql_datetime(value: datetime) -> str:
@@ -131,20 +135,39 @@ class SalesforceSource:
         self._fields[obj] = names
         return names
 
-    def soql(self, obj: str, since: datetime | None) -> str:
+    def soql(self, obj: str, since: datetime | None, ids: Sequence[str] = ()) -> str:
         clauses = []
         extra = self._filters.get(obj)
         if extra:
             clauses.append(f"({extra})")
         if since is not None:
             clauses.append(f"{CURSOR_FIELD} >= {soql_datetime(since)}")
+        if ids:
+            invalid = [i for i in ids if not RECORD_ID.fullmatch(i)]
+            if invalid:
+                raise ValueError(f"not Salesforce record ids: {invalid[:3]}")
+            quoted = ", ".join(f"'{i}'" for i in ids)
+            clauses.append(f"Id IN ({quoted})")
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         return f"SELECT {', '.join(self.fields_for(obj))} FROM {obj}{where} ORDER BY {CURSOR_FIELD} ASC, Id ASC"
 
     # -- pulling --------------------------------------------------------------------------------------------
     def pull(self, obj: str, since: datetime | None) -> Iterator[list[dict[str, Any]]]:
         """Pages of `obj` records changed at or after `since`, deleted ones included (IsDeleted = true)."""
-        pages = self.client.query_pages(self.soql(obj, since), include_deleted=True)
+        return self._query(obj, since, ())
+
+    def fetch(self, obj: str, ids: list[str], since: datetime | None = None) -> list[dict[str, Any]]:
+        """Just the named records (deleted ones flagged), in the shape `pull` gives: what a webhook needs.
+
+        One query per 200 ids; ids that are not Salesforce record ids are dropped. `since` is ignored: every object
+        here is a record with its current state.
+        """
+        valid = sorted({i for i in ids if RECORD_ID.fullmatch(i)})
+        chunks = [valid[start : start + FETCH_IDS_PER_QUERY] for start in range(0, len(valid), FETCH_IDS_PER_QUERY)]
+        return [record for chunk in chunks for page in self._query(obj, None, chunk) for record in page]
+
+    def _query(self, obj: str, since: datetime | None, ids: Sequence[str]) -> Iterator[list[dict[str, Any]]]:
+        pages = self.client.query_pages(self.soql(obj, since, ids), include_deleted=True)
         first = True
         while True:
             calls, retries = self.client.api_calls, self.client.retries
@@ -158,7 +181,7 @@ class SalesforceSource:
                 if not (first and obj in _FILTER_FIELDS and error_code(error) == "INVALID_FIELD"):
                     raise
                 self._filters.pop(obj, None)
-                pages = self.client.query_pages(self.soql(obj, since), include_deleted=True)
+                pages = self.client.query_pages(self.soql(obj, since, ids), include_deleted=True)
                 continue
             finally:
                 self.stats.api_calls += self.client.api_calls - calls
