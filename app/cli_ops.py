@@ -20,6 +20,7 @@ SCHEDULE = (
     ("app.writeback.jobs.sweep_job", "score", 300, None),
     ("app.tasks.process_webhooks_job", "score", 60, None),
     ("app.tasks.rescore_job", "score", None, "0 2 * * *"),
+    ("app.tasks.prune_webhook_events_job", "score", None, "30 3 * * *"),
 )
 
 

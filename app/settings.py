@@ -45,6 +45,7 @@ class Settings:
     public_url: str | None = None
     webhook_max_bytes: int = 1_048_576
     webhook_coalesce_seconds: float = 0.0
+    webhook_retention_days: int = 30
     admin_user: str = "admin"
     admin_password: str | None = field(default=None, repr=False)
     hubspot_access_token: str | None = field(default=None, repr=False)
@@ -86,6 +87,7 @@ class Settings:
             public_url=env.get("CSE_PUBLIC_URL"),
             webhook_max_bytes=int(env.get("CSE_WEBHOOK_MAX_BYTES", "1048576")),
             webhook_coalesce_seconds=float(env.get("CSE_WEBHOOK_COALESCE_SECONDS", "0")),
+            webhook_retention_days=int(env.get("CSE_WEBHOOK_RETENTION_DAYS", "30")),
             admin_user=env.get("CSE_ADMIN_USER", "admin"),
             admin_password=env.get("CSE_ADMIN_PASSWORD"),
             hubspot_access_token=env.get("HUBSPOT_ACCESS_TOKEN"),

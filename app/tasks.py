@@ -5,7 +5,7 @@ Each takes plain arguments and builds its own engine and settings, so the schedu
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from app.jobs import redis_connection
 from app.ml.scorer import load_scoring_artifact
@@ -45,6 +45,17 @@ def rescore_job(account_ids: list[int] | None = None, as_of: str | None = None) 
     )
     dispatch_job()
     return len(result.scored)
+
+
+def prune_webhook_events_job() -> int:
+    """The nightly trim of the webhook event log to its retention window (CSE_WEBHOOK_RETENTION_DAYS, 0 = keep all)."""
+    from app.webhook_retention import prune_webhook_events
+
+    settings = Settings.from_env()
+    if settings.webhook_retention_days <= 0:
+        return 0
+    cutoff = datetime.now() - timedelta(days=settings.webhook_retention_days)
+    return prune_webhook_events(_engine(settings.database_url), cutoff)
 
 
 def process_webhooks_job(as_of: str | None = None) -> dict:
