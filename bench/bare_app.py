@@ -7,6 +7,8 @@ and the Redis scheduling add, independent of the machine the benchmark runs on.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Flask, Response, request
 
 WEBHOOK_PATHS = ("/webhooks/hubspot", "/webhooks/intercom", "/webhooks/salesforce", "/webhooks/salesforce/flow")
@@ -14,10 +16,15 @@ WEBHOOK_PATHS = ("/webhooks/hubspot", "/webhooks/intercom", "/webhooks/salesforc
 
 def create_app() -> Flask:
     """Same paths as the product's webhook blueprint; the body is read (as the product does) so the work compares."""
+    return webhook_paths_app(lambda body: None)
+
+
+def webhook_paths_app(handle: Callable[[bytes], None]) -> Flask:
+    """Bare Flask on the webhook paths: read the body, hand it to `handle`, answer 204 (and a readiness probe)."""
     app = Flask(__name__)
 
     def receive() -> Response:
-        request.get_data(cache=False)
+        handle(request.get_data(cache=False))
         return Response(status=204)
 
     for path in WEBHOOK_PATHS:

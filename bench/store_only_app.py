@@ -11,31 +11,21 @@ from __future__ import annotations
 import itertools
 import os
 
-from flask import Flask, Response, request
+from flask import Flask
 
 from app.settings import Settings
 from app.store.db import make_engine
 from app.webhook_intake import record_events
-from bench.bare_app import WEBHOOK_PATHS
+from bench.bare_app import webhook_paths_app
 from connectors.webhook_common import VendorEvent
 
 
 def create_app() -> Flask:
     engine = make_engine(Settings.from_env().database_url)
-    app = Flask(__name__)
     numbers = itertools.count()
 
-    def receive() -> Response:
-        body = request.get_data(cache=False)
+    def store(body: bytes) -> None:
         event = VendorEvent(f"{os.getpid()}-{next(numbers)}", "", "company", "1", "store-only")
         record_events(engine, "store-only", [event], body)
-        return Response(status=204)
 
-    for path in WEBHOOK_PATHS:
-        app.add_url_rule(path, endpoint=path, view_func=receive, methods=["POST"])
-
-    @app.get("/healthz")
-    def healthz() -> dict:
-        return {"ok": True}
-
-    return app
+    return webhook_paths_app(store)
