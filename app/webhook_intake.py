@@ -19,7 +19,6 @@ from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
 
 from sqlalchemy import Dialect, Engine, and_, bindparam, literal_column, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -28,7 +27,6 @@ from app.store.models import ExternalId, RecordLink, WebhookEvent
 from connectors.webhook_common import VendorEvent
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 COALESCE_KEY = "cse:webhooks:processing-scheduled"
 CLAIM_LEASE = timedelta(minutes=10)
 # If a scheduled run never starts (its worker died), the key expires so later events schedule a new one.
@@ -65,60 +63,125 @@ def _free_of_nul(raw: bytes) -> bool:
     return b"\x00" not in raw and b"\\u0000" not in raw
 
 
-class _HeldConnection(threading.local):
-    """The intake's own driver connection, held for the life of the worker thread, in autocommit.
+class _IntakeWriter:
+    """Stores the intake's rows for every request of this process, committing the requests that wait together.
 
-    Checking a connection out of SQLAlchemy's pool and back in (with its reset) cost as much as the INSERT itself,
-    and a one-event request needs no BEGIN / COMMIT round trips: its single INSERT commits itself. Requests with
-    several events run in one explicit transaction. A connection that fails is dropped, and a request that finds
-    its connection dead (database restarted) retries once on a new one.
+    Group commit: the request that finds no write in progress becomes the writer; requests that arrive while it
+    writes queue up and the next of them writes all of them in one transaction. Every request still returns only
+    after its rows are committed, so nothing is acknowledged before it is durable; under concurrent load (threaded
+    workers) one commit serves many requests. With one request at a time it is a plain write.
+
+    The writer holds one driver connection for the process, in autocommit: checking one out of SQLAlchemy's pool
+    and back in cost as much as the INSERT, and a batch of one row needs no BEGIN / COMMIT of its own. A connection
+    that fails is dropped, and a batch that finds its connection dead (database restarted) retries once on a new one.
     """
 
-    engine: Engine | None = None
-    connection = None  # the DBAPI connection, detached from the pool (its autocommit must not go back there)
-    pid = 0
+    def __init__(self) -> None:
+        self._turn = threading.Condition()
+        self._waiting: list[_Ticket] = []
+        self._writing = False
+        self._engine: Engine | None = None
+        self._connection = None  # the DBAPI connection, detached from the pool (its autocommit must not go back)
+        self._pid = 0
+
+    def store(self, engine: Engine, rows: list[dict]) -> list[bool]:
+        """Commit `rows` (with others' waiting rows); for each row, whether it was new (else a replay)."""
+        ticket = _Ticket(engine, rows)
+        with self._turn:
+            self._waiting.append(ticket)
+            while self._writing and not ticket.settled:
+                self._turn.wait()
+            if not ticket.settled:
+                self._writing = True
+                batch = [t for t in self._waiting if t.engine is engine]
+                self._waiting = [t for t in self._waiting if t.engine is not engine]
+        if not ticket.settled:
+            try:
+                self._write(engine, batch)
+            finally:
+                with self._turn:
+                    self._writing = False
+                    self._turn.notify_all()
+        return ticket.outcome()
+
+    def _write(self, engine: Engine, batch: list[_Ticket]) -> None:
+        try:
+            for attempt in (1, 2):
+                connection = self._connect(engine)
+                try:
+                    outcomes = self._insert(engine, connection.cursor(), [t.rows for t in batch])
+                    break
+                except engine.dialect.loaded_dbapi.Error as error:
+                    disconnected = engine.dialect.is_disconnect(error, connection, None)
+                    self.close()
+                    if not disconnected or attempt == 2:
+                        raise
+                except BaseException:
+                    self.close()  # an open transaction ends with the connection: nothing half-done is kept
+                    raise
+            for ticket, outcome in zip(batch, outcomes, strict=True):
+                ticket.settle(outcome, None)
+        except BaseException as error:
+            for ticket in batch:
+                ticket.settle(None, error)
+
+    @staticmethod
+    def _insert(engine: Engine, cursor, batch: list[list[dict]]) -> list[list[bool]]:
+        sql = _intake_sql(engine.dialect)
+        atomic = sum(len(rows) for rows in batch) > 1
+        if atomic:
+            cursor.execute("BEGIN")
+        outcomes = []
+        for rows in batch:
+            outcome = []
+            for row in rows:
+                sql.insert.run(cursor, row)
+                outcome.append(cursor.rowcount == 1)
+                if not outcome[-1]:  # stored before, or repeated within this batch: count the replay
+                    sql.count_replay.run(cursor, {"vendor": row["vendor"], "event_id": row["event_id"]})
+            outcomes.append(outcome)
+        if atomic:
+            cursor.execute("COMMIT")
+        return outcomes
 
     def _connect(self, engine: Engine):
-        if self.pid != os.getpid():  # forked: the parent's connection is the parent's to close
-            self.engine = self.connection = None
-        if self.engine is not engine:
+        if self._pid != os.getpid():  # forked: the parent's connection is the parent's to close
+            self._engine = self._connection = None
+        if self._engine is not engine:
             self.close()
             pooled = engine.raw_connection()
             pooled.detach()
             engine.dialect.set_isolation_level(pooled.dbapi_connection, "AUTOCOMMIT")
-            self.engine, self.connection, self.pid = engine, pooled.dbapi_connection, os.getpid()
-        return self.connection
+            self._engine, self._connection, self._pid = engine, pooled.dbapi_connection, os.getpid()
+        return self._connection
 
     def close(self) -> None:
-        connection, self.engine, self.connection = self.connection, None, None
+        connection, self._engine, self._connection = self._connection, None, None
         if connection is not None:
             with suppress(Exception):  # closing a connection the server already dropped
                 connection.close()
 
-    def run(self, engine: Engine, work: Callable[[Any], T], atomic: bool) -> T:
-        """`work(cursor)`, inside BEGIN … COMMIT when `atomic`, each statement committing itself otherwise."""
-        for attempt in (1, 2):
-            connection = self._connect(engine)
-            try:
-                cursor = connection.cursor()
-                if not atomic:
-                    return work(cursor)
-                cursor.execute("BEGIN")
-                result = work(cursor)
-                cursor.execute("COMMIT")
-                return result
-            except engine.dialect.loaded_dbapi.Error as error:
-                disconnected = engine.dialect.is_disconnect(error, connection, None)
-                self.close()
-                if not disconnected or attempt == 2:
-                    raise
-            except BaseException:
-                self.close()  # an open transaction ends with the connection: nothing half-done is kept
-                raise
-        raise AssertionError("unreachable: the second attempt returns or raises")
+
+class _Ticket:
+    """One request's rows in the writer's queue, and what became of them."""
+
+    def __init__(self, engine: Engine, rows: list[dict]) -> None:
+        self.engine, self.rows = engine, rows
+        self.settled = False
+        self._outcome: list[bool] | None = None
+        self._error: BaseException | None = None
+
+    def settle(self, outcome: list[bool] | None, error: BaseException | None) -> None:
+        self._outcome, self._error, self.settled = outcome, error, True
+
+    def outcome(self) -> list[bool]:
+        if self._error is not None:
+            raise self._error
+        assert self._outcome is not None
+        return self._outcome
 
 
-_held = _HeldConnection()
+_writer = _IntakeWriter()
 
 
 @dataclass
@@ -130,32 +193,25 @@ class Intake:
 def record_events(engine: Engine, vendor: str, events: Sequence[VendorEvent], raw: bytes) -> Intake:
     """Store events not seen before (by vendor event id); count replays on the stored event.
 
-    This runs on every webhook request, so it goes straight to the driver with SQL built once per dialect: through
-    SQLAlchemy's execution layer the same two statements cost more than the rest of the request together.
+    This runs on every webhook request, so it goes straight to the driver with SQL built once per dialect (through
+    SQLAlchemy's execution layer the same statements cost more than the rest of the request together), and
+    requests that arrive together share one commit (see _IntakeWriter).
     """
     if not events:
         return Intake()
-    sql = _intake_sql(engine.dialect)
     text = raw.decode("utf-8", "replace")
     clean = _free_of_nul(raw)
     common = {"vendor": vendor, "received_at": datetime.now(), "status": "received",
               "payload": text if clean else storable(text), "duplicates": 0}  # fmt: skip
-    events = events if clean else [storable_event(e) for e in events]
-
-    def store(cursor) -> Intake:
-        intake = Intake()
-        for event in events:
-            row = {**common, "event_id": event.event_id, "kind": event.kind[:64], "object": event.object[:32],
-                   "object_id": event.object_id[:128], "refs": json.dumps(event.extra)}  # fmt: skip
-            sql.insert.run(cursor, row)
-            if cursor.rowcount == 1:
-                intake.new.append(event.event_id)
-                continue
-            intake.duplicates.append(event.event_id)  # stored before, or repeated within this request
-            sql.count_replay.run(cursor, {"vendor": vendor, "event_id": event.event_id})
-        return intake
-
-    return _held.run(engine, store, atomic=len(events) > 1)
+    rows = [
+        {**common, "event_id": e.event_id, "kind": e.kind[:64], "object": e.object[:32], "object_id": e.object_id[:128],
+         "refs": json.dumps(e.extra)}
+        for e in (events if clean else [storable_event(e) for e in events])
+    ]  # fmt: skip
+    intake = Intake()
+    for row, new in zip(rows, _writer.store(engine, rows), strict=True):
+        (intake.new if new else intake.duplicates).append(row["event_id"])
+    return intake
 
 
 @dataclass(frozen=True)
