@@ -8,13 +8,8 @@ from collections.abc import Callable
 from flask import Blueprint, Response, request
 
 from app.web import context
-from app.webhook_intake import (
-    InProcessCoalescer,
-    RecentlyScheduled,
-    record_events,
-    record_refusal,
-    schedule_processing_on_redis,
-)
+from app.webhook_intake import InProcessCoalescer, RecentlyScheduled, schedule_processing_on_redis
+from app.webhook_store import record_events, record_refusal
 from connectors.hubspot import webhooks as hubspot
 from connectors.intercom import webhooks as intercom
 from connectors.salesforce import webhooks as salesforce

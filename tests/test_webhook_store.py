@@ -9,9 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import Engine, select, text
 
-from app import webhook_intake
+from app import webhook_store
 from app.store.models import WebhookEvent
-from app.webhook_intake import Intake, record_events
+from app.webhook_store import Intake, record_events
 from connectors.webhook_common import VendorEvent
 
 
@@ -21,7 +21,7 @@ def _event(event_id: str) -> VendorEvent:
 
 def _lose_the_held_connection(store: Engine) -> None:
     """What a database restart does to an idle connection: the server ends it (or, for SQLite, it is closed)."""
-    held = webhook_intake._writer._connection
+    held = webhook_store._writer._connection
     if store.dialect.name == "sqlite":
         held.close()
         return
@@ -52,7 +52,7 @@ def test_a_failed_request_leaves_nothing_behind_and_the_next_one_works(store):
 def test_concurrent_requests_share_commits_and_each_gets_its_own_answer(store, monkeypatch):
     """Threaded workers: requests committed together still learn which of their events were new."""
     record_events(store, "hubspot", [_event("seen-before")], b"[]")
-    batches, insert = [], webhook_intake._IntakeWriter._insert
+    batches, insert = [], webhook_store._IntakeWriter._insert
 
     def slow_first_insert(engine, cursor, batch):  # the first writer dawdles, so the others queue behind it
         batches.append(len(batch))
@@ -60,7 +60,7 @@ def test_concurrent_requests_share_commits_and_each_gets_its_own_answer(store, m
             time.sleep(0.3)
         return insert(engine, cursor, batch)
 
-    monkeypatch.setattr(webhook_intake._IntakeWriter, "_insert", staticmethod(slow_first_insert))
+    monkeypatch.setattr(webhook_store._IntakeWriter, "_insert", staticmethod(slow_first_insert))
     started = threading.Barrier(8)
 
     def mine(worker: int) -> list[str]:
