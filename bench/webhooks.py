@@ -332,6 +332,9 @@ def throughput(args, folder: Path) -> None:
     ceiling = float(np.median([r["store"].requests_per_second / r["bare"].requests_per_second for r in rounds]))
     print(f"  ratio store only / bare (median of rounds): {ceiling:.2f} — the ceiling for committing each webhook "
           f"before answering (bench/store_only_app.py)")  # fmt: skip
+    share = float(np.median([r["app"].requests_per_second / r["store"].requests_per_second for r in rounds]))
+    print(f"  ratio webhook / store only (median of rounds): {share:.2f} — what verification, parsing and scheduling "
+          f"leave of that ceiling")  # fmt: skip
     p50 = np.median([r["app"].p50_ms for r in rounds])
     p99 = np.median([r["app"].p99_ms for r in rounds])
     print(f"  time to acknowledge under load (median of rounds): p50 {p50:.1f} ms, p99 {p99:.1f} ms")
