@@ -6,14 +6,17 @@ always means both databases were exercised.
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 import warnings
+from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
 from app.store.db import make_engine, upgrade_schema
+from sandbox.server import RunningServer, start_server
 
 # Fixtures of the write-back tests (a store linked to a Salesforce sandbox), available to every test module.
 pytest_plugins = ["tests.writeback_support"]
@@ -68,3 +71,23 @@ def store(request, tmp_path) -> Engine:
     finally:
         engine.dispose()
         _drop_schema(schema)
+
+
+class Dispatcher:
+    """The WSGI app behind a module's loopback server, swapped per test (stopping a server costs half a second)."""
+
+    def __init__(self) -> None:
+        self.app = None
+
+    def __call__(self, environ, start_response):
+        return self.app(environ, start_response)
+
+
+@pytest.fixture(scope="module")
+def loopback() -> Iterator[tuple[RunningServer, Dispatcher]]:
+    """One loopback server per test module; a test sets `dispatcher.app` to the sandbox it wants served."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    dispatcher = Dispatcher()
+    running = start_server(dispatcher)
+    yield running, dispatcher
+    running.stop()

@@ -7,9 +7,7 @@ with backoff and counted, and a pull of a portal seeded from a book that gives t
 
 from __future__ import annotations
 
-import logging
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -24,22 +22,11 @@ from connectors.hubspot import HubSpotClient, HubSpotConfigError, HubSpotSource,
 from connectors.hubspot.source import needs_from_mappings
 from sandbox.hubspot import HubSpotState, SandboxConfig, create_app, seed_from_book
 from sandbox.hubspot.values import iso_ms
-from sandbox.server import RunningServer, start_server
 from tests.factories import AS_OF, accounts_frame, contacts_frame
 
 TOKEN = "sandbox-token"
 FAST = SandboxConfig(rate_limit_max=None, search_requests_per_second=None)
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-class Dispatcher:
-    """One loopback server per module, a fresh portal per test (stopping a server costs half a second)."""
-
-    def __init__(self) -> None:
-        self.app = None
-
-    def __call__(self, environ, start_response):
-        return self.app(environ, start_response)
 
 
 @dataclass
@@ -64,19 +51,10 @@ class Rig:
         return list(self.source.pull(obj, since))
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[tuple[RunningServer, Dispatcher]]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    dispatcher = Dispatcher()
-    running = start_server(dispatcher)
-    yield running, dispatcher
-    running.stop()
-
-
 @pytest.fixture
-def rig(server):
+def rig(loopback):
     def make(config: SandboxConfig = FAST, *, real_sleep: bool = False, **source_kwargs) -> Rig:
-        running, dispatcher = server
+        running, dispatcher = loopback
         state = HubSpotState(config)
         dispatcher.app = create_app(state)
         sleeps = Sleeps()

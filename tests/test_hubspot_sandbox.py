@@ -4,8 +4,6 @@ documented limits (page sizes, the 10,000 search cap, 100-input batches, rate li
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -41,7 +39,7 @@ from connectors.hubspot.client import NO_TRANSPORT_RETRIES
 from sandbox.faults import Faults
 from sandbox.hubspot import HubSpotState, SandboxConfig, create_app, seed_from_book
 from sandbox.hubspot.values import iso_ms, to_ms
-from sandbox.server import RunningServer, start_server
+from sandbox.server import RunningServer
 from tests.factories import accounts_frame, contacts_frame
 
 TOKEN = "sandbox-token"
@@ -55,34 +53,15 @@ class Portal:
     sdk: HubSpot
 
 
-class Dispatcher:
-    """One loopback server per module, a fresh portal per test: stopping a server costs half a second."""
-
-    def __init__(self) -> None:
-        self.app = None
-
-    def __call__(self, environ, start_response):
-        return self.app(environ, start_response)
-
-
 def sdk_for(base_url: str, token: str | None = TOKEN) -> HubSpot:
     """The SDK as our connector builds it: urllib3's hidden retries off, so every response reaches the test."""
     return HubSpot(access_token=token, host=base_url, retry=NO_TRANSPORT_RETRIES)
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[tuple[RunningServer, Dispatcher]]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    dispatcher = Dispatcher()
-    running = start_server(dispatcher)
-    yield running, dispatcher
-    running.stop()
-
-
 @pytest.fixture
-def make_portal(server):
+def make_portal(loopback):
     def make(config: SandboxConfig = FAST, faults: Faults | None = None) -> Portal:
-        running, dispatcher = server
+        running, dispatcher = loopback
         state = HubSpotState(config, faults)
         dispatcher.app = create_app(state)
         return Portal(state, running, sdk_for(running.base_url))
