@@ -99,7 +99,9 @@ def load_panel(engine: Engine, health_config: HealthConfig, options: StoreOption
         return build_panel(conn, health_config, options.horizon_days, options.every_days)
 
 
-def _require(panel: Panel, options: StoreOptions) -> None:
+def _learnable_panel(engine: Engine, health_config: HealthConfig, options: StoreOptions) -> Panel:
+    """The store's snapshots, refused with a reason when there is nothing to learn from."""
+    panel = load_panel(engine, health_config, options)
     if panel.frame.empty:
         raise ValueError(
             "the store has no usable history: observation dates need "
@@ -107,6 +109,7 @@ def _require(panel: Panel, options: StoreOptions) -> None:
         )
     if panel.frame["churned"].sum() == 0:
         raise ValueError("no account churned within the horizon after any observation date; nothing to learn")
+    return panel
 
 
 def training_window(panel: Panel, frame: pd.DataFrame) -> dict[str, Any]:
@@ -129,8 +132,7 @@ def train_store(
     options: StoreOptions = StoreOptions(),  # noqa: B008
 ) -> Artifact:
     """Train on every labelled observation date of the store and save a new `store` artifact."""
-    panel = load_panel(engine, health_config, options)
-    _require(panel, options)
+    panel = _learnable_panel(engine, health_config, options)
     bundle = fit_store_bundle(panel.frame, options)
     meta = {
         "source": "store",
@@ -163,8 +165,7 @@ def evaluate_store(
     options: StoreOptions = StoreOptions(),  # noqa: B008
 ) -> dict[str, Any]:
     """Time-split report: train on earlier observation dates, test on later ones (see split_dates)."""
-    panel = load_panel(engine, health_config, options)
-    _require(panel, options)
+    panel = _learnable_panel(engine, health_config, options)
     frame = panel.frame
     train_dates, test_dates = split_dates(frame["as_of"].unique(), options.test_share, options.horizon_days)
     if len(train_dates) < 2:
@@ -240,8 +241,7 @@ def backtest_health(
     options: StoreOptions = StoreOptions(),  # noqa: B008
 ) -> dict[str, Any]:
     """How well point-in-time health ranks later churners; weights fitted on earlier dates, judged on later."""
-    panel = load_panel(engine, health_config, options)
-    _require(panel, options)
+    panel = _learnable_panel(engine, health_config, options)
     frame = panel.frame
     factors = pd.DataFrame({f.value: frame.get(f"f_{f.value}", pd.Series(np.nan, index=frame.index)) for f in FACTORS})
     y = frame["churned"].to_numpy()
