@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
@@ -19,6 +21,17 @@ from app.settings import Settings
 
 err = Console(stderr=True)
 out = Console()
+
+
+@contextmanager
+def _exit_on(*refusals: type[Exception]) -> Iterator[None]:
+    """Errors the ML layer raises to refuse a request (no usable history, no such import): said in red, exit 1."""
+    try:
+        yield
+    except refusals as error:
+        err.print(f"[red]{error}[/red]")
+        raise typer.Exit(1) from error
+
 
 HorizonOpt = Annotated[int, typer.Option("--horizon", help="Churn label horizon in days (30, 60, 90).", min=1)]
 EveryOpt = Annotated[int, typer.Option("--every", help="Days between observation dates.", min=1)]
@@ -118,11 +131,8 @@ def train_command(
         from app.ml.importer import load_dataset
 
         settings = Settings.from_env()
-        try:
+        with _exit_on(FileNotFoundError):
             dataset = load_dataset(settings.data_dir, data)
-        except FileNotFoundError as error:
-            err.print(f"[red]{error}[/red]")
-            raise typer.Exit(1) from error
         err.print(f"Training on import {data!r}: {len(dataset.frame)} rows")
         summary = train_tabular(
             dataset.frame, dataset.label, dataset.spec, settings.data_dir if save else None, cv=cv, seed=seed,
@@ -132,7 +142,7 @@ def train_command(
         settings, engine, config = _store()
         options = StoreOptions(horizon_days=horizon, every_days=every, seed=seed, threads=threads)
         summary = {"source": "store", "horizon_days": horizon, "seed": seed}
-        try:
+        with _exit_on(ValueError):
             if cv:
                 err.print("Building point-in-time snapshots for cross-validation (grouped by account)")
                 panel = load_panel(engine, config, options)
@@ -156,9 +166,6 @@ def train_command(
                         "positives": artifact.meta["positives"],
                     }
                 )
-        except ValueError as error:
-            err.print(f"[red]{error}[/red]")
-            raise typer.Exit(1) from error
     summary["seconds"] = round(time.perf_counter() - started, 1)
     if as_json:
         _print_json(summary)
@@ -192,11 +199,8 @@ def evaluate_command(
     settings, engine, config = _store()
     options = StoreOptions(horizon_days=horizon, every_days=every, seed=seed, threads=threads, test_share=test_share)
     err.print("Building point-in-time snapshots and training on the earlier period")
-    try:
+    with _exit_on(ValueError):
         report = evaluate_store(engine, config, options)
-    except ValueError as error:
-        err.print(f"[red]{error}[/red]")
-        raise typer.Exit(1) from error
     if html:
         report["report_path"] = str(write_report(report, settings.data_dir))
     if as_json:
@@ -249,11 +253,8 @@ def backtest_health_command(
 
     _, engine, config = _store()
     options = StoreOptions(horizon_days=horizon, every_days=every, test_share=test_share)
-    try:
+    with _exit_on(ValueError):
         result = backtest_health(engine, config, options)
-    except ValueError as error:
-        err.print(f"[red]{error}[/red]")
-        raise typer.Exit(1) from error
     if as_json:
         _print_json(result)
         return

@@ -135,3 +135,16 @@ def test_a_scoring_run_with_the_trained_model_stores_churn_risk(demo):
     fields = _field_values(scored, AS_OF)
     riskiest = scored["churn_probability"].idxmax()
     assert "pts" in fields.loc[riskiest, "risk_drivers"], "the CRM shows the model's drivers, with their weight"
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate", "backtest-health"])
+def test_an_empty_store_is_refused_with_the_reason(command, tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    upgrade_schema(make_engine(url))
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("CSE_DATA_DIR", str(tmp_path / "data"))
+    app = typer.Typer()
+    register(app)
+    result = CliRunner().invoke(app, [command])
+    assert result.exit_code == 1, result.output
+    assert "no usable history" in result.output
