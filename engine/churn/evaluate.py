@@ -139,18 +139,9 @@ def lead_time(
                 "mean_days": float("nan"), "p25_days": float("nan"), "p75_days": float("nan"), "threshold": threshold,
                 "days": []}  # fmt: skip
     frame = frame.sort_values(["account_id", "as_of"], ascending=[True, False], kind="stable")
-    flagged = frame["p"].to_numpy() >= threshold
-    account = frame["account_id"].to_numpy()
-    first_of_account = np.r_[True, account[1:] != account[:-1]]
     # Walking back from the churn date, a run ends at the first unflagged observation of the account.
-    broken = np.zeros(len(frame), dtype=bool)
-    run_alive = False
-    for i in range(len(frame)):  # a single pass; accounts x observation dates is small
-        if first_of_account[i]:
-            run_alive = True
-        run_alive = run_alive and flagged[i]
-        broken[i] = not run_alive
-    in_run = frame[~broken]
+    flagged = (frame["p"] >= threshold).astype("int8")
+    in_run = frame[flagged.groupby(frame["account_id"]).cumprod().astype(bool)]
     lead = (in_run.groupby("account_id")["churned_at"].first() - in_run.groupby("account_id")["as_of"].min()).dt.days
     churners = frame["account_id"].nunique()
     days = lead.to_numpy(dtype="float64")
