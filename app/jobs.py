@@ -1,65 +1,114 @@
-"""Job queues: RQ on Redis when REDIS_URL is set, otherwise the same jobs run in-process (the embedded default)."""
+"""Periodic and triggered jobs (run by RQ workers, or in-process in the embedded mode).
+
+Each takes plain arguments and builds its own engine and settings, so any worker can run it; SCHEDULE at the end is
+the scheduler's timetable (`cse scheduler`). The queue plumbing they run on is app/queues.py.
+"""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from datetime import date, datetime, timedelta
 
+from app.ml.scorer import load_scoring_artifact
+from app.queues import SCORE_QUEUE, get_queue, redis_connection
+from app.rescoring import rescore
 from app.settings import Settings
-
-SYNC_QUEUE = "sync"
-SCORE_QUEUE = "score"
-# One write-back queue per vendor, dequeued round-robin by the workers, so one busy CRM cannot starve the others.
-WRITEBACK_QUEUES = {
-    "salesforce": "writeback-salesforce",
-    "hubspot": "writeback-hubspot",
-    "intercom": "writeback-intercom",
-}
-ALL_QUEUES = (SCORE_QUEUE, *WRITEBACK_QUEUES.values(), SYNC_QUEUE)
+from app.writeback.jobs import _engine, enqueue_deliveries, sweep_job
+from app.writeback.outbox import release_due_actions
+from engine.health_config import load_health_config
+from engine.playbooks import load_playbooks
 
 
-@dataclass
-class InlineJob:
-    id: str
-    result: Any
+def dispatch_job() -> int:
+    """Hand pending outbox rows to delivery jobs."""
+    settings = Settings.from_env()
+    connection = redis_connection(settings) if settings.redis_url else None
+    return enqueue_deliveries(settings, _engine(settings.database_url), connection=connection)
 
 
-class InlineQueue:
-    """Runs a job the moment it is enqueued, in this process: what `cse demo` and a Redis-less install use."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def enqueue(self, func: Callable, *args: Any, job_id: str | None = None, **options: Any) -> InlineJob:
-        return InlineJob(job_id or uuid.uuid4().hex, func(*args))
+def release_actions_job() -> int:
+    """Campaign steps that fall due become outbox rows."""
+    settings = Settings.from_env()
+    with _engine(settings.database_url).begin() as conn:
+        return release_due_actions(conn, datetime.now())
 
 
-def redis_connection(settings: Settings):
-    from redis import Redis
+def rescore_job(account_ids: list[int] | None = None, as_of: str | None = None) -> int:
+    """Rescore some or all accounts and queue what changed; then dispatch at once so CRMs see it quickly."""
+    settings = Settings.from_env()
+    result = rescore(
+        _engine(settings.database_url),
+        date.fromisoformat(as_of) if as_of else date.today(),
+        load_health_config(settings.health_config),
+        load_playbooks(settings.playbooks),
+        settings.writeback_score_step,
+        account_ids,
+        artifact=load_scoring_artifact(settings.data_dir),
+    )
+    dispatch_job()
+    return len(result.scored)
 
-    return Redis.from_url(settings.redis_url)
+
+def prune_webhook_events_job() -> int:
+    """The nightly trim of the webhook event log to its retention window (CSE_WEBHOOK_RETENTION_DAYS, 0 = keep all)."""
+    from app.webhook_events.retention import prune_webhook_events
+
+    settings = Settings.from_env()
+    if settings.webhook_retention_days <= 0:
+        return 0
+    cutoff = datetime.now() - timedelta(days=settings.webhook_retention_days)
+    return prune_webhook_events(_engine(settings.database_url), cutoff)
 
 
-def get_queue(settings: Settings, name: str, connection=None):
-    """The named queue: RQ when Redis is configured, in-process otherwise."""
+def process_webhooks_job(as_of: str | None = None) -> dict:
+    """Process the waiting webhook events (an RQ job; settings from the environment)."""
+    from app.webhook_events.processing import received_waiting, release_coalescing, schedule_processing_on_redis
+
+    settings = Settings.from_env()
+    engine = _engine(settings.database_url)
     if not settings.redis_url:
-        return InlineQueue(name)
-    from rq import Queue
+        return process_webhooks(settings, engine, as_of)
+    connection = redis_connection(settings)
+    release_coalescing(connection)
+    result = process_webhooks(settings, engine, as_of)
+    if received_waiting(engine):  # events that came in during this run and found it already scheduled
+        queue = get_queue(settings, SCORE_QUEUE, connection)
+        schedule_processing_on_redis(connection, queue, 0, process_webhooks_job)
+    return result
 
-    return Queue(name, connection=connection or redis_connection(settings))
+
+def process_webhooks(settings: Settings, engine, as_of: str | None = None) -> dict:
+    """Pull fresh data from the vendors the waiting events come from, rescore the touched accounts once, write back."""
+    from app.sources import build_sources, vendor_configured
+    from app.sync import sync_records
+    from app.webhook_events.processing import process_received
+
+    day = date.fromisoformat(as_of) if as_of else date.today()
+
+    def pull(wanted: dict[str, dict[str, list[str]]]) -> None:
+        """Just the records the events name, fetched by id from each vendor they come from."""
+        for vendor, records in sorted(wanted.items()):
+            if not vendor_configured(settings, vendor):
+                continue
+            for source in build_sources(settings, vendor, engine):
+                sync_records(engine, source, records)
+
+    def rescore_accounts(account_ids: list[int]) -> None:
+        config, playbooks = load_health_config(settings.health_config), load_playbooks(settings.playbooks)
+        artifact = load_scoring_artifact(settings.data_dir)
+        rescore(engine, day, config, playbooks, settings.writeback_score_step, account_ids, artifact=artifact)
+
+    result = process_received(engine, pull, rescore_accounts)
+    if result.accounts:
+        enqueue_deliveries(settings, engine, connection=redis_connection(settings) if settings.redis_url else None)
+    return {"events": result.events, "accounts": len(result.accounts), "unresolved": result.unresolved}
 
 
-def job_alive(settings: Settings, job_id: str, connection=None) -> bool:
-    """Whether RQ still holds the job as waiting or running; a lost job (worker killed, Redis restarted) is not."""
-    if not settings.redis_url:
-        return False
-    from rq.exceptions import NoSuchJobError
-    from rq.job import Job, JobStatus
-
-    try:
-        status = Job.fetch(job_id, connection=connection or redis_connection(settings)).get_status(refresh=True)
-    except NoSuchJobError:
-        return False
-    return status in {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED, "rate_limited"}
+# The scheduler's timetable: (job, queue, interval in seconds or cron expression).
+SCHEDULE = (
+    (dispatch_job, SCORE_QUEUE, 30, None),
+    (release_actions_job, SCORE_QUEUE, 900, None),
+    (sweep_job, SCORE_QUEUE, 300, None),
+    (process_webhooks_job, SCORE_QUEUE, 60, None),
+    (rescore_job, SCORE_QUEUE, None, "0 2 * * *"),
+    (prune_webhook_events_job, SCORE_QUEUE, None, "30 3 * * *"),
+)

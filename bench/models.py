@@ -6,7 +6,7 @@
 Targets (issue 6): training (candidate selection, calibration and refit of the churn model) on 100,000 accounts x
 12 monthly observation dates in under 2 minutes on 2 cores; scoring at >= 200,000 accounts/s.
 
-The features are synthetic but shaped like engine.churn.features (same columns, NaN where an account has no
+The features are synthetic but shaped like engine.learning.features (same columns, NaN where an account has no
 usage feed, one categorical): what is measured is the cost of the pipelines, which does not depend on where the
 numbers came from. Each account carries a latent risk that drives its features and its churn, so the candidates
 have signal to compare. Peak memory is the process's peak resident set size (ru_maxrss) after each phase.
@@ -24,9 +24,9 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from engine.churn.features import FEATURES, categorical_features, numeric_features
-from engine.churn.models import FeatureSpec, TrainConfig, train_classifier
-from engine.churn.predict import ModelBundle, predict_churn
+from engine.learning.features import FEATURES, categorical_features, numeric_features
+from engine.learning.models import FeatureSpec, TrainConfig, train_classifier
+from engine.learning.predict import ModelBundle, predict_churn
 
 HORIZON_DAYS = 30
 FIRST_DATE = date(2025, 11, 1)

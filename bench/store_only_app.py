@@ -15,7 +15,7 @@ from flask import Flask
 
 from app.settings import Settings
 from app.store.db import make_engine
-from app.webhook_store import record_events
+from app.webhook_events.store import record_events
 from bench.bare_app import webhook_paths_app
 from connectors.webhook_common import VendorEvent
 

@@ -33,9 +33,9 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from app.cli_sync import build_sources
 from app.demo.book import Book, BookSpec, generate_book
 from app.settings import Settings
+from app.sources import build_sources
 from app.store.db import make_engine, upgrade_schema
 from app.sync import SyncLog, run_sync
 from connectors.source import VendorSource

@@ -404,7 +404,7 @@ def _processing_job(connection, since: float):
     from rq import Queue
     from rq.job import Job
 
-    from app.jobs import SCORE_QUEUE
+    from app.queues import SCORE_QUEUE
 
     queue = Queue(SCORE_QUEUE, connection=connection)
     ids = [i for i in queue.finished_job_registry.get_job_ids() if i.startswith("process-webhooks-")]
@@ -422,10 +422,10 @@ def end_to_end(args, folder: Path) -> None:
     import redis
 
     from app.book_loader import load_book
-    from app.cli_sync import build_sources
     from app.demo.book import BookSpec, generate_book
     from app.rescoring import rescore
     from app.settings import Settings
+    from app.sources import build_sources
     from app.sync import active_mapping, run_sync
     from app.writeback.jobs import enqueue_deliveries, pusher_for
     from connectors.hubspot.fields import install_fields as install_hubspot

@@ -1,6 +1,6 @@
 """What every vendor connector offers the sync: pages of raw records per object, changed since a cursor.
 
-The sync (app/sync.py) owns cursors, mappings, identity resolution and the store; a connector only talks to its
+The sync (app/sync/) owns cursors, mappings, identity resolution and the store; a connector only talks to its
 vendor through the official SDK and hands over plain dicts, so a new vendor is one new package.
 """
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from app.ml.artifacts import ArtifactError, latest_version, list_artifacts, load_artifact, save_artifact
-from engine.churn.models import TrainConfig, train_classifier
-from engine.churn.predict import PREDICTION_COLUMNS, ModelBundle, predict_churn
-from engine.churn.survival import fit_survival
+from engine.learning.models import TrainConfig, train_classifier
+from engine.learning.predict import PREDICTION_COLUMNS, ModelBundle, predict_churn
+from engine.learning.survival import fit_survival
 from tests.test_churn_models import SPEC, synthetic
 
 

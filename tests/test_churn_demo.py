@@ -14,7 +14,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from app.book_loader import load_book
-from app.cli_ml import register
+from app.cli.ml import register
 from app.demo.book import BookSpec, generate_book
 from app.ml.scorer import MODEL_SCORE_COLUMNS, load_scoring_artifact, model_scores
 from app.store.db import make_engine, upgrade_schema

@@ -1,4 +1,4 @@
-"""Evaluation metrics of engine.churn.evaluate and the health-weights backtest of engine.churn.weights."""
+"""Evaluation metrics of engine.learning.evaluate and the health-weights backtest of engine.learning.weights."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.churn.evaluate import (
+from engine.learning.evaluate import (
     calibration_table,
     classification_metrics,
     lead_time,
     lift_table,
     top_fraction_lift,
 )
-from engine.churn.weights import backtest, fit_weights, weighted_health
+from engine.learning.weights import backtest, fit_weights, weighted_health
 
 
 def test_top_decile_lift_and_tables():

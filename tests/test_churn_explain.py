@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.churn.explain import contributions, global_importance, top_drivers
-from engine.churn.models import TrainConfig, train_classifier
+from engine.learning.explain import contributions, global_importance, top_drivers
+from engine.learning.models import TrainConfig, train_classifier
 from tests.test_churn_models import SPEC, synthetic
 
 

@@ -1,4 +1,4 @@
-"""Candidate selection, calibration, determinism and cross-validation of engine.churn.models."""
+"""Candidate selection, calibration, determinism and cross-validation of engine.learning.models."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.churn.evaluate import calibration_table, classification_metrics, expected_calibration_error
-from engine.churn.models import (
+from engine.learning.evaluate import calibration_table, classification_metrics, expected_calibration_error
+from engine.learning.models import (
     CompiledTransform,
     FeatureSpec,
     TrainConfig,

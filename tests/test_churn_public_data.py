@@ -15,7 +15,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from app.cli_ml import register
+from app.cli.ml import register
 
 SHARED_DATA = Path(os.environ.get("CSE_SHARED_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data")
 

@@ -10,8 +10,8 @@ import pytest
 
 from app.ml.dataset import activity_windows, build_panel, labels_for, observation_dates, snapshot_features
 from app.store.load import load_accounts, load_contacts, load_events
-from engine.churn.features import FEATURES, window_column
 from engine.health_config import HealthConfig, default_health_config
+from engine.learning.features import FEATURES, window_column
 from tests.factories import AS_OF, accounts_frame, contacts_frame, event, events_frame
 
 CORE = ["tasks", "projects", "boards", "reports"]

@@ -1,4 +1,4 @@
-"""Cox model and concordance index (engine.churn.survival)."""
+"""Cox model and concordance index (engine.learning.survival)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.churn.models import FeatureSpec
-from engine.churn.survival import concordance_index, cross_validate_survival, fit_survival
+from engine.learning.models import FeatureSpec
+from engine.learning.survival import concordance_index, cross_validate_survival, fit_survival
 
 
 def brute_force_concordance(t, e, r) -> float:

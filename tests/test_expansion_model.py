@@ -1,14 +1,14 @@
-"""Expansion score blended with a learned propensity (engine.expansion_model)."""
+"""Expansion score blended with a learned propensity (engine.learning.expansion_model)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from engine.churn.models import FeatureSpec, TrainConfig
-from engine.churn.predict import ModelBundle, predict_expansion
 from engine.expansion import UPLIFT
-from engine.expansion_model import MIN_POSITIVES, combine_expansion, train_expansion_model
+from engine.learning.expansion_model import MIN_POSITIVES, combine_expansion, train_expansion_model
+from engine.learning.models import FeatureSpec, TrainConfig
+from engine.learning.predict import ModelBundle, predict_expansion
 from tests.test_churn_models import SPEC, synthetic
 
 

@@ -11,7 +11,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from app.cli_ml import register
+from app.cli.ml import register
 from app.ml.importer import (
     ImportMappingError,
     activity_features,

@@ -10,7 +10,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from app import cli_sync
+from app import sources
+from app.cli import sync as cli_sync
 from app.store.load import ACCOUNT_FIELDS, CONTACT_FIELDS
 from app.sync import (
     active_mapping,
@@ -497,12 +498,12 @@ def test_cli_sync_prints_and_persists_the_log(cli, tmp_path, monkeypatch, mappin
 def test_build_sources_explains_what_is_missing(monkeypatch):
     from app.settings import Settings
 
-    with pytest.raises(cli_sync.SourceUnavailable, match="no vendor is configured"):
-        cli_sync.build_sources(Settings.from_env({}))
-    with pytest.raises(cli_sync.SourceUnavailable, match="unknown vendor"):
-        cli_sync.build_sources(Settings.from_env({}), "zendesk")
-    with pytest.raises(cli_sync.SourceUnavailable, match="set HUBSPOT_ACCESS_TOKEN"):
-        cli_sync.build_sources(Settings.from_env({}), "hubspot")
+    with pytest.raises(sources.SourceUnavailable, match="no vendor is configured"):
+        sources.build_sources(Settings.from_env({}))
+    with pytest.raises(sources.SourceUnavailable, match="unknown vendor"):
+        sources.build_sources(Settings.from_env({}), "zendesk")
+    with pytest.raises(sources.SourceUnavailable, match="set HUBSPOT_ACCESS_TOKEN"):
+        sources.build_sources(Settings.from_env({}), "hubspot")
 
 
 def test_build_sources_hands_the_active_mappings_to_the_connector(store, monkeypatch, mappings_dir):
@@ -526,7 +527,7 @@ def test_build_sources_hands_the_active_mappings_to_the_connector(store, monkeyp
     monkeypatch.setenv("CSE_MAPPINGS_DIR", str(mappings_dir))
     with store.begin() as conn:
         save_mapping_version(conn, "hubspot", "companies", ACCOUNTS.replace("from: name,", "from: legal_name,"), "ann")
-    [source] = cli_sync.build_sources(Settings.from_env({"HUBSPOT_ACCESS_TOKEN": "t"}), "hubspot", store)
+    [source] = sources.build_sources(Settings.from_env({"HUBSPOT_ACCESS_TOKEN": "t"}), "hubspot", store)
     assert [m["fields"]["name"]["from"] for m in source.mappings] == ["legal_name"]
 
 

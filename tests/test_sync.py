@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-import app.sync as sync
+import app.sync.records as sync
 from app.store.models import (
     Account,
     AccountDay,

@@ -40,9 +40,9 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, func, select
 
-from app.cli_sync import build_sources
 from app.demo.book import Book, BookSpec, generate_book
 from app.settings import Settings
+from app.sources import build_sources
 from app.store.db import make_engine, upgrade_schema
 from app.store.models import (
     Account,

@@ -6,7 +6,7 @@ import pytest
 import redis
 from rq import Queue
 
-from app.webhook_intake import RecentlyScheduled, release_coalescing, schedule_processing_on_redis
+from app.webhook_events.processing import RecentlyScheduled, release_coalescing, schedule_processing_on_redis
 from sandbox.redis_server import throwaway_redis
 from tests.conftest import service_missing
 

@@ -14,10 +14,10 @@ from types import SimpleNamespace
 from sqlalchemy import func, select
 
 from app.book_loader import load_book
-from app.cli_sync import build_sources
 from app.demo.book import BookSpec, generate_book
 from app.rescoring import rescore
 from app.settings import Settings
+from app.sources import build_sources
 from app.store.models import Account, OutboxRow, WebhookEvent
 from app.sync import active_mapping, run_sync
 from app.web import create_app

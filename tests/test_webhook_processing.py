@@ -6,8 +6,8 @@ from sqlalchemy import select
 
 from app.store.load import load_accounts
 from app.store.models import ExternalId, RecordLink, WebhookEvent
-from app.webhook_intake import process_received
-from app.webhook_store import record_events
+from app.webhook_events.processing import process_received
+from app.webhook_events.store import record_events
 from connectors.webhook_common import VendorEvent
 from tests.factories import accounts_frame
 

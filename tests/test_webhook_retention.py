@@ -6,10 +6,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
+from app.jobs import prune_webhook_events_job
 from app.store.models import WebhookEvent
-from app.tasks import prune_webhook_events_job
-from app.webhook_retention import prune_webhook_events
-from app.webhook_store import record_events, record_refusal
+from app.webhook_events.retention import prune_webhook_events
+from app.webhook_events.store import record_events, record_refusal
 from connectors.webhook_common import VendorEvent
 
 NOW = datetime(2026, 11, 27, 12, 0)

@@ -9,9 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import Engine, select, text
 
-from app import webhook_store
 from app.store.models import WebhookEvent
-from app.webhook_store import Intake, record_events
+from app.webhook_events import store as webhook_store
+from app.webhook_events.store import Intake, record_events
 from connectors.webhook_common import VendorEvent
 
 

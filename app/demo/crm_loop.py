@@ -16,9 +16,9 @@ from pathlib import Path
 
 from sqlalchemy import Engine, func, select
 
-from app.cli_sync import build_sources
-from app.jobs import WRITEBACK_QUEUES, redis_connection
+from app.queues import WRITEBACK_QUEUES, redis_connection
 from app.settings import Settings
+from app.sources import build_sources
 from app.store.models import OutboxRow
 from app.sync import active_mapping, run_sync
 from app.writeback.jobs import PUSH_MAPPINGS, enqueue_deliveries, pusher_for

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import sklearn
 
-from engine.churn.predict import ModelBundle
+from engine.learning.predict import ModelBundle
 
 MODELS_DIR = "models"
 MODEL_FILE = "model.joblib"

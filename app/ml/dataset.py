@@ -19,7 +19,9 @@ from sqlalchemy import Connection, and_, case, func, select
 from app.store.bulk import fetch_int_columns
 from app.store.metrics import account_metrics, accounts_active_on
 from app.store.models import Account, AccountDay, Feature
-from engine.churn.features import (
+from engine.health import score_health
+from engine.health_config import HealthConfig
+from engine.learning.features import (
     CORE_PRIOR_PREFIX,
     CORE_RECENT_PREFIX,
     FEATURES,
@@ -32,10 +34,8 @@ from engine.churn.features import (
     point_in_time_metrics,
     window_column,
 )
-from engine.health import score_health
-from engine.health_config import HealthConfig
 
-# AccountDay column (or expression) summed for each window metric of engine.churn.features.
+# AccountDay column (or expression) summed for each window metric of engine.learning.features.
 _ROLLUP_COLUMNS = {
     "logins": AccountDay.logins,
     "session_minutes": AccountDay.session_minutes,
@@ -92,7 +92,7 @@ def _core_flags(conn: Connection, as_of: date, core_features: Sequence[str], acc
 def activity_windows(
     conn: Connection, as_of: date, core_features: Sequence[str], account_ids: Sequence[int] | None = None
 ) -> pd.DataFrame:
-    """Per account active on `as_of`: the window sums, core-feature flags and last login engine.churn reads.
+    """Per account active on `as_of`: the window sums, core-feature flags and last login engine.learning reads.
 
     The AccountDay rows of the lookback (days in [as_of - 89, as_of]) are grouped by account and window in the
     database (one CASE for the window index, plain SUMs), so a few rows per account cross the wire; the feature
@@ -128,7 +128,7 @@ def activity_windows(
 
 
 def point_in_time_health(metrics: pd.DataFrame, activity: pd.DataFrame, config: HealthConfig) -> pd.DataFrame:
-    """Health and factor scores from the point-in-time metrics only (see engine.churn.features)."""
+    """Health and factor scores from the point-in-time metrics only (see engine.learning.features)."""
     return score_health(point_in_time_metrics(metrics, activity), config)
 
 

@@ -26,8 +26,8 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from engine.churn.features import relative_change
-from engine.churn.models import FeatureSpec
+from engine.learning.features import relative_change
+from engine.learning.models import FeatureSpec
 
 IMPORTS_DIR = "imports"
 DATA_FILE = "data.csv"

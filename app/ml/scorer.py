@@ -22,8 +22,8 @@ from sqlalchemy import Connection
 
 from app.ml.artifacts import Artifact, ArtifactError, load_artifact
 from app.ml.dataset import snapshot_features
-from engine.churn.predict import predict_churn, predict_expansion
 from engine.health_config import HealthConfig
+from engine.learning.predict import predict_churn, predict_expansion
 
 MODEL_SCORE_COLUMNS = (
     "churn_probability", "churn_horizon_days", "risk_drivers", "days_to_churn", "expansion_score",

@@ -1,6 +1,6 @@
 """Training and evaluation runs: the store's history (time split) or an imported export (cross-validation).
 
-The pieces live in engine/churn (pure) and app/ml/dataset.py (the store); this module strings them together
+The pieces live in engine/learning (pure) and app/ml/dataset.py (the store); this module strings them together
 into what `cse train`, `cse evaluate` and `cse backtest-health` report, and saves the artifact.
 """
 
@@ -19,15 +19,15 @@ from sqlalchemy import Engine
 from app.ml.artifacts import Artifact, save_artifact
 from app.ml.dataset import Panel, build_panel
 from engine.canonical import FACTORS
-from engine.churn.evaluate import calibration_table, classification_metrics, lead_time, lift_table, roc_points
-from engine.churn.explain import contributions, global_importance, top_drivers
-from engine.churn.features import FEATURES, categorical_features, numeric_features
-from engine.churn.models import FeatureSpec, TrainConfig, cross_validate, train_classifier
-from engine.churn.predict import ModelBundle
-from engine.churn.survival import concordance_index, cross_validate_survival, fit_survival
-from engine.churn.weights import backtest
-from engine.expansion_model import train_expansion_model
 from engine.health_config import HealthConfig
+from engine.learning.evaluate import calibration_table, classification_metrics, lead_time, lift_table, roc_points
+from engine.learning.expansion_model import train_expansion_model
+from engine.learning.explain import contributions, global_importance, top_drivers
+from engine.learning.features import FEATURES, categorical_features, numeric_features
+from engine.learning.models import FeatureSpec, TrainConfig, cross_validate, train_classifier
+from engine.learning.predict import ModelBundle
+from engine.learning.survival import concordance_index, cross_validate_survival, fit_survival
+from engine.learning.weights import backtest
 
 SURVIVAL_MAX_ROWS = 200_000  # the Cox fit is O(rows x features) per iteration; a sample is plenty
 EXPLAIN_SAMPLE_ROWS = 2_000
@@ -47,7 +47,7 @@ class StoreOptions:
 
 
 def store_spec() -> FeatureSpec:
-    """The feature spec of models trained on the store (engine.churn.features)."""
+    """The feature spec of models trained on the store (engine.learning.features)."""
     return FeatureSpec(
         tuple(numeric_features()), tuple(categorical_features()), {k: v.label for k, v in FEATURES.items()}
     )
@@ -230,7 +230,7 @@ def evaluate_store(
 
 
 def _health_auc(frame: pd.DataFrame) -> float:
-    from engine.churn.weights import risk_auc
+    from engine.learning.weights import risk_auc
 
     return risk_auc(frame["churned"].to_numpy(), frame["health"].to_numpy(dtype="float64", na_value=np.nan))
 

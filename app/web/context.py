@@ -21,7 +21,7 @@ def redis():
     than the rest of a webhook's handling."""
     state = current_app.extensions["cse"]
     if state.get("redis") is None:
-        from app.jobs import redis_connection
+        from app.queues import redis_connection
 
         state["redis"] = redis_connection(state["settings"])
     return state["redis"]
@@ -31,7 +31,7 @@ def score_queue():
     """The RQ queue webhook processing goes to, built once per process next to its Redis client."""
     state = current_app.extensions["cse"]
     if state.get("score_queue") is None:
-        from app.jobs import SCORE_QUEUE, get_queue
+        from app.queues import SCORE_QUEUE, get_queue
 
         state["score_queue"] = get_queue(state["settings"], SCORE_QUEUE, redis())
     return state["score_queue"]

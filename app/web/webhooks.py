@@ -8,8 +8,8 @@ from collections.abc import Callable
 from flask import Blueprint, Response, request
 
 from app.web import context
-from app.webhook_intake import InProcessCoalescer, RecentlyScheduled, schedule_processing_on_redis
-from app.webhook_store import record_events, record_refusal
+from app.webhook_events.processing import InProcessCoalescer, RecentlyScheduled, schedule_processing_on_redis
+from app.webhook_events.store import record_events, record_refusal
 from connectors.hubspot import webhooks as hubspot
 from connectors.intercom import webhooks as intercom
 from connectors.salesforce import webhooks as salesforce
@@ -20,14 +20,14 @@ webhooks = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 _coalescer = InProcessCoalescer()
 _recently = RecentlyScheduled()
 # By name, so web workers never import the scoring stack (pandas, scikit-learn): it would double their memory.
-PROCESSING_JOB = "app.tasks.process_webhooks_job"
+PROCESSING_JOB = "app.jobs.process_webhooks_job"
 
 
 def _schedule_processing() -> None:
     """One processing run for a burst of events; with Redis down the events wait for the scheduler's sweep."""
     settings = context.settings()
     if not settings.redis_url:
-        from app.tasks import process_webhooks
+        from app.jobs import process_webhooks
 
         engine = context.engine()
         _coalescer.schedule(settings.webhook_coalesce_seconds, lambda: process_webhooks(settings, engine))

@@ -12,7 +12,7 @@ from functools import cache
 
 from sqlalchemy import Engine
 
-from app.jobs import WRITEBACK_QUEUES, get_queue, job_alive
+from app.queues import WRITEBACK_QUEUES, get_queue, job_alive
 from app.settings import Settings
 from app.store.db import make_engine
 from app.sync import active_mapping

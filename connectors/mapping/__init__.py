@@ -1,6 +1,6 @@
 """Field mappings (DESIGN §4, mappings/README.md): load and validate YAML mappings, apply them to vendor records.
 
-Pure functions over files, text and records: storing versions and running syncs belong to app/sync.py.
+Pure functions over files, text and records: storing versions and running syncs belong to app/sync/.
 """
 
 from connectors.mapping.apply import MappedBatch, Quarantined, apply_mapping, cursor_values, is_deleted, record_id

@@ -1,6 +1,6 @@
 """Webhook events after they are stored: processed later as one coalesced rescoring.
 
-The web request only verifies, stores (app/webhook_store.py) and schedules, so it answers in milliseconds; the
+The web request only verifies, stores (app/webhook_events/store.py) and schedules, so it answers in milliseconds; the
 processing job pulls fresh data for the vendors involved, rescores every account the waiting events touch once, and
 dispatches the write-back. Events wait in the database with status `received` until a processing run takes them,
 so a Redis outage delays them and loses none (the scheduler picks them up every minute).

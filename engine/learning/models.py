@@ -34,7 +34,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
-from engine.churn.evaluate import classification_metrics, summarize_folds
+from engine.learning.evaluate import classification_metrics, summarize_folds
 
 MISSING_CATEGORY = "(missing)"
 CANDIDATES: tuple[str, ...] = ("logreg", "hgb")

@@ -8,20 +8,10 @@ from typing import Annotated
 import typer
 from sqlalchemy import func, select
 
-from app.jobs import ALL_QUEUES, redis_connection
+from app.queues import ALL_QUEUES, redis_connection
 from app.settings import Settings
 from app.store.db import make_engine, upgrade_schema
 from app.store.models import OutboxRow
-
-# The scheduler's timetable: (job, queue, interval in seconds or cron expression).
-SCHEDULE = (
-    ("app.tasks.dispatch_job", "score", 30, None),
-    ("app.tasks.release_actions_job", "score", 900, None),
-    ("app.writeback.jobs.sweep_job", "score", 300, None),
-    ("app.tasks.process_webhooks_job", "score", 60, None),
-    ("app.tasks.rescore_job", "score", None, "0 2 * * *"),
-    ("app.tasks.prune_webhook_events_job", "score", None, "30 3 * * *"),
-)
 
 
 def register(cli: typer.Typer) -> None:
@@ -98,21 +88,20 @@ def worker(
 
 def scheduler() -> None:
     """Enqueue the periodic jobs (dispatch, sweep, webhooks left waiting, due campaign steps, nightly rescoring)."""
-    import importlib
-
     from rq.cron import CronScheduler
+
+    from app.jobs import SCHEDULE
 
     settings = _redis_settings()
     cron = CronScheduler(connection=redis_connection(settings))
-    for path, queue, interval, expression in SCHEDULE:
-        module, name = path.rsplit(".", 1)
-        cron.register(getattr(importlib.import_module(module), name), queue, interval=interval, cron=expression)
+    for job, queue, interval, expression in SCHEDULE:
+        cron.register(job, queue, interval=interval, cron=expression)
     cron.start()
 
 
 def writeback() -> None:
     """Dispatch pending outbox rows now (delivered at once when there is no Redis)."""
-    from app.tasks import dispatch_job
+    from app.jobs import dispatch_job
 
     typer.echo(f"{dispatch_job()} delivery job(s) enqueued")
 

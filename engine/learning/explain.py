@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
-from engine.churn.models import LOGIT_LIMIT, BinaryModel, prepare_frame
+from engine.learning.models import LOGIT_LIMIT, BinaryModel, prepare_frame
 
 # Rows (accounts x features) scored per estimator call when occluding: bounds memory at ~100 MB per chunk.
 OCCLUSION_BATCH_ROWS = 150_000

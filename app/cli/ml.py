@@ -124,7 +124,7 @@ def train_command(
 ) -> None:
     """Train the churn model (and survival and expansion models) and save it as a versioned artifact."""
     from app.ml.train import StoreOptions, load_panel, store_spec, train_store, train_tabular
-    from engine.churn.models import TrainConfig, cross_validate
+    from engine.learning.models import TrainConfig, cross_validate
 
     started = time.perf_counter()
     if data:

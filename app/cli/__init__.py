@@ -11,8 +11,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from app import cli_ml, cli_ops, cli_sync
 from app.book_loader import load_book
+from app.cli import ml, ops, sync
 from app.ml.scorer import load_scoring_artifact
 from app.report import band_table, book_by_band
 from app.rescoring import rescore
@@ -122,9 +122,9 @@ def score(
     _emit(summary, as_json, f"Book of business on {day}")
 
 
-cli_ops.register(cli)
-cli_sync.register(cli)
-cli_ml.register(cli)
+ops.register(cli)
+sync.register(cli)
+ml.register(cli)
 
 
 def main() -> None:

@@ -18,8 +18,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from engine.churn.models import BinaryModel, FeatureSpec, TrainConfig, train_classifier
 from engine.expansion import UPLIFT
+from engine.learning.models import BinaryModel, FeatureSpec, TrainConfig, train_classifier
 
 MIN_POSITIVES = 20  # fewer expansions than this and the heuristic stands alone
 PROPENSITY_WEIGHT = 0.5

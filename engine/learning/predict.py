@@ -1,6 +1,6 @@
 """The trained models as one object, and the scoring function the nightly run calls with it.
 
-`predict_churn` turns a frame of features (engine.churn.features, one row per account) into the Score columns
+`predict_churn` turns a frame of features (engine.learning.features, one row per account) into the Score columns
 waiting for it: churn probability and its horizon, the at-risk flag, the top risk drivers, and the survival
 model's median time to churn. `predict_expansion` does the same for the learned expansion propensity.
 """
@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engine.churn.explain import contributions, top_drivers
-from engine.churn.models import BinaryModel
-from engine.churn.survival import SurvivalModel
-from engine.expansion_model import combine_expansion
+from engine.learning.expansion_model import combine_expansion
+from engine.learning.explain import contributions, top_drivers
+from engine.learning.models import BinaryModel
+from engine.learning.survival import SurvivalModel
 
 PREDICTION_COLUMNS = (
     "churn_probability", "churn_horizon_days", "churn_flag", "churn_percentile", "days_to_churn", "risk_drivers",
@@ -25,7 +25,7 @@ PREDICTION_COLUMNS = (
 
 @dataclass
 class ModelBundle:
-    """Everything one training run produced. `kind` is "store" (features of engine.churn.features, usable by
+    """Everything one training run produced. `kind` is "store" (features of engine.learning.features, usable by
     the scorer) or "tabular" (an imported export's own columns, usable only on data shaped like it)."""
 
     churn: BinaryModel
@@ -45,7 +45,7 @@ def _bundle(artifact: Any) -> ModelBundle:
 def predict_churn(artifact: Any, features: pd.DataFrame, drivers: int = 3, explain: bool = True) -> pd.DataFrame:
     """Churn columns per account (same index as `features`); see PREDICTION_COLUMNS.
 
-    `risk_drivers` holds a list of driver dicts per account (engine.churn.explain.top_drivers), empty when
+    `risk_drivers` holds a list of driver dicts per account (engine.learning.explain.top_drivers), empty when
     nothing raises the risk above a typical account; `days_to_churn` is NaN when the survival curve does not
     reach 50 % within the follow-up the model was trained on. `explain=False` skips the drivers (faster).
     """

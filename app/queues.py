@@ -1,0 +1,65 @@
+"""Job queues: RQ on Redis when REDIS_URL is set, otherwise the same jobs run in-process (the embedded default)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from app.settings import Settings
+
+SYNC_QUEUE = "sync"
+SCORE_QUEUE = "score"
+# One write-back queue per vendor, dequeued round-robin by the workers, so one busy CRM cannot starve the others.
+WRITEBACK_QUEUES = {
+    "salesforce": "writeback-salesforce",
+    "hubspot": "writeback-hubspot",
+    "intercom": "writeback-intercom",
+}
+ALL_QUEUES = (SCORE_QUEUE, *WRITEBACK_QUEUES.values(), SYNC_QUEUE)
+
+
+@dataclass
+class InlineJob:
+    id: str
+    result: Any
+
+
+class InlineQueue:
+    """Runs a job the moment it is enqueued, in this process: what `cse demo` and a Redis-less install use."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def enqueue(self, func: Callable, *args: Any, job_id: str | None = None, **options: Any) -> InlineJob:
+        return InlineJob(job_id or uuid.uuid4().hex, func(*args))
+
+
+def redis_connection(settings: Settings):
+    from redis import Redis
+
+    return Redis.from_url(settings.redis_url)
+
+
+def get_queue(settings: Settings, name: str, connection=None):
+    """The named queue: RQ when Redis is configured, in-process otherwise."""
+    if not settings.redis_url:
+        return InlineQueue(name)
+    from rq import Queue
+
+    return Queue(name, connection=connection or redis_connection(settings))
+
+
+def job_alive(settings: Settings, job_id: str, connection=None) -> bool:
+    """Whether RQ still holds the job as waiting or running; a lost job (worker killed, Redis restarted) is not."""
+    if not settings.redis_url:
+        return False
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job, JobStatus
+
+    try:
+        status = Job.fetch(job_id, connection=connection or redis_connection(settings)).get_status(refresh=True)
+    except NoSuchJobError:
+        return False
+    return status in {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED, "rate_limited"}

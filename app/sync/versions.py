@@ -1,0 +1,146 @@
+"""Mapping versions: the active mapping for (vendor, name) is the latest stored MappingVersion, else the default
+file <mappings dir>/<vendor>/<name>.yaml. Saving, diffing and rolling back versions lives here too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import yaml
+from sqlalchemy import Connection, insert, select
+
+from app.store.models import (
+    MappingVersion,
+)
+from app.sync.common import _utcnow
+from connectors.mapping import (
+    Mapping,
+    MappingError,
+    Problem,
+    parse_mapping,
+)
+
+DEFAULT_MAPPINGS_DIR = Path(__file__).resolve().parents[2] / "mappings"
+
+
+@dataclass(frozen=True)
+class MappingVersionInfo:
+    """One version of a mapping. Version 0 is the default file shipped in mappings/; stored versions count from 1."""
+
+    vendor: str
+    name: str
+    version: int
+    author: str
+    created_at: datetime | None
+    content: str
+    origin: str  # "default" (the file) or "stored" (MappingVersion)
+
+
+def default_mapping_files(vendor: str, mappings_dir: Path = DEFAULT_MAPPINGS_DIR) -> dict[str, Path]:
+    """Default mapping files of a vendor by mapping name (the file stem)."""
+    folder = Path(mappings_dir) / vendor
+    if not folder.is_dir():
+        return {}
+    return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix in (".yaml", ".yml") and p.is_file()}
+
+
+def mapping_history(conn: Connection, vendor: str | None = None, name: str | None = None) -> list[MappingVersionInfo]:
+    """Stored versions (oldest first), numbered 1.. per (vendor, name)."""
+    query = select(MappingVersion).order_by(MappingVersion.id)
+    if vendor:
+        query = query.where(MappingVersion.vendor == vendor)
+    if name:
+        query = query.where(MappingVersion.object == name)
+    counters: dict[tuple[str, str], int] = {}
+    out = []
+    for row in conn.execute(query).mappings():
+        key = (row["vendor"], row["object"])
+        counters[key] = counters.get(key, 0) + 1
+        out.append(
+            MappingVersionInfo(
+                row["vendor"], row["object"], counters[key], row["author"], row["created_at"], row["content"], "stored"
+            )
+        )
+    return out
+
+
+def mapping_versions(
+    conn: Connection, vendor: str, name: str, mappings_dir: Path = DEFAULT_MAPPINGS_DIR
+) -> list[MappingVersionInfo]:
+    """Every version of one mapping: the default file as version 0 (when there is one), then the stored ones."""
+    out = []
+    default = default_mapping_files(vendor, mappings_dir).get(name)
+    if default is not None:
+        out.append(MappingVersionInfo(vendor, name, 0, "default", None, default.read_text(encoding="utf-8"), "default"))
+    return out + mapping_history(conn, vendor, name)
+
+
+def _parse_version(info: MappingVersionInfo, mappings_dir: Path) -> Mapping:
+    if info.origin == "default":
+        path = default_mapping_files(info.vendor, mappings_dir)[info.name]
+        return parse_mapping(info.content, str(path), info.name, info.vendor)
+    where = f"<stored {info.vendor}/{info.name} v{info.version}>"
+    return parse_mapping(info.content, where, info.name, info.vendor)
+
+
+def active_mapping(conn: Connection, vendor: str, name: str, mappings_dir: Path = DEFAULT_MAPPINGS_DIR) -> Mapping:
+    """The mapping a sync uses: the latest stored version, else the default file. KeyError when neither exists."""
+    versions = mapping_versions(conn, vendor, name, mappings_dir)
+    if not versions:
+        raise KeyError(f"{vendor} has no mapping named {name!r}")
+    return _parse_version(versions[-1], mappings_dir)
+
+
+def mapping_names(conn: Connection, vendor: str, mappings_dir: Path = DEFAULT_MAPPINGS_DIR) -> list[str]:
+    """Names of every mapping of a vendor: default files plus mappings that only exist as stored versions."""
+    stored = conn.execute(select(MappingVersion.object).where(MappingVersion.vendor == vendor).distinct()).scalars()
+    return sorted(set(default_mapping_files(vendor, mappings_dir)) | set(stored))
+
+
+def active_mappings(
+    conn: Connection,
+    vendor: str,
+    mappings_dir: Path = DEFAULT_MAPPINGS_DIR,
+    problems: list[Problem] | None = None,
+) -> list[Mapping]:
+    """All active mappings of a vendor. With `problems`, an invalid one is reported there and left out instead of
+    raising, so one broken mapping does not stop the vendor's other objects from syncing."""
+    out = []
+    for name in mapping_names(conn, vendor, mappings_dir):
+        try:
+            out.append(active_mapping(conn, vendor, name, mappings_dir))
+        except MappingError as error:
+            if problems is None:
+                raise
+            problems.extend(error.problems)
+    return out
+
+
+def active_mapping_dicts(conn: Connection, vendor: str, mappings_dir: Path = DEFAULT_MAPPINGS_DIR) -> list[dict]:
+    """The active mappings as plain YAML dicts, for connectors that request only the fields mappings read: built
+    from the store, so a field added by a stored version is fetched without a deploy."""
+    return [yaml.safe_load(m.content) for m in active_mappings(conn, vendor, mappings_dir, problems=[])]
+
+
+def save_mapping_version(
+    conn: Connection, vendor: str, name: str, content: str, author: str, now: datetime | None = None
+) -> MappingVersionInfo:
+    """Validate and store a new version (which becomes the active one); MappingError refuses an invalid one."""
+    parse_mapping(content, f"<new version of {vendor}/{name}>", name, vendor)
+    created = now or _utcnow()
+    conn.execute(
+        insert(MappingVersion).values(vendor=vendor, object=name, content=content, author=author, created_at=created)
+    )
+    return mapping_history(conn, vendor, name)[-1]
+
+
+def rollback_mapping(
+    conn: Connection, vendor: str, name: str, version: int, author: str, mappings_dir: Path = DEFAULT_MAPPINGS_DIR
+) -> MappingVersionInfo:
+    """Make an older version active again by storing its content as a new version (history is never rewritten)."""
+    versions = {v.version: v for v in mapping_versions(conn, vendor, name, mappings_dir)}
+    if version not in versions:
+        raise KeyError(f"{vendor}/{name} has no version {version} (versions: {sorted(versions)})")
+    return save_mapping_version(conn, vendor, name, versions[version].content, author)
