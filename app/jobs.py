@@ -80,17 +80,19 @@ def process_webhooks(settings: Settings, engine, as_of: str | None = None) -> di
     """Pull fresh data from the vendors the waiting events come from, rescore the touched accounts once, write back."""
     from app.sources import build_sources, vendor_configured
     from app.sync import sync_records
+    from app.sync.versions import load_active_mappings, mappings_dir_of
     from app.webhook_events.processing import process_received
+    from connectors.registry import vendor_names
 
     day = date.fromisoformat(as_of) if as_of else date.today()
 
     def pull(wanted: dict[str, dict[str, list[str]]]) -> None:
         """Just the records the events name, fetched by id from each vendor they come from."""
-        for vendor, records in sorted(wanted.items()):
-            if not vendor_configured(settings, vendor):
-                continue
-            for source in build_sources(settings, vendor, engine):
-                sync_records(engine, source, records)
+        vendors = [v for v in sorted(wanted) if v in vendor_names() and vendor_configured(settings, v)]
+        mappings = load_active_mappings(settings, engine, vendors)
+        for vendor in vendors:
+            for source in build_sources(settings, vendor, engine, mappings):
+                sync_records(engine, source, wanted[vendor], mappings_dir=mappings_dir_of(settings), mappings=mappings)
 
     def rescore_accounts(account_ids: list[int]) -> None:
         config, playbooks = load_health_config(settings.health_config), load_playbooks(settings.playbooks)

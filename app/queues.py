@@ -11,13 +11,17 @@ from app.settings import Settings
 
 SYNC_QUEUE = "sync"
 SCORE_QUEUE = "score"
-# One write-back queue per vendor, dequeued round-robin by the workers, so one busy CRM cannot starve the others.
-WRITEBACK_QUEUES = {
-    "salesforce": "writeback-salesforce",
-    "hubspot": "writeback-hubspot",
-    "intercom": "writeback-intercom",
-}
-ALL_QUEUES = (SCORE_QUEUE, *WRITEBACK_QUEUES.values(), SYNC_QUEUE)
+
+
+def writeback_queues() -> list[str]:
+    """One write-back queue per vendor (connectors/registry.py), dequeued round-robin by the workers."""
+    from connectors.registry import all_connectors
+
+    return [c.writeback_queue for c in all_connectors()]
+
+
+def all_queues() -> tuple[str, ...]:
+    return (SCORE_QUEUE, *writeback_queues(), SYNC_QUEUE)
 
 
 @dataclass

@@ -50,6 +50,10 @@ class Settings:
     admin_password: str | None = field(default=None, repr=False)
     hubspot_access_token: str | None = field(default=None, repr=False)
     intercom_access_token: str | None = field(default=None, repr=False)
+    # Default field mappings: a folder of <vendor>/<name>.yaml (CSE_MAPPINGS_DIR), None for the packaged ones.
+    mappings_dir: Path | None = None
+    # The whole environment, so a connector added as one package reads its own variables (see value()).
+    env: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -58,6 +62,7 @@ class Settings:
         database_url = env.get("DATABASE_URL") or f"sqlite:///{data_dir / 'cse.db'}"
         health_config = env.get("CSE_HEALTH_CONFIG")
         playbooks = env.get("CSE_PLAYBOOKS")
+        mappings_dir = env.get("CSE_MAPPINGS_DIR")
         return cls(
             data_dir=data_dir,
             database_url=normalize_database_url(database_url),
@@ -92,7 +97,16 @@ class Settings:
             admin_password=env.get("CSE_ADMIN_PASSWORD"),
             hubspot_access_token=env.get("HUBSPOT_ACCESS_TOKEN"),
             intercom_access_token=env.get("INTERCOM_ACCESS_TOKEN"),
+            mappings_dir=Path(mappings_dir) if mappings_dir else None,
+            env=tuple(sorted(env.items())),
         )
+
+    def value(self, name: str) -> str | None:
+        """A setting by attribute name, else the environment variable of that name upper-cased: how a connector
+        package reads credentials this class has no field for."""
+        if name in self.__dataclass_fields__ and name != "env":
+            return getattr(self, name)
+        return dict(self.env).get(name.upper())
 
     @property
     def uses_sqlite(self) -> bool:

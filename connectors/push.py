@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from engine.canonical import Vendor
-
 
 @dataclass(frozen=True)
 class PushRow:
@@ -30,7 +28,7 @@ class PushResult:
 
 
 class VendorPusher(Protocol):
-    vendor: Vendor
+    vendor: str
     batch_limits: dict[str, int]
     # Operations a second delivery cannot duplicate (upserts, lookups by dedupe key). The others are delivered
     # at most once: a crash mid-call parks the row for an admin instead of sending it again.

@@ -11,8 +11,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from engine.canonical import Vendor
-
 
 @dataclass
 class PullStats:
@@ -25,7 +23,7 @@ class PullStats:
 
 
 class VendorSource(Protocol):
-    vendor: Vendor
+    vendor: str
     stats: PullStats
 
     def objects(self) -> tuple[str, ...]:

@@ -9,12 +9,6 @@ from __future__ import annotations
 from enum import StrEnum
 
 
-class Vendor(StrEnum):
-    SALESFORCE = "salesforce"
-    HUBSPOT = "hubspot"
-    INTERCOM = "intercom"
-
-
 class Segment(StrEnum):
     SMB = "smb"
     MID_MARKET = "mid_market"

@@ -20,6 +20,7 @@ from app.demo.spec import BookSpec
 from app.settings import Settings
 from connectors.hubspot import HubSpotClient, HubSpotConfigError, HubSpotSource, RetryPolicy
 from connectors.hubspot.source import needs_from_mappings
+from connectors.mapping import Condition, FieldSpec, Mapping
 from sandbox.hubspot import HubSpotState, SandboxConfig, create_app, seed_from_book
 from sandbox.hubspot.values import iso_ms
 from tests.factories import AS_OF, accounts_frame, contacts_frame
@@ -113,17 +114,15 @@ def test_mappings_decide_what_is_requested_and_the_cursor_property(rig) -> None:
         source.needs["tickets"].company
         and {"createdate", "closed_date", "time_to_close"} <= source.needs["tickets"].properties
     )
-    needs = needs_from_mappings(
-        [
-            {
-                "vendor": "hubspot",
-                "object": "deals",
-                "fields": {"value": {"from": "custom.nested"}, "kind": {"value": "seat_change"}},
-                "account": "x",
-                "when": ["is_won", {"from": "stage", "in": ["closedwon"]}, {"pipeline": {"in": ["default"]}}],
-            }
-        ]
-    )
+    deals = Mapping(
+        name="deals", file="<test>", vendor="hubspot", object="deals", direction="pull", entity="event",
+        fields={"value": FieldSpec("value", "event", "number", None, source="custom.nested"),
+                "kind": FieldSpec("kind", "event", "string", None, value="seat_change", has_value=True)},
+        account="x",
+        when=(Condition("is_won", "truthy", True, None), Condition("stage", "in", ("closedwon",), None),
+              Condition("pipeline", "in", ("default",), None)),
+    )  # fmt: skip
+    needs = needs_from_mappings([deals])
     assert needs["deals"].properties == {"custom", "x", "is_won", "stage", "pipeline"}
 
 

@@ -507,9 +507,6 @@ def test_build_sources_explains_what_is_missing(monkeypatch):
 
 
 def test_build_sources_hands_the_active_mappings_to_the_connector(store, monkeypatch, mappings_dir):
-    import sys
-    import types
-
     from app.settings import Settings
 
     class PickySource:
@@ -521,14 +518,12 @@ def test_build_sources_hands_the_active_mappings_to_the_connector(store, monkeyp
             source.mappings = mappings
             return source
 
-    module = types.ModuleType("connectors.hubspot.source")
-    module.PickySource = PickySource
-    monkeypatch.setitem(sys.modules, "connectors.hubspot.source", module)
-    monkeypatch.setenv("CSE_MAPPINGS_DIR", str(mappings_dir))
+    monkeypatch.setattr("connectors.hubspot.source.HubSpotSource", PickySource)
     with store.begin() as conn:
         save_mapping_version(conn, "hubspot", "companies", ACCOUNTS.replace("from: name,", "from: legal_name,"), "ann")
-    [source] = sources.build_sources(Settings.from_env({"HUBSPOT_ACCESS_TOKEN": "t"}), "hubspot", store)
-    assert [m["fields"]["name"]["from"] for m in source.mappings] == ["legal_name"]
+    settings = Settings.from_env({"HUBSPOT_ACCESS_TOKEN": "t", "CSE_MAPPINGS_DIR": str(mappings_dir)})
+    [source] = sources.build_sources(settings, "hubspot", store)
+    assert [m.fields["name"].source for m in source.mappings] == ["legal_name"]  # validated, not raw YAML
 
 
 def test_fallback_must_be_a_boolean(tmp_path):

@@ -29,7 +29,6 @@ from app.store.models import (
 )
 from app.sync import active_mapping, read_cursor, rollback_mapping, run_sync, save_mapping_version
 from connectors.source import PullStats
-from engine.canonical import Vendor
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -122,7 +121,7 @@ class FakeSource:
     """An in-memory vendor: pages oldest change first, counts API calls, can fail after some pages."""
 
     def __init__(self, vendor: str, data: dict[str, list[dict]], page_size: int = 2, updated: str = "updated"):
-        self.vendor = Vendor(vendor)
+        self.vendor = vendor
         self.stats = PullStats()
         self.data = data
         self.page_size = page_size

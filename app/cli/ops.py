@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from sqlalchemy import func, select
 
-from app.queues import ALL_QUEUES, redis_connection
+from app.queues import all_queues, redis_connection
 from app.settings import Settings
 from app.store.db import make_engine, upgrade_schema
 from app.store.models import OutboxRow
@@ -30,25 +30,26 @@ def _redis_settings() -> Settings:
 
 
 def connect(
-    vendor: Annotated[str, typer.Argument(help="salesforce, hubspot or intercom")],
+    vendor: Annotated[str, typer.Argument(help="A vendor (salesforce, hubspot, intercom, ...).")],
     install_fields: Annotated[
         bool, typer.Option("--install-fields", help="Create our fields where the API can.")
     ] = False,
 ) -> None:
     """Check the connection and that the CRM holds every field write-back writes (creating them if asked)."""
-    import importlib
+    from app.sync.versions import active_mapping, mappings_dir_of
+    from app.writeback.jobs import pusher_for
+    from connectors.registry import connector as connector_of
 
-    from app.sync import active_mapping
-    from app.writeback.jobs import PUSH_MAPPINGS, pusher_for
-
-    if vendor not in PUSH_MAPPINGS:
-        raise typer.BadParameter(f"unknown vendor {vendor!r}; one of {', '.join(PUSH_MAPPINGS)}")
+    try:
+        record = connector_of(vendor)
+    except LookupError as error:
+        raise typer.BadParameter(str(error)) from None
     settings = Settings.from_env()
     engine = make_engine(settings.database_url)
     upgrade_schema(engine)
     with engine.connect() as conn:
-        mapping = active_mapping(conn, vendor, PUSH_MAPPINGS[vendor])
-    fields = importlib.import_module(f"connectors.{vendor}.fields")
+        mapping = active_mapping(conn, vendor, record.push_mapping, mappings_dir_of(settings))
+    fields = record.fields_module()
     client = pusher_for(settings, vendor).client
     if install_fields and hasattr(fields, "install_fields"):
         for name in fields.install_fields(client, mapping):
@@ -56,8 +57,8 @@ def connect(
     missing = fields.missing_fields(client, mapping)
     for obj, names in sorted(missing.items()):
         typer.echo(f"missing on {obj}: {', '.join(sorted(names))}", err=True)
-    if missing and vendor == "salesforce":
-        typer.echo(f"deploy the metadata in {fields.METADATA_DIR} (Salesforce's API cannot create fields)", err=True)
+    if missing and hasattr(fields, "MISSING_FIELDS_HELP"):
+        typer.echo(fields.MISSING_FIELDS_HELP, err=True)
     if missing:
         raise typer.Exit(1)
     typer.echo(f"{vendor}: connected; every field of {mapping.file} is in place")
@@ -81,7 +82,7 @@ def worker(
     connection = redis_connection(settings)
 
     # with_scheduler: the coalesced webhook processing is enqueued to run a moment later (enqueue_in).
-    SimpleWorker(list(queues or ALL_QUEUES), connection=connection).work(
+    SimpleWorker(list(queues or all_queues()), connection=connection).work(
         burst=burst, dequeue_strategy=DequeueStrategy.ROUND_ROBIN, with_scheduler=True
     )
 

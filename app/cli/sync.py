@@ -16,7 +16,7 @@ from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElaps
 from rich.table import Table
 
 from app.settings import Settings
-from app.sources import SourceUnavailable, build_sources, mappings_dir
+from app.sources import SourceUnavailable, build_sources
 from app.store.db import make_engine, upgrade_schema
 from app.sync import (
     MappingVersionInfo,
@@ -29,11 +29,18 @@ from app.sync import (
     run_sync,
     save_mapping_version,
 )
+from app.sync.versions import load_active_mappings, mappings_dir_of
 from connectors.mapping import MappingError, load_mapping, validate_path
+from connectors.registry import vendor_names
 
 console = Console(stderr=True)
 out = Console()
 mappings_app = typer.Typer(help="Inspect, validate and version the field mappings (DESIGN §4).", no_args_is_help=True)
+
+
+def mappings_dir() -> Path:
+    """The mappings folder of this deployment (CSE_MAPPINGS_DIR through Settings)."""
+    return mappings_dir_of(Settings.from_env())
 
 
 def _engine(settings: Settings):
@@ -85,7 +92,7 @@ def print_log(log: SyncLog, console_out: Console = out) -> None:
 
 def sync_command(
     vendor: Annotated[
-        str | None, typer.Option("--vendor", help="Only this vendor (salesforce, hubspot, intercom).")
+        str | None, typer.Option("--vendor", help="Only this vendor (salesforce, hubspot, intercom, ...).")
     ] = None,  # noqa: E501
     full: Annotated[bool, typer.Option("--full", help="Ignore cursors and resync everything.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
@@ -94,7 +101,8 @@ def sync_command(
     settings = Settings.from_env()
     engine = _engine(settings)
     try:
-        sources = build_sources(settings, vendor, engine)
+        mappings = load_active_mappings(settings, engine, list(vendor_names()))
+        sources = build_sources(settings, vendor, engine, mappings)
     except SourceUnavailable as error:
         console.print(f"[red]cse sync: {error}[/red]")
         raise typer.Exit(2) from None
@@ -104,7 +112,8 @@ def sync_command(
     )  # fmt: skip
     with progress:
         log = run_sync(
-            engine, sources, full=full, progress=_Bars(progress), mappings_dir=mappings_dir(),
+            engine, sources, full=full, progress=_Bars(progress), mappings_dir=mappings_dir_of(settings),
+            mappings=mappings,
             log_dir=settings.data_dir / "sync-logs",
         )  # fmt: skip
     print_log(log)
@@ -162,7 +171,7 @@ def _pick(versions: list[MappingVersionInfo], version: int | None, default_index
 
 @mappings_app.command("show")
 def show_command(
-    vendor: Annotated[str, typer.Argument(help="salesforce, hubspot or intercom")],
+    vendor: Annotated[str, typer.Argument(help="A vendor (salesforce, hubspot, intercom, ...).")],
     name: Annotated[str, typer.Argument(help="Mapping name (file stem) or vendor object.")],
     version: Annotated[
         int | None, typer.Option("--version", "-v", help="A past version; default the active one.")

@@ -16,16 +16,15 @@ from pathlib import Path
 
 from sqlalchemy import Engine, func, select
 
-from app.queues import WRITEBACK_QUEUES, redis_connection
+from app.queues import redis_connection, writeback_queues
 from app.settings import Settings
 from app.sources import build_sources
 from app.store.models import OutboxRow
 from app.sync import active_mapping, run_sync
-from app.writeback.jobs import PUSH_MAPPINGS, enqueue_deliveries, pusher_for
+from app.sync.versions import load_active_mappings, mappings_dir_of
+from app.writeback.jobs import enqueue_deliveries, pusher_for
+from connectors.registry import all_connectors, connector, vendor_names
 from connectors.source import PullStats, VendorSource
-from engine.canonical import Vendor
-
-COMPANY_OBJECTS = {Vendor.SALESFORCE: "Account", Vendor.HUBSPOT: "companies", Vendor.INTERCOM: "companies"}
 
 
 @dataclass
@@ -33,7 +32,7 @@ class CompaniesOnly:
     """A source limited to its company object: the demo's usage and CRM history come from the book itself."""
 
     source: VendorSource
-    vendor: Vendor = field(init=False)
+    vendor: str = field(init=False)
     stats: PullStats = field(init=False)
 
     def __post_init__(self) -> None:
@@ -41,7 +40,7 @@ class CompaniesOnly:
         self.stats = self.source.stats
 
     def objects(self) -> tuple[str, ...]:
-        return tuple(o for o in self.source.objects() if o == COMPANY_OBJECTS[Vendor(self.vendor)])
+        return tuple(o for o in self.source.objects() if o == connector(self.vendor).company_object)
 
     def pull(self, obj: str, since: datetime | None):
         return self.source.pull(obj, since)
@@ -90,14 +89,15 @@ def crm_settings(sandbox_env: dict[str, str]) -> Settings:
 
 def link_companies(engine: Engine, settings: Settings, log_dir: Path) -> dict[str, int]:
     """Sync each CRM's companies into the store and install our fields; returns linked companies per vendor."""
-    sources = [CompaniesOnly(source) for source in build_sources(settings, None, engine)]
-    log = run_sync(engine, sources, log_dir=log_dir)
+    mappings = load_active_mappings(settings, engine, list(vendor_names()))
+    sources = [CompaniesOnly(source) for source in build_sources(settings, None, engine, mappings)]
+    log = run_sync(engine, sources, log_dir=log_dir, mappings_dir=mappings_dir_of(settings), mappings=mappings)
     with engine.connect() as conn:
-        for vendor in ("hubspot", "intercom"):
-            fields = __import__(f"connectors.{vendor}.fields", fromlist=["install_fields"])
-            fields.install_fields(
-                pusher_for(settings, vendor).client, active_mapping(conn, vendor, PUSH_MAPPINGS[vendor])
-            )
+        for record in all_connectors():
+            fields = record.fields_module()
+            if record.configured(settings) and hasattr(fields, "install_fields"):
+                push_mapping = active_mapping(conn, record.name, record.push_mapping, mappings_dir_of(settings))
+                fields.install_fields(pusher_for(settings, record.name).client, push_mapping)
     return {entry.vendor: entry.accounts for entry in log.objects}
 
 
@@ -108,7 +108,7 @@ def deliver_everything(engine: Engine, settings: Settings) -> dict[str, dict[str
 
         connection = redis_connection(settings)
         enqueue_deliveries(settings, engine, connection=connection)
-        SimpleWorker(list(WRITEBACK_QUEUES.values()), connection=connection).work(burst=True)
+        SimpleWorker(writeback_queues(), connection=connection).work(burst=True)
     else:
         enqueue_deliveries(settings, engine)
     with engine.connect() as conn:

@@ -30,7 +30,7 @@ from app.sync.common import _chunks, _utcnow
 from app.sync.identity import enrich_accounts, load_account_batch
 from app.sync.log import ObjectLog, SyncLog
 from app.sync.records import load_contact_batch, load_event_batch
-from app.sync.versions import DEFAULT_MAPPINGS_DIR, active_mappings
+from app.sync.versions import DEFAULT_MAPPINGS_DIR, ActiveMappings, active_mappings
 from connectors.mapping import (
     Mapping,
     Problem,
@@ -60,6 +60,13 @@ def _object_order(source: VendorSource, mappings: list[Mapping]) -> list[tuple[s
     return [(o, sorted(by_object[o], key=lambda m: (ENTITY_ORDER[m.entity or "event"], m.name))) for o in ordered]
 
 
+def _load(engine: Engine, vendor: str, mappings_dir: Path) -> ActiveMappings:
+    problems: list[Problem] = []
+    with engine.connect() as conn:
+        found = active_mappings(conn, vendor, mappings_dir, problems)
+    return ActiveMappings({vendor: found}, {vendor: problems})
+
+
 def read_cursor(conn: Connection, vendor: str, obj: str) -> datetime | None:
     """The stored cursor (UTC, aware) of a vendor object, None before its first sync."""
     value = conn.scalar(select(SyncCursor.cursor).where(SyncCursor.vendor == vendor, SyncCursor.object == obj))
@@ -83,22 +90,23 @@ def run_sync(
     mappings_dir: Path = DEFAULT_MAPPINGS_DIR,
     overlap: timedelta = DEFAULT_OVERLAP,
     log_dir: Path | None = None,
+    mappings: ActiveMappings | None = None,
 ) -> SyncLog:
     """Pull every source's mapped objects into the store; returns (and writes) the run's SyncLog.
 
     A failure in one object (the vendor down, a bug) is logged and the run goes on with the next object; the
     failed object resumes from its last committed page next time. `full` ignores cursors (a resync).
+    `mappings`, when the caller loaded them to build the sources, are used as they are (parsed once per run);
+    otherwise the active mappings are read from `mappings_dir` and the store.
     """
     started = time.monotonic()
     log = SyncLog(started_at=_utcnow(), full=full)
     for source in sources:
         vendor = str(source.vendor)
-        problems: list[Problem] = []
-        with engine.connect() as conn:
-            mappings = active_mappings(conn, vendor, mappings_dir, problems)
-        log.errors.extend(f"invalid mapping: {p}" for p in problems)
+        active = mappings if mappings is not None else _load(engine, vendor, mappings_dir)
+        log.errors.extend(f"invalid mapping: {p}" for p in active.problems.get(vendor, []))
         calls_before = source.stats.api_calls
-        for obj, obj_mappings in _object_order(source, mappings):
+        for obj, obj_mappings in _object_order(source, active.of(vendor)):
             _sync_object(engine, source, obj, obj_mappings, full, overlap, progress, log)
         log.api_calls[vendor] = log.api_calls.get(vendor, 0) + source.stats.api_calls - calls_before
     log.finished_at = _utcnow()
@@ -118,6 +126,7 @@ def sync_records(
     *,
     mappings_dir: Path = DEFAULT_MAPPINGS_DIR,
     overlap: timedelta = DEFAULT_OVERLAP,
+    mappings: ActiveMappings | None = None,
 ) -> SyncLog:
     """Pull only the named records (by vendor object) through the same mappings and loaders as a sync.
 
@@ -128,9 +137,8 @@ def sync_records(
     started = time.monotonic()
     log = SyncLog(started_at=_utcnow(), full=False)
     vendor = str(source.vendor)
-    with engine.connect() as conn:
-        mappings = active_mappings(conn, vendor, mappings_dir, [])
-    for obj, obj_mappings in _object_order(source, mappings):
+    active = mappings if mappings is not None else _load(engine, vendor, mappings_dir)
+    for obj, obj_mappings in _object_order(source, active.of(vendor)):
         ids = sorted(set(wanted.get(obj) or []))
         if not ids:
             continue

@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import yaml
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, Engine, insert, select
 
 from app.store.models import (
     MappingVersion,
@@ -118,10 +117,43 @@ def active_mappings(
     return out
 
 
-def active_mapping_dicts(conn: Connection, vendor: str, mappings_dir: Path = DEFAULT_MAPPINGS_DIR) -> list[dict]:
-    """The active mappings as plain YAML dicts, for connectors that request only the fields mappings read: built
-    from the store, so a field added by a stored version is fetched without a deploy."""
-    return [yaml.safe_load(m.content) for m in active_mappings(conn, vendor, mappings_dir, problems=[])]
+def mappings_dir_of(settings) -> Path:
+    """The deployment's mappings folder (CSE_MAPPINGS_DIR), else the packaged defaults."""
+    return Path(settings.mappings_dir) if settings.mappings_dir else DEFAULT_MAPPINGS_DIR
+
+
+@dataclass(frozen=True)
+class ActiveMappings:
+    """The active mappings of some vendors, parsed once for a run and handed to the sources and the sync alike.
+
+    `problems` holds, per vendor, the invalid mappings that were left out (the rest still sync)."""
+
+    by_vendor: dict[str, list[Mapping]]
+    problems: dict[str, list[Problem]]
+
+    def of(self, vendor: str) -> list[Mapping]:
+        return self.by_vendor.get(vendor, [])
+
+
+def load_active_mappings(settings, engine: Engine | None, vendors: list[str]) -> ActiveMappings:
+    """The active mappings of `vendors` from the settings' mappings folder and, when `engine` is given, the stored
+    versions too (without a store, the default files alone)."""
+    directory = mappings_dir_of(settings)
+    by_vendor: dict[str, list[Mapping]] = {}
+    problems: dict[str, list[Problem]] = {v: [] for v in vendors}
+    if engine is None:
+        for vendor in vendors:
+            by_vendor[vendor] = []
+            for name, path in default_mapping_files(vendor, directory).items():
+                try:
+                    by_vendor[vendor].append(parse_mapping(path.read_text(encoding="utf-8"), str(path), name, vendor))
+                except MappingError as error:
+                    problems[vendor].extend(error.problems)
+        return ActiveMappings(by_vendor, problems)
+    with engine.connect() as conn:
+        for vendor in vendors:
+            by_vendor[vendor] = active_mappings(conn, vendor, directory, problems[vendor])
+    return ActiveMappings(by_vendor, problems)
 
 
 def save_mapping_version(

@@ -19,25 +19,38 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, and_, or_, select, update
 
 from app.store.models import ExternalId, RecordLink, WebhookEvent
+from connectors.registry import connector
 
 log = logging.getLogger(__name__)
 COALESCE_KEY = "cse:webhooks:processing-scheduled"
 CLAIM_LEASE = timedelta(minutes=10)
 # If a scheduled run never starts (its worker died), the key expires so later events schedule a new one.
 COALESCE_TTL_SECONDS = 120
-# Webhook object names → the vendor object names our mappings (and so ExternalId / RecordLink) use.
-OBJECT_NAMES = {
-    "hubspot": {"company": "companies", "contact": "contacts", "deal": "deals", "ticket": "tickets"},
-    "intercom": {"company": "companies", "contact": "contacts", "user": "contacts", "lead": "contacts",
-                 "conversation": "conversations"},
-    "salesforce": {},
-}  # fmt: skip
-# Reference fields of an event that name the company directly: (vendor object of the id).
-REFERENCES = {"AccountId": "Account", "WhatId": "Account"}
 
 
-# Objects whose records a webhook about this vendor object should fetch, besides the object itself.
-ALSO_FETCH = {("intercom", "contacts"): ("events",)}
+def _record_keys(row) -> list[tuple[str, str]]:
+    """(vendor object, record id) of what one event names: its record (by the object name our mappings use),
+    the company records its references point to, and the companies it lists (`company_ids`).
+
+    The names come from the vendor's record in connectors/registry.py; an event of a vendor no longer
+    registered names its record as the webhook did."""
+    try:
+        record = connector(row.vendor)
+        names, references, company = record.webhook_objects, record.references, record.company_object
+    except LookupError:
+        names, references, company = {}, {}, None
+    refs = row.refs or {}
+    keys = [(names.get(row.object, row.object), row.object_id)] if row.object_id else []
+    keys += [(references[k], v) for k, v in refs.items() if k in references and v]
+    keys += [(company, c) for c in refs.get("company_ids") or [] if company]
+    return keys
+
+
+def _also_fetch(vendor: str, obj: str) -> tuple[str, ...]:
+    try:
+        return connector(vendor).also_fetch.get(obj, ())
+    except LookupError:
+        return ()
 
 
 def wanted_records(rows) -> dict[str, dict[str, list[str]]]:
@@ -45,17 +58,12 @@ def wanted_records(rows) -> dict[str, dict[str, list[str]]]:
     wanted: dict[str, dict[str, set[str]]] = {}
     for row in rows:
         objects = wanted.setdefault(row.vendor, {})
-        obj = OBJECT_NAMES.get(row.vendor, {}).get(row.object, row.object)
+        for obj, record_id in _record_keys(row):
+            objects.setdefault(obj, set()).add(record_id)
         if row.object_id:
-            objects.setdefault(obj, set()).add(row.object_id)
-            for extra in ALSO_FETCH.get((row.vendor, obj), ()):
+            obj = _record_keys(row)[0][0]
+            for extra in _also_fetch(row.vendor, obj):
                 objects.setdefault(extra, set()).add(row.object_id)
-        refs = row.refs or {}
-        for key, value in refs.items():
-            if key in REFERENCES and value:
-                objects.setdefault(REFERENCES[key], set()).add(value)
-        for company in refs.get("company_ids") or []:
-            objects.setdefault("companies", set()).add(company)
     return {v: {o: sorted(ids) for o, ids in objects.items()} for v, objects in wanted.items()}
 
 
@@ -64,13 +72,8 @@ def _accounts_for(engine: Engine, rows) -> dict[int, list[int]]:
     found: dict[int, list[int]] = {}
     with engine.connect() as conn:
         for row in rows:
-            names = OBJECT_NAMES.get(row.vendor, {})
-            keys = [(names.get(row.object, row.object), row.object_id)]
-            refs = row.refs or {}
-            keys += [(REFERENCES[k], v) for k, v in refs.items() if k in REFERENCES and v]
-            keys += [("companies", c) for c in refs.get("company_ids") or []]
             ids: set[int] = set()
-            for obj, external_id in keys:
+            for obj, external_id in _record_keys(row):
                 for table in (ExternalId, RecordLink):
                     ids.update(
                         conn.execute(

@@ -16,11 +16,8 @@ from sqlalchemy import Connection, and_, func, or_, select, update
 
 from app.store.bulk import chunked, staged_insert, upsert
 from app.store.models import Action, Contact, ExternalId, OutboxRow
-from engine.canonical import Vendor
+from connectors.registry import all_connectors, connector
 
-# The vendor object our account-level fields live on.
-COMPANY_OBJECTS = {Vendor.SALESFORCE: "Account", Vendor.HUBSPOT: "companies", Vendor.INTERCOM: "companies"}
-TASK_VENDORS = (Vendor.SALESFORCE, Vendor.HUBSPOT)
 UPDATE_FIELDS = "update_fields"
 CREATE_TASK = "create_task"
 SEND_MESSAGE = "send_message"
@@ -33,7 +30,7 @@ PUSHED_FIELDS = (
 
 def company_targets(conn: Connection, account_ids: list[int]) -> pd.DataFrame:
     """(account_id, vendor, external_id) of every account's company record in each connected vendor."""
-    clauses = [and_(ExternalId.vendor == v.value, ExternalId.object == o) for v, o in COMPANY_OBJECTS.items()]
+    clauses = [and_(ExternalId.vendor == c.name, ExternalId.object == c.company_object) for c in all_connectors()]
     query = select(ExternalId.account_id, ExternalId.vendor, ExternalId.external_id).where(or_(*clauses))
     rows = [
         row for chunk in chunked(account_ids) for row in conn.execute(query.where(ExternalId.account_id.in_(chunk)))
@@ -122,9 +119,9 @@ def plan_field_writes(conn: Connection, scored: pd.DataFrame, as_of: date, step:
         if changed.empty:
             continue
         clean = changed.astype(object).where(changed.notna(), None)
-        records = []
+        records, company_object = [], connector(vendor).company_object
         for account_id, fields in zip(clean.index, clean.to_dict("records"), strict=True):
-            payload = {"object": COMPANY_OBJECTS[Vendor(vendor)], "external_id": accounts[account_id], "fields": fields}
+            payload = {"object": company_object, "external_id": accounts[account_id], "fields": fields}
             records.append({
                 "vendor": vendor, "operation": UPDATE_FIELDS, "account_id": int(account_id),
                 "dedupe_key": f"{vendor}:fields:{account_id}:{planning}", "payload": payload,
@@ -211,12 +208,13 @@ def release_due_actions(conn: Connection, now: datetime) -> int:
             "dedupe_key": action.dedupe_key,
         }
         if action.kind == "crm_task":
-            vendors = [v.value for v in TASK_VENDORS if action.account_id in by_account.get(v.value, {})][:1]
+            vendors = [c.name for c in all_connectors() if c.tasks and action.account_id in by_account.get(c.name, {})]
+            vendors = vendors[:1]  # the CRM of lowest rank that holds the company
             for vendor in vendors:
                 body["company_id"] = by_account[vendor][action.account_id]
                 records.append((vendor, CREATE_TASK, action, body))
         else:
-            vendors = [Vendor.INTERCOM.value] if action.account_id in recipients else []
+            vendors = [c.name for c in all_connectors() if c.messages] if action.account_id in recipients else []
             for vendor in vendors:
                 body["email"] = recipients[action.account_id]
                 body["company_id"] = by_account.get(vendor, {}).get(action.account_id)

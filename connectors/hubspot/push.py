@@ -29,7 +29,6 @@ from hubspot.crm.objects.tasks import (
 
 from connectors.hubspot.client import HubSpotClient
 from connectors.push import PushResult, PushRow
-from engine.canonical import Vendor
 
 BATCH_LIMIT = 100
 TASK_DEDUPE_PROPERTY = "cse_dedupe_key"
@@ -60,7 +59,7 @@ def _errors_by_key(response: Any, key: str) -> dict[str, tuple[str, bool]]:
 
 
 class HubSpotPusher:
-    vendor = Vendor.HUBSPOT
+    vendor = "hubspot"
     batch_limits = {"update_fields": BATCH_LIMIT, "create_task": BATCH_LIMIT}
     idempotent = {"update_fields", "create_task"}  # safe to resend after a crash
 

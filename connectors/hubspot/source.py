@@ -31,7 +31,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
 from hubspot.crm.associations.v4.models import (
     BatchInputPublicFetchAssociationsBatchRequest,
     PublicFetchAssociationsBatchRequest,
@@ -45,8 +44,9 @@ from hubspot.crm.objects.models import (
 )
 
 from connectors.hubspot.client import HubSpotClient
+from connectors.mapping import Mapping as FieldMapping
+from connectors.mapping import load_mapping_dir
 from connectors.source import PullStats
-from engine.canonical import Vendor
 
 OBJECTS: tuple[str, ...] = ("companies", "contacts", "deals", "tickets")
 DEFAULT_CURSOR_PROPERTY = "hs_lastmodifieddate"
@@ -70,22 +70,16 @@ class ObjectNeeds:
     owner: bool = False  # `owner.*`
 
 
-def needs_from_mappings(mappings: Iterable[Mapping[str, Any]]) -> dict[str, ObjectNeeds]:
-    """Read pull mappings (raw YAML dicts) and collect, per HubSpot object, the properties and extras to request."""
+def needs_from_mappings(mappings: Iterable[FieldMapping]) -> dict[str, ObjectNeeds]:
+    """Per HubSpot object, the properties and extras to request so every given (validated) pull mapping finds the
+    paths it reads (`source_paths()`, `when` conditions included)."""
     out: dict[str, ObjectNeeds] = {}
     for mapping in mappings:
-        if mapping.get("vendor") != Vendor.HUBSPOT.value or mapping.get("direction", "pull") != "pull":
+        if mapping.vendor != "hubspot" or mapping.direction != "pull":
             continue
-        needs = out.setdefault(str(mapping["object"]), ObjectNeeds())
-        paths = [mapping.get(k) for k in ("id", "updated", "deleted", "account")]
-        for spec in (mapping.get("fields") or {}).values():
-            if isinstance(spec, Mapping):
-                paths.append(spec.get("from"))
-        paths.extend(_condition_paths(mapping.get("when")))
-        for path in paths:
-            if not path:
-                continue
-            head, _, rest = str(path).partition(".")
+        needs = out.setdefault(mapping.object, ObjectNeeds())
+        for _, path, _ in mapping.source_paths():
+            head, _, rest = path.partition(".")
             if head == "associations":
                 needs.company = needs.company or rest.split(".")[0] == "companies"
             elif head == "owner":
@@ -96,23 +90,9 @@ def needs_from_mappings(mappings: Iterable[Mapping[str, Any]]) -> dict[str, Obje
     return out
 
 
-def _condition_paths(when: Any) -> list[str]:
-    """Source paths a `when` reads: bare fields, `{from: field, OP: ...}` or `{field: {OP: ...}}`, alone or listed."""
-    conditions = when if isinstance(when, list) else [when] if when else []
-    paths: list[str] = []
-    for condition in conditions:
-        if isinstance(condition, str):
-            paths.append(condition)
-        elif isinstance(condition, Mapping):
-            if "from" in condition:
-                paths.append(str(condition["from"]))
-            else:
-                paths.extend(str(k) for k, v in condition.items() if isinstance(v, Mapping))
-    return paths
-
-
-def load_mapping_dicts(directory: Path = DEFAULT_MAPPINGS) -> list[dict]:
-    return [yaml.safe_load(path.read_text()) or {} for path in sorted(directory.glob("*.yaml"))]
+def load_mapping_files(directory: Path = DEFAULT_MAPPINGS) -> list[FieldMapping]:
+    """The validated mappings in `directory` (a source built without the sync's active mappings)."""
+    return load_mapping_dir(directory)
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -143,7 +123,7 @@ class HubSpotSource:
     """VendorSource for HubSpot. Build it with `from_mappings` (or `from_mapping_dir`) so it requests exactly the
     properties the mappings read; `stats` is the client's, so retries and API calls land in the same log."""
 
-    vendor = Vendor.HUBSPOT
+    vendor = "hubspot"
 
     def __init__(
         self,
@@ -158,7 +138,7 @@ class HubSpotSource:
         self.client = client
         self.stats: PullStats = client.stats
         self.needs: dict[str, ObjectNeeds] = (
-            dict(needs) if needs is not None else needs_from_mappings(load_mapping_dicts())
+            dict(needs) if needs is not None else needs_from_mappings(load_mapping_files())
         )
         self.cursor_properties = {**CURSOR_PROPERTIES, **(cursor_properties or {})}
         self.list_page_size = list_page_size
@@ -167,15 +147,11 @@ class HubSpotSource:
         self._owners: dict[str, dict] | None = None
 
     @classmethod
-    def from_mappings(
-        cls, client: HubSpotClient, mappings: Iterable[Mapping[str, Any]], **kwargs: Any
-    ) -> HubSpotSource:
+    def from_mappings(cls, client: HubSpotClient, mappings: Iterable[FieldMapping], **kwargs: Any) -> HubSpotSource:
         """Requests follow the mappings; a mapping's `updated` names the search cursor property of its object."""
         mappings = list(mappings)
         cursors = {
-            str(m["object"]): str(m["updated"])
-            for m in mappings
-            if m.get("vendor") == Vendor.HUBSPOT.value and m.get("updated") and "." not in str(m["updated"])
+            m.object: m.updated for m in mappings if m.vendor == "hubspot" and m.updated and "." not in m.updated
         }
         return cls(
             client,
@@ -186,19 +162,19 @@ class HubSpotSource:
 
     @classmethod
     def from_settings(
-        cls, settings: Any, mappings: Iterable[Mapping[str, Any]] | None = None, **kwargs: Any
+        cls, settings: Any, mappings: Iterable[FieldMapping] | None = None, **kwargs: Any
     ) -> HubSpotSource:
         """What the sync calls: a client from settings, requests shaped by the active mappings (stored versions
         included) or, without them, by the default files in mappings/hubspot."""
         client_options = {k: kwargs.pop(k) for k in list(kwargs) if k in _CLIENT_OPTIONS}
         client = HubSpotClient.from_settings(settings, **client_options)
-        return cls.from_mappings(client, load_mapping_dicts() if mappings is None else mappings, **kwargs)
+        return cls.from_mappings(client, load_mapping_files() if mappings is None else mappings, **kwargs)
 
     @classmethod
     def from_mapping_dir(
         cls, client: HubSpotClient, directory: Path = DEFAULT_MAPPINGS, **kwargs: Any
     ) -> HubSpotSource:
-        return cls.from_mappings(client, load_mapping_dicts(directory), **kwargs)
+        return cls.from_mappings(client, load_mapping_files(directory), **kwargs)
 
     def objects(self) -> tuple[str, ...]:
         return tuple(o for o in OBJECTS if o in self.needs) or OBJECTS

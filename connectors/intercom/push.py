@@ -12,7 +12,6 @@ from typing import Any
 
 from connectors.intercom.client import IntercomClient, error_code
 from connectors.push import PushResult, PushRow
-from engine.canonical import Vendor
 
 PERMANENT_CODES = {"not_found", "company_not_found", "parameter_invalid", "parameter_not_found", "admin_not_found",
                    "data_invalid", "conflict"}  # fmt: skip
@@ -25,7 +24,7 @@ def _failure(row: PushRow, error: Exception) -> PushResult:
 
 
 class IntercomPusher:
-    vendor = Vendor.INTERCOM
+    vendor = "intercom"
     # One API call per record; a job carries this many records, paced by the client's rate-limit awareness.
     batch_limits = {"update_fields": 50, "send_message": 50}
     idempotent = {"update_fields"}

@@ -37,7 +37,6 @@ from intercom.core.api_error import ApiError
 
 from connectors.intercom.client import IntercomClient, error_code
 from connectors.source import PullStats
-from engine.canonical import Vendor
 
 OBJECTS: tuple[str, ...] = ("companies", "contacts", "conversations", "events")
 DAY = 86_400
@@ -81,7 +80,7 @@ def event_id(event: dict[str, Any]) -> str:
 class IntercomSource:
     """VendorSource for Intercom. `calls_by_object` splits `stats.api_calls` by the object pulled."""
 
-    vendor = Vendor.INTERCOM
+    vendor = "intercom"
 
     def __init__(self, client: IntercomClient) -> None:
         self.client = client
@@ -91,7 +90,9 @@ class IntercomSource:
         self._contacts_complete = False  # a full contact listing happened in this run
 
     @classmethod
-    def from_settings(cls, settings: Any, **client_options: Any) -> IntercomSource:
+    def from_settings(cls, settings: Any, mappings: Any = None, **client_options: Any) -> IntercomSource:
+        """Intercom's API returns whole records, so the mappings (what the registry hands every source) do not
+        change what is requested."""
         return cls(IntercomClient.from_settings(settings, **client_options))
 
     def objects(self) -> tuple[str, ...]:

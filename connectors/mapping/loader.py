@@ -22,9 +22,7 @@ from connectors.mapping.schema import (
     TYPES_FOR_KIND,
     CanonicalField,
 )
-from engine.canonical import Vendor
 
-VENDORS = tuple(v.value for v in Vendor)
 DIRECTIONS = ("pull", "push")
 TOP_KEYS = {
     "vendor": "vendor name",
@@ -240,9 +238,10 @@ def _validate(root: LineDict, check: _Checker, text: str, name: str, expected_ve
         if key not in root:
             check.add(root.line, key, f"missing required key '{key}' ({TOP_KEYS[key]})")
     vendor, direction = root.get("vendor"), root.get("direction")
-    if "vendor" in root and vendor not in VENDORS:
-        hint = _suggest(vendor, VENDORS)
-        check.add(line("vendor"), "vendor", f"unknown vendor {vendor!r}{hint} ({', '.join(VENDORS)})")
+    vendors = _vendors()
+    if "vendor" in root and vendor not in vendors:
+        hint = _suggest(vendor, vendors)
+        check.add(line("vendor"), "vendor", f"unknown vendor {vendor!r}{hint} ({', '.join(vendors)})")
     elif expected_vendor and vendor != expected_vendor:
         check.add(line("vendor"), "vendor", f"file is under mappings/{expected_vendor}/ but says vendor {vendor!r}")
     obj = root.get("object")
@@ -561,8 +560,15 @@ def _push_fields(fields: LineDict, check: _Checker) -> dict[str, FieldSpec]:
     return specs
 
 
+def _vendors() -> tuple[str, ...]:
+    """The registered vendors, read when a mapping is checked (vendor packages import this module)."""
+    from connectors.registry import vendor_names
+
+    return vendor_names()
+
+
 def _vendor_of_folder(path: Path) -> str | None:
-    return path.parent.name if path.parent.name in VENDORS else None
+    return path.parent.name if path.parent.name in _vendors() else None
 
 
 def load_mapping(path: str | Path) -> Mapping:
@@ -581,6 +587,14 @@ def mapping_files(path: str | Path) -> list[Path]:
     if path.is_dir():
         return sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
     return [path]
+
+
+def load_mapping_dir(directory: str | Path) -> list[Mapping]:
+    """Every mapping in a folder, validated; MappingError lists the problems of the invalid ones."""
+    mappings, problems = validate_path(directory)
+    if problems:
+        raise MappingError(problems)
+    return mappings
 
 
 def validate_path(path: str | Path) -> tuple[list[Mapping], list[Problem]]:

@@ -13,6 +13,7 @@ from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.push import TASK_DEDUPE_FIELD
 
 METADATA_DIR = Path(__file__).with_name("metadata")
+MISSING_FIELDS_HELP = f"deploy the metadata in {METADATA_DIR} (Salesforce's API cannot create fields)"
 # Activity fields appear on Task in describe.
 DESCRIBED_AS = {"Activity": "Task"}
 

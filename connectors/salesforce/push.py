@@ -10,7 +10,6 @@ from typing import Any
 
 from connectors.push import PushResult, PushRow
 from connectors.salesforce.client import MAX_COLLECTION, SalesforceClient
-from engine.canonical import Vendor
 
 TASK_DEDUPE_FIELD = "CSE_Dedupe_Key__c"
 PRIORITIES = {"urgent": "High", "high": "High", "normal": "Normal", "low": "Low"}
@@ -32,7 +31,7 @@ def _result(row: PushRow, outcome: dict[str, Any]) -> PushResult:
 
 
 class SalesforcePusher:
-    vendor = Vendor.SALESFORCE
+    vendor = "salesforce"
     batch_limits = {"update_fields": MAX_COLLECTION, "create_task": MAX_COLLECTION}
     idempotent = {"update_fields", "create_task"}  # safe to resend after a crash
 

@@ -18,11 +18,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from connectors.mapping import Mapping as FieldMapping
+from connectors.mapping import load_mapping_dir
 from connectors.salesforce.client import SalesforceClient, SalesforceError, error_code
 from connectors.source import PullStats
-from engine.canonical import Vendor
 
 DEFAULT_MAPPINGS_DIR = Path(__file__).resolve().parents[2] / "mappings" / "salesforce"
 DEFAULT_OBJECTS: tuple[str, ...] = ("Account", "Contact", "Opportunity", "Case", "Task")
@@ -43,54 +42,29 @@ def soql_datetime(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _names(value: Any) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value]
-    return [v for v in value if isinstance(v, str)]
-
-
-def fields_from_mappings(mappings: Iterable[Mapping[str, Any]]) -> dict[str, list[str]]:
-    """Source fields each Salesforce object must select so every given pull mapping can be applied."""
+def fields_from_mappings(mappings: Iterable[FieldMapping]) -> dict[str, list[str]]:
+    """Source fields each Salesforce object must select so every given (validated) pull mapping can be applied:
+    every path the mapping reads (`source_paths()`: id, cursor, deleted flag, account, `when` and field sources)."""
     wanted: dict[str, list[str]] = {}
     for mapping in mappings:
-        if mapping.get("vendor") != Vendor.SALESFORCE.value or mapping.get("direction", "pull") != "pull":
+        if mapping.vendor != "salesforce" or mapping.direction != "pull":
             continue
-        obj = mapping.get("object")
-        if not obj:
-            continue
-        names = wanted.setdefault(obj, list(ALWAYS))
-        extra = [
-            *_names(mapping.get("id")),
-            *_names(mapping.get("updated")),
-            *_names(mapping.get("deleted")),
-            *_names(mapping.get("account")),
-            *_names(mapping.get("when")),
-        ]
-        for spec in (mapping.get("fields") or {}).values():
-            if isinstance(spec, Mapping):
-                extra.extend(_names(spec.get("from")))
-        for name in extra:
-            if name.lower() not in {n.lower() for n in names}:
-                names.append(name)
+        names = wanted.setdefault(mapping.object, list(ALWAYS))
+        for _, path, _ in mapping.source_paths():
+            if path.lower() not in {n.lower() for n in names}:
+                names.append(path)
     return wanted
 
 
-def load_mapping_files(directory: Path = DEFAULT_MAPPINGS_DIR) -> list[dict[str, Any]]:
-    """Raw YAML of every mapping file in `directory` (validation is the mapping loader's job, not ours)."""
-    out = []
-    for path in sorted(directory.glob("*.yaml")):
-        data = yaml.safe_load(path.read_text())
-        if isinstance(data, dict):
-            out.append(data)
-    return out
+def load_mapping_files(directory: Path = DEFAULT_MAPPINGS_DIR) -> list[FieldMapping]:
+    """The validated mappings in `directory` (a source built without the sync's active mappings)."""
+    return load_mapping_dir(directory)
 
 
 class SalesforceSource:
     """VendorSource for Salesforce (see connectors/source.py)."""
 
-    vendor = Vendor.SALESFORCE
+    vendor = "salesforce"
 
     def __init__(
         self,
@@ -108,7 +82,7 @@ class SalesforceSource:
 
     @classmethod
     def from_settings(
-        cls, settings: Any, mappings: Iterable[Mapping[str, Any]] | None = None, **kwargs: Any
+        cls, settings: Any, mappings: Iterable[FieldMapping] | None = None, **kwargs: Any
     ) -> SalesforceSource:
         """A source whose selected fields follow `mappings` (default: the files in mappings/salesforce)."""
         mappings = load_mapping_files() if mappings is None else mappings
