@@ -29,7 +29,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hubspot.crm.associations.v4.models import (
     BatchInputPublicFetchAssociationsBatchRequest,
@@ -44,11 +44,12 @@ from hubspot.crm.objects.models import (
 )
 
 from connectors.hubspot.client import HubSpotClient
-from connectors.mapping import Mapping as FieldMapping
-from connectors.mapping import load_mapping_dir
 from connectors.source import PullStats
 
 OBJECTS: tuple[str, ...] = ("companies", "contacts", "deals", "tickets")
+if TYPE_CHECKING:  # the mapping package loads pandas, which the web process must not import
+    from connectors.mapping import Mapping as FieldMapping
+
 DEFAULT_CURSOR_PROPERTY = "hs_lastmodifieddate"
 CURSOR_PROPERTIES: dict[str, str] = {"contacts": "lastmodifieddate"}
 RECORD_FIELDS = frozenset({"id", "createdAt", "updatedAt", "archived", "archivedAt"})
@@ -92,6 +93,8 @@ def needs_from_mappings(mappings: Iterable[FieldMapping]) -> dict[str, ObjectNee
 
 def load_mapping_files(directory: Path = DEFAULT_MAPPINGS) -> list[FieldMapping]:
     """The validated mappings in `directory` (a source built without the sync's active mappings)."""
+    from connectors.mapping import load_mapping_dir
+
     return load_mapping_dir(directory)
 
 

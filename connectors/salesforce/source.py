@@ -16,12 +16,13 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from connectors.mapping import Mapping as FieldMapping
-from connectors.mapping import load_mapping_dir
 from connectors.salesforce.client import SalesforceClient, SalesforceError, error_code
 from connectors.source import PullStats
+
+if TYPE_CHECKING:  # the mapping package loads pandas, which the web process must not import
+    from connectors.mapping import Mapping as FieldMapping
 
 DEFAULT_MAPPINGS_DIR = Path(__file__).resolve().parents[2] / "mappings" / "salesforce"
 DEFAULT_OBJECTS: tuple[str, ...] = ("Account", "Contact", "Opportunity", "Case", "Task")
@@ -58,6 +59,8 @@ def fields_from_mappings(mappings: Iterable[FieldMapping]) -> dict[str, list[str
 
 def load_mapping_files(directory: Path = DEFAULT_MAPPINGS_DIR) -> list[FieldMapping]:
     """The validated mappings in `directory` (a source built without the sync's active mappings)."""
+    from connectors.mapping import load_mapping_dir
+
     return load_mapping_dir(directory)
 
 
