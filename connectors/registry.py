@@ -85,7 +85,7 @@ class Connector:
 
     def build_source(self, settings: Any, mappings: list) -> Any:
         """The vendor's source, selecting what the given validated pull mappings read."""
-        return resolve(self.source)(settings, [m for m in mappings if m.vendor == self.name])
+        return resolve(self.source)(settings, [m for m in mappings if m.vendor == self.name and m.direction == "pull"])
 
     def pusher_class(self) -> type:
         return resolve(self.pusher)
