@@ -10,9 +10,6 @@ import time
 from dataclasses import replace
 
 import pytest
-from hypothesis import HealthCheck, given
-from hypothesis import settings as hsettings
-from hypothesis import strategies as st
 from sqlalchemy import select
 
 from app.settings import Settings
@@ -258,35 +255,3 @@ def test_nul_characters_are_stored_not_refused(client, store):
     assert client.post("/webhooks/hubspot", data=b"\x00", headers=hubspot_v3_headers(b"\x00")).status_code == 400
     [stored] = _events(store, "received")
     assert stored.refs["propertyValue"] == "nul\ufffdvalue" and json.loads(stored.payload)["objectId"] == 12
-
-
-# ---- no input crashes the app -------------------------------------------------------------------------------------
-
-ENDPOINTS = ["/webhooks/hubspot", "/webhooks/intercom", "/webhooks/salesforce", "/webhooks/salesforce/flow"]
-header_values = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=60)
-
-
-@pytest.mark.parametrize("path", ENDPOINTS)
-def test_fuzzed_requests_never_crash(store, path):
-    app = create_app(replace(SETTINGS, webhook_max_bytes=4096), engine=store)
-    client = app.test_client()
-    valid = {
-        "/webhooks/hubspot": hubspot_body(1),
-        "/webhooks/intercom": intercom_body(),
-        "/webhooks/salesforce": outbound_message(),
-        "/webhooks/salesforce/flow": b'{"orgId": "x", "events": []}',
-    }
-
-    @hsettings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-    @given(body=st.one_of(st.binary(max_size=600), st.just(valid[path]),
-                          st.builds(lambda b, i: b[:i], st.just(valid[path]), st.integers(0, 400))),
-           names=st.lists(st.sampled_from(["X-HubSpot-Signature-v3", "X-HubSpot-Request-Timestamp",
-                                           "X-HubSpot-Signature", "X-HubSpot-Signature-Version", "X-Hub-Signature",
-                                           "X-CSE-Timestamp", "X-CSE-Signature"]), max_size=4),
-           values=st.lists(header_values, min_size=4, max_size=4))  # fmt: skip
-    def run(body, names, values):
-        headers = dict(zip(names, values, strict=False))
-        response = client.post(path, data=body, headers=headers)
-        assert response.status_code in {200, 204, 400, 401, 413}, (response.status_code, response.data[:200])
-
-    run()
