@@ -25,6 +25,7 @@ def prune_webhook_events(engine: Engine, received_before: datetime, keys_before:
     `keys_before` (default: keep them); returns how many rows went or lost their payload."""
     table = WebhookEvent.__table__
     old = table.c.received_at < received_before
+
     def delete_rows(ids):
         return delete(table).where(table.c.id.in_(ids))
 

@@ -36,7 +36,7 @@ def client(store):
 
 def outbound_messages(count: int) -> bytes:
     notifications = "".join(
-        f"<Notification><Id>04l{n:012d}</Id><sObject xsi:type=\"sf:Case\" "
+        f'<Notification><Id>04l{n:012d}</Id><sObject xsi:type="sf:Case" '
         f'xmlns:sf="urn:sobject.enterprise.soap.sforce.com"><sf:Id>500{n:012d}</sf:Id></sObject></Notification>'
         for n in range(count)
     )

@@ -3,6 +3,7 @@ keys) for longer, and waiting events until they are done."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -17,7 +18,8 @@ NOW = datetime(2026, 11, 27, 12, 0)
 
 
 def _event(event_id: str) -> VendorEvent:
-    return VendorEvent(event_id, "42", "company", "501", "company.propertyChange", payload=f'{{"eventId": "{event_id}"}}')
+    payload = json.dumps({"eventId": event_id})
+    return VendorEvent(event_id, "42", "company", "501", "company.propertyChange", payload=payload)
 
 
 def _age(store, event_ids: list[str], status: str, days: int) -> None:

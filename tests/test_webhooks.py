@@ -95,8 +95,15 @@ def test_hubspot_v3_signed_events_are_stored_and_replays_deduplicated(client, st
         # Arabic-Indic digits pass str.isdigit() but are no timestamp.
         (lambda body, h: (body, {**h, "X-HubSpot-Request-Timestamp": "\u0663" * 13}), "invalid X-HubSpot-Request"),
     ],
-    ids=["wrong-secret", "altered-body", "stale-timestamp", "future-timestamp", "missing-header", "bad-timestamp",
-         "non-ascii-digits"],
+    ids=[
+        "wrong-secret",
+        "altered-body",
+        "stale-timestamp",
+        "future-timestamp",
+        "missing-header",
+        "bad-timestamp",
+        "non-ascii-digits",
+    ],
 )
 def test_hubspot_requests_that_fail_verification_are_rejected_with_401(client, store, tamper, reason):
     body = hubspot_body(5)
@@ -249,8 +256,15 @@ def test_admins_see_the_event_log(client, store):
 
 
 def test_nul_characters_are_stored_not_refused(client, store):
-    body = json.dumps([{"eventId": 7, "portalId": int(PORTAL), "subscriptionType": "company.propertyChange",
-                        "objectId": 12, "propertyName": "name", "propertyValue": "nul\u0000value"}]).encode()  # fmt: skip
+    event = {
+        "eventId": 7,
+        "portalId": int(PORTAL),
+        "subscriptionType": "company.propertyChange",
+        "objectId": 12,
+        "propertyName": "name",
+        "propertyValue": "nul\u0000value",
+    }
+    body = json.dumps([event]).encode()
     assert client.post("/webhooks/hubspot", data=body, headers=hubspot_v3_headers(body)).status_code == 204
     assert client.post("/webhooks/hubspot", data=b"\x00", headers=hubspot_v3_headers(b"\x00")).status_code == 400
     [stored] = _events(store, "received")

@@ -125,9 +125,11 @@ def _ack() -> Response:
 
 def _soap_fault(code: int, reason: str) -> Response:
     """How a SOAP endpoint refuses a message: a Client fault, which Salesforce shows in its outbound queue."""
-    fault = (f'<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="{salesforce.SOAP_NS}">'
-             f"<soapenv:Body><soapenv:Fault><faultcode>soapenv:Client</faultcode>"
-             f"<faultstring>{escape(reason)}</faultstring></soapenv:Fault></soapenv:Body></soapenv:Envelope>")  # fmt: skip
+    fault = (
+        f'<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="{salesforce.SOAP_NS}">'
+        f"<soapenv:Body><soapenv:Fault><faultcode>soapenv:Client</faultcode><faultstring>{escape(reason)}"
+        "</faultstring></soapenv:Fault></soapenv:Body></soapenv:Envelope>"
+    )
     return Response(fault, status=code, mimetype="text/xml")
 
 

@@ -2,8 +2,9 @@
 
 An Outbound Message carries no signature: the endpoint URL holds a secret token (checked by the web app before the
 body is read) and the message the sending org's id, which must be the connected org's; Salesforce resends until it
-receives the `Ack` response below, and sends at most 100 notifications in one message. Flow callouts are ours to define: JSON signed as
-`X-CSE-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + "." + body)>` with `X-CSE-Timestamp` in seconds.
+receives the `Ack` response below, and sends at most 100 notifications in one message. Flow callouts are ours to
+define: JSON signed as `X-CSE-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + "." + body)>` with
+`X-CSE-Timestamp` in seconds.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def parse_outbound(body: bytes, org_id: str) -> list[VendorEvent]:
         raise WebhookRejected(f"organization {sender or '(none)'} is not the connected org")
     listed = notifications.findall(f"{{{OUTBOUND_NS}}}Notification")
     if len(listed) > MAX_NOTIFICATIONS:
-        raise WebhookMalformed(f"{len(listed)} notifications in one message; Salesforce sends at most {MAX_NOTIFICATIONS}")
+        raise WebhookMalformed(f"{len(listed)} notifications; Salesforce sends at most {MAX_NOTIFICATIONS} a message")
     events = []
     for notification in listed:
         notification_id = notification.findtext(f"{{{OUTBOUND_NS}}}Id")
