@@ -49,14 +49,20 @@ def rescore_job(account_ids: list[int] | None = None, as_of: str | None = None) 
 
 
 def prune_webhook_events_job() -> int:
-    """The nightly trim of the webhook event log to its retention window (CSE_WEBHOOK_RETENTION_DAYS, 0 = keep all)."""
+    """The nightly trim of the webhook event log to its retention window (CSE_WEBHOOK_RETENTION_DAYS, 0 = keep all);
+    processed events' ids stay for deduplication for CSE_WEBHOOK_DEDUPE_DAYS (at least the retention window)."""
     from app.webhook_events.retention import prune_webhook_events
 
     settings = Settings.from_env()
     if settings.webhook_retention_days <= 0:
         return 0
-    cutoff = datetime.now() - timedelta(days=settings.webhook_retention_days)
-    return prune_webhook_events(_engine(settings.database_url), cutoff)
+    now = datetime.now()
+    keep_keys = max(settings.webhook_dedupe_days, settings.webhook_retention_days)
+    return prune_webhook_events(
+        _engine(settings.database_url),
+        now - timedelta(days=settings.webhook_retention_days),
+        keys_before=now - timedelta(days=keep_keys),
+    )
 
 
 def process_webhooks_job(as_of: str | None = None) -> dict:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+TRUE = ("1", "true", "yes", "on")
 
 
 def normalize_database_url(url: str) -> str:
@@ -15,7 +18,23 @@ def normalize_database_url(url: str) -> str:
     return url
 
 
-@dataclass(frozen=True)
+def mask_url_password(url: str | None) -> str | None:
+    """The URL with the password of its user part (postgresql://user:secret@host/db) replaced by ***."""
+    if not url:
+        return url
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:  # not a URL we can take apart: show nothing of it
+        return "***"
+    if password is None:
+        return url
+    user_part, _, host = parts.netloc.rpartition("@")
+    user = user_part.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+@dataclass(frozen=True, repr=False)
 class Settings:
     data_dir: Path = field(default_factory=lambda: Path.cwd() / ".cse-data")
     database_url: str = ""
@@ -42,10 +61,15 @@ class Settings:
     intercom_app_id: str | None = None
     salesforce_org_id: str | None = None
     salesforce_callout_secret: str | None = field(default=None, repr=False)
+    salesforce_outbound_token: str | None = field(default=None, repr=False)
+    hubspot_allow_legacy_signatures: bool = False
     public_url: str | None = None
+    proxy_hops: int = 0
     webhook_max_bytes: int = 1_048_576
     webhook_coalesce_seconds: float = 0.0
     webhook_retention_days: int = 30
+    webhook_dedupe_days: int = 60
+    webhook_refusals_per_minute: int = 60
     admin_user: str = "admin"
     admin_password: str | None = field(default=None, repr=False)
     hubspot_access_token: str | None = field(default=None, repr=False)
@@ -63,6 +87,7 @@ class Settings:
         health_config = env.get("CSE_HEALTH_CONFIG")
         playbooks = env.get("CSE_PLAYBOOKS")
         mappings_dir = env.get("CSE_MAPPINGS_DIR")
+        retention_days = int(env.get("CSE_WEBHOOK_RETENTION_DAYS", "30"))
         return cls(
             data_dir=data_dir,
             database_url=normalize_database_url(database_url),
@@ -89,10 +114,15 @@ class Settings:
             intercom_app_id=env.get("INTERCOM_APP_ID"),
             salesforce_org_id=env.get("SALESFORCE_ORG_ID"),
             salesforce_callout_secret=env.get("SALESFORCE_CALLOUT_SECRET"),
+            salesforce_outbound_token=env.get("SALESFORCE_OUTBOUND_TOKEN") or None,
+            hubspot_allow_legacy_signatures=env.get("HUBSPOT_ALLOW_LEGACY_SIGNATURES", "").lower() in TRUE,
             public_url=env.get("CSE_PUBLIC_URL"),
+            proxy_hops=int(env.get("CSE_PROXY_HOPS", "0")),
             webhook_max_bytes=int(env.get("CSE_WEBHOOK_MAX_BYTES", "1048576")),
             webhook_coalesce_seconds=float(env.get("CSE_WEBHOOK_COALESCE_SECONDS", "0")),
-            webhook_retention_days=int(env.get("CSE_WEBHOOK_RETENTION_DAYS", "30")),
+            webhook_retention_days=retention_days,
+            webhook_dedupe_days=int(env.get("CSE_WEBHOOK_DEDUPE_DAYS", str(2 * retention_days))),
+            webhook_refusals_per_minute=int(env.get("CSE_WEBHOOK_REFUSALS_PER_MINUTE", "60")),
             admin_user=env.get("CSE_ADMIN_USER", "admin"),
             admin_password=env.get("CSE_ADMIN_PASSWORD"),
             hubspot_access_token=env.get("HUBSPOT_ACCESS_TOKEN"),
@@ -107,6 +137,17 @@ class Settings:
         if name in self.__dataclass_fields__ and name != "env":
             return getattr(self, name)
         return dict(self.env).get(name.upper())
+
+    def __repr__(self) -> str:
+        """Secrets left out, and the passwords inside the database and Redis URLs masked."""
+        shown = []
+        for item in fields(self):
+            if item.repr:
+                value = getattr(self, item.name)
+                if item.name in ("database_url", "redis_url"):
+                    value = mask_url_password(value)
+                shown.append(f"{item.name}={value!r}")
+        return f"Settings({', '.join(shown)})"
 
     @property
     def uses_sqlite(self) -> bool:

@@ -25,7 +25,9 @@ def create_app() -> Flask:
     numbers = itertools.count()
 
     def store(body: bytes) -> None:
-        event = VendorEvent(f"{os.getpid()}-{next(numbers)}", "", "company", "1", "store-only")
-        record_events(engine, "store-only", [event], body)
+        event = VendorEvent(
+            f"{os.getpid()}-{next(numbers)}", "", "company", "1", "store-only", payload=body.decode("utf-8", "replace")
+        )
+        record_events(engine, "store-only", [event])
 
     return webhook_paths_app(store)

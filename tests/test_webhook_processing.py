@@ -27,11 +27,11 @@ def test_events_resolve_to_accounts_and_each_account_is_rescored_once(store):
         VendorEvent("1", "42", "company", "501", "company.propertyChange"),
         VendorEvent("2", "42", "contact", "77", "contact.propertyChange"),  # the same account, through its contact
         VendorEvent("3", "42", "deal", "999", "deal.creation"),  # unknown to the store
-    ], b"[]")  # fmt: skip
+    ])  # fmt: skip
     record_events(store, "salesforce", [VendorEvent("n1", "00D", "Case", "500Z", "outbound.Case",
-                                                    {"AccountId": "001X"})], b"<x/>")  # fmt: skip
+                                                    {"AccountId": "001X"})])  # fmt: skip
     record_events(store, "intercom", [VendorEvent("notif", "app", "contact", "c1", "contact.user.updated",
-                                                  {"company_ids": ["ic-9"]})], b"{}")  # fmt: skip
+                                                  {"company_ids": ["ic-9"]})])  # fmt: skip
     pulled, rescored = [], []
     result = process_received(store, pulled.append, rescored.append)
     assert pulled == [

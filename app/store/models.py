@@ -261,7 +261,7 @@ class WebhookEvent(Base):
     received_at: Mapped[datetime] = mapped_column(DateTime)
     status: Mapped[str] = mapped_column(String(16), index=True)  # received, processed, ignored, rejected, malformed
     reason: Mapped[str | None] = mapped_column(Text)
-    payload: Mapped[str | None] = mapped_column(Text)
+    payload: Mapped[str | None] = mapped_column(Text)  # the event's own part of its request; never a refused body
     kind: Mapped[str | None] = mapped_column(String(64))
     object: Mapped[str | None] = mapped_column(String(32))
     object_id: Mapped[str | None] = mapped_column(String(128))
@@ -269,6 +269,10 @@ class WebhookEvent(Base):
     duplicates: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     account_ids: Mapped[list | None] = mapped_column(JSON)
     processed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # A refused request is logged by these alone: where it came from, how big it was and what it hashed to.
+    source: Mapped[str | None] = mapped_column(String(64))
+    body_bytes: Mapped[int | None] = mapped_column(Integer)
+    body_sha256: Mapped[str | None] = mapped_column(String(64))
 
 
 class QuarantinedRecord(Base):

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, Response, request
 from sqlalchemy import Engine
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.settings import Settings
 from app.store.db import make_engine, upgrade_schema
+from app.web.throttle import RefusalBudget
+
+# No inline script or style anywhere, nothing framed: pages load only our own static files.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; "
+    "object-src 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+HSTS = "max-age=31536000; includeSubDomains"
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Flask:
@@ -15,9 +27,13 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         engine = make_engine(settings.database_url)
         upgrade_schema(engine)
     app = Flask(__name__)
+    if settings.proxy_hops > 0:  # only then are X-Forwarded-For / -Proto the client's, not anyone's say-so
+        hops = settings.proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     # Bodies past this size are refused with 413 before any handler reads them.
     app.config["MAX_CONTENT_LENGTH"] = settings.webhook_max_bytes
-    app.extensions["cse"] = {"settings": settings, "engine": engine}
+    app.extensions["cse"] = {"settings": settings, "engine": engine,
+                             "refusals": RefusalBudget(settings.webhook_refusals_per_minute)}  # fmt: skip
 
     from app.web.admin import admin
     from app.web.webhooks import webhooks
@@ -28,5 +44,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     @app.get("/healthz")
     def healthz() -> dict:
         return {"ok": True}
+
+    @app.after_request
+    def secure_headers(response: Response) -> Response:
+        response.headers.update(SECURITY_HEADERS)
+        if request.is_secure:
+            response.headers["Strict-Transport-Security"] = HSTS
+        return response
 
     return app

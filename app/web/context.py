@@ -16,6 +16,11 @@ def engine() -> Engine:
     return current_app.extensions["cse"]["engine"]
 
 
+def refusals():
+    """The per-source budget of refused webhook requests (app/web/throttle.py), one per app."""
+    return current_app.extensions["cse"]["refusals"]
+
+
 def redis():
     """One Redis client (and connection pool) per process, made on first use: a client per request cost more
     than the rest of a webhook's handling."""

@@ -1,9 +1,15 @@
-"""Webhook endpoints: verify the vendor's signature, store the raw events, answer at once, process later."""
+"""Webhook endpoints: verify the vendor's signature, store the raw events, answer at once, process later.
+
+A refused request costs a log row of reason, source, size and hash (never its body), within a per-source budget
+(app/web/throttle.py); bad input of any kind is a 4xx with the reason, never a 500.
+"""
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import Callable
+from xml.sax.saxutils import escape
 
 from flask import Blueprint, Response, request
 
@@ -39,9 +45,20 @@ def _schedule_processing() -> None:
         log.warning("could not schedule webhook processing; events wait in the store", exc_info=True)
 
 
-def _refuse(vendor: str, status: str, code: int, reason: str, body: bytes) -> Response:
-    record_refusal(context.engine(), vendor, status, reason, body)
-    return Response(f"{status}: {reason}\n", status=code, mimetype="text/plain")
+def _refuse(vendor: str, status: str, code: int, reason: str, body: bytes, answer: Response | None = None) -> Response:
+    """Log a refused request by its digest and answer `code` — or 429 when its source is past its refusal budget."""
+    source = request.remote_addr
+    wait = context.refusals().take(source or "")
+    if wait:
+        retry = context.refusals().retry_after(wait)
+        return Response("too many refused requests\n", 429, {"Retry-After": retry}, mimetype="text/plain")
+    record_refusal(context.engine(), vendor, status, reason, body, source)
+    return answer or Response(f"{status}: {reason}\n", status=code, mimetype="text/plain")
+
+
+def _ignore(vendor: str, reason: str, body: bytes) -> None:
+    """A verified request we do not act on (another org or portal): logged, by digest, and let go."""
+    record_refusal(context.engine(), vendor, "ignored", reason, body, request.remote_addr)
 
 
 def _handle(vendor: str, secret: str | None, verify: Callable[[bytes], None], parse: Callable[[bytes], list],
@@ -58,14 +75,14 @@ def _handle(vendor: str, secret: str | None, verify: Callable[[bytes], None], pa
     except WebhookMalformed as error:
         return _refuse(vendor, "malformed", 400, str(error), body)
     except WebhookRejected as error:  # signed, but for another org or portal: logged and let go
-        record_refusal(context.engine(), vendor, "ignored", str(error), body)
+        _ignore(vendor, str(error), body)
         return ok()
     foreign = [e for e in events if tenant and e.tenant and e.tenant != tenant]
     if foreign:
-        record_refusal(context.engine(), vendor, "ignored", f"unknown tenant {foreign[0].tenant}", body)
+        _ignore(vendor, f"unknown tenant {foreign[0].tenant}", body)
         log.warning("%s webhook from unknown tenant %s ignored", vendor, foreign[0].tenant)
         events = [e for e in events if e not in foreign]
-    intake = record_events(context.engine(), vendor, events, body)
+    intake = record_events(context.engine(), vendor, events)
     if intake.new:
         _schedule_processing()
     return ok()
@@ -81,7 +98,8 @@ def hubspot_events() -> Response:
     uri = (settings.public_url.rstrip("/") + request.full_path.rstrip("?")) if settings.public_url else request.url
     return _handle(
         "hubspot", settings.hubspot_client_secret,
-        lambda body: hubspot.verify(settings.hubspot_client_secret, request.method, uri, body, request.headers),
+        lambda body: hubspot.verify(settings.hubspot_client_secret, request.method, uri, body, request.headers,
+                                    allow_legacy=settings.hubspot_allow_legacy_signatures),
         hubspot.parse, settings.hubspot_portal_id, _no_content,
     )  # fmt: skip
 
@@ -105,21 +123,40 @@ def _ack() -> Response:
     return Response(salesforce.ACK, status=200, mimetype="text/xml")
 
 
-@webhooks.post("/salesforce")
-def salesforce_outbound_message() -> Response:
-    """Outbound Messages carry no signature: the sending org's id is the check, and the ack stops resends."""
+def _soap_fault(code: int, reason: str) -> Response:
+    """How a SOAP endpoint refuses a message: a Client fault, which Salesforce shows in its outbound queue."""
+    fault = (
+        f'<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="{salesforce.SOAP_NS}">'
+        f"<soapenv:Body><soapenv:Fault><faultcode>soapenv:Client</faultcode><faultstring>{escape(reason)}"
+        "</faultstring></soapenv:Fault></soapenv:Body></soapenv:Envelope>"
+    )
+    return Response(fault, status=code, mimetype="text/xml")
+
+
+@webhooks.post("/salesforce", defaults={"token": None})
+@webhooks.post("/salesforce/<token>")
+def salesforce_outbound_message(token: str | None) -> Response:
+    """Outbound Messages carry no signature: the secret token in the endpoint URL authenticates them, checked before
+    the body is parsed, and the sending org's id must be the connected org's; the ack stops resends."""
     settings = context.settings()
     body = request.get_data(cache=False)
-    if not settings.salesforce_org_id:
-        return _refuse("salesforce", "rejected", 401, "no SALESFORCE_ORG_ID configured", body)
+
+    def refuse(status: str, code: int, reason: str) -> Response:
+        return _refuse("salesforce", status, code, reason, body, _soap_fault(code, reason))
+
+    expected = settings.salesforce_outbound_token
+    if not expected or not settings.salesforce_org_id:
+        return refuse("rejected", 401, "Outbound Messages are not configured (SALESFORCE_OUTBOUND_TOKEN, _ORG_ID)")
+    if token is None or not hmac.compare_digest(token.encode(), expected.encode()):
+        return refuse("rejected", 401, "the endpoint URL's token is missing or wrong")
     try:
         events = salesforce.parse_outbound(body, settings.salesforce_org_id)
     except WebhookMalformed as error:
-        return _refuse("salesforce", "malformed", 400, str(error), body)
+        return refuse("malformed", 400, str(error))
     except WebhookRejected as error:  # another org: acknowledged so it stops resending, and logged
-        record_refusal(context.engine(), "salesforce", "ignored", str(error), body)
+        _ignore("salesforce", str(error), body)
         return _ack()
-    if record_events(context.engine(), "salesforce", events, body).new:
+    if record_events(context.engine(), "salesforce", events).new:
         _schedule_processing()
     return _ack()
 

@@ -2,12 +2,15 @@
 
 This runs on every webhook request, so it goes straight to the driver with SQL built once per dialect (through
 SQLAlchemy's execution layer the same statements cost more than the rest of the request together), and requests
-that arrive together share one commit (see _IntakeWriter). Refused requests are logged here too, with the reason.
+that arrive together share one commit (see _IntakeWriter). Each event row keeps only its own part of the request,
+so a request's storage grows with its size, not with its size times its event count. Refused requests are logged
+here too, with the reason, their source, size and SHA-256 — never their body, which anyone can make big.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import threading
@@ -37,12 +40,14 @@ def storable(value):
 
 def storable_event(event: VendorEvent) -> VendorEvent:
     return VendorEvent(storable(event.event_id), storable(event.tenant), storable(event.object),
-                       storable(event.object_id), storable(event.kind), storable(event.extra))  # fmt: skip
+                       storable(event.object_id), storable(event.kind), storable(event.extra),
+                       storable(event.payload))  # fmt: skip
 
 
-def _free_of_nul(raw: bytes) -> bool:
-    """No NUL in the body, raw or JSON-escaped: then no field parsed from it holds one (XML cannot carry one)."""
-    return b"\x00" not in raw and b"\\u0000" not in raw
+def _free_of_nul(event: VendorEvent) -> bool:
+    """No NUL in the event's fragment, raw or JSON-escaped: then no field parsed from it holds one."""
+    text = event.payload or ""
+    return "\x00" not in text and "\\u0000" not in text
 
 
 class _IntakeWriter:
@@ -172,18 +177,15 @@ class Intake:
     duplicates: list[str] = field(default_factory=list)
 
 
-def record_events(engine: Engine, vendor: str, events: Sequence[VendorEvent], raw: bytes) -> Intake:
-    """Store events not seen before (by vendor event id); count replays on the stored event."""
+def record_events(engine: Engine, vendor: str, events: Sequence[VendorEvent]) -> Intake:
+    """Store events not seen before (by vendor event id), each with its own payload; count replays on the stored one."""
     if not events:
         return Intake()
-    text = raw.decode("utf-8", "replace")
-    clean = _free_of_nul(raw)
-    common = {"vendor": vendor, "received_at": datetime.now(), "status": "received",
-              "payload": text if clean else storable(text), "duplicates": 0}  # fmt: skip
+    common = {"vendor": vendor, "received_at": datetime.now(), "status": "received", "duplicates": 0}
     rows = [
         {**common, "event_id": e.event_id, "kind": e.kind[:64], "object": e.object[:32], "object_id": e.object_id[:128],
-         "refs": json.dumps(e.extra)}
-        for e in (events if clean else [storable_event(e) for e in events])
+         "refs": json.dumps(e.extra), "payload": e.payload}
+        for e in (event if _free_of_nul(event) else storable_event(event) for event in events)
     ]  # fmt: skip
     intake = Intake()
     for row, new in zip(rows, _writer.store(engine, rows), strict=True):
@@ -231,12 +233,13 @@ def _intake_sql(dialect: Dialect) -> _IntakeSql:
     )
 
 
-def record_refusal(engine: Engine, vendor: str, status: str, reason: str, raw: bytes) -> None:
-    """Keep a refused request in the log (status rejected / malformed / ignored) with why, for the admins."""
+def record_refusal(engine: Engine, vendor: str, status: str, reason: str, raw: bytes, source: str | None) -> None:
+    """Log a refused request (status rejected / malformed / ignored) with why, where from, its size and hash."""
     with engine.begin() as conn:
         conn.execute(
             WebhookEvent.__table__.insert().values(
                 vendor=vendor, event_id=f"{status}:{uuid.uuid4().hex}", received_at=datetime.now(), status=status,
-                reason=storable(reason[:2000]), payload=storable(raw[:65536].decode("utf-8", "replace")), duplicates=0,
+                reason=storable(reason[:2000]), duplicates=0, source=(source or "")[:64] or None,
+                body_bytes=len(raw), body_sha256=hashlib.sha256(raw).hexdigest(),
             )
         )  # fmt: skip

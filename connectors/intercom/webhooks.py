@@ -4,11 +4,51 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
+from typing import Annotated, Literal
 
-from connectors.webhook_common import VendorEvent, WebhookMalformed, WebhookRejected, same_signature
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, TypeAdapter
+
+from connectors.webhook_common import VendorEvent, WebhookRejected, load_json, same_signature, validated
 
 PING_TOPIC = "ping"
+# Intercom's ids are strings: 24 hex characters for contacts and companies, digits for conversations,
+# `notif_<uuid>` for notifications. Numbers, objects, null or NaN in their place are not Intercom's.
+IntercomId = Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(strict=True, extra="allow")
+
+
+class CompanyRef(_Model):
+    id: IntercomId
+
+
+class CompanyList(_Model):
+    data: list[CompanyRef] | None = None
+    companies: list[CompanyRef] | None = None
+
+
+class Item(_Model):
+    type: StrictStr | None = None
+    id: IntercomId | None = None
+    email: StrictStr | None = None
+    companies: CompanyList | None = None
+
+
+class Data(_Model):
+    item: Item | None = None
+
+
+class Notification(_Model):
+    type: Literal["notification_event"]
+    id: IntercomId
+    topic: Annotated[StrictStr, Field(pattern=r"^[a-z_]+(\.[a-z_]+)*$", max_length=64)]
+    app_id: IntercomId | None = None
+    data: Data | None = None
+
+
+NOTIFICATION = TypeAdapter(Notification)
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -23,33 +63,24 @@ def verify(secret: str, body: bytes, headers) -> None:
         raise WebhookRejected("X-Hub-Signature does not match")
 
 
-def _company_ids(item: dict) -> list[str]:
+def _company_ids(item: Item) -> list[str]:
     """Intercom ids of the companies a notification's item belongs to (itself, or a contact's companies)."""
-    if item.get("type") == "company":
-        return [str(item["id"])] if item.get("id") else []
-    companies = item.get("companies") or {}
-    listed = companies.get("data") or companies.get("companies") or []
-    return [str(c["id"]) for c in listed if isinstance(c, dict) and c.get("id")]
+    if item.type == "company":
+        return [item.id] if item.id else []
+    listed = (item.companies.data or item.companies.companies or []) if item.companies else []
+    return [c.id for c in listed]
 
 
 def parse(body: bytes) -> VendorEvent:
-    try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise WebhookMalformed(f"body is not JSON: {error}") from error
-    if not isinstance(payload, dict) or payload.get("type") != "notification_event":
-        raise WebhookMalformed("expected an Intercom notification_event object")
-    topic = payload.get("topic")
-    if not isinstance(topic, str) or not payload.get("id"):
-        raise WebhookMalformed("notification has no id or topic")
-    item = ((payload.get("data") or {}).get("item")) or {}
-    if not isinstance(item, dict):
-        raise WebhookMalformed("data.item is not an object")
+    """One notification, checked against the shape Intercom documents."""
+    notification: Notification = validated(NOTIFICATION, load_json(body), "Intercom notification")
+    item = (notification.data.item if notification.data else None) or Item()
     return VendorEvent(
-        event_id=str(payload["id"]),
-        tenant=str(payload.get("app_id") or ""),
-        object=str(item.get("type") or topic.split(".", 1)[0]),
-        object_id=str(item.get("id") or ""),
-        kind=topic,
-        extra={"company_ids": _company_ids(item), "email": item.get("email")},
+        event_id=notification.id,
+        tenant=notification.app_id or "",
+        object=item.type or notification.topic.split(".", 1)[0],
+        object_id=item.id or "",
+        kind=notification.topic,
+        extra={"company_ids": _company_ids(item), "email": item.email},
+        payload=body.decode("utf-8", "replace"),
     )

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -47,12 +47,12 @@ class SalesforceConfig:
     """Connection settings. Which auth is used follows from which fields are set (see `auth_mode`)."""
 
     username: str | None = None
-    password: str | None = None
-    security_token: str | None = None
-    session_id: str | None = None
+    password: str | None = field(default=None, repr=False)
+    security_token: str | None = field(default=None, repr=False)
+    session_id: str | None = field(default=None, repr=False)
     instance_url: str | None = None
     consumer_key: str | None = None
-    private_key: str | None = None  # PEM text of the connected app's key (JWT bearer flow)
+    private_key: str | None = field(default=None, repr=False)  # PEM text of the connected app's key (JWT bearer)
     private_key_file: str | None = None
     domain: str = "login"  # login (production), test (sandbox orgs) or a My Domain such as "acme.my"
     base_url: str | None = None  # sandbox only: send every request to this http://127.0.0.1:port
