@@ -42,7 +42,7 @@ from connectors.source import VendorSource
 from sandbox.hubspot import start_sandbox as start_hubspot
 from sandbox.hubspot.schema import LIST_MAX_LIMIT as HUBSPOT_LIST_PAGE
 from sandbox.intercom import DEFAULT_TOKEN, start_intercom_sandbox
-from sandbox.intercom.workspace import COMPANY_SCROLL_PAGE, EVENTS_MAX_PER_PAGE, SEARCH_MAX_PER_PAGE
+from sandbox.intercom.values import COMPANY_SCROLL_PAGE, EVENTS_MAX_PER_PAGE, SEARCH_MAX_PER_PAGE
 from sandbox.salesforce import start_sandbox as start_salesforce
 from sandbox.salesforce.org import DEFAULT_BATCH_SIZE as SALESFORCE_QUERY_PAGE
 

@@ -434,8 +434,8 @@ def end_to_end(args, folder: Path) -> None:
     from engine.playbooks import load_playbooks
     from sandbox.hubspot import start_sandbox as start_hubspot
     from sandbox.intercom import DEFAULT_TOKEN, start_intercom_sandbox
+    from sandbox.intercom.values import APP_ID
     from sandbox.intercom.webhooks import Subscription, WebhookSender
-    from sandbox.intercom.workspace import APP_ID
     from sandbox.salesforce import start_sandbox as start_salesforce
 
     today = date.today()

@@ -28,7 +28,7 @@ from connectors.intercom.source import EVENTS_PAGE, SCROLL_PAGE, SEARCH_PAGE, YI
 from connectors.mapping import apply_mapping, load_mapping
 from sandbox.intercom import DEFAULT_TOKEN, IntercomState, RateLimiter, Workspace, create_app
 from sandbox.intercom.openapi import SPEC_2_11, ResponseChecker
-from sandbox.intercom.workspace import CONVERSATION_TOPICS
+from sandbox.intercom.values import CONVERSATION_TOPICS
 from sandbox.server import RunningServer, serving
 
 MAPPINGS = Path(__file__).resolve().parents[1] / "mappings" / "intercom"

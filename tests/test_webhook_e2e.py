@@ -28,8 +28,8 @@ from engine.health_config import load_health_config
 from engine.playbooks import load_playbooks
 from sandbox.hubspot import start_sandbox as start_hubspot
 from sandbox.intercom import DEFAULT_TOKEN, start_intercom_sandbox
+from sandbox.intercom.values import APP_ID
 from sandbox.intercom.webhooks import Subscription, WebhookSender
-from sandbox.intercom.workspace import APP_ID
 from sandbox.redis_server import throwaway_redis
 from sandbox.salesforce import start_sandbox as start_salesforce
 from sandbox.server import start_server

@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from sandbox.intercom.app import IntercomState, RateLimiter, create_app, error_body
-from sandbox.intercom.workspace import DEFAULT_TOKEN, ApiError, Workspace, epoch
+from sandbox.intercom.values import DEFAULT_TOKEN, ApiError, epoch
+from sandbox.intercom.workspace import Workspace
 from sandbox.server import RunningServer, start_server
 
 __all__ = [
