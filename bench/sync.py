@@ -41,8 +41,8 @@ from app.sync import SyncLog, run_sync
 from connectors.source import VendorSource
 from sandbox.hubspot import start_sandbox as start_hubspot
 from sandbox.hubspot.schema import LIST_MAX_LIMIT as HUBSPOT_LIST_PAGE
-from sandbox.intercom import DEFAULT_TOKEN, start_intercom_sandbox
-from sandbox.intercom.workspace import COMPANY_SCROLL_PAGE, EVENTS_MAX_PER_PAGE, SEARCH_MAX_PER_PAGE
+from sandbox.intercom import start_sandbox as start_intercom
+from sandbox.intercom.values import COMPANY_SCROLL_PAGE, EVENTS_MAX_PER_PAGE, SEARCH_MAX_PER_PAGE
 from sandbox.salesforce import start_sandbox as start_salesforce
 from sandbox.salesforce.org import DEFAULT_BATCH_SIZE as SALESFORCE_QUERY_PAGE
 
@@ -107,25 +107,22 @@ def salesforce_vendor(book: Book) -> Iterator[Vendor]:
 
 @contextmanager
 def hubspot_vendor(book: Book) -> Iterator[Vendor]:
-    running, state = start_hubspot(book)
-    try:
+    with start_hubspot(book) as sandbox:
+        state = sandbox.state
 
         def minimum(obj: str, timed: Timed) -> int:
             archived = sum(1 for r in timed.records.get(obj, []) if r.get("archived"))
             live = len(timed.records.get(obj, [])) - archived
             return pages(live, HUBSPOT_LIST_PAGE) + pages(archived, HUBSPOT_LIST_PAGE)
 
-        env = {"HUBSPOT_ACCESS_TOKEN": "sandbox-token", "HUBSPOT_BASE_URL": running.base_url}
         seeded = {obj: len(records) for obj, records in state.records.items() if records}
-        yield Vendor("hubspot", env, minimum, notes=[f"seeded {seeded}"])
-    finally:
-        running.stop()
+        yield Vendor("hubspot", sandbox.settings_env(), minimum, notes=[f"seeded {seeded}"])
 
 
 @contextmanager
 def intercom_vendor(book: Book, events: bool) -> Iterator[Vendor]:
-    running, state = start_intercom_sandbox(book)
-    try:
+    with start_intercom(book) as sandbox:
+        state = sandbox.state
 
         def minimum(obj: str, timed: Timed) -> int:
             records = timed.records.get(obj, [])
@@ -136,7 +133,7 @@ def intercom_vendor(book: Book, events: bool) -> Iterator[Vendor]:
                 return sum(pages(per_contact[c], EVENTS_MAX_PER_PAGE) for c in state.workspace.contacts)
             return pages(len(records), SEARCH_MAX_PER_PAGE)
 
-        env = {"INTERCOM_ACCESS_TOKEN": DEFAULT_TOKEN, "INTERCOM_BASE_URL": running.base_url}
+        env = sandbox.settings_env()
         workspace = state.workspace
         notes = [f"seeded {len(workspace.companies)} companies, {len(workspace.contacts)} contacts, "
                  f"{len(workspace.conversations)} conversations, {len(workspace.events)} data events"]  # fmt: skip
@@ -144,8 +141,6 @@ def intercom_vendor(book: Book, events: bool) -> Iterator[Vendor]:
         if not events:
             notes.append("events left out (one call per contact): add --events to include them")
         yield Vendor("intercom", env, minimum, objects, notes)
-    finally:
-        running.stop()
 
 
 def sync_once(vendor: Vendor, engine: Engine, log_dir: Path) -> tuple[SyncLog, Timed]:

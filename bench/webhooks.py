@@ -433,9 +433,9 @@ def end_to_end(args, folder: Path) -> None:
     from engine.health_config import load_health_config
     from engine.playbooks import load_playbooks
     from sandbox.hubspot import start_sandbox as start_hubspot
-    from sandbox.intercom import DEFAULT_TOKEN, start_intercom_sandbox
+    from sandbox.intercom import start_sandbox as start_intercom
+    from sandbox.intercom.values import APP_ID
     from sandbox.intercom.webhooks import Subscription, WebhookSender
-    from sandbox.intercom.workspace import APP_ID
     from sandbox.salesforce import start_sandbox as start_salesforce
 
     today = date.today()
@@ -445,15 +445,13 @@ def end_to_end(args, folder: Path) -> None:
         load_book(store, book.accounts, book.contacts, book.events)
         redis_url = stack.enter_context(throwaway_redis())
         sf = stack.enter_context(start_salesforce(book))
-        hubspot_server, hubspot = start_hubspot(book)
-        stack.callback(hubspot_server.stop)
-        intercom_server, intercom = start_intercom_sandbox(book)
-        stack.callback(intercom_server.stop)
+        hubspot_sandbox = stack.enter_context(start_hubspot(book))
+        hubspot = hubspot_sandbox.state
+        intercom = stack.enter_context(start_intercom(book))
         data_dir = folder / "e2e-data"
         env = {
-            **os.environ, **sf.settings_env(), "HUBSPOT_ACCESS_TOKEN": "sandbox-token",
-            "HUBSPOT_BASE_URL": hubspot_server.base_url, "INTERCOM_ACCESS_TOKEN": DEFAULT_TOKEN,
-            "INTERCOM_BASE_URL": intercom_server.base_url, "INTERCOM_CLIENT_SECRET": INTERCOM_SECRET,
+            **os.environ, **sf.settings_env(), **hubspot_sandbox.settings_env(), **intercom.settings_env(),
+            "INTERCOM_CLIENT_SECRET": INTERCOM_SECRET,
             "INTERCOM_APP_ID": APP_ID, "REDIS_URL": redis_url, "DATABASE_URL": url, "CSE_DATA_DIR": str(data_dir),
             "CSE_WEBHOOK_COALESCE_SECONDS": "0",
         }  # fmt: skip

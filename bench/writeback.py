@@ -86,16 +86,13 @@ def salesforce_crm() -> Iterator[Crm]:
 
 @contextmanager
 def hubspot_crm() -> Iterator[Crm]:
-    running, state = start_hubspot()
-    try:
-        env = {"HUBSPOT_ACCESS_TOKEN": "sandbox-token", "HUBSPOT_BASE_URL": running.base_url}
+    with start_hubspot() as sandbox:
+        state = sandbox.state
         yield Crm(
-            "hubspot", 100, env,
+            "hubspot", 100, sandbox.settings_env(),
             lambda n: [state.create("companies", {"name": f"Bench {i}"}).id for i in range(n)],
             lambda: state.api_calls("/crm/v3/objects/companies/batch/update"), 10.0,
         )  # fmt: skip
-    finally:
-        running.stop()
 
 
 def prepare(engine, crm: Crm, n: int) -> list[int]:

@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 
 from app.cli import cli
 from sandbox.hubspot import start_sandbox as start_hubspot
-from sandbox.intercom import DEFAULT_TOKEN, start_intercom_sandbox
+from sandbox.intercom import start_sandbox as start_intercom
 from sandbox.salesforce import start_sandbox as start_salesforce
 
 
@@ -15,9 +15,8 @@ def _env(tmp_path, **extra) -> dict:
 
 
 def test_hubspot_fields_are_reported_missing_then_installed(tmp_path):
-    running, _ = start_hubspot()
-    try:
-        env = _env(tmp_path, HUBSPOT_ACCESS_TOKEN="sandbox-token", HUBSPOT_BASE_URL=running.base_url)
+    with start_hubspot() as sandbox:
+        env = _env(tmp_path, **sandbox.settings_env())
         checked = CliRunner().invoke(cli, ["connect", "hubspot"], env=env)
         assert checked.exit_code == 1
         assert "cse_health_score" in checked.output
@@ -25,19 +24,14 @@ def test_hubspot_fields_are_reported_missing_then_installed(tmp_path):
         assert installed.exit_code == 0, installed.output
         assert "created companies.cse_health_score" in installed.output
         assert CliRunner().invoke(cli, ["connect", "hubspot"], env=env).exit_code == 0
-    finally:
-        running.stop()
 
 
 def test_intercom_attributes_installed(tmp_path):
-    running, _ = start_intercom_sandbox()
-    try:
-        env = _env(tmp_path, INTERCOM_ACCESS_TOKEN=DEFAULT_TOKEN, INTERCOM_BASE_URL=running.base_url)
+    with start_intercom() as sandbox:
+        env = _env(tmp_path, **sandbox.settings_env())
         assert CliRunner().invoke(cli, ["connect", "intercom"], env=env).exit_code == 1
         installed = CliRunner().invoke(cli, ["connect", "intercom", "--install-fields"], env=env)
         assert installed.exit_code == 0 and "created company.cse_health_band" in installed.output
-    finally:
-        running.stop()
 
 
 def test_salesforce_points_at_the_metadata_to_deploy(tmp_path):

@@ -17,7 +17,7 @@ from app.demo.book import Book, generate_book
 from app.demo.spec import BookSpec
 from sandbox.intercom import DEFAULT_TOKEN, IntercomState, RateLimiter, Workspace, create_app
 from sandbox.intercom.openapi import ERRATA, SPEC_2_11, ResponseChecker
-from sandbox.intercom.workspace import CONVERSATION_TOPICS, EVENTS_MAX_PER_PAGE
+from sandbox.intercom.values import CONVERSATION_TOPICS, EVENTS_MAX_PER_PAGE
 from sandbox.server import RunningServer, serving
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}

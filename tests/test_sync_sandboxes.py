@@ -62,12 +62,12 @@ from connectors.intercom.source import IntercomSource
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.source import SalesforceSource, fields_from_mappings, load_mapping_files
 from connectors.source import VendorSource
-from sandbox.hubspot import HubSpotState
+from sandbox.hubspot import HubSpotSandbox, HubSpotState
 from sandbox.hubspot import start_sandbox as start_hubspot
-from sandbox.intercom import DEFAULT_TOKEN, IntercomState, start_intercom_sandbox
+from sandbox.intercom import IntercomSandbox
+from sandbox.intercom import start_sandbox as start_intercom
 from sandbox.salesforce import SalesforceSandbox
 from sandbox.salesforce import start_sandbox as start_salesforce
-from sandbox.server import RunningServer
 from tests.conftest import _drop_schema, _postgres_engine
 
 # Yesterday: the whole book lies in the past, and inside the 90 days Intercom lists data events for.
@@ -95,12 +95,14 @@ class Stack:
 
     book: Book
     salesforce: SalesforceSandbox
-    hubspot_server: RunningServer
-    hubspot: HubSpotState
-    intercom_server: RunningServer
-    intercom: IntercomState
+    hubspot_sandbox: HubSpotSandbox
+    intercom: IntercomSandbox
     settings: Settings
     log_dir: Path
+
+    @property
+    def hubspot(self) -> HubSpotState:
+        return self.hubspot_sandbox.state
 
     def advance_clocks(self, delta: timedelta = HOUR) -> None:
         """Move every vendor clock forward, as if `delta` passed between two syncs: what is changed next is newer
@@ -114,9 +116,8 @@ class Stack:
         workspace.clock = lambda: intercom_clock() + delta.total_seconds()
 
     def stop(self) -> None:
-        self.salesforce.stop()
-        self.hubspot_server.stop()
-        self.intercom_server.stop()
+        for sandbox in (self.salesforce, self.hubspot_sandbox, self.intercom):
+            sandbox.stop()
 
 
 def start_stack(book: Book, log_dir: Path, salesforce_page: int | None = None) -> Stack:
@@ -124,18 +125,12 @@ def start_stack(book: Book, log_dir: Path, salesforce_page: int | None = None) -
     2,000) so a small book still spans several pages."""
     options = {"batch_size": salesforce_page} if salesforce_page else {}
     salesforce = start_salesforce(book, **options)
-    hubspot_server, hubspot = start_hubspot(book)
-    intercom_server, intercom = start_intercom_sandbox(book)
-    env = {
-        **salesforce.settings_env(),
-        "HUBSPOT_ACCESS_TOKEN": "sandbox-token",
-        "HUBSPOT_BASE_URL": hubspot_server.base_url,
-        "INTERCOM_ACCESS_TOKEN": DEFAULT_TOKEN,
-        "INTERCOM_BASE_URL": intercom_server.base_url,
-        "CSE_DATA_DIR": str(log_dir),
-    }
-    settings = Settings.from_env(env)
-    return Stack(book, salesforce, hubspot_server, hubspot, intercom_server, intercom, settings, log_dir)
+    hubspot = start_hubspot(book)
+    intercom = start_intercom(book)
+    settings = Settings.from_env(
+        {**salesforce.settings_env(), **hubspot.settings_env(), **intercom.settings_env(), "CSE_DATA_DIR": str(log_dir)}
+    )
+    return Stack(book, salesforce, hubspot, intercom, settings, log_dir)
 
 
 @pytest.fixture(scope="module")

@@ -14,17 +14,16 @@ from connectors.hubspot import HubSpotSource
 from connectors.intercom.source import IntercomSource
 from connectors.salesforce.source import SalesforceSource
 from sandbox.hubspot import start_sandbox as start_hubspot_sandbox
-from sandbox.intercom import DEFAULT_TOKEN, start_intercom_sandbox
+from sandbox.intercom import start_sandbox as start_intercom_sandbox
 from sandbox.salesforce import start_sandbox as start_salesforce_sandbox
 
 
 def test_fetching_named_intercom_records_updates_them_in_a_few_calls(store, tmp_path):
     book = generate_book(BookSpec(seed=9, active_accounts=30, days=40, as_of=date(2026, 6, 30)))
-    running, state = start_intercom_sandbox(book)
-    try:
-        settings = Settings.from_env({"INTERCOM_ACCESS_TOKEN": DEFAULT_TOKEN, "INTERCOM_BASE_URL": running.base_url})
+    with start_intercom_sandbox(book) as sandbox:
+        settings = Settings.from_env(sandbox.settings_env())
         run_sync(store, [IntercomSource.from_settings(settings)], log_dir=tmp_path)
-        workspace = state.workspace
+        workspace = sandbox.workspace
         contact = next(c for c in workspace.contacts.values() if c.get("custom_attributes", {}).get("champion"))
         [company_id] = workspace.contact_companies(contact["id"])
         workspace.update_contact(contact["id"], {"custom_attributes": {"champion": False}})
@@ -33,8 +32,6 @@ def test_fetching_named_intercom_records_updates_them_in_a_few_calls(store, tmp_
         source = IntercomSource.from_settings(settings)
         wanted = {"contacts": [contact["id"]], "events": [contact["id"]], "companies": [company_id]}
         log = sync_records(store, source, wanted)
-    finally:
-        running.stop()
     assert log.api_calls["intercom"] <= 4, log.api_calls
     assert not [entry.error for entry in log.objects if entry.error]
     with store.connect() as conn:
@@ -45,9 +42,9 @@ def test_fetching_named_intercom_records_updates_them_in_a_few_calls(store, tmp_
 
 def test_fetching_named_hubspot_records_updates_them_and_sees_deletions(store, tmp_path):
     book = generate_book(BookSpec(seed=9, active_accounts=30, days=40, as_of=date(2026, 6, 30)))
-    running, state = start_hubspot_sandbox(book)
-    try:
-        settings = Settings.from_env({"HUBSPOT_ACCESS_TOKEN": "sandbox-token", "HUBSPOT_BASE_URL": running.base_url})
+    with start_hubspot_sandbox(book) as sandbox:
+        state = sandbox.state
+        settings = Settings.from_env(sandbox.settings_env())
         run_sync(store, [HubSpotSource.from_settings(settings)], log_dir=tmp_path)
         company = next(c for c in state.live("companies") if state.associated("companies", c.id, "contacts"))
         contact_id = sorted(state.associated("companies", company.id, "contacts"))[0]
@@ -60,8 +57,6 @@ def test_fetching_named_hubspot_records_updates_them_and_sees_deletions(store, t
         source = HubSpotSource.from_settings(settings)
         log = sync_records(store, source, {"companies": [company.id, unknown], "contacts": [contact_id]})
         calls = state.api_calls() - calls_before
-    finally:
-        running.stop()
     assert not [entry.error for entry in log.objects if entry.error]
     # companies: live read, archived read for the unknown id; contacts: live read, archived read, associations
     assert calls <= 6, calls

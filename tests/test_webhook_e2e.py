@@ -27,9 +27,9 @@ from connectors.intercom.fields import install_fields as install_intercom
 from engine.health_config import load_health_config
 from engine.playbooks import load_playbooks
 from sandbox.hubspot import start_sandbox as start_hubspot
-from sandbox.intercom import DEFAULT_TOKEN, start_intercom_sandbox
+from sandbox.intercom import start_sandbox as start_intercom
+from sandbox.intercom.values import APP_ID
 from sandbox.intercom.webhooks import Subscription, WebhookSender
-from sandbox.intercom.workspace import APP_ID
 from sandbox.redis_server import throwaway_redis
 from sandbox.salesforce import start_sandbox as start_salesforce
 from sandbox.server import start_server
@@ -72,13 +72,13 @@ def test_usage_drop_webhook_lands_new_health_in_both_crms_with_a_task(store, tmp
     except FileNotFoundError as error:
         service_missing("redis-server (for a throwaway instance)", error)
     sf = start_salesforce(_in_crm(book, key, "salesforce"))
-    hubspot_server, hubspot = start_hubspot(_in_crm(book, key, "hubspot"))
-    intercom_server, intercom = start_intercom_sandbox(book)
+    hubspot_sandbox = start_hubspot(_in_crm(book, key, "hubspot"))
+    hubspot = hubspot_sandbox.state
+    intercom = start_intercom(book)
     web = worker = None
     try:
         env = {
-            **sf.settings_env(), "HUBSPOT_ACCESS_TOKEN": "sandbox-token", "HUBSPOT_BASE_URL": hubspot_server.base_url,
-            "INTERCOM_ACCESS_TOKEN": DEFAULT_TOKEN, "INTERCOM_BASE_URL": intercom_server.base_url,
+            **sf.settings_env(), **hubspot_sandbox.settings_env(), **intercom.settings_env(),
             "INTERCOM_CLIENT_SECRET": INTERCOM_SECRET, "INTERCOM_APP_ID": APP_ID, "REDIS_URL": redis_url,
             "DATABASE_URL": store.url.render_as_string(hide_password=False), "CSE_DATA_DIR": str(tmp_path),
         }  # fmt: skip
@@ -141,6 +141,6 @@ def test_usage_drop_webhook_lands_new_health_in_both_crms_with_a_task(store, tmp
         if web is not None:
             web.stop()
         sf.stop()
-        hubspot_server.stop()
-        intercom_server.stop()
+        hubspot_sandbox.stop()
+        intercom.stop()
         redis_context.__exit__(None, None, None)

@@ -18,7 +18,7 @@ from connectors.salesforce.source import SalesforceSource
 from engine.health_config import load_health_config
 from engine.playbooks import load_playbooks
 from sandbox.hubspot import start_sandbox as start_hubspot
-from sandbox.intercom import DEFAULT_TOKEN, start_intercom_sandbox
+from sandbox.intercom import start_sandbox as start_intercom
 from sandbox.salesforce import start_sandbox as start_salesforce
 
 AS_OF = date(2026, 6, 30)
@@ -50,22 +50,16 @@ def linked(store, book, tmp_path, monkeypatch):
 
 @pytest.fixture
 def hubspot_linked(store, book, tmp_path, monkeypatch):
-    running, state = start_hubspot(book)
-    try:
-        env = {"HUBSPOT_ACCESS_TOKEN": "sandbox-token", "HUBSPOT_BASE_URL": running.base_url}
-        yield store, state, _linked_settings(store, book, tmp_path, monkeypatch, env, HubSpotSource)
-    finally:
-        running.stop()
+    with start_hubspot(book) as sandbox:
+        env = sandbox.settings_env()
+        yield store, sandbox.state, _linked_settings(store, book, tmp_path, monkeypatch, env, HubSpotSource)
 
 
 @pytest.fixture
 def intercom_linked(store, book, tmp_path, monkeypatch):
-    running, state = start_intercom_sandbox(book)
-    try:
-        env = {"INTERCOM_ACCESS_TOKEN": DEFAULT_TOKEN, "INTERCOM_BASE_URL": running.base_url}
-        yield store, state, _linked_settings(store, book, tmp_path, monkeypatch, env, IntercomSource)
-    finally:
-        running.stop()
+    with start_intercom(book) as sandbox:
+        env = sandbox.settings_env()
+        yield store, sandbox.state, _linked_settings(store, book, tmp_path, monkeypatch, env, IntercomSource)
 
 
 def rescore_book(store) -> RescoreResult:

@@ -53,21 +53,12 @@ def bundled_crms(book) -> Iterator[dict[str, str]]:
     They are also put into this process's environment while the sandboxes run, because jobs (run in-process by
     the demo) build their connections from the environment like any worker does.
     """
-    from sandbox.hubspot import start_sandbox as start_hubspot
-    from sandbox.intercom import DEFAULT_TOKEN, start_intercom_sandbox
-    from sandbox.salesforce import start_sandbox as start_salesforce
+    from sandbox import hubspot, intercom, salesforce
 
     with ExitStack() as stack:
-        salesforce = stack.enter_context(start_salesforce(book))
-        hubspot, _ = start_hubspot(book)
-        stack.callback(hubspot.stop)
-        intercom, _ = start_intercom_sandbox(book)
-        stack.callback(intercom.stop)
-        env = {
-            **salesforce.settings_env(),
-            "HUBSPOT_ACCESS_TOKEN": "sandbox-token", "HUBSPOT_BASE_URL": hubspot.base_url,
-            "INTERCOM_ACCESS_TOKEN": DEFAULT_TOKEN, "INTERCOM_BASE_URL": intercom.base_url,
-        }  # fmt: skip
+        env: dict[str, str] = {}
+        for vendor in (salesforce, hubspot, intercom):
+            env.update(stack.enter_context(vendor.start_sandbox(book)).settings_env())
         saved = {name: os.environ.get(name) for name in env}
         os.environ.update(env)
         stack.callback(_restore, saved)

@@ -21,7 +21,8 @@ from typing import Any
 from flask import Flask, Response, g, jsonify, request
 
 from sandbox.faults import Faults
-from sandbox.intercom.workspace import COMPANY_LIST_DEFAULT_PER_PAGE, ApiError, Workspace
+from sandbox.intercom.values import COMPANY_LIST_DEFAULT_PER_PAGE, ApiError
+from sandbox.intercom.workspace import Workspace
 
 # Versions the Intercom-Version header accepts (the 2.11 spec's enum plus later numbered releases).
 VERSIONS = frozenset(["1.0", "1.1", "1.2", "1.3", "1.4", *(f"2.{i}" for i in range(17)), "Preview", "Unstable"])

@@ -15,7 +15,8 @@ from typing import Any
 
 import requests
 
-from sandbox.intercom.workspace import APP_ID, Workspace
+from sandbox.intercom.values import APP_ID
+from sandbox.intercom.workspace import Workspace
 
 
 @dataclass

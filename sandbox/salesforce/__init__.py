@@ -1,22 +1,21 @@
 """A Salesforce org for tests and the demo: SOAP login, REST queries, describe, CRUD and sObject Collections.
 
-    with start_sandbox(book) as sf:           # seeded from a canonical Book (its Salesforce accounts)
+    with start_sandbox(book) as sf:           # a RunningSandbox seeded from a canonical Book (its Salesforce accounts)
         env = sf.settings_env()               # SALESFORCE_USERNAME / _PASSWORD / _SECURITY_TOKEN / _BASE_URL
-        sf.org.faults.rate_limited = 3        # the next 3 API calls answer REQUEST_LIMIT_EXCEEDED
+        sf.faults.rate_limited = 3            # the next 3 API calls answer REQUEST_LIMIT_EXCEEDED (= sf.org.faults)
 
 `create_app(org)` is the bare WSGI app for hosting it elsewhere (e.g. a subprocess or gunicorn).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from sandbox.salesforce.app import create_app
 from sandbox.salesforce.org import API_VERSION, MAX_COLLECTION, ApiError, SalesforceOrg, make_id
 from sandbox.salesforce.schema import CSE_ACCOUNT_FIELDS
 from sandbox.salesforce.seed import SeedResult, seed_from_book
-from sandbox.server import RunningServer, start_server
+from sandbox.server import RunningSandbox, start_server
 
 __all__ = [
     "API_VERSION",
@@ -33,20 +32,14 @@ __all__ = [
 ]
 
 
-@dataclass
-class SalesforceSandbox:
-    """A running sandbox: the org (inspect it, inject faults), the server, and what seeding created."""
-
-    org: SalesforceOrg
-    server: RunningServer
-    seeded: SeedResult | None = None
+class SalesforceSandbox(RunningSandbox[SalesforceOrg]):
+    """A running Salesforce sandbox; `org` is its state (inspect it, inject faults through `org.faults`)."""
 
     @property
-    def base_url(self) -> str:
-        return self.server.base_url
+    def org(self) -> SalesforceOrg:
+        return self.state
 
     def settings_env(self) -> dict[str, str]:
-        """Environment a `cse` process needs to talk to this sandbox instead of a real org."""
         return {
             "SALESFORCE_USERNAME": self.org.username,
             "SALESFORCE_PASSWORD": self.org.password,
@@ -56,19 +49,10 @@ class SalesforceSandbox:
 
     def reset(self, book: Any = None, **org_options: Any) -> SalesforceOrg:
         """Serve a fresh org (seeded from `book` if given) on the same port: cheaper than a new server."""
-        self.org = SalesforceOrg(**org_options)
+        self.state = SalesforceOrg(**org_options)
         self.seeded = seed_from_book(self.org, book) if book is not None else None
         self.server.server.app.config["SALESFORCE_ORG"] = self.org  # type: ignore[attr-defined]
         return self.org
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def __enter__(self) -> SalesforceSandbox:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
 
 
 def start_sandbox(
