@@ -22,6 +22,7 @@ from connectors.hubspot import HubSpotClient, HubSpotConfigError, HubSpotSource
 from connectors.hubspot import RetryPolicy as HubSpotRetry
 from connectors.intercom import IntercomClient, IntercomSource
 from connectors.intercom import RetryPolicy as IntercomRetry
+from connectors.registry import vendor_names
 from connectors.salesforce import (
     SalesforceClient,
     SalesforceConfig,
@@ -34,8 +35,8 @@ from connectors.source import VendorSource
 from sandbox import hubspot, intercom, salesforce
 from sandbox.server import RunningSandbox
 
-# The vendors the contract suite runs over; the connector registry will replace this list.
-VENDORS = ["salesforce", "hubspot", "intercom"]
+# The vendors the contract suite runs over: every registered connector (each must bring a rig below).
+VENDORS = list(vendor_names())
 SALESFORCE_PAGE = 10  # a small query page, so a small book spans several pages
 
 

@@ -106,8 +106,8 @@ def test_sync_sources_read_the_settings_mappings_dir(vendor, store):
 
 
 def test_webhook_processing_reads_the_settings_mappings_dir(vendor, store):
-    event = VendorEvent("e1", "tenant", "companies", "42", "updated")
-    record_events(store, VENDOR, [event], b"{}")
+    event = VendorEvent("e1", "tenant", "companies", "42", "updated", payload="{}")
+    record_events(store, VENDOR, [event])
     result = process_webhooks(vendor, store)
     assert result["events"] == 1
     assert [[m.name for m in mappings] for mappings in SEEN] == [["companies"]]

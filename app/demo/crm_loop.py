@@ -48,17 +48,17 @@ class CompaniesOnly:
 
 @contextmanager
 def bundled_crms(book) -> Iterator[dict[str, str]]:
-    """Start the three sandboxes seeded from `book`; yields the settings that point the connectors at them.
+    """Start every registered vendor's sandbox seeded from `book`; yields the settings that point the connectors
+    at them.
 
     They are also put into this process's environment while the sandboxes run, because jobs (run in-process by
     the demo) build their connections from the environment like any worker does.
     """
-    from sandbox import hubspot, intercom, salesforce
-
     with ExitStack() as stack:
         env: dict[str, str] = {}
-        for vendor in (salesforce, hubspot, intercom):
-            env.update(stack.enter_context(vendor.start_sandbox(book)).settings_env())
+        for record in all_connectors():
+            if record.sandbox is not None:
+                env.update(stack.enter_context(record.start_sandbox(book)).settings_env())
         saved = {name: os.environ.get(name) for name in env}
         os.environ.update(env)
         stack.callback(_restore, saved)
