@@ -8,7 +8,7 @@ with backoff and counted, and a pull of a portal seeded from a book that gives t
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
@@ -18,8 +18,10 @@ import pytest
 from app.demo.book import generate_book
 from app.demo.spec import BookSpec
 from app.settings import Settings
-from connectors.hubspot import HubSpotClient, HubSpotConfigError, HubSpotSource, RetryPolicy
+from connectors.errors import ConnectorConfigError
+from connectors.hubspot import HubSpotClient, HubSpotSource
 from connectors.hubspot.source import needs_from_mappings
+from connectors.retry import RetryPolicy
 from sandbox.hubspot import HubSpotState, SandboxConfig, create_app, seed_from_book
 from sandbox.hubspot.values import iso_ms
 from tests.factories import AS_OF, accounts_frame, contacts_frame
@@ -62,8 +64,7 @@ def rig(loopback):
             TOKEN,
             running.base_url,
             search_requests_per_second=source_kwargs.pop("search_requests_per_second", None),
-            sleep=time.sleep if real_sleep else sleeps,
-            retry=source_kwargs.pop("retry", RetryPolicy()),
+            retry=replace(source_kwargs.pop("retry", RetryPolicy()), sleep=time.sleep if real_sleep else sleeps),
         )
         return Rig(state, client, HubSpotSource.from_mapping_dir(client, **source_kwargs), sleeps, running.base_url)
 
@@ -99,7 +100,7 @@ def test_client_from_settings_uses_the_token_and_only_overrides_the_host_when_as
         SimpleNamespace(hubspot_access_token=TOKEN, hubspot_base_url="http://127.0.0.1:9/")
     )
     assert sandbox.api("crm.objects.basic_api").api_client.configuration.host == "http://127.0.0.1:9"
-    with pytest.raises(HubSpotConfigError):
+    with pytest.raises(ConnectorConfigError):
         HubSpotClient.from_settings(Settings())
 
 
@@ -277,7 +278,7 @@ def test_a_rolling_rate_budget_is_waited_out_for_real(rig) -> None:
     r = rig(
         SandboxConfig(rate_limit_max=3, rate_limit_interval_ms=200, search_requests_per_second=None),
         real_sleep=True,
-        retry=RetryPolicy(max_attempts=10, base_delay=0.1),
+        retry=RetryPolicy(attempts=10, base_delay=0.1),
     )
     _companies(r.state, 350)
     started = time.monotonic()
@@ -288,7 +289,7 @@ def test_a_rolling_rate_budget_is_waited_out_for_real(rig) -> None:
 
 
 def test_persistent_failures_give_up_after_the_retry_budget(rig) -> None:
-    r = rig(retry=RetryPolicy(max_attempts=4))
+    r = rig(retry=RetryPolicy(attempts=4))
     r.state.faults.server_errors = 100
     with pytest.raises(Exception) as caught:
         r.pull("companies")

@@ -12,20 +12,21 @@ import time
 import warnings
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pandas as pd
 import pytest
-from simple_salesforce.exceptions import SalesforceExpiredSession, SalesforceGeneralError
 
 from app.demo.book import Book, generate_book
 from app.demo.spec import BookSpec
 from app.settings import Settings
+from connectors.errors import ConnectorConfigError, VendorError
+from connectors.retry import RetryPolicy
 from connectors.salesforce import (
     SalesforceClient,
     SalesforceConfig,
-    SalesforceConfigError,
     SalesforceSource,
     fields_from_mappings,
     load_mapping_files,
@@ -36,6 +37,7 @@ from sandbox.salesforce import SalesforceSandbox, start_sandbox
 
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
 MAPPINGS = load_mapping_files()
+FAST = RetryPolicy(attempts=6, base_delay=0.01, max_delay=0.05)
 
 
 @pytest.fixture(scope="module")
@@ -64,14 +66,16 @@ def config_for(sandbox: SalesforceSandbox, **overrides) -> SalesforceConfig:
         "password": org.password,
         "security_token": org.security_token,
         "base_url": sandbox.base_url,
-        "backoff_initial": 0.01,
-        "backoff_max": 0.05,
     }
     return SalesforceConfig(**{**values, **overrides})
 
 
+def client_for(sandbox: SalesforceSandbox, retry: RetryPolicy = FAST, **overrides) -> SalesforceClient:
+    return SalesforceClient(config_for(sandbox, **overrides), retry=retry)
+
+
 def source_for(sandbox: SalesforceSandbox, **overrides) -> SalesforceSource:
-    return SalesforceSource(SalesforceClient(config_for(sandbox, **overrides)), fields=fields_from_mappings(MAPPINGS))
+    return SalesforceSource(client_for(sandbox, **overrides), fields=fields_from_mappings(MAPPINGS))
 
 
 def pull_all(source: SalesforceSource, obj: str, since: datetime | None = None) -> list[dict]:
@@ -101,7 +105,7 @@ def test_config_from_settings_picks_the_auth_mode():
     )
     config = SalesforceConfig.from_settings(jwt)
     assert config.auth_mode == "jwt" and config.base_url == "http://127.0.0.1:1"
-    with pytest.raises(SalesforceConfigError):
+    with pytest.raises(ConnectorConfigError):
         SalesforceClient(SalesforceConfig.from_settings(Settings()))
 
 
@@ -171,7 +175,7 @@ def test_pull_of_a_seeded_book_returns_its_accounts_contacts_and_cases(sandbox, 
     pages = sum(max(math.ceil(len(r) / 25), 1) for r in pulled.values())
     assert source.stats.records == total
     assert source.stats.api_calls == pages  # one call per page: the Task filter needs no describe first
-    assert source.client.logins == 1
+    assert source.client.stats.logins == 1
 
 
 def test_incremental_pull_sees_changes_and_deletions_only(sandbox):
@@ -214,14 +218,14 @@ def test_request_limit_and_server_errors_are_retried_with_backoff(sandbox):
     rest = [r for page in pages for r in page]
     ids = [r["Id"] for r in first + rest]
     assert len(ids) == len(set(ids)) == len(sandbox.org.live("Contact"))  # a retried page is not handed over twice
-    assert source.stats.retries == 4 and source.client.retries == 4
+    assert source.stats.retries == 4 and source.client.stats.retries == 4
 
     sandbox.org.faults.server_error_status = 500
     sandbox.org.faults.server_errors = 10
-    failing = SalesforceSource(SalesforceClient(config_for(sandbox, max_attempts=3)))
-    with pytest.raises(SalesforceGeneralError) as raised:
+    failing = SalesforceSource(client_for(sandbox, replace(FAST, attempts=3)))
+    with pytest.raises(VendorError) as raised:
         list(failing.pull("Account", None))
-    assert raised.value.status == 500 and failing.client.retries == 2
+    assert raised.value.status == 500 and failing.client.stats.retries == 2
 
 
 def test_expired_session_is_reauthenticated_once(sandbox):
@@ -234,35 +238,35 @@ def test_expired_session_is_reauthenticated_once(sandbox):
 
     # A bare session id (e.g. handed over by an OAuth flow) plus credentials: we log in once when it expires.
     sid = sandbox.org.open_session()
-    client = SalesforceClient(config_for(sandbox, session_id=sid))
-    assert client.describe("Account")["name"] == "Account" and client.logins == 0
+    client = client_for(sandbox, session_id=sid)
+    assert client.describe("Account")["name"] == "Account" and client.stats.logins == 0
     sandbox.org.expire_all_sessions()
     assert client.describe("Contact")["name"] == "Contact"
-    assert client.relogins == 1 and client.logins == 1
+    assert client.stats.relogins == 1 and client.stats.logins == 1
 
     only_session = SalesforceClient(
-        SalesforceConfig(session_id=sandbox.org.open_session(), base_url=sandbox.base_url, backoff_initial=0.01)
+        SalesforceConfig(session_id=sandbox.org.open_session(), base_url=sandbox.base_url), retry=FAST
     )
     sandbox.org.expire_all_sessions()
-    with pytest.raises(SalesforceExpiredSession):
+    with pytest.raises(VendorError, match="expired"):
         only_session.describe("Account")
 
     # Never renewable: the SDK re-logs in 3 times per query, then we re-log in once more, then give up.
     # (Its SFType calls, e.g. describe, retry a 401 without a bound: a known simple-salesforce quirk.)
     sandbox.org.faults.expired_sessions = 100
-    with pytest.raises(SalesforceExpiredSession):
+    with pytest.raises(VendorError, match="expired"):
         client.call(lambda sf: sf.query("SELECT Id FROM Account LIMIT 1"))
-    assert client.relogins == 2
+    assert client.stats.relogins == 2
     sandbox.org.faults.reset()
 
 
 def test_client_collections_chunk_at_200_and_upsert_idempotently(sandbox):
-    client = SalesforceClient(config_for(sandbox))
+    client = client_for(sandbox)
     account = sandbox.org.live("Account")[0]["Id"]
     tasks = [{"CSE_Dedupe_Key__c": f"score:{i}", "Subject": f"Call {i}", "WhatId": account} for i in range(450)]
-    before = client.api_calls
+    before = client.stats.api_calls
     results = client.upsert_many("Task", "CSE_Dedupe_Key__c", tasks)
-    assert client.api_calls - before == 3 and all(r["created"] for r in results)
+    assert client.stats.api_calls - before == 3 and all(r["created"] for r in results)
     again = client.upsert_many("Task", "CSE_Dedupe_Key__c", tasks)
     assert not any(r["created"] for r in again) and [r["id"] for r in again] == [r["id"] for r in results]
 
@@ -291,4 +295,4 @@ def test_jwt_settings_log_in_through_the_sdk(sandbox):
             username=sandbox.org.username, consumer_key="3MVG9-cse", private_key=pem, base_url=sandbox.base_url
         )
     )
-    assert client.describe("Account")["name"] == "Account" and client.logins == 1
+    assert client.describe("Account")["name"] == "Account" and client.stats.logins == 1
