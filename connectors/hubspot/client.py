@@ -3,7 +3,7 @@
 The SDK (`hubspot-api-client`) does the HTTP and parses every response into its models; this wrapper adds what the
 SDK leaves to us: pacing of search calls (HubSpot allows five per second per account, outside the ten-secondly
 budget), and `classify`, which tells connectors.retry what a failure means: 429 waits for `Retry-After`, or backs
-off no longer than the X-HubSpot-RateLimit-* window; 5xx backs off; 401/403 is the token; other 4xx the request.
+off no longer than the X-HubSpot-RateLimit-* window; 5xx backs off; 401/403 is the token; other 4xx the record.
 
 Only a private-app access token is supported (no OAuth refresh). `base_url` overrides the SDK's host and exists for
 the sandbox; production leaves it unset.
