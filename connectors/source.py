@@ -14,11 +14,17 @@ from typing import Protocol
 
 @dataclass
 class PullStats:
-    """API calls and records seen, for the sync log and the API-efficiency benchmark."""
+    """What a client's calls cost and what a pull got from them, for the sync log and the efficiency benchmarks.
+
+    Every client owns one (`client.stats`; connectors.retry counts each attempt and each retry into it) and a source
+    shares its client's, adding the records it hands over.
+    """
 
     api_calls: int = 0
     records: int = 0
     retries: int = 0
+    logins: int = 0  # not API calls: a vendor's login endpoint has its own limits
+    relogins: int = 0  # expired sessions renewed
     by_object: dict[str, int] = field(default_factory=dict)
 
 

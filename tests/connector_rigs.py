@@ -14,19 +14,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from intercom.core.api_error import ApiError as IntercomApiError
-from simple_salesforce.exceptions import SalesforceError
 
 from app.demo.book import Book
-from connectors.hubspot import HubSpotClient, HubSpotConfigError, HubSpotSource
-from connectors.hubspot import RetryPolicy as HubSpotRetry
+from connectors.errors import VendorError
+from connectors.hubspot import HubSpotClient, HubSpotSource
 from connectors.intercom import IntercomClient, IntercomSource
-from connectors.intercom import RetryPolicy as IntercomRetry
 from connectors.registry import vendor_names
+from connectors.retry import RetryPolicy
 from connectors.salesforce import (
     SalesforceClient,
     SalesforceConfig,
-    SalesforceConfigError,
     SalesforceSource,
     fields_from_mappings,
     load_mapping_files,
@@ -51,13 +48,15 @@ class Rig:
     contacts: str
     name_field: str
     email_field: str
-    config_error: type[Exception]  # what a source built from empty settings raises
     credential: str  # the setting that error names
-    calls_before_refusal: int = 1  # API calls a source makes before rejected credentials stop it
     sleeps: list[float] = field(default_factory=list)  # waits the client asked for (not slept)
 
     def source(self, attempts: int = 6) -> VendorSource:
         raise NotImplementedError
+
+    def retry(self, attempts: int) -> RetryPolicy:
+        """The one retry policy every vendor's client takes: tiny waits, recorded instead of slept."""
+        return RetryPolicy(attempts=attempts, base_delay=0.01, max_delay=0.05, max_wait=5.0, sleep=self.sleeps.append)
 
     def calls_and_retries(self, source: Any) -> tuple[int, int]:
         return source.stats.api_calls, source.stats.retries
@@ -67,7 +66,8 @@ class Rig:
         raise NotImplementedError
 
     def status(self, error: Exception) -> int:
-        return error.status  # type: ignore[attr-defined]
+        assert isinstance(error, VendorError)
+        return error.status or 0
 
     def advance(self, delta: timedelta) -> datetime:
         """Move the vendor's clock forward, as if `delta` passed; returns the vendor's new now."""
@@ -96,19 +96,13 @@ class SalesforceRig(Rig):
         org = self.sandbox.org
         config = SalesforceConfig(
             username=org.username, password=org.password, security_token=org.security_token,
-            base_url=self.sandbox.base_url, backoff_initial=0.01, backoff_max=0.05, max_attempts=attempts,
+            base_url=self.sandbox.base_url,
         )  # fmt: skip
-        return SalesforceSource(SalesforceClient(config), fields=fields_from_mappings(load_mapping_files()))
-
-    def calls_and_retries(self, source: Any) -> tuple[int, int]:
-        return source.client.api_calls, source.client.retries  # the client's: the source adds a page's when done
+        client = SalesforceClient(config, retry=self.retry(attempts))
+        return SalesforceSource(client, fields=fields_from_mappings(load_mapping_files()))
 
     def served(self) -> int:
         return len(self.sandbox.org.request_log)
-
-    def status(self, error: Exception) -> int:
-        assert isinstance(error, SalesforceError)
-        return error.status
 
     def advance(self, delta: timedelta) -> datetime:
         org = self.sandbox.org
@@ -132,7 +126,7 @@ class HubSpotRig(Rig):
     def source(self, attempts: int = 6) -> HubSpotSource:
         client = HubSpotClient(
             self.sandbox.settings_env()["HUBSPOT_ACCESS_TOKEN"], self.sandbox.base_url,
-            search_requests_per_second=None, sleep=self.sleeps.append, retry=HubSpotRetry(max_attempts=attempts),
+            search_requests_per_second=None, retry=self.retry(attempts),
         )  # fmt: skip
         return HubSpotSource.from_mapping_dir(client)
 
@@ -160,17 +154,12 @@ class HubSpotRig(Rig):
 
 class IntercomRig(Rig):
     def source(self, attempts: int = 6) -> IntercomSource:
-        retry = IntercomRetry(attempts=attempts, backoff_base=0.01, backoff_max=0.1, max_wait=5.0)
         token = self.sandbox.settings_env()["INTERCOM_ACCESS_TOKEN"]
-        client = IntercomClient(token, base_url=self.sandbox.base_url, retry=retry, sleep=self.sleeps.append)
+        client = IntercomClient(token, base_url=self.sandbox.base_url, retry=self.retry(attempts))
         return IntercomSource(client)
 
     def served(self) -> int:
         return len(self.sandbox.state.requests)
-
-    def status(self, error: Exception) -> int:
-        assert isinstance(error, IntercomApiError)
-        return int(error.status_code or 0)
 
     def advance(self, delta: timedelta) -> datetime:
         workspace = self.sandbox.workspace
@@ -199,8 +188,7 @@ def _salesforce(book: Book) -> Iterator[Rig]:
         accounts, contacts = _in_crm(book, "salesforce")
         yield SalesforceRig(
             sandbox, accounts, contacts, companies="Account", contacts="Contact", name_field="Name",
-            email_field="Email", config_error=SalesforceConfigError, credential="SALESFORCE_USERNAME",
-            calls_before_refusal=0,
+            email_field="Email", credential="SALESFORCE_USERNAME",
         )  # fmt: skip
 
 
@@ -211,7 +199,7 @@ def _hubspot(book: Book) -> Iterator[Rig]:
         accounts, contacts = _in_crm(book, "hubspot")
         yield HubSpotRig(
             sandbox, accounts, contacts, companies="companies", contacts="contacts", name_field="name",
-            email_field="email", config_error=HubSpotConfigError, credential="HUBSPOT_ACCESS_TOKEN",
+            email_field="email", credential="HUBSPOT_ACCESS_TOKEN",
         )  # fmt: skip
 
 
@@ -220,7 +208,7 @@ def _intercom(book: Book) -> Iterator[Rig]:
     with intercom.start_sandbox(book, event_list_days=None) as sandbox:  # every account is an Intercom company
         yield IntercomRig(
             sandbox, book.accounts, book.contacts, companies="companies", contacts="contacts", name_field="name",
-            email_field="email", config_error=ValueError, credential="INTERCOM_ACCESS_TOKEN",
+            email_field="email", credential="INTERCOM_ACCESS_TOKEN",
         )  # fmt: skip
 
 

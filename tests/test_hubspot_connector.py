@@ -10,7 +10,7 @@ rejected credentials) is in test_connector_contract.py.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
@@ -20,9 +20,10 @@ import pytest
 from app.demo.book import generate_book
 from app.demo.spec import BookSpec
 from app.settings import Settings
-from connectors.hubspot import HubSpotClient, HubSpotSource, RetryPolicy
+from connectors.hubspot import HubSpotClient, HubSpotSource
 from connectors.hubspot.source import needs_from_mappings
 from connectors.mapping import Condition, FieldSpec, Mapping
+from connectors.retry import RetryPolicy
 from sandbox.hubspot import HubSpotState, SandboxConfig, create_app, seed_from_book
 from sandbox.hubspot.values import iso_ms
 from tests.factories import AS_OF, accounts_frame, contacts_frame
@@ -65,8 +66,7 @@ def rig(loopback):
             TOKEN,
             running.base_url,
             search_requests_per_second=source_kwargs.pop("search_requests_per_second", None),
-            sleep=time.sleep if real_sleep else sleeps,
-            retry=source_kwargs.pop("retry", RetryPolicy()),
+            retry=replace(source_kwargs.pop("retry", RetryPolicy()), sleep=time.sleep if real_sleep else sleeps),
         )
         return Rig(state, client, HubSpotSource.from_mapping_dir(client, **source_kwargs), sleeps, running.base_url)
 
@@ -276,7 +276,7 @@ def test_a_rolling_rate_budget_is_waited_out_for_real(rig) -> None:
     r = rig(
         SandboxConfig(rate_limit_max=3, rate_limit_interval_ms=200, search_requests_per_second=None),
         real_sleep=True,
-        retry=RetryPolicy(max_attempts=10, base_delay=0.1),
+        retry=RetryPolicy(attempts=10, base_delay=0.1),
     )
     _companies(r.state, 350)
     started = time.monotonic()

@@ -12,7 +12,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -26,9 +26,10 @@ from app.demo.book import Book, generate_book
 from app.demo.spec import BookSpec
 from app.store.models import Account, ActivityEvent, Contact
 from app.sync import run_sync
-from connectors.intercom import IntercomClient, IntercomSource, RetryPolicy
+from connectors.intercom import IntercomClient, IntercomSource
 from connectors.intercom.source import EVENTS_PAGE, SCROLL_PAGE, SEARCH_PAGE, YIELD_PAGE
 from connectors.mapping import apply_mapping, load_mapping
+from connectors.retry import RetryPolicy
 from sandbox.intercom import DEFAULT_TOKEN, IntercomState, RateLimiter, Workspace, create_app
 from sandbox.intercom.openapi import SPEC_2_11, ResponseChecker
 from sandbox.intercom.values import CONVERSATION_TOPICS
@@ -36,7 +37,7 @@ from sandbox.server import RunningServer, serving
 
 MAPPINGS = Path(__file__).resolve().parents[1] / "mappings" / "intercom"
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-FAST = RetryPolicy(attempts=6, backoff_base=0.01, backoff_max=0.1, max_wait=5.0)
+FAST = RetryPolicy(attempts=6, base_delay=0.01, max_delay=0.1, max_wait=5.0)
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +56,7 @@ class Rig:
 
     def client(self, **options) -> IntercomClient:
         hooks = [self.checker.check] if self.checker else []
-        options.setdefault("retry", FAST)
-        options.setdefault("sleep", self.sleeps.append)
+        options.setdefault("retry", replace(FAST, sleep=self.sleeps.append))
         return IntercomClient(DEFAULT_TOKEN, base_url=self.server.base_url, response_hooks=hooks, **options)
 
     def source(self, **options) -> IntercomSource:
@@ -263,7 +263,7 @@ def test_429_waits_for_the_rate_limit_reset_and_5xx_backs_off(rig: Rig) -> None:
     assert source.stats.api_calls == 4 + math.ceil(len(rig.state.workspace.companies) / SCROLL_PAGE) + 1
     waits_429, waits_5xx = rig.sleeps[:2], rig.sleeps[2:]
     assert all(2.0 <= w <= 4.0 for w in waits_429)  # until X-RateLimit-Reset, about 3 s away
-    assert len(waits_5xx) == 2 and 0 < waits_5xx[0] < waits_5xx[1] <= FAST.backoff_max * 1.2  # growing backoff
+    assert len(waits_5xx) == 2 and 0 < waits_5xx[0] < waits_5xx[1] <= FAST.max_delay * 1.2  # growing backoff
 
 
 def test_a_spent_rate_window_is_waited_out_instead_of_hitting_429(rig: Rig) -> None:
@@ -274,7 +274,7 @@ def test_a_spent_rate_window_is_waited_out_instead_of_hitting_429(rig: Rig) -> N
         rig.sleeps.append(seconds)
         now[0] += seconds
 
-    source = rig.source(sleep=sleep, clock=lambda: now[0])
+    source = rig.source(retry=replace(FAST, sleep=sleep), clock=lambda: now[0])
     assert len(pull_all(source, "contacts")) == len(rig.state.workspace.contacts)
     calls = math.ceil(len(rig.state.workspace.contacts) / SEARCH_PAGE)
     assert source.stats.api_calls == calls and source.stats.retries == 0  # no request was wasted on a 429

@@ -19,11 +19,12 @@ from types import SimpleNamespace
 
 import pandas as pd
 import pytest
-from simple_salesforce.exceptions import SalesforceExpiredSession
 
 from app.demo.book import Book, generate_book
 from app.demo.spec import BookSpec
 from app.settings import Settings
+from connectors.errors import VendorError
+from connectors.retry import RetryPolicy
 from connectors.salesforce import (
     SalesforceClient,
     SalesforceConfig,
@@ -37,6 +38,7 @@ from sandbox.salesforce import SalesforceSandbox, start_sandbox
 
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
 MAPPINGS = load_mapping_files()
+FAST = RetryPolicy(attempts=6, base_delay=0.01, max_delay=0.05)
 
 
 @pytest.fixture(scope="module")
@@ -65,14 +67,16 @@ def config_for(sandbox: SalesforceSandbox, **overrides) -> SalesforceConfig:
         "password": org.password,
         "security_token": org.security_token,
         "base_url": sandbox.base_url,
-        "backoff_initial": 0.01,
-        "backoff_max": 0.05,
     }
     return SalesforceConfig(**{**values, **overrides})
 
 
+def client_for(sandbox: SalesforceSandbox, retry: RetryPolicy = FAST, **overrides) -> SalesforceClient:
+    return SalesforceClient(config_for(sandbox, **overrides), retry=retry)
+
+
 def source_for(sandbox: SalesforceSandbox, **overrides) -> SalesforceSource:
-    return SalesforceSource(SalesforceClient(config_for(sandbox, **overrides)), fields=fields_from_mappings(MAPPINGS))
+    return SalesforceSource(client_for(sandbox, **overrides), fields=fields_from_mappings(MAPPINGS))
 
 
 def pull_all(source: SalesforceSource, obj: str, since: datetime | None = None) -> list[dict]:
@@ -170,7 +174,7 @@ def test_pull_of_a_seeded_book_returns_its_accounts_contacts_and_cases(sandbox, 
     pages = sum(max(math.ceil(len(r) / 25), 1) for r in pulled.values())
     assert source.stats.records == total
     assert source.stats.api_calls == pages  # one call per page: the Task filter needs no describe first
-    assert source.client.logins == 1
+    assert source.client.stats.logins == 1
 
 
 def test_incremental_soql_rereads_the_cursors_whole_second_and_sees_sdk_writes(sandbox):
@@ -213,7 +217,7 @@ def test_request_limit_and_server_errors_mid_query_are_retried_without_repeating
     rest = [r for page in pages for r in page]
     ids = [r["Id"] for r in first + rest]
     assert len(ids) == len(set(ids)) == len(sandbox.org.live("Contact"))  # a retried page is not handed over twice
-    assert source.stats.retries == 4 and source.client.retries == 4
+    assert source.stats.retries == 4 and source.client.stats.retries == 4
 
 
 def test_expired_session_is_reauthenticated_once(sandbox):
@@ -226,35 +230,35 @@ def test_expired_session_is_reauthenticated_once(sandbox):
 
     # A bare session id (e.g. handed over by an OAuth flow) plus credentials: we log in once when it expires.
     sid = sandbox.org.open_session()
-    client = SalesforceClient(config_for(sandbox, session_id=sid))
-    assert client.describe("Account")["name"] == "Account" and client.logins == 0
+    client = client_for(sandbox, session_id=sid)
+    assert client.describe("Account")["name"] == "Account" and client.stats.logins == 0
     sandbox.org.expire_all_sessions()
     assert client.describe("Contact")["name"] == "Contact"
-    assert client.relogins == 1 and client.logins == 1
+    assert client.stats.relogins == 1 and client.stats.logins == 1
 
     only_session = SalesforceClient(
-        SalesforceConfig(session_id=sandbox.org.open_session(), base_url=sandbox.base_url, backoff_initial=0.01)
+        SalesforceConfig(session_id=sandbox.org.open_session(), base_url=sandbox.base_url), retry=FAST
     )
     sandbox.org.expire_all_sessions()
-    with pytest.raises(SalesforceExpiredSession):
+    with pytest.raises(VendorError, match="expired"):
         only_session.describe("Account")
 
     # Never renewable: the SDK re-logs in 3 times per query, then we re-log in once more, then give up.
     # (Its SFType calls, e.g. describe, retry a 401 without a bound: a known simple-salesforce quirk.)
     sandbox.org.faults.expired_sessions = 100
-    with pytest.raises(SalesforceExpiredSession):
+    with pytest.raises(VendorError, match="expired"):
         client.call(lambda sf: sf.query("SELECT Id FROM Account LIMIT 1"))
-    assert client.relogins == 2
+    assert client.stats.relogins == 2
     sandbox.org.faults.reset()
 
 
 def test_client_collections_chunk_at_200_and_upsert_idempotently(sandbox):
-    client = SalesforceClient(config_for(sandbox))
+    client = client_for(sandbox)
     account = sandbox.org.live("Account")[0]["Id"]
     tasks = [{"CSE_Dedupe_Key__c": f"score:{i}", "Subject": f"Call {i}", "WhatId": account} for i in range(450)]
-    before = client.api_calls
+    before = client.stats.api_calls
     results = client.upsert_many("Task", "CSE_Dedupe_Key__c", tasks)
-    assert client.api_calls - before == 3 and all(r["created"] for r in results)
+    assert client.stats.api_calls - before == 3 and all(r["created"] for r in results)
     again = client.upsert_many("Task", "CSE_Dedupe_Key__c", tasks)
     assert not any(r["created"] for r in again) and [r["id"] for r in again] == [r["id"] for r in results]
 
@@ -283,4 +287,4 @@ def test_jwt_settings_log_in_through_the_sdk(sandbox):
             username=sandbox.org.username, consumer_key="3MVG9-cse", private_key=pem, base_url=sandbox.base_url
         )
     )
-    assert client.describe("Account")["name"] == "Account" and client.logins == 1
+    assert client.describe("Account")["name"] == "Account" and client.stats.logins == 1

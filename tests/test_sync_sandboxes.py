@@ -27,7 +27,6 @@ hour passed between two syncs, so that what a round changes is outside the previ
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -55,10 +54,9 @@ from app.store.models import (
     SyncCursor,
 )
 from app.sync import SyncLog, read_cursor, run_sync
-from connectors.hubspot import RetryPolicy as HubSpotRetry
 from connectors.hubspot.source import HubSpotSource
-from connectors.intercom import RetryPolicy as IntercomRetry
 from connectors.intercom.source import IntercomSource
+from connectors.retry import RetryPolicy
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.source import SalesforceSource, fields_from_mappings, load_mapping_files
 from connectors.source import VendorSource
@@ -154,7 +152,7 @@ def stack(sync_book, tmp_path) -> Iterator[Stack]:
 
 @dataclass
 class Waits:
-    """Backoff waits HubSpot's and Intercom's clients asked for, by vendor. Recorded, not slept: the sandboxes'
+    """Backoff waits the clients asked for, by vendor. Recorded, not slept: the sandboxes'
     fault switches count requests, not seconds, so the schedule is checked without slowing the suite."""
 
     by_vendor: dict[str, list[float]] = field(default_factory=dict)
@@ -170,24 +168,22 @@ def retrying_sources(
     settings: Settings, waits: Waits | None = None, vendors: tuple[str, ...] = VENDORS
 ) -> list[VendorSource]:
     """The sources as `cse sync` builds them (default mappings), but with more attempts, so injected fault bursts
-    are outlasted, and Salesforce's backoff shrunk to milliseconds. With `waits`, HubSpot and Intercom report
-    their waits there instead of sleeping them: only for full pulls, since an incremental HubSpot pull paces its
-    search calls with the same sleep and would otherwise run into the portal's real per-second limit."""
+    are outlasted. With `waits`, the clients report their waits there instead of sleeping them: only for full
+    pulls, since an incremental HubSpot pull paces its search calls with the same sleep and would otherwise run
+    into the portal's real per-second limit; without, backoff is shrunk to milliseconds and slept."""
 
-    def sleeper(vendor: str) -> Callable[[float], None]:
-        return waits.recorder(vendor) if waits is not None else time.sleep
+    def retry(vendor: str) -> RetryPolicy:
+        if waits is not None:
+            return RetryPolicy(attempts=ATTEMPTS, sleep=waits.recorder(vendor))
+        return RetryPolicy(attempts=ATTEMPTS, base_delay=0.005, max_delay=0.02)
 
     factories: dict[str, Callable[[], VendorSource]] = {
         "salesforce": lambda: SalesforceSource(
-            SalesforceClient.from_settings(settings, max_attempts=ATTEMPTS, backoff_initial=0.005, backoff_max=0.02),
+            SalesforceClient.from_settings(settings, retry=retry("salesforce")),
             fields=fields_from_mappings(load_mapping_files()),
         ),
-        "hubspot": lambda: HubSpotSource.from_settings(
-            settings, retry=HubSpotRetry(max_attempts=ATTEMPTS), sleep=sleeper("hubspot")
-        ),
-        "intercom": lambda: IntercomSource.from_settings(
-            settings, retry=IntercomRetry(attempts=ATTEMPTS), sleep=sleeper("intercom")
-        ),
+        "hubspot": lambda: HubSpotSource.from_settings(settings, retry=retry("hubspot")),
+        "intercom": lambda: IntercomSource.from_settings(settings, retry=retry("intercom")),
     }
     return [factories[vendor]() for vendor in vendors]
 

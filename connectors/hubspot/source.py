@@ -59,7 +59,7 @@ SEARCH_PAGE_SIZE = 200  # documented maximum of POST /crm/v3/objects/{type}/sear
 ASSOCIATION_BATCH_SIZE = 1000  # documented maximum of POST /crm/v4/associations/{from}/{to}/batch/read
 BATCH_READ_SIZE = 100  # documented maximum of POST /crm/v3/objects/{type}/batch/read
 OWNER_PAGE_SIZE = 100
-_CLIENT_OPTIONS = frozenset({"stats", "retry", "search_requests_per_second", "timeout", "sleep"})
+_CLIENT_OPTIONS = frozenset({"stats", "retry", "search_requests_per_second", "timeout"})
 
 
 @dataclass

@@ -1,10 +1,10 @@
 """Intercom connector: the official SDK with retries and call counting (client.py), the pull (source.py)."""
 
-from connectors.intercom.client import API_VERSION, IntercomClient, RetryPolicy
+from connectors.intercom.client import API_VERSION, IntercomClient
 from connectors.intercom.source import OBJECTS, IntercomSource
 from connectors.registry import Connector
 
-__all__ = ["CONNECTOR", "API_VERSION", "OBJECTS", "IntercomClient", "IntercomSource", "RetryPolicy"]
+__all__ = ["CONNECTOR", "API_VERSION", "OBJECTS", "IntercomClient", "IntercomSource"]
 
 CONNECTOR = Connector(
     name="intercom",

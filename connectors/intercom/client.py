@@ -4,11 +4,10 @@ The SDK sends the requests, handles auth and parses responses. Three things are 
 
 * **Version pinning.** The SDK sends no `Intercom-Version`, so a workspace would answer in whatever version its
   app is set to. Every request here asks for 2.11, the version our mappings and sandbox are checked against.
-* **Retries.** The SDK retries nothing by default. `IntercomClient.call` retries 429, 5xx and transport errors
-  with tenacity: a 429 waits until `X-RateLimit-Reset` (Intercom's window end, UNIX seconds), a 5xx backs off
-  exponentially with jitter, and a call that succeeds with `X-RateLimit-Remaining: 0` makes the next call wait
-  for the reset instead of burning a request on a certain 429.
-* **Counting.** An httpx response hook counts every HTTP request (retries included) into `stats.api_calls`, so
+* **Retries.** The SDK retries nothing by default. `IntercomClient.call` runs through connectors.retry with
+  `classify`: a 429 waits until `X-RateLimit-Reset` (Intercom's window end, UNIX seconds), 408 and 5xx back off
+  exponentially with jitter; and a call that succeeds with `X-RateLimit-Remaining: 0` makes the next call wait
+  for the reset instead of burning a request on a certain 429. Every attempt counts in `stats.api_calls`, so
   the sync log and the API-efficiency benchmark see what the vendor's rate limiter sees.
 
 Bulk reads go through `request()`: the SDK's own HTTP client (its auth, base URL, headers and query encoding)
@@ -20,33 +19,26 @@ needs the records as plain JSON anyway. Writes and one-off reads can use the typ
 from __future__ import annotations
 
 import json
-import random
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
-import tenacity
 from intercom import Intercom
 from intercom.core.api_error import ApiError
 
+from connectors.errors import ConnectorConfigError
+from connectors.retry import Action, RetryPolicy, Verdict, call_with_retries, header, seconds, transport_verdict
 from connectors.source import PullStats
 
 API_VERSION = "2.11"
+PRODUCTION_URL = "https://api.intercom.io"
 T = TypeVar("T")
 ResponseHook = Callable[[httpx.Response], None]
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How hard to try. Defaults suit production; tests shrink the waits (the logic stays the same)."""
-
-    attempts: int = 8
-    backoff_base: float = 0.5  # first 5xx wait; doubles per attempt
-    backoff_max: float = 30.0
-    max_wait: float = 60.0  # no single wait (a far-off X-RateLimit-Reset included) exceeds this
-    jitter: float = 0.2  # +/- share of the backoff, so parallel workers do not retry in lockstep
+# Error codes that say the record itself is refused (missing, invalid): no retry, now or later, will land it.
+RECORD_REFUSED = frozenset({"not_found", "company_not_found", "parameter_invalid", "parameter_not_found",
+                            "admin_not_found", "data_invalid", "conflict"})  # fmt: skip
 
 
 @dataclass
@@ -70,17 +62,17 @@ class IntercomClient:
         timeout: float = 30.0,
         retry: RetryPolicy | None = None,
         stats: PullStats | None = None,
-        sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
         response_hooks: Iterable[ResponseHook] = (),
     ) -> None:
         if not access_token:
-            raise ValueError("an Intercom access token is required (INTERCOM_ACCESS_TOKEN)")
+            raise ConnectorConfigError("an Intercom access token is required (INTERCOM_ACCESS_TOKEN)")
         self.retry = retry or RetryPolicy()
         self.stats = stats or PullStats()
         self.rate_limit = RateLimitState()
         self.last_body: Any = None
-        self._sleep, self._clock = sleep, clock
+        self.base_url = base_url.rstrip("/") if base_url else PRODUCTION_URL
+        self._clock = clock
         self.http = httpx.Client(timeout=timeout, event_hooks={"response": [self._observe, *response_hooks]})
         options: dict[str, Any] = {"base_url": base_url.rstrip("/")} if base_url else {}
         self.sdk = Intercom(
@@ -102,8 +94,7 @@ class IntercomClient:
     # --- observing responses --------------------------------------------------------------------------------------
 
     def _observe(self, response: httpx.Response) -> None:
-        """Count the call, remember the rate-limit headers and the parsed body (the SDK keeps neither)."""
-        self.stats.api_calls += 1
+        """Remember the rate-limit headers and the parsed body (the SDK keeps neither)."""
         headers = response.headers
         try:
             if "x-ratelimit-limit" in headers:
@@ -124,14 +115,6 @@ class IntercomClient:
 
     def call(self, operation: Callable[[], T]) -> tuple[T, Any]:
         """Run one SDK call with retries; returns (the SDK's result, the response body as plain JSON)."""
-        retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(self.retry.attempts),
-            retry=tenacity.retry_if_exception(retryable),
-            wait=self._wait,
-            sleep=self._sleep,
-            before_sleep=self._count_retry,
-            reraise=True,
-        )
 
         def attempt() -> tuple[T, Any]:
             self._throttle()
@@ -139,12 +122,15 @@ class IntercomClient:
             result = operation()
             return result, self.last_body
 
-        return retrying(attempt)
+        return call_with_retries(
+            attempt, vendor="intercom", url=self.base_url, classify=self.classify, policy=self.retry, stats=self.stats
+        )
 
     def request(self, method: str, path: str, *, params: dict | None = None, json_body: Any = None) -> Any:
         """One API request through the SDK's HTTP client, with retries; returns the parsed JSON body.
 
-        A non-2xx answer raises the SDK's ApiError (status, headers, body), as its typed methods do.
+        A non-2xx answer is the SDK's ApiError (status, headers, body), as from its typed methods, and fails as a
+        VendorError once retrying is over.
         """
 
         def send() -> Any:
@@ -157,46 +143,32 @@ class IntercomClient:
 
         return self.call(send)[0]
 
-    def _count_retry(self, _state: tenacity.RetryCallState) -> None:
-        self.stats.retries += 1
-
     def _throttle(self) -> None:
         """The window is spent: wait for its reset rather than collect a 429."""
         state = self.rate_limit
         if state.remaining == 0 and state.reset is not None:
             delay = state.reset - self._clock()
             if delay > 0:
-                self._sleep(min(delay, self.retry.max_wait))
+                self.retry.sleep(min(delay, self.retry.max_wait))
             state.remaining = None
 
-    def _wait(self, state: tenacity.RetryCallState) -> float:
-        error = state.outcome.exception() if state.outcome else None
-        attempt = state.attempt_number
-        self.rate_limit.remaining = None  # this wait replaces the throttle's (a 429 waits for the reset itself)
-        backoff = min(self.retry.backoff_base * 2 ** (attempt - 1), self.retry.backoff_max)
-        backoff *= 1 + random.uniform(-self.retry.jitter, self.retry.jitter)
-        if isinstance(error, ApiError):
-            headers = {k.lower(): v for k, v in (error.headers or {}).items()}
-            if error.status_code == 429 and "x-ratelimit-reset" in headers:
-                try:
-                    until_reset = float(headers["x-ratelimit-reset"]) - self._clock()
-                except ValueError:
-                    until_reset = backoff
-                # The reset is whole seconds; a small positive wait covers a reset that is already due.
-                return min(max(until_reset, self.retry.backoff_base * 0.1), self.retry.max_wait)
-            if "retry-after" in headers:
-                try:
-                    return min(max(float(headers["retry-after"]), 0.0), self.retry.max_wait)
-                except ValueError:
-                    pass
-        return min(backoff, self.retry.max_wait)
-
-
-def retryable(error: BaseException) -> bool:
-    """429, 408, 5xx and network failures are worth retrying; other 4xx answers would only repeat."""
-    if isinstance(error, ApiError):
-        return error.status_code is not None and (error.status_code in (408, 429) or error.status_code >= 500)
-    return isinstance(error, httpx.TransportError)
+    def classify(self, error: BaseException) -> Verdict | None:
+        """What a failed Intercom call means (see connectors.retry): 429 waits for the window's reset, 408 and 5xx
+        are transient, 401/403 the token, the codes in RECORD_REFUSED the record, other 4xx the request."""
+        self.rate_limit.remaining = None  # a retry's wait replaces the throttle's (a 429 waits for the reset itself)
+        if not isinstance(error, ApiError):
+            return transport_verdict(error)
+        status, code = error.status_code, error_code(error)
+        reset = seconds(header(error.headers, "X-RateLimit-Reset"))
+        if status == 429 and reset is not None:
+            return Verdict(Action.RETRY_AFTER, reset - self._clock(), status, code)
+        retry_after = seconds(header(error.headers, "Retry-After"))
+        if status is not None and (status in (408, 429) or status >= 500):
+            action = Action.RETRY_AFTER if retry_after is not None else Action.TRANSIENT
+            return Verdict(action, retry_after, status, code)
+        if code in RECORD_REFUSED:
+            return Verdict(Action.FATAL_RECORD, status=status, code=code)
+        return Verdict(Action.FATAL_CONFIG, status=status, code=code)
 
 
 def error_code(error: BaseException) -> str | None:

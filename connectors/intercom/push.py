@@ -10,17 +10,16 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any
 
-from connectors.intercom.client import IntercomClient, error_code
+from connectors.errors import VendorError
+from connectors.intercom.client import IntercomClient
 from connectors.push import PushResult, PushRow
-
-PERMANENT_CODES = {"not_found", "company_not_found", "parameter_invalid", "parameter_not_found", "admin_not_found",
-                   "data_invalid", "conflict"}  # fmt: skip
 
 
 def _failure(row: PushRow, error: Exception) -> PushResult:
-    code = error_code(error)
-    return PushResult(row.row_id, False, error=f"{code or type(error).__name__}: {error}",
-                      retryable=code not in PERMANENT_CODES)  # fmt: skip
+    """A failed record: parked only when Intercom refused the record itself (see IntercomClient.classify)."""
+    if isinstance(error, VendorError):
+        return PushResult(row.row_id, False, error=f"{error.code or error.status}: {error}", retryable=error.retryable)
+    return PushResult(row.row_id, False, error=f"{type(error).__name__}: {error}")
 
 
 class IntercomPusher:

@@ -33,9 +33,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlparse
 
-from intercom.core.api_error import ApiError
-
-from connectors.intercom.client import IntercomClient, error_code
+from connectors.errors import VendorError
+from connectors.intercom.client import IntercomClient
 from connectors.source import PullStats
 
 OBJECTS: tuple[str, ...] = ("companies", "contacts", "conversations", "events")
@@ -120,8 +119,8 @@ class IntercomSource:
     def _pull_companies(self, cutoff: int | None) -> list[dict]:
         try:
             companies = self._scroll_companies()
-        except ApiError as error:
-            if error_code(error) != "scroll_exists" and (error.status_code or 0) < 500:
+        except VendorError as error:
+            if error.code != "scroll_exists" and (error.status or 0) < 500:
                 raise
             companies = self._list_companies()  # a scroll is still open, or it broke mid-way: page the list
         return [c for c in companies if cutoff is None or (c.get("updated_at") or 0) >= cutoff]

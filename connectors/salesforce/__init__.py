@@ -1,14 +1,13 @@
 """Salesforce connector: a client from settings (simple-salesforce underneath) and the sync's SalesforceSource."""
 
 from connectors.registry import Connector
-from connectors.salesforce.client import SalesforceClient, SalesforceConfig, SalesforceConfigError
+from connectors.salesforce.client import SalesforceClient, SalesforceConfig
 from connectors.salesforce.source import SalesforceSource, fields_from_mappings, load_mapping_files
 
 __all__ = [
     "CONNECTOR",
     "SalesforceClient",
     "SalesforceConfig",
-    "SalesforceConfigError",
     "SalesforceSource",
     "fields_from_mappings",
     "load_mapping_files",

@@ -7,10 +7,10 @@ a JWT bearer grant for a connected app (consumer key + private key), or an exist
 for login, the instance host for data), so instead of patching the SDK we give it a requests Session whose transport
 adapter sends every request to the sandbox's loopback address: the SDK runs unmodified, exactly as in production.
 
-Retries: REQUEST_LIMIT_EXCEEDED (403), 5xx and connection errors are retried with exponential backoff and jitter,
-per API call (never by re-running a whole multi-page query, which would hand pages over twice). An expired session
-is renewed once per call: the SDK already re-logs in by itself for password and JWT auth; for a bare session id we
-log in with the credentials when we have them.
+Retries (connectors.retry, with `classify`): REQUEST_LIMIT_EXCEEDED (403), 5xx and dropped connections back off
+exponentially with jitter, per API call (never by re-running a whole multi-page query, which would hand pages over
+twice). An expired session is renewed once per call: the SDK already re-logs in by itself for password and JWT
+auth; for a bare session id we log in with the credentials when we have them.
 """
 
 from __future__ import annotations
@@ -28,18 +28,19 @@ from simple_salesforce.exceptions import (
     SalesforceAuthenticationFailed,
     SalesforceError,
     SalesforceExpiredSession,
-    SalesforceGeneralError,
-    SalesforceRefusedRequest,
+    SalesforceMoreThanOneRecord,
+    SalesforceResourceNotFound,
 )
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from connectors.errors import ConnectorConfigError
+from connectors.retry import Action, RetryPolicy, Verdict, call_with_retries, transport_verdict
+from connectors.source import PullStats
 
 T = TypeVar("T")
 API_VERSION = "59.0"
 MAX_COLLECTION = 200  # sObject Collections accept at most 200 records per call
-
-
-class SalesforceConfigError(ValueError):
-    """Settings that cannot authenticate in any of the supported ways."""
+# The org's request limit is counted over 24 hours: a few tries cover a burst, more would only burn the budget.
+DEFAULT_RETRY = RetryPolicy(attempts=6)
 
 
 @dataclass(frozen=True)
@@ -57,9 +58,6 @@ class SalesforceConfig:
     domain: str = "login"  # login (production), test (sandbox orgs) or a My Domain such as "acme.my"
     base_url: str | None = None  # sandbox only: send every request to this http://127.0.0.1:port
     version: str = API_VERSION
-    max_attempts: int = 6
-    backoff_initial: float = 0.5
-    backoff_max: float = 30.0
     timeout: float = 60.0
 
     @classmethod
@@ -83,6 +81,11 @@ class SalesforceConfig:
         return cls(**{**values, **overrides})
 
     @property
+    def url(self) -> str:
+        """Where requests go: the sandbox, the instance, or the login host (named in errors)."""
+        return self.base_url or self.instance_url or f"https://{self.domain}.salesforce.com"
+
+    @property
     def has_password(self) -> bool:
         return bool(self.username and self.password is not None and self.security_token is not None)
 
@@ -99,7 +102,7 @@ class SalesforceConfig:
             return "password"
         if self.has_jwt:
             return "jwt"
-        raise SalesforceConfigError(
+        raise ConnectorConfigError(
             "Salesforce needs SALESFORCE_USERNAME + SALESFORCE_PASSWORD + SALESFORCE_SECURITY_TOKEN, or "
             "SALESFORCE_USERNAME + SALESFORCE_CONSUMER_KEY + SALESFORCE_PRIVATE_KEY(_FILE), or "
             "SALESFORCE_SESSION_ID + SALESFORCE_INSTANCE_URL"
@@ -142,15 +145,24 @@ def error_code(error: BaseException) -> str | None:
     return None
 
 
-def is_retryable(error: BaseException) -> bool:
-    """Worth another try after a pause: the org's request limits, its 5xx answers, and network failures."""
-    if isinstance(error, SalesforceRefusedRequest):
-        return error_code(error) == "REQUEST_LIMIT_EXCEEDED"
-    if isinstance(error, SalesforceGeneralError):
-        return error.status >= 500
-    if isinstance(error, SalesforceAuthenticationFailed):
-        return isinstance(getattr(error, "code", None), int) and error.code >= 500  # type: ignore[operator]
-    return isinstance(error, requests.ConnectionError | requests.Timeout)
+def classify(error: BaseException) -> Verdict | None:
+    """What a failed Salesforce call means (see connectors.retry). The org's request limit comes with no
+    Retry-After: it backs off like a 5xx; an expired session is renewed; a missing record is the record's fault;
+    other refusals (credentials, permissions, a query naming a field the org lacks) are the configuration's."""
+    if not isinstance(error, SalesforceError):
+        return transport_verdict(error)
+    code, status = error_code(error), getattr(error, "status", None)
+    if isinstance(error, SalesforceAuthenticationFailed) and isinstance(error.code, int):
+        status = error.code  # an OAuth login's HTTP status; a SOAP login fault keeps the SDK's 401
+    if isinstance(error, SalesforceExpiredSession):
+        action = Action.REAUTHENTICATE
+    elif code == "REQUEST_LIMIT_EXCEEDED" or (isinstance(status, int) and status >= 500):
+        action = Action.TRANSIENT
+    elif isinstance(error, SalesforceResourceNotFound | SalesforceMoreThanOneRecord):
+        action = Action.FATAL_RECORD
+    else:
+        action = Action.FATAL_CONFIG
+    return Verdict(action, status=status if isinstance(status, int) else None, code=code)
 
 
 def strip_attributes(record: dict[str, Any]) -> dict[str, Any]:
@@ -167,8 +179,17 @@ class SalesforceClient:
     """One authenticated connection. Counts API calls and logins on the HTTP session itself, so every request
     the SDK makes (including its own re-logins and query_more pages) is counted exactly once."""
 
-    def __init__(self, config: SalesforceConfig, session: requests.Session | None = None) -> None:
+    def __init__(
+        self,
+        config: SalesforceConfig,
+        session: requests.Session | None = None,
+        *,
+        retry: RetryPolicy | None = None,
+        stats: PullStats | None = None,
+    ) -> None:
         self.config = config
+        self.retry = retry or DEFAULT_RETRY
+        self.stats = stats or PullStats()
         config.auth_mode  # noqa: B018 - fail fast on unusable settings, before any network call
         self.http = session or requests.Session()
         adapter: HTTPAdapter = (
@@ -176,23 +197,19 @@ class SalesforceClient:
         )
         self.http.mount("https://", adapter)
         self.http.mount("http://", adapter)
-        self.http.hooks["response"].append(self._count)
-        self.api_calls = 0
-        self.logins = 0
-        self.retries = 0
-        self.relogins = 0
+        self.http.hooks["response"].append(self._count_login)
         self._sf: Salesforce | None = None
 
     @classmethod
-    def from_settings(cls, settings: Any, **overrides: Any) -> SalesforceClient:
-        return cls(SalesforceConfig.from_settings(settings, **overrides))
+    def from_settings(
+        cls, settings: Any, *, retry: RetryPolicy | None = None, stats: PullStats | None = None, **overrides: Any
+    ) -> SalesforceClient:
+        return cls(SalesforceConfig.from_settings(settings, **overrides), retry=retry, stats=stats)
 
-    def _count(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
-        path = urlsplit(response.request.url or "").path
-        if path.startswith(("/services/Soap/u/", "/services/oauth2/")):
-            self.logins += 1
-        else:
-            self.api_calls += 1
+    def _count_login(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        """Logins are counted where they happen, since the SDK also logs in again by itself."""
+        if urlsplit(response.request.url or "").path.startswith(("/services/Soap/u/", "/services/oauth2/")):
+            self.stats.logins += 1
 
     # -- connection -----------------------------------------------------------------------------------------
     @property
@@ -209,13 +226,13 @@ class SalesforceClient:
         if mode == "session" and not login:
             return Salesforce(session_id=c.session_id, instance_url=c.instance_url or c.base_url, **common)
         if c.has_password:
-            return self._with_retries(
+            return self._login(
                 lambda: Salesforce(
                     username=c.username, password=c.password, security_token=c.security_token, domain=c.domain, **common
                 )
             )
         if c.has_jwt:
-            return self._with_retries(
+            return self._login(
                 lambda: Salesforce(
                     username=c.username,
                     consumer_key=c.consumer_key,
@@ -225,43 +242,38 @@ class SalesforceClient:
                     **common,
                 )
             )
-        raise SalesforceConfigError("the session expired and no credentials are configured to log in again")
+        raise ConnectorConfigError("the session expired and no credentials are configured to log in again")
 
     @property
     def can_login(self) -> bool:
         return self.config.has_password or self.config.has_jwt
 
     def relogin(self) -> None:
-        self.relogins += 1
         self._sf = self._connect(login=True)
 
     # -- calling --------------------------------------------------------------------------------------------
-    def _with_retries(self, fn: Callable[[], T]) -> T:
-        def count_retry(state: RetryCallState) -> None:
-            self.retries += 1
-
-        retrying = Retrying(
-            retry=retry_if_exception(is_retryable),
-            wait=wait_exponential_jitter(
-                multiplier=self.config.backoff_initial, max=self.config.backoff_max, jitter=self.config.backoff_initial
-            ),
-            stop=stop_after_attempt(self.config.max_attempts),
-            before_sleep=count_retry,
-            reraise=True,
+    def _login(self, fn: Callable[[], Salesforce]) -> Salesforce:
+        return call_with_retries(
+            fn,
+            vendor="salesforce",
+            url=self.config.url,
+            classify=classify,
+            policy=self.retry,
+            stats=self.stats,
+            counted=False,
         )
-        return retrying(fn)
 
     def call(self, fn: Callable[[Salesforce], T]) -> T:
         """Run one SDK call with backoff on transient errors and one re-login if the session has expired."""
-        relogged = False
-        while True:
-            try:
-                return self._with_retries(lambda: fn(self.sf))
-            except SalesforceExpiredSession:
-                if relogged or not self.can_login:
-                    raise
-                relogged = True
-                self.relogin()
+        return call_with_retries(
+            lambda: fn(self.sf),
+            vendor="salesforce",
+            url=self.config.url,
+            classify=classify,
+            policy=self.retry,
+            stats=self.stats,
+            reauthenticate=self.relogin if self.can_login else None,
+        )
 
     # -- reading --------------------------------------------------------------------------------------------
     def query_pages(self, soql: str, include_deleted: bool = False) -> Iterator[list[dict[str, Any]]]:
@@ -322,9 +334,7 @@ __all__ = [
     "MAX_COLLECTION",
     "SalesforceClient",
     "SalesforceConfig",
-    "SalesforceConfigError",
-    "SalesforceError",
+    "classify",
     "error_code",
-    "is_retryable",
     "strip_attributes",
 ]

@@ -18,7 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from connectors.salesforce.client import SalesforceClient, SalesforceError, error_code
+from connectors.errors import VendorError
+from connectors.salesforce.client import SalesforceClient
 from connectors.source import PullStats
 
 if TYPE_CHECKING:  # the mapping package loads pandas, which the web process must not import
@@ -77,7 +78,7 @@ class SalesforceSource:
         filters: Mapping[str, str] | None = None,
     ) -> None:
         self.client = client
-        self.stats = PullStats()
+        self.stats: PullStats = client.stats
         self._fields = {obj: list(names) for obj, names in (fields or {}).items()}
         self._objects = tuple(objects)
         self._filters = dict(DEFAULT_FILTERS if filters is None else filters)
@@ -98,7 +99,7 @@ class SalesforceSource:
     def describe(self, obj: str) -> dict[str, Any]:
         """The object's describe, fetched once per source (mapping validation and field defaults use it)."""
         if obj not in self._describes:
-            self._describes[obj] = self._counted(lambda: self.client.describe(obj))
+            self._describes[obj] = self.client.describe(obj)
         return self._describes[obj]
 
     def field_names(self, obj: str) -> set[str]:
@@ -147,31 +148,19 @@ class SalesforceSource:
         pages = self.client.query_pages(self.soql(obj, since, ids), include_deleted=True)
         first = True
         while True:
-            calls, retries = self.client.api_calls, self.client.retries
             try:
                 page = next(pages)
             except StopIteration:
                 return
-            except SalesforceError as error:
+            except VendorError as error:
                 # The filter is optimistic (no describe call first): an org without our field has no tasks of
                 # ours to skip, so the query runs again without it.
-                if not (first and obj in _FILTER_FIELDS and error_code(error) == "INVALID_FIELD"):
+                if not (first and obj in _FILTER_FIELDS and error.code == "INVALID_FIELD"):
                     raise
                 self._filters.pop(obj, None)
                 pages = self.client.query_pages(self.soql(obj, since, ids), include_deleted=True)
                 continue
-            finally:
-                self.stats.api_calls += self.client.api_calls - calls
-                self.stats.retries += self.client.retries - retries
             first = False
             self.stats.records += len(page)
             self.stats.by_object[obj] = self.stats.by_object.get(obj, 0) + len(page)
             yield page
-
-    def _counted(self, fn: Any) -> Any:
-        calls, retries = self.client.api_calls, self.client.retries
-        try:
-            return fn()
-        finally:
-            self.stats.api_calls += self.client.api_calls - calls
-            self.stats.retries += self.client.retries - retries
