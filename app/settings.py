@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,6 +14,12 @@ def normalize_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+def default_model_key_file(env: Mapping[str, str]) -> Path:
+    """The user's config directory, outside any data directory: where `cse train` keeps the model signing key."""
+    config_home = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME") or Path.home()) / ".config")
+    return Path(config_home) / "cse" / "model.key"
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,8 @@ class Settings:
     admin_password: str | None = field(default=None, repr=False)
     hubspot_access_token: str | None = field(default=None, repr=False)
     intercom_access_token: str | None = field(default=None, repr=False)
+    model_key: str | None = field(default=None, repr=False)
+    model_key_file: Path = field(default_factory=lambda: default_model_key_file(os.environ))
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -92,6 +101,10 @@ class Settings:
             admin_password=env.get("CSE_ADMIN_PASSWORD"),
             hubspot_access_token=env.get("HUBSPOT_ACCESS_TOKEN"),
             intercom_access_token=env.get("INTERCOM_ACCESS_TOKEN"),
+            model_key=env.get("CSE_MODEL_KEY") or None,
+            model_key_file=Path(env["CSE_MODEL_KEY_FILE"])
+            if env.get("CSE_MODEL_KEY_FILE")
+            else default_model_key_file(env),
         )
 
     @property
