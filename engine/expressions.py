@@ -131,10 +131,9 @@ class Expression:
         with np.errstate(all="ignore"):
             values, missing = self._root.run(frame)
         n = len(frame)
-        if self.kind == "bool":
-            return pd.Series(np.broadcast_to(np.asarray(values, dtype=bool), (n,)), index=frame.index, dtype=bool)
-        if self.kind == "number":
-            return pd.Series(np.broadcast_to(np.asarray(values, dtype=float), (n,)), index=frame.index, dtype=float)
+        if self.kind in ("bool", "number"):
+            dtype = bool if self.kind == "bool" else float
+            return pd.Series(np.broadcast_to(np.asarray(values, dtype=dtype), (n,)).copy(), index=frame.index)
         out = np.empty(n, dtype=object)
         out[:] = values
         out[np.broadcast_to(np.asarray(missing, dtype=bool), (n,))] = None
@@ -194,10 +193,10 @@ def _number_column(frame: pd.DataFrame, name: str) -> _Result:
 def _string_column(frame: pd.DataFrame, name: str) -> _Result:
     if name not in frame:
         return np.full(len(frame), None, dtype=object), np.ones(len(frame), dtype=bool)
-    column = frame[name]
-    missing = column.isna().to_numpy(dtype=bool)
+    values = frame[name].to_numpy(dtype=object)
+    missing = pd.isna(values)
     # None for every kind of missing (pd.NA would make `==` ambiguous); comparisons mask them out anyway.
-    return np.where(missing, None, column.to_numpy(dtype=object)), missing
+    return np.where(missing, None, values), missing
 
 
 def _bool_column(frame: pd.DataFrame, name: str) -> _Result:
@@ -390,15 +389,15 @@ class _Checker:
             self.check_choice(left, item)
             values.append(literal.run(_NO_ROWS)[0])
         negate, run = word == "not in", left.run
-        wanted = np.asarray(values, dtype=float) if left.kind == "number" else pd.Index(values, dtype=object)
+        wanted = np.asarray(values, dtype=float) if left.kind == "number" else values
 
         def member(frame: pd.DataFrame) -> _Result:
             subject, missing = run(frame)
             if left.kind == "number":
                 found = np.isin(subject, wanted)
             else:
-                found = pd.Index(np.atleast_1d(np.asarray(subject, dtype=object))).isin(wanted)
-                found = found if np.ndim(subject) else found[0]
+                found = pd.Series(np.atleast_1d(np.asarray(subject, dtype=object)), dtype=object).isin(wanted)
+                found = found.to_numpy(dtype=bool) if np.ndim(subject) else bool(found.iloc[0])
             return np.logical_and(found != negate, np.logical_not(missing)), False
 
         return _Node("bool", member)
