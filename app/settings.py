@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -32,6 +33,12 @@ def mask_url_password(url: str | None) -> str | None:
     user_part, _, host = parts.netloc.rpartition("@")
     user = user_part.split(":", 1)[0]
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def default_model_key_file(env: Mapping[str, str]) -> Path:
+    """The user's config directory, outside any data directory: where `cse train` keeps the model signing key."""
+    config_home = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME") or Path.home()) / ".config")
+    return Path(config_home) / "cse" / "model.key"
 
 
 @dataclass(frozen=True, repr=False)
@@ -78,6 +85,8 @@ class Settings:
     mappings_dir: Path | None = None
     # The whole environment, so a connector added as one package reads its own variables (see value()).
     env: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    model_key: str | None = field(default=None, repr=False)
+    model_key_file: Path = field(default_factory=lambda: default_model_key_file(os.environ))
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -129,6 +138,10 @@ class Settings:
             intercom_access_token=env.get("INTERCOM_ACCESS_TOKEN"),
             mappings_dir=Path(mappings_dir) if mappings_dir else None,
             env=tuple(sorted(env.items())),
+            model_key=env.get("CSE_MODEL_KEY") or None,
+            model_key_file=Path(env["CSE_MODEL_KEY_FILE"])
+            if env.get("CSE_MODEL_KEY_FILE")
+            else default_model_key_file(env),
         )
 
     def value(self, name: str) -> str | None:

@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from engine.canonical import FACTORS, Factor
+from engine.yaml_lines import line_of
 
 __all__ = [
     "ActionTexts",
@@ -294,31 +295,10 @@ def _validate(data: Any, source: str, root: yaml.Node | None) -> HealthConfig:
         problems = []
         for err in exc.errors():
             loc, message = _problem_from_error(err)
-            problems.append(Problem(_path(loc) or "<root>", message, _line_of(root, loc)))
+            problems.append(Problem(_path(loc) or "<root>", message, line_of(root, loc)))
         raise HealthConfigError(source, problems) from None
     config._source = source
     return config
-
-
-def _line_of(root: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
-    """1-based line of the key (or list item) at ``loc`` in the composed YAML tree, or its nearest parent."""
-    if root is None:
-        return None
-    node: yaml.Node = root
-    line: int | None = None
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            match = next((kv for kv in node.value if kv[0].value == str(part)), None)
-            if match is None:
-                break
-            line = match[0].start_mark.line + 1
-            node = match[1]
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-            line = node.start_mark.line + 1
-        else:
-            break
-    return line
 
 
 def _duplicate_keys(node: yaml.Node | None, prefix: tuple[int | str, ...] = ()) -> list[Problem]:

@@ -1,13 +1,16 @@
 """Playbooks: which actions to plan for which accounts, from rules an admin can edit (engine/playbooks.yaml).
 
-A rule's condition is a pandas expression evaluated over all scored accounts at once, so a playbook run costs a
-handful of vectorized passes however large the book is; the dedupe key (account, playbook, step, period) makes
-reruns, retries and overlapping schedules plan each action once.
+A rule's condition is written in the checked expression language of engine/expressions.py (never pandas' eval:
+an edited file must not be able to run code), checked against the scored columns and their types when the file is
+loaded, and evaluated over all scored accounts at once, so a playbook run costs a handful of vectorized passes
+however large the book is; the dedupe key (account, playbook, step, period) makes reruns, retries and overlapping
+schedules plan each action once.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -16,7 +19,10 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from engine.canonical import METRIC_COLUMNS, SIGNAL_COLUMNS
+from engine.canonical import METRIC_COLUMNS, SIGNAL_COLUMNS, Band, Segment
+from engine.expansion import EXPANSION_TYPES
+from engine.expressions import Columns, Expression, ExpressionError, parse_condition
+from engine.yaml_lines import line_of
 
 DEFAULT_PLAYBOOKS = Path(__file__).with_name("playbooks.yaml")
 # Columns a rule may read besides the metrics and signals.
@@ -24,6 +30,13 @@ SCORED_COLUMNS = (
     "health", "band", "trend_7d", "trend_30d", "churn_probability", "risk", "expansion_score", "expansion_type",
     "revenue_potential", "arr", "segment", "seats_active", "seats_purchased", "days_to_renewal",
 )  # fmt: skip
+# What a `when` may read: every column is a number except these strings, whose values are known.
+CONDITION_COLUMNS: Columns = {
+    **{name: "number" for name in (*METRIC_COLUMNS, *SIGNAL_COLUMNS, *SCORED_COLUMNS)},
+    "band": tuple(Band),
+    "segment": tuple(Segment),
+    "expansion_type": EXPANSION_TYPES,
+}
 ACTION_COLUMNS = ("account_id", "playbook", "step", "kind", "priority", "due", "title", "reason", "dedupe_key")
 
 
@@ -49,36 +62,45 @@ class PlaybookError(ValueError):
     pass
 
 
-def _probe_frame() -> pd.DataFrame:
-    columns = {name: pd.Series([np.nan], dtype="float64") for name in (*METRIC_COLUMNS, *SIGNAL_COLUMNS)}
-    columns.update({name: pd.Series([np.nan], dtype="float64") for name in SCORED_COLUMNS})
-    columns["band"] = pd.Series(["healthy"], dtype=object)
-    columns["segment"] = pd.Series(["smb"], dtype=object)
-    columns["expansion_type"] = pd.Series(["seat"], dtype=object)
-    return pd.DataFrame(columns)
+@lru_cache(maxsize=1024)
+def condition(when: str) -> Expression:
+    """The checked form of a rule's `when` (parsed once per distinct text)."""
+    return parse_condition(when, CONDITION_COLUMNS)
 
 
 def load_playbooks(path: str | Path | None = None) -> Playbooks:
-    """Load and check the playbooks: schema first, then every `when` is evaluated once on a probe row."""
+    """Load and check the playbooks: schema first, then every `when` against the columns it may read.
+
+    Every problem is reported as `file:line: where: ...`; nothing in the file is evaluated.
+    """
     source = Path(path) if path else DEFAULT_PLAYBOOKS
     try:
-        data = yaml.safe_load(source.read_text())
-        playbooks = Playbooks.model_validate(data)
+        text = source.read_text()
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
     except (OSError, yaml.YAMLError) as error:
         raise PlaybookError(f"{source}: cannot read playbooks: {error}") from error
+    try:
+        playbooks = Playbooks.model_validate(data)
     except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
-        raise PlaybookError(f"{source}: {problems}") from error
-    probe = _probe_frame()
+        problems = [_at(source, root, e["loc"], f"{'.'.join(map(str, e['loc']))}: {e['msg']}") for e in error.errors()]
+        raise PlaybookError("; ".join(problems)) from error
+    problems = []
     for name, rules in playbooks.playbooks.items():
         for index, rule in enumerate(rules):
             try:
-                result = probe.eval(rule.when)
-            except Exception as error:  # noqa: BLE001 - any failure means the expression is unusable
-                raise PlaybookError(f"{source}: playbooks.{name}[{index}].when: {rule.when!r}: {error}") from error
-            if not (isinstance(result, pd.Series) and result.dtype == bool):
-                raise PlaybookError(f"{source}: playbooks.{name}[{index}].when: {rule.when!r} is not a condition")
+                condition(rule.when)
+            except ExpressionError as error:
+                where = f"playbooks.{name}[{index}].when: {rule.when!r}: {error}"
+                problems.append(_at(source, root, ("playbooks", name, index, "when"), where))
+    if problems:
+        raise PlaybookError("\n".join(problems))
     return playbooks
+
+
+def _at(source: Path, root: yaml.Node | None, loc: tuple[int | str, ...], message: str) -> str:
+    line = line_of(root, loc)
+    return f"{source}:{line}: {message}" if line else f"{source}: {message}"
 
 
 def period_key(as_of: date, period: str) -> str:
@@ -119,7 +141,7 @@ def plan_actions(scored: pd.DataFrame, as_of: date, playbooks: Playbooks) -> pd.
     frame = scored.copy()
     for column in (*METRIC_COLUMNS, *SIGNAL_COLUMNS, *SCORED_COLUMNS):
         if column not in frame and column != "risk":
-            frame[column] = np.nan  # a metric without data: conditions on it are simply false
+            frame[column] = np.nan  # a metric without data: comparisons with it are simply false
     if "risk" not in frame:
         probability = frame.get("churn_probability", pd.Series(np.nan, index=frame.index))
         frame["risk"] = (100.0 * probability).fillna(100.0 - frame["health"])
@@ -129,7 +151,7 @@ def plan_actions(scored: pd.DataFrame, as_of: date, playbooks: Playbooks) -> pd.
     planned = []
     for playbook, rules in playbooks.playbooks.items():
         for rule in rules:
-            fired = frame.index[frame.eval(rule.when).fillna(False).to_numpy(dtype=bool)]
+            fired = frame.index[condition(rule.when).evaluate(frame).to_numpy()]
             if fired.empty:
                 continue
             ids = fired.to_numpy()

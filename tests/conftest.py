@@ -25,6 +25,15 @@ POSTGRES_URL = os.environ.get("CSE_TEST_POSTGRES_URL", "postgresql+psycopg://pos
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _model_key_file(tmp_path_factory) -> Iterator[None]:
+    """Models trained by tests are signed with a key of the test session, never with the user's own key file."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("CSE_MODEL_KEY", raising=False)
+        patch.setenv("CSE_MODEL_KEY_FILE", str(tmp_path_factory.mktemp("model-key") / "model.key"))
+        yield
+
+
 def service_missing(what: str, error: Exception) -> None:
     """Fail under CI, skip loudly elsewhere."""
     message = f"{what} is not reachable ({type(error).__name__}: {error})"

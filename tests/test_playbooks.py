@@ -105,3 +105,99 @@ def test_champion_left_fires_only_where_contacts_exist_but_no_champion():
     actions = plan_actions(scored, AS_OF, load_playbooks())
     assert "champion_left" in _steps(actions, 1)
     assert "champion_left" not in _steps(actions, 2) | _steps(actions, 3)
+
+
+def _rule_file(tmp_path, when: str):
+    """A playbooks file whose second rule carries `when` on line 12."""
+    path = tmp_path / "playbooks.yaml"
+    path.write_text(
+        "# an admin's copy\n"
+        "playbooks:\n"
+        "  retention:\n"
+        "    - step: fine\n"
+        "      when: risk >= 80\n"
+        "      kind: crm_task\n"
+        "      priority: high\n"
+        "      due_hours: 1\n"
+        "      period: week\n"
+        "      title: Fine\n"
+        "    - step: planted\n"
+        f"      when: {when}\n"
+        "      kind: crm_task\n"
+        "      priority: high\n"
+        "      due_hours: 1\n"
+        "      period: week\n"
+        "      title: Planted\n"
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    ("template", "refusal"),
+    [
+        ("'@pd.io.common.os.system(\"touch {marker}\") == 0'", "not a valid expression"),
+        ('\'__import__("os").system("touch {marker}") == 0\'', "function calls are not allowed"),
+        ('\'band.__class__.__init__.__globals__["os"].system("touch {marker}") == 0\'', "not allowed"),
+        ('\'[c for c in [1] if __import__("os").system("touch {marker}")] == [0]\'', "comprehensions"),
+    ],
+)
+def test_a_planted_expression_does_not_run_and_is_refused_with_file_and_line(tmp_path, template, refusal):
+    marker = tmp_path / "ran"
+    path = _rule_file(tmp_path, template.format(marker=marker))
+    with pytest.raises(PlaybookError, match=refusal) as error:
+        load_playbooks(path)
+    assert str(error.value).startswith(f"{path}:12: playbooks.retention[1].when: ")
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    ("when", "refusal"),
+    [
+        ("no_such_metric > 3", "unknown column 'no_such_metric'"),
+        ("band > 3", "`>` takes numbers; band is a string"),
+        ("arr == 'x'", "compares a number with a string"),
+        ("arr and risk", "`and` takes conditions"),
+        ("band == 'helthy'", "band is one of"),
+        ("risk * 2", "not a condition"),
+    ],
+)
+def test_unknown_columns_and_type_errors_are_load_errors_with_file_and_line(tmp_path, when, refusal):
+    path = _rule_file(tmp_path, when)
+    with pytest.raises(PlaybookError, match=refusal) as error:
+        load_playbooks(path)
+    assert str(error.value).startswith(f"{path}:12: playbooks.retention[1].when: ")
+
+
+def test_the_shipped_rules_fire_on_the_same_accounts_as_the_pandas_rules_they_replace():
+    """Oracle: pandas' own evaluation of the shipped (trusted) file, as the engine did before, on a book drawn so
+    that every threshold of the file is hit from both sides and a fifth of every value is missing."""
+    rng = np.random.default_rng(7)
+    n = 5000
+    numbers = {
+        "tenure_days": [3, 13, 14, 20, 21, 59, 60, 66, 67, 89, 90, 96, 97, 400],
+        "days_since_login": [0, 2, 3, 91], "days_since_feature_use": [0, 6, 7, 91],
+        "core_adoption": [0.3, 0.5, 0.69, 0.7, 0.9], "seats_active": [1, 2, 3, 10],
+        "trend_7d": [-25, -20, -19, 0], "usage_change_28d": [-0.6, -0.5, -0.4, 0.2],
+        "churn_signals_30d": [0, 1, 3], "days_to_renewal": [30, 90, 91, 300], "has_champion": [0, 1],
+        "health": [15, 30, 45, 55, 65, 85], "churn_probability": [0.1, 0.4, 0.6, 0.8, 0.95],
+        "expansion_score": [10, 59, 60, 79, 80, 95], "nps_90d": [6, 8, 9, 10], "roi_pct": [50, 99, 100, 250],
+        "arr": [5000, 9999, 10000, 50000, 50001, 90000],
+    }  # fmt: skip
+    columns = {name: rng.choice(np.asarray(values, dtype=float), n) for name, values in numbers.items()}
+    columns["band"] = rng.choice(np.asarray(["healthy", "at_risk", "critical", "churning"], dtype=object), n)
+    scored = pd.DataFrame(columns, index=pd.Index(range(1, n + 1), name="account_id"))
+    scored = scored.mask(rng.random(scored.shape) < 0.2)
+    playbooks = load_playbooks()
+    actions = plan_actions(scored, AS_OF, playbooks)
+
+    before = scored.copy()
+    before["risk"] = (100.0 * before["churn_probability"]).fillna(100.0 - before["health"])
+    before["band"] = before["band"].astype(object)
+    fired_somewhere = 0
+    for playbook, rules in playbooks.playbooks.items():
+        for rule in rules:
+            expected = before.index[before.eval(rule.when).fillna(False).to_numpy(dtype=bool)]
+            mine = actions.loc[(actions["playbook"] == playbook) & (actions["step"] == rule.step), "account_id"]
+            assert sorted(mine) == sorted(expected), f"{playbook}.{rule.step}: {rule.when}"
+            fired_somewhere += bool(len(expected)) and len(expected) < n
+    assert fired_somewhere == sum(len(rules) for rules in playbooks.playbooks.values())  # every rule discriminates

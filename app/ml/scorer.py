@@ -13,6 +13,7 @@ is a list per account: JSON-encode it as the health drivers are).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
@@ -20,10 +21,12 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import Connection
 
-from app.ml.artifacts import Artifact, ArtifactError, load_artifact
+from app.ml.artifacts import Artifact, ArtifactError, NoModelError, load_artifact
 from app.ml.dataset import snapshot_features
 from engine.health_config import HealthConfig
 from engine.learning.predict import predict_churn, predict_expansion
+
+log = logging.getLogger(__name__)
 
 MODEL_SCORE_COLUMNS = (
     "churn_probability", "churn_horizon_days", "risk_drivers", "days_to_churn", "expansion_score",
@@ -35,9 +38,13 @@ def load_scoring_artifact(data_dir: Path, version: str | None = None) -> Artifac
     """The store model the scorer should use, or None when none has been trained (scoring then skips the model)."""
     try:
         artifact = load_artifact(data_dir, version, kind="store")
-    except ArtifactError:
+    except NoModelError:
+        return None
+    except ArtifactError as error:
         if version:
             raise
+        # Scoring goes on without the model (the health score and heuristics still hold); say why, loudly.
+        log.warning("not using the latest churn model: %s", error)
         return None
     if artifact.bundle.kind != "store":
         raise ArtifactError(f"model {artifact.version} was trained on an import, not on the store's features")
