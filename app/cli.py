@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from app import cli_ml, cli_ops, cli_sync
 from app.book_loader import load_book
 from app.ml.scorer import load_scoring_artifact
-from app.report import band_table, book_by_band
+from app.report import band_table
 from app.rescoring import rescore
 from app.scoring import score_and_store
 from app.settings import Settings
@@ -90,9 +90,9 @@ def demo(
             progress.advance(task)
         artifact = load_scoring_artifact(settings.data_dir)
         result = rescore(engine, day, config, load_playbooks(settings.playbooks), settings.writeback_score_step,
-                         artifact=artifact)  # fmt: skip
+                         artifact=artifact, chunk_size=settings.score_chunk_accounts)  # fmt: skip
         progress.advance(task)
-        summary = book_by_band(result.scored)
+        summary = result.totals.summary()
         if crms:
             task = progress.add_task("Writing back to the CRM sandboxes", total=1)
             summary["crms"] = {"linked": linked, "writeback": deliver_everything(engine, settings)}
@@ -115,9 +115,10 @@ def score(
         task = progress.add_task("Scoring", total=1)
         upgrade_schema(engine)
         artifact = load_scoring_artifact(settings.data_dir)
-        result = rescore(engine, day, config, playbooks, settings.writeback_score_step, artifact=artifact)
+        result = rescore(engine, day, config, playbooks, settings.writeback_score_step, artifact=artifact,
+                         chunk_size=settings.score_chunk_accounts)  # fmt: skip
         progress.update(task, completed=1)
-    summary = book_by_band(result.scored)
+    summary = result.totals.summary()
     summary["writeback"] = {"field_writes": result.field_writes, "new_actions": result.new_actions}
     _emit(summary, as_json, f"Book of business on {day}")
 
