@@ -104,11 +104,17 @@ def demo(
 def score(
     as_json: Annotated[bool, typer.Option("--json", help="Print the book by band as JSON.")] = False,
     as_of: Annotated[str | None, typer.Option(help="Score as of this day (YYYY-MM-DD); default today.")] = None,
+    shards: Annotated[
+        int, typer.Option(help="Split the run into N jobs for the `cse worker` processes (PostgreSQL and Redis only).")
+    ] = 1,
 ) -> None:
     """Rescore every active account in the store."""
     settings = Settings.from_env()
     day = date.fromisoformat(as_of) if as_of else date.today()
     engine = make_engine(settings.database_url)
+    if shards > 1:
+        _emit(_score_sharded(settings, engine, day, shards), as_json, f"Book of business on {day} ({shards} shards)")
+        return
     config = load_health_config(settings.health_config)
     playbooks = load_playbooks(settings.playbooks)
     with _progress(as_json) as progress:
@@ -121,6 +127,18 @@ def score(
     summary = result.totals.summary()
     summary["writeback"] = {"field_writes": result.field_writes, "new_actions": result.new_actions}
     _emit(summary, as_json, f"Book of business on {day}")
+
+
+def _score_sharded(settings: Settings, engine, day: date, shards: int) -> dict:
+    from app.shards import ShardingRefused, check_shardable, start_run, wait_for_run
+
+    try:
+        check_shardable(settings)
+    except ShardingRefused as refusal:
+        console.print(f"[red]{refusal}[/red]")
+        raise typer.Exit(1) from None
+    upgrade_schema(engine)
+    return wait_for_run(engine, settings, start_run(engine, settings, day, shards))
 
 
 cli_ops.register(cli)

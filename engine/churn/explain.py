@@ -7,7 +7,11 @@ typical account (the training medians / most frequent categories kept in the mod
   ``calibration slope × Σ coef_k × (x_k − ref_k)`` over the model columns k built from j (the standardized value,
   its missing indicator, its one-hot columns). The contributions add up exactly to the account's log-odds minus
   the typical account's, so they are the model's own arithmetic, not an approximation.
-* **Any other model** (gradient boosting): occlusion. Feature j's contribution is the drop in calibrated log-odds
+* **Gradient boosting** (sklearn's HistGradientBoosting, numeric splits): Saabas path attribution
+  (engine.churn.tree_paths): along the account's path through every tree, each split's change in expected value
+  is credited to the feature split on. The credits add up exactly to the account's calibrated log-odds minus the
+  trees' expected log-odds; computed for all accounts and trees at once, ~30x faster than occlusion.
+* **Any other model**: occlusion. Feature j's contribution is the drop in calibrated log-odds
   when j alone is set to its typical value, i.e. "how much lower would the risk be if this were normal". It
   captures non-linear effects honestly; with interactions the parts need not add up exactly.
 
@@ -23,6 +27,7 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
+from engine.churn import tree_paths
 from engine.churn.models import LOGIT_LIMIT, BinaryModel, prepare_frame
 
 # Rows (accounts x features) scored per estimator call when occluding: bounds memory at ~100 MB per chunk.
@@ -73,7 +78,19 @@ def contributions(model: BinaryModel, frame: pd.DataFrame) -> pd.DataFrame:
         for k in range(parts.shape[1]):  # a few dozen columns; each add is vectorized over accounts
             out[:, groups[k]] += parts[:, k]
         return pd.DataFrame(out, index=frame.index, columns=spec.columns)
+    if tree_paths.supports(estimator):
+        return _tree_paths(model, X, frame.index)
     return _occlusion(model, X, frame.index)
+
+
+def _tree_paths(model: BinaryModel, X: pd.DataFrame, index: pd.Index) -> pd.DataFrame:  # noqa: N803
+    """Saabas credits per model-matrix column, scaled by the calibration slope and summed per feature."""
+    estimator = model.pipeline.named_steps["model"]
+    credits = tree_paths.path_contributions(tree_paths.tree_table(estimator), model.model_matrix(X))
+    groups = _output_groups(model)
+    to_feature = np.zeros((len(groups), len(model.spec.columns)))
+    to_feature[np.arange(len(groups)), groups] = model.calibration[0]
+    return pd.DataFrame(credits @ to_feature, index=index, columns=model.spec.columns)
 
 
 def _occlusion(model: BinaryModel, X: pd.DataFrame, index: pd.Index) -> pd.DataFrame:  # noqa: N803
