@@ -168,26 +168,31 @@ def top_drivers(
     order = np.argsort(-values, axis=1, kind="stable")[:, :k]
     X = prepare_frame(frame, spec)  # noqa: N806
     columns = spec.columns
-    raw = {name: X[name].to_numpy() for name in columns}
+    # The arithmetic is done for all accounts at once; the loop below only assembles the driver records.
+    effects = np.take_along_axis(values, order, axis=1)
+    points = (100.0 * (probability[:, None] - _sigmoid(logit[:, None] - effects))).tolist()
+    raw = {name: X[name].to_numpy().tolist() for name in columns}
+    static = [
+        (name, spec.label(name), _plain(model.reference.get(name)), model.reference.get(name)) for name in columns
+    ]
     out: list[list[dict[str, Any]]] = []
-    for i in range(len(values)):
+    for i, (row_order, row_effects) in enumerate(zip(order.tolist(), effects.tolist(), strict=True)):
         drivers = []
-        for j in order[i]:
-            effect = float(values[i, j])
+        for rank, (j, effect) in enumerate(zip(row_order, row_effects, strict=True)):
             if effect < min_effect:
                 break
-            name = columns[j]
+            name, label, typical, reference = static[j]
             value = raw[name][i]
             drivers.append(
                 {
                     "feature": name,
-                    "label": spec.label(name),
+                    "label": label,
                     "value": _plain(value),
-                    "typical": _plain(model.reference.get(name)),
+                    "typical": typical,
                     "effect": round(effect, 3),
-                    "points": round(100.0 * float(probability[i] - _sigmoid(logit[i] - effect)), 1),
+                    "points": round(points[i][rank], 1),
                     "direction": "raises",
-                    "relation": _relation(value, model.reference.get(name)),
+                    "relation": _relation(value, reference),
                 }
             )
         out.append(drivers)
