@@ -43,9 +43,10 @@ def rescore_job(account_ids: list[int] | None = None, as_of: str | None = None) 
         settings.writeback_score_step,
         account_ids,
         artifact=load_scoring_artifact(settings.data_dir),
+        chunk_size=settings.score_chunk_accounts,
     )
     dispatch_job()
-    return len(result.scored)
+    return result.accounts
 
 
 def prune_webhook_events_job() -> int:
@@ -103,7 +104,8 @@ def process_webhooks(settings: Settings, engine, as_of: str | None = None) -> di
     def rescore_accounts(account_ids: list[int]) -> None:
         config, playbooks = load_health_config(settings.health_config), load_playbooks(settings.playbooks)
         artifact = load_scoring_artifact(settings.data_dir)
-        rescore(engine, day, config, playbooks, settings.writeback_score_step, account_ids, artifact=artifact)
+        rescore(engine, day, config, playbooks, settings.writeback_score_step, account_ids, artifact=artifact,
+                chunk_size=settings.score_chunk_accounts)  # fmt: skip
 
     result = process_received(engine, pull, rescore_accounts)
     if result.accounts:

@@ -7,27 +7,12 @@ from typing import Any
 import pandas as pd
 from rich.table import Table
 
-from engine.canonical import BANDS_BEST_FIRST
+from app.band_totals import BandTotals
 
 
 def book_by_band(scored: pd.DataFrame) -> dict[str, Any]:
     """Count, share, average health and expansion potential (currency) per band, every band always present."""
-    total = len(scored)
-    grouped = scored.groupby(scored["band"].astype(object), dropna=True)
-    counts = grouped.size()
-    avg_health = grouped["health"].mean()
-    potential = grouped["revenue_potential"].sum()
-    bands = {}
-    for band in BANDS_BEST_FIRST:
-        count = int(counts.get(band.value, 0))
-        bands[band.value] = {
-            "count": count,
-            "share": round(count / total, 4) if total else 0.0,
-            "avg_health": round(float(avg_health.get(band.value)), 1) if count else None,
-            "expansion_potential": round(float(potential.get(band.value, 0.0)), 2),
-        }
-    unscored = total - sum(b["count"] for b in bands.values())
-    return {"accounts": total, "unscored": unscored, "bands": bands}
+    return BandTotals.of(scored).summary()
 
 
 def band_table(summary: dict[str, Any], title: str) -> Table:

@@ -1,31 +1,36 @@
 """A rescoring run: scores, the field writes they cause and the playbook actions they fire, in one transaction.
 
 Committing scores and outbox rows together is what makes write-back durable: there is no moment at which a
-score exists whose CRM write is not queued, or the other way round.
+score exists whose CRM write is not queued, or the other way round. The book is read and scored in chunks
+(app.scoring_chunks), all inside that one transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-import pandas as pd
 from sqlalchemy import Engine
 
+from app.band_totals import BandTotals
 from app.ml.artifacts import Artifact
-from app.scoring import score_and_store
-from app.writeback.outbox import plan_field_writes, release_due_actions, store_actions
+from app.scoring_chunks import DEFAULT_CHUNK_ACCOUNTS, score_in_chunks
+from app.store.scope import AccountScope
+from app.writeback.outbox import release_due_actions
 from engine.health_config import HealthConfig
-from engine.playbooks import Playbooks, plan_actions
+from engine.playbooks import Playbooks
 
 
 @dataclass
 class RescoreResult:
-    scored: pd.DataFrame
+    totals: BandTotals
     field_writes: int
     new_actions: int
     released: int
+
+    @property
+    def accounts(self) -> int:
+        return self.totals.accounts
 
 
 def rescore(
@@ -34,15 +39,14 @@ def rescore(
     config: HealthConfig,
     playbooks: Playbooks,
     score_step: float,
-    account_ids: Sequence[int] | None = None,
+    account_ids: AccountScope = None,
     now: datetime | None = None,
     artifact: Artifact | None = None,
+    chunk_size: int = DEFAULT_CHUNK_ACCOUNTS,
 ) -> RescoreResult:
     with engine.begin() as conn:
-        scored = score_and_store(conn, as_of, config, account_ids, artifact)
-        if scored.empty:
-            return RescoreResult(scored, 0, 0, 0)
-        writes = plan_field_writes(conn, scored, as_of, score_step)
-        actions = store_actions(conn, plan_actions(scored, as_of, playbooks))
+        run = score_in_chunks(conn, as_of, config, playbooks, score_step, account_ids, artifact, chunk_size)
+        if not run.totals.accounts:
+            return RescoreResult(run.totals, 0, 0, 0)
         released = release_due_actions(conn, now or datetime.combine(as_of, datetime.max.time()))
-    return RescoreResult(scored, writes, actions, released)
+    return RescoreResult(run.totals, run.field_writes, run.new_actions, released)

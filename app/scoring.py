@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
 import numpy as np
@@ -15,6 +14,7 @@ from app.ml.scorer import model_scores
 from app.store.bulk import staged_insert
 from app.store.metrics import account_metrics
 from app.store.models import Score
+from app.store.scope import AccountScope, scope_filter
 from engine.canonical import FACTORS
 from engine.expansion import score_expansion
 from engine.health import score_health
@@ -32,7 +32,7 @@ JSON_COLUMNS = ("drivers", "risk_drivers")
 MODEL_COLUMNS = ("churn_probability", "churn_horizon_days", "days_to_churn", "risk_drivers", "model_version")
 
 
-def previous_health(conn: Connection, as_of: date, account_ids: Sequence[int] | None = None) -> pd.DataFrame:
+def previous_health(conn: Connection, as_of: date, account_ids: AccountScope = None) -> pd.DataFrame:
     """Latest health per account at 7 and 30 days before `as_of` (within a tolerance), for the trends."""
     frames = {}
     for column, days in TREND_LOOKBACKS.items():
@@ -45,7 +45,7 @@ def previous_health(conn: Connection, as_of: date, account_ids: Sequence[int] | 
             .label("rank"),
         ).where(Score.as_of <= target, Score.as_of > target - timedelta(days=TREND_TOLERANCE_DAYS))
         if account_ids is not None:
-            ranked = ranked.where(Score.account_id.in_(list(account_ids)))
+            ranked = ranked.where(scope_filter(Score.account_id, account_ids))
         sub = ranked.subquery()
         rows = conn.execute(select(sub.c.account_id, sub.c.health).where(sub.c.rank == 1)).all()
         frames[column] = pd.Series(dict(rows), dtype="float64")
@@ -56,7 +56,7 @@ def compute_scores(
     conn: Connection,
     as_of: date,
     config: HealthConfig,
-    account_ids: Sequence[int] | None = None,
+    account_ids: AccountScope = None,
     artifact: Artifact | None = None,
 ) -> pd.DataFrame:
     """Health and expansion for every account active on `as_of` (or the given ones), with metrics and attributes.
@@ -110,7 +110,7 @@ def score_and_store(
     conn: Connection,
     as_of: date,
     config: HealthConfig,
-    account_ids: Sequence[int] | None = None,
+    account_ids: AccountScope = None,
     artifact: Artifact | None = None,
 ) -> pd.DataFrame:
     scored = compute_scores(conn, as_of, config, account_ids, artifact)

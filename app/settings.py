@@ -49,6 +49,7 @@ class Settings:
     health_config: Path | None = None
     playbooks: Path | None = None
     writeback_score_step: float = 2.0
+    score_chunk_accounts: int = 25_000
     salesforce_username: str | None = None
     salesforce_password: str | None = field(default=None, repr=False)
     salesforce_security_token: str | None = field(default=None, repr=False)
@@ -104,6 +105,7 @@ class Settings:
             health_config=Path(health_config) if health_config else None,
             playbooks=Path(playbooks) if playbooks else None,
             writeback_score_step=float(env.get("CSE_WRITEBACK_SCORE_STEP", "2.0")),
+            score_chunk_accounts=int(env.get("CSE_SCORE_CHUNK_ACCOUNTS", "25000")),
             salesforce_username=env.get("SALESFORCE_USERNAME"),
             salesforce_password=env.get("SALESFORCE_PASSWORD"),
             salesforce_security_token=env.get("SALESFORCE_SECURITY_TOKEN"),

@@ -33,8 +33,9 @@ from app.store.load import load_accounts
 from app.store.models import ExternalId, OutboxRow
 from app.sync import active_mapping
 from app.writeback.jobs import enqueue_deliveries, pusher_for
-from app.writeback.outbox import COMPANY_OBJECTS, plan_field_writes
+from app.writeback.outbox import plan_field_writes
 from connectors.hubspot.fields import install_fields
+from connectors.registry import connector
 from sandbox.hubspot import start_sandbox as start_hubspot
 from sandbox.redis_server import throwaway_redis
 from sandbox.salesforce import start_sandbox as start_salesforce
@@ -102,7 +103,7 @@ def prepare(engine, crm: Crm, n: int) -> list[int]:
     external = crm.create_companies(n)
     with engine.begin() as conn:
         ids = load_accounts(conn, accounts)
-        links = [{"account_id": ids[f"W{i:06d}"], "vendor": crm.vendor, "object": COMPANY_OBJECTS[crm.vendor],
+        links = [{"account_id": ids[f"W{i:06d}"], "vendor": crm.vendor, "object": connector(crm.vendor).company_object,
                   "external_id": e} for i, e in enumerate(external)]  # fmt: skip
         conn.execute(ExternalId.__table__.insert(), links)
     return [ids[f"W{i:06d}"] for i in range(n)]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from engine.learning.explain import contributions, global_importance, top_drivers
-from engine.learning.models import TrainConfig, train_classifier
+from engine.learning import tree_paths
+from engine.learning.explain import _occlusion, contributions, global_importance, top_drivers
+from engine.learning.models import TrainConfig, prepare_frame, train_classifier
 from tests.test_churn_models import SPEC, synthetic
 
 
@@ -68,12 +70,44 @@ def test_global_importance_ranks_signal_above_noise(linear_model):
     assert order.index("usage") < order.index("noise")
 
 
-def test_boosted_contributions_equal_occluding_the_raw_feature(boosted_model):
+def test_occlusion_equals_occluding_the_raw_feature(boosted_model):
+    """The method boosted drivers used before tree paths (still the one for other estimators)."""
     model, data = boosted_model
     sample = data.head(40)
-    contrib = contributions(model, sample)
+    contrib = _occlusion(model, prepare_frame(sample, model.spec), sample.index)
     for name in ("usage", "segment", "tickets"):
         occluded = sample.copy()
         occluded[name] = model.reference[name]
         expected = model.logit(sample) - model.logit(occluded)
         np.testing.assert_allclose(contrib[name].to_numpy(), expected, atol=1e-9)
+
+
+def test_boosted_path_credits_add_up_to_the_log_odds_gap(boosted_model):
+    model, data = boosted_model
+    sample = data.head(300)
+    estimator = model.pipeline.named_steps["model"]
+    assert tree_paths.supports(estimator)
+    table = tree_paths.tree_table(estimator)
+    a, b = model.calibration
+    expected_logit = a * (float(np.ravel(estimator._baseline_prediction)[0]) + table.expected[table.roots].sum()) + b
+    contrib = contributions(model, sample)
+    np.testing.assert_allclose(contrib.sum(axis=1).to_numpy(), model.logit(sample) - expected_logit, atol=1e-9)
+
+
+@pytest.fixture(scope="module")
+def boosted_linear_world():
+    data = synthetic(3000)
+    return train_classifier(data, data["y"], SPEC, TrainConfig(candidates=("hgb",))), data
+
+
+def test_tree_paths_and_occlusion_agree_on_a_clear_top_driver(boosted_linear_world):
+    """Accounts with one far-from-typical feature: both methods must name it first."""
+    model, data = boosted_linear_world
+    accounts = pd.concat([data.head(1)] * 2, ignore_index=True)
+    for name in SPEC.columns:
+        accounts[name] = model.reference[name]
+    accounts.loc[0, "usage"] = -3.0
+    accounts.loc[1, "tickets"] = 7.0
+    paths = contributions(model, accounts)
+    occluded = _occlusion(model, prepare_frame(accounts, model.spec), accounts.index)
+    assert paths.idxmax(axis=1).tolist() == occluded.idxmax(axis=1).tolist() == ["usage", "tickets"]

@@ -27,7 +27,9 @@ def test_scores_land_in_the_account_fields_once(linked):
             ).all()
         )
     assert len(linked_ids) > 50
-    assert result.field_writes == len(set(linked_ids) & set(result.scored.index))
+    with store.connect() as conn:
+        scored_ids = set(conn.scalars(select(Score.account_id).where(Score.as_of == AS_OF)))
+    assert result.field_writes == len(set(linked_ids) & scored_ids)
 
     jobs = enqueue_deliveries(settings, store, vendors=("salesforce",))
     assert jobs >= 1

@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from app.book_loader import load_book
 from app.cli import ml, ops, sync
 from app.ml.scorer import load_scoring_artifact
-from app.report import band_table, book_by_band
+from app.report import band_table
 from app.rescoring import rescore
 from app.scoring import score_and_store
 from app.settings import Settings
@@ -90,9 +90,9 @@ def demo(
             progress.advance(task)
         artifact = load_scoring_artifact(settings.data_dir)
         result = rescore(engine, day, config, load_playbooks(settings.playbooks), settings.writeback_score_step,
-                         artifact=artifact)  # fmt: skip
+                         artifact=artifact, chunk_size=settings.score_chunk_accounts)  # fmt: skip
         progress.advance(task)
-        summary = book_by_band(result.scored)
+        summary = result.totals.summary()
         if crms:
             task = progress.add_task("Writing back to the CRM sandboxes", total=1)
             summary["crms"] = {"linked": linked, "writeback": deliver_everything(engine, settings)}
@@ -104,22 +104,41 @@ def demo(
 def score(
     as_json: Annotated[bool, typer.Option("--json", help="Print the book by band as JSON.")] = False,
     as_of: Annotated[str | None, typer.Option(help="Score as of this day (YYYY-MM-DD); default today.")] = None,
+    shards: Annotated[
+        int, typer.Option(help="Split the run into N jobs for the `cse worker` processes (PostgreSQL and Redis only).")
+    ] = 1,
 ) -> None:
     """Rescore every active account in the store."""
     settings = Settings.from_env()
     day = date.fromisoformat(as_of) if as_of else date.today()
     engine = make_engine(settings.database_url)
+    if shards > 1:
+        _emit(_score_sharded(settings, engine, day, shards), as_json, f"Book of business on {day} ({shards} shards)")
+        return
     config = load_health_config(settings.health_config)
     playbooks = load_playbooks(settings.playbooks)
     with _progress(as_json) as progress:
         task = progress.add_task("Scoring", total=1)
         upgrade_schema(engine)
         artifact = load_scoring_artifact(settings.data_dir)
-        result = rescore(engine, day, config, playbooks, settings.writeback_score_step, artifact=artifact)
+        result = rescore(engine, day, config, playbooks, settings.writeback_score_step, artifact=artifact,
+                         chunk_size=settings.score_chunk_accounts)  # fmt: skip
         progress.update(task, completed=1)
-    summary = book_by_band(result.scored)
+    summary = result.totals.summary()
     summary["writeback"] = {"field_writes": result.field_writes, "new_actions": result.new_actions}
     _emit(summary, as_json, f"Book of business on {day}")
+
+
+def _score_sharded(settings: Settings, engine, day: date, shards: int) -> dict:
+    from app.shards import ShardingRefused, check_shardable, start_run, wait_for_run
+
+    try:
+        check_shardable(settings)
+    except ShardingRefused as refusal:
+        console.print(f"[red]{refusal}[/red]")
+        raise typer.Exit(1) from None
+    upgrade_schema(engine)
+    return wait_for_run(engine, settings, start_run(engine, settings, day, shards))
 
 
 ops.register(cli)

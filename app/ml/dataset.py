@@ -19,6 +19,7 @@ from sqlalchemy import Connection, and_, case, func, select
 from app.store.bulk import fetch_int_columns
 from app.store.metrics import account_metrics, accounts_active_on
 from app.store.models import Account, AccountDay, Feature
+from app.store.scope import AccountScope, range_filter, scope_filter
 from engine.health import score_health
 from engine.health_config import HealthConfig
 from engine.learning.features import (
@@ -60,7 +61,9 @@ def data_bounds(conn: Connection) -> tuple[date | None, date | None]:
     return (pd.Timestamp(first).date() if first else None, pd.Timestamp(last).date() if last else None)
 
 
-def _core_flags(conn: Connection, as_of: date, core_features: Sequence[str], accounts) -> pd.DataFrame:
+def _core_flags(
+    conn: Connection, as_of: date, core_features: Sequence[str], accounts, scope: AccountScope = None
+) -> pd.DataFrame:
     """Per account and core feature: used in the last 30 days (recent) / in the 60 days before (prior).
 
     The daily bit masks are OR-reduced in NumPy, as app.store.metrics does: SQLite has no bitwise-OR aggregate and
@@ -74,7 +77,7 @@ def _core_flags(conn: Connection, as_of: date, core_features: Sequence[str], acc
         conn,
         select(d.account_id, case((d.day >= recent_lo, 1), else_=0), d.features_mask)
         .where(d.day.between(as_of - timedelta(days=LOOKBACK_DAYS - 1), as_of), d.features_mask != 0)
-        .where(d.account_id.in_(accounts))
+        .where(d.account_id.in_(accounts), range_filter(d.account_id, scope))
         .order_by(d.account_id),
     )
     names = [CORE_RECENT_PREFIX + k for k in keys] + [CORE_PRIOR_PREFIX + k for k in keys]
@@ -90,7 +93,7 @@ def _core_flags(conn: Connection, as_of: date, core_features: Sequence[str], acc
 
 
 def activity_windows(
-    conn: Connection, as_of: date, core_features: Sequence[str], account_ids: Sequence[int] | None = None
+    conn: Connection, as_of: date, core_features: Sequence[str], account_ids: AccountScope = None
 ) -> pd.DataFrame:
     """Per account active on `as_of`: the window sums, core-feature flags and last login engine.learning reads.
 
@@ -103,12 +106,12 @@ def activity_windows(
     window = case(*[(d.day >= lo, w) for w, lo in enumerate(lows[:-1])], else_=N_WINDOWS - 1).label("w")
     account_filter = accounts_active_on(as_of)
     if account_ids is not None:
-        account_filter = and_(account_filter, Account.id.in_(list(account_ids)))
+        account_filter = and_(account_filter, scope_filter(Account.id, account_ids))
     accounts = select(Account.id).where(account_filter)
     sums = [func.sum(_ROLLUP_COLUMNS[name]).label(name) for name in WINDOW_METRICS]
     query = (
         select(d.account_id, window, *sums, func.max(case((d.logins > 0, d.day), else_=None)).label("last_login"))
-        .where(d.day.between(lows[-1], as_of), d.account_id.in_(accounts))
+        .where(d.day.between(lows[-1], as_of), d.account_id.in_(accounts), range_filter(d.account_id, account_ids))
         .group_by(d.account_id, window)
     )
     result = conn.execute(query)
@@ -124,7 +127,7 @@ def activity_windows(
     wide = wide.fillna(0.0)
     wide.columns = [window_column(m, int(w)) for m, w in wide.columns]
     wide[LAST_LOGIN_COLUMN] = last
-    return wide.join(_core_flags(conn, as_of, core_features, accounts), how="left")
+    return wide.join(_core_flags(conn, as_of, core_features, accounts, account_ids), how="left")
 
 
 def point_in_time_health(metrics: pd.DataFrame, activity: pd.DataFrame, config: HealthConfig) -> pd.DataFrame:
@@ -136,7 +139,7 @@ def snapshot_features(
     conn: Connection,
     as_of: date,
     config: HealthConfig,
-    account_ids: Sequence[int] | None = None,
+    account_ids: AccountScope = None,
     metrics: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Model features of every account active on `as_of` (or the given ones), indexed by account id.

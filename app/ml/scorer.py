@@ -14,7 +14,6 @@ is a list per account: JSON-encode it as the health drivers are).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from sqlalchemy import Connection
 
 from app.ml.artifacts import Artifact, ArtifactError, NoModelError, load_artifact
 from app.ml.dataset import snapshot_features
+from app.store.scope import AccountScope
 from engine.health_config import HealthConfig
 from engine.learning.predict import predict_churn, predict_expansion
 
@@ -58,7 +58,7 @@ def model_scores(
     metrics: pd.DataFrame,
     heuristic_expansion: pd.DataFrame,
     artifact: Artifact,
-    account_ids: Sequence[int] | None = None,
+    account_ids: AccountScope = None,
 ) -> pd.DataFrame:
     """MODEL_SCORE_COLUMNS for the accounts in `metrics` (account_metrics as of `as_of`), same index.
 

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, and_, case, func, or_, select
 
 from app.store.bulk import fetch_int_columns
 from app.store.models import Account, AccountDay, Contact, Feature
+from app.store.scope import AccountScope, range_filter, scope_filter
 
 USAGE_WINDOW_DAYS = 28
 TICKET_WINDOW_DAYS = 30
@@ -49,7 +50,9 @@ def _frame(result, dates: Sequence[str] = ()) -> pd.DataFrame:
     return frame
 
 
-def _features_used(conn: Connection, as_of: date, features: Sequence[str], accounts) -> pd.DataFrame:
+def _features_used(
+    conn: Connection, as_of: date, features: Sequence[str], accounts, scope: AccountScope = None
+) -> pd.DataFrame:
     """Per account, 1.0 for each feature used in the ticket window, from the daily bit masks.
 
     The masks are OR-reduced in NumPy: SQLite has no bitwise-OR aggregate, and testing each bit in SQL costs a
@@ -63,6 +66,7 @@ def _features_used(conn: Connection, as_of: date, features: Sequence[str], accou
         conn,
         select(d.account_id, d.features_mask)
         .where(d.day.between(start, as_of), d.features_mask != 0, d.account_id.in_(accounts))
+        .where(range_filter(d.account_id, scope))
         .order_by(d.account_id),
     )
     if not len(account_ids):
@@ -74,7 +78,7 @@ def _features_used(conn: Connection, as_of: date, features: Sequence[str], accou
     return pd.DataFrame(used, index=pd.Index(ids, name="account_id"), columns=keys)
 
 
-def _activity_aggregates(conn: Connection, as_of: date, accounts) -> pd.DataFrame:
+def _activity_aggregates(conn: Connection, as_of: date, accounts, scope: AccountScope = None) -> pd.DataFrame:
     d28 = as_of - timedelta(days=USAGE_WINDOW_DAYS - 1)
     d30 = as_of - timedelta(days=TICKET_WINDOW_DAYS - 1)
     d90 = as_of - timedelta(days=TREND_WINDOW_DAYS - 1)
@@ -104,13 +108,13 @@ def _activity_aggregates(conn: Connection, as_of: date, accounts) -> pd.DataFram
             func.sum(d.seat_delta).label("seat_delta_90"),
             func.sum(d.plan_delta).label("plan_delta_90"),
         )
-        .where(d.day.between(d90, as_of), d.account_id.in_(accounts))
+        .where(d.day.between(d90, as_of), d.account_id.in_(accounts), range_filter(d.account_id, scope))
         .group_by(d.account_id)
     )
     # Seat changes after the scoring date, to roll today's seat count back to it.
     later_seats = (
         select(d.account_id, func.sum(d.seat_delta).label("seat_delta_after"))
-        .where(d.day > as_of, d.seat_delta != 0, d.account_id.in_(accounts))
+        .where(d.day > as_of, d.seat_delta != 0, d.account_id.in_(accounts), range_filter(d.account_id, scope))
         .group_by(d.account_id)
     )
     activity = _frame(conn.execute(windowed), dates=("last_login", "last_feature_use"))
@@ -126,10 +130,11 @@ def _account_frame(conn: Connection, account_filter) -> pd.DataFrame:
     return frame.set_index("id")
 
 
-def _champions(conn: Connection, account_filter) -> pd.Series:
+def _champions(conn: Connection, account_filter, scope: AccountScope = None) -> pd.Series:
     query = (
         select(Contact.account_id, func.max(case((Contact.is_champion, 1), else_=0)))
         .where(Contact.account_id.in_(select(Account.id).where(account_filter)))
+        .where(range_filter(Contact.account_id, scope))
         .group_by(Contact.account_id)
     )
     rows = conn.execute(query).all()
@@ -150,7 +155,7 @@ def account_metrics(
     as_of: date,
     core_features: Sequence[str],
     features: Sequence[str],
-    account_ids: Sequence[int] | None = None,
+    account_ids: AccountScope = None,
 ) -> pd.DataFrame:
     """Metrics of engine.canonical.METRIC_COLUMNS plus account attributes, indexed by account id.
 
@@ -159,16 +164,16 @@ def account_metrics(
     """
     account_filter = accounts_active_on(as_of)
     if account_ids is not None:
-        account_filter = and_(account_filter, Account.id.in_(list(account_ids)))
+        account_filter = and_(account_filter, scope_filter(Account.id, account_ids))
     accounts = _account_frame(conn, account_filter)
     if accounts.empty:
         return accounts
     in_scope = select(Account.id).where(account_filter)
-    activity = _activity_aggregates(conn, as_of, in_scope)
-    used = _features_used(conn, as_of, features, in_scope)
+    activity = _activity_aggregates(conn, as_of, in_scope, account_ids)
+    used = _features_used(conn, as_of, features, in_scope, account_ids)
     activity["core_used"] = used.reindex(columns=list(core_features), fill_value=0.0).sum(axis=1)
     activity["features_used"] = used.sum(axis=1)
-    frame = accounts.join(activity, how="left").join(_champions(conn, account_filter), how="left")
+    frame = accounts.join(activity, how="left").join(_champions(conn, account_filter, account_ids), how="left")
 
     as_of_ts = pd.Timestamp(as_of)
     instrumented = pd.to_datetime(frame["first_activity_at"]) <= as_of_ts

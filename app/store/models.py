@@ -285,3 +285,35 @@ class QuarantinedRecord(Base):
     reason: Mapped[str] = mapped_column(Text)
     payload: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class ScoreRun(Base):
+    """A sharded scoring run: completed (band summary, due actions released, write-back dispatched) exactly once."""
+
+    __tablename__ = "score_runs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    as_of: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16))  # scoring, done, failed
+    shards: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    summary: Mapped[dict | None] = mapped_column(JSON)
+
+
+class ScoreShard(Base):
+    """One shard of a run: an account id range, scored by one job; its writes commit with its `done`."""
+
+    __tablename__ = "score_shards"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("score_runs.id", ondelete="CASCADE"), primary_key=True)
+    shard: Mapped[int] = mapped_column(Integer, primary_key=True)
+    first_id: Mapped[int] = mapped_column(BigInteger)
+    last_id: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))  # queued, running, done, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    job_id: Mapped[str | None] = mapped_column(String(64))
+    totals: Mapped[dict | None] = mapped_column(JSON)
+    field_writes: Mapped[int] = mapped_column(Integer, default=0)
+    new_actions: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)

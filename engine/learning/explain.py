@@ -7,7 +7,11 @@ typical account (the training medians / most frequent categories kept in the mod
   ``calibration slope × Σ coef_k × (x_k − ref_k)`` over the model columns k built from j (the standardized value,
   its missing indicator, its one-hot columns). The contributions add up exactly to the account's log-odds minus
   the typical account's, so they are the model's own arithmetic, not an approximation.
-* **Any other model** (gradient boosting): occlusion. Feature j's contribution is the drop in calibrated log-odds
+* **Gradient boosting** (sklearn's HistGradientBoosting, numeric splits): Saabas path attribution
+  (engine.learning.tree_paths): along the account's path through every tree, each split's change in expected value
+  is credited to the feature split on. The credits add up exactly to the account's calibrated log-odds minus the
+  trees' expected log-odds; computed for all accounts and trees at once, ~30x faster than occlusion.
+* **Any other model**: occlusion. Feature j's contribution is the drop in calibrated log-odds
   when j alone is set to its typical value, i.e. "how much lower would the risk be if this were normal". It
   captures non-linear effects honestly; with interactions the parts need not add up exactly.
 
@@ -23,6 +27,7 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
+from engine.learning import tree_paths
 from engine.learning.models import LOGIT_LIMIT, BinaryModel, prepare_frame
 
 # Rows (accounts x features) scored per estimator call when occluding: bounds memory at ~100 MB per chunk.
@@ -73,7 +78,19 @@ def contributions(model: BinaryModel, frame: pd.DataFrame) -> pd.DataFrame:
         for k in range(parts.shape[1]):  # a few dozen columns; each add is vectorized over accounts
             out[:, groups[k]] += parts[:, k]
         return pd.DataFrame(out, index=frame.index, columns=spec.columns)
+    if tree_paths.supports(estimator):
+        return _tree_paths(model, X, frame.index)
     return _occlusion(model, X, frame.index)
+
+
+def _tree_paths(model: BinaryModel, X: pd.DataFrame, index: pd.Index) -> pd.DataFrame:  # noqa: N803
+    """Saabas credits per model-matrix column, scaled by the calibration slope and summed per feature."""
+    estimator = model.pipeline.named_steps["model"]
+    credits = tree_paths.path_contributions(tree_paths.tree_table(estimator), model.model_matrix(X))
+    groups = _output_groups(model)
+    to_feature = np.zeros((len(groups), len(model.spec.columns)))
+    to_feature[np.arange(len(groups)), groups] = model.calibration[0]
+    return pd.DataFrame(credits @ to_feature, index=index, columns=model.spec.columns)
 
 
 def _occlusion(model: BinaryModel, X: pd.DataFrame, index: pd.Index) -> pd.DataFrame:  # noqa: N803
@@ -151,26 +168,31 @@ def top_drivers(
     order = np.argsort(-values, axis=1, kind="stable")[:, :k]
     X = prepare_frame(frame, spec)  # noqa: N806
     columns = spec.columns
-    raw = {name: X[name].to_numpy() for name in columns}
+    # The arithmetic is done for all accounts at once; the loop below only assembles the driver records.
+    effects = np.take_along_axis(values, order, axis=1)
+    points = (100.0 * (probability[:, None] - _sigmoid(logit[:, None] - effects))).tolist()
+    raw = {name: X[name].to_numpy().tolist() for name in columns}
+    static = [
+        (name, spec.label(name), _plain(model.reference.get(name)), model.reference.get(name)) for name in columns
+    ]
     out: list[list[dict[str, Any]]] = []
-    for i in range(len(values)):
+    for i, (row_order, row_effects) in enumerate(zip(order.tolist(), effects.tolist(), strict=True)):
         drivers = []
-        for j in order[i]:
-            effect = float(values[i, j])
+        for rank, (j, effect) in enumerate(zip(row_order, row_effects, strict=True)):
             if effect < min_effect:
                 break
-            name = columns[j]
+            name, label, typical, reference = static[j]
             value = raw[name][i]
             drivers.append(
                 {
                     "feature": name,
-                    "label": spec.label(name),
+                    "label": label,
                     "value": _plain(value),
-                    "typical": _plain(model.reference.get(name)),
+                    "typical": typical,
                     "effect": round(effect, 3),
-                    "points": round(100.0 * float(probability[i] - _sigmoid(logit[i] - effect)), 1),
+                    "points": round(points[i][rank], 1),
                     "direction": "raises",
-                    "relation": _relation(value, model.reference.get(name)),
+                    "relation": _relation(value, reference),
                 }
             )
         out.append(drivers)

@@ -1,0 +1,83 @@
+"""A scoring run streamed over the book in account chunks, so memory is bounded by the chunk, not the book.
+
+Every score is a function of one account's own rollups, history and attributes (the engine has no cross-account
+step; the churn model's percentiles are against its validation set, fixed at training), so scoring chunk by chunk
+gives the same scores as scoring the book at once. What the run reports about the whole book, the counts and
+averages by band, is added up chunk by chunk (app.band_totals). Each chunk's scores, the field writes they cause
+and the playbook actions they fire are written in the caller's transaction before the next chunk is read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+from sqlalchemy import Connection, select
+
+from app.band_totals import BandTotals
+from app.ml.artifacts import Artifact
+from app.scoring import score_and_store
+from app.store.bulk import fetch_int_columns
+from app.store.metrics import accounts_active_on
+from app.store.models import Account
+from app.store.scope import AccountScope, IdRange, scope_filter
+from app.writeback.outbox import plan_field_writes, store_actions
+from engine.health_config import HealthConfig
+from engine.playbooks import Playbooks, plan_actions
+
+# Accounts read, scored and written per chunk (CSE_SCORE_CHUNK_ACCOUNTS): a few hundred MB at most.
+DEFAULT_CHUNK_ACCOUNTS = 25_000
+
+
+def active_ids(conn: Connection, as_of: date, scope: AccountScope = None) -> np.ndarray:
+    """Ids of the accounts active on `as_of` within the scope, ascending."""
+    query = select(Account.id).where(accounts_active_on(as_of), scope_filter(Account.id, scope)).order_by(Account.id)
+    (ids,) = fetch_int_columns(conn, query)
+    return ids
+
+
+def split_ids(ids: np.ndarray, size: int) -> list[IdRange]:
+    """Consecutive id ranges of at most `size` of the given (ascending) ids each."""
+    size = max(int(size), 1)
+    return [IdRange(int(ids[i]), int(ids[min(i + size, len(ids)) - 1])) for i in range(0, len(ids), size)]
+
+
+def chunks(conn: Connection, as_of: date, size: int, scope: AccountScope = None) -> Iterator[AccountScope]:
+    """The scope cut into chunks of at most `size` active accounts: id ranges, or slices of an explicit id list."""
+    if scope is None or isinstance(scope, IdRange):
+        yield from split_ids(active_ids(conn, as_of, scope), size)
+        return
+    ids = sorted(set(scope))
+    for start in range(0, len(ids), max(int(size), 1)):
+        yield ids[start : start + size]
+
+
+@dataclass
+class ChunkedRun:
+    totals: BandTotals = field(default_factory=BandTotals)
+    field_writes: int = 0
+    new_actions: int = 0
+
+
+def score_in_chunks(
+    conn: Connection,
+    as_of: date,
+    config: HealthConfig,
+    playbooks: Playbooks,
+    score_step: float,
+    scope: AccountScope = None,
+    artifact: Artifact | None = None,
+    chunk_size: int = DEFAULT_CHUNK_ACCOUNTS,
+) -> ChunkedRun:
+    """Score, store and plan write-back for every active account in `scope`, one chunk at a time."""
+    run = ChunkedRun()
+    for chunk in chunks(conn, as_of, chunk_size, scope):
+        scored = score_and_store(conn, as_of, config, chunk, artifact)
+        if scored.empty:
+            continue
+        run.field_writes += plan_field_writes(conn, scored, as_of, score_step)
+        run.new_actions += store_actions(conn, plan_actions(scored, as_of, playbooks))
+        run.totals.add(scored)
+    return run

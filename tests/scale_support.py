@@ -1,0 +1,57 @@
+"""A small generated book in the store, linked to every vendor and with score history, for the scale tests.
+
+Every account gets a company record in each CRM (external ids written directly: these tests are about scoring and
+planning, not identity resolution), so field writes, tasks and messages are planned for all of them.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pandas as pd
+from sqlalchemy import Connection, Engine, select
+
+from app.book_loader import load_book
+from app.demo.book import BookSpec, generate_book
+from app.scoring import score_and_store
+from app.store.models import Account, Action, ExternalId, OutboxRow, Score
+from connectors.registry import all_connectors
+from engine.health_config import load_health_config
+
+AS_OF = date(2026, 6, 30)
+SCORE_FIELDS = [c.name for c in Score.__table__.columns if c.name not in ("id", "computed_at")]
+
+
+def load_linked_book(store: Engine, accounts: int = 60) -> None:
+    book = generate_book(BookSpec(seed=11, active_accounts=accounts, days=60, as_of=AS_OF))
+    load_book(store, book.accounts, book.contacts, book.events)
+    with store.begin() as conn:
+        ids = conn.scalars(select(Account.id)).all()
+        conn.execute(
+            ExternalId.__table__.insert(),
+            [{"account_id": i, "vendor": c.name, "object": c.company_object, "external_id": f"{c.name}-{i}"}
+             for i in ids for c in all_connectors()],
+        )  # fmt: skip
+        for back in (30, 7):  # history, so the trends are not all missing
+            score_and_store(conn, AS_OF - timedelta(days=back), load_health_config())
+
+
+def run_outcome(conn: Connection) -> dict[str, pd.DataFrame]:
+    """What a scoring run as of AS_OF left in the store: its scores, outbox rows and actions, in a stable order."""
+    scores = pd.DataFrame(conn.execute(select(*[Score.__table__.c[c] for c in SCORE_FIELDS])
+                                       .where(Score.as_of == AS_OF)).all(), columns=SCORE_FIELDS)  # fmt: skip
+    outbox = pd.DataFrame(
+        [(r.vendor, r.operation, r.account_id, r.status, repr(sorted(r.payload.items())),
+          r.dedupe_key if r.operation != "update_fields" else "")
+         for r in conn.execute(select(OutboxRow))],
+        columns=["vendor", "operation", "account_id", "status", "payload", "dedupe_key"],
+    )  # fmt: skip
+    actions = pd.DataFrame(
+        conn.execute(select(Action.account_id, Action.playbook, Action.step, Action.dedupe_key, Action.status)).all(),
+        columns=["account_id", "playbook", "step", "dedupe_key", "status"],
+    )
+    return {
+        "scores": scores.sort_values("account_id", ignore_index=True),
+        "outbox": outbox.sort_values(list(outbox.columns), ignore_index=True),
+        "actions": actions.sort_values("dedupe_key", ignore_index=True),
+    }
