@@ -50,6 +50,7 @@ class Settings:
     admin_password: str | None = field(default=None, repr=False)
     hubspot_access_token: str | None = field(default=None, repr=False)
     intercom_access_token: str | None = field(default=None, repr=False)
+    card_programs: tuple[str, ...] = ("onboarding", "adoption", "renewal", "expansion", "advocacy")
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -92,6 +93,8 @@ class Settings:
             admin_password=env.get("CSE_ADMIN_PASSWORD"),
             hubspot_access_token=env.get("HUBSPOT_ACCESS_TOKEN"),
             intercom_access_token=env.get("INTERCOM_ACCESS_TOKEN"),
+            card_programs=tuple(p.strip() for p in env.get("CSE_CARD_PROGRAMS", "").split(",") if p.strip())
+            or cls.card_programs,
         )
 
     @property

@@ -20,10 +20,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.extensions["cse"] = {"settings": settings, "engine": engine}
 
     from app.web.admin import admin
+    from app.web.cards import cards
     from app.web.webhooks import webhooks
 
     app.register_blueprint(webhooks)
     app.register_blueprint(admin)
+    app.register_blueprint(cards)
 
     @app.get("/healthz")
     def healthz() -> dict:

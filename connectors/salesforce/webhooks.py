@@ -32,7 +32,7 @@ MAX_AGE_SECONDS = 300
 ACCOUNT_REFERENCES = ("AccountId", "WhatId")
 
 
-def _same_org(expected: str, given: str) -> bool:
+def same_org(expected: str, given: str) -> bool:
     """Org ids come as 15 or 18 characters; the first 15 identify the org."""
     return bool(expected) and expected[:15] == given[:15]
 
@@ -47,7 +47,7 @@ def parse_outbound(body: bytes, org_id: str) -> list[VendorEvent]:
     if notifications is None:
         raise WebhookMalformed("no soapenv:Body/notifications element")
     sender = (notifications.findtext(f"{{{OUTBOUND_NS}}}OrganizationId") or "").strip()
-    if not _same_org(org_id, sender):
+    if not same_org(org_id, sender):
         raise WebhookRejected(f"organization {sender or '(none)'} is not the connected org")
     events = []
     for notification in notifications.findall(f"{{{OUTBOUND_NS}}}Notification"):
@@ -88,7 +88,7 @@ def parse_flow(body: bytes, org_id: str) -> list[VendorEvent]:
         raise WebhookMalformed(f"body is not JSON: {error}") from error
     if not isinstance(payload, dict) or not isinstance(payload.get("events"), list):
         raise WebhookMalformed("expected an object with an events array")
-    if not _same_org(org_id, str(payload.get("orgId") or "")):
+    if not same_org(org_id, str(payload.get("orgId") or "")):
         raise WebhookRejected(f"organization {payload.get('orgId')!r} is not the connected org")
     events = []
     for index, event in enumerate(payload["events"]):
