@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, literal, select, union_all
+from sqlalchemy.orm import aliased
 
 from app.cards.overrides import active_override_filter
 from app.store.models import Account, Action, ActivityEvent, BandOverride, ExternalId, ProgramEnrollment, Score
@@ -37,11 +38,13 @@ GRADUATION_DAYS = 90
 
 
 def _latest_score_id(account_id_column):
+    latest = aliased(Score)  # aliased: the outer query joins Score too, and must not correlate with it
     return (
-        select(Score.id)
-        .where(Score.account_id == account_id_column)
-        .order_by(Score.as_of.desc(), Score.id.desc())
+        select(latest.id)
+        .where(latest.account_id == account_id_column)
+        .order_by(latest.as_of.desc(), latest.id.desc())
         .limit(1)
+        .correlate(Account)
         .scalar_subquery()
     )
 
@@ -52,6 +55,7 @@ def _active_override_id(account_id_column, now: datetime):
         .where(BandOverride.account_id == account_id_column, *active_override_filter(now))
         .order_by(BandOverride.created_at.desc(), BandOverride.id.desc())
         .limit(1)
+        .correlate(Account)
         .scalar_subquery()
     )
 
@@ -116,6 +120,8 @@ def _lists_query(account_id: int):
 
 
 def _iso(value: date | datetime | None) -> str | None:
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="seconds")
     return value.isoformat() if value is not None else None
 
 

@@ -94,8 +94,9 @@ def hubspot_card() -> Response:
     settings = context.settings()
     try:
         secret = settings.hubspot_client_secret
-        _signed(secret, "hubspot", lambda b: verify_v3(secret or "", request.method, _public_uri(), b, request.headers))
-        fetch = hubspot_cards.parse_fetch(request.method, request.args, request.get_data())
+        uri = _public_uri()
+        body = _signed(secret, "hubspot", lambda b: verify_v3(secret or "", request.method, uri, b, request.headers))
+        fetch = hubspot_cards.parse_fetch(request.method, request.args, body)
         if fetch.portal_id != (settings.hubspot_portal_id or ""):
             raise Refused(403, f"portal {fetch.portal_id} is not the connected portal")
         where = resolve_account("hubspot", "companies", fetch.company_id)
