@@ -15,7 +15,7 @@ from app.cards.model import build_card
 from app.scoring import score_and_store
 from app.settings import Settings
 from app.store.load import load_accounts, load_contacts
-from app.store.models import Account, ActivityEvent, BandOverride, ExternalId, ProgramEnrollment, Score
+from app.store.models import ActivityEvent, BandOverride, ExternalId, ProgramEnrollment, Score
 from app.web import create_app
 from connectors.intercom.canvas import MAX_CANVAS_BYTES, RISK_WORDS
 from engine.health_config import load_health_config
@@ -296,7 +296,7 @@ def test_card_is_a_constant_number_of_queries(world, store) -> None:
     event.listen(store, "before_cursor_execute", record)
     try:
         with store.connect() as conn:
-            card = build_card(conn, Account.id == account_id, ("renewal",))
+            card = build_card(conn, account_id, ("renewal",))
     finally:
         event.remove(store, "before_cursor_execute", record)
     assert len(statements) == 2, statements

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, literal, select, union_all
+from sqlalchemy import Connection, DateTime, Integer, bindparam, literal, select, union_all
 from sqlalchemy.orm import aliased
 
 from app.cards.overrides import active_override_filter
@@ -37,25 +37,31 @@ GRADUATED = "Onboarded"
 GRADUATION_DAYS = 90
 
 
-def _latest_score_id(account_id_column):
-    latest = aliased(Score)  # aliased: the outer query joins Score too, and must not correlate with it
+# Statements are built once, with the account and the time as bound parameters: building them per request cost more
+# than running them.
+ACCOUNT_ID = bindparam("account_id", type_=Integer)
+NOW = bindparam("now", type_=DateTime)
+
+
+def _latest_score_id():
+    """Uncorrelated (the account is a parameter), so the database evaluates it once and joins Score on its key."""
+    latest = aliased(Score)
     return (
         select(latest.id)
-        .where(latest.account_id == account_id_column)
+        .where(latest.account_id == ACCOUNT_ID)
         .order_by(latest.as_of.desc(), latest.id.desc())
         .limit(1)
-        .correlate(Account)
         .scalar_subquery()
     )
 
 
-def _active_override_id(account_id_column, now: datetime):
+def _active_override_id():
+    active = aliased(BandOverride)
     return (
-        select(BandOverride.id)
-        .where(BandOverride.account_id == account_id_column, *active_override_filter(now))
-        .order_by(BandOverride.created_at.desc(), BandOverride.id.desc())
+        select(active.id)
+        .where(active.account_id == ACCOUNT_ID, *active_override_filter(NOW, active))
+        .order_by(active.created_at.desc(), active.id.desc())
         .limit(1)
-        .correlate(Account)
         .scalar_subquery()
     )
 
@@ -73,37 +79,39 @@ HEADER_COLUMNS = (
 )  # fmt: skip
 
 
-def header_query(now: datetime):
-    """Account + latest score + override in force; the caller adds the WHERE that picks the account."""
+def _header_query():
+    """Account + latest score + override in force, in one statement."""
     return (
         select(*HEADER_COLUMNS)
         .select_from(Account)
-        .outerjoin(Score, Score.id == _latest_score_id(Account.id))
-        .outerjoin(BandOverride, BandOverride.id == _active_override_id(Account.id, now))
+        .outerjoin(Score, Score.id == _latest_score_id())
+        .outerjoin(BandOverride, BandOverride.id == _active_override_id())
+        .where(Account.id == ACCOUNT_ID)
     )
 
 
 def resolve_account(vendor: str, obj: str, external_id: str):
-    """WHERE clause for the account a vendor's company record resolved to (identity resolution's ExternalId)."""
+    """WHERE clause (on Account) for the account a vendor's company record resolved to (identity resolution's
+    ExternalId); the web layer reads the account id with it, then builds the card."""
     linked = select(ExternalId.account_id).where(
         ExternalId.vendor == vendor, ExternalId.object == obj, ExternalId.external_id == external_id
     )
     return Account.id.in_(linked.scalar_subquery())
 
 
-def _lists_query(account_id: int):
+def _lists_query():
     """Open tasks, enrollment requests and recent card touchpoints of one account, as one UNION ALL."""
     tasks = (
         select(literal("task").label("section"), Action.payload["title"].as_string().label("title"),
                Action.status.label("status"), Action.due.label("at"), Action.playbook.label("detail"))
-        .where(Action.account_id == account_id, Action.kind == "crm_task", Action.status.in_(OPEN_TASK_STATUSES))
+        .where(Action.account_id == ACCOUNT_ID, Action.kind == "crm_task", Action.status.in_(OPEN_TASK_STATUSES))
         .order_by(Action.due.desc(), Action.id.desc())
         .limit(LIST_LIMIT)
     )  # fmt: skip
     enrollments = (
         select(literal("enrollment"), ProgramEnrollment.program, ProgramEnrollment.status,
                ProgramEnrollment.requested_at, ProgramEnrollment.requested_by)
-        .where(ProgramEnrollment.account_id == account_id)
+        .where(ProgramEnrollment.account_id == ACCOUNT_ID)
         .order_by(ProgramEnrollment.requested_at.desc(), ProgramEnrollment.id.desc())
         .limit(LIST_LIMIT)
     )  # fmt: skip
@@ -111,12 +119,16 @@ def _lists_query(account_id: int):
         select(literal("touchpoint"), ActivityEvent.properties["channel"].as_string(),
                ActivityEvent.properties["note"].as_string(), ActivityEvent.occurred_at,
                ActivityEvent.properties["author"].as_string())
-        .where(ActivityEvent.account_id == account_id, ActivityEvent.source == TOUCHPOINT_SOURCE)
+        .where(ActivityEvent.account_id == ACCOUNT_ID, ActivityEvent.source == TOUCHPOINT_SOURCE)
         .order_by(ActivityEvent.occurred_at.desc(), ActivityEvent.id.desc())
         .limit(LIST_LIMIT)
     )  # fmt: skip
     parts = [q.subquery() for q in (tasks, enrollments, touchpoints)]
     return union_all(*(select(*p.c) for p in parts))
+
+
+HEADER_QUERY = _header_query()
+LISTS_QUERY = _lists_query()
 
 
 def _iso(value: date | datetime | None) -> str | None:
@@ -183,7 +195,7 @@ def _health(row) -> dict[str, Any]:
 
 def _lists(conn: Connection, account_id: int) -> dict[str, list[dict]]:
     tasks, enrollments, touchpoints = [], [], []
-    for section, title, status, at, detail in conn.execute(_lists_query(account_id)):
+    for section, title, status, at, detail in conn.execute(LISTS_QUERY, {"account_id": account_id}):
         if section == "task":
             tasks.append({"title": title, "status": status, "due": _iso(at), "playbook": detail})
         elif section == "enrollment":
@@ -204,10 +216,12 @@ def available_actions(programs: tuple[str, ...]) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def build_card(conn: Connection, where, programs: tuple[str, ...], now: datetime | None = None) -> dict | None:
-    """The card of the account `where` selects (see resolve_account), or None when no account matches."""
+def build_card(
+    conn: Connection, account_id: int, programs: tuple[str, ...], now: datetime | None = None
+) -> dict | None:
+    """The card of one account (two statements), or None when there is no such account."""
     now = now or datetime.now()
-    row = conn.execute(header_query(now).where(where).limit(1)).first()
+    row = conn.execute(HEADER_QUERY, {"account_id": account_id, "now": now}).first()
     if row is None:
         return None
     lists = _lists(conn, row.id)

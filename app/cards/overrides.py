@@ -11,9 +11,9 @@ from sqlalchemy import Connection, select
 from app.store.models import BandOverride
 
 
-def active_override_filter(at: datetime):
-    """Overrides in force at `at`: not cleared, not yet expired, already made."""
-    return (BandOverride.cleared_at.is_(None), BandOverride.expires_at > at, BandOverride.created_at <= at)
+def active_override_filter(at: datetime, table=BandOverride):
+    """Overrides in force at `at`: not cleared, not yet expired, already made (`table` may be an alias)."""
+    return (table.cleared_at.is_(None), table.expires_at > at, table.created_at <= at)
 
 
 def overrides_on(conn: Connection, as_of: date, account_ids: list[int]) -> pd.Series:

@@ -72,7 +72,7 @@ def _card_response(where, action: dict | None, actor: str, source: str, started:
                 notice = perform(conn, account_id, parse_action(action, programs), actor, source)
             except ActionRefused as error:
                 raise Refused(400, str(error)) from None
-        card = build_card(conn, Account.id == account_id, programs)
+        card = build_card(conn, account_id, programs)
     return card, notice
 
 
