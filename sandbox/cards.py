@@ -106,6 +106,14 @@ class CanvasKit:
         return self._signed(url, self.submit_body(contact_id, conversation_id, canvas, component_id, input_values))
 
 
+def conversation_with_company(ws: Workspace, company_key: str, company: str, email: str, name: str, text: str):
+    """A contact of a company writing in: (contact id, conversation id, company id) in the Intercom sandbox."""
+    record = ws.add_company({"company_id": company_key, "name": company})
+    contact = ws.add_contact({"email": email, "name": name})
+    ws.attach_company(contact["id"], record["id"])
+    return contact["id"], ws.add_conversation(contact["id"], text)["id"], record["id"]
+
+
 def salesforce_callout(
     secret: str, url: str, *, org_id: str, account_id: str, action: dict | None = None,
     user: str = "csm@example.com", timestamp: int | None = None,

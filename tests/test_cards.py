@@ -19,7 +19,7 @@ from app.store.models import ActivityEvent, BandOverride, ExternalId, ProgramEnr
 from app.web import create_app
 from connectors.intercom.canvas import MAX_CANVAS_BYTES, RISK_WORDS
 from engine.health_config import load_health_config
-from sandbox.cards import CanvasKit, hubspot_fetch, salesforce_callout
+from sandbox.cards import CanvasKit, conversation_with_company, hubspot_fetch, salesforce_callout
 from sandbox.intercom.openapi import SpecViolation
 from sandbox.intercom.workspace import APP_ID, Workspace
 from tests.factories import accounts_frame, contacts_frame
@@ -37,11 +37,8 @@ IC_INIT, IC_SUBMIT = "http://localhost/cards/intercom/initialize", "http://local
 def intercom() -> tuple[Workspace, str, str, str]:
     """An Intercom workspace with the account's company, its champion and a conversation."""
     ws = Workspace()
-    company = ws.add_company({"company_id": "A0000", "name": "Company 0"})
-    contact = ws.add_contact({"email": "champion@company0.example", "name": "Pat Champion"})
-    ws.attach_company(contact["id"], company["id"])
-    conversation = ws.add_conversation(contact["id"], "Where do I find the export?")
-    return ws, contact["id"], conversation["id"], company["id"]
+    return ws, *conversation_with_company(ws, "A0000", "Company 0", "champion@company0.example", "Pat Champion",
+                                          "Where do I find the export?")  # fmt: skip
 
 
 @pytest.fixture

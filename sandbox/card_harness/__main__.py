@@ -19,7 +19,7 @@ from app.store.load import load_accounts, load_contacts
 from app.store.models import Action, ExternalId, Score
 from app.web import create_app
 from engine.health_config import load_health_config
-from sandbox.cards import CanvasKit, hubspot_fetch, salesforce_callout
+from sandbox.cards import CanvasKit, conversation_with_company, hubspot_fetch, salesforce_callout
 from sandbox.intercom.workspace import APP_ID, Workspace
 
 HS, IC, SF = "harness-hubspot-secret", "harness-intercom-secret", "harness-salesforce-secret"
@@ -63,15 +63,6 @@ def _store(folder: Path, ic_company: str):
     return engine
 
 
-def _workspace() -> tuple[Workspace, str, str, str]:
-    ws = Workspace()
-    company = ws.add_company({"company_id": "NW-001", "name": "Northwind Traders"})
-    contact = ws.add_contact({"email": "pat@northwind.example", "name": "Pat Lee"})
-    ws.attach_company(contact["id"], company["id"])
-    conversation = ws.add_conversation(contact["id"], "Can we get a walkthrough of exports?")
-    return ws, contact["id"], conversation["id"], company["id"]
-
-
 def _send(client, signed) -> dict:
     response = client.open(signed.url, method=signed.method, headers=signed.headers, data=signed.body)
     if response.status_code != 200:
@@ -81,7 +72,10 @@ def _send(client, signed) -> dict:
 
 def answers(folder: Path) -> dict[str, dict]:
     """The three surfaces' answers after one action from each."""
-    ws, contact_id, conversation_id, ic_company = _workspace()
+    ws = Workspace()
+    contact_id, conversation_id, ic_company = conversation_with_company(
+        ws, "NW-001", "Northwind Traders", "pat@northwind.example", "Pat Lee", "Can we get a walkthrough of exports?"
+    )
     engine = _store(folder, ic_company)
     settings = Settings(database_url="sqlite://", hubspot_client_secret=HS, hubspot_portal_id=str(PORTAL),
                         intercom_client_secret=IC, intercom_app_id=APP_ID, salesforce_callout_secret=SF,
