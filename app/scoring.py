@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, func, select
 
+from app.cards.overrides import apply_band_overrides
 from app.ml.artifacts import Artifact
 from app.ml.scorer import model_scores
 from app.store.bulk import staged_insert
@@ -24,7 +25,7 @@ TREND_LOOKBACKS = {"health_7d_ago": 7, "health_30d_ago": 30}
 # A score counts as "7 days ago" if it was computed for a day within this many days before that target.
 TREND_TOLERANCE_DAYS = 7
 SCORE_COLUMNS = (
-    "account_id", "as_of", "computed_at", "health", "band", *(f"f_{f}" for f in FACTORS), "coverage",
+    "account_id", "as_of", "computed_at", "health", "band", "band_computed", *(f"f_{f}" for f in FACTORS), "coverage",
     "trend_7d", "trend_30d", "drivers", "recommended_action", "expansion_score", "expansion_type",
     "revenue_potential", "churn_probability", "churn_horizon_days", "days_to_churn", "risk_drivers", "model_version",
 )  # fmt: skip
@@ -113,6 +114,6 @@ def score_and_store(
     account_ids: AccountScope = None,
     artifact: Artifact | None = None,
 ) -> pd.DataFrame:
-    scored = compute_scores(conn, as_of, config, account_ids, artifact)
+    scored = apply_band_overrides(conn, compute_scores(conn, as_of, config, account_ids, artifact), as_of)
     write_scores(conn, as_of, scored)
     return scored

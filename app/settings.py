@@ -88,6 +88,7 @@ class Settings:
     env: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     model_key: str | None = field(default=None, repr=False)
     model_key_file: Path = field(default_factory=lambda: default_model_key_file(os.environ))
+    card_programs: tuple[str, ...] = ("onboarding", "adoption", "renewal", "expansion", "advocacy")
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -144,6 +145,8 @@ class Settings:
             model_key_file=Path(env["CSE_MODEL_KEY_FILE"])
             if env.get("CSE_MODEL_KEY_FILE")
             else default_model_key_file(env),
+            card_programs=tuple(p.strip() for p in env.get("CSE_CARD_PROGRAMS", "").split(",") if p.strip())
+            or cls.card_programs,
         )
 
     def value(self, name: str) -> str | None:

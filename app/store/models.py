@@ -171,6 +171,7 @@ class Score(Base):
     computed_at: Mapped[datetime] = mapped_column(DateTime)
     health: Mapped[float | None] = mapped_column(Float)
     band: Mapped[str | None] = mapped_column(String(16))
+    band_computed: Mapped[str | None] = mapped_column(String(16))  # the engine's band where an override replaced it
     f_adoption: Mapped[float | None] = mapped_column(Float)
     f_engagement: Mapped[float | None] = mapped_column(Float)
     f_support: Mapped[float | None] = mapped_column(Float)
@@ -317,3 +318,36 @@ class ScoreShard(Base):
     field_writes: Mapped[int] = mapped_column(Integer, default=0)
     new_actions: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class BandOverride(Base):
+    """A CSM's snooze/override of an account's health band: honoured by scoring until it expires or is cleared."""
+
+    __tablename__ = "band_overrides"
+    __table_args__ = (Index("ix_band_overrides_account_expiry", "account_id", "expires_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    band: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(String(255))
+    source: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    cleared_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class ProgramEnrollment(Base):
+    """A request to enroll an account in a success program, stored for the program engine to pick up."""
+
+    __tablename__ = "program_enrollments"
+    __table_args__ = (Index("ix_program_enrollments_account", "account_id", "status"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    program: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="requested")  # requested → (program engine) active …
+    requested_by: Mapped[str] = mapped_column(String(255))
+    source: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+    requested_at: Mapped[datetime] = mapped_column(DateTime)

@@ -36,10 +36,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
                              "refusals": RefusalBudget(settings.webhook_refusals_per_minute)}  # fmt: skip
 
     from app.web.admin import admin
+    from app.web.cards import cards
     from app.web.webhooks import webhooks
 
     app.register_blueprint(webhooks)
     app.register_blueprint(admin)
+    app.register_blueprint(cards)
 
     @app.get("/healthz")
     def healthz() -> dict:

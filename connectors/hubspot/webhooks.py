@@ -64,15 +64,12 @@ def signature_v1(secret: str, body: bytes) -> str:
 
 def verify(secret: str, method: str, uri: str, body: bytes, headers, now_ms: int | None = None,
            allow_legacy: bool = False) -> str:  # fmt: skip
-    """Check the request's signature; returns the version that matched, raises WebhookRejected otherwise."""
-    v3 = headers.get("X-HubSpot-Signature-v3")
-    if v3 is not None:
-        timestamp = headers.get("X-HubSpot-Request-Timestamp")
-        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
-        if abs(now_ms - ascii_digits(timestamp, "X-HubSpot-Request-Timestamp")) > MAX_AGE_MS:
-            raise WebhookRejected("timestamp more than 5 minutes from now")
-        if not same_signature(signature_v3(secret, method, uri, body, timestamp), v3):
-            raise WebhookRejected("signature v3 does not match")
+    """Check the request's signature; returns the version that matched, raises WebhookRejected otherwise.
+
+    v3 is used whenever HubSpot sends it; the older versions only when it does not.
+    """
+    if headers.get("X-HubSpot-Signature-v3") is not None:
+        verify_v3(secret, method, uri, body, headers, now_ms)
         return "v3"
     if not allow_legacy:
         raise WebhookRejected("no X-HubSpot-Signature-v3 header (v1/v2 signatures are not accepted)")
@@ -84,6 +81,19 @@ def verify(secret: str, method: str, uri: str, body: bytes, headers, now_ms: int
     if version not in ("v1", "v2") or not same_signature(expected, signature):
         raise WebhookRejected(f"signature {version} does not match")
     return version
+
+
+def verify_v3(secret: str, method: str, uri: str, body: bytes, headers, now_ms: int | None = None) -> None:
+    """Signature v3 and its 5-minute window; raises WebhookRejected. What app cards' hubspot.fetch calls carry."""
+    given = headers.get("X-HubSpot-Signature-v3")
+    if given is None:
+        raise WebhookRejected("no X-HubSpot-Signature-v3 header")
+    timestamp = headers.get("X-HubSpot-Request-Timestamp")
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    if abs(now_ms - ascii_digits(timestamp, "X-HubSpot-Request-Timestamp")) > MAX_AGE_MS:
+        raise WebhookRejected("timestamp more than 5 minutes from now")
+    if not same_signature(signature_v3(secret, method, uri, body, timestamp), given):
+        raise WebhookRejected("signature v3 does not match")
 
 
 def parse(body: bytes) -> list[VendorEvent]:

@@ -47,7 +47,7 @@ SALESFORCE_ID = TypeAdapter(SalesforceId)
 ACCOUNT_REFERENCES = ("AccountId", "WhatId")
 
 
-def _same_org(expected: str, given: str) -> bool:
+def same_org(expected: str, given: str) -> bool:
     """Org ids come as 15 or 18 characters; the first 15 identify the org."""
     return bool(expected) and expected[:15] == given[:15]
 
@@ -62,7 +62,7 @@ def parse_outbound(body: bytes, org_id: str) -> list[VendorEvent]:
     if notifications is None:
         raise WebhookMalformed("no soapenv:Body/notifications element")
     sender = (notifications.findtext(f"{{{OUTBOUND_NS}}}OrganizationId") or "").strip()
-    if not _same_org(org_id, sender):
+    if not same_org(org_id, sender):
         raise WebhookRejected(f"organization {sender or '(none)'} is not the connected org")
     listed = notifications.findall(f"{{{OUTBOUND_NS}}}Notification")
     if len(listed) > MAX_NOTIFICATIONS:
@@ -122,7 +122,7 @@ def parse_flow(body: bytes, org_id: str) -> list[VendorEvent]:
     """`{"orgId": "...", "events": [{"id": ..., "object": "Account", "recordId": ..., "accountId": ...}]}`."""
     raw = load_json(body)
     callout: FlowCallout = validated(FLOW_CALLOUT, raw, "Flow callout")
-    if not _same_org(org_id, callout.orgId):
+    if not same_org(org_id, callout.orgId):
         raise WebhookRejected(f"organization {callout.orgId!r} is not the connected org")
     return [
         VendorEvent(event.id, callout.orgId, event.object, event.recordId, f"flow.{event.object}",

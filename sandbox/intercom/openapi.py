@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 from collections.abc import Mapping
 from functools import lru_cache
@@ -32,7 +33,10 @@ from urllib.parse import urlparse
 
 import yaml
 
-SPEC_DIR = Path(__file__).resolve().parents[3] / "shared" / "specs" / "intercom"
+# ../shared/specs/intercom next to the checkout; CSE_INTERCOM_SPECS points elsewhere (a git worktree, a CI cache).
+SPEC_DIR = Path(
+    os.environ.get("CSE_INTERCOM_SPECS") or Path(__file__).resolve().parents[3] / "shared" / "specs" / "intercom"
+)
 SPEC_2_11 = SPEC_DIR / "intercom-api-2.11.yaml"
 SPEC_2_16 = SPEC_DIR / "intercom-api-2.16.yaml"
 ERRATA = (
@@ -41,6 +45,7 @@ ERRATA = (
     "data_event.metadata: values may be numbers or objects (POST /events documents them)",
     "data_attribute.model: also 'conversation' (GET /data_attributes accepts model=conversation)",
     "GET /events without summary=true: validated against data_event_list",
+    "submit_request.current_canvas: a canvas_object, as in configure_request",
 )
 
 
@@ -87,6 +92,7 @@ def corrected_spec(path: Path = SPEC_2_11) -> dict:
     models = schemas["data_attribute"]["properties"]["model"]["enum"]
     if "conversation" not in models:
         models.append("conversation")
+    schemas["submit_request"]["properties"]["current_canvas"] = {"$ref": "#/components/schemas/canvas_object"}
     return spec
 
 
@@ -139,6 +145,15 @@ class ResponseChecker:
             if body not in (None, b"", ""):
                 raise SpecViolation(f"{method} {template} {status} declares no body, got {body!r:.200}")
             return template
+        self._check(schema, body, f"{method} {template} {status}")
+        return template
+
+    def validate_object(self, name: str, body: Any) -> None:
+        """Raise SpecViolation unless `body` matches the spec's component schema `name` (e.g. Canvas Kit's
+        initialize_request or submit_response, which are not operations of the REST API)."""
+        self._check({"$ref": f"#/components/schemas/{name}"}, body, name)
+
+    def _check(self, schema: dict, body: Any, what: str) -> None:
         root = {"components": self.spec["components"], "allOf": [schema]}
         validator = self._validator_cls(root, format_checker=self._format_checker)
         errors = sorted(validator.iter_errors(body), key=lambda e: list(e.absolute_path))
@@ -146,8 +161,7 @@ class ResponseChecker:
             details = "; ".join(
                 f"at {'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message[:300]}" for e in errors[:5]
             )
-            raise SpecViolation(f"{method} {template} {status}: {details}")
-        return template
+            raise SpecViolation(f"{what}: {details}")
 
     def check(self, response: Any) -> None:
         """httpx response hook: validate one response (the body is read first)."""

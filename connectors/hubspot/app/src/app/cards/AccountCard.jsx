@@ -1,0 +1,143 @@
+// The Customer Success Engine card on HubSpot company records (record tab and sidebar).
+// It renders the JSON our backend answers at /cards/hubspot (contract: app/cards/card.schema.json) and posts the
+// card's actions back through the same signed route; hubspot.fetch signs every request with the app's secret.
+import React, { useCallback, useEffect, useState } from "react";
+import {
+  Alert,
+  Button,
+  DescriptionList,
+  DescriptionListItem,
+  Divider,
+  Flex,
+  Heading,
+  Input,
+  List,
+  LoadingSpinner,
+  Select,
+  Tag,
+  Text,
+  hubspot,
+} from "@hubspot/ui-extensions";
+
+// Must be listed in app-hsmeta.json's permittedUrls.fetch; change both when deploying.
+export const BACKEND_URL = "https://cse.example.com/cards/hubspot";
+const TIMEOUT_MS = 10000;
+const TAG_VARIANTS = { healthy: "success", at_risk: "warning", critical: "danger", churning: "danger" };
+
+hubspot.extend(({ context }) => <AccountCard companyId={context.crm.objectId} fetcher={hubspot.fetch} />);
+
+const percent = (value) => (value === null || value === undefined ? "—" : `${Math.round(value * 100)} %`);
+const shown = (value, suffix = "") => (value === null || value === undefined ? "—" : `${value}${suffix}`);
+
+async function call(fetcher, url, options) {
+  const response = await fetcher(url, { timeout: TIMEOUT_MS, ...options });
+  const payload = await response.json();
+  if (!response.ok) {
+    throw new Error(payload.error || `The backend answered ${response.status}`);
+  }
+  return payload;
+}
+
+export function AccountCard({ companyId, fetcher }) {
+  const [card, setCard] = useState(null);
+  const [notice, setNotice] = useState(null);
+  const [error, setError] = useState(null);
+  const [busy, setBusy] = useState(false);
+  const [note, setNote] = useState("");
+  const [band, setBand] = useState("healthy");
+  const [program, setProgram] = useState("");
+
+  useEffect(() => {
+    call(fetcher, `${BACKEND_URL}?companyId=${encodeURIComponent(companyId)}`, { method: "GET" })
+      .then((payload) => setCard(payload.card))
+      .catch((err) => setError(err.message));
+  }, [companyId, fetcher]);
+
+  const act = useCallback(
+    (action) => {
+      setBusy(true);
+      setError(null);
+      call(fetcher, BACKEND_URL, { method: "POST", body: { companyId: String(companyId), action } })
+        .then((payload) => {
+          setCard(payload.card);
+          setNotice(payload.notice);
+          setNote("");
+        })
+        .catch((err) => setError(err.message))
+        .finally(() => setBusy(false));
+    },
+    [companyId, fetcher],
+  );
+
+  if (error && !card) {
+    return <Alert title="Customer Success Engine" variant="error">{error}</Alert>;
+  }
+  if (!card) {
+    return <LoadingSpinner label="Loading the account card" />;
+  }
+  const { health, churn, expansion, onboarding } = card;
+  const programs = card.actions.find((a) => a.type === "enroll")?.programs ?? [];
+  const bands = card.actions.find((a) => a.type === "override")?.bands ?? [];
+  return (
+    <Flex direction="column" gap="sm">
+      <Flex direction="row" gap="sm" align="center">
+        <Heading>{card.account.name}</Heading>
+        <Tag variant={TAG_VARIANTS[health.band] ?? "default"}>{health.band_label ?? "Not scored yet"}</Tag>
+      </Flex>
+      {health.override && (
+        <Alert title="Band overridden" variant="info">
+          {`${health.override.band} by ${health.override.author} until ${health.override.expires_at.slice(0, 10)}: ${health.override.reason} (scored: ${health.computed_band})`}
+        </Alert>
+      )}
+      {notice && <Alert title="Done" variant="success">{notice}</Alert>}
+      {error && <Alert title="Not done" variant="error">{error}</Alert>}
+      <DescriptionList direction="row">
+        <DescriptionListItem label="Health">{shown(health.score)}</DescriptionListItem>
+        <DescriptionListItem label="7-day trend">{shown(health.trend_7d)}</DescriptionListItem>
+        <DescriptionListItem label="Churn probability">{percent(churn.probability)}</DescriptionListItem>
+        <DescriptionListItem label="Time to churn">{shown(churn.days_to_churn, " days")}</DescriptionListItem>
+        <DescriptionListItem label="Expansion">{`${expansion.type ?? "—"} (${shown(expansion.potential)})`}</DescriptionListItem>
+        <DescriptionListItem label="Onboarding (by tenure)">{onboarding.phase ?? "—"}</DescriptionListItem>
+        <DescriptionListItem label="Program step">{card.program.active_step ?? "None yet"}</DescriptionListItem>
+      </DescriptionList>
+      <Heading>Why</Heading>
+      <List variant="unordered-styled">
+        {card.drivers.length ? card.drivers.map((d) => <Text key={d}>{d}</Text>) : [<Text key="none">No weak factor</Text>]}
+      </List>
+      {card.recommended_action && <Text format={{ fontWeight: "bold" }}>{`Next: ${card.recommended_action}`}</Text>}
+      <Heading>Open tasks</Heading>
+      <List variant="unordered-styled">
+        {card.tasks.length
+          ? card.tasks.map((t, i) => <Text key={`t${i}`}>{`${t.title} (due ${(t.due ?? "—").slice(0, 10)})`}</Text>)
+          : [<Text key="none">No open task</Text>]}
+      </List>
+      {card.program.enrollment_requests.length > 0 && (
+        <Text>{`Program requests: ${card.program.enrollment_requests.map((r) => `${r.program} (${r.status})`).join(", ")}`}</Text>
+      )}
+      <Divider />
+      <Input label="Note or reason" name="note" value={note} onChange={setNote} />
+      <Flex direction="row" gap="xs" wrap="wrap">
+        {["call", "email", "meeting"].map((kind) => (
+          <Button key={kind} disabled={busy || !note} onClick={() => act({ type: "touchpoint", kind, note })}>
+            {`Log ${kind}`}
+          </Button>
+        ))}
+      </Flex>
+      <Flex direction="row" gap="xs" align="end">
+        <Select label="Hold band at" name="band" value={band} onChange={setBand}
+          options={bands.map((b) => ({ label: b, value: b }))} />
+        <Button disabled={busy || !note} onClick={() => act({ type: "override", band, reason: note, days: 14 })}>
+          Snooze 14 days
+        </Button>
+        {health.override && (
+          <Button variant="secondary" disabled={busy} onClick={() => act({ type: "clear_override" })}>End override</Button>
+        )}
+      </Flex>
+      <Flex direction="row" gap="xs" align="end">
+        <Select label="Program" name="program" value={program} onChange={setProgram}
+          options={programs.map((p) => ({ label: p, value: p }))} />
+        <Button disabled={busy || !program} onClick={() => act({ type: "enroll", program })}>Request enrollment</Button>
+      </Flex>
+    </Flex>
+  );
+}

@@ -1,0 +1,79 @@
+// The card against a fake hubspot.fetch; @hubspot/ui-extensions is replaced by plain DOM stand-ins, because its
+// components only render inside HubSpot's sandboxed iframe.
+import React from "react";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { cleanup, fireEvent, render, screen, waitFor } from "@testing-library/react";
+import sample from "../../../../../../../tests/fixtures/card.sample.json";
+
+vi.mock("@hubspot/ui-extensions", () => {
+  const box = (tag) => ({ children }) => React.createElement(tag, null, children);
+  return {
+    hubspot: { extend: vi.fn(), fetch: vi.fn() },
+    Alert: ({ title, children }) => React.createElement("div", { role: "alert" }, `${title}: `, children),
+    Button: ({ children, onClick, disabled }) => React.createElement("button", { onClick, disabled }, children),
+    DescriptionList: box("dl"),
+    DescriptionListItem: ({ label, children }) => React.createElement("div", null, `${label}: `, children),
+    Divider: () => React.createElement("hr"),
+    Flex: box("div"),
+    Heading: box("h2"),
+    Input: ({ label, value, onChange }) =>
+      React.createElement("input", { "aria-label": label, value, onChange: (e) => onChange(e.target.value) }),
+    List: box("ul"),
+    LoadingSpinner: ({ label }) => React.createElement("p", null, label),
+    Select: ({ label, value, options, onChange }) =>
+      React.createElement("select", { "aria-label": label, value, onChange: (e) => onChange(e.target.value) },
+        React.createElement("option", { value: "" }, "—"),
+        options.map((o) => React.createElement("option", { key: o.value, value: o.value }, o.label))),
+    Tag: box("strong"),
+    Text: box("span"),
+  };
+});
+
+const { AccountCard, BACKEND_URL } = await import("../AccountCard.jsx");
+
+const answer = (payload, status = 200) => Promise.resolve({ ok: status < 400, status, json: () => Promise.resolve(payload) });
+
+afterEach(cleanup);
+
+describe("AccountCard", () => {
+  it("renders the card the backend answers", async () => {
+    const fetcher = vi.fn(() => answer(sample));
+    render(<AccountCard companyId={1001} fetcher={fetcher} />);
+    expect(await screen.findByText("Northwind Traders")).toBeTruthy();
+    expect(fetcher).toHaveBeenCalledWith(`${BACKEND_URL}?companyId=1001`, expect.objectContaining({ method: "GET" }));
+    expect(screen.getByText("Critical")).toBeTruthy();
+    expect(screen.getByText("Few of the core features are in use")).toBeTruthy();
+    expect(screen.getByText("Churn probability: 37 %")).toBeTruthy();
+    expect(screen.getByText("Program step: None yet")).toBeTruthy();
+    expect(screen.getByText(/Offer a training session/)).toBeTruthy();
+  });
+
+  it("posts an action through the signed route and shows the updated card", async () => {
+    const updated = structuredClone(sample);
+    updated.card.health.override = { band: "at_risk", reason: "Exec sponsor re-engaged", author: "csm@example.com",
+      created_at: "2026-12-04T10:00:00", expires_at: "2026-12-18T10:00:00" };
+    updated.card.health.band = "at_risk";
+    updated.card.health.band_label = "At risk";
+    updated.notice = "Band set to at_risk until 2026-12-18";
+    const fetcher = vi.fn().mockImplementationOnce(() => answer(sample)).mockImplementationOnce(() => answer(updated));
+    render(<AccountCard companyId={1001} fetcher={fetcher} />);
+    await screen.findByText("Northwind Traders");
+    fireEvent.change(screen.getByLabelText("Note or reason"), { target: { value: "Exec sponsor re-engaged" } });
+    fireEvent.change(screen.getByLabelText("Hold band at"), { target: { value: "at_risk" } });
+    fireEvent.click(screen.getByText("Snooze 14 days"));
+    await waitFor(() => expect(screen.getByText(/Band set to at_risk/)).toBeTruthy());
+    expect(fetcher).toHaveBeenLastCalledWith(BACKEND_URL, expect.objectContaining({
+      method: "POST",
+      body: { companyId: "1001", action: { type: "override", band: "at_risk", reason: "Exec sponsor re-engaged", days: 14 } },
+    }));
+    expect(screen.getByText("At risk")).toBeTruthy();
+    expect(screen.getByText("End override")).toBeTruthy();
+  });
+
+  it("shows the backend's refusal instead of a card", async () => {
+    const fetcher = vi.fn(() => answer({ error: "this record is not linked to an account" }, 404));
+    render(<AccountCard companyId={4040} fetcher={fetcher} />);
+    expect(await screen.findByRole("alert")).toHaveProperty("textContent",
+      "Customer Success Engine: this record is not linked to an account");
+  });
+});

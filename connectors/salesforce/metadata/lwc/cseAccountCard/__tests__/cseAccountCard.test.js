@@ -1,0 +1,85 @@
+import { createElement } from "lwc";
+import CseAccountCard from "c/cseAccountCard";
+import { getRecord } from "lightning/uiRecordApi";
+import getCard from "@salesforce/apex/CseCardController.getCard";
+import act from "@salesforce/apex/CseCardController.act";
+
+const sample = require("../../../../../../tests/fixtures/card.sample.json");
+
+jest.mock("@salesforce/apex/CseCardController.getCard", () => ({ default: jest.fn() }), { virtual: true });
+jest.mock("@salesforce/apex/CseCardController.act", () => ({ default: jest.fn() }), { virtual: true });
+
+// What the UI API answers for the CSE_* fields the engine wrote back.
+const RECORD = {
+    apiName: "Account",
+    id: "0015e00000ABCDEAAA",
+    fields: {
+        CSE_Health_Score__c: { value: 61.5 },
+        CSE_Health_Band__c: { value: "at_risk" },
+        CSE_Health_Trend__c: { value: -3.2 },
+        CSE_Churn_Probability__c: { value: 0.22 },
+        CSE_Risk_Drivers__c: { value: "adoption, support" },
+        CSE_Expansion_Score__c: { value: 40 },
+        CSE_Expansion_Type__c: { value: "plan" },
+        CSE_Last_Scored__c: { value: "2026-12-03" },
+    },
+};
+
+const flush = () => new Promise((resolve) => setTimeout(resolve, 0));
+const text = (root, selector) => root.shadowRoot.querySelector(selector)?.textContent;
+
+function mount() {
+    const element = createElement("c-cse-account-card", { is: CseAccountCard });
+    element.recordId = RECORD.id;
+    document.body.appendChild(element);
+    return element;
+}
+
+afterEach(() => {
+    while (document.body.firstChild) document.body.removeChild(document.body.firstChild);
+    jest.clearAllMocks();
+});
+
+describe("c-cse-account-card", () => {
+    it("renders the written-back CSE fields when the live card is unavailable", async () => {
+        getCard.mockRejectedValue({ body: { message: "The Customer Success Engine answered 503" } });
+        const element = mount();
+        getRecord.emit(RECORD);
+        await flush();
+        expect(getCard).toHaveBeenCalledWith({ accountId: RECORD.id });
+        expect(text(element, ".band")).toBe("At risk · 61.5");
+        expect(text(element, ".churn")).toBe("22 %");
+        expect(text(element, ".expansion")).toBe("plan (40)");
+        expect([...element.shadowRoot.querySelectorAll(".drivers li")].map((li) => li.textContent)).toEqual([
+            "adoption",
+            "support",
+        ]);
+        expect(text(element, ".live-error")).toBe("The Customer Success Engine answered 503");
+        expect(text(element, ".program-step")).toBe("—");
+    });
+
+    it("shows the live card and posts an action through Apex", async () => {
+        getCard.mockResolvedValue(JSON.stringify(sample));
+        const updated = JSON.parse(JSON.stringify(sample));
+        updated.card.touchpoints = [{ kind: "call", note: "Walked through exports", occurred_at: "2026-12-04T10:00:00", author: "csm" }];
+        updated.notice = "Call logged";
+        act.mockResolvedValue(JSON.stringify(updated));
+        const element = mount();
+        getRecord.emit(RECORD);
+        await flush();
+        expect(text(element, ".band")).toBe("Critical · 54.2");
+        expect(text(element, ".program-step")).toBe("None yet");
+        expect(text(element, ".tasks li")).toMatch(/^Offer a training session/);
+
+        const note = element.shadowRoot.querySelector(".note");
+        note.dispatchEvent(new CustomEvent("change", { detail: { value: "Walked through exports" } }));
+        await flush();
+        element.shadowRoot.querySelector(".log-call").click();
+        await flush();
+        expect(act).toHaveBeenCalledWith({
+            accountId: RECORD.id,
+            actionJson: JSON.stringify({ type: "touchpoint", kind: "call", note: "Walked through exports" }),
+        });
+        expect(text(element, ".notice")).toBe("Call logged");
+    });
+});

@@ -1,0 +1,114 @@
+// The Customer Success Engine card on the Account record page. What is already written back (the CSE_* fields)
+// renders at once through the UI API; the live card (drivers, program step, tasks, actions) comes from our backend
+// through CseCardController, whose callout uses the CSE_Backend Named Credential.
+import { LightningElement, api, wire } from "lwc";
+import { getFieldValue, getRecord } from "lightning/uiRecordApi";
+import HEALTH_SCORE from "@salesforce/schema/Account.CSE_Health_Score__c";
+import HEALTH_BAND from "@salesforce/schema/Account.CSE_Health_Band__c";
+import HEALTH_TREND from "@salesforce/schema/Account.CSE_Health_Trend__c";
+import CHURN_PROBABILITY from "@salesforce/schema/Account.CSE_Churn_Probability__c";
+import RISK_DRIVERS from "@salesforce/schema/Account.CSE_Risk_Drivers__c";
+import EXPANSION_SCORE from "@salesforce/schema/Account.CSE_Expansion_Score__c";
+import EXPANSION_TYPE from "@salesforce/schema/Account.CSE_Expansion_Type__c";
+import LAST_SCORED from "@salesforce/schema/Account.CSE_Last_Scored__c";
+import getCard from "@salesforce/apex/CseCardController.getCard";
+import act from "@salesforce/apex/CseCardController.act";
+
+const FIELDS = [HEALTH_SCORE, HEALTH_BAND, HEALTH_TREND, CHURN_PROBABILITY, RISK_DRIVERS, EXPANSION_SCORE,
+  EXPANSION_TYPE, LAST_SCORED];
+const BAND_LABELS = { healthy: "Healthy", at_risk: "At risk", critical: "Critical", churning: "Churning" };
+const shown = (value, suffix = "") => (value === null || value === undefined ? "—" : `${value}${suffix}`);
+
+export default class CseAccountCard extends LightningElement {
+    @api recordId;
+    live;
+    liveError;
+    notice;
+    busy = false;
+    note = "";
+    band = "healthy";
+    program = "";
+
+    @wire(getRecord, { recordId: "$recordId", fields: FIELDS })
+    account;
+
+    connectedCallback() {
+        this.load(getCard({ accountId: this.recordId }));
+    }
+
+    async load(request) {
+        this.busy = true;
+        try {
+            const payload = JSON.parse(await request);
+            this.live = payload.card;
+            this.notice = payload.notice;
+            this.liveError = undefined;
+        } catch (error) {
+            this.liveError = error?.body?.message ?? error?.message ?? "The live card is not available";
+        } finally {
+            this.busy = false;
+        }
+    }
+
+    field(name) {
+        return this.account?.data ? getFieldValue(this.account.data, name) : undefined;
+    }
+
+    get bandLabel() {
+        const band = this.live?.health.band ?? this.field(HEALTH_BAND);
+        return BAND_LABELS[band] ?? "Not scored yet";
+    }
+    get score() { return shown(this.live?.health.score ?? this.field(HEALTH_SCORE)); }
+    get trend() { return shown(this.live?.health.trend_7d ?? this.field(HEALTH_TREND)); }
+    get churn() {
+        const p = this.live?.churn.probability ?? this.field(CHURN_PROBABILITY);
+        return p === null || p === undefined ? "—" : `${Math.round(p * 100)} %`;
+    }
+    get timeToChurn() { return shown(this.live?.churn.days_to_churn, " days"); }
+    get expansion() {
+        const type = this.live?.expansion.type ?? this.field(EXPANSION_TYPE);
+        return `${type ?? "—"} (${shown(this.live?.expansion.potential ?? this.field(EXPANSION_SCORE))})`;
+    }
+    get lastScored() { return shown(this.field(LAST_SCORED)); }
+    get drivers() {
+        const words = this.live?.drivers ?? String(this.field(RISK_DRIVERS) ?? "").split(/[;,]\s*/).filter(Boolean);
+        return words.map((text, i) => ({ key: `d${i}`, text }));
+    }
+    get override() {
+        const o = this.live?.health.override;
+        return o ? `${o.band} by ${o.author} until ${o.expires_at.slice(0, 10)}: ${o.reason}` : undefined;
+    }
+    get onboarding() { return shown(this.live?.onboarding.phase); }
+    get programStep() { return this.live ? (this.live.program.active_step ?? "None yet") : "—"; }
+    get tasks() {
+        return (this.live?.tasks ?? []).map((t, i) => ({ key: `t${i}`, text: `${t.title} (due ${(t.due ?? "—").slice(0, 10)})` }));
+    }
+    get hasTasks() { return this.tasks.length > 0; }
+    get requests() {
+        return (this.live?.program.enrollment_requests ?? []).map((r, i) => ({ key: `r${i}`, text: `${r.program} (${r.status})` }));
+    }
+    get bandOptions() {
+        const override = this.live?.actions.find((a) => a.type === "override");
+        return (override?.bands ?? []).map((b) => ({ label: BAND_LABELS[b] ?? b, value: b }));
+    }
+    get programOptions() {
+        const enroll = this.live?.actions.find((a) => a.type === "enroll");
+        return (enroll?.programs ?? []).map((p) => ({ label: p, value: p }));
+    }
+    get noNote() { return this.busy || !this.note; }
+    get noProgram() { return this.busy || !this.program; }
+
+    handleNote(event) { this.note = event.detail.value; }
+    handleBand(event) { this.band = event.detail.value; }
+    handleProgram(event) { this.program = event.detail.value; }
+
+    perform(action) {
+        return this.load(act({ accountId: this.recordId, actionJson: JSON.stringify(action) })).then(() => {
+            if (!this.liveError) this.note = "";
+        });
+    }
+    handleLog(event) { return this.perform({ type: "touchpoint", kind: event.target.dataset.kind, note: this.note }); }
+    handleSnooze() { return this.perform({ type: "override", band: this.band, reason: this.note, days: 14 }); }
+    handleEndOverride() { return this.perform({ type: "clear_override" }); }
+    handleEnroll() { return this.perform({ type: "enroll", program: this.program }); }
+}
