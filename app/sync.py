@@ -59,8 +59,8 @@ from connectors.mapping import (
     record_id,
 )
 from connectors.source import VendorSource
+from mappings import DEFAULT_DIR as DEFAULT_MAPPINGS_DIR
 
-DEFAULT_MAPPINGS_DIR = Path(__file__).resolve().parent.parent / "mappings"
 DEFAULT_OVERLAP = timedelta(minutes=5)
 ENTITY_ORDER = {"account": 0, "contact": 1, "event": 2}
 IN_CHUNK = 500  # ids per IN (...) list: well under SQLite's and PostgreSQL's parameter limits

@@ -23,8 +23,9 @@ import yaml
 from connectors.salesforce.client import SalesforceClient, SalesforceError, error_code
 from connectors.source import PullStats
 from engine.canonical import Vendor
+from mappings import DEFAULT_DIR as SHIPPED_MAPPINGS
 
-DEFAULT_MAPPINGS_DIR = Path(__file__).resolve().parents[2] / "mappings" / "salesforce"
+DEFAULT_MAPPINGS_DIR = SHIPPED_MAPPINGS / "salesforce"
 DEFAULT_OBJECTS: tuple[str, ...] = ("Account", "Contact", "Opportunity", "Case", "Task")
 CURSOR_FIELD = "SystemModstamp"
 ALWAYS: tuple[str, ...] = ("Id", CURSOR_FIELD, "IsDeleted")
