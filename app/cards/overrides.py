@@ -4,11 +4,14 @@ override until it expires; the engine's own band is kept next to it in `band_com
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from sqlalchemy import Connection, select
 
 from app.store.models import BandOverride
+
+if TYPE_CHECKING:  # pandas only where scoring applies overrides: the web process reads cards without it
+    import pandas as pd
 
 
 def active_override_filter(at: datetime, table=BandOverride):
@@ -18,6 +21,8 @@ def active_override_filter(at: datetime, table=BandOverride):
 
 def overrides_on(conn: Connection, as_of: date, account_ids: list[int]) -> pd.Series:
     """The band override in force at the end of `as_of` per account (the newest when several overlap)."""
+    import pandas as pd
+
     end_of_day = datetime.combine(as_of, time.max)
     start_of_next = datetime.combine(as_of + timedelta(days=1), time.min)
     query = (
@@ -35,6 +40,7 @@ def overrides_on(conn: Connection, as_of: date, account_ids: list[int]) -> pd.Se
 
 def apply_band_overrides(conn: Connection, scored: pd.DataFrame, as_of: date) -> pd.DataFrame:
     """`scored` with overridden bands replaced and `band_computed` holding the engine's band where it was."""
+
     scored["band"] = scored["band"].astype(object)
     scored["band_computed"] = None
     if scored.empty:

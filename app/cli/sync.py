@@ -30,7 +30,7 @@ from app.sync import (
     save_mapping_version,
 )
 from app.sync.versions import load_active_mappings, mappings_dir_of
-from connectors.mapping import MappingError, load_mapping, validate_path
+from connectors.mapping import IMPORT_KIND, MappingError, load_mapping, mapping_files, validate_path
 from connectors.registry import vendor_names
 
 console = Console(stderr=True)
@@ -123,17 +123,24 @@ def sync_command(
 
 @mappings_app.command("validate")
 def validate_command(
-    path: Annotated[Path | None, typer.Argument(help="A mapping file or a folder (default: all mappings).")] = None,
+    path: Annotated[
+        Path | None, typer.Argument(help="A mapping file or a folder (default: every shipped mapping).")
+    ] = None,
 ) -> None:
     """Validate mapping files against the canonical schema; print file:line: field: message for each problem."""
+    from app.ml.importer import validate_import_files
+
     path = path or mappings_dir()
     mappings, problems = validate_path(path)
+    imports, import_problems = validate_import_files(mapping_files(path, IMPORT_KIND))
+    problems += import_problems
     for problem in problems:
         typer.echo(str(problem))
+    valid = f"{len(mappings)} mapping(s) valid, {len(imports)} import mapping(s) valid"
     if problems:
-        typer.echo(f"{len(problems)} problem(s); {len(mappings)} valid mapping(s)", err=True)
+        typer.echo(f"{len(problems)} problem(s); {valid}", err=True)
         raise typer.Exit(1)
-    typer.echo(f"{len(mappings)} mapping(s) valid")
+    typer.echo(valid)
 
 
 def _names(conn, vendor: str, name_or_object: str) -> list[str]:

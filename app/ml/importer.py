@@ -23,17 +23,18 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from connectors.mapping import IMPORT_KIND, MappingError, Problem, line_of, read_yaml
 from engine.learning.features import relative_change
 from engine.learning.models import FeatureSpec
+from mappings import DEFAULT_DIR as SHIPPED_MAPPINGS
 
 IMPORTS_DIR = "imports"
 DATA_FILE = "data.csv"
 SCHEMA_FILE = "schema.json"
 REPO_ROOT = Path(__file__).resolve().parents[2]
-MAPPINGS_DIR = REPO_ROOT / "mappings" / "import"
+MAPPINGS_DIR = SHIPPED_MAPPINGS / IMPORT_KIND
 ColumnType = Literal["number", "integer", "boolean", "category", "days_since"]
 Aggregation = Literal["count", "sum", "mean", "min", "max", "first", "last", "nunique"]
 TRUE_STRINGS = {"yes", "true", "1", "y", "t", "1.0"}
@@ -46,7 +47,12 @@ def shared_data_root() -> Path:
 
 
 class ImportMappingError(ValueError):
-    """A mapping file that cannot be used; the message names the file and the key at fault."""
+    """A mapping file that cannot be used; the message names the file and the key at fault, and `problems` (when
+    the file itself is invalid) each with file, line and field, as vendor mappings report them."""
+
+    def __init__(self, message: str | None = None, problems: list[Problem] | None = None) -> None:
+        self.problems = list(problems or [])
+        super().__init__(message or "\n".join(str(p) for p in self.problems))
 
 
 class _Strict(BaseModel):
@@ -132,6 +138,7 @@ class ActivitySpec(_Strict):
 class ImportMapping(_Strict):
     """A whole mapping file (format: mappings/import/README.md)."""
 
+    kind: Literal["import"] = IMPORT_KIND  # tells this file from a vendor mapping (mappings/README.md)
     name: str
     description: str = ""
     tables: dict[str, TableSpec]
@@ -167,30 +174,49 @@ def resolve_mapping_path(name_or_path: str | Path) -> Path:
 
 
 def load_mapping(path: Path) -> ImportMapping:
-    """Parse and validate a mapping file; errors name the file and the key path at fault."""
+    """Parse and validate a mapping file; every problem names the file, line and key path at fault."""
+    file = str(path)
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise ImportMappingError(f"{path}: not valid YAML: {error}") from error
+        root = read_yaml(path.read_text(encoding="utf-8"), file)
+    except (OSError, UnicodeDecodeError) as error:
+        raise ImportMappingError(problems=[Problem(file, None, "file", f"cannot read: {error}")]) from error
+    except MappingError as error:
+        raise ImportMappingError(problems=error.problems) from error
     try:
-        mapping = ImportMapping.model_validate(data)
+        mapping = ImportMapping.model_validate(root)
     except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
-        raise ImportMappingError(f"{path}: {problems}") from error
-    if mapping.base not in mapping.tables:
-        raise ImportMappingError(f"{path}: base: table {mapping.base!r} is not listed under tables")
-    for where, table in _table_references(mapping):
-        if table not in mapping.tables:
-            raise ImportMappingError(f"{path}: {where}: table {table!r} is not listed under tables")
+        problems = [_problem(file, root, e["loc"], e["msg"]) for e in error.errors()]
+        raise ImportMappingError(problems=problems) from error
+    unknown = [(("base",), mapping.base)] if mapping.base not in mapping.tables else []
+    unknown += [(loc, table) for loc, table in _table_references(mapping) if table not in mapping.tables]
+    if unknown:
+        problems = [_problem(file, root, loc, f"table {table!r} is not listed under tables") for loc, table in unknown]
+        raise ImportMappingError(problems=problems)
     return mapping
 
 
-def _table_references(mapping: ImportMapping) -> list[tuple[str, str]]:
-    refs = [(f"aggregates[{i}].table", a.table) for i, a in enumerate(mapping.aggregates)]
+def validate_import_files(files: list[Path]) -> tuple[list[ImportMapping], list[Problem]]:
+    """Validate import mapping files (what `cse mappings validate` does for mappings/import/)."""
+    valid, problems = [], []
+    for file in files:
+        try:
+            valid.append(load_mapping(file))
+        except ImportMappingError as error:
+            problems.extend(error.problems)
+    return valid, problems
+
+
+def _problem(file: str, root: Any, loc: tuple, message: str) -> Problem:
+    return Problem(file, line_of(root, loc), ".".join(map(str, loc)) or "mapping", message)
+
+
+def _table_references(mapping: ImportMapping) -> list[tuple[tuple, str]]:
+    """(location, table name) of every table the mapping names outside `tables`."""
+    refs: list[tuple[tuple, str]] = [(("aggregates", i, "table"), a.table) for i, a in enumerate(mapping.aggregates)]
     for i, log in enumerate(mapping.activity.logs if mapping.activity else []):
-        refs.append((f"activity.logs[{i}].table", log.table))
+        refs.append((("activity", "logs", i, "table"), log.table))
         if isinstance(log.key, KeyVia):
-            refs.append((f"activity.logs[{i}].key.via", log.key.via))
+            refs.append((("activity", "logs", i, "key", "via"), log.key.via))
     return refs
 
 

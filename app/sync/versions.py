@@ -20,8 +20,9 @@ from connectors.mapping import (
     Problem,
     parse_mapping,
 )
+from mappings import DEFAULT_DIR as SHIPPED_MAPPINGS
 
-DEFAULT_MAPPINGS_DIR = Path(__file__).resolve().parents[2] / "mappings"
+DEFAULT_MAPPINGS_DIR = SHIPPED_MAPPINGS
 
 
 @dataclass(frozen=True)

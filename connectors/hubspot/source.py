@@ -45,6 +45,7 @@ from hubspot.crm.objects.models import (
 
 from connectors.hubspot.client import HubSpotClient
 from connectors.source import PullStats
+from mappings import DEFAULT_DIR as SHIPPED_MAPPINGS
 
 OBJECTS: tuple[str, ...] = ("companies", "contacts", "deals", "tickets")
 if TYPE_CHECKING:  # the mapping package loads pandas, which the web process must not import
@@ -53,7 +54,7 @@ if TYPE_CHECKING:  # the mapping package loads pandas, which the web process mus
 DEFAULT_CURSOR_PROPERTY = "hs_lastmodifieddate"
 CURSOR_PROPERTIES: dict[str, str] = {"contacts": "lastmodifieddate"}
 RECORD_FIELDS = frozenset({"id", "createdAt", "updatedAt", "archived", "archivedAt"})
-DEFAULT_MAPPINGS = Path(__file__).resolve().parents[2] / "mappings" / "hubspot"
+DEFAULT_MAPPINGS = SHIPPED_MAPPINGS / "hubspot"
 LIST_PAGE_SIZE = 100  # documented maximum of GET /crm/v3/objects/{type}
 SEARCH_PAGE_SIZE = 200  # documented maximum of POST /crm/v3/objects/{type}/search
 ASSOCIATION_BATCH_SIZE = 1000  # documented maximum of POST /crm/v4/associations/{from}/{to}/batch/read

@@ -4,12 +4,16 @@ Pure functions over files, text and records: storing versions and running syncs 
 """
 
 from connectors.mapping.apply import MappedBatch, Quarantined, apply_mapping, cursor_values, is_deleted, record_id
+from connectors.mapping.lines import line_of, read_yaml
 from connectors.mapping.loader import (
+    IMPORT_KIND,
+    VENDOR_KIND,
     Condition,
     FieldSpec,
     Mapping,
     MappingError,
     Problem,
+    file_kind,
     get_path,
     load_mapping,
     load_mapping_dir,
@@ -21,6 +25,8 @@ from connectors.mapping.loader import (
 from connectors.mapping.schema import ENTITY_SCHEMAS, PUSH_SCHEMA, CanonicalField
 
 __all__ = [
+    "IMPORT_KIND",
+    "VENDOR_KIND",
     "ENTITY_SCHEMAS",
     "PUSH_SCHEMA",
     "CanonicalField",
@@ -33,12 +39,15 @@ __all__ = [
     "Quarantined",
     "apply_mapping",
     "cursor_values",
+    "file_kind",
     "get_path",
     "is_deleted",
+    "line_of",
     "load_mapping",
     "load_mapping_dir",
     "mapping_files",
     "parse_mapping",
+    "read_yaml",
     "record_id",
     "validate_against_fields",
     "validate_path",

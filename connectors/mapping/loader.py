@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from connectors.mapping.convert import CONVERTERS, ConversionError, EnumTable
+from connectors.mapping.lines import LineDict, MappingError, Problem, read_yaml
 from connectors.mapping.schema import (
     ENTITIES,
     ENTITY_SCHEMAS,
@@ -44,28 +43,7 @@ PUSH_FIELD_KEYS = ("to", "type", "values")
 CONDITION_KEYS = ("present", "truthy", "in", "not_in")
 CONDITION_HELP = "{present: true|false}, {truthy: true|false}, {in: [...]} or {not_in: [...]}"
 MAX_OBJECT_LENGTH = 32  # SyncCursor.object / MappingVersion.object
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One reason a mapping is refused, printed as `file:line: field: message`."""
-
-    file: str
-    line: int | None
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.field}: {self.message}"
-
-
-class MappingError(ValueError):
-    """A mapping was refused; `problems` lists every reason with its file, line and field."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = list(problems)
-        super().__init__("\n".join(str(p) for p in self.problems))
+VENDOR_KIND, IMPORT_KIND = "vendor", "import"  # the two kinds of mapping file (mappings/README.md)
 
 
 @dataclass(frozen=True)
@@ -135,47 +113,6 @@ class Mapping:
         return paths
 
 
-class LineDict(dict):
-    """A YAML mapping that remembers the line of each key and the raw text of scalar keys."""
-
-    line: int | None = None
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.lines: dict[Any, int] = {}
-        self.raw: dict[Any, str] = {}
-        self.duplicates: list[tuple[str, int]] = []
-        self.bad_keys: list[tuple[str, int]] = []
-
-
-class _Loader(yaml.SafeLoader):
-    pass
-
-
-def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
-    loader.flatten_mapping(node)
-    result = LineDict()
-    result.line = node.start_mark.line + 1
-    for key_node, value_node in node.value:
-        line = key_node.start_mark.line + 1
-        key = loader.construct_object(key_node, deep=True)
-        raw = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key)
-        try:
-            hash(key)
-        except TypeError:
-            result.bad_keys.append((raw, line))
-            continue
-        if key in result:
-            result.duplicates.append((raw, line))
-        result[key] = loader.construct_object(value_node, deep=True)
-        result.lines[key] = line
-        result.raw[key] = raw
-    return result
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
 class _Checker:
     """Collects problems for one file."""
 
@@ -208,16 +145,7 @@ def parse_mapping(
 ) -> Mapping:
     """Parse and validate one mapping; raise MappingError naming file, line and field for every problem."""
     check = _Checker(file)
-    try:
-        root = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        line = mark.line + 1 if mark else None
-        check.add(line, "yaml", f"{error.problem or error}")
-        raise MappingError(check.problems) from None
-    except yaml.YAMLError as error:
-        check.add(None, "yaml", str(error))
-        raise MappingError(check.problems) from None
+    root = read_yaml(text, file)
     if not isinstance(root, LineDict):
         check.add(1, "mapping", "the file must be a YAML mapping of vendor, object, direction, ..., fields")
         raise MappingError(check.problems)
@@ -581,12 +509,25 @@ def load_mapping(path: str | Path) -> Mapping:
     return parse_mapping(text, str(path), path.stem, _vendor_of_folder(path))
 
 
-def mapping_files(path: str | Path) -> list[Path]:
-    """The mapping files at `path`: the file itself, or every *.yaml / *.yml below a folder."""
+def file_kind(path: Path) -> str:
+    """Which schema a mapping file follows (mappings/README.md): a tabular import mapping (app/ml/importer.py) lives
+    under an `import/` folder or says `kind: import`; every other file is a vendor mapping."""
+    if path.parent.name == IMPORT_KIND:
+        return IMPORT_KIND
+    try:
+        root = read_yaml(path.read_text(encoding="utf-8"), str(path))
+    except (OSError, UnicodeDecodeError, MappingError):
+        return VENDOR_KIND  # the vendor loader reports why the file cannot be read
+    return IMPORT_KIND if isinstance(root, dict) and root.get("kind") == IMPORT_KIND else VENDOR_KIND
+
+
+def mapping_files(path: str | Path, kind: str | None = None) -> list[Path]:
+    """The mapping files at `path` (the file itself, or every *.yaml / *.yml below a folder), of `kind` if given."""
     path = Path(path)
-    if path.is_dir():
-        return sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
-    return [path]
+    files = (
+        sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()) if path.is_dir() else [path]
+    )
+    return [f for f in files if kind is None or file_kind(f) == kind]
 
 
 def load_mapping_dir(directory: str | Path) -> list[Mapping]:
@@ -598,12 +539,12 @@ def load_mapping_dir(directory: str | Path) -> list[Mapping]:
 
 
 def validate_path(path: str | Path) -> tuple[list[Mapping], list[Problem]]:
-    """Validate every mapping file at `path`; also refuses two files of one vendor sharing a name."""
+    """Validate every vendor mapping file at `path` (import mappings are app/ml/importer.py's); also refuses two
+    files of one vendor sharing a name."""
     mappings, problems = [], []
-    files = mapping_files(path)
-    if not files:
+    if not mapping_files(path):
         problems.append(Problem(str(path), None, "path", "no mapping files (*.yaml) found"))
-    for file in files:
+    for file in mapping_files(path, VENDOR_KIND):
         try:
             mappings.append(load_mapping(file))
         except MappingError as error:

@@ -21,11 +21,12 @@ from typing import TYPE_CHECKING, Any
 from connectors.errors import VendorError
 from connectors.salesforce.client import SalesforceClient
 from connectors.source import PullStats
+from mappings import DEFAULT_DIR as SHIPPED_MAPPINGS
 
 if TYPE_CHECKING:  # the mapping package loads pandas, which the web process must not import
     from connectors.mapping import Mapping as FieldMapping
 
-DEFAULT_MAPPINGS_DIR = Path(__file__).resolve().parents[2] / "mappings" / "salesforce"
+DEFAULT_MAPPINGS_DIR = SHIPPED_MAPPINGS / "salesforce"
 DEFAULT_OBJECTS: tuple[str, ...] = ("Account", "Contact", "Opportunity", "Case", "Task")
 CURSOR_FIELD = "SystemModstamp"
 ALWAYS: tuple[str, ...] = ("Id", CURSOR_FIELD, "IsDeleted")
