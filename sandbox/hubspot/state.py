@@ -8,16 +8,17 @@ seeding code and tests that poke the state directly.
 
 from __future__ import annotations
 
-import json
 import threading
-import time
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from sandbox.faults import Faults
 from sandbox.hubspot import schema
+from sandbox.hubspot.associations import Associations
+from sandbox.hubspot.errors import InputError, invalid_properties, property_error
+from sandbox.hubspot.limits import RollingWindow
+from sandbox.hubspot.properties import PropertyAdmin
 from sandbox.hubspot.schema import OBJECT_TYPES, PropertyDef
 from sandbox.hubspot.values import as_wire, iso_ms, parse_date, parse_datetime, parse_number, to_ms
 
@@ -47,70 +48,6 @@ class Record:
     archived_at: datetime | None = None
 
 
-class InputError(Exception):
-    """A write HubSpot would refuse; carries the HTTP status, category and the per-property error list."""
-
-    def __init__(
-        self,
-        message: str,
-        category: str = "VALIDATION_ERROR",
-        status: int = 400,
-        errors: list[dict] | None = None,
-        context: dict | None = None,
-        sub_category: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.category = category
-        self.status = status
-        self.errors = errors or []
-        self.context = context or {}
-        self.sub_category = sub_category
-
-
-def _property_error(name: str, message: str, code: str) -> dict:
-    return {"isValid": False, "message": message, "error": code, "name": name, "localizedErrorMessage": message}
-
-
-def invalid_properties(errors: list[dict]) -> InputError:
-    """HubSpot's body for refused property values: the JSON list of per-property verdicts inside the message."""
-    return InputError(
-        f"Property values were not valid: {json.dumps(errors)}",
-        errors=[
-            {"message": e["message"], "code": e["error"], "context": {"propertyName": [e["name"]]}} for e in errors
-        ],
-        context={"propertyName": [e["name"] for e in errors]},
-    )
-
-
-class RollingWindow:
-    """At most `limit` admitted requests in any `interval` seconds; refused requests are not counted."""
-
-    def __init__(self, limit: int, interval: float) -> None:
-        self.limit = limit
-        self.interval = interval
-        self._hits: deque[float] = deque()
-        self._lock = threading.Lock()
-
-    def admit(self, now: float | None = None) -> tuple[bool, int]:
-        """(admitted, remaining in the window after this request)."""
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            while self._hits and self._hits[0] <= now - self.interval:
-                self._hits.popleft()
-            if len(self._hits) >= self.limit:
-                return False, 0
-            self._hits.append(now)
-            return True, self.limit - len(self._hits)
-
-    def remaining(self) -> int:
-        now = time.monotonic()
-        with self._lock:
-            while self._hits and self._hits[0] <= now - self.interval:
-                self._hits.popleft()
-            return max(0, self.limit - len(self._hits))
-
-
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -122,7 +59,7 @@ class RequestLogEntry:
     status: int
 
 
-class HubSpotState:
+class HubSpotState(Associations, PropertyAdmin):
     """One HubSpot portal. Thread-safe: the sandbox server is threaded and tests write from their own thread."""
 
     def __init__(
@@ -241,11 +178,11 @@ class HubSpotState:
         for name, raw in values.items():
             definition = self.prop(object_type, name)
             if definition is None:
-                errors.append(_property_error(name, f'Property "{name}" does not exist', "PROPERTY_DOESNT_EXIST"))
+                errors.append(property_error(name, f'Property "{name}" does not exist', "PROPERTY_DOESNT_EXIST"))
                 continue
             if definition.read_only and not system:
                 message = f"{name} is a read only property; its value cannot be set."
-                errors.append(_property_error(name, message, "READ_ONLY_VALUE"))
+                errors.append(property_error(name, message, "READ_ONLY_VALUE"))
                 continue
             value = as_wire(raw)
             if value is None:
@@ -253,13 +190,13 @@ class HubSpotState:
                 continue
             normalized, problem = self._normalize_value(definition, value)
             if problem:
-                errors.append(_property_error(name, problem[0], problem[1]))
+                errors.append(property_error(name, problem[0], problem[1]))
             else:
                 out[name] = normalized
         if creating:
             for name in OBJECT_TYPES[object_type].required_on_create:
                 if out.get(name) is None and not system:
-                    errors.append(_property_error(name, f"{name} is required", "REQUIRED_PROPERTY"))
+                    errors.append(property_error(name, f"{name} is required", "REQUIRED_PROPERTY"))
         if errors:
             raise invalid_properties(errors)
         return out
@@ -434,238 +371,10 @@ class HubSpotState:
             self._link("contacts", contact.id, "companies", company_id, unlabeled)
             self._link("contacts", contact.id, "companies", company_id, primary)
 
-    # ---------------------------------------------------------------------------------------------- associations
-
-    def _parse_create_association(self, object_type: str, spec: dict) -> tuple[str, str, int]:
-        to_id = str((spec.get("to") or {}).get("id", ""))
-        types = spec.get("types") or []
-        if not to_id or not types:
-            raise InputError("Each association needs `to.id` and at least one type")
-        type_id = int(types[0].get("associationTypeId", 0))
-        to_type = self.type_for_association(object_type, type_id)
-        if to_type is None:
-            raise InputError(
-                f"{type_id} is not a valid association type id for {object_type}", category="VALIDATION_ERROR"
-            )
-        if self.get(to_type, to_id) is None:
-            raise InputError(f"No {OBJECT_TYPES[to_type].singular} with id {to_id} exists", category="VALIDATION_ERROR")
-        return to_type, to_id, type_id
-
-    def type_for_association(self, from_type: str, type_id: int) -> str | None:
-        for (src, dst), (unlabeled, primary) in schema.ASSOCIATION_TYPES.items():
-            if src == from_type and type_id in (unlabeled, primary):
-                return dst
-        return None
-
-    def associate(self, from_type: str, from_id: str, to_type: str, to_id: str, type_id: int | None = None) -> None:
-        """Link two records (both directions); no type id means the unlabeled default association."""
-        if (from_type, to_type) not in schema.ASSOCIATION_TYPES:
-            raise InputError(f"Associations from {from_type} to {to_type} are not supported")
-        unlabeled, primary = schema.ASSOCIATION_TYPES[(from_type, to_type)]
-        if type_id is not None and type_id not in (unlabeled, primary):
-            raise InputError(f"{type_id} is not a valid association type between {from_type} and {to_type}")
-        with self.lock:
-            for object_type, object_id in ((from_type, from_id), (to_type, to_id)):
-                if self.get(object_type, object_id) is None:
-                    raise InputError(
-                        f"No {OBJECT_TYPES[object_type].singular} with id {object_id} exists",
-                        category="OBJECT_NOT_FOUND",
-                        status=404,
-                    )
-            self._apply_association(from_type, from_id, to_type, to_id, type_id if type_id is not None else unlabeled)
-
-    def _apply_association(self, from_type: str, from_id: str, to_type: str, to_id: str, type_id: int) -> None:
-        """Store a validated association; a primary company of a contact also moves its associatedcompanyid."""
-        unlabeled, primary = schema.ASSOCIATION_TYPES[(from_type, to_type)]
-        self._link(from_type, from_id, to_type, to_id, unlabeled)
-        if primary is None or type_id != primary:
-            return
-        pair = {from_type: from_id, to_type: to_id}
-        if set(pair) == {"contacts", "companies"}:
-            contact = self.records["contacts"][pair["contacts"]]
-            contact.properties["associatedcompanyid"] = pair["companies"]
-            self._set_primary_company(contact, pair["companies"])
-            self._stamp("contacts", contact, self.now())
-        else:
-            self._link(from_type, from_id, to_type, to_id, primary)
-
-    def _link(self, from_type: str, from_id: str, to_type: str, to_id: str, type_id: int) -> None:
-        back = schema.inverse_type_id(from_type, to_type, type_id)
-        unlabeled, _ = schema.ASSOCIATION_TYPES[(from_type, to_type)]
-        back_unlabeled, _ = schema.ASSOCIATION_TYPES[(to_type, from_type)]
-        forward = self.associations.setdefault((from_type, from_id, to_type), {}).setdefault(to_id, set())
-        forward.update({unlabeled, type_id})
-        backward = self.associations.setdefault((to_type, to_id, from_type), {}).setdefault(from_id, set())
-        backward.add(back_unlabeled)
-        if back is not None:
-            backward.add(back)
-
-    def _unlink_type(self, from_type: str, from_id: str, to_type: str, to_id: str, type_id: int) -> None:
-        forward = self.associations.get((from_type, from_id, to_type), {}).get(to_id)
-        if forward:
-            forward.discard(type_id)
-        back = schema.inverse_type_id(from_type, to_type, type_id)
-        backward = self.associations.get((to_type, to_id, from_type), {}).get(from_id)
-        if backward and back is not None:
-            backward.discard(back)
-
-    def unassociate(self, from_type: str, from_id: str, to_type: str, to_id: str) -> None:
-        """Remove every association type between the two records (what DELETE .../associations/... does)."""
-        with self.lock:
-            self.associations.get((from_type, from_id, to_type), {}).pop(to_id, None)
-            self.associations.get((to_type, to_id, from_type), {}).pop(from_id, None)
-            if from_type == "contacts" and to_type == "companies":
-                contact = self.records["contacts"].get(from_id)
-                if contact and contact.properties.get("associatedcompanyid") == to_id:
-                    contact.properties.pop("associatedcompanyid", None)
-                    self._stamp("contacts", contact, self.now())
-            if to_type == "contacts" and from_type == "companies":
-                contact = self.records["contacts"].get(to_id)
-                if contact and contact.properties.get("associatedcompanyid") == from_id:
-                    contact.properties.pop("associatedcompanyid", None)
-                    self._stamp("contacts", contact, self.now())
-
-    def associated(self, from_type: str, from_id: str, to_type: str) -> dict[str, set[int]]:
-        """Live associated records and their type ids (associations to archived records are hidden)."""
-        linked = self.associations.get((from_type, from_id, to_type), {})
-        return {
-            to_id: set(types)
-            for to_id, types in sorted(linked.items(), key=lambda kv: int(kv[0]))
-            if types and self.get(to_type, to_id) is not None
-        }
-
-    # --------------------------------------------------------------------------------------------- properties
-
-    def create_property(self, object_type: str, body: dict) -> PropertyDef:
-        """POST /crm/v3/properties/{type}."""
-        missing = [k for k in ("name", "label", "type", "fieldType", "groupName") if not body.get(k)]
-        if missing:
-            raise InputError(f"Missing required field(s): {', '.join(missing)}")
-        name = str(body["name"])
-        if not _valid_property_name(name):
-            raise InputError(f"Property name {name!r} must start with a letter and use lower case letters, digits, _")
-        kind, field_type = body["type"], body["fieldType"]
-        if kind not in _FIELD_TYPES:
-            raise InputError(f"{kind!r} is not a valid property type")
-        if field_type not in _FIELD_TYPES[kind]:
-            raise InputError(f"fieldType {field_type!r} is not valid for a property of type {kind!r}")
-        with self.lock:
-            existing = self.properties[object_type].get(name)
-            if existing is not None and not existing.archived:
-                raise InputError(
-                    f"Property named '{name}' already exists.", category="OBJECT_ALREADY_EXISTS", status=409
-                )
-            group = self.groups[object_type].get(body["groupName"])
-            if group is None or group["archived"]:
-                raise InputError(f"Property group {body['groupName']!r} does not exist")
-            stamp = iso_ms(self.now())
-            definition = PropertyDef(
-                name=name,
-                label=str(body["label"]),
-                type=kind,
-                field_type=field_type,
-                group=body["groupName"],
-                options=_options(body.get("options") or []),
-                hubspot_defined=False,
-                unique=bool(body.get("hasUniqueValue", False)),
-                description=str(body.get("description") or ""),
-                display_order=int(body.get("displayOrder", -1)),
-                created_at=stamp,
-                updated_at=stamp,
-            )
-            self.properties[object_type][name] = definition
-            return definition
-
-    def update_property(self, object_type: str, name: str, body: dict) -> PropertyDef:
-        with self.lock:
-            definition = self.prop(object_type, name)
-            if definition is None:
-                raise InputError(f"Unable to find property {name}", category="OBJECT_NOT_FOUND", status=404)
-            if definition.hubspot_defined and ("type" in body or "fieldType" in body):
-                raise InputError(f"The type of HubSpot defined property {name} cannot be changed")
-            if "groupName" in body and body["groupName"] not in self.groups[object_type]:
-                raise InputError(f"Property group {body['groupName']!r} does not exist")
-            kind = body.get("type", definition.type)
-            field_type = body.get("fieldType", definition.field_type)
-            if kind not in _FIELD_TYPES or field_type not in _FIELD_TYPES[kind]:
-                raise InputError(f"fieldType {field_type!r} is not valid for a property of type {kind!r}")
-            definition.type, definition.field_type = kind, field_type
-            for key, attr in (("label", "label"), ("description", "description"), ("groupName", "group")):
-                if key in body:
-                    setattr(definition, attr, str(body[key]))
-            if "displayOrder" in body:
-                definition.display_order = int(body["displayOrder"])
-            if "options" in body:
-                definition.options = _options(body["options"] or [])
-            definition.updated_at = iso_ms(self.now())
-            return definition
-
-    def archive_property(self, object_type: str, name: str) -> None:
-        with self.lock:
-            definition = self.prop(object_type, name)
-            if definition is None:
-                raise InputError(f"Unable to find property {name}", category="OBJECT_NOT_FOUND", status=404)
-            if definition.hubspot_defined:
-                raise InputError(f"HubSpot defined property {name} cannot be archived")
-            definition.archived = True
-
-    def create_group(self, object_type: str, body: dict) -> dict:
-        name, label = body.get("name"), body.get("label")
-        if not name or not label:
-            raise InputError("Property groups need a name and a label")
-        if not _valid_property_name(str(name)):
-            raise InputError(f"Group name {name!r} must start with a letter and use lower case letters, digits, _")
-        with self.lock:
-            existing = self.groups[object_type].get(name)
-            if existing is not None and not existing["archived"]:
-                raise InputError(
-                    f"Property group named '{name}' already exists.", category="OBJECT_ALREADY_EXISTS", status=409
-                )
-            group = {
-                "name": name,
-                "label": str(label),
-                "displayOrder": int(body.get("displayOrder", -1)),
-                "archived": False,
-            }
-            self.groups[object_type][name] = group
-            return group
-
-
-_FIELD_TYPES: dict[str, set[str]] = {
-    "string": {"text", "textarea", "file", "phonenumber", "html"},
-    "number": {"number", "calculation_equation"},
-    "date": {"date"},
-    "datetime": {"date"},
-    "enumeration": {"select", "radio", "checkbox", "booleancheckbox"},
-    "bool": {"booleancheckbox"},
-}
-
 
 def _unique_key(name: str, value: str) -> str:
     """HubSpot compares contact emails without case; other unique values exactly."""
     return value.lower() if name == "email" else value
-
-
-def _valid_property_name(name: str) -> bool:
-    return (
-        bool(name)
-        and name[0].isalpha()
-        and name[0].islower()
-        and all(c.islower() or c.isdigit() or c == "_" for c in name)
-    )
-
-
-def _options(raw: list[dict]) -> list[dict]:
-    return [
-        {
-            "label": str(o.get("label", o.get("value", ""))),
-            "value": str(o.get("value", "")),
-            "displayOrder": int(o.get("displayOrder", i)),
-            "hidden": bool(o.get("hidden", False)),
-            **({"description": o["description"]} if o.get("description") else {}),
-        }
-        for i, o in enumerate(raw)
-    ]
 
 
 @dataclass

@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from sandbox.salesforce.app import create_app
-from sandbox.salesforce.org import API_VERSION, MAX_COLLECTION, ApiError, SalesforceOrg, make_id
+from sandbox.salesforce.ids import ApiError, make_id
+from sandbox.salesforce.org import API_VERSION, MAX_COLLECTION, SalesforceOrg
 from sandbox.salesforce.schema import CSE_ACCOUNT_FIELDS
 from sandbox.salesforce.seed import SeedResult, seed_from_book
 from sandbox.server import RunningSandbox, start_server

@@ -21,7 +21,8 @@ import jwt
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from sandbox.salesforce.org import MAX_COLLECTION, ApiError, SalesforceOrg, format_datetime, to_id18
+from sandbox.salesforce.ids import ApiError, format_datetime, to_id18
+from sandbox.salesforce.org import MAX_COLLECTION, SalesforceOrg
 
 SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 LOGIN_FAULT = "Invalid username, password, security token; or user locked out."

@@ -8,23 +8,20 @@ threaded WSGI server and a sync may page through a cursor while a write-back job
 from __future__ import annotations
 
 import itertools
-import re
 import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sandbox.faults import Faults
-from sandbox.salesforce import soql
+from sandbox.salesforce.coerce import FieldValues
+from sandbox.salesforce.ids import ID_RE, ApiError, make_id, to_id18
+from sandbox.salesforce.queries import Cursor, Queries
 from sandbox.salesforce.schema import (
     CLOSED_CASE_STATUSES,
     CLOSED_TASK_STATUSES,
-    NUMERIC_TYPES,
-    FieldDef,
     ObjectDef,
     build_schema,
 )
@@ -33,94 +30,9 @@ API_VERSION = "59.0"
 DEFAULT_BATCH_SIZE = 2000  # records per query page unless Sforce-Query-Options asks for fewer
 MAX_COLLECTION = 200  # sObject Collections: records per create/update/upsert/delete call
 MAX_OPEN_CURSORS = 10  # open query cursors per user; the oldest is dropped beyond that
-_SUFFIX_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
-_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-_ID_RE = re.compile(r"^[a-zA-Z0-9]{15}(?:[A-Z0-5]{3})?$")
-_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
-class ApiError(Exception):
-    """A refusal in Salesforce's shape: HTTP status, errorCode, message and the fields at fault."""
-
-    def __init__(self, status: int, code: str, message: str, fields: Iterable[str] = ()) -> None:
-        super().__init__(f"{code}: {message}")
-        self.status = status
-        self.code = code
-        self.message = message
-        self.fields = list(fields)
-
-    def body(self) -> list[dict[str, Any]]:
-        """The REST error body: a JSON list of {message, errorCode[, fields]}."""
-        error: dict[str, Any] = {"message": self.message, "errorCode": self.code}
-        if self.fields:
-            error["fields"] = self.fields
-        return [error]
-
-    def save_error(self) -> dict[str, Any]:
-        """The per-record error inside a SaveResult of sObject Collections."""
-        return {"statusCode": self.code, "message": self.message, "fields": self.fields}
-
-
-def id_suffix(id15: str) -> str:
-    """The 3-character case-safe suffix that turns a 15-character id into its 18-character form."""
-    suffix = ""
-    for chunk in range(3):
-        bits = sum(1 << i for i, c in enumerate(id15[chunk * 5 : chunk * 5 + 5]) if "A" <= c <= "Z")
-        suffix += _SUFFIX_ALPHABET[bits]
-    return suffix
-
-
-def to_id18(value: str) -> str:
-    return value if len(value) == 18 else value + id_suffix(value)
-
-
-def make_id(prefix: str, number: int) -> str:
-    """An 18-character id: key prefix, pod '5g', a reserved '0', a base-62 counter, and the case-safe suffix."""
-    digits = ""
-    while True:
-        number, rem = divmod(number, 62)
-        digits = _BASE62[rem] + digits
-        if number == 0:
-            break
-    return to_id18(f"{prefix}5g0{digits.rjust(9, '0')}")
-
-
-def format_datetime(value: datetime) -> str:
-    """Salesforce's REST datetime format: milliseconds and a +0000 zone."""
-    value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}+0000"
-
-
-def json_value(f: FieldDef, value: Any) -> Any:
-    if value is None:
-        return None
-    if f.type == "datetime":
-        return format_datetime(value)
-    if f.type == "date":
-        return value.isoformat()
-    if f.type == "int":
-        return int(value)
-    if f.type in NUMERIC_TYPES:
-        return float(value)
-    return value
-
-
-@dataclass
-class Cursor:
-    """A query's result, snapshotted when the query ran, so paging never shows a record twice or skips one.
-
-    Rows are the record dicts themselves: the org never mutates a stored record, it replaces it, so holding
-    references is a snapshot without copying, and rows are rendered to JSON only when their page is fetched.
-    """
-
-    sobject: ObjectDef
-    paths: list[soql.FieldPath]
-    rows: list[dict[str, Any]]
-    batch_size: int
-    endpoint: str  # query or queryAll
-
-
-class SalesforceOrg:
+class SalesforceOrg(FieldValues, Queries):
     """One in-memory org. Credentials, budget and page size are configurable; `faults` is shared with the app."""
 
     def __init__(
@@ -271,7 +183,7 @@ class SalesforceOrg:
 
     def get(self, obj: str, record_id: str, *, include_deleted: bool = False) -> dict[str, Any] | None:
         with self._lock:
-            if not _ID_RE.match(record_id or ""):
+            if not ID_RE.match(record_id or ""):
                 return None
             record = self.records[obj].get(to_id18(record_id))
             if record is None or (record["IsDeleted"] and not include_deleted):
@@ -290,95 +202,6 @@ class SalesforceOrg:
     def live(self, obj: str) -> list[dict[str, Any]]:
         with self._lock:
             return [r for r in self.records[obj].values() if not r["IsDeleted"]]
-
-    def _lookup(self, record_id: Any) -> dict[str, Any] | None:
-        if not isinstance(record_id, str):
-            return None
-        obj = self.object_for_id(record_id)
-        return self.records[obj].get(to_id18(record_id)) if obj else None
-
-    def _get_path(self, record: dict[str, Any], path: soql.FieldPath) -> Any:
-        if path.relationship is None:
-            return record.get(path.target.name)
-        parent = self._lookup(record.get(path.relationship.name))
-        return None if parent is None else parent.get(path.target.name)
-
-    def record_json(
-        self, obj: ObjectDef, record: dict[str, Any], paths: list[soql.FieldPath] | None, version: str
-    ) -> dict[str, Any]:
-        """A record as REST returns it: `attributes`, then the fields asked for (all fields when None)."""
-        out: dict[str, Any] = {
-            "attributes": {"type": obj.name, "url": f"/services/data/v{version}/sobjects/{obj.name}/{record['Id']}"}
-        }
-        if paths is None:
-            for f in obj.fields.values():
-                out[f.name] = json_value(f, record.get(f.name))
-            return out
-        for path in paths:
-            if path.relationship is None:
-                out[path.names[0]] = json_value(path.target, record.get(path.target.name))
-                continue
-            parent = self._lookup(record.get(path.relationship.name))
-            if parent is None:
-                out.setdefault(path.names[0], None)
-                continue
-            parent_type = self.object_for_id(parent["Id"]) or path.relationship.reference_to[0]
-            nested = out.get(path.names[0]) or {
-                "attributes": {
-                    "type": parent_type,
-                    "url": f"/services/data/v{version}/sobjects/{parent_type}/{parent['Id']}",
-                }
-            }
-            nested[path.names[1]] = json_value(path.target, parent.get(path.target.name))
-            out[path.names[0]] = nested
-        return out
-
-    # -- queries --------------------------------------------------------------------------------------------
-    def query(self, text: str, *, include_deleted: bool, version: str, batch_size: int | None = None) -> dict:
-        """Run SOQL and answer the first page; further pages wait in a cursor behind `nextRecordsUrl`."""
-        with self._lock:
-            try:
-                query = soql.parse(text, self.schema)
-            except soql.SoqlError as error:
-                raise ApiError(400, error.code, error.message) from error
-            rows = [
-                r
-                for r in self.records[query.sobject.name].values()
-                if (include_deleted or not r["IsDeleted"]) and soql.matches(query.where, r, self._get_path)
-            ]
-            if query.order:
-                soql.sort_records(rows, query.order, self._get_path)
-            rows = rows[query.offset :]
-            if query.limit is not None:
-                rows = rows[: query.limit]
-            if query.count_only:
-                return {"totalSize": len(rows), "done": True, "records": []}
-            size = min(batch_size or self.batch_size, self.batch_size)
-            endpoint = "queryAll" if include_deleted else "query"
-            return self._page(Cursor(query.sobject, query.fields, rows, size, endpoint), None, 0, version)
-
-    def query_more(self, locator: str, offset: int, version: str) -> dict:
-        with self._lock:
-            cursor = self._cursors.get(locator)
-            if cursor is None or offset > len(cursor.rows) or offset < 0:
-                raise ApiError(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
-            self._cursors.move_to_end(locator)
-            return self._page(cursor, locator, offset, version)
-
-    def _page(self, cursor: Cursor, locator: str | None, offset: int, version: str) -> dict:
-        end = offset + cursor.batch_size
-        page: dict[str, Any] = {"totalSize": len(cursor.rows), "done": end >= len(cursor.rows)}
-        if not page["done"]:
-            if locator is None:
-                locator = make_id("01g", secrets.randbelow(62**9))
-                self._cursors[locator] = cursor
-                while len(self._cursors) > self.max_open_cursors:
-                    self._cursors.popitem(last=False)
-            page["nextRecordsUrl"] = f"/services/data/v{version}/{cursor.endpoint}/{locator}-{end}"
-        elif locator is not None:
-            self._cursors.pop(locator, None)
-        page["records"] = [self.record_json(cursor.sobject, r, cursor.paths, version) for r in cursor.rows[offset:end]]
-        return page
 
     # -- writes ---------------------------------------------------------------------------------------------
     def insert(self, obj: str, values: dict[str, Any], *, raw: bool = False, user_id: str | None = None) -> str:
@@ -481,7 +304,7 @@ class SalesforceOrg:
         self.commit(obj, {**record, "IsDeleted": True, "LastModifiedDate": stamp, "SystemModstamp": stamp})
 
     def _existing(self, obj: str, record_id: str) -> dict[str, Any]:
-        if not isinstance(record_id, str) or not _ID_RE.match(record_id):
+        if not isinstance(record_id, str) or not ID_RE.match(record_id):
             raise ApiError(400, "MALFORMED_ID", f"{obj} ID: id value of incorrect type: {record_id}", ["Id"])
         record = self.records[obj].get(to_id18(record_id))
         if record is None:
@@ -505,107 +328,6 @@ class SalesforceOrg:
                     f"duplicate value found: {f.name} duplicates value on record with id: {other}",
                     [f.name],
                 )
-
-    def _coerce(self, sobject: ObjectDef, values: dict[str, Any], *, creating: bool, raw: bool) -> dict[str, Any]:
-        """Check every field of a request body and convert JSON values to the org's Python values."""
-        clean: dict[str, Any] = {}
-        for name, value in values.items():
-            if name == "attributes":
-                continue
-            f = sobject.field(name)
-            if f is None:
-                raise ApiError(400, "INVALID_FIELD", f"No such column '{name}' on sobject of type {sobject.name}")
-            writable = f.createable if creating else f.updateable
-            if not raw and (not writable or f.calculated):
-                raise ApiError(
-                    400,
-                    "INVALID_FIELD_FOR_INSERT_UPDATE",
-                    f"Unable to create/update fields: {f.name}. Please check the security settings of this field and "
-                    "verify that it is read/write for your profile or permission set.",
-                    [f.name],
-                )
-            clean[f.name] = self._value(sobject, f, value, raw=raw)
-        return clean
-
-    def _value(self, sobject: ObjectDef, f: FieldDef, value: Any, *, raw: bool) -> Any:
-        label = f.label or f.name
-        if value is None:
-            return None
-        if raw and isinstance(value, datetime | date) and f.type in {"date", "datetime"}:
-            if f.type == "date":
-                return value.date() if isinstance(value, datetime) else value
-            return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-        kind = f.type
-        if kind == "boolean":
-            if isinstance(value, bool):
-                return value
-            if isinstance(value, str) and value.lower() in {"true", "false"}:
-                return value.lower() == "true"
-            raise self._parse_error("boolean", value)
-        if kind in NUMERIC_TYPES:
-            if isinstance(value, bool):
-                raise self._parse_error("double", value)
-            try:
-                number = float(value)
-            except (TypeError, ValueError):
-                raise self._parse_error("double", value) from None
-            if kind == "int":
-                if number != int(number):
-                    raise self._parse_error("int", value)
-                return int(number)
-            return number
-        if kind == "date":
-            try:
-                if len(str(value)) != 10:
-                    raise ValueError(value)
-                return date.fromisoformat(str(value))
-            except ValueError:
-                raise self._parse_error("date", value) from None
-        if kind == "datetime":
-            try:
-                parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-            except ValueError:
-                raise self._parse_error("datetime", value) from None
-            return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-        if kind in {"reference", "id"}:
-            return self._reference(f, value, label)
-        if isinstance(value, dict | list):
-            raise self._parse_error("String", value)
-        text = str(value)
-        if f.length and len(text) > f.length:
-            raise ApiError(
-                400, "STRING_TOO_LONG", f"{label}: data value too large: {text[:40]} (max length={f.length})", [f.name]
-            )
-        if kind == "email" and not _EMAIL_RE.match(text):
-            raise ApiError(400, "INVALID_EMAIL_ADDRESS", f"{label}: invalid email address: {text}", [f.name])
-        if kind == "picklist" and f.restricted and text not in f.picklist:
-            raise ApiError(
-                400,
-                "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
-                f"{label}: bad value for restricted picklist field: {text}",
-                [f.name],
-            )
-        return text
-
-    def _reference(self, f: FieldDef, value: Any, label: str) -> str:
-        if not isinstance(value, str) or not _ID_RE.match(value):
-            raise ApiError(400, "MALFORMED_ID", f"{label}: id value of incorrect type: {value}", [f.name])
-        target_type = self.object_for_id(value)
-        if target_type not in f.reference_to:
-            raise ApiError(400, "FIELD_INTEGRITY_EXCEPTION", f"{label}: id value of incorrect type: {value}", [f.name])
-        target = self.records[target_type].get(to_id18(value))
-        if target is None or target["IsDeleted"]:
-            raise ApiError(400, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [f.name])
-        return target["Id"]
-
-    @staticmethod
-    def _parse_error(type_name: str, value: Any) -> ApiError:
-        return ApiError(
-            400,
-            "JSON_PARSER_ERROR",
-            f"Cannot deserialize instance of {type_name} from VALUE_STRING value {value} or request may be missing a "
-            "required field",
-        )
 
     def _derive(self, sobject: ObjectDef, record: dict[str, Any], before: dict[str, Any] | None, raw: bool) -> None:
         """Maintain calculated and system-set fields the way the org's standard logic and formulas would."""
