@@ -4,24 +4,17 @@ Pure functions over files, text and records: storing versions and running syncs 
 """
 
 from connectors.mapping.apply import MappedBatch, Quarantined, apply_mapping, cursor_values, is_deleted, record_id
-from connectors.mapping.lines import line_of, read_yaml
-from connectors.mapping.loader import (
-    IMPORT_KIND,
-    VENDOR_KIND,
-    Condition,
-    FieldSpec,
-    Mapping,
-    MappingError,
-    Problem,
+from connectors.mapping.files import (
     file_kind,
-    get_path,
     load_mapping,
     load_mapping_dir,
     mapping_files,
-    parse_mapping,
     validate_against_fields,
     validate_path,
 )
+from connectors.mapping.lines import MappingError, Problem, line_of, read_yaml
+from connectors.mapping.loader import IMPORT_KIND, VENDOR_KIND, parse_mapping
+from connectors.mapping.model import Condition, FieldSpec, Mapping, get_path
 from connectors.mapping.schema import ENTITY_SCHEMAS, PUSH_SCHEMA, CanonicalField
 
 __all__ = [

@@ -22,7 +22,7 @@ from connectors.mapping.convert import (
     to_email,
     to_string,
 )
-from connectors.mapping.loader import Condition, FieldSpec, Mapping, get_path
+from connectors.mapping.model import Condition, FieldSpec, Mapping, get_path
 
 
 @dataclass(frozen=True)
