@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sandbox.salesforce.ids import ID_RE, ApiError, to_id18
-from sandbox.salesforce.schema import NUMERIC_TYPES, FieldDef, ObjectDef
+from sandbox.salesforce.sobjects import NUMERIC_TYPES, FieldDef, ObjectDef
 
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 

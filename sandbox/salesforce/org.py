@@ -19,12 +19,8 @@ from sandbox.faults import Faults
 from sandbox.salesforce.coerce import FieldValues
 from sandbox.salesforce.ids import ID_RE, ApiError, make_id, to_id18
 from sandbox.salesforce.queries import Cursor, Queries
-from sandbox.salesforce.schema import (
-    CLOSED_CASE_STATUSES,
-    CLOSED_TASK_STATUSES,
-    ObjectDef,
-    build_schema,
-)
+from sandbox.salesforce.schema import CLOSED_CASE_STATUSES, CLOSED_TASK_STATUSES, build_schema
+from sandbox.salesforce.sobjects import ObjectDef
 
 API_VERSION = "59.0"
 DEFAULT_BATCH_SIZE = 2000  # records per query page unless Sforce-Query-Options asks for fewer

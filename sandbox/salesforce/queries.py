@@ -8,9 +8,9 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sandbox.salesforce import soql
+from sandbox.salesforce import soql, soql_match
 from sandbox.salesforce.ids import ApiError, json_value, make_id, to_id18
-from sandbox.salesforce.schema import ObjectDef
+from sandbox.salesforce.sobjects import ObjectDef
 
 
 @dataclass
@@ -82,10 +82,10 @@ class Queries:
             rows = [
                 r
                 for r in self.records[query.sobject.name].values()
-                if (include_deleted or not r["IsDeleted"]) and soql.matches(query.where, r, self._get_path)
+                if (include_deleted or not r["IsDeleted"]) and soql_match.matches(query.where, r, self._get_path)
             ]
             if query.order:
-                soql.sort_records(rows, query.order, self._get_path)
+                soql_match.sort_records(rows, query.order, self._get_path)
             rows = rows[query.offset :]
             if query.limit is not None:
                 rows = rows[: query.limit]
