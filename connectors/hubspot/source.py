@@ -26,15 +26,10 @@ primary company's id) and `owner` (id, email, firstName, lastName of the record 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hubspot.crm.associations.v4.models import (
-    BatchInputPublicFetchAssociationsBatchRequest,
-    PublicFetchAssociationsBatchRequest,
-)
 from hubspot.crm.objects.models import (
     BatchReadInputSimplePublicObjectId,
     Filter,
@@ -44,6 +39,7 @@ from hubspot.crm.objects.models import (
 )
 
 from connectors.hubspot.client import HubSpotClient
+from connectors.hubspot.enrichment import RECORD_FIELDS, Enrichment, ObjectNeeds, needs_from_mappings
 from connectors.source import PullStats
 from mappings import DEFAULT_DIR as SHIPPED_MAPPINGS
 
@@ -53,43 +49,12 @@ if TYPE_CHECKING:  # the mapping package loads pandas, which the web process mus
 
 DEFAULT_CURSOR_PROPERTY = "hs_lastmodifieddate"
 CURSOR_PROPERTIES: dict[str, str] = {"contacts": "lastmodifieddate"}
-RECORD_FIELDS = frozenset({"id", "createdAt", "updatedAt", "archived", "archivedAt"})
 DEFAULT_MAPPINGS = SHIPPED_MAPPINGS / "hubspot"
 LIST_PAGE_SIZE = 100  # documented maximum of GET /crm/v3/objects/{type}
 SEARCH_PAGE_SIZE = 200  # documented maximum of POST /crm/v3/objects/{type}/search
 ASSOCIATION_BATCH_SIZE = 1000  # documented maximum of POST /crm/v4/associations/{from}/{to}/batch/read
 BATCH_READ_SIZE = 100  # documented maximum of POST /crm/v3/objects/{type}/batch/read
-OWNER_PAGE_SIZE = 100
 _CLIENT_OPTIONS = frozenset({"stats", "retry", "search_requests_per_second", "timeout"})
-
-
-@dataclass
-class ObjectNeeds:
-    """What a pull of one object must fetch so its mappings find every source path they name."""
-
-    properties: set[str] = field(default_factory=set)
-    company: bool = False  # `associations.companies`
-    owner: bool = False  # `owner.*`
-
-
-def needs_from_mappings(mappings: Iterable[FieldMapping]) -> dict[str, ObjectNeeds]:
-    """Per HubSpot object, the properties and extras to request so every given (validated) pull mapping finds the
-    paths it reads (`source_paths()`, `when` conditions included)."""
-    out: dict[str, ObjectNeeds] = {}
-    for mapping in mappings:
-        if mapping.vendor != "hubspot" or mapping.direction != "pull":
-            continue
-        needs = out.setdefault(mapping.object, ObjectNeeds())
-        for _, path, _ in mapping.source_paths():
-            head, _, rest = path.partition(".")
-            if head == "associations":
-                needs.company = needs.company or rest.split(".")[0] == "companies"
-            elif head == "owner":
-                needs.owner = True
-                needs.properties.add("hubspot_owner_id")
-            elif head not in RECORD_FIELDS:
-                needs.properties.add(head)
-    return out
 
 
 def load_mapping_files(directory: Path = DEFAULT_MAPPINGS) -> list[FieldMapping]:
@@ -123,7 +88,7 @@ def _parse_ms(value: str | None) -> int | None:
         return None
 
 
-class HubSpotSource:
+class HubSpotSource(Enrichment):
     """VendorSource for HubSpot. Build it with `from_mappings` (or `from_mapping_dir`) so it requests exactly the
     properties the mappings read; `stats` is the client's, so retries and API calls land in the same log."""
 
@@ -379,62 +344,3 @@ class HubSpotSource:
             chosen = primary[0] if primary else (results[0].id if results else None)
             record["associations"] = {"companies": str(chosen) if chosen else None}
         return record
-
-    def _enrich(self, obj: str, records: list[dict], needs: ObjectNeeds, have_companies: bool) -> list[dict]:
-        if needs.company and not have_companies:
-            companies = self._primary_companies(obj, [r["id"] for r in records])
-            for record in records:
-                record["associations"] = {"companies": companies.get(record["id"])}
-        if needs.owner:
-            owners = self._owner_index()
-            for record in records:
-                owner_id = record.get("hubspot_owner_id")
-                record["owner"] = owners.get(str(owner_id)) if owner_id else None
-        return records
-
-    def _primary_companies(self, obj: str, ids: Sequence[str]) -> dict[str, str]:
-        """One v4 batch read per `association_batch_size` ids: record id -> primary (else first) company id."""
-        batch = self.client.api("crm.associations.v4.batch_api")
-        out: dict[str, str] = {}
-        for start in range(0, len(ids), self.association_batch_size):
-            chunk = ids[start : start + self.association_batch_size]
-            body = BatchInputPublicFetchAssociationsBatchRequest(
-                inputs=[PublicFetchAssociationsBatchRequest(id=i) for i in chunk]
-            )
-            response = self.client.call(batch.get_page, obj, "companies", body)
-            for result in response.results or []:
-                targets = result.to or []
-                primary = [
-                    t.to_object_id
-                    for t in targets
-                    if any((a.label or "").lower() == "primary" for a in (t.association_types or []))
-                ]
-                chosen = primary[0] if primary else (targets[0].to_object_id if targets else None)
-                if chosen is not None:
-                    out[str(result._from.id)] = str(chosen)
-        return out
-
-    def _owner_index(self) -> dict[str, dict]:
-        """Owners once per source (active and deactivated), so records can carry their owner's email."""
-        if self._owners is None:
-            owners_api = self.client.api("crm.owners.owners_api")
-            index: dict[str, dict] = {}
-            for archived in (False, True):
-                after: str | None = None
-                while True:
-                    kwargs: dict[str, Any] = {"limit": OWNER_PAGE_SIZE, "archived": archived}
-                    if after:
-                        kwargs["after"] = after
-                    page = self.client.call(owners_api.get_page, **kwargs)
-                    for owner in page.results or []:
-                        index[str(owner.id)] = {
-                            "id": str(owner.id),
-                            "email": owner.email,
-                            "firstName": owner.first_name,
-                            "lastName": owner.last_name,
-                        }
-                    if page.paging is None or page.paging.next is None:
-                        break
-                    after = page.paging.next.after
-            self._owners = index
-        return self._owners
