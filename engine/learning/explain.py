@@ -28,7 +28,8 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
 from engine.learning import tree_paths
-from engine.learning.models import LOGIT_LIMIT, BinaryModel, prepare_frame
+from engine.learning.models import LOGIT_LIMIT, BinaryModel
+from engine.learning.preprocess import prepare_frame
 
 # Rows (accounts x features) scored per estimator call when occluding: bounds memory at ~100 MB per chunk.
 OCCLUSION_BATCH_ROWS = 150_000

@@ -20,7 +20,7 @@ from scipy.optimize import minimize
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 
-from engine.learning.models import FeatureSpec, FrameSelector, make_preprocessor
+from engine.learning.preprocess import FeatureSpec, FrameSelector, make_preprocessor
 
 
 def _partial_likelihood(
