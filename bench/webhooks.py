@@ -23,6 +23,10 @@ signed webhook; the clock runs until the account's new health is in its CRM sand
 each sample into waiting for the worker, the processing job, and the write-back delivery.
 
 Everything binds to 127.0.0.1, every wait is bounded, and every process started here is stopped on exit.
+
+One script over 400 lines on purpose: it is a command someone runs and reads top to bottom, and its parts (the
+gunicorn and wrk harness, the signed request set, the end-to-end latency rig) share the process handling and the
+report; split into modules, each would be imported by this file alone.
 """
 
 from __future__ import annotations

@@ -32,6 +32,9 @@ Missing values (NaN, None) are explicit:
   is missing;
 - `x is null` / `x is not null` test for a missing value;
 - a column the frame does not have is missing on every row.
+
+One module over 400 lines on purpose: checking a node's type and turning it into NumPy are one pass over one tree,
+and the node whitelist, the type rules and the missing-value rules above are only safe to change read together.
 """
 
 from __future__ import annotations
