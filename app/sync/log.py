@@ -61,7 +61,7 @@ class SyncLog:
         return sum(o.quarantined for o in self.objects)
 
     def object(self, vendor: str, obj: str) -> ObjectLog:
-        return next(o for o in self.objects if o.vendor == vendor and o.object == obj)
+        return next(o for o in self.objects if (o.vendor, o.object) == (vendor, obj))
 
     def to_dict(self) -> dict:
         data = asdict(self)
