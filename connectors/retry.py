@@ -70,8 +70,8 @@ Classifier = Callable[[BaseException], "Verdict | None"]  # None: not a vendor f
 class RetryPolicy:
     """How hard to try, for any vendor. Waits grow from `base_delay`, doubling, to `max_delay` (± `jitter`, so
     parallel workers do not retry in lockstep); no wait, a vendor-named one included, exceeds `max_wait`.
-    `sleep` is how the client waits (its pacing too): tests pass a recorder and check the schedule without
-    spending it."""
+    `sleep` is how the client waits (its pacing too) and `clock` how it tells time: tests pass a recorder and a
+    clock that only those waits advance, and check the schedule without spending it."""
 
     attempts: int = 8
     base_delay: float = 0.5
@@ -80,6 +80,7 @@ class RetryPolicy:
     jitter: float = 0.2
     unreachable_attempts: int = 3
     sleep: Callable[[float], None] = field(default=time.sleep, compare=False)
+    clock: Callable[[], float] = field(default=time.monotonic, compare=False)  # what pacing measures time with
 
     def backoff(self, retry_number: int, cap: float | None = None) -> float:
         """The wait before retry `retry_number` (1-based) when the vendor named none."""

@@ -35,12 +35,22 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 @dataclass
 class Sleeps:
-    """Records the waits the client asks for instead of waiting, so backoff is checked without slowing tests."""
+    """Records the waits the client asks for instead of waiting, so backoff is checked without slowing tests; its
+    clock moves only by those waits, so pacing is checked without depending on how fast the machine is."""
 
     waits: list[float] = field(default_factory=list)
+    now: float = 1_000.0
 
     def __call__(self, seconds: float) -> None:
         self.waits.append(seconds)
+        self.now += seconds
+
+    def clock(self) -> float:
+        return self.now
+
+    def append_and_sleep(self, seconds: float) -> None:
+        self(seconds)
+        time.sleep(seconds)
 
 
 @dataclass
@@ -66,7 +76,10 @@ def rig(loopback):
             TOKEN,
             running.base_url,
             search_requests_per_second=source_kwargs.pop("search_requests_per_second", None),
-            retry=replace(source_kwargs.pop("retry", RetryPolicy()), sleep=time.sleep if real_sleep else sleeps),
+            retry=replace(
+                source_kwargs.pop("retry", RetryPolicy()),
+                **({} if real_sleep else {"sleep": sleeps, "clock": sleeps.clock}),
+            ),
         )
         return Rig(state, client, HubSpotSource.from_mapping_dir(client, **source_kwargs), sleeps, running.base_url)
 
@@ -242,8 +255,7 @@ def test_search_calls_are_paced_to_hubspots_per_second_limit(rig) -> None:
     r.pull("companies", T0)
     searches = _served(r.state, None, "/search")
     assert searches == 3
-    first, second = r.sleeps.waits  # the recorded sleeps do not pass time, so the schedule keeps its slots
-    assert 0.5 < first <= 1.0 and 1.5 < second <= 2.0
+    assert r.sleeps.waits == [1.0, 1.0]  # one slot a second: the second and third searches each wait one out
 
 
 # ------------------------------------------------------------------------------------------- retries & limits
@@ -273,17 +285,18 @@ def test_server_errors_are_retried_with_growing_backoff(rig) -> None:
 
 
 def test_a_rolling_rate_budget_is_waited_out_for_real(rig) -> None:
+    waited = Sleeps()
     r = rig(
         SandboxConfig(rate_limit_max=3, rate_limit_interval_ms=200, search_requests_per_second=None),
         real_sleep=True,
-        retry=RetryPolicy(attempts=10, base_delay=0.1),
+        retry=RetryPolicy(attempts=10, base_delay=0.1, sleep=waited.append_and_sleep),
     )
     _companies(r.state, 350)
-    started = time.monotonic()
     pages = r.pull("companies")
     assert sum(len(p) for p in pages) == 350
     assert r.client.stats.retries == _served(r.state, 429) > 0
-    assert time.monotonic() - started < 10
+    # Each wait is bounded by the window HubSpot names (200 ms here), never the growing backoff's seconds.
+    assert waited.waits and max(waited.waits) <= 0.2 * 1.2
 
 
 # ------------------------------------------------------------------------------------------- seeded round trip

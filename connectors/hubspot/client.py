@@ -12,7 +12,6 @@ the sandbox; production leaves it unset.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -122,7 +121,8 @@ class HubSpotClient:
         if not self.search_interval:
             return
         with self._lock:
-            wait = self._last_search + self.search_interval - time.monotonic()
-            self._last_search = max(time.monotonic(), self._last_search + self.search_interval)
+            now = self.retry.clock()
+            wait = self._last_search + self.search_interval - now
+            self._last_search = max(now, self._last_search + self.search_interval)
         if wait > 0:
             self.retry.sleep(wait)
