@@ -19,29 +19,14 @@ def load_book(
     events,
     on_progress: Callable[[int], None] | None = None,
 ) -> int:
-    """Load accounts, contacts and events; returns the number of new events."""
-    account_ids, contact_ids = load_people(engine, accounts, contacts)
-    return load_activity(engine, accounts, events, account_ids, contact_ids, on_progress)
+    """Load accounts, contacts and events; returns the number of new events.
 
-
-def load_people(engine: Engine, accounts, contacts) -> tuple[dict[str, int], dict[str, int]]:
-    """Accounts and contacts, in one transaction; returns (account key → id, contact email → id)."""
+    Events are loaded a chunk of accounts at a time so each rollup refresh stays small and progress can be shown;
+    `on_progress` receives the number of event rows handled after each chunk.
+    """
     with engine.begin() as conn:
         account_ids = load_accounts(conn, accounts)
-        return account_ids, load_contacts(conn, contacts, account_ids)
-
-
-def load_activity(
-    engine: Engine,
-    accounts,
-    events,
-    account_ids: dict[str, int],
-    contact_ids: dict[str, int],
-    on_progress: Callable[[int], None] | None = None,
-) -> int:
-    """Load events a chunk of accounts at a time (one transaction each, so each rollup refresh stays small and
-    other writers get their turn); `on_progress` receives the number of event rows handled after each chunk.
-    Returns the number of new events."""
+        contact_ids = load_contacts(conn, contacts, account_ids)
     keys = accounts["key"].tolist()
     by_account = events.groupby("account_key", sort=False).indices
     inserted = 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from datetime import date, timedelta
 from typing import Annotated
@@ -13,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from app.book_loader import load_activity, load_people
+from app.book_loader import load_book
 from app.cli import ml, ops, sync
 from app.ml.scorer import load_scoring_artifact
 from app.report import band_table
@@ -80,17 +79,12 @@ def demo(
         book = generate_book(BookSpec(seed=seed, active_accounts=accounts, days=days, as_of=day))
         progress.update(task, completed=1)
         task = progress.add_task("Loading accounts and activity", total=len(book.events))
-        ids = load_people(engine, book.accounts, book.contacts)
-        # The activity loads while the sandboxes start and link (mostly SQLite time, which runs beside Python).
-        loading = stack.enter_context(ThreadPoolExecutor(1)).submit(
-            load_activity, engine, book.accounts, book.events, *ids, lambda n: progress.advance(task, n)
-        )
+        load_book(engine, book.accounts, book.contacts, book.events, lambda n: progress.advance(task, n))
         if crms:
-            link = progress.add_task("Linking the CRM sandboxes", total=1)
+            task = progress.add_task("Linking the CRM sandboxes", total=1)
             settings = crm_settings(stack.enter_context(bundled_crms(book)))
             linked = link_companies(engine, settings, settings.data_dir / "sync-logs")
-            progress.update(link, completed=1)
-        loading.result()
+            progress.update(task, completed=1)
         task = progress.add_task("Scoring", total=len(DEMO_BACKFILL_DAYS) + 1)
         for back in DEMO_BACKFILL_DAYS:
             with engine.begin() as conn:
