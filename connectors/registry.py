@@ -91,7 +91,9 @@ class Connector:
         return resolve(self.pusher)
 
     def build_pusher(self, settings: Any) -> Any:
-        return self.pusher_class()(resolve(self.client).from_settings(settings))
+        """The pusher on a client from `settings`; a pusher with its own settings (`from_settings`) reads them."""
+        pusher, client = self.pusher_class(), resolve(self.client).from_settings(settings)
+        return pusher.from_settings(client, settings) if hasattr(pusher, "from_settings") else pusher(client)
 
     def fields_module(self) -> ModuleType:
         return importlib.import_module(self.fields)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from contextlib import ExitStack
 from datetime import date, timedelta
 from typing import Annotated
@@ -65,6 +66,7 @@ def demo(
     from app.demo.book import BookSpec, generate_book
     from app.demo.crm_loop import bundled_crms, crm_settings, deliver_everything, link_companies
 
+    started = time.perf_counter()
     settings = Settings.from_env()
     day = date.fromisoformat(as_of) if as_of else date.today()
     engine = make_engine(settings.database_url)
@@ -97,7 +99,10 @@ def demo(
             task = progress.add_task("Writing back to the CRM sandboxes", total=1)
             summary["crms"] = {"linked": linked, "writeback": deliver_everything(engine, settings)}
             progress.update(task, completed=1)
+    summary["wall_seconds"] = round(time.perf_counter() - started, 1)
     _emit(summary, as_json, f"Book of business on {day} (seed {seed})")
+    if not as_json:
+        Console().print(f"Demo finished in {summary['wall_seconds']:.1f} s (wall time, sandboxes stopped)")
 
 
 @cli.command()

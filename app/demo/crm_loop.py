@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, func, select
 
-from app.queues import redis_connection, writeback_queues
+from app.queues import redis_connection
 from app.settings import Settings
 from app.sources import build_sources
 from app.store.models import OutboxRow
@@ -93,15 +94,11 @@ def link_companies(engine: Engine, settings: Settings, log_dir: Path) -> dict[st
 
 
 def deliver_everything(engine: Engine, settings: Settings) -> dict[str, dict[str, int]]:
-    """Run the write-back to completion: through Redis and an in-process RQ worker when REDIS_URL is set."""
-    if settings.redis_url:
-        from rq import SimpleWorker
-
-        connection = redis_connection(settings)
-        enqueue_deliveries(settings, engine, connection=connection)
-        SimpleWorker(writeback_queues(), connection=connection).work(burst=True)
-    else:
-        enqueue_deliveries(settings, engine)
+    """Run the write-back to completion, the vendors side by side: each on its own thread with its own queue,
+    pusher and (when REDIS_URL is set) in-process RQ worker, so one CRM's calls never wait for another's."""
+    with ThreadPoolExecutor(max_workers=len(vendor_names()), thread_name_prefix="deliver") as pool:
+        for done in [pool.submit(_deliver_vendor, engine, settings, vendor) for vendor in vendor_names()]:
+            done.result()
     with engine.connect() as conn:
         rows = conn.execute(
             select(OutboxRow.vendor, OutboxRow.operation, OutboxRow.status, func.count()).group_by(
@@ -112,3 +109,28 @@ def deliver_everything(engine: Engine, settings: Settings) -> dict[str, dict[str
     for vendor, operation, status, count in rows:
         summary.setdefault(vendor, {})[f"{operation}:{status}"] = count
     return summary
+
+
+def _deliver_vendor(engine: Engine, settings: Settings, vendor: str) -> None:
+    """One vendor's pending rows, through its queue: RQ and a burst worker on this thread, or inline."""
+    if not settings.redis_url:
+        enqueue_deliveries(settings, engine, [vendor])
+        return
+    connection = redis_connection(settings)
+    enqueue_deliveries(settings, engine, [vendor], connection=connection)
+    _thread_worker([connector(vendor).writeback_queue], connection).work(burst=True)
+
+
+def _thread_worker(queues: list[str], connection):
+    """An RQ worker that can run on a thread other than the main one: job timeouts by timer instead of SIGALRM,
+    and no SIGINT/SIGTERM handlers (only the main thread may install them; Ctrl-C still stops the demo)."""
+    from rq import SimpleWorker
+    from rq.timeouts import TimerDeathPenalty
+
+    class ThreadWorker(SimpleWorker):
+        death_penalty_class = TimerDeathPenalty
+
+        def _install_signal_handlers(self) -> None:
+            pass
+
+    return ThreadWorker(queues, connection=connection)

@@ -18,14 +18,34 @@ def dialect_insert(conn: Connection, table: Table):
     return module.insert(table)
 
 
-def rows_of(frame: pd.DataFrame, columns: Sequence[str]) -> list[tuple[Any, ...]]:
-    """Plain tuples with None for missing values: what DBAPI executemany and COPY both accept."""
-    subset = frame.loc[:, list(columns)].copy()
-    for name in subset.columns:
-        if pd.api.types.is_datetime64_any_dtype(subset[name]):
-            subset[name] = pd.Series(subset[name].dt.to_pydatetime(), index=subset.index, dtype=object)
-    out = subset.astype(object).where(subset.notna(), None)
-    return list(out.itertuples(index=False, name=None))
+def rows_of(frame: pd.DataFrame, columns: Sequence[str], dates_as_text: bool = False) -> list[tuple[Any, ...]]:
+    """Plain tuples with None for missing values: what DBAPI executemany and COPY both accept.
+
+    `dates_as_text` writes timestamps as the text SQLite stores (see app.store.db), formatted for the whole column
+    at once instead of by the driver's adapter one value at a time (a million calls for a big event load).
+    """
+    arrays = []
+    for name in columns:
+        column = frame[name]
+        if pd.api.types.is_datetime64_any_dtype(column):
+            arrays.append(_timestamps(column, dates_as_text))
+        else:
+            arrays.append(column.astype(object).where(column.notna(), None).to_numpy())
+    return list(zip(*arrays, strict=True))
+
+
+def _timestamps(column: pd.Series, as_text: bool) -> np.ndarray:
+    """Naive datetimes (the wall time of a tz-aware column), or their text `YYYY-MM-DD HH:MM:SS.ffffff`."""
+    if isinstance(column.dtype, pd.DatetimeTZDtype):
+        column = column.dt.tz_localize(None)
+    missing = column.isna().to_numpy()
+    if as_text:
+        text = np.datetime_as_string(column.to_numpy(dtype="datetime64[us]"), unit="us")
+        values = np.char.replace(text, "T", " ").astype(object)
+    else:
+        values = np.array(column.dt.to_pydatetime(), dtype=object)
+    values[missing] = None
+    return values
 
 
 def upsert(
@@ -128,6 +148,8 @@ def staged_insert(
     cast back on PostgreSQL. Returns the number of rows inserted."""
     if frame.empty:
         return 0
+    if conn.dialect.name == "sqlite":
+        return _insert_direct(conn, target, columns, rows_of(frame, columns, dates_as_text=True), conflict)
     json_columns = set(json_columns)
     stage = temp_table(
         conn, f"_stage_{target.name}", [Column(c, Text if c in json_columns else target.c[c].type) for c in columns]
@@ -145,3 +167,14 @@ def staged_insert(
         inserted = result.rowcount
     stage.drop(conn)
     return inserted
+
+
+def _insert_direct(
+    conn: Connection, target: Table, columns: Sequence[str], rows: list[tuple[Any, ...]], conflict: Sequence[str] | None
+) -> int:
+    """SQLite's fast path for staged_insert: one executemany straight into the table (an in-process database has
+    no round trips to save, so a staging table only doubles the writes). JSON columns go in as the text they are."""
+    ignore = f" ON CONFLICT ({', '.join(conflict)}) DO NOTHING" if conflict else ""
+    placeholders = ", ".join("?" for _ in columns)
+    sql = f"INSERT INTO {target.name} ({', '.join(columns)}) VALUES ({placeholders}){ignore}"
+    return conn.exec_driver_sql(sql, rows, execution_options={"preserve_rowcount": True}).rowcount

@@ -103,7 +103,7 @@ def load_events(
         return 0
     frame["account_id"] = frame["account_id"].astype("int64")
     frame["contact_id"] = frame["contact_id"].astype("Int64")
-    frame["occurred_at"] = pd.to_datetime(frame["occurred_at"]).dt.tz_localize(None).dt.to_pydatetime()
+    frame["occurred_at"] = pd.to_datetime(frame["occurred_at"]).dt.tz_localize(None)
     _ensure_features(conn, set(frame.loc[frame["kind"] == EventKind.FEATURE_USED, "feature"].dropna()))
 
     inserted = staged_insert(conn, ActivityEvent.__table__, frame, EVENT_FIELDS, conflict=["source", "external_id"])

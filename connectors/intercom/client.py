@@ -19,6 +19,7 @@ needs the records as plain JSON anyway. Writes and one-off reads can use the typ
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -70,7 +71,7 @@ class IntercomClient:
         self.retry = retry or RetryPolicy()
         self.stats = stats or PullStats()
         self.rate_limit = RateLimitState()
-        self.last_body: Any = None
+        self._local = threading.local()  # the body a call saw, per thread: the pusher calls from a thread pool
         self.base_url = base_url.rstrip("/") if base_url else PRODUCTION_URL
         self._clock = clock
         self.http = httpx.Client(timeout=timeout, event_hooks={"response": [self._observe, *response_hooks]})
@@ -90,6 +91,15 @@ class IntercomClient:
 
     def close(self) -> None:
         self.http.close()
+
+    @property
+    def last_body(self) -> Any:
+        """The parsed body of this thread's latest response (None before any)."""
+        return getattr(self._local, "body", None)
+
+    @last_body.setter
+    def last_body(self, value: Any) -> None:
+        self._local.body = value
 
     # --- observing responses --------------------------------------------------------------------------------------
 

@@ -167,46 +167,53 @@ def top_drivers(
     logit = np.log(np.clip(probability, 1e-9, 1 - 1e-9) / np.clip(1 - probability, 1e-9, 1))
     k = min(count, values.shape[1])
     order = np.argsort(-values, axis=1, kind="stable")[:, :k]
-    X = prepare_frame(frame, spec)  # noqa: N806
-    columns = spec.columns
-    # The arithmetic is done for all accounts at once; the loop below only assembles the driver records.
     effects = np.take_along_axis(values, order, axis=1)
-    points = (100.0 * (probability[:, None] - _sigmoid(logit[:, None] - effects))).tolist()
-    raw = {name: X[name].to_numpy().tolist() for name in columns}
-    static = [
-        (name, spec.label(name), _plain(model.reference.get(name)), model.reference.get(name)) for name in columns
-    ]
-    out: list[list[dict[str, Any]]] = []
-    for i, (row_order, row_effects) in enumerate(zip(order.tolist(), effects.tolist(), strict=True)):
-        drivers = []
-        for rank, (j, effect) in enumerate(zip(row_order, row_effects, strict=True)):
-            if effect < min_effect:
-                break
-            name, label, typical, reference = static[j]
-            value = raw[name][i]
-            drivers.append(
-                {
-                    "feature": name,
-                    "label": label,
-                    "value": _plain(value),
-                    "typical": typical,
-                    "effect": round(effect, 3),
-                    "points": round(points[i][rank], 1),
-                    "direction": "raises",
-                    "relation": _relation(value, reference),
-                }
-            )
-        out.append(drivers)
-    return out
+    points = 100.0 * (probability[:, None] - _sigmoid(logit[:, None] - effects))
+    # Ranks are cut at the first effect below min_effect (they are sorted, so the rest are below it too).
+    kept = np.logical_and.accumulate(~(effects < min_effect), axis=1).sum(axis=1).tolist()
+    X = prepare_frame(frame, spec)  # noqa: N806
+    ranks = [_rank_records(model, X, order[:, r], effects[:, r], points[:, r]) for r in range(k)]
+    return [list(row[:m]) for row, m in zip(zip(*ranks, strict=True), kept, strict=True)] if k else [[] for _ in kept]
 
 
-def _relation(value: Any, typical: Any) -> str:
-    """How the account's value compares with the typical one: higher, lower, missing or different (categories)."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return "missing"
-    if isinstance(value, (int, float, np.number)) and isinstance(typical, (int, float, np.number)):
-        return "higher" if value > typical else "lower" if value < typical else "same"
-    return "different"
+def _rank_records(model: BinaryModel, X: pd.DataFrame, feature: np.ndarray, effect: np.ndarray,
+                  points: np.ndarray) -> list[dict[str, Any]]:  # noqa: N803  # fmt: skip
+    """The driver record of one rank for every account, each field computed for all accounts at once; only the
+    dicts themselves are built one per account."""
+    spec = model.spec
+    rows = np.arange(len(X))
+    numeric = feature < len(spec.numeric)  # spec.columns: the numeric features, then the categorical ones
+    number = X[list(spec.numeric)].to_numpy(dtype=float) if spec.numeric else np.empty((len(X), 0))
+    picked = number[rows[numeric], feature[numeric]]
+    typical = [model.reference.get(name) for name in spec.columns]
+    numeric_typical = np.array([float(t) if _is_number(t) else np.nan for t in typical])
+    comparable = np.array([_is_number(t) for t in typical])[feature[numeric]]
+    ref = numeric_typical[feature[numeric]]
+    relation = np.full(len(X), "different", dtype=object)
+    relation[numeric] = np.where(
+        np.isnan(picked), "missing",
+        np.where(~comparable, "different", np.where(picked > ref, "higher", np.where(picked < ref, "lower", "same"))),
+    )  # fmt: skip
+    value = np.empty(len(X), dtype=object)
+    value[numeric] = np.where(np.isnan(picked), None, np.round(picked, 3).astype(object))
+    if spec.categorical:
+        categories = X[list(spec.categorical)].to_numpy(dtype=object)
+        other = ~numeric
+        value[other] = categories[rows[other], feature[other] - len(spec.numeric)]
+    names = np.array(spec.columns, dtype=object)[feature].tolist()
+    labels = np.array([spec.label(name) for name in spec.columns], dtype=object)[feature].tolist()
+    plain_typical = np.array([_plain(t) for t in typical], dtype=object)[feature].tolist()
+    return [
+        {"feature": f, "label": la, "value": v, "typical": t, "effect": e, "points": p, "direction": "raises",
+         "relation": r}
+        for f, la, v, t, e, p, r in zip(names, labels, value.tolist(), plain_typical,
+                                        np.round(effect, 3).tolist(), np.round(points, 1).tolist(),
+                                        relation.tolist(), strict=True)
+    ]  # fmt: skip
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.number))
 
 
 def _plain(value: Any) -> Any:

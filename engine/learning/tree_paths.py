@@ -1,35 +1,39 @@
-"""Saabas path attribution for sklearn's HistGradientBoosting trees, vectorized over accounts and trees at once.
+"""Saabas path attribution for sklearn's HistGradientBoosting trees: per-leaf credits, leaves found by sklearn.
 
-Each tree is walked from the root to the account's leaf; at every split the change in the node's expected value
-(the cover-weighted mean of the leaf values below it, from the training counts the tree keeps) is credited to the
-feature the node splits on. Per account the credits add up exactly to its raw score minus the trees' expected
-score, so they are the model's own arithmetic along the account's paths (Saabas' method; unlike TreeSHAP it
-does not average over feature orderings, so an interaction is credited to the feature split on lower down).
+Along the path from a tree's root to a leaf, every split's change in the node's expected value (the cover-weighted
+mean of the leaf values below it, from the training counts the tree keeps) is credited to the feature the node
+splits on. Per account the credits add up exactly to its raw score minus the trees' expected score, so they are
+the model's own arithmetic along the account's paths (Saabas' method; unlike TreeSHAP it does not average over
+feature orderings, so an interaction is credited to the feature split on lower down).
 
-All trees sit in one flat node table (leaves point to themselves), so a walk is `max depth` steps of array
-operations over (accounts x trees), and the credits of a step are summed per (account, column) with one bincount.
+A leaf's credits depend only on its path, so they are summed once per leaf when the table is built (one vector
+per leaf, `leaf_credit`). Explaining an account is then: find its leaf in every tree, and add those leaves'
+vectors. The leaves are found by the estimator's own compiled predictor (each tree copied with its leaf values
+replaced by the leaf's row number), so the walk is sklearn's, in C, and a missing value goes where it does when
+the model predicts; the sum over trees is one sparse (accounts x leaves) by dense (leaves x columns) product.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from scipy import sparse
+from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
 
-# Accounts walked per step: (rows x trees) temporaries stay around 100 MB for a few hundred trees.
+# Accounts explained per step: the (rows x trees) leaf index and its sparse matrix stay ~100 MB at 300 trees.
 ROWS_PER_BATCH = 20_000
 
 
 @dataclass(frozen=True)
 class TreeTable:
-    feature: np.ndarray  # column split on (0 at leaves, where nothing is credited)
-    threshold: np.ndarray  # go left when value <= threshold
-    missing_left: np.ndarray  # where a missing value goes
-    left: np.ndarray  # global child ids; a leaf's children are itself
-    right: np.ndarray
-    expected: np.ndarray  # cover-weighted mean of the leaf values under the node
-    roots: np.ndarray
-    depth: int
+    expected: np.ndarray  # per node (global ids, tree after tree): cover-weighted mean of the leaf values under it
+    roots: np.ndarray  # global id of every tree's root
+    leaf_credit: np.ndarray  # (leaves x columns): the credits along the path to each leaf
+    finders: tuple[TreePredictor, ...]  # per tree, a copy that predicts the row of leaf_credit an account lands in
+    known_categories: Any  # what TreePredictor.predict needs besides X (from the estimator's bin mapper)
+    feature_map: Any
 
 
 def supports(estimator) -> bool:
@@ -40,52 +44,66 @@ def supports(estimator) -> bool:
     return not any(tree.nodes["is_categorical"].any() for (tree,) in predictors)
 
 
+def _expected_values(nodes: np.ndarray) -> np.ndarray:
+    """Per node, the cover-weighted mean of the leaf values below it (children before parents)."""
+    leaf = nodes["is_leaf"].astype(bool)
+    expected = nodes["value"].astype("float64").copy()
+    count = nodes["count"].astype("float64")
+    for node in np.argsort(-nodes["depth"], kind="stable"):
+        if not leaf[node]:
+            lo, hi = nodes["left"][node], nodes["right"][node]
+            weight = count[lo] + count[hi]
+            expected[node] = (count[lo] * expected[lo] + count[hi] * expected[hi]) / weight if weight else 0.0
+    return expected
+
+
+def _path_credits(nodes: np.ndarray, expected: np.ndarray, width: int) -> np.ndarray:
+    """Per node, the credits (one per column) accumulated on the way down from the root (parents first)."""
+    credit = np.zeros((len(nodes), width))
+    for node in np.argsort(nodes["depth"], kind="stable"):
+        if not nodes["is_leaf"][node]:
+            feature = nodes["feature_idx"][node]
+            for child in (nodes["left"][node], nodes["right"][node]):
+                credit[child] = credit[node]
+                credit[child, feature] += expected[child] - expected[node]
+    return credit
+
+
 def tree_table(estimator) -> TreeTable:
-    """The estimator's trees as one node table with global ids and expected values."""
-    parts, roots, offset = [], [], 0
+    """The estimator's trees as expected values per node, credits per leaf, and one leaf finder per tree."""
+    width = estimator.n_features_in_
+    expected, roots, credits, finders, offset, leaves = [], [], [], [], 0, 0
     for (tree,) in estimator._predictors:
         nodes = tree.nodes
-        ids = np.arange(len(nodes)) + offset
+        values = _expected_values(nodes)
         leaf = nodes["is_leaf"].astype(bool)
-        expected = nodes["value"].astype("float64").copy()
-        count = nodes["count"].astype("float64")
-        for node in np.argsort(-nodes["depth"], kind="stable"):  # children before parents
-            if not leaf[node]:
-                lo, hi = nodes["left"][node], nodes["right"][node]
-                weight = count[lo] + count[hi]
-                expected[node] = (count[lo] * expected[lo] + count[hi] * expected[hi]) / weight if weight else 0.0
-        parts.append((
-            np.where(leaf, 0, nodes["feature_idx"]), nodes["num_threshold"], nodes["missing_go_to_left"].astype(bool),
-            np.where(leaf, ids, nodes["left"].astype(np.int64) + offset),
-            np.where(leaf, ids, nodes["right"].astype(np.int64) + offset), expected,
-        ))  # fmt: skip
+        credits.append(_path_credits(nodes, values, width)[leaf])
+        finder_nodes = nodes.copy()
+        finder_nodes["value"][leaf] = np.arange(leaves, leaves + leaf.sum())
+        finders.append(TreePredictor(finder_nodes, tree.binned_left_cat_bitsets, tree.raw_left_cat_bitsets))
+        expected.append(values)
         roots.append(offset)
         offset += len(nodes)
-    columns = [np.concatenate(c) for c in zip(*parts, strict=True)]
-    depth = max(int(tree.nodes["depth"].max()) for (tree,) in estimator._predictors)
-    return TreeTable(*columns, roots=np.array(roots, dtype=np.int64), depth=depth)
+        leaves += int(leaf.sum())
+    known_categories, feature_map = estimator._bin_mapper.make_known_categories_bitsets()
+    return TreeTable(np.concatenate(expected), np.array(roots, dtype=np.int64), np.concatenate(credits),
+                     tuple(finders), known_categories, feature_map)  # fmt: skip
 
 
-def path_contributions(table: TreeTable, X: np.ndarray) -> np.ndarray:  # noqa: N803
+def path_contributions(table: TreeTable, X: np.ndarray, n_threads: int = 1) -> np.ndarray:  # noqa: N803
     """Per row of X (the matrix the estimator sees) and column: the raw score credited to that column."""
-    n, width = X.shape
-    out = np.zeros((n, width))
+    X = np.asarray(X, dtype=np.float64)  # noqa: N806 - any layout: the predictor reads it through strides
+    n, trees = len(X), len(table.finders)
+    out = np.empty((n, table.leaf_credit.shape[1]))
+    ones = np.ones(min(n, ROWS_PER_BATCH) * trees)
     for start in range(0, n, ROWS_PER_BATCH):
         rows = X[start : start + ROWS_PER_BATCH]
-        m = len(rows)
-        node = np.broadcast_to(table.roots, (m, len(table.roots))).copy()
-        row_of = np.arange(m)[:, None]
-        flat = np.empty_like(node)
-        credit = np.zeros(m * width)
-        for _ in range(table.depth):
-            feature = table.feature[node]
-            value = rows[row_of, feature]
-            go_left = np.where(np.isnan(value), table.missing_left[node], value <= table.threshold[node])
-            child = np.where(go_left, table.left[node], table.right[node])
-            np.multiply(row_of, width, out=flat)
-            flat += feature
-            credit += np.bincount(flat.ravel(), weights=(table.expected[child] - table.expected[node]).ravel(),
-                                  minlength=m * width)  # fmt: skip
-            node = child
-        out[start : start + m] = credit.reshape(m, width)
+        leaf = np.empty((len(rows), trees), dtype=np.int64)
+        for t, finder in enumerate(table.finders):
+            leaf[:, t] = finder.predict(rows, table.known_categories, table.feature_map, n_threads)
+        hits = sparse.csr_matrix(
+            (ones[: leaf.size], leaf.ravel(), np.arange(0, leaf.size + 1, trees)),
+            shape=(len(rows), len(table.leaf_credit)),
+        )
+        out[start : start + len(rows)] = hits @ table.leaf_credit
     return out

@@ -106,6 +106,8 @@ class Listing:
             # walk costs one evaluation of the query, not one per page. An unknown snapshot is recomputed.
             hits = self._snapshots.get(snapshot) if snapshot else None
             start = offset
+            if hits is None and what == "contacts":
+                hits = self._hits_by_email(body["query"])
             if hits is None:
                 getter = self._contact_value if what == "contacts" else conversation_value
                 ordered = sorted(records.values(), key=lambda r: self._seq[r["id"]])
@@ -132,6 +134,14 @@ class Listing:
         key = "data" if what == "contacts" else "conversations"
         return {"type": "list" if what == "contacts" else "conversation.list", key: data,
                 "total_count": len(hits), "pages": pages}  # fmt: skip
+
+    def _hits_by_email(self, query: Mapping[str, Any]) -> list[str] | None:
+        """`email = X` answered from the email index (emails are unique, compared case-insensitively as
+        `matches` does); None for any other query. A write-back looks a recipient up this way per message."""
+        if query.get("field") != "email" or query.get("operator") != "=" or not isinstance(query.get("value"), str):
+            return None
+        found = self._contact_by_email.get(query["value"].lower())
+        return [found] if found is not None else []
 
     def list_contacts(self, per_page: int, starting_after: str | None) -> dict:
         """GET /contacts: every contact, cursor-paged like search."""
