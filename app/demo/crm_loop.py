@@ -8,6 +8,7 @@ write-back lands fields, tasks and in-app messages in the sandboxes through the 
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from sqlalchemy import Engine, func, select
 from app.queues import redis_connection, writeback_queues
 from app.settings import Settings
 from app.sources import build_sources
-from app.store.models import OutboxRow
+from app.store.models import ExternalId, OutboxRow
 from app.sync import active_mapping, run_sync
 from app.sync.versions import load_active_mappings, mappings_dir_of
 from app.writeback.jobs import enqueue_deliveries, pusher_for
@@ -92,14 +93,34 @@ def link_companies(engine: Engine, settings: Settings, log_dir: Path) -> dict[st
     return {entry.vendor: entry.accounts for entry in log.objects}
 
 
+def linked_companies(engine: Engine) -> dict[str, int]:
+    """Accounts linked to a company record per vendor: the whole store's links, not only this run's pull."""
+    with engine.connect() as conn:
+        counts = {
+            vendor: conn.scalar(
+                select(func.count(func.distinct(ExternalId.account_id))).where(
+                    ExternalId.vendor == vendor, ExternalId.object == connector(vendor).company_object
+                )
+            )
+            for vendor in vendor_names()
+        }
+    return {vendor: count for vendor, count in counts.items() if count}
+
+
 def deliver_everything(engine: Engine, settings: Settings) -> dict[str, dict[str, int]]:
-    """Run the write-back to completion: through Redis and an in-process RQ worker when REDIS_URL is set."""
+    """Run the write-back to completion: through Redis and an in-process RQ worker when REDIS_URL is set.
+
+    The demo's jobs go to queues of its own (a per-run prefix), so a `cse worker` already running on the same
+    Redis, which knows neither the sandboxes nor this store, never takes them; the worker logs to stderr.
+    """
     if settings.redis_url:
         from rq import SimpleWorker
 
         connection = redis_connection(settings)
-        enqueue_deliveries(settings, engine, connection=connection)
-        SimpleWorker(writeback_queues(), connection=connection).work(burst=True)
+        prefix = f"demo-{uuid.uuid4().hex[:12]}-"
+        enqueue_deliveries(settings, engine, connection=connection, queue_prefix=prefix)
+        worker = SimpleWorker([prefix + name for name in writeback_queues()], connection=connection)
+        worker.work(burst=True, logging_level="WARNING")
     else:
         enqueue_deliveries(settings, engine)
     with engine.connect() as conn:
