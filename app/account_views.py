@@ -31,12 +31,15 @@ GONE = ("churned", "deleted")
 def latest_scores(as_of: date | None = None) -> Select:
     """Each account's latest score row (on or before `as_of` when given), as a subquery-able select of ids."""
     ranked = select(
-        Score.id, func.row_number().over(partition_by=Score.account_id, order_by=(Score.as_of.desc(), Score.id.desc()))
+        Score.id,
+        func.row_number()
+        .over(partition_by=Score.account_id, order_by=(Score.as_of.desc(), Score.id.desc()))
+        .label("rank"),
     )
     if as_of is not None:
         ranked = ranked.where(Score.as_of <= as_of)
     sub = ranked.subquery()
-    return select(sub.c.id).where(sub.c.row_number == 1)
+    return select(sub.c.id).where(sub.c.rank == 1)
 
 
 def _number(value: Any, digits: int) -> float | None:
@@ -50,8 +53,10 @@ def list_accounts(
     csm: str | None = None,
     sort: str = "risk",
     limit: int = 20,
+    as_of: date | None = None,
 ) -> list[dict[str, Any]]:
-    """Active accounts with their latest score, filtered and sorted (see SORTS)."""
+    """Active accounts with their latest score on or before `as_of` (default today: a forecast scored for a later
+    day is not the account's state), filtered and sorted (see SORTS)."""
     query = (
         select(
             Account.id,
@@ -70,7 +75,7 @@ def list_accounts(
             Score.risk_drivers,
         )  # fmt: skip
         .join(Score, Score.account_id == Account.id)
-        .where(Score.id.in_(latest_scores()), Account.status.notin_(GONE))
+        .where(Score.id.in_(latest_scores(as_of or date.today())), Account.status.notin_(GONE))
         .order_by(*SORTS[sort], Account.id)
         .limit(limit)
     )

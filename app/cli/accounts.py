@@ -50,13 +50,14 @@ def accounts(
     if not rows:
         raise CommandFailed("no scored accounts match: run `cse sync` and `cse score` first, or loosen the filters")
     table = Table(title="Accounts")
-    for column in ("id", "name", "csm", "segment", "band", "health", "7d", "churn risk", "expansion", "drivers"):
-        table.add_column(column, justify="right" if column in ("id", "health", "7d", "churn risk") else "left")
+    for column in ("id", "name", "csm", "segment", "band", "health", "7d", "churn risk", "expansion", "top driver"):
+        table.add_column(column, justify="right" if column in ("id", "health", "7d", "churn risk") else "left",
+                         no_wrap=True, overflow="ellipsis")  # fmt: skip
     for r in rows:
         table.add_row(
             str(r["id"]), r["name"], r["csm"] or "", r["segment"] or "", r["band"] or "", f"{r['health']:.1f}",
             "" if r["trend_7d"] is None else f"{r['trend_7d']:+.1f}", _pct(r["churn_probability"]),
-            r["expansion_type"] or "", "; ".join(r["drivers"]),
+            r["expansion_type"] or "", r["drivers"][0] if r["drivers"] else "",
         )  # fmt: skip
     out.print(table)
 
