@@ -7,7 +7,9 @@ write-back lands fields, tasks and in-app messages in the sandboxes through the 
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -107,6 +109,14 @@ def linked_companies(engine: Engine) -> dict[str, int]:
     return {vendor: count for vendor, count in counts.items() if count}
 
 
+def _rq_logs_to_stderr() -> None:
+    """RQ logs to stdout unless its loggers have a handler: give them stderr, so `cse demo --json` stays JSON."""
+    for name in ("rq.worker", "rq.job"):
+        logger = logging.getLogger(name)
+        if not logger.handlers:
+            logger.addHandler(logging.StreamHandler(sys.stderr))
+
+
 def deliver_everything(engine: Engine, settings: Settings) -> dict[str, dict[str, int]]:
     """Run the write-back to completion: through Redis and an in-process RQ worker when REDIS_URL is set.
 
@@ -119,6 +129,7 @@ def deliver_everything(engine: Engine, settings: Settings) -> dict[str, dict[str
         connection = redis_connection(settings)
         prefix = f"demo-{uuid.uuid4().hex[:12]}-"
         enqueue_deliveries(settings, engine, connection=connection, queue_prefix=prefix)
+        _rq_logs_to_stderr()
         worker = SimpleWorker([prefix + name for name in writeback_queues()], connection=connection)
         worker.work(burst=True, logging_level="WARNING")
     else:
