@@ -116,3 +116,14 @@ def test_writeback_without_credentials_fails_and_leaves_rows_pending(env, tmp_pa
     with engine.connect() as conn:
         statuses = conn.execute(select(OutboxRow.status, func.count()).group_by(OutboxRow.status)).all()
     assert statuses == [("pending", 3)], "rows wait for credentials; none is stranded as enqueued"
+
+
+def test_sync_names_each_object_as_it_starts_and_fails_fast_on_an_unreachable_vendor(env) -> None:
+    """Progress from the first second: each object is printed as it starts; a host nobody answers on fails at once
+    (connection errors are not retried like 429s), in one line at the end."""
+    extra = {"HUBSPOT_ACCESS_TOKEN": "pat-test", "HUBSPOT_BASE_URL": UNREACHABLE}
+    done = cse("sync", "--vendor", "hubspot", env={**env, **extra})
+    assert_one_line_failure(done, "object(s) failed")
+    started = [line for line in done.stderr.splitlines() if line.endswith(": pulling")]
+    assert "hubspot companies: pulling" in started and len(started) >= 3, done.stderr
+    assert "unreachable" in done.stderr.lower() or "connect" in done.stderr.lower(), done.stderr

@@ -35,6 +35,13 @@ def mappings_dir() -> Path:
     return mappings_dir_of(Settings.from_env())
 
 
+def build_sources(*args, **kwargs):
+    """app.sources.build_sources, imported when a sync runs: the connectors and their SDKs are slow to load."""
+    from app.sources import build_sources as build
+
+    return build(*args, **kwargs)
+
+
 def _engine(settings: Settings):
     from app.store.db import make_engine, upgrade_schema
 
@@ -98,7 +105,7 @@ def sync_command(
     """Pull accounts, contacts and activity from the CRMs into the store (incremental unless --full)."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from app.sources import SourceUnavailable, build_sources
+    from app.sources import SourceUnavailable
     from app.sync import run_sync
     from app.sync.versions import load_active_mappings, mappings_dir_of
     from connectors.registry import vendor_names
