@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 
 from app.ml.scorer import load_scoring_artifact
 from app.queues import SCORE_QUEUE, get_queue, redis_connection
-from app.rescoring import rescore
+from app.rescoring import plans_write_back, rescore
 from app.settings import Settings
 from app.writeback.jobs import _engine, enqueue_deliveries, sweep_job
 from app.writeback.outbox import release_due_actions
@@ -18,11 +18,11 @@ from engine.health_config import load_health_config
 from engine.playbooks import load_playbooks
 
 
-def dispatch_job() -> int:
-    """Hand pending outbox rows to delivery jobs."""
+def dispatch_job(vendors: list[str] | None = None) -> int:
+    """Hand pending outbox rows (of the given vendors; default all) to delivery jobs."""
     settings = Settings.from_env()
     connection = redis_connection(settings) if settings.redis_url else None
-    return enqueue_deliveries(settings, _engine(settings.database_url), connection=connection)
+    return enqueue_deliveries(settings, _engine(settings.database_url), vendors=vendors, connection=connection)
 
 
 def release_actions_job() -> int:
@@ -35,15 +35,17 @@ def release_actions_job() -> int:
 def rescore_job(account_ids: list[int] | None = None, as_of: str | None = None) -> int:
     """Rescore some or all accounts and queue what changed; then dispatch at once so CRMs see it quickly."""
     settings = Settings.from_env()
+    day = date.fromisoformat(as_of) if as_of else date.today()
     result = rescore(
         _engine(settings.database_url),
-        date.fromisoformat(as_of) if as_of else date.today(),
+        day,
         load_health_config(settings.health_config),
         load_playbooks(settings.playbooks),
         settings.writeback_score_step,
         account_ids,
         artifact=load_scoring_artifact(settings.data_dir),
         chunk_size=settings.score_chunk_accounts,
+        write_back=plans_write_back(day),
     )
     dispatch_job()
     return result.accounts

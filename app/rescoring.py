@@ -21,6 +21,15 @@ from engine.health_config import HealthConfig
 from engine.playbooks import Playbooks
 
 
+def plans_write_back(as_of: date, dry_run: bool = False, today: date | None = None) -> bool:
+    """Whether a run for `as_of` may write to the CRMs or contact customers: only a real run for today.
+
+    A past day would overwrite today's scores in the CRMs and a future one would message customers about a day
+    that has not come; both only store their scores (a backfill, a forecast), like a dry run does.
+    """
+    return not dry_run and as_of == (today or date.today())
+
+
 @dataclass
 class RescoreResult:
     totals: BandTotals
@@ -43,10 +52,14 @@ def rescore(
     now: datetime | None = None,
     artifact: Artifact | None = None,
     chunk_size: int = DEFAULT_CHUNK_ACCOUNTS,
+    write_back: bool = True,
 ) -> RescoreResult:
+    """Score, store and (with `write_back`) plan the CRM writes and actions; see `plans_write_back`."""
     with engine.begin() as conn:
-        run = score_in_chunks(conn, as_of, config, playbooks, score_step, account_ids, artifact, chunk_size)
-        if not run.totals.accounts:
+        run = score_in_chunks(
+            conn, as_of, config, playbooks, score_step, account_ids, artifact, chunk_size, write_back=write_back
+        )
+        if not run.totals.accounts or not write_back:
             return RescoreResult(run.totals, 0, 0, 0)
         released = release_due_actions(conn, now or datetime.combine(as_of, datetime.max.time()))
     return RescoreResult(run.totals, run.field_writes, run.new_actions, released)

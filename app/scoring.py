@@ -12,7 +12,7 @@ from sqlalchemy import Connection, func, select
 from app.cards.overrides import apply_band_overrides
 from app.ml.artifacts import Artifact
 from app.ml.scorer import model_scores
-from app.store.bulk import staged_insert
+from app.store.bulk import chunked, staged_insert
 from app.store.metrics import account_metrics
 from app.store.models import Score
 from app.store.scope import AccountScope, scope_filter
@@ -22,8 +22,6 @@ from engine.health import score_health
 from engine.health_config import HealthConfig
 
 TREND_LOOKBACKS = {"health_7d_ago": 7, "health_30d_ago": 30}
-# A score counts as "7 days ago" if it was computed for a day within this many days before that target.
-TREND_TOLERANCE_DAYS = 7
 SCORE_COLUMNS = (
     "account_id", "as_of", "computed_at", "health", "band", "band_computed", *(f"f_{f}" for f in FACTORS), "coverage",
     "trend_7d", "trend_30d", "drivers", "recommended_action", "expansion_score", "expansion_type",
@@ -34,7 +32,8 @@ MODEL_COLUMNS = ("churn_probability", "churn_horizon_days", "days_to_churn", "ri
 
 
 def previous_health(conn: Connection, as_of: date, account_ids: AccountScope = None) -> pd.DataFrame:
-    """Latest health per account at 7 and 30 days before `as_of` (within a tolerance), for the trends."""
+    """Health per account on the days 7 and 30 before `as_of`, for the trends: the latest row on or before each
+    day, since a row is only written when a value moved (write_scores)."""
     frames = {}
     for column, days in TREND_LOOKBACKS.items():
         target = as_of - timedelta(days=days)
@@ -44,7 +43,7 @@ def previous_health(conn: Connection, as_of: date, account_ids: AccountScope = N
             func.row_number()
             .over(partition_by=Score.account_id, order_by=(Score.as_of.desc(), Score.id.desc()))
             .label("rank"),
-        ).where(Score.as_of <= target, Score.as_of > target - timedelta(days=TREND_TOLERANCE_DAYS))
+        ).where(Score.as_of <= target)
         if account_ids is not None:
             ranked = ranked.where(scope_filter(Score.account_id, account_ids))
         sub = ranked.subquery()
@@ -91,8 +90,58 @@ def _json_or_null(values: pd.Series) -> list[str | None]:
     return [None if v is None or (isinstance(v, float) and np.isnan(v)) else json.dumps(v) for v in values]
 
 
+# What a stored score says; a row is written only when one of these differs from the account's latest row on or
+# before the day (as_of and computed_at only say when).
+VALUE_COLUMNS = tuple(c for c in SCORE_COLUMNS if c not in ("account_id", "as_of", "computed_at"))
+TEXT_COLUMNS = ("band", "band_computed", "recommended_action", "expansion_type", "model_version")
+
+
+def _comparable(frame: pd.DataFrame) -> pd.DataFrame:
+    """Score values as text, numbers rounded past what any reader shows, JSON as its text, missing as ''."""
+    columns = {}
+    for column in VALUE_COLUMNS:
+        values = frame[column]
+        if column in JSON_COLUMNS:
+            values = values.map(lambda v: v if isinstance(v, str) or v is None else json.dumps(v))
+        elif column not in TEXT_COLUMNS:
+            values = pd.to_numeric(values, errors="coerce").round(4)
+        columns[column] = values.astype(object).where(values.notna(), "").astype(str)
+    return pd.DataFrame(columns, index=frame.index)
+
+
+def _latest_rows(conn: Connection, as_of: date, account_ids: list[int]) -> pd.DataFrame:
+    """Each account's latest stored score on or before `as_of`, by account id (the VALUE_COLUMNS)."""
+    table, frames = Score.__table__, []
+    for chunk in chunked(account_ids):
+        ranked = (
+            select(
+                table,
+                func.row_number()
+                .over(partition_by=table.c.account_id, order_by=(table.c.as_of.desc(), table.c.id.desc()))
+                .label("rank"),
+            )
+            .where(table.c.as_of <= as_of, table.c.account_id.in_(chunk))
+            .subquery()
+        )
+        query = select(ranked.c.account_id, *(ranked.c[c] for c in VALUE_COLUMNS)).where(ranked.c.rank == 1)
+        frames.append(pd.DataFrame(conn.execute(query).all(), columns=["account_id", *VALUE_COLUMNS]))
+    return pd.concat(frames).set_index("account_id") if frames else pd.DataFrame(columns=VALUE_COLUMNS)
+
+
+def _moved(conn: Connection, as_of: date, out: pd.DataFrame) -> np.ndarray:
+    """Which rows of `out` say something the account's latest stored score does not."""
+    previous = _latest_rows(conn, as_of, out["account_id"].astype(int).tolist())
+    known = out["account_id"].isin(previous.index).to_numpy()
+    same = (_comparable(out).to_numpy() == _comparable(previous.reindex(out["account_id"])).to_numpy()).all(axis=1)
+    return ~(known & same)
+
+
 def write_scores(conn: Connection, as_of: date, scored: pd.DataFrame) -> int:
-    """Append one Score row per account in one bulk statement (COPY on PostgreSQL)."""
+    """Store the scores that moved, in one bulk statement (COPY on PostgreSQL); returns the rows written.
+
+    An account whose score says what its latest row on or before `as_of` says gets no new row: "the score on day
+    D" is the latest row on or before D, and a daily run of a quiet book adds next to nothing.
+    """
     if scored.empty:
         return 0
     out = scored.reset_index(names="account_id")
@@ -103,6 +152,9 @@ def write_scores(conn: Connection, as_of: date, scored: pd.DataFrame) -> int:
     out["drivers"] = _drivers_json(scored)
     out["risk_drivers"] = _json_or_null(out["risk_drivers"])
     out = out.replace([np.inf, -np.inf], np.nan)
+    out = out[_moved(conn, as_of, out)]
+    if out.empty:
+        return 0
     staged_insert(conn, Score.__table__, out, SCORE_COLUMNS, json_columns=JSON_COLUMNS)
     return len(out)
 

@@ -70,14 +70,19 @@ def score_in_chunks(
     scope: AccountScope = None,
     artifact: Artifact | None = None,
     chunk_size: int = DEFAULT_CHUNK_ACCOUNTS,
+    write_back: bool = True,
 ) -> ChunkedRun:
-    """Score, store and plan write-back for every active account in `scope`, one chunk at a time."""
+    """Score, store and plan write-back for every active account in `scope`, one chunk at a time.
+
+    `write_back=False` (a backfill, a dry run) stores the scores but plans no CRM write and no customer contact.
+    """
     run = ChunkedRun()
     for chunk in chunks(conn, as_of, chunk_size, scope):
         scored = score_and_store(conn, as_of, config, chunk, artifact)
         if scored.empty:
             continue
-        run.field_writes += plan_field_writes(conn, scored, as_of, score_step)
-        run.new_actions += store_actions(conn, plan_actions(scored, as_of, playbooks))
+        if write_back:
+            run.field_writes += plan_field_writes(conn, scored, as_of, score_step)
+            run.new_actions += store_actions(conn, plan_actions(scored, as_of, playbooks))
         run.totals.add(scored)
     return run

@@ -73,3 +73,24 @@ def test_book_by_band_adds_up(loaded):
     assert sum(b["count"] for b in summary["bands"].values()) == summary["accounts"] == 3
     assert sum(b["share"] for b in summary["bands"].values()) == pytest.approx(1.0)
     json.dumps(summary)  # the CLI prints it as JSON
+
+
+def test_a_score_row_is_written_only_when_a_value_moved(loaded):
+    """A rerun of the same day adds nothing; the day after, only the accounts whose score moved get a row, and
+    "the score on day D" (the latest row on or before D) still answers for every account."""
+    from app.account_views import latest_scores
+
+    store, ids = loaded
+    config = load_health_config()
+    with store.begin() as conn:
+        first = score_and_store(conn, AS_OF, config)
+        score_and_store(conn, AS_OF, config)
+        assert conn.scalar(select(func.count()).select_from(Score)) == 3, "an unchanged rerun writes no row"
+        # Account 2 has no usage feed, so its score the next day says the same; the others' windows moved.
+        score_and_store(conn, AS_OF + timedelta(days=1), config)
+        next_day = dict(conn.execute(select(Score.account_id, Score.as_of).where(Score.as_of > AS_OF)).all())
+        on_day = dict(conn.execute(select(Score.account_id, Score.health).where(
+            Score.id.in_(latest_scores(AS_OF + timedelta(days=1))))).all())  # fmt: skip
+    assert ids["A0002"] not in next_day and ids["A0000"] in next_day
+    assert set(on_day) == set(ids.values()), "every account has a score on the later day"
+    assert on_day[ids["A0002"]] == pytest.approx(first.loc[ids["A0002"], "health"])

@@ -6,33 +6,49 @@ import json
 import time
 from contextlib import ExitStack
 from datetime import date, timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from app.book_loader import load_book
-from app.cli import ml, ops, sync
-from app.ml.scorer import load_scoring_artifact
-from app.report import band_table
-from app.rescoring import rescore
-from app.scoring import score_and_store
-from app.settings import Settings
-from app.store.db import make_engine, upgrade_schema
-from engine.health_config import load_health_config
-from engine.playbooks import load_playbooks
+from app.cli import accounts as accounts_cli
+from app.cli import migrate, ml, ops, sync
+from app.cli.failures import CommandFailed, FriendlyGroup, parse_day
 
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from app.settings import Settings
+
+# Heavy modules (pandas, SQLAlchemy, the engine, the SDKs) are imported inside the commands that use them, so
+# `cse --help` and a mistyped command answer at once.
 cli = typer.Typer(
-    help="Customer Success Engine: score, grow and retain the accounts in your CRMs.", no_args_is_help=True
+    help="Customer Success Engine: score, grow and retain the accounts in your CRMs.",
+    no_args_is_help=True,
+    cls=FriendlyGroup,
+    # Plain help and tracebacks: rich's help formatter and traceback pretty-printer cost more to import than all
+    # of the CLI's own modules.
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
 )
 console = Console(stderr=True)
+
+
+@cli.callback()
+def _options(
+    ctx: typer.Context,
+    debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of a failure.")] = False,
+) -> None:
+    ctx.obj = {"debug": debug}
+
 
 # The demo scores these days before "today" too, so the first look already shows 7- and 30-day trends.
 DEMO_BACKFILL_DAYS = (30, 7)
 
 
 def _progress(quiet: bool) -> Progress:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     return Progress(
         SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=console, disable=quiet, transient=False,
@@ -40,6 +56,8 @@ def _progress(quiet: bool) -> Progress:
 
 
 def _emit(summary: dict, as_json: bool, title: str) -> None:
+    from app.report import band_table
+
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
         return
@@ -63,12 +81,18 @@ def demo(
     crms: Annotated[bool, typer.Option(help="Run the CRM loop against the bundled sandboxes.")] = True,
 ) -> None:
     """Generate a book of business, load and score it, and write the scores back into the bundled CRM sandboxes."""
+    from app.account_views import actions_by_kind, top_at_risk
+    from app.book_loader import load_book
     from app.demo.book import BookSpec, generate_book
-    from app.demo.crm_loop import bundled_crms, crm_settings, deliver_everything, link_companies
+    from app.demo.crm_loop import bundled_crms, crm_settings, deliver_everything, link_companies, linked_companies
+    from app.scoring import score_and_store
+    from app.settings import Settings
+    from app.store.db import make_engine, upgrade_schema
+    from engine.health_config import load_health_config
 
     started = time.perf_counter()
     settings = Settings.from_env()
-    day = date.fromisoformat(as_of) if as_of else date.today()
+    day = parse_day(as_of)
     engine = make_engine(settings.database_url)
     config = load_health_config(settings.health_config)
     with _progress(as_json) as progress, ExitStack() as stack:
@@ -83,69 +107,105 @@ def demo(
         if crms:
             task = progress.add_task("Linking the CRM sandboxes", total=1)
             settings = crm_settings(stack.enter_context(bundled_crms(book)))
-            linked = link_companies(engine, settings, settings.data_dir / "sync-logs")
+            link_companies(engine, settings, settings.data_dir / "sync-logs")
             progress.update(task, completed=1)
         task = progress.add_task("Scoring", total=len(DEMO_BACKFILL_DAYS) + 1)
         for back in DEMO_BACKFILL_DAYS:
             with engine.begin() as conn:
                 score_and_store(conn, day - timedelta(days=back), config)
             progress.advance(task)
-        artifact = load_scoring_artifact(settings.data_dir)
-        result = rescore(engine, day, config, load_playbooks(settings.playbooks), settings.writeback_score_step,
-                         artifact=artifact, chunk_size=settings.score_chunk_accounts)  # fmt: skip
+        # The book's last day is the demo's today: its scores are written back (the backfilled days are not).
+        result = _rescore(settings, engine, day, write_back=True)
         progress.advance(task)
         summary = result.totals.summary()
         if crms:
             task = progress.add_task("Writing back to the CRM sandboxes", total=1)
-            summary["crms"] = {"linked": linked, "writeback": deliver_everything(engine, settings)}
+            summary["crms"] = {"linked": linked_companies(engine), "writeback": deliver_everything(engine, settings)}
             progress.update(task, completed=1)
+    with engine.connect() as conn:
+        summary["top_at_risk"] = top_at_risk(conn)
+        summary["actions_by_kind"] = actions_by_kind(conn)
     summary["wall_seconds"] = round(time.perf_counter() - started, 1)
     _emit(summary, as_json, f"Book of business on {day} (seed {seed})")
     if not as_json:
+        accounts_cli.print_at_risk(summary["top_at_risk"], summary["actions_by_kind"])
         Console().print(f"Demo finished in {summary['wall_seconds']:.1f} s (wall time, sandboxes stopped)")
+
+
+def _rescore(settings: Settings, engine, day: date, write_back: bool):
+    from app.ml.scorer import load_scoring_artifact
+    from app.rescoring import rescore
+    from engine.health_config import load_health_config
+    from engine.playbooks import load_playbooks
+
+    return rescore(
+        engine, day, load_health_config(settings.health_config), load_playbooks(settings.playbooks),
+        settings.writeback_score_step, artifact=load_scoring_artifact(settings.data_dir),
+        chunk_size=settings.score_chunk_accounts, write_back=write_back,
+    )  # fmt: skip
 
 
 @cli.command()
 def score(
     as_json: Annotated[bool, typer.Option("--json", help="Print the book by band as JSON.")] = False,
-    as_of: Annotated[str | None, typer.Option(help="Score as of this day (YYYY-MM-DD); default today.")] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(help="Score as of this day (YYYY-MM-DD); default today. Another day stores scores only."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Store and report the scores; plan no CRM write or customer contact.")
+    ] = False,
     shards: Annotated[
         int, typer.Option(help="Split the run into N jobs for the `cse worker` processes (PostgreSQL and Redis only).")
     ] = 1,
 ) -> None:
-    """Rescore every active account in the store."""
+    """Rescore every active account in the store (and, for today, plan the write-back and the playbooks' actions)."""
+    from app.rescoring import plans_write_back
+    from app.settings import Settings
+    from app.store.db import make_engine, upgrade_schema
+
     settings = Settings.from_env()
-    day = date.fromisoformat(as_of) if as_of else date.today()
+    day = parse_day(as_of)
+    write_back = plans_write_back(day, dry_run)
     engine = make_engine(settings.database_url)
     if shards > 1:
+        if not write_back:
+            raise CommandFailed("--shards runs today's scoring only: run a backfill or a dry run without --shards")
         _emit(_score_sharded(settings, engine, day, shards), as_json, f"Book of business on {day} ({shards} shards)")
         return
-    config = load_health_config(settings.health_config)
-    playbooks = load_playbooks(settings.playbooks)
     with _progress(as_json) as progress:
         task = progress.add_task("Scoring", total=1)
         upgrade_schema(engine)
-        artifact = load_scoring_artifact(settings.data_dir)
-        result = rescore(engine, day, config, playbooks, settings.writeback_score_step, artifact=artifact,
-                         chunk_size=settings.score_chunk_accounts)  # fmt: skip
+        result = _rescore(settings, engine, day, write_back)
         progress.update(task, completed=1)
+    if not result.accounts:
+        raise CommandFailed(
+            f"no active accounts in the store on {day}: connect a CRM and run `cse sync` first (or try `cse demo`)"
+        )
     summary = result.totals.summary()
-    summary["writeback"] = {"field_writes": result.field_writes, "new_actions": result.new_actions}
+    summary["writeback"] = {"field_writes": result.field_writes, "new_actions": result.new_actions,
+                            "planned": write_back}  # fmt: skip
+    if not write_back:
+        reason = "a dry run" if dry_run else f"{day} is not today"
+        summary["writeback"]["skipped"] = f"{reason}: scores stored, no CRM write or customer contact planned"
+        console.print(f"[yellow]{summary['writeback']['skipped']}[/yellow]")
     _emit(summary, as_json, f"Book of business on {day}")
 
 
 def _score_sharded(settings: Settings, engine, day: date, shards: int) -> dict:
     from app.shards import ShardingRefused, check_shardable, start_run, wait_for_run
+    from app.store.db import upgrade_schema
 
     try:
         check_shardable(settings)
     except ShardingRefused as refusal:
-        console.print(f"[red]{refusal}[/red]")
-        raise typer.Exit(1) from None
+        raise CommandFailed(str(refusal)) from None
     upgrade_schema(engine)
     return wait_for_run(engine, settings, start_run(engine, settings, day, shards))
 
 
+migrate.register(cli)
+accounts_cli.register(cli)
 ops.register(cli)
 sync.register(cli)
 ml.register(cli)

@@ -6,12 +6,11 @@ import json
 from typing import Annotated
 
 import typer
-from sqlalchemy import func, select
 
-from app.queues import all_queues, redis_connection
+from app.cli.failures import CommandFailed
 from app.settings import Settings
-from app.store.db import make_engine, upgrade_schema
-from app.store.models import OutboxRow
+
+# The store, queue and vendor modules load inside the commands, so `cse --help` stays quick.
 
 
 def register(cli: typer.Typer) -> None:
@@ -25,7 +24,7 @@ def register(cli: typer.Typer) -> None:
 def _redis_settings() -> Settings:
     settings = Settings.from_env()
     if not settings.redis_url:
-        raise typer.BadParameter("REDIS_URL is not set: without Redis, jobs run in-process and need no worker")
+        raise CommandFailed("REDIS_URL is not set: without Redis, jobs run in-process and need no worker")
     return settings
 
 
@@ -36,6 +35,7 @@ def connect(
     ] = False,
 ) -> None:
     """Check the connection and that the CRM holds every field write-back writes (creating them if asked)."""
+    from app.store.db import make_engine, upgrade_schema
     from app.sync.versions import active_mapping, mappings_dir_of
     from app.writeback.jobs import pusher_for
     from connectors.registry import connector as connector_of
@@ -77,6 +77,9 @@ def worker(
     from rq import SimpleWorker
     from rq.worker import DequeueStrategy
 
+    from app.queues import all_queues, redis_connection
+    from app.store.db import make_engine, upgrade_schema
+
     settings = _redis_settings()
     upgrade_schema(make_engine(settings.database_url))
     connection = redis_connection(settings)
@@ -92,6 +95,7 @@ def scheduler() -> None:
     from rq.cron import CronScheduler
 
     from app.jobs import SCHEDULE
+    from app.queues import redis_connection
 
     settings = _redis_settings()
     cron = CronScheduler(connection=redis_connection(settings))
@@ -101,14 +105,44 @@ def scheduler() -> None:
 
 
 def writeback() -> None:
-    """Dispatch pending outbox rows now (delivered at once when there is no Redis)."""
-    from app.jobs import dispatch_job
+    """Dispatch pending outbox rows now (delivered at once when there is no Redis).
 
-    typer.echo(f"{dispatch_job()} delivery job(s) enqueued")
+    Rows for a vendor without credentials stay `pending` (never handed to a job that cannot run) and the command
+    says which settings are missing, with a non-zero exit.
+    """
+    from sqlalchemy import func, select
+
+    from app.jobs import dispatch_job
+    from app.store.db import make_engine, upgrade_schema
+    from app.store.models import OutboxRow
+    from connectors.registry import all_connectors
+
+    settings = Settings.from_env()
+    engine = make_engine(settings.database_url)
+    upgrade_schema(engine)
+    with engine.connect() as conn:
+        waiting = dict(
+            conn.execute(
+                select(OutboxRow.vendor, func.count()).where(OutboxRow.status == "pending").group_by(OutboxRow.vendor)
+            ).all()
+        )
+    ready = [c.name for c in all_connectors() if c.configured(settings)]
+    typer.echo(f"{dispatch_job(ready)} delivery job(s) enqueued")
+    unconfigured = {vendor: rows for vendor, rows in waiting.items() if vendor not in ready}
+    if unconfigured:
+        names = ", ".join(f"{vendor} ({rows:,} rows)" for vendor, rows in sorted(unconfigured.items()))
+        raise CommandFailed(
+            f"not delivered, no credentials: {names}; set them (see 'Connect your CRMs' in the README) and run again"
+        )
 
 
 def outbox(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Outbox rows per vendor and status, and the parked rows' errors."""
+    from sqlalchemy import func, select
+
+    from app.store.db import make_engine, upgrade_schema
+    from app.store.models import OutboxRow
+
     engine = make_engine(Settings.from_env().database_url)
     upgrade_schema(engine)
     with engine.connect() as conn:

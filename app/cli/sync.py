@@ -8,30 +8,20 @@ from __future__ import annotations
 import difflib
 import getpass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
+from app.cli.failures import CommandFailed
 from app.settings import Settings
-from app.sources import SourceUnavailable, build_sources
-from app.store.db import make_engine, upgrade_schema
-from app.sync import (
-    MappingVersionInfo,
-    SyncLog,
-    active_mapping,
-    mapping_history,
-    mapping_names,
-    mapping_versions,
-    rollback_mapping,
-    run_sync,
-    save_mapping_version,
-)
-from app.sync.versions import load_active_mappings, mappings_dir_of
-from connectors.mapping import IMPORT_KIND, MappingError, load_mapping, mapping_files, validate_path
-from connectors.registry import vendor_names
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+    from app.sync import MappingVersionInfo, SyncLog
+
+# The store, sync and mapping modules load inside the commands, so `cse --help` stays quick.
 
 console = Console(stderr=True)
 out = Console()
@@ -40,10 +30,21 @@ mappings_app = typer.Typer(help="Inspect, validate and version the field mapping
 
 def mappings_dir() -> Path:
     """The mappings folder of this deployment (CSE_MAPPINGS_DIR through Settings)."""
+    from app.sync.versions import mappings_dir_of
+
     return mappings_dir_of(Settings.from_env())
 
 
+def build_sources(*args, **kwargs):
+    """app.sources.build_sources, imported when a sync runs: the connectors and their SDKs are slow to load."""
+    from app.sources import build_sources as build
+
+    return build(*args, **kwargs)
+
+
 def _engine(settings: Settings):
+    from app.store.db import make_engine, upgrade_schema
+
     engine = make_engine(settings.database_url)
     upgrade_schema(engine)
     return engine
@@ -59,6 +60,8 @@ class _Bars:
     def __call__(self, vendor: str, obj: str, records: int, done: bool) -> None:
         key = (vendor, obj)
         if key not in self.tasks:
+            if not self.progress.disable:  # a line of its own, so a log file or a pipe sees it as it starts too
+                self.progress.console.print(f"{vendor} {obj}: pulling")
             self.tasks[key] = self.progress.add_task(f"{vendor} {obj}", total=None)
         self.progress.advance(self.tasks[key], records)
         if done:
@@ -69,6 +72,8 @@ class _Bars:
 
 def print_log(log: SyncLog, console_out: Console = out) -> None:
     """The run as a table, then the first quarantine reasons per object and where the full log is."""
+    from rich.table import Table
+
     table = Table(title=f"Sync {'(full) ' if log.full else ''}{log.started_at:%Y-%m-%d %H:%M:%S} UTC")
     for column in ("vendor", "object", "pages", "records", "accounts", "contacts", "events", "deleted",
                    "quarantined", "API calls", "seconds", "error"):  # fmt: skip
@@ -98,14 +103,20 @@ def sync_command(
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
 ) -> None:
     """Pull accounts, contacts and activity from the CRMs into the store (incremental unless --full)."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from app.sources import SourceUnavailable
+    from app.sync import run_sync
+    from app.sync.versions import load_active_mappings, mappings_dir_of
+    from connectors.registry import vendor_names
+
     settings = Settings.from_env()
     engine = _engine(settings)
     try:
         mappings = load_active_mappings(settings, engine, list(vendor_names()))
         sources = build_sources(settings, vendor, engine, mappings)
     except SourceUnavailable as error:
-        console.print(f"[red]cse sync: {error}[/red]")
-        raise typer.Exit(2) from None
+        raise CommandFailed(f"cse sync: {error}", exit_code=2) from None
     progress = Progress(
         SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed:>8.0f} records"),
         TimeElapsedColumn(), console=console, disable=quiet,
@@ -118,7 +129,9 @@ def sync_command(
         )  # fmt: skip
     print_log(log)
     if not log.ok:
-        raise typer.Exit(1)
+        failed = [o for o in log.objects if o.error]
+        first = f"; first: {failed[0].vendor} {failed[0].object}: {failed[0].error}" if failed else ""
+        raise CommandFailed(f"cse sync: {len(failed)} object(s) failed{first}")
 
 
 @mappings_app.command("validate")
@@ -129,6 +142,7 @@ def validate_command(
 ) -> None:
     """Validate mapping files against the canonical schema; print file:line: field: message for each problem."""
     from app.ml.importer import validate_import_files
+    from connectors.mapping import IMPORT_KIND, mapping_files, validate_path
 
     path = path or mappings_dir()
     mappings, problems = validate_path(path)
@@ -145,6 +159,9 @@ def validate_command(
 
 def _names(conn, vendor: str, name_or_object: str) -> list[str]:
     """A mapping name, or every mapping of a vendor object (tickets -> tickets_opened, tickets_closed)."""
+    from app.sync import active_mapping, mapping_names
+    from connectors.mapping import MappingError
+
     names = mapping_names(conn, vendor, mappings_dir())
     if name_or_object in names:
         return [name_or_object]
@@ -185,6 +202,8 @@ def show_command(
     ] = None,  # noqa: E501
 ) -> None:
     """Print the active mapping (or a given version) of a vendor object."""
+    from app.sync import mapping_versions
+
     engine = _engine(Settings.from_env())
     with engine.connect() as conn:
         for mapping_name in _names(conn, vendor, name):
@@ -203,6 +222,8 @@ def diff_command(
     to_version: Annotated[int | None, typer.Option("--to", help="Default: the active version.")] = None,
 ) -> None:
     """Unified diff between two versions of a mapping."""
+    from app.sync import mapping_versions
+
     engine = _engine(Settings.from_env())
     with engine.connect() as conn:
         for mapping_name in _names(conn, vendor, name):
@@ -224,6 +245,10 @@ def history_command(
     name: Annotated[str | None, typer.Argument(help="Mapping name (file stem).")] = None,
 ) -> None:
     """Every stored mapping version with its author and time (version 0 is the default file)."""
+    from rich.table import Table
+
+    from app.sync import mapping_history
+
     engine = _engine(Settings.from_env())
     with engine.connect() as conn:
         history = mapping_history(conn, vendor, name)
@@ -242,6 +267,9 @@ def save_command(
     name: Annotated[str | None, typer.Option(help="Mapping name, if not the file name.")] = None,
 ) -> None:
     """Validate a mapping file and store it as the new active version."""
+    from app.sync import save_mapping_version
+    from connectors.mapping import MappingError, load_mapping
+
     try:
         mapping = load_mapping(path)
     except MappingError as error:
@@ -264,6 +292,9 @@ def rollback_command(
     author: Annotated[str | None, typer.Option(help="Who rolled back (default: the OS user).")] = None,
 ) -> None:
     """Make an older version active again, stored as a new version so the history stays complete."""
+    from app.sync import rollback_mapping
+    from connectors.mapping import MappingError
+
     engine = _engine(Settings.from_env())
     with engine.begin() as conn:
         try:

@@ -7,7 +7,10 @@ write-back lands fields, tasks and in-app messages in the sandboxes through the 
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
@@ -20,7 +23,7 @@ from sqlalchemy import Engine, func, select
 from app.queues import redis_connection
 from app.settings import Settings
 from app.sources import build_sources
-from app.store.models import OutboxRow
+from app.store.models import ExternalId, OutboxRow
 from app.sync import active_mapping, run_sync
 from app.sync.versions import load_active_mappings, mappings_dir_of
 from app.writeback.jobs import enqueue_deliveries, pusher_for
@@ -93,11 +96,40 @@ def link_companies(engine: Engine, settings: Settings, log_dir: Path) -> dict[st
     return {entry.vendor: entry.accounts for entry in log.objects}
 
 
+def linked_companies(engine: Engine) -> dict[str, int]:
+    """Accounts linked to a company record per vendor: the whole store's links, not only this run's pull."""
+    with engine.connect() as conn:
+        counts = {
+            vendor: conn.scalar(
+                select(func.count(func.distinct(ExternalId.account_id))).where(
+                    ExternalId.vendor == vendor, ExternalId.object == connector(vendor).company_object
+                )
+            )
+            for vendor in vendor_names()
+        }
+    return {vendor: count for vendor, count in counts.items() if count}
+
+
+def _rq_logs_to_stderr() -> None:
+    """RQ logs to stdout unless its loggers have a handler: give them stderr, so `cse demo --json` stays JSON."""
+    for name in ("rq.worker", "rq.job"):
+        logger = logging.getLogger(name)
+        if not logger.handlers:
+            logger.addHandler(logging.StreamHandler(sys.stderr))
+
+
 def deliver_everything(engine: Engine, settings: Settings) -> dict[str, dict[str, int]]:
     """Run the write-back to completion, the vendors side by side: each on its own thread with its own queue,
-    pusher and (when REDIS_URL is set) in-process RQ worker, so one CRM's calls never wait for another's."""
+    pusher and (when REDIS_URL is set) in-process RQ worker, so one CRM's calls never wait for another's.
+
+    The demo's jobs go to queues of its own (a per-run prefix), so a `cse worker` already running on the same
+    Redis, which knows neither the sandboxes nor this store, never takes them; RQ logs to stderr.
+    """
+    prefix = f"demo-{uuid.uuid4().hex[:12]}-"
+    if settings.redis_url:
+        _rq_logs_to_stderr()
     with ThreadPoolExecutor(max_workers=len(vendor_names()), thread_name_prefix="deliver") as pool:
-        for done in [pool.submit(_deliver_vendor, engine, settings, vendor) for vendor in vendor_names()]:
+        for done in [pool.submit(_deliver_vendor, engine, settings, vendor, prefix) for vendor in vendor_names()]:
             done.result()
     with engine.connect() as conn:
         rows = conn.execute(
@@ -111,14 +143,14 @@ def deliver_everything(engine: Engine, settings: Settings) -> dict[str, dict[str
     return summary
 
 
-def _deliver_vendor(engine: Engine, settings: Settings, vendor: str) -> None:
+def _deliver_vendor(engine: Engine, settings: Settings, vendor: str, prefix: str) -> None:
     """One vendor's pending rows, through its queue: RQ and a burst worker on this thread, or inline."""
     if not settings.redis_url:
         enqueue_deliveries(settings, engine, [vendor])
         return
     connection = redis_connection(settings)
-    enqueue_deliveries(settings, engine, [vendor], connection=connection)
-    _thread_worker([connector(vendor).writeback_queue], connection).work(burst=True)
+    enqueue_deliveries(settings, engine, [vendor], connection=connection, queue_prefix=prefix)
+    _thread_worker([prefix + connector(vendor).writeback_queue], connection).work(burst=True, logging_level="WARNING")
 
 
 def _thread_worker(queues: list[str], connection):

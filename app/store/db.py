@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -49,9 +52,38 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
+@contextmanager
+def migration_lock(engine: Engine) -> Iterator[None]:
+    """Hold the store's migration lock: concurrent starters (gunicorn workers, a worker beside the web) wait here.
+
+    PostgreSQL: a session advisory lock keyed by the schema, so throwaway schemas do not wait on each other.
+    SQLite: an exclusive lock on a file next to the database. An in-memory database has one user and no lock.
+    """
+    if is_postgres(engine):
+        with engine.connect() as conn:
+            key = "SELECT hashtext('cse-migrate:' || current_schema())"
+            conn.execute(text(f"SELECT pg_advisory_lock(({key}))"))
+            try:
+                yield
+            finally:
+                conn.execute(text(f"SELECT pg_advisory_unlock(({key}))"))
+        return
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    with open(f"{database}.migrate-lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def upgrade_schema(engine: Engine, revision: str = "head") -> None:
-    """Bring the database to the latest migration; safe to call at every start."""
-    command.upgrade(alembic_config(engine), revision)
+    """Bring the database to the latest migration; safe to call at every start, from many processes at once."""
+    with migration_lock(engine):
+        command.upgrade(alembic_config(engine), revision)
 
 
 def is_postgres(engine: Engine) -> bool:

@@ -12,11 +12,11 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import Engine, bindparam, or_, select, update
+from sqlalchemy import Engine, bindparam, func, or_, select, update
 
-from app.store.models import Action, OutboxRow
+from app.store.models import Action, OutboxRow, Score
 from app.writeback.outbox import CREATE_TASK, SEND_MESSAGE, UPDATE_FIELDS
 from app.writeback.translate import to_crm_fields
 from connectors.mapping import Mapping
@@ -132,6 +132,7 @@ def deliver_rows(
         waiting = outbox.c.id.in_(row_ids), outbox.c.status.in_(("enqueued", "pending"))
         rows = conn.execute(select(outbox).where(*waiting)).all()
     report.skipped = len(row_ids) - len(rows)
+    rows = _refuse_stale(engine, rows, now or datetime.now(), report)
     by_operation: dict[str, list] = {}
     for row in rows:
         by_operation.setdefault(row.operation, []).append(row)
@@ -144,6 +145,37 @@ def deliver_rows(
             results = [PushResult(r.id, False, error=f"{type(error).__name__}: {error}") for r in group]
         _record(engine, group, results, now or datetime.now(), max_attempts, report)
     return report
+
+
+def _refuse_stale(engine: Engine, rows: list, now: datetime, report: DeliveryReport) -> list:
+    """Supersede field writes planned for an older day than the account's latest score (up to today), so a
+    backfill's or an old run's values never overwrite newer ones in the CRM; returns the rows still to deliver."""
+    fields = [row for row in rows if row.operation == UPDATE_FIELDS and (row.payload.get("fields") or {}).get("as_of")]
+    if not fields:
+        return rows
+    with engine.connect() as conn:
+        latest = dict(
+            conn.execute(
+                select(Score.account_id, func.max(Score.as_of))
+                .where(Score.account_id.in_({row.account_id for row in fields}), Score.as_of <= now.date())
+                .group_by(Score.account_id)
+            ).all()
+        )
+    stale = {}
+    for row in fields:
+        newest = latest.get(row.account_id)
+        if newest is not None and date.fromisoformat(row.payload["fields"]["as_of"]) < newest:
+            stale[row.id] = f"planned for {row.payload['fields']['as_of']}, older than the latest score ({newest})"
+    if stale:
+        with engine.begin() as conn:
+            conn.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id == bindparam("rid"))
+                .values(status="superseded", last_error=bindparam("error"), updated_at=now),
+                [{"rid": rid, "error": error} for rid, error in stale.items()],
+            )
+        report.skipped += len(stale)
+    return [row for row in rows if row.id not in stale]
 
 
 def _mark_sending(engine: Engine, row_ids: list[int]) -> None:

@@ -45,11 +45,13 @@ def deliver_job(vendor: str, row_ids: list[int]) -> dict:
     return report.__dict__
 
 
-def enqueue_deliveries(settings: Settings, engine: Engine, vendors=None, connection=None) -> int:
+def enqueue_deliveries(
+    settings: Settings, engine: Engine, vendors=None, connection=None, queue_prefix: str = ""
+) -> int:
     """Dispatch pending rows into delivery jobs on the vendors' queues (default: every vendor); returns the number
-    of jobs."""
+    of jobs. `queue_prefix` names a private set of queues (the demo's), which only its own worker listens on."""
     vendors = [c.name for c in all_connectors()] if vendors is None else list(vendors)
-    queues = {v: get_queue(settings, connector(v).writeback_queue, connection) for v in vendors}
+    queues = {v: get_queue(settings, queue_prefix + connector(v).writeback_queue, connection) for v in vendors}
 
     def enqueue(vendor: str, job_id: str, row_ids: list[int]) -> None:
         options = {}
