@@ -17,6 +17,7 @@ from connectors.mapping.schema import (
     ENTITIES,
     ENTITY_SCHEMAS,
     PUSH_SCHEMA,
+    PUSH_TYPES_FOR_KIND,
     TYPES,
     TYPES_FOR_KIND,
     CanonicalField,
@@ -465,9 +466,16 @@ def _push_fields(fields: LineDict, check: _Checker) -> dict[str, FieldSpec]:
         if not _text(spec.get("to")):
             check.add(spec.lines.get("to", at), f"{where}.to", "needs 'to': the CRM field written")
             ok = False
-        mtype = spec.get("type", "string" if cfield.kind in ("domain", "email") else cfield.kind)
+        allowed = PUSH_TYPES_FOR_KIND[cfield.kind]
+        mtype = spec.get("type", allowed[0])
         if mtype not in TYPES:
             check.add(spec.lines.get("type", at), f"{where}.type", f"unknown type {mtype!r}{_suggest(mtype, TYPES)}")
+            ok = False
+        elif mtype not in allowed:
+            check.add(
+                spec.lines.get("type", at), f"{where}.type",
+                f"type {mtype} cannot hold {name} (a {cfield.kind}); use {' or '.join(allowed)}",
+            )  # fmt: skip
             ok = False
         enum = enum_out = None
         if mtype == "enum":
