@@ -18,6 +18,7 @@ from app.scoring_chunks import DEFAULT_CHUNK_ACCOUNTS, score_in_chunks
 from app.store.scope import AccountScope
 from app.writeback.outbox import release_due_actions
 from engine.health_config import HealthConfig
+from engine.learning.risk import HealthRiskCalibration
 from engine.playbooks import Playbooks
 
 
@@ -43,9 +44,12 @@ def rescore(
     now: datetime | None = None,
     artifact: Artifact | None = None,
     chunk_size: int = DEFAULT_CHUNK_ACCOUNTS,
+    calibration: HealthRiskCalibration | None = None,
 ) -> RescoreResult:
     with engine.begin() as conn:
-        run = score_in_chunks(conn, as_of, config, playbooks, score_step, account_ids, artifact, chunk_size)
+        run = score_in_chunks(
+            conn, as_of, config, playbooks, score_step, account_ids, artifact, chunk_size, calibration
+        )
         if not run.totals.accounts:
             return RescoreResult(run.totals, 0, 0, 0)
         released = release_due_actions(conn, now or datetime.combine(as_of, datetime.max.time()))

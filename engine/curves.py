@@ -80,5 +80,3 @@ class Curve:
     @property
     def higher_is_better(self) -> bool:
         return self.fp[-1] >= self.fp[0]
-
-

@@ -7,10 +7,11 @@ Scoring in three steps:
 
 1. **Sub-scores.** Each account metric (engine.canonical.METRIC_COLUMNS) is mapped to 0-100 by a
    piecewise-linear curve through the breakpoints of its range table in the config (engine/health.yaml,
-   ``curves``; the values of ``np.interp``, computed so they are exactly monotonic, see ``Curve.evaluate``). Curves are non-decreasing in the "good" direction of
-   their metric and clamp outside their breakpoints, so extreme or negative inputs still land in 0-100. The
-   breakpoints follow the tiers of DESIGN section 5 (e.g. core adoption 80 % -> 90, 60 % -> 70, 40 % -> 50), so
-   a value at the lower edge of a tier scores the bottom of that tier's range.
+   ``curves``; the values of ``np.interp``, computed so they are exactly monotonic, see ``Curve.evaluate``).
+   Curves are non-decreasing in the "good" direction of their metric and clamp outside their breakpoints, so
+   extreme or negative inputs still land in 0-100. The breakpoints follow the tiers of DESIGN section 5 (e.g.
+   core adoption 80 % -> 90, 60 % -> 70, 40 % -> 50), so a value at the lower edge of a tier scores the bottom
+   of that tier's range.
 2. **Factors.** A factor is the weighted mean of its sub-scores that have data (inner weights in the same
    tables); NaN sub-metrics are left out and the rest renormalized. A factor with no data at all is
    missing (NaN), not zero: absence of data is not evidence of bad health.
@@ -30,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from engine.canonical import BANDS_BEST_FIRST, FACTORS, METRIC_COLUMNS, Factor
+from engine.canonical import BANDS_BEST_FIRST, FACTORS, Factor
 from engine.curves import Curve
 from engine.health_config import BandThresholds, HealthConfig, default_health_config
 
@@ -55,6 +56,7 @@ FACTOR_CURVES: dict[Factor, tuple[Curve, ...]] = default_health_config().factor_
 FACTOR_COLUMNS: dict[Factor, str] = {f: f"f_{f.value}" for f in FACTORS}
 BAND_CATEGORIES: list[str] = [b.value for b in BANDS_BEST_FIRST]
 _FACTOR_NAMES: list[str] = [f.value for f in FACTORS]
+
 
 def _column(metrics: pd.DataFrame, name: str) -> np.ndarray:
     """A metric as float64 (NaN for missing values, or for a column the caller did not provide)."""

@@ -1,7 +1,8 @@
 """The product brief's health ranges (DESIGN section 5), checked at every tier boundary of the packaged tables.
 
 Each case is (metric, value, lowest, highest): the sub-score of ``value`` must lie within the brief's range for its
-tier, read as whole scores (70-89 = at least 70 and below 90). Values sit on a tier's lower edge and just below it, so a table that drifts from the brief fails here.
+tier, read as whole scores (70-89 = at least 70 and below 90). Values sit on a tier's lower edge and just below it,
+so a table that drifts from the brief fails here.
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ CASES = [
 
 
 def _subscore(metric: str, value: float, config: HealthConfig | None = None) -> float:
-    curve = next(c for cs in (config or default_health_config()).factor_curves.values() for c in cs if c.metric == metric)
+    curves = (config or default_health_config()).factor_curves.values()
+    curve = next(c for cs in curves for c in cs if c.metric == metric)
     return float(curve.evaluate(np.array([value], dtype=np.float64))[0])
 
 
@@ -84,17 +86,20 @@ def test_engaged_contacts_without_a_champion_score_70_to_89_and_a_champion_tops_
 
 def test_an_admin_changes_a_range_table_and_scoring_follows(tmp_path) -> None:
     text = (default_health_config_path()).read_text(encoding="utf-8")
-    edited = text.replace("roi_pct: {weight: 60, points: [[0, 0], [100, 50], [200, 70], [300, 90], [500, 100]]}",
-                          "roi_pct: {weight: 60, points: [[0, 0], [100, 50], [150, 70], [250, 90], [500, 100]]}")
+    edited = text.replace(
+        "roi_pct: {weight: 60, points: [[0, 0], [100, 50], [200, 70], [300, 90], [500, 100]]}",
+        "roi_pct: {weight: 60, points: [[0, 0], [100, 50], [150, 70], [250, 90], [500, 100]]}",
+    )
     assert edited != text
     path = tmp_path / "health.yaml"
     path.write_text(edited, encoding="utf-8")
     config = load_health_config(path)
     assert _subscore("roi_pct", 250, config) == 90
     metrics = pd.DataFrame({"roi_pct": [250.0]})
-    assert score_health(metrics, config)["f_outcomes"].iloc[0] > score_health(metrics, default_health_config())[
-        "f_outcomes"
-    ].iloc[0]
+    assert (
+        score_health(metrics, config)["f_outcomes"].iloc[0]
+        > score_health(metrics, default_health_config())["f_outcomes"].iloc[0]
+    )
 
 
 def default_health_config_path():

@@ -41,7 +41,8 @@ def test_onboarding_triggers_fire_only_for_new_accounts():
 
 
 def test_retention_campaign_follows_risk_and_prefers_the_churn_model():
-    scored = _scored(health=[15.0, 30.0, 55.0, 30.0], band=["churning", "churning", "critical", "churning"],
+    # Without a model, risk is health through the prior calibration (engine/learning/risk.py PRIOR).
+    scored = _scored(health=[5.0, 20.0, 40.0, 30.0], band=["churning", "churning", "critical", "churning"],
                      churn_probability=[np.nan, np.nan, np.nan, 0.1])  # fmt: skip
     actions = plan_actions(scored, AS_OF, load_playbooks())
     assert "executive_escalation" in _steps(actions, 1)  # risk 85

@@ -13,9 +13,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 
 from app.book_loader import load_book
 from app.cli import ml, ops, sync
-from app.ml.scorer import load_scoring_artifact
+from app.ml.auto import models_for
 from app.report import band_table
 from app.rescoring import rescore
+from app.risk_summary import risk_summary
 from app.scoring import score_and_store
 from app.settings import Settings
 from app.store.db import make_engine, upgrade_schema
@@ -88,11 +89,13 @@ def demo(
             with engine.begin() as conn:
                 score_and_store(conn, day - timedelta(days=back), config)
             progress.advance(task)
-        artifact = load_scoring_artifact(settings.data_dir)
+        models = models_for(settings, engine, config)
         result = rescore(engine, day, config, load_playbooks(settings.playbooks), settings.writeback_score_step,
-                         artifact=artifact, chunk_size=settings.score_chunk_accounts)  # fmt: skip
+                         artifact=models.artifact, chunk_size=settings.score_chunk_accounts,
+                         calibration=models.calibration)  # fmt: skip
         progress.advance(task)
         summary = result.totals.summary()
+        summary.update(risk_summary(engine, day, models))
         if crms:
             task = progress.add_task("Writing back to the CRM sandboxes", total=1)
             summary["crms"] = {"linked": linked, "writeback": deliver_everything(engine, settings)}
@@ -120,11 +123,12 @@ def score(
     with _progress(as_json) as progress:
         task = progress.add_task("Scoring", total=1)
         upgrade_schema(engine)
-        artifact = load_scoring_artifact(settings.data_dir)
-        result = rescore(engine, day, config, playbooks, settings.writeback_score_step, artifact=artifact,
-                         chunk_size=settings.score_chunk_accounts)  # fmt: skip
+        models = models_for(settings, engine, config)
+        result = rescore(engine, day, config, playbooks, settings.writeback_score_step, artifact=models.artifact,
+                         chunk_size=settings.score_chunk_accounts, calibration=models.calibration)  # fmt: skip
         progress.update(task, completed=1)
     summary = result.totals.summary()
+    summary.update(risk_summary(engine, day, models))
     summary["writeback"] = {"field_writes": result.field_writes, "new_actions": result.new_actions}
     _emit(summary, as_json, f"Book of business on {day}")
 
@@ -138,6 +142,7 @@ def _score_sharded(settings: Settings, engine, day: date, shards: int) -> dict:
         console.print(f"[red]{refusal}[/red]")
         raise typer.Exit(1) from None
     upgrade_schema(engine)
+    models_for(settings, engine, load_health_config(settings.health_config))  # refresh once; the shards load them
     return wait_for_run(engine, settings, start_run(engine, settings, day, shards))
 
 
