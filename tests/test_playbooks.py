@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from engine.learning.risk import PRIOR, risk_scale
 from engine.playbooks import PlaybookError, load_playbooks, period_key, plan_actions
 
 AS_OF = date(2026, 11, 4)
@@ -192,7 +193,7 @@ def test_the_shipped_rules_fire_on_the_same_accounts_as_the_pandas_rules_they_re
     actions = plan_actions(scored, AS_OF, playbooks)
 
     before = scored.copy()
-    before["risk"] = (100.0 * before["churn_probability"]).fillna(100.0 - before["health"])
+    before["risk"] = risk_scale(before["health"], before["churn_probability"], PRIOR)[0]
     before["band"] = before["band"].astype(object)
     fired_somewhere = 0
     for playbook, rules in playbooks.playbooks.items():
