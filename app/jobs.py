@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from app.ml.scorer import load_scoring_artifact
+from app.ml.auto import models_for
 from app.queues import SCORE_QUEUE, get_queue, redis_connection
 from app.rescoring import plans_write_back, rescore
 from app.settings import Settings
@@ -35,17 +35,20 @@ def release_actions_job() -> int:
 def rescore_job(account_ids: list[int] | None = None, as_of: str | None = None) -> int:
     """Rescore some or all accounts and queue what changed; then dispatch at once so CRMs see it quickly."""
     settings = Settings.from_env()
+    engine, config = _engine(settings.database_url), load_health_config(settings.health_config)
+    models = models_for(settings, engine, config)
     day = date.fromisoformat(as_of) if as_of else date.today()
     result = rescore(
-        _engine(settings.database_url),
+        engine,
         day,
-        load_health_config(settings.health_config),
+        config,
         load_playbooks(settings.playbooks),
         settings.writeback_score_step,
         account_ids,
-        artifact=load_scoring_artifact(settings.data_dir),
+        artifact=models.artifact,
         chunk_size=settings.score_chunk_accounts,
         write_back=plans_write_back(day),
+        calibration=models.calibration,
     )
     dispatch_job()
     return result.accounts
@@ -105,9 +108,9 @@ def process_webhooks(settings: Settings, engine, as_of: str | None = None) -> di
 
     def rescore_accounts(account_ids: list[int]) -> None:
         config, playbooks = load_health_config(settings.health_config), load_playbooks(settings.playbooks)
-        artifact = load_scoring_artifact(settings.data_dir)
-        rescore(engine, day, config, playbooks, settings.writeback_score_step, account_ids, artifact=artifact,
-                chunk_size=settings.score_chunk_accounts)  # fmt: skip
+        models = models_for(settings, engine, config)
+        rescore(engine, day, config, playbooks, settings.writeback_score_step, account_ids, artifact=models.artifact,
+                chunk_size=settings.score_chunk_accounts, calibration=models.calibration)  # fmt: skip
 
     result = process_received(engine, pull, rescore_accounts)
     if result.accounts:

@@ -18,6 +18,7 @@ from app.scoring_chunks import DEFAULT_CHUNK_ACCOUNTS, score_in_chunks
 from app.store.scope import AccountScope
 from app.writeback.outbox import release_due_actions
 from engine.health_config import HealthConfig
+from engine.learning.risk import HealthRiskCalibration
 from engine.playbooks import Playbooks
 
 
@@ -53,11 +54,21 @@ def rescore(
     artifact: Artifact | None = None,
     chunk_size: int = DEFAULT_CHUNK_ACCOUNTS,
     write_back: bool = True,
+    calibration: HealthRiskCalibration | None = None,
 ) -> RescoreResult:
     """Score, store and (with `write_back`) plan the CRM writes and actions; see `plans_write_back`."""
     with engine.begin() as conn:
         run = score_in_chunks(
-            conn, as_of, config, playbooks, score_step, account_ids, artifact, chunk_size, write_back=write_back
+            conn,
+            as_of,
+            config,
+            playbooks,
+            score_step,
+            account_ids,
+            artifact,
+            chunk_size,
+            calibration,
+            write_back=write_back,
         )
         if not run.totals.accounts or not write_back:
             return RescoreResult(run.totals, 0, 0, 0)

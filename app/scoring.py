@@ -20,12 +20,14 @@ from engine.canonical import FACTORS
 from engine.expansion import score_expansion
 from engine.health import score_health
 from engine.health_config import HealthConfig
+from engine.learning.risk import PRIOR, HealthRiskCalibration, risk_scale
 
 TREND_LOOKBACKS = {"health_7d_ago": 7, "health_30d_ago": 30}
 SCORE_COLUMNS = (
     "account_id", "as_of", "computed_at", "health", "band", "band_computed", *(f"f_{f}" for f in FACTORS), "coverage",
     "trend_7d", "trend_30d", "drivers", "recommended_action", "expansion_score", "expansion_type",
     "revenue_potential", "churn_probability", "churn_horizon_days", "days_to_churn", "risk_drivers", "model_version",
+    "risk", "risk_source",
 )  # fmt: skip
 JSON_COLUMNS = ("drivers", "risk_drivers")
 MODEL_COLUMNS = ("churn_probability", "churn_horizon_days", "days_to_churn", "risk_drivers", "model_version")
@@ -58,10 +60,13 @@ def compute_scores(
     config: HealthConfig,
     account_ids: AccountScope = None,
     artifact: Artifact | None = None,
+    calibration: HealthRiskCalibration | None = None,
 ) -> pd.DataFrame:
     """Health and expansion for every account active on `as_of` (or the given ones), with metrics and attributes.
 
-    The metrics ride along because the playbooks and the reports read them next to the scores.
+    The metrics ride along because the playbooks and the reports read them next to the scores. `risk` is the one
+    risk scale (engine/learning/risk.py): the model's churn probability x 100 with `artifact`, else health through
+    `calibration` (the store's fitted one, or the documented prior when None); `risk_source` says which.
     """
     metrics = account_metrics(conn, as_of, config.core_features, config.features, account_ids)
     if metrics.empty:
@@ -76,6 +81,9 @@ def compute_scores(
     for column in MODEL_COLUMNS:
         if column not in scored:
             scored[column] = None if column in ("risk_drivers", "model_version") else np.nan
+    scored["risk"], scored["risk_source"] = risk_scale(
+        scored["health"], scored["churn_probability"], calibration or PRIOR
+    )
     scored["days_to_renewal"] = (pd.to_datetime(scored["renewal_date"]) - pd.Timestamp(as_of)).dt.days
     return scored
 
@@ -165,7 +173,9 @@ def score_and_store(
     config: HealthConfig,
     account_ids: AccountScope = None,
     artifact: Artifact | None = None,
+    calibration: HealthRiskCalibration | None = None,
 ) -> pd.DataFrame:
-    scored = apply_band_overrides(conn, compute_scores(conn, as_of, config, account_ids, artifact), as_of)
+    scored = compute_scores(conn, as_of, config, account_ids, artifact, calibration)
+    scored = apply_band_overrides(conn, scored, as_of)
     write_scores(conn, as_of, scored)
     return scored

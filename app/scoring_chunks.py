@@ -25,6 +25,7 @@ from app.store.models import Account
 from app.store.scope import AccountScope, IdRange, scope_filter
 from app.writeback.outbox import plan_field_writes, store_actions
 from engine.health_config import HealthConfig
+from engine.learning.risk import HealthRiskCalibration
 from engine.playbooks import Playbooks, plan_actions
 
 # Accounts read, scored and written per chunk (CSE_SCORE_CHUNK_ACCOUNTS): a few hundred MB at most.
@@ -70,6 +71,7 @@ def score_in_chunks(
     scope: AccountScope = None,
     artifact: Artifact | None = None,
     chunk_size: int = DEFAULT_CHUNK_ACCOUNTS,
+    calibration: HealthRiskCalibration | None = None,
     write_back: bool = True,
 ) -> ChunkedRun:
     """Score, store and plan write-back for every active account in `scope`, one chunk at a time.
@@ -78,7 +80,7 @@ def score_in_chunks(
     """
     run = ChunkedRun()
     for chunk in chunks(conn, as_of, chunk_size, scope):
-        scored = score_and_store(conn, as_of, config, chunk, artifact)
+        scored = score_and_store(conn, as_of, config, chunk, artifact, calibration)
         if scored.empty:
             continue
         if write_back:

@@ -50,6 +50,9 @@ class Settings:
     playbooks: Path | None = None
     writeback_score_step: float = 2.0
     score_chunk_accounts: int = 25_000
+    churn_horizon_days: int = 30
+    model_refresh_days: int = 7
+    warning_precision: float = 0.5
     salesforce_username: str | None = None
     salesforce_password: str | None = field(default=None, repr=False)
     salesforce_security_token: str | None = field(default=None, repr=False)
@@ -107,6 +110,9 @@ class Settings:
             playbooks=Path(playbooks) if playbooks else None,
             writeback_score_step=float(env.get("CSE_WRITEBACK_SCORE_STEP", "2.0")),
             score_chunk_accounts=int(env.get("CSE_SCORE_CHUNK_ACCOUNTS", "25000")),
+            churn_horizon_days=int(env.get("CSE_CHURN_HORIZON_DAYS", "30")),
+            model_refresh_days=int(env.get("CSE_MODEL_REFRESH_DAYS", "7")),
+            warning_precision=float(env.get("CSE_EARLY_WARNING_PRECISION", "0.5")),
             salesforce_username=env.get("SALESFORCE_USERNAME"),
             salesforce_password=env.get("SALESFORCE_PASSWORD"),
             salesforce_security_token=env.get("SALESFORCE_SECURITY_TOKEN"),

@@ -28,6 +28,7 @@ import numpy as np
 from sqlalchemy import Engine, and_, exists, select, update
 
 from app.band_totals import BandTotals
+from app.ml.auto import load_health_calibration
 from app.ml.scorer import load_scoring_artifact
 from app.queues import SCORE_QUEUE, get_queue, job_alive, redis_connection
 from app.scoring_chunks import active_ids, score_in_chunks
@@ -120,6 +121,7 @@ def score_shard_job(run_id: str, shard: int) -> int:
             conn, as_of, load_health_config(settings.health_config), load_playbooks(settings.playbooks),
             settings.writeback_score_step, IdRange(row.first_id, row.last_id),
             load_scoring_artifact(settings.data_dir), settings.score_chunk_accounts,
+            load_health_calibration(settings.data_dir),
         )  # fmt: skip
         conn.execute(
             update(ScoreShard)

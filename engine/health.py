@@ -6,13 +6,14 @@ the whole customer base and a per-account Python loop would dominate its cost (t
 Scoring in three steps:
 
 1. **Sub-scores.** Each account metric (engine.canonical.METRIC_COLUMNS) is mapped to 0-100 by a
-   piecewise-linear curve through the breakpoints in ``FACTOR_CURVES`` (the values of ``np.interp``, computed
-   so they are exactly monotonic, see ``Curve.evaluate``). Curves are non-decreasing in the "good" direction of
-   their metric and clamp outside their breakpoints, so extreme or negative inputs still land in 0-100. The
-   breakpoints follow the tiers of DESIGN section 5 (e.g. core adoption 80 % -> 90, 60 % -> 70, 40 % -> 50), so
-   a value at the lower edge of a tier scores the bottom of that tier's range.
-2. **Factors.** A factor is the weighted mean of its sub-scores that have data (inner weights in
-   ``FACTOR_CURVES``); NaN sub-metrics are left out and the rest renormalized. A factor with no data at all is
+   piecewise-linear curve through the breakpoints of its range table in the config (engine/health.yaml,
+   ``curves``; the values of ``np.interp``, computed so they are exactly monotonic, see ``Curve.evaluate``).
+   Curves are non-decreasing in the "good" direction of their metric and clamp outside their breakpoints, so
+   extreme or negative inputs still land in 0-100. The breakpoints follow the tiers of DESIGN section 5 (e.g.
+   core adoption 80 % -> 90, 60 % -> 70, 40 % -> 50), so a value at the lower edge of a tier scores the bottom
+   of that tier's range.
+2. **Factors.** A factor is the weighted mean of its sub-scores that have data (inner weights in the same
+   tables); NaN sub-metrics are left out and the rest renormalized. A factor with no data at all is
    missing (NaN), not zero: absence of data is not evidence of bad health.
 3. **Health.** The weighted mean of the present factors, with the configured weights renormalized over them;
    ``coverage`` says which share of the total weight had data. An account with no weighted factor at all gets
@@ -27,14 +28,12 @@ and counts in ``factors_present``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from itertools import pairwise
-
 import numpy as np
 import pandas as pd
 
-from engine.canonical import BANDS_BEST_FIRST, FACTORS, METRIC_COLUMNS, Factor
-from engine.health_config import BandThresholds, HealthConfig
+from engine.canonical import BANDS_BEST_FIRST, FACTORS, Factor
+from engine.curves import Curve
+from engine.health_config import BandThresholds, HealthConfig, default_health_config
 
 __all__ = [
     "BAND_CATEGORIES",
@@ -50,115 +49,13 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class Curve:
-    """One sub-metric of a factor: a piecewise-linear map through ``(xp, fp)``, weighted ``weight`` in its factor.
-
-    ``xp`` must be strictly increasing. ``fp`` is non-decreasing for "higher is better" metrics and
-    non-increasing for "lower is better" ones (tickets, resolution time, time to first value). Outside the
-    breakpoints the curve is flat (clamped), so any input, however extreme, scores within 0-100; NaN stays NaN.
-    """
-
-    metric: str
-    xp: tuple[float, ...]
-    fp: tuple[float, ...]
-    weight: float
-
-    def __post_init__(self) -> None:
-        if self.metric not in METRIC_COLUMNS:
-            raise ValueError(f"unknown metric {self.metric!r}")
-        if len(self.xp) != len(self.fp) or any(b <= a for a, b in zip(self.xp, self.xp[1:], strict=False)):
-            raise ValueError(f"{self.metric}: xp must be strictly increasing and as long as fp")
-        if not all(0 <= y <= 100 for y in self.fp) or self.weight <= 0:
-            raise ValueError(f"{self.metric}: fp must be within 0-100 and weight positive")
-        steps = [b - a for a, b in zip(self.fp, self.fp[1:], strict=False)]
-        if not (all(d >= 0 for d in steps) or all(d <= 0 for d in steps)) or self.fp[0] == self.fp[-1]:
-            raise ValueError(f"{self.metric}: fp must be monotonic and not flat")
-
-    def evaluate(self, x: np.ndarray) -> np.ndarray:
-        """Same values as ``np.interp(x, xp, fp)``, built as a sum of clamped ramps, one per segment.
-
-        Why not np.interp: its per-segment formula can overshoot a breakpoint by one ulp, so a slightly
-        better metric could score a hair lower. Here every step (subtract, divide by a positive width, clip,
-        scale, add) is monotonic in floating point, so the curve is exactly monotonic; a value on a breakpoint
-        gives exactly its ``fp`` (a full ramp is exactly 1); and it is a little faster.
-        """
-        out = np.full(x.shape, float(self.fp[0]))
-        ramp = np.empty(x.shape)
-        with np.errstate(over="ignore"):  # a huge value overflows to inf, which the clip turns into 1
-            for (x0, x1), (y0, y1) in zip(pairwise(self.xp), pairwise(self.fp), strict=True):
-                if y1 == y0:
-                    continue  # flat segment; some other segment carries NaN through (curves are not flat)
-                np.subtract(x, x0, out=ramp)
-                np.divide(ramp, x1 - x0, out=ramp)
-                np.clip(ramp, 0.0, 1.0, out=ramp)  # NaN stays NaN
-                np.multiply(ramp, y1 - y0, out=ramp)
-                out += ramp
-        return out
-
-    @property
-    def higher_is_better(self) -> bool:
-        return self.fp[-1] >= self.fp[0]
-
-
-# Inner weights are whole percentages summing to 100 per factor (only their ratios matter; integers keep the
-# weighted sums exact, so a factor whose sub-scores are all 100 scores exactly 100). Breakpoints and why:
-FACTOR_CURVES: dict[Factor, tuple[Curve, ...]] = {
-    Factor.ADOPTION: (
-        # DESIGN tiers: >=80 % -> 90-100, 60-80 -> 70-89, 40-60 -> 50-69, <40 -> 0-49. The main adoption signal.
-        Curve("core_adoption", (0.0, 0.4, 0.6, 0.8, 1.0), (0, 50, 70, 90, 100), 70),
-        # Time to first value: <=30 d -> 90-100, <=60 -> 70-89, <=90 -> 50-69, later -> falls to 0 at 180 d.
-        # An account without first value yet is scored at its tenure (as if value arrived today, the best it can
-        # still reach), so a young account is not penalised as "never" while an old one falls to the floor.
-        # It is a one-off onboarding signal, hence the lower weight.
-        Curve("ttfv_days", (0.0, 30.0, 60.0, 90.0, 180.0), (100, 90, 70, 50, 0), 30),
-    ),
-    Factor.ENGAGEMENT: (
-        # Login frequency: ~daily (5+/week) -> 90-100, 3-5 -> 60-89, 1-3 -> 40-59, <1 -> 0-39.
-        Curve("active_days_per_week", (0.0, 1.0, 3.0, 5.0, 7.0), (0, 40, 60, 90, 100), 40),
-        # Session length: 30+ min is a working session (90+); a few minutes is a glance.
-        Curve("avg_session_minutes", (0.0, 5.0, 15.0, 30.0, 60.0), (0, 30, 60, 90, 100), 20),
-        # Breadth of features used (share of all features): depth beyond the core.
-        Curve("feature_breadth", (0.0, 0.2, 0.4, 0.6, 1.0), (0, 40, 65, 85, 100), 20),
-        # Share of purchased seats that are active: paid-for shelfware is a classic churn precursor.
-        Curve("active_user_share", (0.0, 0.25, 0.5, 0.75, 1.0), (0, 35, 60, 85, 100), 20),
-    ),
-    Factor.SUPPORT: (
-        # Tickets per active seat in 30 days; lower is better. 1 ticket per 10 seats a month is normal.
-        Curve("tickets_per_seat_30d", (0.0, 0.05, 0.1, 0.25, 0.5, 1.0), (100, 90, 75, 50, 25, 0), 35),
-        # Resolution time; within a working day is fine, a week is bad.
-        Curve("avg_resolution_hours", (0.0, 4.0, 24.0, 72.0, 168.0), (100, 95, 80, 50, 0), 20),
-        # Escalations in 90 days: each one hurts, 5+ is a crisis.
-        Curve("escalations_90d", (0.0, 1.0, 2.0, 3.0, 5.0), (100, 70, 50, 30, 0), 30),
-        # Self-service share: customers who help themselves are invested; 0 is not alarming on its own.
-        Curve("self_service_share", (0.0, 0.25, 0.5, 0.75, 1.0), (30, 50, 70, 90, 100), 15),
-    ),
-    Factor.OUTCOMES: (
-        # DESIGN tiers: ROI >=300 % -> 90-100, 200-300 -> 70-89, 100-200 -> 50-69, <100 -> 0-49.
-        Curve("roi_pct", (0.0, 100.0, 200.0, 300.0, 500.0), (0, 50, 70, 90, 100), 60),
-        # Share of agreed success goals met, linearly.
-        Curve("goal_attainment", (0.0, 1.0), (0, 100), 40),
-    ),
-    Factor.RELATIONSHIP: (
-        # A champion (1) or none although contacts exist (0).
-        Curve("has_champion", (0.0, 1.0), (0, 100), 50),
-        # Replies per CSM outreach: half answered is a healthy relationship.
-        Curve("responsiveness", (0.0, 0.1, 0.3, 0.5, 1.0), (0, 30, 60, 85, 100), 50),
-    ),
-    Factor.EXPANSION: (
-        # Seat growth over 90 days: stable -> 60, growth -> up to 100 at +25 %, contraction -> 0 at -50 %.
-        Curve("seat_growth_90d", (-0.5, -0.1, 0.0, 0.1, 0.25), (0, 30, 60, 80, 100), 60),
-        # Net plan moves: downgrade 0, none 60, upgrade 100.
-        Curve("plan_change_90d", (-1.0, 0.0, 1.0), (0, 60, 100), 40),
-    ),
-}
+# The curves live in the health config (engine/health.yaml, ``curves``) so an admin can change every range; this
+# is the packaged default's, kept for callers that want the reference curves without loading a config.
+FACTOR_CURVES: dict[Factor, tuple[Curve, ...]] = default_health_config().factor_curves
 
 FACTOR_COLUMNS: dict[Factor, str] = {f: f"f_{f.value}" for f in FACTORS}
 BAND_CATEGORIES: list[str] = [b.value for b in BANDS_BEST_FIRST]
 _FACTOR_NAMES: list[str] = [f.value for f in FACTORS]
-
-# A renamed Factor must break here rather than silently leave a factor without curves.
-assert list(FACTOR_CURVES) == list(FACTORS), "FACTOR_CURVES must cover every Factor, in canonical order"
 
 
 def _column(metrics: pd.DataFrame, name: str) -> np.ndarray:
@@ -168,12 +65,14 @@ def _column(metrics: pd.DataFrame, name: str) -> np.ndarray:
     return metrics[name].to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-def compute_factor_scores(metrics: pd.DataFrame) -> pd.DataFrame:
+def compute_factor_scores(metrics: pd.DataFrame, config: HealthConfig | None = None) -> pd.DataFrame:
     """Factor sub-scores (0-100, NaN = no data) per account: columns = Factor values, same index as ``metrics``.
 
-    Exposed separately so factor scores can be inspected or fed to ``score_from_factors`` on their own.
+    Exposed separately so factor scores can be inspected or fed to ``score_from_factors`` on their own. The range
+    tables are ``config``'s (the packaged default when None).
     """
-    return pd.DataFrame(dict(zip(_FACTOR_NAMES, _factor_columns(metrics), strict=True)), index=metrics.index)
+    curves = (config or default_health_config()).factor_curves
+    return pd.DataFrame(dict(zip(_FACTOR_NAMES, _factor_columns(metrics, curves), strict=True)), index=metrics.index)
 
 
 # Everything below works on one 1-D array per factor rather than an (accounts x 6) matrix: numpy reduces and
@@ -181,16 +80,16 @@ def compute_factor_scores(metrics: pd.DataFrame) -> pd.DataFrame:
 # driver ranking ~190 ms), while column-wise ufuncs stream through memory.
 
 
-def _factor_columns(metrics: pd.DataFrame) -> list[np.ndarray]:
+def _factor_columns(metrics: pd.DataFrame, curves: dict[Factor, tuple[Curve, ...]]) -> list[np.ndarray]:
     n = len(metrics)
     out = []
     for factor in FACTORS:
         num = np.zeros(n)
         den = np.zeros(n)
-        for curve in FACTOR_CURVES[factor]:
+        for curve in curves[factor]:
             x = _column(metrics, curve.metric)
             if curve.metric == "ttfv_days":
-                # No first value yet: score as if it arrived today (see FACTOR_CURVES).
+                # No first value yet: score as if it arrived today (see engine/health.yaml, curves.adoption).
                 x = np.where(np.isnan(x), _column(metrics, "tenure_days"), x)
             s = curve.evaluate(x)
             num += _nan_to_zero(s) * curve.weight
@@ -246,7 +145,7 @@ def score_health(metrics: pd.DataFrame, config: HealthConfig, previous: pd.DataF
     ``previous`` (optional, indexed by account) may hold ``health_7d_ago`` / ``health_30d_ago`` for the trends.
     Returns one row per account, same index, with the columns of ``output_columns(config)``.
     """
-    return _score(_factor_columns(metrics), metrics.index, config, previous)
+    return _score(_factor_columns(metrics, config.factor_curves), metrics.index, config, previous)
 
 
 def score_from_factors(

@@ -26,12 +26,15 @@ from pydantic import (
     model_validator,
 )
 
-from engine.canonical import FACTORS, Factor
+from engine.canonical import FACTORS, METRIC_COLUMNS, Factor
+from engine.curves import Curve, check_table
 from engine.yaml_lines import line_of
 
 __all__ = [
     "ActionTexts",
     "BandThresholds",
+    "CurveTable",
+    "FactorCurveTables",
     "DriverSettings",
     "FactorWeights",
     "HealthConfig",
@@ -136,6 +139,56 @@ class ActionTexts(_Section):
         return {f: getattr(self, f.value) for f in FACTORS}
 
 
+_Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+
+
+class CurveTable(_Section):
+    """One sub-criterion's range table: [metric value, score] points (linear between them, flat outside) and its
+    weight within the factor."""
+
+    weight: Annotated[float, Field(gt=0, strict=True, allow_inf_nan=False)]
+    points: tuple[tuple[_Number, _Percent], ...]
+
+    @field_validator("points")
+    @classmethod
+    def _usable(cls, v: tuple[tuple[float, float], ...]) -> tuple[tuple[float, float], ...]:
+        check_table(tuple(x for x, _ in v), tuple(y for _, y in v))
+        return v
+
+
+class FactorCurveTables(_Section):
+    """Per factor: metric name (engine.canonical.METRIC_COLUMNS) -> its range table."""
+
+    adoption: Annotated[dict[str, CurveTable], Field(min_length=1)]
+    engagement: Annotated[dict[str, CurveTable], Field(min_length=1)]
+    support: Annotated[dict[str, CurveTable], Field(min_length=1)]
+    outcomes: Annotated[dict[str, CurveTable], Field(min_length=1)]
+    relationship: Annotated[dict[str, CurveTable], Field(min_length=1)]
+    expansion: Annotated[dict[str, CurveTable], Field(min_length=1)]
+
+    @field_validator("*")
+    @classmethod
+    def _known_metrics(cls, v: dict[str, CurveTable]) -> dict[str, CurveTable]:
+        unknown = [m for m in v if m not in METRIC_COLUMNS or m == "tenure_days"]
+        if unknown:
+            known = ", ".join(m for m in METRIC_COLUMNS if m != "tenure_days")
+            raise ValueError(f"expected metric names ({known}), got {', '.join(map(repr, unknown))}")
+        return v
+
+    def __hash__(self) -> int:
+        return hash(self.model_dump_json())
+
+    def as_curves(self) -> dict[Factor, tuple[Curve, ...]]:
+        """The engine's curves, keyed by Factor in canonical order."""
+        return {
+            f: tuple(
+                Curve(metric, tuple(x for x, _ in t.points), tuple(y for _, y in t.points), t.weight)
+                for metric, t in getattr(self, f.value).items()
+            )
+            for f in FACTORS
+        }
+
+
 class HealthConfig(_Section):
     """The validated health configuration. Immutable, so one instance can be shared by every scoring run."""
 
@@ -145,8 +198,19 @@ class HealthConfig(_Section):
     core_features: Annotated[tuple[_FeatureKey, ...], Field(min_length=1)]
     drivers: DriverSettings
     actions: ActionTexts
+    curves: FactorCurveTables
 
     _source: str = PrivateAttr(default="<mapping>")
+    _curves: dict[Factor, tuple[Curve, ...]] = PrivateAttr(default_factory=dict)
+
+    def model_post_init(self, context: Any, /) -> None:
+        # Built once per config: scoring reads them for every chunk of every run.
+        self._curves = self.curves.as_curves()
+
+    @property
+    def factor_curves(self) -> dict[Factor, tuple[Curve, ...]]:
+        """Each factor's sub-criterion curves (the ``curves`` tables, checked), in canonical factor order."""
+        return self._curves
 
     @field_validator("features", "core_features")
     @classmethod
@@ -219,7 +283,7 @@ class HealthConfigError(ValueError):
 
 # What each key expects, in words, for error messages. "*" matches any key or list index below its parent.
 _EXPECTED: dict[str, str] = {
-    "": "a mapping with keys weights, bands, features, core_features, drivers, actions",
+    "": "a mapping with keys weights, bands, features, core_features, drivers, actions, curves",
     "weights": "a mapping of factor name to weight (" + ", ".join(f.value for f in FACTORS) + ")",
     "weights.*": "a non-negative number",
     "bands": "a mapping with keys healthy, at_risk, critical",
@@ -233,6 +297,12 @@ _EXPECTED: dict[str, str] = {
     "drivers.threshold": "a number between 0 and 100",
     "actions": "a mapping of factor name to action text (" + ", ".join(f.value for f in FACTORS) + ")",
     "actions.*": "a non-empty action text",
+    "curves": "a mapping of factor name to its range tables (" + ", ".join(f.value for f in FACTORS) + ")",
+    "curves.*": "a mapping of metric name to {weight, points}",
+    "curves.*.*": "a mapping with keys weight, points",
+    "curves.*.*.weight": "a number above 0",
+    "curves.*.*.points": "a list of [metric value, score 0-100] pairs",
+    "curves.*.*.points.*": "a [metric value, score 0-100] pair",
 }
 
 _ALLOWED_KEYS: dict[str, list[str]] = {
@@ -241,11 +311,13 @@ _ALLOWED_KEYS: dict[str, list[str]] = {
     "bands": list(BandThresholds.model_fields),
     "drivers": list(DriverSettings.model_fields),
     "actions": list(ActionTexts.model_fields),
+    "curves": list(FactorCurveTables.model_fields),
 }
 
 # A renamed Factor must break here, at import, rather than leave a factor silently unweighted.
 assert set(FactorWeights.model_fields) == {f.value for f in FACTORS}, "FactorWeights out of sync with Factor"
 assert set(ActionTexts.model_fields) == {f.value for f in FACTORS}, "ActionTexts out of sync with Factor"
+assert set(FactorCurveTables.model_fields) == {f.value for f in FACTORS}, "FactorCurveTables out of sync with Factor"
 
 
 def _fmt(v: Any) -> str:
@@ -262,11 +334,17 @@ def _path(loc: tuple[int | str, ...]) -> str:
 
 
 def _expected(loc: tuple[int | str, ...]) -> str:
+    """The words of the most specific _EXPECTED pattern matching ``loc`` ("*" = any key; a list item is "*")."""
     keys = [str(p) for p in loc if not isinstance(p, int)]
-    dotted = ".".join(keys)
-    in_list = bool(loc) and isinstance(loc[-1], int)
-    candidates = [f"{dotted}.*"] if in_list else [dotted, ".".join([*keys[:-1], "*"])]
-    return next((_EXPECTED[c] for c in candidates if c in _EXPECTED), "a valid value")
+    if loc and isinstance(loc[-1], int):
+        keys.append("*")
+    matches = [
+        (pattern.count("*"), text)
+        for pattern, text in _EXPECTED.items()
+        if len(parts := pattern.split(".") if pattern else []) == len(keys)
+        and all(p in ("*", k) for p, k in zip(parts, keys, strict=True))
+    ]
+    return min(matches, key=lambda m: m[0])[1] if matches else "a valid value"
 
 
 def _problem_from_error(err: Mapping[str, Any]) -> tuple[tuple[int | str, ...], str]:

@@ -22,13 +22,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from engine.canonical import METRIC_COLUMNS, SIGNAL_COLUMNS, Band, Segment
 from engine.expansion import EXPANSION_TYPES
 from engine.expressions import Columns, Expression, ExpressionError, parse_condition
+from engine.learning.risk import PRIOR, RISK_SOURCES, risk_scale
 from engine.yaml_lines import line_of
 
 DEFAULT_PLAYBOOKS = Path(__file__).with_name("playbooks.yaml")
 # Columns a rule may read besides the metrics and signals.
 SCORED_COLUMNS = (
     "health", "band", "trend_7d", "trend_30d", "churn_probability", "risk", "expansion_score", "expansion_type",
-    "revenue_potential", "arr", "segment", "seats_active", "seats_purchased", "days_to_renewal",
+    "revenue_potential", "arr", "segment", "seats_active", "seats_purchased", "days_to_renewal", "risk_source",
 )  # fmt: skip
 # What a `when` may read: every column is a number except these strings, whose values are known.
 CONDITION_COLUMNS: Columns = {
@@ -36,6 +37,7 @@ CONDITION_COLUMNS: Columns = {
     "band": tuple(Band),
     "segment": tuple(Segment),
     "expansion_type": EXPANSION_TYPES,
+    "risk_source": RISK_SOURCES,
 }
 ACTION_COLUMNS = ("account_id", "playbook", "step", "kind", "priority", "due", "title", "reason", "dedupe_key")
 
@@ -140,11 +142,10 @@ def plan_actions(scored: pd.DataFrame, as_of: date, playbooks: Playbooks) -> pd.
     """Actions due from `scored` (index = account id) as of `as_of`, one row per fired rule and account."""
     frame = scored.copy()
     for column in (*METRIC_COLUMNS, *SIGNAL_COLUMNS, *SCORED_COLUMNS):
-        if column not in frame and column != "risk":
+        if column not in frame and column not in ("risk", "risk_source"):
             frame[column] = np.nan  # a metric without data: comparisons with it are simply false
-    if "risk" not in frame:
-        probability = frame.get("churn_probability", pd.Series(np.nan, index=frame.index))
-        frame["risk"] = (100.0 * probability).fillna(100.0 - frame["health"])
+    if "risk" not in frame:  # scored elsewhere than app/scoring.py: the same scale, with the prior calibration
+        frame["risk"], frame["risk_source"] = risk_scale(frame["health"], frame.get("churn_probability"), PRIOR)
     frame["band"] = frame["band"].astype(object)
     reasons = _reason(frame)
     start = datetime.combine(as_of, datetime.min.time())

@@ -36,12 +36,19 @@ def load_linked_book(store: Engine, accounts: int = 60) -> None:
             score_and_store(conn, AS_OF - timedelta(days=back), load_health_config())
 
 
+def _without_clock(payload: dict) -> dict:
+    """A field write's payload without `computed_at`, the wall-clock time of the run (like Score.computed_at)."""
+    if "fields" not in payload:
+        return payload
+    return {**payload, "fields": {k: v for k, v in payload["fields"].items() if k != "computed_at"}}
+
+
 def run_outcome(conn: Connection) -> dict[str, pd.DataFrame]:
     """What a scoring run as of AS_OF left in the store: its scores, outbox rows and actions, in a stable order."""
     scores = pd.DataFrame(conn.execute(select(*[Score.__table__.c[c] for c in SCORE_FIELDS])
                                        .where(Score.as_of == AS_OF)).all(), columns=SCORE_FIELDS)  # fmt: skip
     outbox = pd.DataFrame(
-        [(r.vendor, r.operation, r.account_id, r.status, repr(sorted(r.payload.items())),
+        [(r.vendor, r.operation, r.account_id, r.status, repr(sorted(_without_clock(r.payload).items())),
           r.dedupe_key if r.operation != "update_fields" else "")
          for r in conn.execute(select(OutboxRow))],
         columns=["vendor", "operation", "account_id", "status", "payload", "dedupe_key"],

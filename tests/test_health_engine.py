@@ -187,12 +187,12 @@ def test_a_pending_account_never_beats_one_that_reached_value_today() -> None:
 def test_factor_is_mean_of_present_sub_scores_and_missing_when_all_nan() -> None:
     scores = compute_factor_scores(
         metrics(
-            {"has_champion": 1, "responsiveness": 0.3},  # (100 x 50 + 60 x 50) / 100
+            {"has_champion": 1, "responsiveness": 0.3},  # (100 x 15 + 60 x 85) / 100
             {"has_champion": 1},  # responsiveness NaN: left out, not zero
             {"core_adoption": 0.8},
         )
     )
-    assert scores["relationship"].tolist()[:2] == [80.0, 100.0]
+    assert scores["relationship"].tolist()[:2] == [66.0, 100.0]
     assert np.isnan(scores["relationship"].iloc[2])
     assert scores.iloc[2].isna().sum() == 5
 

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from engine.learning.risk import PRIOR, risk_scale
 from engine.playbooks import PlaybookError, load_playbooks, period_key, plan_actions
 
 AS_OF = date(2026, 11, 4)
@@ -41,7 +42,8 @@ def test_onboarding_triggers_fire_only_for_new_accounts():
 
 
 def test_retention_campaign_follows_risk_and_prefers_the_churn_model():
-    scored = _scored(health=[15.0, 30.0, 55.0, 30.0], band=["churning", "churning", "critical", "churning"],
+    # Without a model, risk is health through the prior calibration (engine/learning/risk.py PRIOR).
+    scored = _scored(health=[5.0, 20.0, 40.0, 30.0], band=["churning", "churning", "critical", "churning"],
                      churn_probability=[np.nan, np.nan, np.nan, 0.1])  # fmt: skip
     actions = plan_actions(scored, AS_OF, load_playbooks())
     assert "executive_escalation" in _steps(actions, 1)  # risk 85
@@ -191,7 +193,7 @@ def test_the_shipped_rules_fire_on_the_same_accounts_as_the_pandas_rules_they_re
     actions = plan_actions(scored, AS_OF, playbooks)
 
     before = scored.copy()
-    before["risk"] = (100.0 * before["churn_probability"]).fillna(100.0 - before["health"])
+    before["risk"] = risk_scale(before["health"], before["churn_probability"], PRIOR)[0]
     before["band"] = before["band"].astype(object)
     fired_somewhere = 0
     for playbook, rules in playbooks.playbooks.items():

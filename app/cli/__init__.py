@@ -115,9 +115,12 @@ def demo(
                 score_and_store(conn, day - timedelta(days=back), config)
             progress.advance(task)
         # The book's last day is the demo's today: its scores are written back (the backfilled days are not).
-        result = _rescore(settings, engine, day, write_back=True)
+        result, models = _rescore(settings, engine, day, write_back=True)
         progress.advance(task)
         summary = result.totals.summary()
+        from app.risk_summary import risk_summary
+
+        summary.update(risk_summary(engine, day, models))
         if crms:
             task = progress.add_task("Writing back to the CRM sandboxes", total=1)
             summary["crms"] = {"linked": linked_companies(engine), "writeback": deliver_everything(engine, settings)}
@@ -133,16 +136,20 @@ def demo(
 
 
 def _rescore(settings: Settings, engine, day: date, write_back: bool):
-    from app.ml.scorer import load_scoring_artifact
+    """Refresh the models when due (app.ml.auto), then score; returns the run and the models it scored with."""
+    from app.ml.auto import models_for
     from app.rescoring import rescore
     from engine.health_config import load_health_config
     from engine.playbooks import load_playbooks
 
-    return rescore(
-        engine, day, load_health_config(settings.health_config), load_playbooks(settings.playbooks),
-        settings.writeback_score_step, artifact=load_scoring_artifact(settings.data_dir),
-        chunk_size=settings.score_chunk_accounts, write_back=write_back,
+    config = load_health_config(settings.health_config)
+    models = models_for(settings, engine, config)
+    result = rescore(
+        engine, day, config, load_playbooks(settings.playbooks), settings.writeback_score_step,
+        artifact=models.artifact, chunk_size=settings.score_chunk_accounts, calibration=models.calibration,
+        write_back=write_back,
     )  # fmt: skip
+    return result, models
 
 
 @cli.command()
@@ -176,13 +183,16 @@ def score(
     with _progress(as_json) as progress:
         task = progress.add_task("Scoring", total=1)
         upgrade_schema(engine)
-        result = _rescore(settings, engine, day, write_back)
+        result, models = _rescore(settings, engine, day, write_back)
         progress.update(task, completed=1)
     if not result.accounts:
         raise CommandFailed(
             f"no active accounts in the store on {day}: connect a CRM and run `cse sync` first (or try `cse demo`)"
         )
     summary = result.totals.summary()
+    from app.risk_summary import risk_summary
+
+    summary.update(risk_summary(engine, day, models))
     summary["writeback"] = {"field_writes": result.field_writes, "new_actions": result.new_actions,
                             "planned": write_back}  # fmt: skip
     if not write_back:
@@ -200,7 +210,11 @@ def _score_sharded(settings: Settings, engine, day: date, shards: int) -> dict:
         check_shardable(settings)
     except ShardingRefused as refusal:
         raise CommandFailed(str(refusal)) from None
+    from app.ml.auto import models_for
+    from engine.health_config import load_health_config
+
     upgrade_schema(engine)
+    models_for(settings, engine, load_health_config(settings.health_config))  # refresh once; the shards load them
     return wait_for_run(engine, settings, start_run(engine, settings, day, shards))
 
 

@@ -20,7 +20,15 @@ from app.ml.artifacts import Artifact, save_artifact
 from app.ml.dataset import Panel, build_panel
 from engine.canonical import FACTORS
 from engine.health_config import HealthConfig
-from engine.learning.evaluate import calibration_table, classification_metrics, lead_time, lift_table, roc_points
+from engine.learning.evaluate import (
+    calibration_table,
+    classification_metrics,
+    early_warning,
+    lead_time,
+    lift_table,
+    roc_points,
+    threshold_for_precision,
+)
 from engine.learning.expansion_model import train_expansion_model
 from engine.learning.explain import contributions, global_importance, top_drivers
 from engine.learning.features import FEATURES, categorical_features, numeric_features
@@ -44,6 +52,8 @@ class StoreOptions:
     test_share: float = 0.3  # cse evaluate: share of the observation dates held out as the later test period
     survival: bool = True
     expansion: bool = True
+    # The early-warning flag: threshold at which the flagged accounts are expected to churn at this rate.
+    warning_precision: float = 0.5
 
 
 def store_spec() -> FeatureSpec:
@@ -159,14 +169,21 @@ def split_dates(dates: list[date] | np.ndarray, test_share: float, gap_days: int
     return train, test
 
 
-def evaluate_store(
-    engine: Engine,
-    health_config: HealthConfig,
-    options: StoreOptions = StoreOptions(),  # noqa: B008
-) -> dict[str, Any]:
-    """Time-split report: train on earlier observation dates, test on later ones (see split_dates)."""
-    panel = _learnable_panel(engine, health_config, options)
-    frame = panel.frame
+@dataclass(frozen=True)
+class Holdout:
+    """A model fitted on the earlier observation dates and its probabilities on the later, held-out ones."""
+
+    bundle: ModelBundle
+    train: pd.DataFrame
+    test: pd.DataFrame
+    train_dates: list
+    test_dates: list
+    p: np.ndarray
+    p_train: np.ndarray
+
+
+def holdout_fit(frame: pd.DataFrame, options: StoreOptions) -> Holdout:
+    """The time-split guard shared by `cse evaluate` and automatic training (see split_dates)."""
     train_dates, test_dates = split_dates(frame["as_of"].unique(), options.test_share, options.horizon_days)
     if len(train_dates) < 2:
         raise ValueError(
@@ -177,8 +194,33 @@ def evaluate_store(
     train = frame[frame["as_of"].isin(train_dates)].reset_index(drop=True)
     test = frame[frame["as_of"].isin(test_dates)].reset_index(drop=True)
     bundle = fit_store_bundle(train, options)
+    p_train = bundle.churn.predict_proba(train)
+    return Holdout(bundle, train, test, train_dates, test_dates, bundle.churn.predict_proba(test), p_train)
+
+
+def early_warning_report(holdout: Holdout, churned_at: pd.Series, precision: float) -> dict[str, Any]:
+    """The early-warning flag on the held-out dates: threshold for the target precision (chosen on the training
+    period's calibrated probabilities), lead time before churn and false alarms among survivors."""
+    threshold = threshold_for_precision(holdout.p_train, precision)
+    scores = holdout.test[["account_id", "as_of"]].assign(p=holdout.p)
+    return {
+        "horizon_days": holdout.bundle.horizon_days,
+        "target_precision": precision,
+        **early_warning(scores, churned_at, threshold),
+    }
+
+
+def evaluate_store(
+    engine: Engine,
+    health_config: HealthConfig,
+    options: StoreOptions = StoreOptions(),  # noqa: B008
+) -> dict[str, Any]:
+    """Time-split report: train on earlier observation dates, test on later ones (see split_dates)."""
+    panel = _learnable_panel(engine, health_config, options)
+    frame = panel.frame
+    held = holdout_fit(frame, options)
+    test_dates, train, test, bundle, p = held.test_dates, held.train, held.test, held.bundle, held.p
     model = bundle.churn
-    p = model.predict_proba(test)
     y = test["churned"].to_numpy()
     report: dict[str, Any] = {
         "source": "store",
@@ -200,10 +242,11 @@ def evaluate_store(
     scores = test[["account_id", "as_of"]].assign(p=p)
     churned_at = frame.groupby("account_id")["churned_at"].first()
     report["lead_time"] = lead_time(scores, churned_at, model.threshold)
+    report["early_warning"] = early_warning_report(held, churned_at, options.warning_precision)
     report["calibration"] = calibration_table(y, p)
     report["lift"] = lift_table(y, p)
     report["roc"] = roc_points(y, p)
-    report["health_auc"] = _health_auc(test)
+    report["health_auc"] = health_auc(test)
     if bundle.survival is not None:
         risk = bundle.survival.risk(test)
         report["survival"] = {
@@ -229,7 +272,7 @@ def evaluate_store(
     return report
 
 
-def _health_auc(frame: pd.DataFrame) -> float:
+def health_auc(frame: pd.DataFrame) -> float:
     from engine.learning.weights import risk_auc
 
     return risk_auc(frame["churned"].to_numpy(), frame["health"].to_numpy(dtype="float64", na_value=np.nan))

@@ -191,6 +191,10 @@ class Score(Base):
     expansion_type: Mapped[str | None] = mapped_column(String(16))
     revenue_potential: Mapped[float | None] = mapped_column(Float)
     model_version: Mapped[str | None] = mapped_column(String(64))
+    # The one risk scale (engine/learning/risk.py): churn probability within the horizon x 100, from the model
+    # (risk_source "model") or from calibrated health ("health"). Migration 0012.
+    risk: Mapped[float | None] = mapped_column(Float)
+    risk_source: Mapped[str | None] = mapped_column(String(8))
 
 
 class Action(Base):

@@ -16,16 +16,17 @@ from sqlalchemy import Connection, and_, func, or_, select, update
 
 from app.store.bulk import chunked, staged_insert, upsert
 from app.store.models import Action, Contact, ExternalId, OutboxRow
+from connectors.mapping.schema import PUSH_SCHEMA
 from connectors.registry import all_connectors, connector
 
 UPDATE_FIELDS = "update_fields"
 CREATE_TASK = "create_task"
 SEND_MESSAGE = "send_message"
-# Canonical score fields pushed to the CRMs; the push mappings say which CRM field receives each one.
-PUSHED_FIELDS = (
-    "health", "band", "trend_7d", "churn_probability", "risk_drivers", "expansion_score", "expansion_type",
-    "as_of",
-)  # fmt: skip
+# Canonical score fields planned for the CRMs: every one a push mapping may name (connectors/mapping/schema.py),
+# so whatever an admin maps reaches the CRM; the vendor's push mapping picks which are written, and where.
+PUSHED_FIELDS = tuple(PUSH_SCHEMA)
+# Decimals kept per number field; the rest of the numbers keep one.
+_DECIMALS = {"churn_probability": 3, "coverage": 3, "revenue_potential": 2}
 
 
 def company_targets(conn: Connection, account_ids: list[int]) -> pd.DataFrame:
@@ -45,28 +46,31 @@ def _driver_text(model_drivers, health_drivers: list) -> str:
     return ", ".join(d for d in health_drivers if d)
 
 
+def _text_values(scored: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    present = [c for c in columns if c in scored]
+    return scored[present].astype(object).where(scored[present].notna(), None).to_numpy()
+
+
 def _field_values(scored: pd.DataFrame, as_of: date) -> pd.DataFrame:
-    drivers = [c for c in ("driver_1", "driver_2", "driver_3") if c in scored]
-    health_drivers = scored[drivers].astype(object).where(scored[drivers].notna(), None).to_numpy()
+    """One column per PUSHED_FIELDS entry: the value as the CRM should show it (NaN/None where there is none)."""
+    health_drivers = _text_values(scored, ["driver_1", "driver_2", "driver_3"])
     model_drivers = scored["risk_drivers"] if "risk_drivers" in scored else pd.Series(None, index=scored.index)
-    risk_drivers = pd.Series(
-        [_driver_text(m, list(h)) for m, h in zip(model_drivers, health_drivers, strict=True)], index=scored.index
-    )
-    return pd.DataFrame(
-        {
-            "health": scored["health"].round(1),
-            "band": scored["band"].astype(object),
-            "trend_7d": scored["trend_7d"].round(1),
-            "churn_probability": pd.to_numeric(scored.get("churn_probability"), errors="coerce").round(3)
-            if "churn_probability" in scored
-            else np.nan,
-            "risk_drivers": risk_drivers,
-            "expansion_score": scored["expansion_score"].round(1),
-            "expansion_type": scored["expansion_type"].astype(object),
-            "as_of": as_of.isoformat(),
-        },
-        index=scored.index,
-    )
+    out: dict[str, object] = {
+        "drivers": [", ".join(d for d in row if d) for row in health_drivers],
+        "risk_drivers": [_driver_text(m, list(h)) for m, h in zip(model_drivers, health_drivers, strict=True)],
+        "as_of": as_of.isoformat(),
+        "computed_at": datetime.now().isoformat(timespec="seconds"),
+    }
+    for name, field in PUSH_SCHEMA.items():
+        if name in out:
+            continue
+        if name not in scored:
+            out[name] = np.nan if field.kind in ("number", "integer") else None
+        elif field.kind in ("number", "integer"):
+            out[name] = pd.to_numeric(scored[name], errors="coerce").round(_DECIMALS.get(name, 1))
+        else:
+            out[name] = scored[name].astype(object).where(scored[name].notna(), None)
+    return pd.DataFrame(out, index=scored.index)[list(PUSHED_FIELDS)]
 
 
 def _last_planned(conn: Connection, vendor: str, account_ids: list[int]) -> pd.DataFrame:
@@ -92,12 +96,14 @@ def _moved(new: pd.DataFrame, old: pd.DataFrame, step: float) -> pd.Series:
     """Accounts whose pushed values moved enough to be worth a write."""
     old = old.reindex(new.index)
     never = old["band"].isna() & old["health"].isna()
-    band, kind, drivers = (_text(new[c]) != _text(old[c]) for c in ("band", "expansion_type", "risk_drivers"))
+    texts = ("band", "expansion_type", "risk_drivers", "risk_source", "recommended_action")
+    text_moved = pd.concat([_text(new[c]) != _text(old[c]) for c in texts], axis=1).any(axis=1)
     numbers = pd.concat(
-        [(new[c].astype(float) - old[c].astype(float)).abs() >= step for c in ("health", "expansion_score")], axis=1
+        [(new[c].astype(float) - old[c].astype(float)).abs() >= step for c in ("health", "expansion_score", "risk")],
+        axis=1,
     ).any(axis=1)
     probability = (new["churn_probability"].astype(float) - old["churn_probability"].astype(float)).abs() >= step / 100
-    return never | band | kind | drivers | numbers | probability
+    return never | text_moved | numbers | probability
 
 
 def plan_field_writes(conn: Connection, scored: pd.DataFrame, as_of: date, step: float) -> int:

@@ -9,7 +9,7 @@ from connectors.mapping.checks import Checker, has_text, suggest
 from connectors.mapping.convert import CONVERTERS, ConversionError, EnumTable
 from connectors.mapping.lines import LineDict
 from connectors.mapping.model import FieldSpec
-from connectors.mapping.schema import PUSH_SCHEMA, TYPES, TYPES_FOR_KIND, CanonicalField
+from connectors.mapping.schema import PUSH_SCHEMA, PUSH_TYPES_FOR_KIND, TYPES, TYPES_FOR_KIND, CanonicalField
 
 FIELD_KEYS = ("from", "value", "type", "values", "required", "default", "scale", "fallback")
 PUSH_FIELD_KEYS = ("to", "type", "values")
@@ -170,9 +170,16 @@ def push_fields(fields: LineDict, check: Checker) -> dict[str, FieldSpec]:
         if not has_text(spec.get("to")):
             check.add(spec.lines.get("to", at), f"{where}.to", "needs 'to': the CRM field written")
             ok = False
-        mtype = spec.get("type", "string" if cfield.kind in ("domain", "email") else cfield.kind)
+        allowed = PUSH_TYPES_FOR_KIND[cfield.kind]
+        mtype = spec.get("type", allowed[0])
         if mtype not in TYPES:
             check.add(spec.lines.get("type", at), f"{where}.type", f"unknown type {mtype!r}{suggest(mtype, TYPES)}")
+            ok = False
+        elif mtype not in allowed:
+            check.add(
+                spec.lines.get("type", at), f"{where}.type",
+                f"type {mtype} cannot hold {name} (a {cfield.kind}); use {' or '.join(allowed)}",
+            )  # fmt: skip
             ok = False
         enum = enum_out = None
         if mtype == "enum":

@@ -26,6 +26,16 @@ TYPES_FOR_KIND: dict[str, tuple[str, ...]] = {
     "datetime": ("datetime", "date"),
 }
 TYPES = ("string", "number", "integer", "boolean", "date", "datetime", "domain", "email", "enum")
+# CRM field types a push mapping may write each kind of score value into: any value can be shown as text, a number
+# rounds into an integer field, text can fill a picklist; a number cannot become a date (nor the other way).
+PUSH_TYPES_FOR_KIND: dict[str, tuple[str, ...]] = {
+    "string": ("string", "enum"),
+    "number": ("number", "integer", "string"),
+    "integer": ("integer", "number", "string"),
+    "boolean": ("boolean", "string"),
+    "date": ("date", "datetime", "string"),
+    "datetime": ("datetime", "date", "string"),
+}
 ACCOUNT_STATUSES = ("active", "churned", "deleted")
 
 
@@ -85,7 +95,8 @@ EVENT_SCHEMA = _fields(
     F("value", "number", "kind-specific value (engine/canonical.py EVENT_SEMANTICS)"),
     F("contact_email", "email", "the contact it concerns, if any"),
 )
-# What a push mapping may write to a CRM: the columns of a score (app/store/models.py Score).
+# What a push mapping may write to a CRM: the columns of a score (app/store/models.py Score). Write-back
+# (app/writeback/outbox.py) plans every one of them, so whatever a push mapping names reaches the CRM.
 PUSH_SCHEMA = _fields(
     F("health", "number", "health score 0-100"),
     F("band", "string", "healthy / at_risk / critical / churning"),
@@ -102,6 +113,14 @@ PUSH_SCHEMA = _fields(
     F("recommended_action", "string", "next best action"),
     F("churn_probability", "number", "probability of churn within the horizon"),
     F("churn_horizon_days", "integer", "horizon of the churn probability"),
+    F("days_to_churn", "number", "survival model's median time to churn, days"),
+    F("risk", "number", "the one risk scale 0-100: calibrated churn probability within the horizon x 100"),
+    F(
+        "risk_source",
+        "string",
+        "what produced risk: model (the churn model) or health (calibrated health)",
+        choices=("model", "health"),
+    ),
     F("risk_drivers", "string", "top churn risk drivers"),
     F("expansion_score", "number", "expansion score 0-100"),
     F("expansion_type", "string", "seat / feature / plan upgrade"),

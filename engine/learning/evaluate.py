@@ -166,3 +166,42 @@ def summarize_folds(folds: list[dict[str, float]], keys: Sequence[str]) -> dict[
         out[key] = float(np.nanmean(values))
         out[f"{key}_sd"] = float(np.nanstd(values))
     return out
+
+
+def threshold_for_precision(p: np.ndarray, target: float) -> float:
+    """The lowest flag threshold whose flagged rows are expected to churn at rate >= ``target``.
+
+    Uses the probabilities' calibration instead of labels (the expected precision of flagging ``p >= t`` is the
+    mean of those ``p``), so it can be chosen on the scored period itself without peeking at outcomes. Returns 1.0
+    (flag nothing) when even the riskiest rows do not reach the target.
+    """
+    q = np.sort(np.asarray(p, dtype="float64")[~np.isnan(p)])[::-1]
+    if not len(q):
+        return 1.0
+    expected = np.cumsum(q) / np.arange(1, len(q) + 1)  # mean of the k riskiest rows, k = 1..n
+    ok = np.flatnonzero(expected >= target)
+    return float(q[ok[-1]]) if len(ok) else 1.0
+
+
+def early_warning(scores: pd.DataFrame, churned_at: pd.Series, threshold: float) -> dict[str, object]:
+    """Lead time of the flag before churn, with the share of churners flagged and of survivors falsely flagged.
+
+    ``scores`` has (account_id, as_of, p) rows; a survivor (no churn date) flagged on any observation date counts
+    as a false alarm. Same lead-time rule as ``lead_time``.
+    """
+    lead = lead_time(scores, churned_at, threshold)
+    churn = pd.to_datetime(churned_at)
+    survivors = scores[scores["account_id"].map(churn).isna().to_numpy()]
+    alarmed = survivors.loc[survivors["p"] >= threshold, "account_id"].nunique()
+    n_survivors = survivors["account_id"].nunique()
+    return {
+        "threshold": float(threshold),
+        "churners": lead["churners"],
+        "lead_days_median": lead["median_days"],
+        "lead_days_p25": lead["p25_days"],
+        "lead_days_p75": lead["p75_days"],
+        "flagged_churners_share": lead["flagged_share"],
+        "survivors": int(n_survivors),
+        "false_alarm_share": float(alarmed / n_survivors) if n_survivors else float("nan"),
+        "lead_days": lead["days"],
+    }
