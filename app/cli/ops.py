@@ -77,27 +77,38 @@ def worker(
     from rq import SimpleWorker
     from rq.worker import DequeueStrategy
 
+    from app.supervision import supervise
+
     settings = _redis_settings()
     upgrade_schema(make_engine(settings.database_url))
-    connection = redis_connection(settings)
 
-    # with_scheduler: the coalesced webhook processing is enqueued to run a moment later (enqueue_in).
-    SimpleWorker(list(queues or all_queues()), connection=connection).work(
-        burst=burst, dequeue_strategy=DequeueStrategy.ROUND_ROBIN, with_scheduler=True
-    )
+    def run() -> bool:
+        # with_scheduler: the coalesced webhook processing is enqueued to run a moment later (enqueue_in).
+        rq_worker = SimpleWorker(list(queues or all_queues()), connection=redis_connection(settings))
+        rq_worker.work(burst=burst, dequeue_strategy=DequeueStrategy.ROUND_ROBIN, with_scheduler=True)
+        return burst or rq_worker._stop_requested  # rq's loop also ends, quietly, on a Redis timeout
+
+    supervise(run, "the worker")
 
 
 def scheduler() -> None:
-    """Enqueue the periodic jobs (dispatch, sweep, webhooks left waiting, due campaign steps, nightly rescoring)."""
+    """Enqueue the periodic jobs (dispatch, sweep, webhooks left waiting, due campaign steps, nightly rescoring,
+    the incremental sync); restarted with a backoff when Redis goes away (app/supervision.py)."""
     from rq.cron import CronScheduler
 
     from app.jobs import SCHEDULE
+    from app.supervision import supervise
 
     settings = _redis_settings()
-    cron = CronScheduler(connection=redis_connection(settings))
-    for job, queue, interval, expression in SCHEDULE:
-        cron.register(job, queue, interval=interval, cron=expression)
-    cron.start()
+
+    def run() -> bool:
+        cron = CronScheduler(connection=redis_connection(settings))
+        for job, queue, interval, expression in SCHEDULE:
+            cron.register(job, queue, interval=interval, cron=expression)
+        cron.start()  # returns only when asked to stop; a Redis error propagates
+        return True
+
+    supervise(run, "the scheduler")
 
 
 def writeback() -> None:
