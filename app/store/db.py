@@ -39,11 +39,18 @@ def make_engine(database_url: str, statement_timeout: float | None = None, conne
     if url.get_backend_name() != "sqlite":
         connect_args = {"connect_timeout": connect_timeout, "keepalives": 1, "keepalives_idle": 10,
                         "keepalives_interval": 5, "keepalives_count": 3}  # fmt: skip
-        if statement_timeout:
-            connect_args["options"] = f"-c statement_timeout={int(statement_timeout * 1000)}"
         connect_args.update(kwargs.pop("connect_args", {}))
         kwargs.setdefault("pool_timeout", connect_timeout)
-        return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
+        engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
+        if statement_timeout:  # per connection, leaving the URL's own `options` (a search_path) alone
+
+            @event.listens_for(engine, "connect")
+            def _statement_timeout(dbapi_conn, _record) -> None:
+                with dbapi_conn.cursor() as cursor:
+                    cursor.execute(f"SET statement_timeout = {int(statement_timeout * 1000)}")
+                dbapi_conn.commit()
+
+        return engine
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": statement_timeout or 30}, **kwargs)

@@ -154,8 +154,8 @@ class _IntakeWriter:
             self.close()
             try:
                 pooled = engine.raw_connection()
-            except DBAPIError as error:
-                raise StoreUnavailable(str(error.orig)) from error
+            except (DBAPIError, engine.dialect.loaded_dbapi.Error) as error:
+                raise StoreUnavailable(str(getattr(error, "orig", error))) from error
             pooled.detach()
             engine.dialect.set_isolation_level(pooled.dbapi_connection, "AUTOCOMMIT")
             self._engine, self._connection, self._pid = engine, pooled.dbapi_connection, os.getpid()
