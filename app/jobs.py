@@ -120,9 +120,11 @@ def incremental_sync_job() -> dict:
     from app.sources import build_sources
     from app.sync import run_sync
     from app.sync.versions import load_active_mappings, mappings_dir_of
-    from connectors.registry import vendor_names
+    from connectors.registry import all_connectors, vendor_names
 
     settings = Settings.from_env()
+    if not any(c.configured(settings) for c in all_connectors()):
+        return {"ok": True, "skipped": "no vendor is configured"}
     engine = _engine(settings.database_url)
     mappings = load_active_mappings(settings, engine, list(vendor_names()))
     sources = build_sources(settings, None, engine, mappings)

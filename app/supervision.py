@@ -36,6 +36,11 @@ class Backoff:
         self._next = 0.0
 
 
+def log_to_stderr() -> None:
+    """What a long-running process logs (its outages, the events it processed), with a timestamp, to stderr."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+
 def _stop(signum, _frame) -> None:
     raise StopAsked(signal.Signals(signum).name)
 

@@ -77,8 +77,9 @@ def worker(
     from rq import SimpleWorker
     from rq.worker import DequeueStrategy
 
-    from app.supervision import supervise
+    from app.supervision import log_to_stderr, supervise
 
+    log_to_stderr()
     settings = _redis_settings()
     upgrade_schema(make_engine(settings.database_url))
 
@@ -97,8 +98,9 @@ def scheduler() -> None:
     from rq.cron import CronScheduler
 
     from app.jobs import SCHEDULE
-    from app.supervision import supervise
+    from app.supervision import log_to_stderr, supervise
 
+    log_to_stderr()
     settings = _redis_settings()
 
     def run() -> bool:
