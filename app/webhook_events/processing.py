@@ -240,13 +240,14 @@ def _settle(engine, claim, pulled, accounts, rows, errors, policy: RetryPolicy, 
     table = WebhookEvent.__table__
     now = datetime.now()
     mine = and_(table.c.claim == claim, table.c.status == "processing")
+    completed: list[int] = []
     with engine.begin() as conn:
         for row in pulled:
             reason = None if accounts[row.id] else "no account in the store matches this record"
             done = conn.execute(update(table).where(table.c.id == row.id, mine).values(
                 status="processed", processed_at=now, account_ids=accounts[row.id], reason=reason, claim=None,
                 next_attempt_at=None))  # fmt: skip
-            result.completed += done.rowcount
+            completed += [row.id] * done.rowcount
         for row in rows:
             if row.id not in errors:
                 continue
@@ -258,8 +259,9 @@ def _settle(engine, claim, pulled, accounts, rows, errors, policy: RetryPolicy, 
             if done.rowcount:
                 result.failed += settled["status"] == "failed"
                 result.retrying += settled["status"] == "received"
-    if result.completed:
-        log.info("webhook events processed: %s", ",".join(str(row.id) for row in pulled))
+    result.completed = len(completed)
+    if completed:  # after the commit: the log names exactly the events this run settled
+        log.info("webhook events processed: %s", ",".join(map(str, completed)))
 
 
 class InProcessCoalescer:
