@@ -71,14 +71,13 @@ def test_worker_and_scheduler_carry_on_after_redis_restarts_and_loses_everything
         first.__enter__()
         _wait(lambda: _finished_jobs(url) > 0, 90, "jobs to run again after the restart", logs)
         assert all(p.poll() is None for p in processes), "both processes are still running"
-        worker_log = logs[0].read_text() + logs[1].read_text()
-        assert "restarting the" in worker_log, "the outage was logged and ridden out"
-    finally:
         for process in processes:
             process.terminate()
         for process in processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
+            process.wait(timeout=60)  # SIGTERM still stops them: the supervisor does not restart a requested stop
+    finally:
+        for process in processes:
+            if process.poll() is None:
                 process.kill()
+                process.wait()
         first.__exit__(None, None, None)

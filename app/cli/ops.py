@@ -83,11 +83,21 @@ def worker(
     settings = _redis_settings()
     upgrade_schema(make_engine(settings.database_url))
 
+    class Worker(SimpleWorker):
+        """rq's worker, remembering whether its loop ended because it was asked to stop (SIGTERM, SIGINT): rq's
+        loop also ends, quietly, on a Redis timeout, and that one is restarted."""
+
+        stop_asked = False
+
+        def request_stop(self, signum, frame) -> None:
+            self.stop_asked = True
+            super().request_stop(signum, frame)
+
     def run() -> bool:
         # with_scheduler: the coalesced webhook processing is enqueued to run a moment later (enqueue_in).
-        rq_worker = SimpleWorker(list(queues or all_queues()), connection=redis_connection(settings))
+        rq_worker = Worker(list(queues or all_queues()), connection=redis_connection(settings))
         rq_worker.work(burst=burst, dequeue_strategy=DequeueStrategy.ROUND_ROBIN, with_scheduler=True)
-        return burst or rq_worker._stop_requested  # rq's loop also ends, quietly, on a Redis timeout
+        return burst or rq_worker.stop_asked
 
     supervise(run, "the worker")
 
