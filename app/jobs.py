@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from app.ml.auto import models_for
-from app.queues import SCORE_QUEUE, get_queue, redis_connection
+from app.queues import SCORE_QUEUE, SYNC_QUEUE, get_queue, redis_connection
 from app.rescoring import plans_write_back, rescore
 from app.settings import Settings
 from app.writeback.jobs import _engine, enqueue_deliveries, sweep_job
@@ -93,7 +93,7 @@ def process_webhooks(settings: Settings, engine, as_of: str | None = None) -> di
     from app.sources import build_sources, vendor_configured
     from app.sync import sync_records
     from app.sync.versions import load_active_mappings, mappings_dir_of
-    from app.webhook_events.processing import process_received
+    from app.webhook_events.processing import RetryPolicy, process_received
     from connectors.registry import vendor_names
 
     day = date.fromisoformat(as_of) if as_of else date.today()
@@ -112,18 +112,40 @@ def process_webhooks(settings: Settings, engine, as_of: str | None = None) -> di
         rescore(engine, day, config, playbooks, settings.writeback_score_step, account_ids, artifact=models.artifact,
                 chunk_size=settings.score_chunk_accounts, calibration=models.calibration)  # fmt: skip
 
-    result = process_received(engine, pull, rescore_accounts)
+    result = process_received(engine, pull, rescore_accounts, policy=RetryPolicy.from_settings(settings))
     if result.accounts:
         enqueue_deliveries(settings, engine, connection=redis_connection(settings) if settings.redis_url else None)
-    return {"events": result.events, "accounts": len(result.accounts), "unresolved": result.unresolved}
+    return {"events": result.events, "accounts": len(result.accounts), "unresolved": result.unresolved,
+            "retrying": result.retrying, "failed": result.failed}  # fmt: skip
+
+
+def incremental_sync_job() -> dict:
+    """The periodic incremental sync of every configured vendor (CSE_SYNC_INTERVAL_SECONDS): it catches up what
+    no webhook announced, and what the events that ran out of attempts named."""
+    from app.sources import build_sources
+    from app.sync import run_sync
+    from app.sync.versions import load_active_mappings, mappings_dir_of
+    from connectors.registry import all_connectors, vendor_names
+
+    settings = Settings.from_env()
+    if not any(c.configured(settings) for c in all_connectors()):
+        return {"ok": True, "skipped": "no vendor is configured"}
+    engine = _engine(settings.database_url)
+    mappings = load_active_mappings(settings, engine, list(vendor_names()))
+    sources = build_sources(settings, None, engine, mappings)
+    log = run_sync(engine, sources, mappings_dir=mappings_dir_of(settings), mappings=mappings,
+                   log_dir=settings.data_dir / "sync-logs")  # fmt: skip
+    return {"ok": log.ok, "errors": len(log.errors)}
 
 
 # The scheduler's timetable: (job, queue, interval in seconds or cron expression).
+_settings = Settings.from_env()
 SCHEDULE = (
     (dispatch_job, SCORE_QUEUE, 30, None),
     (release_actions_job, SCORE_QUEUE, 900, None),
     (sweep_job, SCORE_QUEUE, 300, None),
-    (process_webhooks_job, SCORE_QUEUE, 60, None),
+    (process_webhooks_job, SCORE_QUEUE, _settings.webhook_sweep_seconds, None),
+    (incremental_sync_job, SYNC_QUEUE, _settings.sync_interval_seconds, None),
     (rescore_job, SCORE_QUEUE, None, "0 2 * * *"),
     (prune_webhook_events_job, SCORE_QUEUE, None, "30 3 * * *"),
 )

@@ -41,9 +41,18 @@ class InlineQueue:
 
 
 def redis_connection(settings: Settings):
+    """A Redis client whose every wait is bounded (CSE_REDIS_TIMEOUT_SECONDS): connecting, reading, and the health
+    check of an idle pooled connection. A dropped connection (Redis restarting) is retried a few times with an
+    exponential backoff; a timeout (Redis frozen) is not, so a caller waits one timeout, not several."""
+    from redis import ConnectionError as RedisConnectionError
     from redis import Redis
+    from redis.backoff import ExponentialBackoff
+    from redis.retry import Retry
 
-    return Redis.from_url(settings.redis_url)
+    timeout = settings.redis_timeout_seconds
+    retry = Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=3, supported_errors=(RedisConnectionError,))
+    return Redis.from_url(settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout,
+                          health_check_interval=30, socket_keepalive=True, retry=retry)  # fmt: skip
 
 
 def get_queue(settings: Settings, name: str, connection=None):

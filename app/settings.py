@@ -92,6 +92,17 @@ class Settings:
     model_key: str | None = field(default=None, repr=False)
     model_key_file: Path = field(default_factory=lambda: default_model_key_file(os.environ))
     card_programs: tuple[str, ...] = ("onboarding", "adoption", "renewal", "expansion", "advocacy")
+    # Outages: every wait on Redis or the database ends well inside gunicorn's 30 s worker timeout.
+    redis_timeout_seconds: float = 5.0
+    db_connect_timeout_seconds: int = 5
+    db_statement_timeout_seconds: float = 15.0
+    store_wait_seconds: float = 5.0  # a webhook answers 503 once the store has not answered for this long
+    # Webhook processing: a run's lease (renewed while it runs), retries of failed pulls, the catch-up sweeps.
+    webhook_lease_seconds: float = 120.0
+    webhook_max_attempts: int = 5
+    webhook_retry_seconds: float = 60.0
+    webhook_sweep_seconds: int = 60
+    sync_interval_seconds: int = 900
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -153,6 +164,15 @@ class Settings:
             else default_model_key_file(env),
             card_programs=tuple(p.strip() for p in env.get("CSE_CARD_PROGRAMS", "").split(",") if p.strip())
             or cls.card_programs,
+            redis_timeout_seconds=float(env.get("CSE_REDIS_TIMEOUT_SECONDS", "5")),
+            db_connect_timeout_seconds=int(env.get("CSE_DB_CONNECT_TIMEOUT_SECONDS", "5")),
+            db_statement_timeout_seconds=float(env.get("CSE_DB_STATEMENT_TIMEOUT_SECONDS", "15")),
+            store_wait_seconds=float(env.get("CSE_STORE_WAIT_SECONDS", "5")),
+            webhook_lease_seconds=float(env.get("CSE_WEBHOOK_LEASE_SECONDS", "120")),
+            webhook_max_attempts=int(env.get("CSE_WEBHOOK_MAX_ATTEMPTS", "5")),
+            webhook_retry_seconds=float(env.get("CSE_WEBHOOK_RETRY_SECONDS", "60")),
+            webhook_sweep_seconds=int(env.get("CSE_WEBHOOK_SWEEP_SECONDS", "60")),
+            sync_interval_seconds=int(env.get("CSE_SYNC_INTERVAL_SECONDS", "900")),
         )
 
     def value(self, name: str) -> str | None:

@@ -79,29 +79,51 @@ def worker(
 
     from app.queues import all_queues, redis_connection
     from app.store.db import make_engine, upgrade_schema
+    from app.supervision import log_to_stderr, supervise
 
+    log_to_stderr()
     settings = _redis_settings()
     upgrade_schema(make_engine(settings.database_url))
-    connection = redis_connection(settings)
 
-    # with_scheduler: the coalesced webhook processing is enqueued to run a moment later (enqueue_in).
-    SimpleWorker(list(queues or all_queues()), connection=connection).work(
-        burst=burst, dequeue_strategy=DequeueStrategy.ROUND_ROBIN, with_scheduler=True
-    )
+    class Worker(SimpleWorker):
+        """rq's worker, remembering whether its loop ended because it was asked to stop (SIGTERM, SIGINT): rq's
+        loop also ends, quietly, on a Redis timeout, and that one is restarted."""
+
+        stop_asked = False
+
+        def request_stop(self, signum, frame) -> None:
+            self.stop_asked = True
+            super().request_stop(signum, frame)
+
+    def run() -> bool:
+        # with_scheduler: the coalesced webhook processing is enqueued to run a moment later (enqueue_in).
+        rq_worker = Worker(list(queues or all_queues()), connection=redis_connection(settings))
+        rq_worker.work(burst=burst, dequeue_strategy=DequeueStrategy.ROUND_ROBIN, with_scheduler=True)
+        return burst or rq_worker.stop_asked
+
+    supervise(run, "the worker")
 
 
 def scheduler() -> None:
-    """Enqueue the periodic jobs (dispatch, sweep, webhooks left waiting, due campaign steps, nightly rescoring)."""
+    """Enqueue the periodic jobs (dispatch, sweep, webhooks left waiting, due campaign steps, nightly rescoring,
+    the incremental sync); restarted with a backoff when Redis goes away (app/supervision.py)."""
     from rq.cron import CronScheduler
 
     from app.jobs import SCHEDULE
     from app.queues import redis_connection
+    from app.supervision import log_to_stderr, supervise
 
+    log_to_stderr()
     settings = _redis_settings()
-    cron = CronScheduler(connection=redis_connection(settings))
-    for job, queue, interval, expression in SCHEDULE:
-        cron.register(job, queue, interval=interval, cron=expression)
-    cron.start()
+
+    def run() -> bool:
+        cron = CronScheduler(connection=redis_connection(settings))
+        for job, queue, interval, expression in SCHEDULE:
+            cron.register(job, queue, interval=interval, cron=expression)
+        cron.start()  # returns only when asked to stop; a Redis error propagates
+        return True
+
+    supervise(run, "the scheduler")
 
 
 def writeback() -> None:

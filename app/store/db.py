@@ -11,7 +11,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, exc, text
 from sqlalchemy.engine import make_url
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -23,14 +23,40 @@ sqlite3.register_adapter(datetime, lambda value: value.replace(tzinfo=None).isof
 sqlite3.register_adapter(date, lambda value: value.isoformat())
 
 
-def make_engine(database_url: str, **kwargs) -> Engine:
-    """Create an engine; for SQLite make the file's folder, turn on WAL and foreign keys."""
+class StoreUnavailable(Exception):
+    """The database did not answer (down, restarting, frozen past the wait): the caller should try again later."""
+
+
+# What "the store is unavailable" looks like through SQLAlchemy: the server gone or refusing, a statement cancelled
+# by its timeout, no pooled connection within the pool's wait. (Bugs — integrity, programming errors — are not.)
+STORE_DOWN = (StoreUnavailable, exc.OperationalError, exc.InterfaceError, exc.TimeoutError)
+
+
+def make_engine(database_url: str, statement_timeout: float | None = None, connect_timeout: int = 5,
+                **kwargs) -> Engine:  # fmt: skip
+    """Create an engine whose waits are bounded: `connect_timeout` seconds to connect (and to get a pooled
+    connection), TCP keepalives so a dead server is noticed, and on PostgreSQL a `statement_timeout` when given
+    (the web app's, below gunicorn's worker timeout; jobs may run long statements). On SQLite the busy timeout is
+    `statement_timeout` (30 s without); the file's folder is made, WAL and foreign keys turned on."""
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, **kwargs)
+        connect_args = {"connect_timeout": connect_timeout, "keepalives": 1, "keepalives_idle": 10,
+                        "keepalives_interval": 5, "keepalives_count": 3}  # fmt: skip
+        connect_args.update(kwargs.pop("connect_args", {}))
+        kwargs.setdefault("pool_timeout", connect_timeout)
+        engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
+        if statement_timeout:  # per connection, leaving the URL's own `options` (a search_path) alone
+
+            @event.listens_for(engine, "connect")
+            def _statement_timeout(dbapi_conn, _record) -> None:
+                with dbapi_conn.cursor() as cursor:
+                    cursor.execute(f"SET statement_timeout = {int(statement_timeout * 1000)}")
+                dbapi_conn.commit()
+
+        return engine
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+    engine = create_engine(url, connect_args={"timeout": statement_timeout or 30}, **kwargs)
 
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_conn, _record) -> None:

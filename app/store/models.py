@@ -264,7 +264,7 @@ class WebhookEvent(Base):
     vendor: Mapped[str] = mapped_column(String(16))
     event_id: Mapped[str] = mapped_column(String(255))
     received_at: Mapped[datetime] = mapped_column(DateTime)
-    status: Mapped[str] = mapped_column(String(16), index=True)  # received, processed, ignored, rejected, malformed
+    status: Mapped[str] = mapped_column(String(16), index=True)  # received, processing, processed, failed, ignored, …
     reason: Mapped[str | None] = mapped_column(Text)
     payload: Mapped[str | None] = mapped_column(Text)  # the event's own part of its request; never a refused body
     kind: Mapped[str | None] = mapped_column(String(64))
@@ -278,6 +278,11 @@ class WebhookEvent(Base):
     source: Mapped[str | None] = mapped_column(String(64))
     body_bytes: Mapped[int | None] = mapped_column(Integer)
     body_sha256: Mapped[str | None] = mapped_column(String(64))
+    # Processing: failed pulls come back after next_attempt_at, up to CSE_WEBHOOK_MAX_ATTEMPTS, then `failed`;
+    # `claim` names the run holding the event, so only that run can settle it.
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime)
+    claim: Mapped[str | None] = mapped_column(String(32))
 
 
 class QuarantinedRecord(Base):

@@ -7,9 +7,10 @@ from sqlalchemy import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.settings import Settings
-from app.store.db import make_engine, upgrade_schema
+from app.store.db import STORE_DOWN, make_engine, upgrade_schema
 from app.web.throttle import RefusalBudget
 
+STORE_RETRY_AFTER = 10  # seconds a sender is asked to wait when the store is down
 # No inline script or style anywhere, nothing framed: pages load only our own static files.
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; "
@@ -24,7 +25,8 @@ HSTS = "max-age=31536000; includeSubDomains"
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Flask:
     settings = settings or Settings.from_env()
     if engine is None:
-        engine = make_engine(settings.database_url)
+        engine = make_engine(settings.database_url, settings.db_statement_timeout_seconds,
+                             settings.db_connect_timeout_seconds)  # fmt: skip
         upgrade_schema(engine)
     app = Flask(__name__)
     if settings.proxy_hops > 0:  # only then are X-Forwarded-For / -Proto the client's, not anyone's say-so
@@ -46,6 +48,16 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     @app.get("/healthz")
     def healthz() -> dict:
         return {"ok": True}
+
+    def store_down(error: Exception) -> Response:
+        """The database is down, restarting or frozen: 503 with Retry-After, so senders retry instead of dropping
+        the event (vendors resend on 5xx; a 500 page helped no one)."""
+        app.logger.warning("store unavailable: %s", error)
+        body = '{"error": "the store is unavailable, try again later"}\n'
+        return Response(body, 503, {"Retry-After": str(STORE_RETRY_AFTER)}, mimetype="application/json")
+
+    for error_class in STORE_DOWN:
+        app.register_error_handler(error_class, store_down)
 
     @app.after_request
     def secure_headers(response: Response) -> Response:

@@ -13,12 +13,12 @@ from app.store.models import WebhookEvent
 from app.web import context
 
 admin = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates")
-STATUSES = ("received", "processed", "ignored", "rejected", "malformed")
+STATUSES = ("received", "processing", "processed", "failed", "ignored", "rejected", "malformed")
 MAX_LIMIT = 1000
 VENDOR = re.compile(r"[a-z][a-z_-]{0,15}")
 # What the log shows; the events' payloads (the bulk of the table) are never read for it.
 LISTED = ("id", "vendor", "event_id", "received_at", "status", "kind", "object", "object_id", "reason", "duplicates",
-          "account_ids", "source", "body_bytes", "body_sha256")  # fmt: skip
+          "account_ids", "source", "body_bytes", "body_sha256", "attempts", "next_attempt_at")  # fmt: skip
 
 
 def login_required(view):
@@ -43,7 +43,8 @@ def login_required(view):
 @admin.get("/events")
 @login_required
 def events():
-    """Received, duplicate, rejected and ignored webhook requests, newest first, with the reason."""
+    """Received, duplicate, rejected and ignored webhook requests, newest first, with the reason; events whose
+    processing failed show their attempts, the error and when they are retried (or `failed` once out of tries)."""
     status = request.args.get("status")
     vendor = request.args.get("vendor")
     limit = request.args.get("limit", "200")
@@ -61,7 +62,8 @@ def events():
         rows = conn.execute(query).all()
         counts = dict(conn.execute(select(table.c.status, func.count()).group_by(table.c.status)).all())
         duplicates = conn.scalar(select(func.coalesce(func.sum(table.c.duplicates), 0)))
-    listed = [{**row._asdict(), "received_at": row.received_at.isoformat()} for row in rows]
+    listed = [{**row._asdict(), "received_at": row.received_at.isoformat(),
+               "next_attempt_at": row.next_attempt_at and row.next_attempt_at.isoformat()} for row in rows]  # fmt: skip
     summary = {"counts": counts, "duplicates": int(duplicates)}
     if request.args.get("format") == "json" or request.accept_mimetypes.best == "application/json":
         return {"summary": summary, "events": listed}

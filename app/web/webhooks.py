@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 webhooks = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 _coalescer = InProcessCoalescer()
 _recently = RecentlyScheduled()
+# After Redis failed to answer, requests skip it for a while: a frozen Redis costs one request its socket timeout,
+# not every request; the events wait in the store for the scheduler's sweep or the next run.
+_redis_pause = RecentlyScheduled(seconds=10)
 # By name, so web workers never import the scoring stack (pandas, scikit-learn): it would double their memory.
 PROCESSING_JOB = "app.jobs.process_webhooks_job"
 
@@ -38,10 +41,13 @@ def _schedule_processing() -> None:
         engine = context.engine()
         _coalescer.schedule(settings.webhook_coalesce_seconds, lambda: process_webhooks(settings, engine))
         return
+    if _redis_pause.fresh():
+        return
     try:
         schedule_processing_on_redis(context.redis(), context.score_queue(), settings.webhook_coalesce_seconds,
                                      PROCESSING_JOB, _recently)  # fmt: skip
     except Exception:  # noqa: BLE001 - Redis unreachable: the events are stored and will be picked up
+        _redis_pause.mark()
         log.warning("could not schedule webhook processing; events wait in the store", exc_info=True)
 
 
@@ -82,7 +88,7 @@ def _handle(vendor: str, secret: str | None, verify: Callable[[bytes], None], pa
         _ignore(vendor, f"unknown tenant {foreign[0].tenant}", body)
         log.warning("%s webhook from unknown tenant %s ignored", vendor, foreign[0].tenant)
         events = [e for e in events if e not in foreign]
-    intake = record_events(context.engine(), vendor, events)
+    intake = record_events(context.engine(), vendor, events, context.settings().store_wait_seconds)
     if intake.new:
         _schedule_processing()
     return ok()
@@ -156,7 +162,7 @@ def salesforce_outbound_message(token: str | None) -> Response:
     except WebhookRejected as error:  # another org: acknowledged so it stops resending, and logged
         _ignore("salesforce", str(error), body)
         return _ack()
-    if record_events(context.engine(), "salesforce", events).new:
+    if record_events(context.engine(), "salesforce", events, settings.store_wait_seconds).new:
         _schedule_processing()
     return _ack()
 

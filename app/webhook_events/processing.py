@@ -91,6 +91,109 @@ class ProcessResult:
     events: int = 0
     accounts: list[int] = field(default_factory=list)
     unresolved: int = 0
+    completed: int = 0  # events this run settled as processed (0 for any another run took over)
+    retrying: int = 0  # events whose pull or rescoring failed, back to `received` after a backoff
+    failed: int = 0  # events that used up their attempts
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How a run holds its events and what it does with those it could not process."""
+
+    lease: timedelta = CLAIM_LEASE
+    max_attempts: int = 5
+    backoff: timedelta = timedelta(seconds=60)
+    backoff_cap: timedelta = timedelta(hours=1)
+
+    @classmethod
+    def from_settings(cls, settings) -> RetryPolicy:
+        return cls(timedelta(seconds=settings.webhook_lease_seconds), settings.webhook_max_attempts,
+                   timedelta(seconds=settings.webhook_retry_seconds))  # fmt: skip
+
+    def delay(self, attempts: int) -> timedelta:
+        """Exponential: backoff, 2 × backoff, 4 × … up to the cap."""
+        return min(self.backoff * 2 ** max(attempts - 1, 0), self.backoff_cap)
+
+
+def _due(table, now: datetime):
+    return or_(table.c.next_attempt_at.is_(None), table.c.next_attempt_at <= now)
+
+
+def _claim(engine: Engine, policy: RetryPolicy, limit: int) -> tuple[str, list]:
+    """Take waiting events that are due (and those of runs whose lease lapsed) under a fresh claim id."""
+    table = WebhookEvent.__table__
+    now, claim = datetime.now(), uuid.uuid4().hex
+    expired = and_(table.c.status == "processing", table.c.processed_at < now - policy.lease)
+    waiting = or_(and_(table.c.status == "received", _due(table, now)), expired)
+    with engine.begin() as conn:
+        ids = [r for (r,) in conn.execute(select(table.c.id).where(waiting).order_by(table.c.id).limit(limit))]
+        if not ids:
+            return claim, []
+        conn.execute(update(table).where(table.c.id.in_(ids), waiting)
+                     .values(status="processing", processed_at=now, claim=claim))  # fmt: skip
+        rows = conn.execute(select(table).where(table.c.claim == claim).order_by(table.c.id)).all()
+    return claim, rows
+
+
+class _Heartbeat:
+    """Renews a run's lease while the run is alive, so a long run keeps its events; a killed run stops renewing,
+    its lease lapses and the next run takes the events."""
+
+    def __init__(self, engine: Engine, claim: str, lease: timedelta) -> None:
+        self.engine, self.claim, self.every = engine, claim, lease.total_seconds() / 4
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"lease-{claim[:8]}", daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        table = WebhookEvent.__table__
+        while not self._stop.wait(self.every):
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(update(table).where(table.c.claim == self.claim, table.c.status == "processing")
+                                 .values(processed_at=datetime.now()))  # fmt: skip
+            except Exception:  # noqa: BLE001 - the database is down: the next beat tries again
+                log.warning("could not renew the lease of webhook run %s", self.claim, exc_info=True)
+
+
+def _pull_isolated(pull: Callable, rows, probe_limit: int) -> dict[int, str]:
+    """Pull what the events name in one go; if that fails, vendor by vendor, and a vendor's failed pull event by
+    event (up to `probe_limit` of them), so one bad event or one vendor down fails alone. Returns event row id →
+    error for the events not pulled."""
+    first = _try(pull, rows)
+    if first is None:
+        return {}
+    if len(rows) == 1:
+        return {rows[0].id: first}
+    errors: dict[int, str] = {}
+    by_vendor: dict[str, list] = {}
+    for row in rows:
+        by_vendor.setdefault(row.vendor, []).append(row)
+    for group in by_vendor.values():
+        error = _try(pull, group) if len(by_vendor) > 1 else "the batch's pull failed"
+        if error is None:
+            continue
+        for index, row in enumerate(group):
+            alone = _try(pull, [row]) if index < probe_limit and len(group) > 1 else error
+            if alone is not None:
+                errors[row.id] = alone
+    return errors
+
+
+def _try(pull: Callable, rows) -> str | None:
+    try:
+        pull(wanted_records(rows))
+    except Exception as error:  # noqa: BLE001 - any vendor or mapping failure: the events are retried
+        log.warning("pulling for webhook events %s failed", [r.id for r in rows], exc_info=True)
+        return f"{type(error).__name__}: {error}"[:2000]
+    return None
 
 
 def process_received(
@@ -98,42 +201,67 @@ def process_received(
     pull: Callable[[dict[str, dict[str, list[str]]]], None],
     rescore_accounts: Callable[[list[int]], None],
     limit: int = 10_000,
+    policy: RetryPolicy | None = None,
+    probe_limit: int = 50,
 ) -> ProcessResult:
     """Take the waiting events: pull fresh data for the records they name, rescore each touched account once.
 
-    The events are claimed first (status `processing`, the claim time as lease), so two runs at once never take
-    the same event; a run that died leaves its claim to expire and the events to the next run.
+    The events are claimed first (status `processing` under this run's claim id, the lease renewed while the run
+    lives), so two runs never take the same event, and only the run holding an event settles it: a run whose
+    lease lapsed (it froze) finds its events settled by another and changes nothing. An event whose pull fails
+    (per vendor, then alone) goes back to `received` with a backoff and the error as its reason, and to `failed`
+    after the policy's attempts; the others go on.
     """
-    table = WebhookEvent.__table__
-    claim = datetime.now()
-    expired = and_(table.c.status == "processing", table.c.processed_at < claim - CLAIM_LEASE)
-    waiting = or_(table.c.status == "received", expired)
-    with engine.begin() as conn:
-        ids = [r for (r,) in conn.execute(select(table.c.id).where(waiting).order_by(table.c.id).limit(limit))]
-        if ids:
-            conn.execute(update(table).where(table.c.id.in_(ids), waiting).values(status="processing",
-                                                                                 processed_at=claim))  # fmt: skip
-        query = select(table).where(table.c.status == "processing", table.c.processed_at == claim)
-        rows = conn.execute(query.order_by(table.c.id)).all() if ids else []
+    policy = policy or RetryPolicy()
+    claim, rows = _claim(engine, policy, limit)
     result = ProcessResult(events=len(rows))
     if not rows:
         return result
-    pull(wanted_records(rows))
-    accounts = _accounts_for(engine, rows)
-    result.accounts = sorted({a for ids in accounts.values() for a in ids})
-    result.unresolved = sum(1 for ids in accounts.values() if not ids)
-    if result.accounts:
-        rescore_accounts(result.accounts)
-    now = datetime.now()
-    with engine.begin() as conn:
-        for row in rows:
-            reason = None if accounts[row.id] else "no account in the store matches this record"
-            conn.execute(
-                update(table)
-                .where(table.c.id == row.id)
-                .values(status="processed", processed_at=now, account_ids=accounts[row.id], reason=reason)
-            )
+    with _Heartbeat(engine, claim, policy.lease):
+        errors = _pull_isolated(pull, rows, probe_limit)
+        pulled = [row for row in rows if row.id not in errors]
+        accounts = _accounts_for(engine, pulled)
+        touched = sorted({a for ids in accounts.values() for a in ids})
+        if touched:
+            try:
+                rescore_accounts(touched)
+            except Exception as error:  # noqa: BLE001 - the whole rescoring failed: every pulled event retries
+                log.warning("rescoring for webhook events failed", exc_info=True)
+                errors.update({row.id: f"rescoring: {type(error).__name__}: {error}"[:2000] for row in pulled})
+                pulled, touched = [], []
+    result.accounts = touched
+    result.unresolved = sum(1 for row in pulled if not accounts[row.id])
+    _settle(engine, claim, pulled, accounts, rows, errors, policy, result)
     return result
+
+
+def _settle(engine, claim, pulled, accounts, rows, errors, policy: RetryPolicy, result: ProcessResult) -> None:
+    """Mark this run's events processed or due again; rows no longer under this run's claim are left alone."""
+    table = WebhookEvent.__table__
+    now = datetime.now()
+    mine = and_(table.c.claim == claim, table.c.status == "processing")
+    completed: list[int] = []
+    with engine.begin() as conn:
+        for row in pulled:
+            reason = None if accounts[row.id] else "no account in the store matches this record"
+            done = conn.execute(update(table).where(table.c.id == row.id, mine).values(
+                status="processed", processed_at=now, account_ids=accounts[row.id], reason=reason, claim=None,
+                next_attempt_at=None))  # fmt: skip
+            completed += [row.id] * done.rowcount
+        for row in rows:
+            if row.id not in errors:
+                continue
+            attempts = row.attempts + 1
+            settled = {"status": "failed", "next_attempt_at": None} if attempts >= policy.max_attempts else {
+                "status": "received", "next_attempt_at": now + policy.delay(attempts)}  # fmt: skip
+            done = conn.execute(update(table).where(table.c.id == row.id, mine).values(
+                attempts=attempts, reason=errors[row.id], processed_at=now, claim=None, **settled))  # fmt: skip
+            if done.rowcount:
+                result.failed += settled["status"] == "failed"
+                result.retrying += settled["status"] == "received"
+    result.completed = len(completed)
+    if completed:  # after the commit: the log names exactly the events this run settled
+        log.info("webhook events processed: %s", ",".join(map(str, completed)))
 
 
 class InProcessCoalescer:
@@ -177,7 +305,7 @@ class RecentlyScheduled:
 
     def __init__(self, seconds: float = 0.05) -> None:
         self.seconds = seconds
-        self._at = 0.0
+        self._at = float("-inf")
 
     def fresh(self) -> bool:
         return time.monotonic() - self._at < self.seconds
@@ -210,10 +338,12 @@ def schedule_processing_on_redis(
 
 
 def received_waiting(engine: Engine) -> bool:
-    """Events still waiting after a run: they arrived while it ran, and need the next one."""
+    """Events still waiting and due after a run: they arrived while it ran, and need the next one (events waiting
+    out a retry backoff are left to the scheduler's sweep)."""
     table = WebhookEvent.__table__
+    due = and_(table.c.status == "received", _due(table, datetime.now()))
     with engine.connect() as conn:
-        return conn.execute(select(table.c.id).where(table.c.status == "received").limit(1)).first() is not None
+        return conn.execute(select(table.c.id).where(due).limit(1)).first() is not None
 
 
 def release_coalescing(connection) -> None:

@@ -22,7 +22,9 @@ from datetime import datetime
 
 from sqlalchemy import Dialect, Engine, bindparam, literal_column, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 
+from app.store.db import StoreUnavailable
 from app.store.models import WebhookEvent
 from connectors.webhook_common import VendorEvent
 
@@ -53,10 +55,13 @@ def _free_of_nul(event: VendorEvent) -> bool:
 class _IntakeWriter:
     """Stores the intake's rows for every request of this process, committing the requests that wait together.
 
-    Group commit: the request that finds no write in progress becomes the writer; requests that arrive while it
-    writes queue up and the next of them writes all of them in one transaction. Every request still returns only
-    after its rows are committed, so nothing is acknowledged before it is durable; under concurrent load (threaded
-    workers) one commit serves many requests. With one request at a time it is a plain write.
+    Group commit: requests queue their rows and one writer thread writes everything queued in one transaction,
+    again and again until the queue is empty; requests that arrive while it writes go into its next batch. Every
+    request still returns only after its rows are committed, so nothing is acknowledged before it is durable; under
+    concurrent load (threaded workers) one commit serves many requests. With one request at a time it is a plain
+    write. A request waits at most `wait` seconds: a database that is frozen or unreachable gets the request a
+    StoreUnavailable (a 503, and the sender retries; rows written after all are deduplicated by event id) instead
+    of a hang until gunicorn kills the worker.
 
     The writer holds one driver connection for the process, in autocommit: checking one out of SQLAlchemy's pool
     and back in cost as much as the INSERT, and a batch of one row needs no BEGIN / COMMIT of its own. A connection
@@ -70,26 +75,37 @@ class _IntakeWriter:
         self._engine: Engine | None = None
         self._connection = None  # the DBAPI connection, detached from the pool (its autocommit must not go back)
         self._pid = 0
+        self._writer_pid = 0  # the process whose thread is writing (a forked child has no such thread)
 
-    def store(self, engine: Engine, rows: list[dict]) -> list[bool]:
+    def store(self, engine: Engine, rows: list[dict], wait: float | None = None) -> list[bool]:
         """Commit `rows` (with others' waiting rows); for each row, whether it was new (else a replay)."""
         ticket = _Ticket(engine, rows)
         with self._turn:
+            if self._writer_pid != os.getpid():  # forked: the parent's writer thread did not come along
+                self._writing = False
             self._waiting.append(ticket)
-            while self._writing and not ticket.settled:
-                self._turn.wait()
-            if not ticket.settled:
-                self._writing = True
+            if not self._writing:
+                self._writing, self._writer_pid = True, os.getpid()
+                threading.Thread(target=self._drain, name="cse-intake-writer", daemon=True).start()
+            if not self._turn.wait_for(lambda: ticket.settled, timeout=wait):
+                if ticket in self._waiting:
+                    self._waiting.remove(ticket)
+                raise StoreUnavailable(f"the database did not answer within {wait:g} s")
+        return ticket.outcome()
+
+    def _drain(self) -> None:
+        """The writer thread: write what is queued, batch by batch, until nothing is."""
+        while True:
+            with self._turn:
+                if not self._waiting:
+                    self._writing = False
+                    return
+                engine = self._waiting[0].engine
                 batch = [t for t in self._waiting if t.engine is engine]
                 self._waiting = [t for t in self._waiting if t.engine is not engine]
-        if not ticket.settled:
-            try:
-                self._write(engine, batch)
-            finally:
-                with self._turn:
-                    self._writing = False
-                    self._turn.notify_all()
-        return ticket.outcome()
+            self._write(engine, batch)
+            with self._turn:
+                self._turn.notify_all()
 
     def _write(self, engine: Engine, batch: list[_Ticket]) -> None:
         try:
@@ -102,7 +118,7 @@ class _IntakeWriter:
                     disconnected = engine.dialect.is_disconnect(error, connection, None)
                     self.close()
                     if not disconnected or attempt == 2:
-                        raise
+                        raise _unavailable(engine, error) from error
                 except BaseException:
                     self.close()  # an open transaction ends with the connection: nothing half-done is kept
                     raise
@@ -136,7 +152,10 @@ class _IntakeWriter:
             self._engine = self._connection = None
         if self._engine is not engine:
             self.close()
-            pooled = engine.raw_connection()
+            try:
+                pooled = engine.raw_connection()
+            except (DBAPIError, engine.dialect.loaded_dbapi.Error) as error:
+                raise StoreUnavailable(str(getattr(error, "orig", error))) from error
             pooled.detach()
             engine.dialect.set_isolation_level(pooled.dbapi_connection, "AUTOCOMMIT")
             self._engine, self._connection, self._pid = engine, pooled.dbapi_connection, os.getpid()
@@ -147,6 +166,14 @@ class _IntakeWriter:
         if connection is not None:
             with suppress(Exception):  # closing a connection the server already dropped
                 connection.close()
+
+
+def _unavailable(engine: Engine, error: Exception) -> Exception:
+    """The driver's error as StoreUnavailable when it says the database is out of reach (not for bugs)."""
+    dbapi = engine.dialect.loaded_dbapi
+    if isinstance(error, dbapi.OperationalError | dbapi.InterfaceError):
+        return StoreUnavailable(str(error))
+    return error
 
 
 class _Ticket:
@@ -177,8 +204,9 @@ class Intake:
     duplicates: list[str] = field(default_factory=list)
 
 
-def record_events(engine: Engine, vendor: str, events: Sequence[VendorEvent]) -> Intake:
-    """Store events not seen before (by vendor event id), each with its own payload; count replays on the stored one."""
+def record_events(engine: Engine, vendor: str, events: Sequence[VendorEvent], wait: float | None = None) -> Intake:
+    """Store events not seen before (by vendor event id), each with its own payload; count replays on the stored one.
+    Raises StoreUnavailable when the database is down, or has not answered within `wait` seconds."""
     if not events:
         return Intake()
     common = {"vendor": vendor, "received_at": datetime.now(), "status": "received", "duplicates": 0}
@@ -188,7 +216,7 @@ def record_events(engine: Engine, vendor: str, events: Sequence[VendorEvent]) ->
         for e in (event if _free_of_nul(event) else storable_event(event) for event in events)
     ]  # fmt: skip
     intake = Intake()
-    for row, new in zip(rows, _writer.store(engine, rows), strict=True):
+    for row, new in zip(rows, _writer.store(engine, rows, wait), strict=True):
         (intake.new if new else intake.duplicates).append(row["event_id"])
     return intake
 
