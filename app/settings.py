@@ -89,6 +89,11 @@ class Settings:
     model_key: str | None = field(default=None, repr=False)
     model_key_file: Path = field(default_factory=lambda: default_model_key_file(os.environ))
     card_programs: tuple[str, ...] = ("onboarding", "adoption", "renewal", "expansion", "advocacy")
+    # Programs (app/programs): a folder of <program>.yaml (CSE_PROGRAMS_DIR), None for the packaged ones; the
+    # weekly CRM task budget per CSM and the cap on customer messages per account and week across all programs.
+    programs_dir: Path | None = None
+    task_budget_per_csm: int = 25
+    messages_per_week: int = 2
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -147,6 +152,9 @@ class Settings:
             else default_model_key_file(env),
             card_programs=tuple(p.strip() for p in env.get("CSE_CARD_PROGRAMS", "").split(",") if p.strip())
             or cls.card_programs,
+            programs_dir=Path(env["CSE_PROGRAMS_DIR"]) if env.get("CSE_PROGRAMS_DIR") else None,
+            task_budget_per_csm=int(env.get("CSE_TASK_BUDGET_PER_CSM", "25")),
+            messages_per_week=int(env.get("CSE_MESSAGES_PER_WEEK", "2")),
         )
 
     def value(self, name: str) -> str | None:

@@ -136,6 +136,15 @@ def _reason(frame: pd.DataFrame) -> pd.Series:
     )  # fmt: skip
 
 
+def risk_of(frame: pd.DataFrame) -> pd.Series:
+    """The one risk scale (0-100) conditions read: the stored `risk` column when scoring provides it, else the
+    churn probability in percent, else 100 - health. (To be replaced by the scores' own `risk` column.)"""
+    if "risk" in frame:
+        return pd.to_numeric(frame["risk"], errors="coerce")
+    probability = pd.to_numeric(frame.get("churn_probability", pd.Series(np.nan, index=frame.index)), errors="coerce")
+    return (100.0 * probability).fillna(100.0 - pd.to_numeric(frame["health"], errors="coerce"))
+
+
 def plan_actions(scored: pd.DataFrame, as_of: date, playbooks: Playbooks) -> pd.DataFrame:
     """Actions due from `scored` (index = account id) as of `as_of`, one row per fired rule and account."""
     frame = scored.copy()
@@ -143,8 +152,7 @@ def plan_actions(scored: pd.DataFrame, as_of: date, playbooks: Playbooks) -> pd.
         if column not in frame and column != "risk":
             frame[column] = np.nan  # a metric without data: comparisons with it are simply false
     if "risk" not in frame:
-        probability = frame.get("churn_probability", pd.Series(np.nan, index=frame.index))
-        frame["risk"] = (100.0 * probability).fillna(100.0 - frame["health"])
+        frame["risk"] = risk_of(frame)
     frame["band"] = frame["band"].astype(object)
     reasons = _reason(frame)
     start = datetime.combine(as_of, datetime.min.time())
