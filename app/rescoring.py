@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 
 from app.band_totals import BandTotals
 from app.ml.artifacts import Artifact
+from app.programs.definitions import ActiveProgram
 from app.scoring_chunks import DEFAULT_CHUNK_ACCOUNTS, score_in_chunks
 from app.store.scope import AccountScope
 from app.writeback.outbox import release_due_actions
@@ -43,9 +44,11 @@ def rescore(
     now: datetime | None = None,
     artifact: Artifact | None = None,
     chunk_size: int = DEFAULT_CHUNK_ACCOUNTS,
+    programs: dict[str, ActiveProgram] | None = None,
 ) -> RescoreResult:
     with engine.begin() as conn:
-        run = score_in_chunks(conn, as_of, config, playbooks, score_step, account_ids, artifact, chunk_size)
+        run = score_in_chunks(conn, as_of, config, playbooks, score_step, account_ids, artifact, chunk_size,
+                              programs)  # fmt: skip
         if not run.totals.accounts:
             return RescoreResult(run.totals, 0, 0, 0)
         released = release_due_actions(conn, now or datetime.combine(as_of, datetime.max.time()))

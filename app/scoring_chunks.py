@@ -11,13 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 import numpy as np
 from sqlalchemy import Connection, select
 
 from app.band_totals import BandTotals
 from app.ml.artifacts import Artifact
+from app.programs.definitions import ActiveProgram
+from app.programs.tick import enroll
 from app.scoring import score_and_store
 from app.store.bulk import fetch_int_columns
 from app.store.metrics import accounts_active_on
@@ -70,14 +72,19 @@ def score_in_chunks(
     scope: AccountScope = None,
     artifact: Artifact | None = None,
     chunk_size: int = DEFAULT_CHUNK_ACCOUNTS,
+    programs: dict[str, ActiveProgram] | None = None,
 ) -> ChunkedRun:
-    """Score, store and plan write-back for every active account in `scope`, one chunk at a time."""
+    """Score, store and plan write-back for every active account in `scope`, one chunk at a time; with
+    `programs`, each chunk's accounts also enter, leave or escalate in them (app/programs/tick.enroll)."""
     run = ChunkedRun()
+    entered_at = datetime.combine(as_of, datetime.now().time())
     for chunk in chunks(conn, as_of, chunk_size, scope):
         scored = score_and_store(conn, as_of, config, chunk, artifact)
         if scored.empty:
             continue
         run.field_writes += plan_field_writes(conn, scored, as_of, score_step)
         run.new_actions += store_actions(conn, plan_actions(scored, as_of, playbooks))
+        if programs:
+            enroll(conn, programs, scored, entered_at)
         run.totals.add(scored)
     return run

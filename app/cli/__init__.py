@@ -12,8 +12,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from app.book_loader import load_book
-from app.cli import ml, ops, sync
+from app.cli import ml, ops, programs, sync
 from app.ml.scorer import load_scoring_artifact
+from app.programs.definitions import load_programs
 from app.report import band_table
 from app.rescoring import rescore
 from app.scoring import score_and_store
@@ -122,7 +123,7 @@ def score(
         upgrade_schema(engine)
         artifact = load_scoring_artifact(settings.data_dir)
         result = rescore(engine, day, config, playbooks, settings.writeback_score_step, artifact=artifact,
-                         chunk_size=settings.score_chunk_accounts)  # fmt: skip
+                         chunk_size=settings.score_chunk_accounts, programs=load_programs(settings, engine))  # fmt: skip
         progress.update(task, completed=1)
     summary = result.totals.summary()
     summary["writeback"] = {"field_writes": result.field_writes, "new_actions": result.new_actions}
@@ -144,6 +145,7 @@ def _score_sharded(settings: Settings, engine, day: date, shards: int) -> dict:
 ops.register(cli)
 sync.register(cli)
 ml.register(cli)
+programs.register(cli)
 
 
 def main() -> None:

@@ -79,3 +79,9 @@ def save_program_version(conn: Connection, name: str, content: str, author: str)
     if program.program != name:
         raise ProgramError([f"<new version of program {name}>: program: {program.program!r} must be {name!r}"])
     return store_version(conn, KIND, name, content, author)
+
+
+def load_programs(settings, engine) -> dict[str, ActiveProgram]:
+    """The active programs of a deployment: its programs folder and the versions stored in its store."""
+    with engine.connect() as conn:
+        return active_programs(conn, programs_dir_of(settings))
