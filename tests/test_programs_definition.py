@@ -72,7 +72,7 @@ def test_customer_facing_text_may_not_use_internal_wording():
     message = refused(GOOD.replace("Hello {first_name}", "Your churn risk is high"))
     assert "demo.yaml:9: steps.0.text.default: customer-facing text uses internal wording 'risk'" in message
     # the same words are fine in a CSM's task
-    parse_program(GOOD.replace("channel: email", "channel: crm_task").replace("Hello", "Churn risk:"), "x")
+    parse_program(GOOD.replace("channel: email", "channel: crm_task").replace("Hello", "Churn risk for"), "x")
 
 
 def test_step_order_and_tiers_are_checked():

@@ -122,8 +122,9 @@ def score(
         task = progress.add_task("Scoring", total=1)
         upgrade_schema(engine)
         artifact = load_scoring_artifact(settings.data_dir)
+        programs = load_programs(settings, engine)
         result = rescore(engine, day, config, playbooks, settings.writeback_score_step, artifact=artifact,
-                         chunk_size=settings.score_chunk_accounts, programs=load_programs(settings, engine))  # fmt: skip
+                         chunk_size=settings.score_chunk_accounts, programs=programs)  # fmt: skip
         progress.update(task, completed=1)
     summary = result.totals.summary()
     summary["writeback"] = {"field_writes": result.field_writes, "new_actions": result.new_actions}

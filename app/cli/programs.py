@@ -130,8 +130,11 @@ def report(as_json: Annotated[bool, typer.Option("--json", help="Print the repor
     settings = Settings.from_env()
     engine = _engine(settings)
     with engine.connect() as conn:
-        body = {"programs": programs_report(conn, load_programs(settings, engine)),
-                "onboarding_milestones": milestone_funnel(conn), "generated_at": datetime.now().isoformat()}  # fmt: skip
+        body = {
+            "programs": programs_report(conn, load_programs(settings, engine)),
+            "onboarding_milestones": milestone_funnel(conn),
+            "generated_at": datetime.now().isoformat(),
+        }
     if as_json:
         typer.echo(json.dumps(body, indent=2))
         return
