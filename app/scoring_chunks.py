@@ -19,6 +19,7 @@ from sqlalchemy import Connection, select
 from app.band_totals import BandTotals
 from app.ml.artifacts import Artifact
 from app.programs.definitions import ActiveProgram
+from app.programs.milestones import record_milestones
 from app.programs.tick import enroll
 from app.scoring import score_and_store
 from app.store.bulk import fetch_int_columns
@@ -86,5 +87,6 @@ def score_in_chunks(
         run.new_actions += store_actions(conn, plan_actions(scored, as_of, playbooks))
         if programs:
             enroll(conn, programs, scored, entered_at)
+            record_milestones(conn, scored, as_of)
         run.totals.add(scored)
     return run
