@@ -22,7 +22,10 @@ steps:
   - key: hello_email
     day: 0
     channel: email
-    text: {default: {title: "News for {name}", body: "Hi {first_name}, {seats_active} of {seats_purchased} seats at {name} are active."}}
+    text:
+      default:
+        title: "News for {name}"
+        body: "Hi {first_name}, {seats_active} of {seats_purchased} seats at {name} are active."
 """
 
 
