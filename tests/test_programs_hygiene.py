@@ -48,7 +48,8 @@ def run(store, programs, ids, at, limits, risk=50):
 def customer_messages(store) -> list[tuple[int, str, object]]:
     with store.connect() as conn:
         query = select(ProgramEvent.account_id, ProgramEvent.channel, ProgramEvent.at).where(
-            ProgramEvent.kind == "step_sent", ProgramEvent.channel.in_(("inapp_message", "email")))
+            ProgramEvent.kind == "step_sent", ProgramEvent.channel.in_(("inapp_message", "email"))
+        )
         return conn.execute(query).all()  # fmt: skip
 
 

@@ -65,6 +65,8 @@ def demo(
     """Generate a book of business, load and score it, and write the scores back into the bundled CRM sandboxes."""
     from app.demo.book import BookSpec, generate_book
     from app.demo.crm_loop import bundled_crms, crm_settings, deliver_everything, link_companies
+    from app.demo.programs import run_demo_programs
+    from app.programs.tick import Limits
 
     settings = Settings.from_env()
     day = date.fromisoformat(as_of) if as_of else date.today()
@@ -90,10 +92,16 @@ def demo(
                 score_and_store(conn, day - timedelta(days=back), config)
             progress.advance(task)
         artifact = load_scoring_artifact(settings.data_dir)
+        programs = load_programs(settings, engine)
         result = rescore(engine, day, config, load_playbooks(settings.playbooks), settings.writeback_score_step,
-                         artifact=artifact, chunk_size=settings.score_chunk_accounts)  # fmt: skip
+                         artifact=artifact, chunk_size=settings.score_chunk_accounts, programs=programs)  # fmt: skip
         progress.advance(task)
         summary = result.totals.summary()
+        task = progress.add_task("Running the programs (simulated weeks)", total=1)
+        summary["programs"], summary["onboarding"] = run_demo_programs(
+            engine, programs, day, Limits(settings.messages_per_week, settings.task_budget_per_csm), seed
+        )
+        progress.update(task, completed=1)
         if crms:
             task = progress.add_task("Writing back to the CRM sandboxes", total=1)
             summary["crms"] = {"linked": linked, "writeback": deliver_everything(engine, settings)}

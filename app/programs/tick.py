@@ -97,7 +97,8 @@ def _current(conn: Connection, program: str, account_ids: list[int]) -> pd.DataF
     return pd.DataFrame(rows, columns=["id", "account_id", "status", "tier", "ended_at"])
 
 
-def _exit(conn: Connection, ids: pd.Series, reason: str, now: datetime) -> int:
+def exit_enrollments(conn: Connection, ids: pd.Series, reason: str, now: datetime) -> int:
+    """End these active or completed enrollments with `reason` (history event included); returns how many."""
     exited = 0
     for chunk in chunked(ids.astype(int).tolist()):
         where = and_(PE.c.id.in_(chunk), PE.c.status.in_(("active", "completed")))
@@ -124,7 +125,7 @@ def enroll(conn: Connection, programs: dict[str, ActiveProgram], scored: pd.Data
         reasons = state["exit_reason"].reindex(open_rows["account_id"]).to_numpy()
         exited = 0
         for reason in sorted({r for r in reasons if isinstance(r, str)}):
-            exited += _exit(conn, open_rows["id"][reasons == reason], reason, now)
+            exited += exit_enrollments(conn, open_rows["id"][reasons == reason], reason, now)
         active_rows = current[(current["status"] == "active")]
         active_rows = active_rows[pd.isna(state["exit_reason"].reindex(active_rows["account_id"]).to_numpy())]
         escalated = _escalate(conn, program, active_rows, state, now)

@@ -92,6 +92,7 @@ class Program(_Strict):
     description: str = ""
     entry: _Condition
     exit: dict[Literal["recovered", "converted", "graduated"], _Condition] = {}
+    # The exits that count as success (outcome and uplift); empty for a program measured by counts only.
     success: tuple[Literal["recovered", "converted", "graduated", "completed"], ...] = ("recovered",)
     reentry: Literal["never", "after_days", "always"] = "after_days"
     reentry_days: Annotated[int, Field(ge=0, le=3650)] = 30

@@ -71,9 +71,13 @@ def program_outcomes(enrollments: pd.DataFrame, success: tuple[str, ...]) -> dic
     rows = enrollments
     won = rows["exit_reason"].isin(success).to_numpy()
     if "completed" in success:
-        won |= (rows["status"] == "completed").to_numpy()
+        won = won | (rows["status"] == "completed").to_numpy()
     control = rows["holdout"].fillna(False).astype(bool).to_numpy()
-    measured = uplift(int(won[~control].sum()), int((~control).sum()), int(won[control].sum()), int(control.sum()))
+    if success:
+        measured = uplift(int(won[~control].sum()), int((~control).sum()), int(won[control].sum()),
+                          int(control.sum()))  # fmt: skip
+    else:  # a program without a success outcome (a survey, a cadence) is counted, not measured
+        measured = Uplift(int((~control).sum()), None, int(control.sum()), None, None, None, None)
     treated_arr = float(rows.loc[~control, "arr_at_entry"].fillna(0).sum())
     growth = (rows["arr_at_end"] - rows["arr_at_entry"]).clip(lower=0).fillna(0)
     converted = (rows["exit_reason"] == "converted").to_numpy() & ~control
