@@ -97,15 +97,17 @@ def demo(
                          artifact=artifact, chunk_size=settings.score_chunk_accounts, programs=programs)  # fmt: skip
         progress.advance(task)
         summary = result.totals.summary()
+        if crms:
+            task = progress.add_task("Writing back to the CRM sandboxes", total=1)
+            summary["crms"] = {"linked": linked, "writeback": deliver_everything(engine, settings)}
+            progress.update(task, completed=1)
+        # After the write-back, so the demo's CRM half stays as quick as before: the program steps the simulated
+        # weeks send wait in the outbox for `cse writeback`.
         task = progress.add_task("Running the programs (simulated weeks)", total=1)
         summary["programs"], summary["onboarding"] = run_demo_programs(
             engine, programs, day, Limits(settings.messages_per_week, settings.task_budget_per_csm), seed
         )
         progress.update(task, completed=1)
-        if crms:
-            task = progress.add_task("Writing back to the CRM sandboxes", total=1)
-            summary["crms"] = {"linked": linked, "writeback": deliver_everything(engine, settings)}
-            progress.update(task, completed=1)
     _emit(summary, as_json, f"Book of business on {day} (seed {seed})")
 
 
