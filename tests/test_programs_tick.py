@@ -220,3 +220,16 @@ def test_card_request_is_honoured(store):
     assert sent(store) == [(ids[1], "hello")]
     with store.connect() as conn:
         assert conn.execute(select(ProgramEnrollment.holdout)).scalars().all() == [False]
+
+
+def test_an_enrollment_past_the_last_step_of_a_shorter_version_completes(store):
+    ids = book(store, 1)
+    programs = rescue()
+    score(store, programs, ids, [50], T0)
+    tick(store, programs, T0)  # hello sent; follow_up (step 1) due on day 3
+    shorter = program(TIERED.format(reentry="never", holdout=0).replace(
+        '  - key: follow_up\n    tier: low\n    day: 3\n    channel: crm_task\n    text: {default: {title: "Follow up {name}", body: "b"}}\n', ""))  # fmt: skip
+    assert len(shorter["rescue"].program.steps) == 3
+    tick(store, shorter, T0 + timedelta(days=3))
+    (row,) = enrollments(store)
+    assert row.status == "completed" and sent(store) == [(ids[0], "hello")]

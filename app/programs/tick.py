@@ -473,7 +473,11 @@ def advance(conn: Connection, programs: dict[str, ActiveProgram], now: datetime,
         if due.empty:
             break
         due = due.merge(steps, on=["program", "tier", "step"], how="left")
-        due = due[due["key"].notna()].reset_index(drop=True)  # a step removed by a newer version: nothing to send
+        gone = due["key"].isna()  # past the last step of a newer, shorter version: nothing left to send
+        for chunk in chunked(due.loc[gone, "id"].astype(int).tolist()):
+            conn.execute(update(PE).where(PE.c.id.in_(chunk), PE.c.status == "active")
+                         .values(status="completed", ended_at=now, next_due_at=None))  # fmt: skip
+        due = due[~gone].reset_index(drop=True)
         if due.empty:
             break
         due = _hygiene(conn, due, now, limits)
