@@ -227,8 +227,9 @@ def test_an_enrollment_past_the_last_step_of_a_shorter_version_completes(store):
     programs = rescue()
     score(store, programs, ids, [50], T0)
     tick(store, programs, T0)  # hello sent; follow_up (step 1) due on day 3
-    shorter = program(TIERED.format(reentry="never", holdout=0).replace(
-        '  - key: follow_up\n    tier: low\n    day: 3\n    channel: crm_task\n    text: {default: {title: "Follow up {name}", body: "b"}}\n', ""))  # fmt: skip
+    text = TIERED.format(reentry="never", holdout=0)
+    follow_up = text[text.index("  - key: follow_up") : text.index("  - key: call")]
+    shorter = program(text.replace(follow_up, ""))
     assert len(shorter["rescue"].program.steps) == 3
     tick(store, shorter, T0 + timedelta(days=3))
     (row,) = enrollments(store)
