@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from app.ml.auto import models_for
+from app.programs.definitions import load_programs
 from app.queues import SCORE_QUEUE, SYNC_QUEUE, get_queue, redis_connection
 from app.rescoring import plans_write_back, rescore
 from app.settings import Settings
@@ -32,6 +33,21 @@ def release_actions_job() -> int:
         return release_due_actions(conn, datetime.now())
 
 
+def program_tick_job() -> dict:
+    """Program steps that fell due: sent (within caps and budgets), recorded and released to the outbox together."""
+    from app.programs.tick import Limits, run_tick
+
+    settings = Settings.from_env()
+    engine = _engine(settings.database_url)
+    programs = load_programs(settings, engine)
+    limits = Limits(settings.messages_per_week, settings.task_budget_per_csm)
+    with engine.begin() as conn:
+        result = run_tick(conn, programs, datetime.now(), limits)
+    if result.outbox_rows:
+        dispatch_job()
+    return {"sent": result.sent, "held": result.held, "deferred": result.deferred, "outbox_rows": result.outbox_rows}
+
+
 def rescore_job(account_ids: list[int] | None = None, as_of: str | None = None) -> int:
     """Rescore some or all accounts and queue what changed; then dispatch at once so CRMs see it quickly."""
     settings = Settings.from_env()
@@ -49,6 +65,7 @@ def rescore_job(account_ids: list[int] | None = None, as_of: str | None = None) 
         chunk_size=settings.score_chunk_accounts,
         write_back=plans_write_back(day),
         calibration=models.calibration,
+        programs=load_programs(settings, engine),
     )
     dispatch_job()
     return result.accounts
@@ -110,7 +127,8 @@ def process_webhooks(settings: Settings, engine, as_of: str | None = None) -> di
         config, playbooks = load_health_config(settings.health_config), load_playbooks(settings.playbooks)
         models = models_for(settings, engine, config)
         rescore(engine, day, config, playbooks, settings.writeback_score_step, account_ids, artifact=models.artifact,
-                chunk_size=settings.score_chunk_accounts, calibration=models.calibration)  # fmt: skip
+                chunk_size=settings.score_chunk_accounts, calibration=models.calibration,
+                programs=load_programs(settings, engine))  # fmt: skip
 
     result = process_received(engine, pull, rescore_accounts, policy=RetryPolicy.from_settings(settings))
     if result.accounts:
@@ -143,6 +161,7 @@ _settings = Settings.from_env()
 SCHEDULE = (
     (dispatch_job, SCORE_QUEUE, 30, None),
     (release_actions_job, SCORE_QUEUE, 900, None),
+    (program_tick_job, SCORE_QUEUE, 900, None),
     (sweep_job, SCORE_QUEUE, 300, None),
     (process_webhooks_job, SCORE_QUEUE, _settings.webhook_sweep_seconds, None),
     (incremental_sync_job, SYNC_QUEUE, _settings.sync_interval_seconds, None),

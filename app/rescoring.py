@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 
 from app.band_totals import BandTotals
 from app.ml.artifacts import Artifact
+from app.programs.definitions import ActiveProgram
 from app.scoring_chunks import DEFAULT_CHUNK_ACCOUNTS, score_in_chunks
 from app.store.scope import AccountScope
 from app.writeback.outbox import release_due_actions
@@ -55,6 +56,7 @@ def rescore(
     chunk_size: int = DEFAULT_CHUNK_ACCOUNTS,
     write_back: bool = True,
     calibration: HealthRiskCalibration | None = None,
+    programs: dict[str, ActiveProgram] | None = None,
 ) -> RescoreResult:
     """Score, store and (with `write_back`) plan the CRM writes and actions; see `plans_write_back`."""
     with engine.begin() as conn:
@@ -69,6 +71,7 @@ def rescore(
             chunk_size,
             calibration,
             write_back=write_back,
+            programs=programs,
         )
         if not run.totals.accounts or not write_back:
             return RescoreResult(run.totals, 0, 0, 0)

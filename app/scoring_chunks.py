@@ -11,13 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 import numpy as np
 from sqlalchemy import Connection, select
 
 from app.band_totals import BandTotals
 from app.ml.artifacts import Artifact
+from app.programs.definitions import ActiveProgram
+from app.programs.milestones import record_milestones
+from app.programs.tick import enroll
 from app.scoring import score_and_store
 from app.store.bulk import fetch_int_columns
 from app.store.metrics import accounts_active_on
@@ -73,12 +76,16 @@ def score_in_chunks(
     chunk_size: int = DEFAULT_CHUNK_ACCOUNTS,
     calibration: HealthRiskCalibration | None = None,
     write_back: bool = True,
+    programs: dict[str, ActiveProgram] | None = None,
 ) -> ChunkedRun:
-    """Score, store and plan write-back for every active account in `scope`, one chunk at a time.
+    """Score, store and plan write-back for every active account in `scope`, one chunk at a time; with
+    `programs`, each chunk's accounts also enter, leave or escalate in them (app/programs/tick.enroll).
 
-    `write_back=False` (a backfill, a dry run) stores the scores but plans no CRM write and no customer contact.
+    `write_back=False` (a backfill, a dry run) stores the scores but plans no CRM write, no customer contact and
+    no program step.
     """
     run = ChunkedRun()
+    entered_at = datetime.combine(as_of, datetime.now().time())
     for chunk in chunks(conn, as_of, chunk_size, scope):
         scored = score_and_store(conn, as_of, config, chunk, artifact, calibration)
         if scored.empty:
@@ -86,5 +93,8 @@ def score_in_chunks(
         if write_back:
             run.field_writes += plan_field_writes(conn, scored, as_of, score_step)
             run.new_actions += store_actions(conn, plan_actions(scored, as_of, playbooks))
+            if programs:
+                enroll(conn, programs, scored, entered_at)
+                record_milestones(conn, scored, as_of)
         run.totals.add(scored)
     return run

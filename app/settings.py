@@ -103,6 +103,11 @@ class Settings:
     webhook_retry_seconds: float = 60.0
     webhook_sweep_seconds: int = 60
     sync_interval_seconds: int = 900
+    # Programs (app/programs): a folder of <program>.yaml (CSE_PROGRAMS_DIR), None for the packaged ones; the
+    # weekly CRM task budget per CSM and the cap on customer messages per account and week across all programs.
+    programs_dir: Path | None = None
+    task_budget_per_csm: int = 25
+    messages_per_week: int = 2
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -173,6 +178,9 @@ class Settings:
             webhook_retry_seconds=float(env.get("CSE_WEBHOOK_RETRY_SECONDS", "60")),
             webhook_sweep_seconds=int(env.get("CSE_WEBHOOK_SWEEP_SECONDS", "60")),
             sync_interval_seconds=int(env.get("CSE_SYNC_INTERVAL_SECONDS", "900")),
+            programs_dir=Path(env["CSE_PROGRAMS_DIR"]) if env.get("CSE_PROGRAMS_DIR") else None,
+            task_budget_per_csm=int(env.get("CSE_TASK_BUDGET_PER_CSM", "25")),
+            messages_per_week=int(env.get("CSE_MESSAGES_PER_WEEK", "2")),
         )
 
     def value(self, name: str) -> str | None:

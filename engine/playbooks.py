@@ -138,6 +138,14 @@ def _reason(frame: pd.DataFrame) -> pd.Series:
     )  # fmt: skip
 
 
+def risk_of(frame: pd.DataFrame) -> pd.Series:
+    """The one risk scale (0-100, engine.learning.risk) conditions read: the scored `risk` column, else the same
+    scale derived here with the prior calibration (a frame scored elsewhere than app/scoring.py)."""
+    if "risk" in frame:
+        return pd.to_numeric(frame["risk"], errors="coerce")
+    return risk_scale(frame["health"], frame.get("churn_probability"), PRIOR)[0]
+
+
 def plan_actions(scored: pd.DataFrame, as_of: date, playbooks: Playbooks) -> pd.DataFrame:
     """Actions due from `scored` (index = account id) as of `as_of`, one row per fired rule and account."""
     frame = scored.copy()

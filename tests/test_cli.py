@@ -40,6 +40,10 @@ def test_demo_then_score_prints_every_band(store, tmp_path):
     assert set(writeback) == {"salesforce", "hubspot", "intercom"}, "the loop runs through the bundled sandboxes"
     assert all(key.endswith(":done") for outcomes in writeback.values() for key in outcomes), writeback
     assert writeback["salesforce"]["update_fields:done"] + writeback["hubspot"]["update_fields:done"] == 400
+    retention = demo["programs"]["retention"]
+    assert retention["entered"] > retention["control"] > 0 and retention["uplift"]["low"] <= retention["uplift"]["high"]
+    assert set(demo["onboarding"]["status"]) == {"on_track", "behind", "stuck"}
+    assert demo["onboarding"]["funnel"]["welcome"] >= demo["onboarding"]["funnel"]["graduated"]
     rescored = _cse("score", "--json", "--as-of", "2026-06-30", database_url=url, data_dir=tmp_path)
     assert rescored["bands"] == demo["bands"]
     with store.connect() as conn:

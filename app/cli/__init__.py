@@ -13,6 +13,7 @@ from rich.console import Console
 
 from app.cli import accounts as accounts_cli
 from app.cli import migrate, ml, ops, sync
+from app.cli import programs as programs_cli
 from app.cli.failures import CommandFailed, FriendlyGroup, parse_day
 
 if TYPE_CHECKING:
@@ -85,6 +86,9 @@ def demo(
     from app.book_loader import load_book
     from app.demo.book import BookSpec, generate_book
     from app.demo.crm_loop import bundled_crms, crm_settings, deliver_everything, link_companies, linked_companies
+    from app.demo.programs import run_demo_programs
+    from app.programs.definitions import load_programs
+    from app.programs.tick import Limits
     from app.scoring import score_and_store
     from app.settings import Settings
     from app.store.db import make_engine, upgrade_schema
@@ -115,7 +119,8 @@ def demo(
                 score_and_store(conn, day - timedelta(days=back), config)
             progress.advance(task)
         # The book's last day is the demo's today: its scores are written back (the backfilled days are not).
-        result, models = _rescore(settings, engine, day, write_back=True)
+        programs = load_programs(settings, engine)
+        result, models = _rescore(settings, engine, day, write_back=True, programs=programs)
         progress.advance(task)
         summary = result.totals.summary()
         from app.risk_summary import risk_summary
@@ -125,6 +130,13 @@ def demo(
             task = progress.add_task("Writing back to the CRM sandboxes", total=1)
             summary["crms"] = {"linked": linked_companies(engine), "writeback": deliver_everything(engine, settings)}
             progress.update(task, completed=1)
+        # After the write-back, so the demo's CRM half stays as quick as before: the program steps the simulated
+        # weeks send wait in the outbox for `cse writeback`.
+        task = progress.add_task("Running the programs (simulated weeks)", total=1)
+        summary["programs"], summary["onboarding"] = run_demo_programs(
+            engine, programs, day, Limits(settings.messages_per_week, settings.task_budget_per_csm), seed
+        )
+        progress.update(task, completed=1)
     with engine.connect() as conn:
         summary["top_at_risk"] = top_at_risk(conn)
         summary["actions_by_kind"] = actions_by_kind(conn)
@@ -135,7 +147,7 @@ def demo(
         Console().print(f"Demo finished in {summary['wall_seconds']:.1f} s (wall time, sandboxes stopped)")
 
 
-def _rescore(settings: Settings, engine, day: date, write_back: bool):
+def _rescore(settings: Settings, engine, day: date, write_back: bool, programs=None):
     """Refresh the models when due (app.ml.auto), then score; returns the run and the models it scored with."""
     from app.ml.auto import models_for
     from app.rescoring import rescore
@@ -147,7 +159,7 @@ def _rescore(settings: Settings, engine, day: date, write_back: bool):
     result = rescore(
         engine, day, config, load_playbooks(settings.playbooks), settings.writeback_score_step,
         artifact=models.artifact, chunk_size=settings.score_chunk_accounts, calibration=models.calibration,
-        write_back=write_back,
+        write_back=write_back, programs=programs,
     )  # fmt: skip
     return result, models
 
@@ -183,7 +195,9 @@ def score(
     with _progress(as_json) as progress:
         task = progress.add_task("Scoring", total=1)
         upgrade_schema(engine)
-        result, models = _rescore(settings, engine, day, write_back)
+        from app.programs.definitions import load_programs
+
+        result, models = _rescore(settings, engine, day, write_back, programs=load_programs(settings, engine))
         progress.update(task, completed=1)
     if not result.accounts:
         raise CommandFailed(
@@ -223,6 +237,7 @@ accounts_cli.register(cli)
 ops.register(cli)
 sync.register(cli)
 ml.register(cli)
+programs_cli.register(cli)
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -350,7 +351,12 @@ class ProgramEnrollment(Base):
     """A request to enroll an account in a success program, stored for the program engine to pick up."""
 
     __tablename__ = "program_enrollments"
-    __table_args__ = (Index("ix_program_enrollments_account", "account_id", "status"),)
+    __table_args__ = (
+        Index("ix_program_enrollments_account", "account_id", "status"),
+        Index("ix_program_enrollments_due", "status", "next_due_at"),
+        Index("ux_program_enrollments_active", "program", "account_id", unique=True,
+              sqlite_where=text("status = 'active'"), postgresql_where=text("status = 'active'")),
+    )  # fmt: skip
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
@@ -360,3 +366,47 @@ class ProgramEnrollment(Base):
     source: Mapped[str] = mapped_column(String(16))
     note: Mapped[str | None] = mapped_column(Text)
     requested_at: Mapped[datetime] = mapped_column(DateTime)
+    # The program engine's state (app/programs): requested → active → completed (steps done) / exited (reason).
+    version: Mapped[int | None] = mapped_column(Integer)  # the program version the account entered under
+    audience: Mapped[str | None] = mapped_column(String(48))
+    tier: Mapped[int | None] = mapped_column(Integer)
+    step: Mapped[int | None] = mapped_column(Integer)  # position of the next step within the tier
+    holdout: Mapped[bool | None] = mapped_column(Boolean)  # control group: followed, never contacted
+    entered_at: Mapped[datetime | None] = mapped_column(DateTime)
+    tier_entered_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_step_at: Mapped[datetime | None] = mapped_column(DateTime)
+    next_due_at: Mapped[datetime | None] = mapped_column(DateTime)
+    exit_reason: Mapped[str | None] = mapped_column(String(16))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime)
+    arr_at_entry: Mapped[float | None] = mapped_column(Float)
+    arr_at_end: Mapped[float | None] = mapped_column(Float)
+
+
+class ProgramEvent(Base):
+    """An enrollment's history: entered, escalated, step_sent / step_held (control), exited; one row per dedupe key,
+    so a step is recorded — and sent — once however often a tick reruns."""
+
+    __tablename__ = "program_events"
+    __table_args__ = (Index("ix_program_events_account_at", "account_id", "at"),
+                      Index("ix_program_events_enrollment", "enrollment_id"))  # fmt: skip
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    enrollment_id: Mapped[int] = mapped_column(ForeignKey("program_enrollments.id", ondelete="CASCADE"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    program: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    step: Mapped[str | None] = mapped_column(String(48))
+    channel: Mapped[str | None] = mapped_column(String(16))
+    problem: Mapped[str | None] = mapped_column(String(48))
+    at: Mapped[datetime] = mapped_column(DateTime)
+    dedupe_key: Mapped[str] = mapped_column(String(128), unique=True)
+
+
+class ProgramMilestone(Base):
+    """The day an account first met an onboarding milestone (kept: a milestone once met stays met)."""
+
+    __tablename__ = "program_milestones"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    milestone: Mapped[str] = mapped_column(String(48), primary_key=True)
+    met_on: Mapped[date] = mapped_column(Date)

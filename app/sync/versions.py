@@ -162,11 +162,19 @@ def save_mapping_version(
 ) -> MappingVersionInfo:
     """Validate and store a new version (which becomes the active one); MappingError refuses an invalid one."""
     parse_mapping(content, f"<new version of {vendor}/{name}>", name, vendor)
+    return store_version(conn, vendor, name, content, author, now)
+
+
+def store_version(
+    conn: Connection, kind: str, name: str, content: str, author: str, now: datetime | None = None
+) -> MappingVersionInfo:
+    """Append an already validated version of a config file (a vendor's mapping, or kind "programs" for a
+    program) with its author and time; the latest stored version is the active one."""
     created = now or _utcnow()
     conn.execute(
-        insert(MappingVersion).values(vendor=vendor, object=name, content=content, author=author, created_at=created)
+        insert(MappingVersion).values(vendor=kind, object=name, content=content, author=author, created_at=created)
     )
-    return mapping_history(conn, vendor, name)[-1]
+    return mapping_history(conn, kind, name)[-1]
 
 
 def rollback_mapping(

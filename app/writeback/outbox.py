@@ -192,48 +192,67 @@ def _message_recipients(conn: Connection, account_ids: list[int]) -> dict[int, s
     return recipients
 
 
-def release_due_actions(conn: Connection, now: datetime) -> int:
-    """Turn planned actions into outbox rows: tasks at once (the CRM task carries its due date), messages when due."""
-    actions = Action.__table__
-    query = select(actions).where(
-        actions.c.status == "planned", or_(actions.c.kind == "crm_task", actions.c.due <= now)
-    )
-    due = conn.execute(query).all()
-    if not due:
-        return 0
-    ids = sorted({a.account_id for a in due})
-    targets = company_targets(conn, ids)
-    by_account = {v: dict(zip(g["account_id"], g["external_id"], strict=True)) for v, g in targets.groupby("vendor")}
-    recipients = _message_recipients(conn, ids)
-    stamp = datetime.now()
-    records, released, skipped = [], [], []
-    for action in due:
-        body = {
-            **action.payload,
-            "due": action.due.isoformat() if action.due else None,
-            "dedupe_key": action.dedupe_key,
-        }
-        if action.kind == "crm_task":
-            vendors = [c.name for c in all_connectors() if c.tasks and action.account_id in by_account.get(c.name, {})]
-            vendors = vendors[:1]  # the CRM of lowest rank that holds the company
-            for vendor in vendors:
-                body["company_id"] = by_account[vendor][action.account_id]
-                records.append((vendor, CREATE_TASK, action, body))
-        else:
-            vendors = [c.name for c in all_connectors() if c.messages] if action.account_id in recipients else []
-            for vendor in vendors:
-                body["email"] = recipients[action.account_id]
-                body["company_id"] = by_account.get(vendor, {}).get(action.account_id)
-                records.append((vendor, SEND_MESSAGE, action, body))
-        (released if vendors else skipped).append(action.id)
-    rows = [
-        {"vendor": vendor, "operation": operation, "account_id": action.account_id,
-         "dedupe_key": f"{action.dedupe_key}:{vendor}", "payload": body, "status": "pending", "attempts": 0,
-         "created_at": stamp, "updated_at": stamp}
-        for vendor, operation, action, body in records
+def _outbox_rows(due: pd.DataFrame, vendor: str, operation: str, extra: dict[str, pd.Series]) -> pd.DataFrame:
+    """Outbox rows for `due` actions to one vendor: the action's payload plus its due date, dedupe key and target."""
+    bodies = [
+        json.dumps({**payload, "due": when, "dedupe_key": key, **dict(zip(extra, values, strict=True))})
+        for payload, when, key, *values in zip(due["payload"], due["due_text"], due["dedupe_key"],
+                                               *(column.to_numpy() for column in extra.values()), strict=True)
     ]  # fmt: skip
-    upsert(conn, OutboxRow.__table__, rows, conflict=["dedupe_key"])
-    for ids, status in ((released, "released"), (skipped, "no_target")):
-        for chunk in chunked(ids):
+    return pd.DataFrame({
+        "vendor": vendor, "operation": operation, "account_id": due["account_id"].to_numpy(),
+        "dedupe_key": (due["dedupe_key"] + ":" + vendor).to_numpy(), "payload": bodies, "status": "pending",
+        "attempts": 0,
+    })  # fmt: skip
+
+
+OUTBOX_COLUMNS = ("vendor", "operation", "account_id", "dedupe_key", "payload", "status", "attempts", "created_at",
+                  "updated_at")  # fmt: skip
+
+
+def release_due_actions(conn: Connection, now: datetime) -> int:
+    """Turn planned actions into outbox rows: tasks at once (the CRM task carries its due date), messages when due.
+
+    Set-based: a task goes to the CRM of lowest rank that holds the company, a message to every messaging vendor
+    (to the account's champion, else executive sponsor, else the contact seen last); an action with no target is
+    marked `no_target`."""
+    actions = Action.__table__
+    query = select(actions.c.id, actions.c.account_id, actions.c.kind, actions.c.due, actions.c.dedupe_key,
+                   actions.c.payload).where(
+        actions.c.status == "planned", or_(actions.c.kind == "crm_task", actions.c.due <= now)
+    )  # fmt: skip
+    due = pd.DataFrame(conn.execute(query).all(), columns=["id", "account_id", "kind", "due", "dedupe_key", "payload"])
+    if due.empty:
+        return 0
+    due["due_text"] = [d.isoformat() if d is not None and not pd.isna(d) else None for d in due["due"]]
+    ids = sorted(set(due["account_id"].astype(int)))
+    targets = company_targets(conn, ids)
+    rank = {c.name: i for i, c in enumerate(all_connectors())}
+    frames = []
+    tasks = due[due["kind"] == "crm_task"]
+    task_vendors = [c.name for c in all_connectors() if c.tasks]
+    homes = targets[targets["vendor"].isin(task_vendors)].assign(rank=lambda t: t["vendor"].map(rank))
+    homes = homes.sort_values(["account_id", "rank"]).drop_duplicates("account_id").set_index("account_id")
+    tasks = tasks[tasks["account_id"].isin(homes.index)]
+    for vendor, group in tasks.groupby(tasks["account_id"].map(homes["vendor"])):
+        company = group["account_id"].map(homes["external_id"])
+        frames.append(_outbox_rows(group, vendor, CREATE_TASK, {"company_id": company}))
+    messages = due[due["kind"] != "crm_task"]
+    recipients = pd.Series(_message_recipients(conn, ids), dtype=object)
+    messages = messages[messages["account_id"].isin(recipients.index)]
+    for vendor in [c.name for c in all_connectors() if c.messages]:
+        companies = targets[targets["vendor"] == vendor].drop_duplicates("account_id").set_index("account_id")
+        company = messages["account_id"].map(companies["external_id"]).astype(object)
+        company = company.where(company.notna(), None)
+        extra = {"email": messages["account_id"].map(recipients), "company_id": company}
+        frames.append(_outbox_rows(messages, vendor, SEND_MESSAGE, extra))
+    rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(OUTBOX_COLUMNS))
+    stamp = datetime.now()
+    rows["created_at"] = rows["updated_at"] = stamp
+    staged_insert(conn, OutboxRow.__table__, rows, OUTBOX_COLUMNS, json_columns=["payload"], conflict=["dedupe_key"])
+    has_messaging = any(c.messages for c in all_connectors())
+    released = set(tasks["id"]) | (set(messages["id"]) if has_messaging else set())
+    for status, chosen in (("released", due["id"].isin(released)), ("no_target", ~due["id"].isin(released))):
+        for chunk in chunked(due.loc[chosen, "id"].astype(int).tolist()):
             conn.execute(update(Action).where(Action.id.in_(chunk)).values(status=status))
     return len(rows)

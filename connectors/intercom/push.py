@@ -107,11 +107,16 @@ class IntercomPusher:
         return PushResult(row.row_id, True, external_id=str(sent.id))
 
     def _message(self, row: PushRow, contact_id: str) -> dict[str, Any]:
-        """What the customer reads: the playbook step's customer-facing title, never the CSM's internal reason."""
-        return {
-            "message_type": "inapp", "body": row.payload["title"],
+        """What the customer reads: the step's customer-facing title and body (a program step's body is
+        personalized), never the CSM's internal reason; a program step sent by email goes as Intercom's email
+        message, with the title as its subject."""
+        message = {
+            "message_type": "inapp", "body": row.payload.get("body") or row.payload["title"],
             "from": {"type": "admin", "id": self.admin_id}, "to": {"type": "user", "id": contact_id},
         }  # fmt: skip
+        if row.payload.get("channel") == "email":
+            message.update(message_type="email", subject=row.payload["title"], template="plain")
+        return message
 
     def create_tasks(self, rows: list[PushRow]) -> list[PushResult]:
         return [PushResult(row.row_id, False, error="Intercom has no CSM tasks", retryable=False) for row in rows]

@@ -1,0 +1,1 @@
+"""Programs (DESIGN §7): definitions and their versions, enrollment state advanced by the scheduler, outcomes."""
