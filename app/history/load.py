@@ -60,7 +60,8 @@ def _prefix(name: str) -> str:
     return f"{name}:"
 
 
-def _imported(name: str):
+def imported_rows(name: str):
+    """The activity rows an import of this name wrote."""
     return and_(ActivityEvent.source == SOURCE, ActivityEvent.external_id.startswith(_prefix(name), autoescape=True))
 
 
@@ -158,7 +159,7 @@ def load_events(engine: Engine, spec: EventsSpec, path: Path, sep: str, names: d
     checkpoint = _Checkpoint(folder, path, spec.chunk_rows)
     if not checkpoint.same_file:
         with engine.begin() as conn:
-            conn.execute(delete(ActivityEvent).where(_imported(name), ActivityEvent.kind != EventKind.PLAN_CHANGE,
+            conn.execute(delete(ActivityEvent).where(imported_rows(name), ActivityEvent.kind != EventKind.PLAN_CHANGE,
                                                      ActivityEvent.kind != EventKind.SEAT_CHANGE))  # fmt: skip
     if checkpoint.complete:
         result.chunks_skipped = checkpoint.done
@@ -270,7 +271,7 @@ def apply_terms(conn: Connection, terms: pd.DataFrame, spec: SubscriptionsSpec, 
             .values(customer_since=bindparam("since"), churned_at=bindparam("churned"), status=bindparam("status"))
         )
         conn.execute(statement, records)
-    conn.execute(delete(ActivityEvent).where(_imported(name), ActivityEvent.kind.in_(
+    conn.execute(delete(ActivityEvent).where(imported_rows(name), ActivityEvent.kind.in_(
         [EventKind.PLAN_CHANGE.value, EventKind.SEAT_CHANGE.value])))  # fmt: skip
     plan, seats = mrr_changes(terms), seat_changes(terms)
     result.plan_changes, result.seat_changes = len(plan), len(seats)
@@ -281,7 +282,7 @@ def apply_terms(conn: Connection, terms: pd.DataFrame, spec: SubscriptionsSpec, 
 
 def _data_end(conn: Connection, name: str, terms: pd.DataFrame | None) -> date:
     """The last day the import knows about: its latest event, or its latest term start."""
-    last = conn.execute(select(func.max(ActivityEvent.occurred_at)).where(_imported(name))).scalar()
+    last = conn.execute(select(func.max(ActivityEvent.occurred_at)).where(imported_rows(name))).scalar()
     candidates = [pd.Timestamp(last)] if last is not None else []
     if terms is not None and len(terms):
         candidates.append(terms["start_date"].max())
@@ -291,11 +292,11 @@ def _data_end(conn: Connection, name: str, terms: pd.DataFrame | None) -> date:
 def refresh_imported_rollups(conn: Connection, name: str) -> None:
     """Rebuild the daily rollups of every account of this import over its whole span (one set-based pass)."""
     bounds = conn.execute(
-        select(func.min(ActivityEvent.occurred_at), func.max(ActivityEvent.occurred_at)).where(_imported(name))
+        select(func.min(ActivityEvent.occurred_at), func.max(ActivityEvent.occurred_at)).where(imported_rows(name))
     ).one()
     if bounds[0] is None:
         return
-    accounts = [a for (a,) in conn.execute(select(ActivityEvent.account_id).where(_imported(name)).distinct())]
+    accounts = [a for (a,) in conn.execute(select(ActivityEvent.account_id).where(imported_rows(name)).distinct())]
     refresh_rollups(conn, sorted(accounts), pd.Timestamp(bounds[0]).date(), pd.Timestamp(bounds[1]).date())
 
 
@@ -324,6 +325,6 @@ def import_history(engine: Engine, history: HistorySpec, name: str, tables: dict
             apply_terms(conn, terms, history.subscriptions, name, data_end, result)
         refresh_imported_rollups(conn, name)
         result.accounts = conn.execute(
-            select(func.count(func.distinct(ActivityEvent.account_id))).where(_imported(name))
+            select(func.count(func.distinct(ActivityEvent.account_id))).where(imported_rows(name))
         ).scalar() or (terms["account_id"].nunique() if terms is not None else 0)
     return result
