@@ -447,6 +447,11 @@ def build_dataset(mapping: ImportMapping, mapping_dir: Path) -> ImportedDataset:
         source = spec.source or name
         _require_columns(base, [source], f"columns.{name}")
         columns[name] = _typed(base[source], spec, as_of)
+        if spec.type == "days_since" and (columns[name] < 0).any():
+            raise ImportMappingError(
+                f"columns.{name}: {int((columns[name] < 0).sum())} date(s) in {source!r} fall after the snapshot date "
+                f"{as_of.date()}: a feature from after the observation date leaks the outcome"
+            )
         (categorical if spec.type == "category" else numeric).append(name)
     frame = pd.DataFrame(columns, index=base.index)
     for aggregate in mapping.aggregates:
