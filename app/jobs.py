@@ -107,10 +107,16 @@ def process_webhooks(settings: Settings, engine, as_of: str | None = None) -> di
         rescore(engine, day, config, playbooks, settings.writeback_score_step, account_ids, artifact=artifact,
                 chunk_size=settings.score_chunk_accounts)  # fmt: skip
 
+    from app.history.segment import ingest_segment_events, segment_types
+
+    segment = ingest_segment_events(engine, segment_types(settings.segment_mapping))
     result = process_received(engine, pull, rescore_accounts)
-    if result.accounts:
+    if segment.accounts:
+        rescore_accounts(segment.accounts)
+    if result.accounts or segment.accounts:
         enqueue_deliveries(settings, engine, connection=redis_connection(settings) if settings.redis_url else None)
-    return {"events": result.events, "accounts": len(result.accounts), "unresolved": result.unresolved}
+    return {"events": result.events, "accounts": len(result.accounts), "unresolved": result.unresolved,
+            "segment_messages": segment.messages, "segment_events": segment.events}  # fmt: skip
 
 
 # The scheduler's timetable: (job, queue, interval in seconds or cron expression).

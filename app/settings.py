@@ -89,6 +89,10 @@ class Settings:
     model_key: str | None = field(default=None, repr=False)
     model_key_file: Path = field(default_factory=lambda: default_model_key_file(os.environ))
     card_programs: tuple[str, ...] = ("onboarding", "adoption", "renewal", "expansion", "advocacy")
+    # Segment-compatible intake (/v1/track, ...): the write key senders use, and the import mapping whose
+    # history.events.types maps event names to activity kinds (a name in mappings/import/ or a path).
+    segment_write_key: str | None = field(default=None, repr=False)
+    segment_mapping: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -147,6 +151,8 @@ class Settings:
             else default_model_key_file(env),
             card_programs=tuple(p.strip() for p in env.get("CSE_CARD_PROGRAMS", "").split(",") if p.strip())
             or cls.card_programs,
+            segment_write_key=env.get("CSE_SEGMENT_WRITE_KEY") or None,
+            segment_mapping=env.get("CSE_SEGMENT_MAPPING") or None,
         )
 
     def value(self, name: str) -> str | None:

@@ -65,9 +65,9 @@ def imported_rows(name: str):
     return and_(ActivityEvent.source == SOURCE, ActivityEvent.external_id.startswith(_prefix(name), autoescape=True))
 
 
-def _ensure_accounts(conn: Connection, keys: np.ndarray, known: dict[str, int]) -> dict[str, int]:
+def ensure_accounts(conn: Connection, keys, known: dict[str, int]) -> dict[str, int]:
     """Create accounts for keys not seen yet (key and name = the export's account id); key -> id for all."""
-    new = [k for k in pd.unique(keys) if k not in known]
+    new = [k for k in pd.unique(np.asarray(keys, dtype=object)) if k not in known]
     if new:
         now = datetime.now()
         upsert(conn, Account.__table__, [{"key": k, "name": k, "status": "active", "updated_at": now} for k in new],
@@ -178,7 +178,7 @@ def load_events(engine: Engine, spec: EventsSpec, path: Path, sep: str, names: d
         result.events_read += len(chunk)
         rows = aggregate_chunk(chunk, spec, kinds, features, result.unmapped)
         with engine.begin() as conn:
-            ids = _ensure_accounts(conn, rows["account_key"].to_numpy(), ids)
+            ids = ensure_accounts(conn, rows["account_key"].to_numpy(), ids)
             _ensure_features(conn, set(rows.loc[rows["kind"] == EventKind.FEATURE_USED.value, "feature"]))
             result.event_rows += staged_insert(conn, ActivityEvent.__table__, _event_frame(rows, ids, name, chunks),
                                                EVENT_FIELDS, conflict=["source", "external_id"])  # fmt: skip
@@ -225,7 +225,7 @@ TERM_FIELDS = ("account_id", "source", "term_key", "plan", "is_addon", "mrr", "s
 def load_terms(conn: Connection, table: pd.DataFrame, spec: SubscriptionsSpec, name: str) -> pd.DataFrame:
     """Upsert the terms by (import, term id); returns them with store account ids."""
     terms = _terms_frame(table, spec, name)
-    ids = _ensure_accounts(conn, terms["account_key"].to_numpy(), account_ids_by_key(conn))
+    ids = ensure_accounts(conn, terms["account_key"].to_numpy(), account_ids_by_key(conn))
     terms["account_id"] = terms["account_key"].map(ids).astype("int64")
     terms["source"] = name[:64]
     records = terms.assign(start_date=terms["start_date"].dt.date, end_date=terms["end_date"].dt.date)

@@ -24,6 +24,8 @@ from connectors.registry import connector
 log = logging.getLogger(__name__)
 COALESCE_KEY = "cse:webhooks:processing-scheduled"
 CLAIM_LEASE = timedelta(minutes=10)
+# Vendors whose events another processor takes (Segment usage: app/history/segment.py), not the CRM pull.
+OWN_PROCESSORS = ("segment",)
 # If a scheduled run never starts (its worker died), the key expires so later events schedule a new one.
 COALESCE_TTL_SECONDS = 120
 
@@ -93,6 +95,24 @@ class ProcessResult:
     unresolved: int = 0
 
 
+def claim_waiting(engine: Engine, limit: int, which) -> list:
+    """Claim up to `limit` waiting events matching `which` (status `processing`, the claim time as lease), so two
+    runs at once never take the same event; a run that died leaves its claim to expire and the events to the next.
+    """
+    table = WebhookEvent.__table__
+    claim = datetime.now()
+    expired = and_(table.c.status == "processing", table.c.processed_at < claim - CLAIM_LEASE)
+    waiting = and_(or_(table.c.status == "received", expired), which)
+    with engine.begin() as conn:
+        ids = [r for (r,) in conn.execute(select(table.c.id).where(waiting).order_by(table.c.id).limit(limit))]
+        if not ids:
+            return []
+        conn.execute(update(table).where(table.c.id.in_(ids), waiting).values(status="processing",
+                                                                             processed_at=claim))  # fmt: skip
+        query = select(table).where(table.c.status == "processing", table.c.processed_at == claim, which)
+        return conn.execute(query.order_by(table.c.id)).all()
+
+
 def process_received(
     engine: Engine,
     pull: Callable[[dict[str, dict[str, list[str]]]], None],
@@ -101,20 +121,9 @@ def process_received(
 ) -> ProcessResult:
     """Take the waiting events: pull fresh data for the records they name, rescore each touched account once.
 
-    The events are claimed first (status `processing`, the claim time as lease), so two runs at once never take
-    the same event; a run that died leaves its claim to expire and the events to the next run.
+    The events are claimed first (claim_waiting).
     """
-    table = WebhookEvent.__table__
-    claim = datetime.now()
-    expired = and_(table.c.status == "processing", table.c.processed_at < claim - CLAIM_LEASE)
-    waiting = or_(table.c.status == "received", expired)
-    with engine.begin() as conn:
-        ids = [r for (r,) in conn.execute(select(table.c.id).where(waiting).order_by(table.c.id).limit(limit))]
-        if ids:
-            conn.execute(update(table).where(table.c.id.in_(ids), waiting).values(status="processing",
-                                                                                 processed_at=claim))  # fmt: skip
-        query = select(table).where(table.c.status == "processing", table.c.processed_at == claim)
-        rows = conn.execute(query.order_by(table.c.id)).all() if ids else []
+    rows = claim_waiting(engine, limit, WebhookEvent.__table__.c.vendor.not_in(OWN_PROCESSORS))
     result = ProcessResult(events=len(rows))
     if not rows:
         return result
@@ -125,6 +134,7 @@ def process_received(
     if result.accounts:
         rescore_accounts(result.accounts)
     now = datetime.now()
+    table = WebhookEvent.__table__
     with engine.begin() as conn:
         for row in rows:
             reason = None if accounts[row.id] else "no account in the store matches this record"
