@@ -37,35 +37,41 @@ def churn_dates(terms: pd.DataFrame, data_end: pd.Timestamp, grace_days: int = 0
     return pd.DataFrame({"customer_since": grouped["start_date"].min(), "churned_at": last_end.where(ended)})
 
 
-def _level_changes(terms: pd.DataFrame, column: str) -> pd.DataFrame:
-    """Dates where the summed `column` of the account's active terms changes, with the change, while the account
-    stays a customer (neither the first start nor a drop to nothing)."""
+def _levels(terms: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Per account and day where it moves: the summed `column` of the active terms after that day (`level`), the
+    move (`delta`) and the level before it."""
     rows = _dates(terms)[["account_id", "start_date", "end_date", column]].dropna(subset=[column])
-    steps = pd.concat(
-        [
-            rows.rename(columns={"start_date": "day"}).assign(delta=rows[column])[["account_id", "day", "delta"]],
-            rows.dropna(subset=["end_date"])
-            .rename(columns={"end_date": "day"})
-            .assign(delta=-rows[column])[["account_id", "day", "delta"]],
-        ],
-        ignore_index=True,
-    )
-    steps = steps.groupby(["account_id", "day"], as_index=False)["delta"].sum().sort_values(["account_id", "day"])
+    starts = rows.rename(columns={"start_date": "day"}).assign(delta=rows[column])[["account_id", "day", "delta"]]
+    ends = rows.dropna(subset=["end_date"]).rename(columns={"end_date": "day"})
+    ends = ends.assign(delta=-ends[column])[["account_id", "day", "delta"]]
+    steps = pd.concat([starts, ends], ignore_index=True).groupby(["account_id", "day"], as_index=False)["delta"].sum()
+    steps = steps.sort_values(["day", "account_id"], kind="stable").reset_index(drop=True)
     steps["level"] = steps.groupby("account_id")["delta"].cumsum().round(6)
-    steps["before"] = (steps["level"] - steps["delta"]).round(6)
     steps["delta"] = steps["delta"].round(6)
-    keep = (steps["before"] > 0) & (steps["level"] > 0) & (steps["delta"] != 0)
-    return steps.loc[keep, ["account_id", "day", "delta"]].reset_index(drop=True)
+    steps["before"] = (steps["level"] - steps["delta"]).round(6)
+    return steps
+
+
+def _while_customer(terms: pd.DataFrame, column: str) -> pd.DataFrame:
+    """(account_id, day, delta) of the moves of `column` made while the account keeps a base plan: neither its
+    first start nor the end of its last base term (a churn is no downsell, even with an add-on left running)."""
+    steps = _levels(terms, column)
+    base = terms[~terms["is_addon"].astype(bool)].assign(_one=1.0)
+    in_force = _levels(base, "_one")[["account_id", "day", "level"]].rename(columns={"level": "base_terms"})
+    steps = pd.merge_asof(steps, in_force, on="day", by="account_id", direction="backward")
+    keep = (steps["before"] > 0) & (steps["level"] > 0) & (steps["delta"] != 0) & (steps["base_terms"] > 0)
+    kept = steps.loc[keep, ["account_id", "day", "delta"]]
+    return kept.sort_values(["account_id", "day"], kind="stable").reset_index(drop=True)
 
 
 def mrr_changes(terms: pd.DataFrame) -> pd.DataFrame:
     """(account_id, day, delta): total MRR up (upsell) or down (downsell) while the account stays a customer."""
-    return _level_changes(terms, "mrr")
+    return _while_customer(terms, "mrr")
 
 
 def seat_changes(terms: pd.DataFrame) -> pd.DataFrame:
     """(account_id, day, delta): base-plan seats added or removed while the account stays a customer."""
-    return _level_changes(terms[~terms["is_addon"].astype(bool)], "seats")
+    return _while_customer(terms[~terms["is_addon"].astype(bool)], "seats")
 
 
 def _active(terms: pd.DataFrame, day: pd.Timestamp) -> pd.Series:

@@ -273,7 +273,9 @@ def apply_terms(conn: Connection, terms: pd.DataFrame, spec: SubscriptionsSpec, 
         conn.execute(statement, records)
     conn.execute(delete(ActivityEvent).where(imported_rows(name), ActivityEvent.kind.in_(
         [EventKind.PLAN_CHANGE.value, EventKind.SEAT_CHANGE.value])))  # fmt: skip
+    end = pd.Timestamp(data_end)  # a term's scheduled end after the data is no change yet
     plan, seats = mrr_changes(terms), seat_changes(terms)
+    plan, seats = plan[plan["day"] <= end], seats[seats["day"] <= end]
     result.plan_changes, result.seat_changes = len(plan), len(seats)
     for changes, kind in ((plan, EventKind.PLAN_CHANGE), (seats, EventKind.SEAT_CHANGE)):
         staged_insert(conn, ActivityEvent.__table__, _change_events(changes, kind, name), EVENT_FIELDS,
