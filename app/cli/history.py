@@ -132,6 +132,8 @@ def evaluate_history_command(name: str, horizon: int | None, every: int | None, 
 
 
 def score_history_command(name: str, horizon: int | None, version: str | None, as_json: bool) -> None:
+    import pandas as pd
+
     from app.history.train import score_history
     from app.ml.artifacts import ArtifactError
 
@@ -140,6 +142,7 @@ def score_history_command(name: str, horizon: int | None, version: str | None, a
         scores = score_history(engine, config, settings.data_dir, _options(name, horizon, None), version)
     except (ValueError, ArtifactError) as error:
         raise _refuse(error) from error
+    scores["as_of"] = pd.to_datetime(scores["as_of"]).dt.date.astype(str)
     if as_json:
         _print_json({"import": name, "accounts": scores.to_dict("records")})
         return
