@@ -30,6 +30,36 @@ PLANS = (("basic", 9.99, 1), ("team", 29.99, 5), ("business", 99.99, 20))
 ADDON = ("addon_storage", 4.99)
 START = pd.Timestamp("2020-01-01")
 TERM_DAYS = 30
+# The import mapping of the generated files (written next to them as bench.yaml by the bench scripts).
+MAPPING = """kind: import
+name: bench
+tables:
+  events: {path: events.csv}
+  event_types: {path: event_types.csv}
+  subscriptions: {path: subscriptions.csv}
+history:
+  events:
+    table: events
+    account: account_id
+    time: event_time
+    type: event_type_id
+    user: user_id
+    type_names: {table: event_types, id: event_type_id, name: event_type_name}
+    types: {post: feature_used, newfriend: feature_used, like: feature_used, message: feature_used,
+            reply: feature_used, adview: feature_used, dislike: feature_used, unfriend: feature_used}
+  subscriptions:
+    table: subscriptions
+    account: account_id
+    id: subscription_id
+    plan: product
+    mrr: mrr
+    seats: quantity
+    billing_period: bill_period_months
+    discount: discount
+    start: start_date
+    end: end_date
+    addon: {from: product, values: [addon_storage]}
+"""
 
 
 def simulate(accounts: int = 10_000, months: int = 7, seed: int = 7) -> dict[str, pd.DataFrame]:
