@@ -13,31 +13,21 @@ discounts, monthly and annual periods) that socialnet7 lacks.
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import sys
-from pathlib import Path
 
-from bench.saas_sim import simulate, write
+from bench import saas_sim
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("out", type=Path)
-    parser.add_argument("--accounts", type=int, default=10_000)
-    parser.add_argument("--months", type=int, default=7)
-    parser.add_argument("--seed", type=int, default=7)
-    args = parser.parse_args()
     if importlib.util.find_spec("fightchurn") is not None:
         note = ("fightchurn is installed, but its ChurnSim writes into its own PostgreSQL schema with SQLAlchemy "
                 "1.4; run it in its own environment and export the tables. Using bench.saas_sim here.")  # fmt: skip
-        print(note, file=sys.stderr)
     else:
-        print("fightchurn is not installed (it cannot share an environment with cse: see this module's doc); "
-              "generating the equivalent simulation of bench.saas_sim", file=sys.stderr)  # fmt: skip
-    tables = simulate(args.accounts, args.months, args.seed)
-    write(args.out, tables)
-    print({name: len(frame) for name, frame in tables.items()})
+        note = ("fightchurn is not installed (it cannot share an environment with cse: see this module's doc); "
+                "generating the equivalent simulation of bench.saas_sim")  # fmt: skip
+    print(note, file=sys.stderr)
+    saas_sim.main()
 
 
 if __name__ == "__main__":
