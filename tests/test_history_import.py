@@ -171,6 +171,10 @@ def test_re_import_is_idempotent_and_a_crashed_import_resumes(store, sample, tmp
     again = import_file(sample, data, store)
     assert again["event_rows"] == 0 and _counts(store) == after_resume
     assert after_resume["event_total"] >= len(pd.read_csv(sample.parent / "events.csv"))
+    # the same data dir with an empty store: the checkpoint does not stand in for the missing rows
+    with store.begin() as conn:
+        conn.execute(ActivityEvent.__table__.delete())
+    assert import_file(sample, data, store)["chunks_skipped"] == 0 and _counts(store) == after_resume
     # a changed file replaces the import's events instead of adding to them
     events = pd.read_csv(sample.parent / "events.csv")
     events.iloc[: len(events) // 2].to_csv(sample.parent / "events.csv", index=False)

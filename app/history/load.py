@@ -157,6 +157,12 @@ def load_events(engine: Engine, spec: EventsSpec, path: Path, sep: str, names: d
                 folder: Path, result: HistoryResult, progress: Progress = None) -> None:  # fmt: skip
     """Stream the log into activity_events, one transaction and checkpoint per chunk (see module doc)."""
     checkpoint = _Checkpoint(folder, path, spec.chunk_rows)
+    with engine.connect() as conn:
+        if (
+            checkpoint.done
+            and conn.execute(select(ActivityEvent.id).where(imported_rows(name)).limit(1)).first() is None
+        ):
+            checkpoint.done, checkpoint.complete = 0, False  # another store than the checkpoint's: read it all
     if not checkpoint.same_file:
         with engine.begin() as conn:
             conn.execute(delete(ActivityEvent).where(imported_rows(name), ActivityEvent.kind != EventKind.PLAN_CHANGE,
