@@ -108,6 +108,10 @@ class Settings:
     programs_dir: Path | None = None
     task_budget_per_csm: int = 25
     messages_per_week: int = 2
+    # Segment-compatible intake (/v1/track, ...): the write key senders use, and the import mapping whose
+    # history.events.types maps event names to activity kinds (a name in mappings/import/ or a path).
+    segment_write_key: str | None = field(default=None, repr=False)
+    segment_mapping: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -181,6 +185,8 @@ class Settings:
             programs_dir=Path(env["CSE_PROGRAMS_DIR"]) if env.get("CSE_PROGRAMS_DIR") else None,
             task_budget_per_csm=int(env.get("CSE_TASK_BUDGET_PER_CSM", "25")),
             messages_per_week=int(env.get("CSE_MESSAGES_PER_WEEK", "2")),
+            segment_write_key=env.get("CSE_SEGMENT_WRITE_KEY") or None,
+            segment_mapping=env.get("CSE_SEGMENT_MAPPING") or None,
         )
 
     def value(self, name: str) -> str | None:

@@ -410,3 +410,30 @@ class ProgramMilestone(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
     milestone: Mapped[str] = mapped_column(String(48), primary_key=True)
     met_on: Mapped[date] = mapped_column(Date)
+
+
+class SubscriptionTerm(Base):
+    """One billed term of an account's subscription (base plan or add-on), imported from billing history.
+
+    Churn, upsell and downsell are derived from these rows as of a date (app/store/terms.py), never typed in:
+    a term that starts after the date changes nothing at it.
+    """
+
+    __tablename__ = "subscription_terms"
+    __table_args__ = (
+        UniqueConstraint("source", "term_key"),
+        Index("ix_subscription_terms_account_start", "account_id", "start_date"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(String(64))
+    term_key: Mapped[str] = mapped_column(String(128))
+    plan: Mapped[str | None] = mapped_column(String(64))
+    is_addon: Mapped[bool] = mapped_column(Boolean, default=False)
+    mrr: Mapped[float] = mapped_column(Float, default=0.0)
+    seats: Mapped[float | None] = mapped_column(Float)
+    billing_period: Mapped[str | None] = mapped_column(String(16))
+    discount: Mapped[float | None] = mapped_column(Float)
+    start_date: Mapped[date] = mapped_column(Date)
+    end_date: Mapped[date | None] = mapped_column(Date)

@@ -39,11 +39,13 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     from app.web.admin import admin
     from app.web.cards import cards
+    from app.web.segment import segment
     from app.web.webhooks import webhooks
 
     app.register_blueprint(webhooks)
     app.register_blueprint(admin)
     app.register_blueprint(cards)
+    app.register_blueprint(segment)
 
     @app.get("/healthz")
     def healthz() -> dict:
