@@ -41,6 +41,11 @@ def default_model_key_file(env: Mapping[str, str]) -> Path:
     return Path(config_home) / "cse" / "model.key"
 
 
+def default_secret_key_file(env: Mapping[str, str]) -> Path:
+    """Where the web app keeps its session-signing key when CSE_SECRET_KEY is unset: beside the model key."""
+    return default_model_key_file(env).with_name("web.key")
+
+
 @dataclass(frozen=True, repr=False)
 class Settings:
     data_dir: Path = field(default_factory=lambda: Path.cwd() / ".cse-data")
@@ -88,6 +93,9 @@ class Settings:
     env: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     model_key: str | None = field(default=None, repr=False)
     model_key_file: Path = field(default_factory=lambda: default_model_key_file(os.environ))
+    secret_key: str | None = field(default=None, repr=False)
+    secret_key_file: Path = field(default_factory=lambda: default_secret_key_file(os.environ))
+    login_attempts_per_minute: int = 10
     card_programs: tuple[str, ...] = ("onboarding", "adoption", "renewal", "expansion", "advocacy")
 
     @classmethod
@@ -145,6 +153,11 @@ class Settings:
             model_key_file=Path(env["CSE_MODEL_KEY_FILE"])
             if env.get("CSE_MODEL_KEY_FILE")
             else default_model_key_file(env),
+            secret_key=env.get("CSE_SECRET_KEY") or None,
+            secret_key_file=Path(env["CSE_SECRET_KEY_FILE"])
+            if env.get("CSE_SECRET_KEY_FILE")
+            else default_secret_key_file(env),
+            login_attempts_per_minute=int(env.get("CSE_LOGIN_ATTEMPTS_PER_MINUTE", "10")),
             card_programs=tuple(p.strip() for p in env.get("CSE_CARD_PROGRAMS", "").split(",") if p.strip())
             or cls.card_programs,
         )

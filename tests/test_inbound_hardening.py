@@ -258,4 +258,4 @@ def test_forwarded_proto_counts_only_behind_a_configured_proxy(store):
 def test_the_event_log_page_needs_no_inline_style(client):
     page = client.get("/admin/events", headers=AUTH)
     assert page.status_code == 200 and b"<style" not in page.data and b"<script" not in page.data
-    assert client.get("/static/events.css").status_code == 200
+    assert client.get("/static/app.css").status_code == 200

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from app.book_loader import load_book
-from app.cli import ml, ops, sync
+from app.cli import ml, ops, sync, users
 from app.ml.scorer import load_scoring_artifact
 from app.report import band_table
 from app.rescoring import rescore
@@ -144,6 +144,7 @@ def _score_sharded(settings: Settings, engine, day: date, shards: int) -> dict:
 ops.register(cli)
 sync.register(cli)
 ml.register(cli)
+users.register(cli)
 
 
 def main() -> None:

@@ -33,9 +33,9 @@ class Account(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     key: Mapped[str] = mapped_column(String(64), unique=True)
-    name: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(255), index=True)
     domain: Mapped[str | None] = mapped_column(String(255), index=True)
-    segment: Mapped[str | None] = mapped_column(String(16))
+    segment: Mapped[str | None] = mapped_column(String(16), index=True)
     plan: Mapped[str | None] = mapped_column(String(64))
     arr: Mapped[float | None] = mapped_column(Float)
     seats_purchased: Mapped[int | None] = mapped_column(Integer)
@@ -46,7 +46,7 @@ class Account(Base):
     storage_used_gb: Mapped[float | None] = mapped_column(Float)
     customer_since: Mapped[date | None] = mapped_column(Date)
     renewal_date: Mapped[date | None] = mapped_column(Date)
-    owner: Mapped[str | None] = mapped_column(String(255))
+    owner: Mapped[str | None] = mapped_column(String(255), index=True)
     lifecycle_stage: Mapped[str | None] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16), default="active", index=True)
     churned_at: Mapped[date | None] = mapped_column(Date)
@@ -351,3 +351,30 @@ class ProgramEnrollment(Base):
     source: Mapped[str] = mapped_column(String(16))
     note: Mapped[str | None] = mapped_column(Text)
     requested_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class User(Base):
+    """Someone who signs in to the web app; `role` is admin (edits configuration), csm or viewer."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    password_changed_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class AuditEntry(Base):
+    """One change made through the web app or `cse users`: who, when, what and on which object."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    username: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(255))
+    detail: Mapped[dict | None] = mapped_column(JSON)
