@@ -83,8 +83,6 @@ class Settings:
     webhook_retention_days: int = 30
     webhook_dedupe_days: int = 60
     webhook_refusals_per_minute: int = 60
-    admin_user: str = "admin"
-    admin_password: str | None = field(default=None, repr=False)
     hubspot_access_token: str | None = field(default=None, repr=False)
     intercom_access_token: str | None = field(default=None, repr=False)
     # Default field mappings: a folder of <vendor>/<name>.yaml (CSE_MAPPINGS_DIR), None for the packaged ones.
@@ -143,8 +141,6 @@ class Settings:
             webhook_retention_days=retention_days,
             webhook_dedupe_days=int(env.get("CSE_WEBHOOK_DEDUPE_DAYS", str(2 * retention_days))),
             webhook_refusals_per_minute=int(env.get("CSE_WEBHOOK_REFUSALS_PER_MINUTE", "60")),
-            admin_user=env.get("CSE_ADMIN_USER", "admin"),
-            admin_password=env.get("CSE_ADMIN_PASSWORD"),
             hubspot_access_token=env.get("HUBSPOT_ACCESS_TOKEN"),
             intercom_access_token=env.get("INTERCOM_ACCESS_TOKEN"),
             mappings_dir=Path(mappings_dir) if mappings_dir else None,

@@ -10,28 +10,22 @@ from typing import Any
 
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
 
-from app.sync.versions import (
-    ActiveMappings,
-    active_mapping,
-    mapping_names,
-    mapping_versions,
-    mappings_dir_of,
-    rollback_mapping,
-    save_mapping_version,
-)
 from app.users import audit
 from app.web import context
 from app.web.admin import admin
 from app.web.auth import current_user
-from connectors.mapping import MappingError, parse_mapping
 from connectors.registry import vendor_names
 
+# The sync and mapping modules load pandas, so they are imported in the handlers: the web process that answers
+# webhooks starts without them.
 PREVIEW_RECORDS = 5
 MAX_MAPPING_BYTES = 200_000
 
 
 def _known(vendor: str, name: str) -> list:
     """The versions of a mapping that exists (404 otherwise)."""
+    from app.sync.versions import mapping_versions, mappings_dir_of
+
     if vendor not in vendor_names():
         abort(404)
     with context.engine().connect() as conn:
@@ -50,6 +44,8 @@ def _draft() -> str:
 
 
 def _problems(text: str, vendor: str, name: str) -> list[dict[str, Any]]:
+    from connectors.mapping import MappingError, parse_mapping
+
     try:
         parse_mapping(text, f"{vendor}/{name}.yaml", name, vendor)
     except MappingError as error:
@@ -59,6 +55,8 @@ def _problems(text: str, vendor: str, name: str) -> list[dict[str, Any]]:
 
 @admin.get("/mappings")
 def mappings():
+    from app.sync.versions import mapping_names, mappings_dir_of
+
     directory = mappings_dir_of(context.settings())
     with context.engine().connect() as conn:
         listed = {vendor: mapping_names(conn, vendor, directory) for vendor in vendor_names()}
@@ -90,6 +88,7 @@ def diff(vendor: str, name: str):
 def _sample(vendor: str, active, draft) -> list[dict]:
     """A few records pulled live through the vendor's connector, asking for the fields both mappings read."""
     from app.sources import build_sources
+    from app.sync.versions import ActiveMappings
 
     settings = context.settings()
     mappings = ActiveMappings({vendor: [active, draft]}, {vendor: []})
@@ -123,6 +122,9 @@ def _canonical(mapping, records: list[dict]) -> dict[str, Any]:
 
 @admin.post("/mappings/<vendor>/<name>/preview")
 def preview(vendor: str, name: str):
+    from app.sync.versions import active_mapping, mappings_dir_of
+    from connectors.mapping import parse_mapping
+
     _known(vendor, name)
     text = _draft()
     problems = _problems(text, vendor, name)
@@ -147,6 +149,9 @@ def preview(vendor: str, name: str):
 
 @admin.post("/mappings/<vendor>/<name>/save")
 def save(vendor: str, name: str):
+    from app.sync.versions import save_mapping_version
+    from connectors.mapping import MappingError
+
     _known(vendor, name)
     text = _draft()
     user = current_user()
@@ -163,6 +168,9 @@ def save(vendor: str, name: str):
 
 @admin.post("/mappings/<vendor>/<name>/rollback")
 def rollback(vendor: str, name: str):
+    from app.sync.versions import mappings_dir_of, rollback_mapping
+    from connectors.mapping import MappingError
+
     _known(vendor, name)
     version = request.form.get("version", "")
     user = current_user()

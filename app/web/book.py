@@ -13,11 +13,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Integer, and_, case, cast, func, or_, select
 
-from app.band_totals import BAND_NAMES
 from app.cards.model import GRADUATION_DAYS, OPEN_TASK_STATUSES
-from app.store.metrics import accounts_active_on
+from app.store.active import accounts_active_on
 from app.store.models import Account, AccountDay, Action, Score
+from engine.canonical import BANDS_BEST_FIRST
 
+BAND_NAMES = tuple(band.value for band in BANDS_BEST_FIRST)
 RISK_BANDS = ("at_risk", "critical", "churning")
 HEALTH_BUCKETS = 10  # 0-9, 10-19, ... 90-100
 MONTHS = 12

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template, request, url_for
 
-from app.band_totals import BAND_NAMES
 from app.cards.model import BAND_LABELS
 from app.web import book, charts, context
 from app.web.auth import requires
@@ -34,7 +33,7 @@ def index():
         return url_for("accounts.index", **flt.query(**changes))
 
     band_chart = charts.bars(
-        [(BAND_LABELS[b], summary["bands"][b]["count"], accounts_link(band=b)) for b in BAND_NAMES]
+        [(BAND_LABELS[b], summary["bands"][b]["count"], accounts_link(band=b)) for b in book.BAND_NAMES]
     )
     distribution_chart = charts.bars(
         [
