@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Flask, Response, request
+from flask import Flask, Response, redirect, request, url_for
 from flask_limiter import Limiter
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import Engine
@@ -60,6 +60,11 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.view_functions["auth.login"] = limiter.limit(f"{settings.login_attempts_per_minute}/minute", methods=["POST"])(
         app.view_functions["auth.login"]
     )
+
+    @app.get("/favicon.ico")
+    def favicon() -> Response:
+        """Browsers ask for it on pages without a <link rel=icon> (error pages): answer with ours, not a 404."""
+        return redirect(url_for("static", filename="favicon.svg"), 301)
 
     @app.get("/healthz")
     def healthz() -> dict:
