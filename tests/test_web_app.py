@@ -128,11 +128,11 @@ def scored(store):
 def test_the_dashboard_band_summary_is_the_scoring_summary(store, scored):
     with store.connect() as conn:
         as_of = book.book_date(conn)
-        figures = book.band_summary(conn, as_of, book.BookFilter())
-        workload = book.csm_workload(conn, as_of, book.BookFilter())
-        at_risk = book.band_summary(conn, as_of, book.BookFilter(band="at_risk"))
-    assert as_of == AS_OF and figures == scored
-    assert sum(w["accounts"] for w in workload) == scored["accounts"]
+        figures = book.book_figures(conn, as_of, book.BookFilter())
+        at_risk = book.book_figures(conn, as_of, book.BookFilter(band="at_risk"))["summary"]
+    assert as_of == AS_OF and figures["summary"] == scored
+    assert sum(w["accounts"] for w in figures["workload"]) == scored["accounts"]
+    assert sum(figures["distribution"]) == scored["accounts"] - scored["unscored"]
     assert at_risk["accounts"] == scored["bands"]["at_risk"]["count"]
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -135,7 +136,15 @@ class AccountDay(Base):
     """Daily rollup of activity per account: what scoring reads, rebuilt from events for the days they touch."""
 
     __tablename__ = "account_days"
-    __table_args__ = (Index("ix_account_days_day", "day"),)
+    __table_args__ = (
+        Index("ix_account_days_day", "day"),
+        Index(
+            "ix_account_days_seat_changes",
+            "day",
+            sqlite_where=text("seat_delta != 0"),
+            postgresql_where=text("seat_delta != 0"),
+        ),
+    )
 
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
@@ -163,7 +172,10 @@ class Score(Base):
     """One scoring of one account; history is kept so trends and model training can look back."""
 
     __tablename__ = "scores"
-    __table_args__ = (Index("ix_scores_account_as_of", "account_id", "as_of"),)
+    __table_args__ = (
+        Index("ix_scores_account_as_of", "account_id", "as_of"),
+        Index("ix_scores_as_of_band", "as_of", "band", "health"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))

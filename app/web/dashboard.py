@@ -21,13 +21,11 @@ def index():
         choices = book.filter_choices(conn)
         if as_of is None:
             return render_template("dashboard.html", as_of=None, flt=flt, choices=choices)
-        summary = book.band_summary(conn, as_of, flt)
-        distribution = book.health_distribution(conn, as_of, flt)
+        figures = book.book_figures(conn, as_of, flt)
         trend = book.health_trend(conn, as_of, flt)
         retention = book.retention_by_month(conn, as_of, flt)
-        pipelines = book.pipelines(conn, as_of, flt)
-        funnel = book.onboarding_funnel(conn, as_of, flt)
-        workload = book.csm_workload(conn, as_of, flt)
+    summary, distribution, funnel, workload = (figures[k] for k in ("summary", "distribution", "funnel", "workload"))
+    pipelines = {"churn": figures["churn"], "expansion": figures["expansion"]}
 
     def accounts_link(**changes: str | None) -> str:
         return url_for("accounts.index", **flt.query(**changes))

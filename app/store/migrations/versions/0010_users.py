@@ -39,9 +39,21 @@ def upgrade() -> None:
     op.create_index("ix_audit_log_at", "audit_log", ["at"])
     for name, columns in ACCOUNT_INDEXES.items():
         op.create_index(name, "accounts", columns)
+    # The dashboard's health trend (scores by day and band) and its seat changes per month (rare rows).
+    op.create_index("ix_scores_as_of_band", "scores", ["as_of", "band", "health"])
+    seat_changes = sa.text("seat_delta != 0")
+    op.create_index(
+        "ix_account_days_seat_changes",
+        "account_days",
+        ["day"],
+        sqlite_where=seat_changes,
+        postgresql_where=seat_changes,
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_account_days_seat_changes", "account_days")
+    op.drop_index("ix_scores_as_of_band", "scores")
     for name in ACCOUNT_INDEXES:
         op.drop_index(name, "accounts")
     op.drop_index("ix_audit_log_at", "audit_log")
