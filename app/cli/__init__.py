@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 
 from app.cli import accounts as accounts_cli
-from app.cli import migrate, ml, ops, sync
+from app.cli import migrate, ml, ops, sync, users
 from app.cli import programs as programs_cli
 from app.cli.failures import CommandFailed, FriendlyGroup, parse_day
 
@@ -248,6 +248,7 @@ ops.register(cli)
 sync.register(cli)
 ml.register(cli)
 programs_cli.register(cli)
+users.register(cli)
 
 
 def main() -> None:
