@@ -3,7 +3,7 @@ of current vs draft weights (how well each ranks accounts that later churned) be
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from flask import flash, redirect, render_template, request, url_for
@@ -14,17 +14,23 @@ from app.web import context
 from app.web.admin import admin
 from app.web.auth import current_user
 from engine.canonical import FACTORS
-from engine.health_config import HealthConfig, HealthConfigError, load_health_config
+
+if TYPE_CHECKING:  # the engine's config loads NumPy: only the health pages import it, not the web process
+    from engine.health_config import HealthConfig
 
 THRESHOLDS = ("healthy", "at_risk", "critical")
 
 
 def _current() -> HealthConfig:
+    from engine.health_config import load_health_config
+
     return load_health_config(context.settings().health_config)
 
 
 def _draft(current: HealthConfig) -> tuple[dict[str, Any], HealthConfig | None, list[str]]:
     """The posted weights and thresholds on top of the current config, validated; problems in words."""
+    from engine.health_config import HealthConfig
+
     data = current.model_dump(mode="json")
     problems = []
     for section, keys in (("weights", [f.value for f in FACTORS]), ("bands", THRESHOLDS)):
@@ -55,6 +61,8 @@ def _backtest(config: HealthConfig) -> dict[str, Any]:
 
 @admin.route("/health", methods=["GET", "POST"])
 def health():
+    from engine.health_config import HealthConfigError
+
     try:
         current = _current()
     except HealthConfigError as error:
