@@ -15,17 +15,16 @@ import argparse
 import re
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import text
 
 from app.settings import Settings
 from app.store.db import make_engine
 from app.users import add_user
 from app.web import create_app
 from bench.cards import prepare
+from bench.throwaway import postgres_schema
 
 PASSWORD = "bench password 1"
 DASHBOARDS = ("/", "/?segment=smb", "/?band=at_risk")
@@ -90,19 +89,10 @@ def main() -> None:
             prepare(url, args.accounts)
             measure(url, args.accounts, args.requests, folder)
         if args.postgres_url:
-            schema = f"bench_web_{uuid.uuid4().hex[:8]}"
-            admin = make_engine(args.postgres_url)
-            with admin.begin() as conn:
-                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-            url = f"{args.postgres_url}?options=-csearch_path%3D{schema}"
-            try:
+            with postgres_schema(args.postgres_url, "bench_web") as url:
                 print(f"PostgreSQL, {args.accounts:,} accounts:")
                 prepare(url, args.accounts)
                 measure(url, args.accounts, args.requests, folder)
-            finally:
-                with admin.begin() as conn:
-                    conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-                admin.dispose()
 
 
 if __name__ == "__main__":
