@@ -8,7 +8,9 @@ schema, a few times each (the race did not lose every time), and also the `relea
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -44,7 +46,9 @@ def boot_web(env: dict[str, str], log: Path) -> None:
     bin_dir = str(Path(sys.executable).parent)
     env = {**os.environ, **env, "PORT": str(port), "WEB_CONCURRENCY": "4", "PATH": f"{bin_dir}:{os.environ['PATH']}"}
     with log.open("w") as out:
-        server = subprocess.Popen(["sh", "-c", procfile()["web"]], cwd=ROOT, env=env, stdout=out, stderr=out)
+        # A session of its own, so the whole server (sh, the gunicorn master and its workers) is stopped after.
+        server = subprocess.Popen(["sh", "-c", procfile()["web"]], cwd=ROOT, env=env, stdout=out, stderr=out,
+                                  start_new_session=True)  # fmt: skip
     try:
         url, deadline, answers = f"http://127.0.0.1:{port}/healthz", time.monotonic() + READY_SECONDS, 0
         # Several answers: gunicorn halts the whole server when any worker fails to boot, so one early 200 from
@@ -58,8 +62,12 @@ def boot_web(env: dict[str, str], log: Path) -> None:
         assert answers == 10, f"/healthz did not answer 200:\n{text[-3000:]}"
         assert "Worker failed to boot" not in text and "Traceback" not in text, text[-3000:]
     finally:
-        server.terminate()
-        server.wait(30)
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(30)
+        finally:
+            with contextlib.suppress(ProcessLookupError):  # workers the master left would hold database connections
+                os.killpg(server.pid, signal.SIGKILL)
 
 
 @pytest.mark.parametrize("boot", range(BOOTS))
