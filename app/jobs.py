@@ -130,11 +130,17 @@ def process_webhooks(settings: Settings, engine, as_of: str | None = None) -> di
                 chunk_size=settings.score_chunk_accounts, calibration=models.calibration,
                 programs=load_programs(settings, engine))  # fmt: skip
 
+    from app.history.segment import ingest_segment_events, segment_types
+
+    segment = ingest_segment_events(engine, segment_types(settings.segment_mapping))
     result = process_received(engine, pull, rescore_accounts, policy=RetryPolicy.from_settings(settings))
-    if result.accounts:
+    if segment.accounts:
+        rescore_accounts(segment.accounts)
+    if result.accounts or segment.accounts:
         enqueue_deliveries(settings, engine, connection=redis_connection(settings) if settings.redis_url else None)
     return {"events": result.events, "accounts": len(result.accounts), "unresolved": result.unresolved,
-            "retrying": result.retrying, "failed": result.failed}  # fmt: skip
+            "retrying": result.retrying, "failed": result.failed,
+            "segment_messages": segment.messages, "segment_events": segment.events}  # fmt: skip
 
 
 def incremental_sync_job() -> dict:

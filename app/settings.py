@@ -41,6 +41,11 @@ def default_model_key_file(env: Mapping[str, str]) -> Path:
     return Path(config_home) / "cse" / "model.key"
 
 
+def default_secret_key_file(env: Mapping[str, str]) -> Path:
+    """Where the web app keeps its session-signing key when CSE_SECRET_KEY is unset: beside the model key."""
+    return default_model_key_file(env).with_name("web.key")
+
+
 @dataclass(frozen=True, repr=False)
 class Settings:
     data_dir: Path = field(default_factory=lambda: Path.cwd() / ".cse-data")
@@ -81,8 +86,6 @@ class Settings:
     webhook_retention_days: int = 30
     webhook_dedupe_days: int = 60
     webhook_refusals_per_minute: int = 60
-    admin_user: str = "admin"
-    admin_password: str | None = field(default=None, repr=False)
     hubspot_access_token: str | None = field(default=None, repr=False)
     intercom_access_token: str | None = field(default=None, repr=False)
     # Default field mappings: a folder of <vendor>/<name>.yaml (CSE_MAPPINGS_DIR), None for the packaged ones.
@@ -91,6 +94,9 @@ class Settings:
     env: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     model_key: str | None = field(default=None, repr=False)
     model_key_file: Path = field(default_factory=lambda: default_model_key_file(os.environ))
+    secret_key: str | None = field(default=None, repr=False)
+    secret_key_file: Path = field(default_factory=lambda: default_secret_key_file(os.environ))
+    login_attempts_per_minute: int = 10
     card_programs: tuple[str, ...] = ("onboarding", "adoption", "renewal", "expansion", "advocacy")
     # Outages: every wait on Redis or the database ends well inside gunicorn's 30 s worker timeout.
     redis_timeout_seconds: float = 5.0
@@ -108,6 +114,10 @@ class Settings:
     programs_dir: Path | None = None
     task_budget_per_csm: int = 25
     messages_per_week: int = 2
+    # Segment-compatible intake (/v1/track, ...): the write key senders use, and the import mapping whose
+    # history.events.types maps event names to activity kinds (a name in mappings/import/ or a path).
+    segment_write_key: str | None = field(default=None, repr=False)
+    segment_mapping: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -157,8 +167,6 @@ class Settings:
             webhook_retention_days=retention_days,
             webhook_dedupe_days=int(env.get("CSE_WEBHOOK_DEDUPE_DAYS", str(2 * retention_days))),
             webhook_refusals_per_minute=int(env.get("CSE_WEBHOOK_REFUSALS_PER_MINUTE", "60")),
-            admin_user=env.get("CSE_ADMIN_USER", "admin"),
-            admin_password=env.get("CSE_ADMIN_PASSWORD"),
             hubspot_access_token=env.get("HUBSPOT_ACCESS_TOKEN"),
             intercom_access_token=env.get("INTERCOM_ACCESS_TOKEN"),
             mappings_dir=Path(mappings_dir) if mappings_dir else None,
@@ -167,6 +175,11 @@ class Settings:
             model_key_file=Path(env["CSE_MODEL_KEY_FILE"])
             if env.get("CSE_MODEL_KEY_FILE")
             else default_model_key_file(env),
+            secret_key=env.get("CSE_SECRET_KEY") or None,
+            secret_key_file=Path(env["CSE_SECRET_KEY_FILE"])
+            if env.get("CSE_SECRET_KEY_FILE")
+            else default_secret_key_file(env),
+            login_attempts_per_minute=int(env.get("CSE_LOGIN_ATTEMPTS_PER_MINUTE", "10")),
             card_programs=tuple(p.strip() for p in env.get("CSE_CARD_PROGRAMS", "").split(",") if p.strip())
             or cls.card_programs,
             redis_timeout_seconds=float(env.get("CSE_REDIS_TIMEOUT_SECONDS", "5")),
@@ -181,6 +194,8 @@ class Settings:
             programs_dir=Path(env["CSE_PROGRAMS_DIR"]) if env.get("CSE_PROGRAMS_DIR") else None,
             task_budget_per_csm=int(env.get("CSE_TASK_BUDGET_PER_CSM", "25")),
             messages_per_week=int(env.get("CSE_MESSAGES_PER_WEEK", "2")),
+            segment_write_key=env.get("CSE_SEGMENT_WRITE_KEY") or None,
+            segment_mapping=env.get("CSE_SEGMENT_MAPPING") or None,
         )
 
     def value(self, name: str) -> str | None:

@@ -30,6 +30,7 @@ from app.store.db import make_engine
 from app.store.models import Action, BandOverride, ExternalId, ProgramEnrollment
 from app.web import create_app
 from bench.score import AS_OF, fill_store
+from bench.throwaway import postgres_schema
 from engine.health_config import load_health_config
 from sandbox.cards import hubspot_fetch
 
@@ -115,19 +116,10 @@ def main() -> None:
         prepare(url, args.accounts)
         measure(url, args.accounts, args.requests)
     if args.postgres_url:
-        schema = f"bench_cards_{uuid.uuid4().hex[:8]}"
-        admin = make_engine(args.postgres_url)
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        url = f"{args.postgres_url}?options=-csearch_path%3D{schema}"
-        try:
+        with postgres_schema(args.postgres_url, "bench_cards") as url:
             print(f"PostgreSQL, {args.accounts:,} accounts:")
             prepare(url, args.accounts)
             measure(url, args.accounts, args.requests)
-        finally:
-            with admin.begin() as conn:
-                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-            admin.dispose()
 
 
 if __name__ == "__main__":

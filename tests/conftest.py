@@ -31,6 +31,8 @@ def _model_key_file(tmp_path_factory) -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("CSE_MODEL_KEY", raising=False)
         patch.setenv("CSE_MODEL_KEY_FILE", str(tmp_path_factory.mktemp("model-key") / "model.key"))
+        patch.delenv("CSE_SECRET_KEY", raising=False)
+        patch.setenv("CSE_SECRET_KEY_FILE", str(tmp_path_factory.mktemp("web-key") / "web.key"))
         yield
 
 

@@ -3,7 +3,6 @@ alone, and a run holds its events while it lives and settles only the events it 
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -16,6 +15,7 @@ from app.webhook_events.store import record_events
 from connectors.webhook_common import VendorEvent
 from tests.factories import accounts_frame
 from tests.test_webhooks import SETTINGS
+from tests.web_support import sign_in
 
 POLICY = RetryPolicy(max_attempts=3, backoff=timedelta(minutes=1))
 
@@ -157,11 +157,11 @@ def test_the_admin_log_shows_events_waiting_for_a_retry_and_failed_ones(store):
     record_events(store, "hubspot", _company_events("hubspot", ["500"]))
     process_received(store, _failing_for({"hubspot:500"}), lambda a: None, policy=RetryPolicy(max_attempts=1))
     client = create_app(SETTINGS, engine=store).test_client()
-    auth = {"Authorization": "Basic " + base64.b64encode(b"admin:pw").decode()}
-    answer = client.get("/admin/events?format=json&status=failed", headers=auth).get_json()
+    sign_in(client, store)
+    answer = client.get("/admin/events?format=json&status=failed").get_json()
     assert answer["summary"]["counts"] == {"failed": 1}
     assert [(e["event_id"], e["attempts"]) for e in answer["events"]] == [("hubspot-500", 1)]
-    page = client.get("/admin/events?status=failed", headers=auth).get_data(as_text=True)
+    page = client.get("/admin/events?status=failed").get_data(as_text=True)
     assert "vendor refused" in page and 'class="failed"' in page
 
 

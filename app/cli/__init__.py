@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 
 from app.cli import accounts as accounts_cli
-from app.cli import migrate, ml, ops, sync
+from app.cli import migrate, ml, ops, sync, users
 from app.cli import programs as programs_cli
 from app.cli.failures import CommandFailed, FriendlyGroup, parse_day
 
@@ -177,8 +177,18 @@ def score(
     shards: Annotated[
         int, typer.Option(help="Split the run into N jobs for the `cse worker` processes (PostgreSQL and Redis only).")
     ] = 1,
+    data: Annotated[str | None, typer.Option(help="Score a history import's accounts with a history model.")] = None,
+    horizon: Annotated[int | None, typer.Option(help="With --data: the model's horizon (checked).", min=1)] = None,
+    model: Annotated[str | None, typer.Option(help="With --data: a model version (default the latest).")] = None,
 ) -> None:
-    """Rescore every active account in the store (and, for today, plan the write-back and the playbooks' actions)."""
+    """Rescore every active account in the store (and, for today, plan the write-back and the playbooks' actions),
+    or with --data a history import's accounts."""
+    if data:
+        from app.cli.history import score_history_command
+
+        score_history_command(data, horizon, model, as_json)
+        return
+
     from app.rescoring import plans_write_back
     from app.settings import Settings
     from app.store.db import make_engine, upgrade_schema
@@ -238,6 +248,7 @@ ops.register(cli)
 sync.register(cli)
 ml.register(cli)
 programs_cli.register(cli)
+users.register(cli)
 
 
 def main() -> None:

@@ -35,6 +35,13 @@ def _exit_on(*refusals: type[Exception]) -> Iterator[None]:
 
 HorizonOpt = Annotated[int, typer.Option("--horizon", help="Churn label horizon in days (30, 60, 90).", min=1)]
 EveryOpt = Annotated[int, typer.Option("--every", help="Days between observation dates.", min=1)]
+DataHorizonOpt = Annotated[
+    int | None, typer.Option("--horizon", help="Churn label horizon in days (30, 60, 90; default 30).", min=1)
+]
+DataEveryOpt = Annotated[
+    int | None, typer.Option("--every", help="Days between observation dates (default 7; 30 on imports).", min=1)
+]
+DataOpt = Annotated[str | None, typer.Option(help="An import (cse import) instead of the store's own history.")]
 SeedOpt = Annotated[int, typer.Option(help="Random seed (same seed and data, same model).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 ThreadsOpt = Annotated[int, typer.Option(help="CPU threads for model fitting (1 is fastest on busy machines).", min=1)]
@@ -79,9 +86,20 @@ def import_command(
     mapping: Annotated[str, typer.Argument(help="Mapping file, or the name of one in mappings/import/ (telco, ...).")],
     as_json: JsonOpt = False,
 ) -> None:
-    """Load a tabular export (customers, churn label, optional activity log) through a mapping file."""
-    from app.ml.importer import ImportMappingError, import_file
+    """Load a tabular export (customers, churn label, optional activity log), or a product's history (event log and
+    subscription terms, into the store), through a mapping file."""
+    from app.ml.importer import ImportMappingError, import_file, load_mapping, resolve_mapping_path
 
+    try:
+        history = load_mapping(resolve_mapping_path(mapping)).history is not None
+    except ImportMappingError as error:
+        err.print(f"[red]import failed:[/red] {error}")
+        raise typer.Exit(1) from error
+    if history:
+        from app.cli.history import import_history_command
+
+        import_history_command(mapping, as_json)
+        return
     settings = Settings.from_env()
     try:
         dataset = import_file(mapping, settings.data_dir)
@@ -115,31 +133,41 @@ def train_command(
     cv: Annotated[
         int | None, typer.Option(help="Also report stratified k-fold cross-validated metrics.", min=2)
     ] = None,
-    horizon: HorizonOpt = 30,
-    every: EveryOpt = 7,
+    horizon: DataHorizonOpt = None,
+    every: DataEveryOpt = None,
     seed: SeedOpt = 0,
     threads: ThreadsOpt = 1,
     save: Annotated[bool, typer.Option(help="Save the trained model as a new version.")] = True,
     as_json: JsonOpt = False,
 ) -> None:
     """Train the churn model (and survival and expansion models) and save it as a versioned artifact."""
+    from app.cli.history import is_history, refuse_panel_options, train_history_command
     from app.ml.train import StoreOptions, load_panel, store_spec, train_store, train_tabular
+    from engine.learning.leakage import LeakageError
     from engine.learning.models import TrainConfig, cross_validate
 
     started = time.perf_counter()
+    if data and is_history(data):
+        train_history_command(data, horizon, every, seed, threads, as_json)
+        return
     if data:
         from app.ml.importer import load_dataset
 
+        refuse_panel_options(data, horizon, every)
         settings = Settings.from_env()
         with _exit_on(FileNotFoundError):
             dataset = load_dataset(settings.data_dir, data)
         err.print(f"Training on import {data!r}: {len(dataset.frame)} rows")
-        summary = train_tabular(
-            dataset.frame, dataset.label, dataset.spec, settings.data_dir if save else None, cv=cv, seed=seed,
-            threads=threads, durations=dataset.durations, source=f"import:{data}", save=save,
-        )  # fmt: skip
+        with _exit_on(LeakageError):
+            summary = train_tabular(
+                dataset.frame, dataset.label, dataset.spec, settings.data_dir if save else None, cv=cv, seed=seed,
+                threads=threads, durations=dataset.durations, source=f"import:{data}", save=save,
+            )  # fmt: skip
+        for warning in summary.get("warnings", []):
+            err.print(f"[red bold]WARNING[/red bold] {warning}")
     else:
         settings, engine, config = _store()
+        horizon, every = horizon or 30, every or 7
         options = StoreOptions(horizon_days=horizon, every_days=every, seed=seed, threads=threads)
         summary = {"source": "store", "horizon_days": horizon, "seed": seed}
         with _exit_on(ValueError):
@@ -182,8 +210,9 @@ def train_command(
 
 
 def evaluate_command(
-    horizon: HorizonOpt = 30,
-    every: EveryOpt = 7,
+    data: DataOpt = None,
+    horizon: DataHorizonOpt = None,
+    every: DataEveryOpt = None,
     seed: SeedOpt = 0,
     threads: ThreadsOpt = 1,
     test_share: Annotated[
@@ -192,10 +221,19 @@ def evaluate_command(
     html: Annotated[bool, typer.Option(help="Write the HTML report under the data dir's reports/.")] = True,
     as_json: JsonOpt = False,
 ) -> None:
-    """Time-split evaluation on the store: train on earlier observation dates, test on later ones."""
+    """Time-split evaluation on the store or a history import: train on earlier observation dates, test on later."""
+    from app.cli.history import evaluate_history_command, is_history
     from app.ml.report import json_ready, write_report
     from app.ml.train import StoreOptions, evaluate_store
 
+    if data:
+        if not is_history(data):
+            err.print(f"[red]{data!r} is not a history import: a flat import has no dates to split on; use "
+                      f"cse train --data {data} --cv 5[/red]")  # fmt: skip
+            raise typer.Exit(1)
+        evaluate_history_command(data, horizon, every, seed, threads, test_share, as_json)
+        return
+    horizon, every = horizon or 30, every or 7
     settings, engine, config = _store()
     options = StoreOptions(horizon_days=horizon, every_days=every, seed=seed, threads=threads, test_share=test_share,
                            warning_precision=settings.warning_precision)  # fmt: skip

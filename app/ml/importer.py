@@ -23,8 +23,9 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from app.history.mapping import HistorySpec
 from connectors.mapping import IMPORT_KIND, MappingError, Problem, line_of, read_yaml
 from engine.learning.features import relative_change
 from engine.learning.models import FeatureSpec
@@ -142,13 +143,20 @@ class ImportMapping(_Strict):
     name: str
     description: str = ""
     tables: dict[str, TableSpec]
-    base: str
-    id: str | None  # None: the file has no id column and rows are numbered
-    label: LabelSpec
+    base: str | None = None  # a flat import's table of one row per customer
+    id: str | None = None  # None: the file has no id column and rows are numbered
+    label: LabelSpec | None = None
     duration: DurationSpec | None = None
     columns: dict[str, ColumnType | ColumnSpec] = {}
     aggregates: list[AggregateSpec] = []
     activity: ActivitySpec | None = None
+    history: HistorySpec | None = None  # product events and subscription terms loaded into the store
+
+    @model_validator(mode="after")
+    def _flat_or_history(self) -> ImportMapping:
+        if self.history is None and (self.base is None or self.label is None):
+            raise ValueError("a flat import needs base and label (or give a history section)")
+        return self
 
     @field_validator("name")
     @classmethod
@@ -187,7 +195,7 @@ def load_mapping(path: Path) -> ImportMapping:
     except ValidationError as error:
         problems = [_problem(file, root, e["loc"], e["msg"]) for e in error.errors()]
         raise ImportMappingError(problems=problems) from error
-    unknown = [(("base",), mapping.base)] if mapping.base not in mapping.tables else []
+    unknown = [(("base",), mapping.base)] if mapping.base and mapping.base not in mapping.tables else []
     unknown += [(loc, table) for loc, table in _table_references(mapping) if table not in mapping.tables]
     if unknown:
         problems = [_problem(file, root, loc, f"table {table!r} is not listed under tables") for loc, table in unknown]
@@ -217,6 +225,13 @@ def _table_references(mapping: ImportMapping) -> list[tuple[tuple, str]]:
         refs.append((("activity", "logs", i, "table"), log.table))
         if isinstance(log.key, KeyVia):
             refs.append((("activity", "logs", i, "key", "via"), log.key.via))
+    history = mapping.history
+    if history and history.events:
+        refs.append((("history", "events", "table"), history.events.table))
+        if history.events.type_names:
+            refs.append((("history", "events", "type_names", "table"), history.events.type_names.table))
+    if history and history.subscriptions:
+        refs.append((("history", "subscriptions", "table"), history.subscriptions.table))
     return refs
 
 
@@ -235,14 +250,20 @@ def _expand(path: str, mapping_dir: Path) -> Path:
     return expanded if expanded.is_absolute() else (mapping_dir / expanded)
 
 
-def _read_tables(mapping: ImportMapping, mapping_dir: Path) -> dict[str, pd.DataFrame]:
-    tables = {}
+def table_paths(mapping: ImportMapping, mapping_dir: Path) -> dict[str, tuple[Path, str]]:
+    """Each table's file (variables expanded, checked to exist) and separator."""
+    paths = {}
     for name, spec in mapping.tables.items():
         path = _expand(spec.path, mapping_dir)
         if not path.exists():
             raise FileNotFoundError(f"table {name!r}: {path} does not exist")
-        tables[name] = pd.read_csv(path, sep=spec.sep, low_memory=False)
-    return tables
+        paths[name] = (path, spec.sep)
+    return paths
+
+
+def _read_tables(mapping: ImportMapping, mapping_dir: Path) -> dict[str, pd.DataFrame]:
+    return {name: pd.read_csv(path, sep=sep, low_memory=False)
+            for name, (path, sep) in table_paths(mapping, mapping_dir).items()}  # fmt: skip
 
 
 def _require_columns(table: pd.DataFrame, columns: list[str | None], where: str) -> None:
@@ -399,6 +420,8 @@ class ImportedDataset:
 
 def build_dataset(mapping: ImportMapping, mapping_dir: Path) -> ImportedDataset:
     """Read the mapped tables and build the training table (one row per base id)."""
+    if mapping.base is None or mapping.label is None:
+        raise ImportMappingError(f"{mapping.name}: a history import goes into the store, not a training table")
     tables = _read_tables(mapping, mapping_dir)
     base = tables[mapping.base]
     _require_columns(base, [mapping.id, mapping.label.source], "id/label")
@@ -424,6 +447,11 @@ def build_dataset(mapping: ImportMapping, mapping_dir: Path) -> ImportedDataset:
         source = spec.source or name
         _require_columns(base, [source], f"columns.{name}")
         columns[name] = _typed(base[source], spec, as_of)
+        if spec.type == "days_since" and (columns[name] < 0).any():
+            raise ImportMappingError(
+                f"columns.{name}: {int((columns[name] < 0).sum())} date(s) in {source!r} fall after the snapshot date "
+                f"{as_of.date()}: a feature from after the observation date leaks the outcome"
+            )
         (categorical if spec.type == "category" else numeric).append(name)
     frame = pd.DataFrame(columns, index=base.index)
     for aggregate in mapping.aggregates:
@@ -493,10 +521,36 @@ def load_dataset(data_dir: Path, name: str) -> ImportedDataset:
     return ImportedDataset(name, frame, spec, meta)
 
 
-def import_file(mapping: str | Path, data_dir: Path) -> ImportedDataset:
-    """Resolve, validate, build and save: what `cse import` does."""
+def history_meta(data_dir: Path, name: str) -> dict[str, Any] | None:
+    """The schema.json of a history import (loaded into the store), None for a flat one or none at all."""
+    file = imports_dir(data_dir) / name / SCHEMA_FILE
+    meta = json.loads(file.read_text()) if file.exists() else None
+    return meta if meta and meta.get("kind") == "history" else None
+
+
+def import_history_file(parsed: ImportMapping, path: Path, data_dir: Path, engine, progress=None) -> dict[str, Any]:
+    """Load a history mapping's events and terms into the store (app/history/load.py) and record the import."""
+    from app.history.load import import_history
+
+    assert parsed.history is not None
+    folder = imports_dir(data_dir) / parsed.name
+    folder.mkdir(parents=True, exist_ok=True)
+    result = import_history(engine, parsed.history, parsed.name, table_paths(parsed, path.parent), folder, progress)
+    meta = {"name": parsed.name, "kind": "history", "description": parsed.description, "mapping": str(path),
+            "imported_at": datetime.now(UTC).isoformat(timespec="seconds"), **result.as_dict()}  # fmt: skip
+    (folder / SCHEMA_FILE).write_text(json.dumps(meta, indent=2))
+    return meta
+
+
+def import_file(mapping: str | Path, data_dir: Path, engine=None, progress=None) -> ImportedDataset | dict[str, Any]:
+    """Resolve, validate, build and save: what `cse import` does. A history mapping loads into the store
+    (`engine`) and returns the import's summary; a flat one returns the training table."""
     path = resolve_mapping_path(mapping)
     parsed = load_mapping(path)
+    if parsed.history is not None:
+        if engine is None:
+            raise ImportMappingError(f"{parsed.name}: a history import needs the store")
+        return import_history_file(parsed, path, data_dir, engine, progress)
     dataset = build_dataset(parsed, path.parent)
     save_dataset(data_dir, dataset, path)
     return dataset

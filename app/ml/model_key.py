@@ -10,10 +10,9 @@ model is trusted. A key file inside the data directory is refused, since it woul
 
 from __future__ import annotations
 
-import os
-import secrets
 from pathlib import Path
 
+from app.keyfile import create_key_file
 from app.settings import Settings
 
 MIN_KEY_BYTES = 16
@@ -39,18 +38,8 @@ def model_key(settings: Settings, data_dir: Path, create: bool = False) -> bytes
                 f"no model signing key (CSE_MODEL_KEY unset, {path} missing): no model can be trusted; "
                 "set CSE_MODEL_KEY to the key the models were trained with, or retrain with `cse train`"
             )
-        _create(path)
+        create_key_file(path)
     key = path.read_bytes().strip()
     if len(key) < MIN_KEY_BYTES:
         raise ModelKeyError(f"the model key file {path} holds fewer than {MIN_KEY_BYTES} bytes")
     return key
-
-
-def _create(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
-        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process created it first: use theirs
-        return
-    with os.fdopen(handle, "w") as out:
-        out.write(secrets.token_hex(32) + "\n")

@@ -32,6 +32,7 @@ from engine.learning.evaluate import (
 from engine.learning.expansion_model import train_expansion_model
 from engine.learning.explain import contributions, global_importance, top_drivers
 from engine.learning.features import FEATURES, categorical_features, numeric_features
+from engine.learning.leakage import refuse_leaks, suspicious_score
 from engine.learning.models import FeatureSpec, TrainConfig, cross_validate, train_classifier
 from engine.learning.predict import ModelBundle
 from engine.learning.survival import concordance_index, cross_validate_survival, fit_survival
@@ -326,11 +327,14 @@ def train_tabular(
     """Cross-validate (optional) and fit on an imported snapshot; returns the JSON-ready summary."""
     config = TrainConfig(seed=seed, threads=threads)
     y = np.asarray(label, dtype="int64")
+    refuse_leaks(frame, y, spec)
     summary: dict[str, Any] = {"source": source, "rows": len(y), "positives": int(y.sum()), "seed": seed}
+    warnings = []
     if cv:
         result = cross_validate(frame, y, spec, config, folds=cv)
         result.pop("out_of_fold")
         summary.update({"cv": cv, **result})
+        warnings.append(suspicious_score(result, "cross-validation"))
     if durations is not None and cv:
         summary["survival"] = cross_validate_survival(frame, durations, y, spec, folds=cv, seed=seed)
     model = train_classifier(frame, y, spec, config)
@@ -338,6 +342,8 @@ def train_tabular(
     bundle = ModelBundle(churn=model, horizon_days=None, survival=survival, kind="tabular")
     summary["model"] = model.name
     summary["validation"] = model.validation
+    warnings.append(suspicious_score(model.validation, "validation"))
+    summary["warnings"] = [w for w in warnings if w]
     if save and data_dir is not None:
         artifact = save_artifact(data_dir, bundle, {"source": source, "seed": seed, "cv": summary.get("cv")})
         summary["model_version"] = artifact.version

@@ -11,8 +11,9 @@ from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, and_, case, func, or_, select
+from sqlalchemy import Connection, and_, case, func, select
 
+from app.store.active import accounts_active_on  # noqa: F401  (re-exported for the scoring paths)
 from app.store.bulk import fetch_int_columns
 from app.store.models import Account, AccountDay, Contact, Feature
 from app.store.scope import AccountScope, range_filter, scope_filter
@@ -26,14 +27,6 @@ ACCOUNT_ATTRIBUTES = (
     "key", "name", "segment", "plan", "arr", "owner", "seats_purchased", "seats_active", "api_limit", "api_used",
     "storage_limit_gb", "storage_used_gb", "renewal_date", "customer_since",
 )  # fmt: skip
-
-
-def accounts_active_on(as_of: date):
-    """Accounts that were customers on `as_of`: joined by then, not churned by then, not deleted in every CRM."""
-    joined = or_(Account.customer_since.is_(None), Account.customer_since <= as_of)
-    not_churned = or_(Account.churned_at.is_(None), Account.churned_at > as_of)
-    churned_undated = and_(Account.status == "churned", Account.churned_at.is_(None))
-    return and_(joined, not_churned, Account.status != "deleted", ~churned_undated)
 
 
 def _since(start: date, column):

@@ -34,9 +34,9 @@ class Account(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     key: Mapped[str] = mapped_column(String(64), unique=True)
-    name: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(255), index=True)
     domain: Mapped[str | None] = mapped_column(String(255), index=True)
-    segment: Mapped[str | None] = mapped_column(String(16))
+    segment: Mapped[str | None] = mapped_column(String(16), index=True)
     plan: Mapped[str | None] = mapped_column(String(64))
     arr: Mapped[float | None] = mapped_column(Float)
     seats_purchased: Mapped[int | None] = mapped_column(Integer)
@@ -47,7 +47,7 @@ class Account(Base):
     storage_used_gb: Mapped[float | None] = mapped_column(Float)
     customer_since: Mapped[date | None] = mapped_column(Date)
     renewal_date: Mapped[date | None] = mapped_column(Date)
-    owner: Mapped[str | None] = mapped_column(String(255))
+    owner: Mapped[str | None] = mapped_column(String(255), index=True)
     lifecycle_stage: Mapped[str | None] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16), default="active", index=True)
     churned_at: Mapped[date | None] = mapped_column(Date)
@@ -136,7 +136,15 @@ class AccountDay(Base):
     """Daily rollup of activity per account: what scoring reads, rebuilt from events for the days they touch."""
 
     __tablename__ = "account_days"
-    __table_args__ = (Index("ix_account_days_day", "day"),)
+    __table_args__ = (
+        Index("ix_account_days_day", "day"),
+        Index(
+            "ix_account_days_seat_changes",
+            "day",
+            sqlite_where=text("seat_delta != 0"),
+            postgresql_where=text("seat_delta != 0"),
+        ),
+    )
 
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
@@ -164,7 +172,10 @@ class Score(Base):
     """One scoring of one account; history is kept so trends and model training can look back."""
 
     __tablename__ = "scores"
-    __table_args__ = (Index("ix_scores_account_as_of", "account_id", "as_of"),)
+    __table_args__ = (
+        Index("ix_scores_account_as_of", "account_id", "as_of"),
+        Index("ix_scores_as_of_band", "as_of", "band", "health"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
@@ -410,3 +421,57 @@ class ProgramMilestone(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
     milestone: Mapped[str] = mapped_column(String(48), primary_key=True)
     met_on: Mapped[date] = mapped_column(Date)
+
+
+class SubscriptionTerm(Base):
+    """One billed term of an account's subscription (base plan or add-on), imported from billing history.
+
+    Churn, upsell and downsell are derived from these rows as of a date (app/store/terms.py), never typed in:
+    a term that starts after the date changes nothing at it.
+    """
+
+    __tablename__ = "subscription_terms"
+    __table_args__ = (
+        UniqueConstraint("source", "term_key"),
+        Index("ix_subscription_terms_account_start", "account_id", "start_date"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(String(64))
+    term_key: Mapped[str] = mapped_column(String(128))
+    plan: Mapped[str | None] = mapped_column(String(64))
+    is_addon: Mapped[bool] = mapped_column(Boolean, default=False)
+    mrr: Mapped[float] = mapped_column(Float, default=0.0)
+    seats: Mapped[float | None] = mapped_column(Float)
+    billing_period: Mapped[str | None] = mapped_column(String(16))
+    discount: Mapped[float | None] = mapped_column(Float)
+    start_date: Mapped[date] = mapped_column(Date)
+    end_date: Mapped[date | None] = mapped_column(Date)
+
+
+class User(Base):
+    """Someone who signs in to the web app; `role` is admin (edits configuration), csm or viewer."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    password_changed_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class AuditEntry(Base):
+    """One change made through the web app or `cse users`: who, when, what and on which object."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    username: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(255))
+    detail: Mapped[dict | None] = mapped_column(JSON)

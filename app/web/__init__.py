@@ -1,11 +1,17 @@
-"""The Flask service: webhook endpoints, the admin's event log and the book-of-business dashboard."""
+"""The Flask service: webhook and card endpoints (signed by the vendors), and the web app people sign in to: the
+success dashboard, accounts, and the admin editors."""
 
 from __future__ import annotations
 
-from flask import Flask, Response, request
+from datetime import timedelta
+
+from flask import Flask, Response, redirect, request, url_for
+from flask_limiter import Limiter
+from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from app.keyfile import session_key
 from app.settings import Settings
 from app.store.db import STORE_DOWN, make_engine, upgrade_schema
 from app.web.throttle import RefusalBudget
@@ -37,13 +43,33 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.extensions["cse"] = {"settings": settings, "engine": engine,
                              "refusals": RefusalBudget(settings.webhook_refusals_per_minute)}  # fmt: skip
 
+    _sessions(app, settings)
+
+    from app.web.accounts import accounts
     from app.web.admin import admin
+    from app.web.auth import auth, login_key
     from app.web.cards import cards
+    from app.web.dashboard import dashboard
+    from app.web.segment import segment
     from app.web.webhooks import webhooks
 
-    app.register_blueprint(webhooks)
-    app.register_blueprint(admin)
-    app.register_blueprint(cards)
+    for blueprint in (webhooks, cards, segment, auth, dashboard, accounts, admin):
+        app.register_blueprint(blueprint)
+    # Vendors sign what they send to webhooks and cards (Segment senders use the write key); every other
+    # state-changing request needs our CSRF token.
+    csrf = CSRFProtect(app)
+    csrf.exempt(webhooks)
+    csrf.exempt(cards)
+    csrf.exempt(segment)
+    limiter = Limiter(key_func=login_key, app=app, storage_uri="memory://", default_limits=[])
+    app.view_functions["auth.login"] = limiter.limit(f"{settings.login_attempts_per_minute}/minute", methods=["POST"])(
+        app.view_functions["auth.login"]
+    )
+
+    @app.get("/favicon.ico")
+    def favicon() -> Response:
+        """Browsers ask for it on pages without a <link rel=icon> (error pages): answer with ours, not a 404."""
+        return redirect(url_for("static", filename="favicon.svg"), 301)
 
     @app.get("/healthz")
     def healthz() -> dict:
@@ -67,3 +93,17 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         return response
 
     return app
+
+
+def _sessions(app: Flask, settings: Settings) -> None:
+    from app.web.auth import SessionInterface
+
+    app.secret_key = session_key(settings.secret_key, settings.secret_key_file, settings.data_dir)
+    app.session_interface = SessionInterface()
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_NAME="cse_session",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
+    )

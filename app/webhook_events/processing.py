@@ -24,6 +24,8 @@ from connectors.registry import connector
 log = logging.getLogger(__name__)
 COALESCE_KEY = "cse:webhooks:processing-scheduled"
 CLAIM_LEASE = timedelta(minutes=10)
+# Vendors whose events another processor takes (Segment usage: app/history/segment.py), not the CRM pull.
+OWN_PROCESSORS = ("segment",)
 # If a scheduled run never starts (its worker died), the key expires so later events schedule a new one.
 COALESCE_TTL_SECONDS = 120
 
@@ -124,7 +126,8 @@ def _claim(engine: Engine, policy: RetryPolicy, limit: int) -> tuple[str, list]:
     table = WebhookEvent.__table__
     now, claim = datetime.now(), uuid.uuid4().hex
     expired = and_(table.c.status == "processing", table.c.processed_at < now - policy.lease)
-    waiting = or_(and_(table.c.status == "received", _due(table, now)), expired)
+    waiting = and_(or_(and_(table.c.status == "received", _due(table, now)), expired),
+                   table.c.vendor.not_in(OWN_PROCESSORS))  # fmt: skip
     with engine.begin() as conn:
         ids = [r for (r,) in conn.execute(select(table.c.id).where(waiting).order_by(table.c.id).limit(limit))]
         if not ids:
@@ -194,6 +197,24 @@ def _try(pull: Callable, rows) -> str | None:
         log.warning("pulling for webhook events %s failed", [r.id for r in rows], exc_info=True)
         return f"{type(error).__name__}: {error}"[:2000]
     return None
+
+
+def claim_waiting(engine: Engine, limit: int, which) -> list:
+    """Claim up to `limit` waiting events matching `which` (status `processing`, the claim time as lease), so two
+    runs at once never take the same event; a run that died leaves its claim to expire and the events to the next.
+    """
+    table = WebhookEvent.__table__
+    claim = datetime.now()
+    expired = and_(table.c.status == "processing", table.c.processed_at < claim - CLAIM_LEASE)
+    waiting = and_(or_(table.c.status == "received", expired), which)
+    with engine.begin() as conn:
+        ids = [r for (r,) in conn.execute(select(table.c.id).where(waiting).order_by(table.c.id).limit(limit))]
+        if not ids:
+            return []
+        conn.execute(update(table).where(table.c.id.in_(ids), waiting).values(status="processing",
+                                                                             processed_at=claim))  # fmt: skip
+        query = select(table).where(table.c.status == "processing", table.c.processed_at == claim, which)
+        return conn.execute(query.order_by(table.c.id)).all()
 
 
 def process_received(

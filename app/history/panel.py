@@ -1,0 +1,81 @@
+"""The monthly observation panel of an imported history: the store's point-in-time snapshots (app/ml/dataset.py)
+of the import's accounts, plus plan state from the subscription terms and per-event-type usage, with churn,
+upsell and downsell labels derived from the terms.
+
+Everything at an observation date D is read from data on or before D: the store's windows stop at D, the plan
+state reads only terms started by D, the event-type windows only days up to D; accounts are in the panel only
+while customers (accounts_active_on), so their activity features stop at churn.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pandas as pd
+from sqlalchemy import Connection, select
+
+from app.history.load import imported_rows
+from app.ml.dataset import Panel, build_panel, data_bounds
+from app.store.models import ActivityEvent, SubscriptionTerm
+from engine.canonical import EventKind
+from engine.health_config import HealthConfig
+from engine.learning.history_features import event_type_features
+from engine.subscriptions import PLAN_STATE_CATEGORICAL, PLAN_STATE_NUMERIC, TERM_COLUMNS, mrr_changes, plan_state
+
+MONTH_DAYS = 30
+FIRST_OBSERVATION_DAYS = 60  # an import's first observation date: two months of log behind it
+
+
+def load_terms(conn: Connection, name: str) -> pd.DataFrame:
+    t = SubscriptionTerm
+    rows = conn.execute(select(*[getattr(t, c) for c in TERM_COLUMNS]).where(t.source == name)).all()
+    return pd.DataFrame(rows, columns=list(TERM_COLUMNS))
+
+
+def load_type_counts(conn: Connection, name: str) -> pd.DataFrame:
+    """(account_id, day, feature, count) of the import's usage rows (not the plan and seat changes)."""
+    e = ActivityEvent
+    query = select(e.account_id, e.occurred_at, e.feature, e.count).where(
+        imported_rows(name), e.kind.not_in([EventKind.PLAN_CHANGE.value, EventKind.SEAT_CHANGE.value])
+    )
+    frame = pd.DataFrame(conn.execute(query).all(), columns=["account_id", "day", "feature", "count"])
+    frame["day"] = pd.to_datetime(frame["day"]).dt.normalize()
+    return frame
+
+
+def _labels(index: pd.Index, as_of: pd.Timestamp, horizon_days: int, changes: pd.DataFrame) -> pd.DataFrame:
+    window = changes[(changes["day"] > as_of) & (changes["day"] <= as_of + pd.Timedelta(days=horizon_days))]
+    up = window.loc[window["delta"] > 0, "account_id"].unique()
+    down = window.loc[window["delta"] < 0, "account_id"].unique()
+    return pd.DataFrame({"upsold": index.isin(up).astype("int64"), "downsold": index.isin(down).astype("int64")},
+                        index=index)  # fmt: skip
+
+
+def history_columns(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """The import-specific feature columns a history panel adds (numeric, categorical)."""
+    numeric = [c for c in frame.columns if c.startswith(("ev_", "active_user_days_"))]
+    return [*PLAN_STATE_NUMERIC, *numeric], list(PLAN_STATE_CATEGORICAL)
+
+
+def history_panel(conn: Connection, config: HealthConfig, name: str, horizon_days: int, every_days: int) -> Panel:
+    """Observation dates every `every_days` from two months into the data to its end minus the horizon."""
+    start, end = data_bounds(conn)
+    if start is None or end is None:
+        return Panel(pd.DataFrame(), horizon_days, [], None, None)
+    panel = build_panel(conn, config, horizon_days, every_days, first=start + timedelta(days=FIRST_OBSERVATION_DAYS))
+    if panel.frame.empty:
+        return panel
+    terms, counts = load_terms(conn, name), load_type_counts(conn, name)
+    accounts = set(terms["account_id"]) | set(counts["account_id"])
+    frame = panel.frame[panel.frame["account_id"].isin(accounts)]
+    changes = mrr_changes(terms) if len(terms) else pd.DataFrame(columns=["account_id", "day", "delta"])
+    parts = []
+    for as_of, rows in frame.groupby("as_of", sort=True):
+        index = pd.Index(rows["account_id"].to_numpy(), name="account_id")
+        state = plan_state(terms, as_of, horizon_days).reindex(index) if len(terms) else pd.DataFrame(index=index)
+        tenure = state.get("sub_tenure_days", rows.set_index("account_id")["tenure_days"])
+        usage = event_type_features(counts, as_of, index, tenure)
+        extra = state.join(usage).join(_labels(index, as_of, horizon_days, changes))
+        parts.append(rows.set_index("account_id").join(extra).reset_index())
+    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    return Panel(frame, horizon_days, panel.dates, panel.data_start, panel.data_end)

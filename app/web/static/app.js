@@ -1,0 +1,98 @@
+// Progressive enhancement for the mapping editor: validation as you type, preview and diff. Every page works
+// without this file; it only adds what needs a round trip without leaving the page.
+"use strict";
+
+(function () {
+  const form = document.getElementById("mapping-form");
+  if (!form) return;
+  const textarea = document.getElementById("content");
+  const problems = document.getElementById("problems");
+  const token = document.querySelector('meta[name="csrf-token"]').content;
+  let timer = null;
+
+  function post(url) {
+    return fetch(url, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": token },
+      body: JSON.stringify({ content: textarea.value }),
+      credentials: "same-origin",
+    }).then((response) => response.json().then((data) => ({ status: response.status, data })));
+  }
+
+  function showProblems(list) {
+    problems.textContent = "";
+    problems.classList.toggle("ok", list.length === 0);
+    if (list.length === 0) {
+      problems.textContent = "Valid.";
+      return;
+    }
+    const ul = document.createElement("ul");
+    for (const p of list) {
+      const li = document.createElement("li");
+      li.className = "problem";
+      li.dataset.line = p.line === null ? "" : String(p.line);
+      li.textContent = (p.line ? "line " + p.line + ": " : "") + p.field + ": " + p.message;
+      ul.appendChild(li);
+    }
+    problems.appendChild(ul);
+  }
+
+  function validate() {
+    post(form.dataset.validate).then(({ data }) => showProblems(data.problems || []));
+  }
+
+  function table(result) {
+    const wrap = document.createElement("div");
+    const t = document.createElement("table");
+    const head = t.createTHead().insertRow();
+    for (const c of result.columns) {
+      const th = document.createElement("th");
+      th.scope = "col";
+      th.textContent = c;
+      head.appendChild(th);
+    }
+    const body = t.createTBody();
+    for (const row of result.rows) {
+      const tr = body.insertRow();
+      for (const c of result.columns) tr.insertCell().textContent = row[c] === null ? "" : row[c];
+    }
+    wrap.appendChild(t);
+    for (const q of result.quarantined) {
+      const p = document.createElement("p");
+      p.className = "problems";
+      p.textContent = "Quarantined " + (q.id || "?") + ": " + q.reason;
+      wrap.appendChild(p);
+    }
+    return wrap;
+  }
+
+  textarea.addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(validate, 300);
+  });
+  document.getElementById("diff-button").addEventListener("click", () => {
+    post(form.dataset.diff).then(({ data }) => {
+      document.getElementById("diff").textContent = data.diff || "(no change)";
+    });
+  });
+  document.getElementById("preview-button").addEventListener("click", () => {
+    const active = document.getElementById("preview-active");
+    const draft = document.getElementById("preview-draft");
+    active.textContent = draft.textContent = "Pulling sample records…";
+    post(form.dataset.preview).then(({ data }) => {
+      active.textContent = draft.textContent = "";
+      if (data.problems && data.problems.length) {
+        showProblems(data.problems);
+        return;
+      }
+      if (data.error) {
+        draft.textContent = data.error;
+        return;
+      }
+      active.appendChild(table(data.active));
+      const out = table(data.draft);
+      out.id = "preview-draft-result";
+      draft.appendChild(out);
+    });
+  });
+})();

@@ -1,0 +1,49 @@
+"""Per-event-type usage features of an imported product log, as of one observation date (pure pandas).
+
+`events` has one row per account, day, event type and count (the store's imported activity rows). Only days on or
+before `as_of` are read. Per type: counts over the last 30, 60 and 90 days, their change against the window
+before (30/60/90 days earlier), a per-active-user rate, and a tenure-scaled 30-day rate so a 10-day-old account
+is not read as a quiet one.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from engine.learning.features import relative_change
+
+WINDOWS = (30, 60, 90)
+USERS_FEATURE = "active_users"  # rows counting distinct users per day (app/history/load.py)
+
+
+def _sums(events: pd.DataFrame, lo: int, hi: int) -> pd.DataFrame:
+    """Per account x type: summed counts of the days with age in [lo, hi)."""
+    part = events[(events["age"] >= lo) & (events["age"] < hi)]
+    return part.pivot_table(index="account_id", columns="feature", values="count", aggfunc="sum", fill_value=0)
+
+
+def event_type_features(
+    events: pd.DataFrame, as_of: pd.Timestamp, index: pd.Index, tenure_days: pd.Series
+) -> pd.DataFrame:
+    """The features above for the accounts in `index` (missing accounts: zero use)."""
+    age = (pd.Timestamp(as_of) - pd.to_datetime(events["day"])).dt.days
+    events = events.assign(age=age)[(age >= 0) & (age < 2 * max(WINDOWS))]
+    types = sorted(set(events["feature"]) - {USERS_FEATURE})
+    out: dict[str, pd.Series] = {}
+    user_days = None
+    for w in WINDOWS:
+        now = _sums(events, 0, w).reindex(index=index, columns=[*types, USERS_FEATURE], fill_value=0).fillna(0)
+        before = _sums(events, w, 2 * w).reindex(index=index, columns=types, fill_value=0).fillna(0)
+        if w == WINDOWS[0]:
+            user_days = now[USERS_FEATURE].astype("float64")
+        out[f"active_user_days_{w}d"] = now[USERS_FEATURE].astype("float64")
+        for t in types:
+            out[f"ev_{t}_{w}d"] = now[t].astype("float64")
+            out[f"ev_{t}_change_{w}d"] = pd.Series(relative_change(now[t], before[t]), index=index)
+    assert user_days is not None
+    window = float(WINDOWS[0])
+    observed = tenure_days.reindex(index).clip(lower=1, upper=window).fillna(window)
+    for t in types:
+        out[f"ev_{t}_per_user_day_30d"] = out[f"ev_{t}_30d"] / user_days.where(user_days > 0)
+        out[f"ev_{t}_tenure_scaled_30d"] = out[f"ev_{t}_30d"] * window / observed
+    return pd.DataFrame(out, index=index)
