@@ -74,32 +74,22 @@ def worker(
     SDKs serve every job; forking a fresh process per job cost more than the delivery. A job that kills the
     worker loses nothing: its rows stay `enqueued` until the sweeper hands them out again.
     """
-    from rq import SimpleWorker
     from rq.worker import DequeueStrategy
 
     from app.queues import all_queues, redis_connection
     from app.store.db import make_engine, upgrade_schema
-    from app.supervision import log_to_stderr, supervise
+    from app.supervision import SupervisedWorker, log_to_stderr, stop_asked, supervise
 
     log_to_stderr()
     settings = _redis_settings()
     upgrade_schema(make_engine(settings.database_url))
 
-    class Worker(SimpleWorker):
-        """rq's worker, remembering whether its loop ended because it was asked to stop (SIGTERM, SIGINT): rq's
-        loop also ends, quietly, on a Redis timeout, and that one is restarted."""
-
-        stop_asked = False
-
-        def request_stop(self, signum, frame) -> None:
-            self.stop_asked = True
-            super().request_stop(signum, frame)
-
     def run() -> bool:
         # with_scheduler: the coalesced webhook processing is enqueued to run a moment later (enqueue_in).
-        rq_worker = Worker(list(queues or all_queues()), connection=redis_connection(settings))
+        rq_worker = SupervisedWorker(list(queues or all_queues()), redis_connection(settings),
+                                     block_seconds=settings.redis_timeout_seconds)  # fmt: skip
         rq_worker.work(burst=burst, dequeue_strategy=DequeueStrategy.ROUND_ROBIN, with_scheduler=True)
-        return burst or rq_worker.stop_asked
+        return burst or stop_asked()
 
     supervise(run, "the worker")
 
@@ -107,17 +97,15 @@ def worker(
 def scheduler() -> None:
     """Enqueue the periodic jobs (dispatch, sweep, webhooks left waiting, due campaign steps, nightly rescoring,
     the incremental sync); restarted with a backoff when Redis goes away (app/supervision.py)."""
-    from rq.cron import CronScheduler
-
     from app.jobs import SCHEDULE
     from app.queues import redis_connection
-    from app.supervision import log_to_stderr, supervise
+    from app.supervision import SupervisedCron, log_to_stderr, supervise
 
     log_to_stderr()
     settings = _redis_settings()
 
     def run() -> bool:
-        cron = CronScheduler(connection=redis_connection(settings))
+        cron = SupervisedCron(connection=redis_connection(settings))
         for job, queue, interval, expression in SCHEDULE:
             cron.register(job, queue, interval=interval, cron=expression)
         cron.start()  # returns only when asked to stop; a Redis error propagates
