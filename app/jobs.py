@@ -132,8 +132,9 @@ def process_webhooks(settings: Settings, engine, as_of: str | None = None) -> di
 
     from app.history.segment import ingest_segment_events, segment_types
 
-    segment = ingest_segment_events(engine, segment_types(settings.segment_mapping))
-    result = process_received(engine, pull, rescore_accounts, policy=RetryPolicy.from_settings(settings))
+    policy = RetryPolicy.from_settings(settings)
+    segment = ingest_segment_events(engine, segment_types(settings.segment_mapping), policy=policy)
+    result = process_received(engine, pull, rescore_accounts, policy=policy)
     if segment.accounts:
         rescore_accounts(segment.accounts)
     if result.accounts or segment.accounts:

@@ -1,16 +1,21 @@
 """Issue 16 items 6–8: a failed pull is retried with a backoff then marked failed, one bad event or vendor fails
-alone, and a run holds its events while it lives and settles only the events it still holds."""
+alone, a run holds its events while it lives and settles only the events it still holds, and a run that dies has
+used its events' attempt, so an event that kills every run taking it ends `failed` (CRM and Segment events alike).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import pytest
 from sqlalchemy import select, update
 
+from app.history.segment import ingest_segment_events
 from app.store.load import load_accounts
 from app.store.models import ExternalId, WebhookEvent
 from app.web import create_app
-from app.webhook_events.processing import RetryPolicy, process_received
+from app.webhook_events.claims import claim_events
+from app.webhook_events.processing import CRM_EVENTS, RetryPolicy, process_received
 from app.webhook_events.store import record_events
 from connectors.webhook_common import VendorEvent
 from tests.factories import accounts_frame
@@ -187,3 +192,88 @@ def test_settings_bound_the_processing_retries():
                                   "CSE_WEBHOOK_LEASE_SECONDS": "90"})  # fmt: skip
     policy = RetryPolicy.from_settings(settings)
     assert (policy.max_attempts, policy.backoff, policy.lease) == (7, timedelta(seconds=30), timedelta(seconds=90))
+
+
+class Crash(BaseException):
+    """What a dying worker leaves: the run stops where it was, nothing of it catches this, nothing is settled."""
+
+
+def _lease_lapses(store) -> None:
+    with store.begin() as conn:
+        conn.execute(update(WebhookEvent.__table__).where(WebhookEvent.__table__.c.status == "processing")
+                     .values(processed_at=datetime.now() - timedelta(hours=1)))  # fmt: skip
+
+
+def _runs_until_settled(store, run, limit: int = 10) -> int:
+    """Run `run` again and again, each crash followed by its lease lapsing, until nothing is left to take."""
+    for runs in range(1, limit + 1):
+        try:
+            run()
+        except Crash:
+            _lease_lapses(store)
+            continue
+        if not any(r.status in {"received", "processing"} for r in _rows(store).values()):
+            return runs
+    raise AssertionError(f"still unsettled after {limit} runs: {_rows(store)}")
+
+
+def test_an_event_that_kills_every_run_ends_failed_and_its_batch_mate_is_processed(store):
+    _link(store, 2)
+    record_events(store, "hubspot", _company_events("hubspot", ["500", "501"]))
+
+    def pull(wanted):
+        if "500" in wanted["hubspot"].get("companies", []):
+            raise Crash("the vendor SDK segfaults on record 500")
+
+    runs = _runs_until_settled(store, lambda: process_received(store, pull, lambda a: None, policy=POLICY))
+    rows = _rows(store)
+    poison, mate = rows["hubspot-500"], rows["hubspot-501"]
+    assert poison.status == "failed" and poison.attempts == POLICY.max_attempts and poison.claim is None
+    assert "crashed or was killed" in poison.reason
+    assert mate.status == "processed", "taken alone once its batch had died twice, it went through"
+    assert runs == 4, "two crashes together, one alone, then the poison is failed and its mate processed"
+
+
+def test_a_run_that_dies_once_costs_one_attempt_and_its_events_are_taken_again_together(store):
+    _link(store, 2)
+    record_events(store, "hubspot", _company_events("hubspot", ["500", "501"]))
+    with pytest.raises(Crash):
+        process_received(store, _crash_once(), lambda a: None, policy=POLICY)
+    assert {r.attempts for r in _rows(store).values()} == {1}, "the attempt counted at claim time"
+    _lease_lapses(store)
+    calls: list = []
+    result = process_received(store, _failing_for(set(), calls), lambda a: None, policy=POLICY)
+    assert result.completed == 2 and len(calls) == 1, "one run for both: a single death is no suspicion"
+    assert {(r.status, r.attempts) for r in _rows(store).values()} == {("processed", 2)}
+
+
+def _crash_once():
+    crashed: list[bool] = []
+
+    def pull(wanted):
+        if not crashed:
+            crashed.append(True)
+            raise Crash("kill -9")
+
+    return pull
+
+
+def test_segment_messages_are_claimed_held_and_failed_the_same_way(store, monkeypatch):
+    import app.history.segment as segment
+
+    record_events(store, "segment", [VendorEvent("m1", "", "track", "u1", "post")])
+    record_events(store, "hubspot", _company_events("hubspot", ["500"]))
+
+    def crash(*args):
+        raise Crash("out of memory")
+
+    monkeypatch.setattr(segment, "_activity", crash)
+    for _ in range(POLICY.max_attempts):
+        with pytest.raises(Crash):
+            ingest_segment_events(store, {}, policy=POLICY)
+        _lease_lapses(store)
+    assert ingest_segment_events(store, {}, policy=POLICY).messages == 0, "failed instead of taken again"
+    rows = _rows(store)
+    assert rows["m1"].status == "failed" and "crashed or was killed" in rows["m1"].reason
+    assert (rows["hubspot-500"].status, rows["hubspot-500"].attempts) == ("received", 0), "not Segment's to take"
+    assert [r.event_id for r in claim_events(store, POLICY, 10, CRM_EVENTS).rows] == ["hubspot-500"]

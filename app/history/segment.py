@@ -5,6 +5,8 @@ A track call's account is its `context.groupId` (or `groupId` / `properties.grou
 was last put in by a group call. Each event is kept as one activity row (source `segment`, external id = its
 messageId), and each user active on a day counts once as a login that day, as in an import with a user column.
 Messages of an event name the mapping does not list, or with no account, are marked processed with the reason.
+Messages are claimed, held and settled as the CRM events are (app/webhook_events/claims.py), so a run that dies
+leaves them to the next, and a message that keeps killing its run ends `failed`.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from app.history.mapping import EventType
 from app.store.bulk import upsert
 from app.store.load import load_events
 from app.store.models import Account, RecordLink, WebhookEvent
-from app.webhook_events.processing import claim_waiting
+from app.webhook_events.claims import RetryPolicy, claim_events
 
 VENDOR = "segment"
 SOURCE = "segment"
@@ -84,21 +86,25 @@ def _activity(engine: Engine, tracks: list, types: dict[str, EventType]) -> tupl
     return pd.concat([frame, user_days.drop(columns="day")], ignore_index=True), skipped
 
 
-def ingest_segment_events(engine: Engine, types: dict[str, EventType], limit: int = 50_000) -> SegmentResult:
+def ingest_segment_events(engine: Engine, types: dict[str, EventType], limit: int = 50_000,
+                          policy: RetryPolicy | None = None) -> SegmentResult:  # fmt: skip
     """Claim the waiting Segment messages, load their activity, mark them processed (with a reason when skipped)."""
-    rows = claim_waiting(engine, limit, WebhookEvent.__table__.c.vendor == VENDOR)
+    policy = policy or RetryPolicy()
+    claim = claim_events(engine, policy, limit, WebhookEvent.__table__.c.vendor == VENDOR)
+    rows = claim.rows
     result = SegmentResult(messages=len(rows))
     if not rows:
         return result
-    _link_users(engine, [r for r in rows if r.object == "group"])
-    frame, skipped = _activity(engine, [r for r in rows if r.object == "track"], types)
-    account_of: dict[str, int] = {}
-    row_keys: dict[int, str] = {}
-    if not frame.empty:
-        row_keys = dict(zip(frame["row"].dropna().astype(int), frame["account_key"], strict=False))
-        with engine.begin() as conn:
-            account_of = ensure_accounts(conn, frame["account_key"].tolist(), {})
-            result.events = load_events(conn, frame, account_of)
+    with claim.held(engine, policy.lease):
+        _link_users(engine, [r for r in rows if r.object == "group"])
+        frame, skipped = _activity(engine, [r for r in rows if r.object == "track"], types)
+        account_of: dict[str, int] = {}
+        row_keys: dict[int, str] = {}
+        if not frame.empty:
+            row_keys = dict(zip(frame["row"].dropna().astype(int), frame["account_key"], strict=False))
+            with engine.begin() as conn:
+                account_of = ensure_accounts(conn, frame["account_key"].tolist(), {})
+                result.events = load_events(conn, frame, account_of)
     result.accounts = sorted(set(account_of.values()))
     result.skipped = len(skipped)
     table = WebhookEvent.__table__
@@ -106,9 +112,9 @@ def ingest_segment_events(engine: Engine, types: dict[str, EventType], limit: in
             for r in rows]  # fmt: skip
     statement = (
         update(table)
-        .where(table.c.id == bindparam("row_id"))
+        .where(table.c.id == bindparam("row_id"), claim.mine)
         .values(status="processed", processed_at=datetime.now(), reason=bindparam("reason"),
-                account_ids=bindparam("account_ids"))
+                account_ids=bindparam("account_ids"), claim=None)
     )  # fmt: skip
     with engine.begin() as conn:
         conn.execute(statement, done)

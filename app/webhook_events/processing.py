@@ -16,16 +16,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, and_, or_, select, update
+from sqlalchemy import Engine, select, update
 
 from app.store.models import ExternalId, RecordLink, WebhookEvent
+from app.webhook_events.claims import Claim, RetryPolicy, claim_events, due
 from connectors.registry import connector
 
 log = logging.getLogger(__name__)
 COALESCE_KEY = "cse:webhooks:processing-scheduled"
-CLAIM_LEASE = timedelta(minutes=10)
 # Vendors whose events another processor takes (Segment usage: app/history/segment.py), not the CRM pull.
 OWN_PROCESSORS = ("segment",)
+CRM_EVENTS = WebhookEvent.__table__.c.vendor.not_in(OWN_PROCESSORS)
 # If a scheduled run never starts (its worker died), the key expires so later events schedule a new one.
 COALESCE_TTL_SECONDS = 120
 
@@ -98,74 +99,6 @@ class ProcessResult:
     failed: int = 0  # events that used up their attempts
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How a run holds its events and what it does with those it could not process."""
-
-    lease: timedelta = CLAIM_LEASE
-    max_attempts: int = 5
-    backoff: timedelta = timedelta(seconds=60)
-    backoff_cap: timedelta = timedelta(hours=1)
-
-    @classmethod
-    def from_settings(cls, settings) -> RetryPolicy:
-        return cls(timedelta(seconds=settings.webhook_lease_seconds), settings.webhook_max_attempts,
-                   timedelta(seconds=settings.webhook_retry_seconds))  # fmt: skip
-
-    def delay(self, attempts: int) -> timedelta:
-        """Exponential: backoff, 2 × backoff, 4 × … up to the cap."""
-        return min(self.backoff * 2 ** max(attempts - 1, 0), self.backoff_cap)
-
-
-def _due(table, now: datetime):
-    return or_(table.c.next_attempt_at.is_(None), table.c.next_attempt_at <= now)
-
-
-def _claim(engine: Engine, policy: RetryPolicy, limit: int) -> tuple[str, list]:
-    """Take waiting events that are due (and those of runs whose lease lapsed) under a fresh claim id."""
-    table = WebhookEvent.__table__
-    now, claim = datetime.now(), uuid.uuid4().hex
-    expired = and_(table.c.status == "processing", table.c.processed_at < now - policy.lease)
-    waiting = and_(or_(and_(table.c.status == "received", _due(table, now)), expired),
-                   table.c.vendor.not_in(OWN_PROCESSORS))  # fmt: skip
-    with engine.begin() as conn:
-        ids = [r for (r,) in conn.execute(select(table.c.id).where(waiting).order_by(table.c.id).limit(limit))]
-        if not ids:
-            return claim, []
-        conn.execute(update(table).where(table.c.id.in_(ids), waiting)
-                     .values(status="processing", processed_at=now, claim=claim))  # fmt: skip
-        rows = conn.execute(select(table).where(table.c.claim == claim).order_by(table.c.id)).all()
-    return claim, rows
-
-
-class _Heartbeat:
-    """Renews a run's lease while the run is alive, so a long run keeps its events; a killed run stops renewing,
-    its lease lapses and the next run takes the events."""
-
-    def __init__(self, engine: Engine, claim: str, lease: timedelta) -> None:
-        self.engine, self.claim, self.every = engine, claim, lease.total_seconds() / 4
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name=f"lease-{claim[:8]}", daemon=True)
-
-    def __enter__(self) -> _Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _beat(self) -> None:
-        table = WebhookEvent.__table__
-        while not self._stop.wait(self.every):
-            try:
-                with self.engine.begin() as conn:
-                    conn.execute(update(table).where(table.c.claim == self.claim, table.c.status == "processing")
-                                 .values(processed_at=datetime.now()))  # fmt: skip
-            except Exception:  # noqa: BLE001 - the database is down: the next beat tries again
-                log.warning("could not renew the lease of webhook run %s", self.claim, exc_info=True)
-
-
 def _pull_isolated(pull: Callable, rows, probe_limit: int) -> dict[int, str]:
     """Pull what the events name in one go; if that fails, vendor by vendor, and a vendor's failed pull event by
     event (up to `probe_limit` of them), so one bad event or one vendor down fails alone. Returns event row id →
@@ -199,24 +132,6 @@ def _try(pull: Callable, rows) -> str | None:
     return None
 
 
-def claim_waiting(engine: Engine, limit: int, which) -> list:
-    """Claim up to `limit` waiting events matching `which` (status `processing`, the claim time as lease), so two
-    runs at once never take the same event; a run that died leaves its claim to expire and the events to the next.
-    """
-    table = WebhookEvent.__table__
-    claim = datetime.now()
-    expired = and_(table.c.status == "processing", table.c.processed_at < claim - CLAIM_LEASE)
-    waiting = and_(or_(table.c.status == "received", expired), which)
-    with engine.begin() as conn:
-        ids = [r for (r,) in conn.execute(select(table.c.id).where(waiting).order_by(table.c.id).limit(limit))]
-        if not ids:
-            return []
-        conn.execute(update(table).where(table.c.id.in_(ids), waiting).values(status="processing",
-                                                                             processed_at=claim))  # fmt: skip
-        query = select(table).where(table.c.status == "processing", table.c.processed_at == claim, which)
-        return conn.execute(query.order_by(table.c.id)).all()
-
-
 def process_received(
     engine: Engine,
     pull: Callable[[dict[str, dict[str, list[str]]]], None],
@@ -227,18 +142,28 @@ def process_received(
 ) -> ProcessResult:
     """Take the waiting events: pull fresh data for the records they name, rescore each touched account once.
 
-    The events are claimed first (status `processing` under this run's claim id, the lease renewed while the run
-    lives), so two runs never take the same event, and only the run holding an event settles it: a run whose
+    The events are claimed first (app/webhook_events/claims.py: the attempt counted, the lease renewed while the
+    run lives), so two runs never take the same event, and only the run holding an event settles it: a run whose
     lease lapsed (it froze) finds its events settled by another and changes nothing. An event whose pull fails
     (per vendor, then alone) goes back to `received` with a backoff and the error as its reason, and to `failed`
-    after the policy's attempts; the others go on.
+    after the policy's attempts; the others go on. Events whose runs kept dying are taken one by one first.
     """
     policy = policy or RetryPolicy()
-    claim, rows = _claim(engine, policy, limit)
-    result = ProcessResult(events=len(rows))
-    if not rows:
-        return result
-    with _Heartbeat(engine, claim, policy.lease):
+    result = ProcessResult()
+    while True:
+        claim = claim_events(engine, policy, limit, CRM_EVENTS)
+        result.failed += claim.exhausted
+        if claim.rows:
+            _process(engine, claim, pull, rescore_accounts, policy, probe_limit, result)
+        if not claim.isolated:
+            return result
+
+
+def _process(engine: Engine, claim: Claim, pull: Callable, rescore_accounts: Callable, policy: RetryPolicy,
+             probe_limit: int, result: ProcessResult) -> None:  # fmt: skip
+    rows = claim.rows
+    result.events += len(rows)
+    with claim.held(engine, policy.lease):
         errors = _pull_isolated(pull, rows, probe_limit)
         pulled = [row for row in rows if row.id not in errors]
         accounts = _accounts_for(engine, pulled)
@@ -250,37 +175,34 @@ def process_received(
                 log.warning("rescoring for webhook events failed", exc_info=True)
                 errors.update({row.id: f"rescoring: {type(error).__name__}: {error}"[:2000] for row in pulled})
                 pulled, touched = [], []
-    result.accounts = touched
-    result.unresolved = sum(1 for row in pulled if not accounts[row.id])
-    _settle(engine, claim, pulled, accounts, rows, errors, policy, result)
-    return result
+    result.accounts = sorted(set(result.accounts) | set(touched))
+    result.unresolved += sum(1 for row in pulled if not accounts[row.id])
+    _settle(engine, claim, pulled, accounts, errors, policy, result)
 
 
-def _settle(engine, claim, pulled, accounts, rows, errors, policy: RetryPolicy, result: ProcessResult) -> None:
+def _settle(engine, claim: Claim, pulled, accounts, errors, policy: RetryPolicy, result: ProcessResult) -> None:
     """Mark this run's events processed or due again; rows no longer under this run's claim are left alone."""
     table = WebhookEvent.__table__
     now = datetime.now()
-    mine = and_(table.c.claim == claim, table.c.status == "processing")
     completed: list[int] = []
     with engine.begin() as conn:
         for row in pulled:
             reason = None if accounts[row.id] else "no account in the store matches this record"
-            done = conn.execute(update(table).where(table.c.id == row.id, mine).values(
+            done = conn.execute(update(table).where(table.c.id == row.id, claim.mine).values(
                 status="processed", processed_at=now, account_ids=accounts[row.id], reason=reason, claim=None,
                 next_attempt_at=None))  # fmt: skip
             completed += [row.id] * done.rowcount
-        for row in rows:
+        for row in claim.rows:
             if row.id not in errors:
                 continue
-            attempts = row.attempts + 1
-            settled = {"status": "failed", "next_attempt_at": None} if attempts >= policy.max_attempts else {
-                "status": "received", "next_attempt_at": now + policy.delay(attempts)}  # fmt: skip
-            done = conn.execute(update(table).where(table.c.id == row.id, mine).values(
-                attempts=attempts, reason=errors[row.id], processed_at=now, claim=None, **settled))  # fmt: skip
+            settled = {"status": "failed", "next_attempt_at": None} if row.attempts >= policy.max_attempts else {
+                "status": "received", "next_attempt_at": now + policy.delay(row.attempts)}  # fmt: skip
+            done = conn.execute(update(table).where(table.c.id == row.id, claim.mine).values(
+                reason=errors[row.id], processed_at=now, claim=None, **settled))  # fmt: skip
             if done.rowcount:
                 result.failed += settled["status"] == "failed"
                 result.retrying += settled["status"] == "received"
-    result.completed = len(completed)
+    result.completed += len(completed)
     if completed:  # after the commit: the log names exactly the events this run settled
         log.info("webhook events processed: %s", ",".join(map(str, completed)))
 
@@ -361,10 +283,8 @@ def schedule_processing_on_redis(
 def received_waiting(engine: Engine) -> bool:
     """Events still waiting and due after a run: they arrived while it ran, and need the next one (events waiting
     out a retry backoff are left to the scheduler's sweep)."""
-    table = WebhookEvent.__table__
-    due = and_(table.c.status == "received", _due(table, datetime.now()))
     with engine.connect() as conn:
-        return conn.execute(select(table.c.id).where(due).limit(1)).first() is not None
+        return conn.execute(select(WebhookEvent.id).where(due(datetime.now())).limit(1)).first() is not None
 
 
 def release_coalescing(connection) -> None:
