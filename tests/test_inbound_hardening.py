@@ -195,6 +195,34 @@ def test_refused_requests_are_logged_without_their_body_and_throttled_per_source
     assert client.post("/webhooks/intercom", data=body, headers=intercom_headers(body)).status_code == 204
 
 
+@pytest.fixture
+def redis_url():
+    from sandbox.redis_server import throwaway_redis
+    from tests.conftest import service_missing
+
+    try:
+        with throwaway_redis() as url:
+            yield url
+    except FileNotFoundError as error:
+        service_missing("redis-server (for a throwaway instance)", error)
+
+
+def test_the_refusal_budget_is_one_for_all_web_workers_through_redis(store, redis_url):
+    settings = replace(SETTINGS, webhook_refusals_per_minute=4, redis_url=redis_url)
+    workers = [create_app(settings, engine=store).test_client() for _ in range(2)]  # two gunicorn workers' apps
+    answers = [workers[i % 2].post("/webhooks/intercom", data=b"junk").status_code for i in range(6)]
+    assert answers == [401, 401, 401, 401, 429, 429], "four refusals logged between them, not four each"
+    assert len(_events(store)) == 4
+
+
+def test_without_an_answering_redis_each_worker_still_throttles_on_its_own(store):
+    from sandbox.redis_server import free_port
+
+    gone = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    client = create_app(replace(SETTINGS, webhook_refusals_per_minute=2, redis_url=gone), engine=store).test_client()
+    assert [client.post("/webhooks/intercom", data=b"junk").status_code for _ in range(3)] == [401, 401, 429]
+
+
 # ---- item 12: secrets in reprs -----------------------------------------------------------------------------------
 
 

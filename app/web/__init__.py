@@ -14,6 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from app.keyfile import session_key
 from app.settings import Settings
 from app.store.db import STORE_DOWN, make_engine, upgrade_schema
+from app.web import context
 from app.web.throttle import RefusalBudget
 
 STORE_RETRY_AFTER = 10  # seconds a sender is asked to wait when the store is down
@@ -40,8 +41,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     # Bodies past this size are refused with 413 before any handler reads them.
     app.config["MAX_CONTENT_LENGTH"] = settings.webhook_max_bytes
-    app.extensions["cse"] = {"settings": settings, "engine": engine,
-                             "refusals": RefusalBudget(settings.webhook_refusals_per_minute)}  # fmt: skip
+    # The refusal budget is shared by the web workers through Redis when there is one (app/web/throttle.py).
+    refusals = RefusalBudget(settings.webhook_refusals_per_minute, shared=context.redis if settings.redis_url else None)
+    app.extensions["cse"] = {"settings": settings, "engine": engine, "refusals": refusals}
 
     _sessions(app, settings)
 

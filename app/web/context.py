@@ -17,7 +17,8 @@ def engine() -> Engine:
 
 
 def refusals():
-    """The per-source budget of refused webhook requests (app/web/throttle.py), one per app."""
+    """The per-source budget of refused webhook requests (app/web/throttle.py), one per app, shared by the apps
+    of every web worker through Redis when there is one."""
     return current_app.extensions["cse"]["refusals"]
 
 
