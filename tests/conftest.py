@@ -102,3 +102,15 @@ def loopback() -> Iterator[tuple[RunningServer, Dispatcher]]:
     running = start_server(dispatcher)
     yield running, dispatcher
     running.stop()
+
+
+@pytest.fixture
+def throwaway_redis_url() -> Iterator[str]:
+    """A redis-server of the test's own (the shared one on 6379 is never flushed), gone with everything after it."""
+    from sandbox.redis_server import throwaway_redis
+
+    try:
+        with throwaway_redis() as url:
+            yield url
+    except FileNotFoundError as error:
+        service_missing("redis-server (for a throwaway instance)", error)

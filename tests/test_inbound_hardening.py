@@ -195,20 +195,8 @@ def test_refused_requests_are_logged_without_their_body_and_throttled_per_source
     assert client.post("/webhooks/intercom", data=body, headers=intercom_headers(body)).status_code == 204
 
 
-@pytest.fixture
-def redis_url():
-    from sandbox.redis_server import throwaway_redis
-    from tests.conftest import service_missing
-
-    try:
-        with throwaway_redis() as url:
-            yield url
-    except FileNotFoundError as error:
-        service_missing("redis-server (for a throwaway instance)", error)
-
-
-def test_the_refusal_budget_is_one_for_all_web_workers_through_redis(store, redis_url):
-    settings = replace(SETTINGS, webhook_refusals_per_minute=4, redis_url=redis_url)
+def test_the_refusal_budget_is_one_for_all_web_workers_through_redis(store, throwaway_redis_url):
+    settings = replace(SETTINGS, webhook_refusals_per_minute=4, redis_url=throwaway_redis_url)
     workers = [create_app(settings, engine=store).test_client() for _ in range(2)]  # two gunicorn workers' apps
     answers = [workers[i % 2].post("/webhooks/intercom", data=b"junk").status_code for i in range(6)]
     assert answers == [401, 401, 401, 401, 429, 429], "four refusals logged between them, not four each"

@@ -145,27 +145,18 @@ def test_a_stop_asked_while_a_run_fails_is_not_restarted():
     assert signal.getsignal(signal.SIGTERM) == before, "the process's own handlers are back"
 
 
-@pytest.fixture
-def redis_url() -> str:
-    try:
-        with throwaway_redis() as url:
-            yield url
-    except FileNotFoundError as error:
-        service_missing("redis-server (for a throwaway instance)", error)
-
-
 @pytest.mark.redis
-def test_the_worker_waits_on_redis_no_longer_than_its_block_plus_rqs_margin(redis_url):
-    worker = SupervisedWorker(["q"], redis.Redis.from_url(redis_url, socket_timeout=2), block_seconds=2)
+def test_the_worker_waits_on_redis_no_longer_than_its_block_plus_rqs_margin(throwaway_redis_url):
+    worker = SupervisedWorker(["q"], redis.Redis.from_url(throwaway_redis_url, socket_timeout=2), block_seconds=2)
     assert worker.dequeue_timeout == 2, "a blocking dequeue of 2 s, then the loop comes round (stop, heartbeat)"
     assert worker.connection.connection_pool.connection_kwargs["socket_timeout"] == 12, "not rq's 415 s"
 
 
 @pytest.mark.redis
-def test_the_worker_stops_its_listener_when_the_listener_already_lost_its_subscription(redis_url):
+def test_the_worker_stops_its_listener_when_the_listener_already_lost_its_subscription(throwaway_redis_url):
     """rq's stop waited for its pub/sub listener, which, once the reply to the UNSUBSCRIBE had reached it, slept
     a minute waiting for a subscription: a SIGTERM took a minute to stop the worker."""
-    worker = SupervisedWorker(["q"], redis.Redis.from_url(redis_url, socket_timeout=2), block_seconds=2)
+    worker = SupervisedWorker(["q"], redis.Redis.from_url(throwaway_redis_url, socket_timeout=2), block_seconds=2)
     worker.subscribe()
     _wait(lambda: worker.pubsub.subscribed, 10, "the subscription", [])
     worker.pubsub.unsubscribe()
