@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import signal
 import threading
 import time
@@ -34,6 +35,7 @@ LISTEN_WAIT_SECONDS = 1
 _RQ_TTL_OVER_BLOCK = 15
 
 _stop = threading.Event()
+_supervisor_pid = 0
 
 
 class StopAsked(Exception):
@@ -64,8 +66,15 @@ def stop_asked() -> bool:
     return _stop.is_set()
 
 
-def note_stop(_signum=None, _frame=None) -> None:
-    """Remember a stop request; the signal handler between rq's, and what rq's handlers call first (below)."""
+def note_stop(signum=None, _frame=None) -> None:
+    """Remember a stop request; the signal handler between rq's, and what rq's handlers call first (below).
+
+    A process forked before it set handlers of its own (rq's scheduler process) gets the signal's default action
+    instead: the worker's teardown waits for that process to end on its SIGTERM."""
+    if signum is not None and os.getpid() != _supervisor_pid:
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+        return
     _stop.set()
 
 
@@ -84,8 +93,10 @@ def supervise(run: Callable[[], bool], what: str, backoff: Backoff | None = None
     """Call `run` until it returns True (it stopped because it was asked to, or its work is done); a False return
     or an exception is logged and `run` starts again after the backoff, unless a stop was asked meanwhile. A run
     that lasted longer than the backoff's cap resets it, so a later outage starts again from short waits."""
+    global _supervisor_pid
     backoff = backoff or Backoff()
     _stop.clear()
+    _supervisor_pid = os.getpid()
     previous = {name: signal.getsignal(name) for name in STOP_SIGNALS}
     _handle_stops(note_stop)  # until rq installs its handlers, and again after a run left its stale ones behind
     try:

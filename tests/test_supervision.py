@@ -145,6 +145,27 @@ def test_a_stop_asked_while_a_run_fails_is_not_restarted():
     assert signal.getsignal(signal.SIGTERM) == before, "the process's own handlers are back"
 
 
+def test_a_process_forked_before_it_set_its_own_handlers_still_dies_of_sigterm():
+    """rq's worker forks its scheduler process with the supervisor's handler in place, and waits for it to end on
+    the SIGTERM it sends; a child that only took note would keep the worker from stopping."""
+    import multiprocessing
+
+    exits: list[int | None] = []
+
+    def run() -> bool:
+        child = multiprocessing.get_context("fork").Process(target=time.sleep, args=(60,), daemon=True)
+        child.start()
+        child.terminate()
+        child.join(timeout=30)
+        exits.append(child.exitcode)
+        if child.is_alive():
+            child.kill()
+        return True
+
+    supervise(run, "a test loop")
+    assert exits == [-signal.SIGTERM]
+
+
 @pytest.mark.redis
 def test_the_worker_waits_on_redis_no_longer_than_its_block_plus_rqs_margin(throwaway_redis_url):
     worker = SupervisedWorker(["q"], redis.Redis.from_url(throwaway_redis_url, socket_timeout=2), block_seconds=2)
