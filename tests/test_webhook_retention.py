@@ -65,6 +65,18 @@ def test_settled_events_past_the_window_lose_their_body_and_waiting_ones_stay(st
     assert _left(store) == ["old-claimed", "old-waiting", "recent"]
 
 
+def test_failed_events_past_the_window_lose_their_body_and_keep_their_reason(store):
+    record_events(store, "hubspot", [_event("failed-old"), _event("failed-recent")])
+    _age(store, ["failed-old"], "failed", days=40)
+    _age(store, ["failed-recent"], "failed", days=3)
+    with store.begin() as conn:
+        conn.execute(update(WebhookEvent.__table__).values(reason="vendor refused"))
+    assert prune_webhook_events(store, NOW - timedelta(days=30), keys_before=NOW - timedelta(days=35)) == 1
+    assert _left(store) == ["failed-old", "failed-recent"] and _with_payload(store) == ["failed-recent"]
+    with store.connect() as conn:
+        assert set(conn.scalars(select(WebhookEvent.reason))) == {"vendor refused"}
+
+
 def test_the_nightly_job_honours_the_setting(store, monkeypatch):
     url = store.url.render_as_string(hide_password=False)
     record_events(store, "hubspot", [_event("a"), _event("b")])

@@ -1,7 +1,8 @@
 """How long the webhook event log keeps what it has settled: the log is for auditing recent traffic, not an archive.
 
-Past the retention window, refused requests (ignored, rejected, malformed) are deleted and processed events lose
-their payload; the processed events' rows — their vendor event ids, the deduplication keys — stay for a longer
+Past the retention window, refused requests (ignored, rejected, malformed) are deleted and settled events
+(processed, failed) lose their payload — a failed event keeps its row and reason for the admin log; the processed
+events' rows — their vendor event ids, the deduplication keys — stay for a longer
 window, so a request captured and replayed after its body was pruned is still recognised as a replay. Work goes in
 short chunks, so webhook requests never wait behind one long statement. Events still waiting (received, processing)
 are kept whatever their age: they have yet to do their work.
@@ -16,6 +17,7 @@ from sqlalchemy import Engine, delete, select, update
 from app.store.models import WebhookEvent
 
 REFUSED = ("ignored", "rejected", "malformed")
+SETTLED = ("processed", "failed")
 CHUNK = 5000
 
 
@@ -33,7 +35,7 @@ def prune_webhook_events(engine: Engine, received_before: datetime, keys_before:
     if keys_before is not None:
         keys = select(table.c.id).where(table.c.status == "processed", table.c.received_at < keys_before)
         done += _in_chunks(engine, keys, chunk, delete_rows)
-    bodies = select(table.c.id).where(table.c.status == "processed", old, table.c.payload.is_not(None))
+    bodies = select(table.c.id).where(table.c.status.in_(SETTLED), old, table.c.payload.is_not(None))
     done += _in_chunks(engine, bodies, chunk, lambda ids: update(table).where(table.c.id.in_(ids)).values(payload=None))
     return done
 
