@@ -145,16 +145,24 @@ def test_a_stop_asked_while_a_run_fails_is_not_restarted():
     assert signal.getsignal(signal.SIGTERM) == before, "the process's own handlers are back"
 
 
+def _ready_then_sleep(ready) -> None:
+    ready.set()
+    time.sleep(60)
+
+
 def test_a_process_forked_before_it_set_its_own_handlers_still_dies_of_sigterm():
     """rq's worker forks its scheduler process with the supervisor's handler in place, and waits for it to end on
     the SIGTERM it sends; a child that only took note would keep the worker from stopping."""
     import multiprocessing
 
     exits: list[int | None] = []
+    fork = multiprocessing.get_context("fork")
 
     def run() -> bool:
-        child = multiprocessing.get_context("fork").Process(target=time.sleep, args=(60,), daemon=True)
+        ready = fork.Event()
+        child = fork.Process(target=_ready_then_sleep, args=(ready,), daemon=True)
         child.start()
+        ready.wait(30)  # past Python's own start-up of the child, which drops a signal that arrives during it
         child.terminate()
         child.join(timeout=30)
         exits.append(child.exitcode)
