@@ -12,7 +12,7 @@ from sqlalchemy import Connection, func, select
 from app.cards.overrides import apply_band_overrides
 from app.ml.artifacts import Artifact
 from app.ml.scorer import model_scores
-from app.store.bulk import chunked, staged_insert
+from app.store.bulk import chunked, result_frame, staged_insert
 from app.store.metrics import account_metrics
 from app.store.models import Score
 from app.store.scope import AccountScope, scope_filter
@@ -132,16 +132,21 @@ def _latest_rows(conn: Connection, as_of: date, account_ids: list[int]) -> pd.Da
             .subquery()
         )
         query = select(ranked.c.account_id, *(ranked.c[c] for c in VALUE_COLUMNS)).where(ranked.c.rank == 1)
-        frames.append(pd.DataFrame(conn.execute(query).all(), columns=["account_id", *VALUE_COLUMNS]))
+        frames.append(result_frame(conn.execute(query), ["account_id", *VALUE_COLUMNS]))
     return pd.concat(frames).set_index("account_id") if frames else pd.DataFrame(columns=VALUE_COLUMNS)
 
 
 def _moved(conn: Connection, as_of: date, out: pd.DataFrame) -> np.ndarray:
-    """Which rows of `out` say something the account's latest stored score does not."""
+    """Which rows of `out` say something the account's latest stored score does not (only accounts with a stored
+    score are compared: turning scores into comparable text costs more than the rest of the write)."""
     previous = _latest_rows(conn, as_of, out["account_id"].astype(int).tolist())
     known = out["account_id"].isin(previous.index).to_numpy()
-    same = (_comparable(out).to_numpy() == _comparable(previous.reindex(out["account_id"])).to_numpy()).all(axis=1)
-    return ~(known & same)
+    moved = ~known
+    if known.any():
+        rows = out[known]
+        same = _comparable(rows).to_numpy() == _comparable(previous.reindex(rows["account_id"])).to_numpy()
+        moved[known] = ~same.all(axis=1)
+    return moved
 
 
 def write_scores(conn: Connection, as_of: date, scored: pd.DataFrame) -> int:
