@@ -12,10 +12,10 @@ from sqlalchemy import Connection, func, select
 from app.cards.overrides import apply_band_overrides
 from app.ml.artifacts import Artifact
 from app.ml.scorer import model_scores
-from app.store.bulk import chunked, staged_insert
+from app.store.bulk import chunked, result_frame, staged_insert
 from app.store.metrics import account_metrics
 from app.store.models import Score
-from app.store.scope import AccountScope, scope_filter
+from app.store.scope import AccountScope, IdRange, scope_filter
 from engine.canonical import FACTORS
 from engine.expansion import score_expansion
 from engine.health import score_health
@@ -117,10 +117,16 @@ def _comparable(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(columns, index=frame.index)
 
 
-def _latest_rows(conn: Connection, as_of: date, account_ids: list[int]) -> pd.DataFrame:
-    """Each account's latest stored score on or before `as_of`, by account id (the VALUE_COLUMNS)."""
+def _latest_rows(conn: Connection, as_of: date, account_ids: list[int], scope: AccountScope = None) -> pd.DataFrame:
+    """Each account's latest stored score on or before `as_of`, by account id (the VALUE_COLUMNS), for at least the
+    given accounts. A range scope (a chunk, a shard) or the whole book is read in one query; only an explicit list
+    of ids goes through IN lists, whose thousands of parameters cost more than the rows they select."""
     table, frames = Score.__table__, []
-    for chunk in chunked(account_ids):
+    if scope is None or isinstance(scope, IdRange):
+        filters = [scope_filter(table.c.account_id, scope)]
+    else:
+        filters = [table.c.account_id.in_(chunk) for chunk in chunked(account_ids)]
+    for accounts in filters:
         ranked = (
             select(
                 table,
@@ -128,27 +134,33 @@ def _latest_rows(conn: Connection, as_of: date, account_ids: list[int]) -> pd.Da
                 .over(partition_by=table.c.account_id, order_by=(table.c.as_of.desc(), table.c.id.desc()))
                 .label("rank"),
             )
-            .where(table.c.as_of <= as_of, table.c.account_id.in_(chunk))
+            .where(table.c.as_of <= as_of, accounts)
             .subquery()
         )
         query = select(ranked.c.account_id, *(ranked.c[c] for c in VALUE_COLUMNS)).where(ranked.c.rank == 1)
-        frames.append(pd.DataFrame(conn.execute(query).all(), columns=["account_id", *VALUE_COLUMNS]))
+        frames.append(result_frame(conn.execute(query), ["account_id", *VALUE_COLUMNS]))
     return pd.concat(frames).set_index("account_id") if frames else pd.DataFrame(columns=VALUE_COLUMNS)
 
 
-def _moved(conn: Connection, as_of: date, out: pd.DataFrame) -> np.ndarray:
-    """Which rows of `out` say something the account's latest stored score does not."""
-    previous = _latest_rows(conn, as_of, out["account_id"].astype(int).tolist())
+def _moved(conn: Connection, as_of: date, out: pd.DataFrame, scope: AccountScope = None) -> np.ndarray:
+    """Which rows of `out` say something the account's latest stored score does not (only accounts with a stored
+    score are compared: turning scores into comparable text costs more than the rest of the write)."""
+    previous = _latest_rows(conn, as_of, out["account_id"].astype(int).tolist(), scope)
     known = out["account_id"].isin(previous.index).to_numpy()
-    same = (_comparable(out).to_numpy() == _comparable(previous.reindex(out["account_id"])).to_numpy()).all(axis=1)
-    return ~(known & same)
+    moved = ~known
+    if known.any():
+        rows = out[known]
+        same = _comparable(rows).to_numpy() == _comparable(previous.reindex(rows["account_id"])).to_numpy()
+        moved[known] = ~same.all(axis=1)
+    return moved
 
 
-def write_scores(conn: Connection, as_of: date, scored: pd.DataFrame) -> int:
+def write_scores(conn: Connection, as_of: date, scored: pd.DataFrame, scope: AccountScope = None) -> int:
     """Store the scores that moved, in one bulk statement (COPY on PostgreSQL); returns the rows written.
 
     An account whose score says what its latest row on or before `as_of` says gets no new row: "the score on day
-    D" is the latest row on or before D, and a daily run of a quiet book adds next to nothing.
+    D" is the latest row on or before D, and a daily run of a quiet book adds next to nothing. `scope` is the
+    accounts `scored` was drawn from (it bounds the read of the stored scores).
     """
     if scored.empty:
         return 0
@@ -160,7 +172,7 @@ def write_scores(conn: Connection, as_of: date, scored: pd.DataFrame) -> int:
     out["drivers"] = _drivers_json(scored)
     out["risk_drivers"] = _json_or_null(out["risk_drivers"])
     out = out.replace([np.inf, -np.inf], np.nan)
-    out = out[_moved(conn, as_of, out)]
+    out = out[_moved(conn, as_of, out, scope)]
     if out.empty:
         return 0
     staged_insert(conn, Score.__table__, out, SCORE_COLUMNS, json_columns=JSON_COLUMNS)
@@ -177,5 +189,5 @@ def score_and_store(
 ) -> pd.DataFrame:
     scored = compute_scores(conn, as_of, config, account_ids, artifact, calibration)
     scored = apply_band_overrides(conn, scored, as_of)
-    write_scores(conn, as_of, scored)
+    write_scores(conn, as_of, scored, account_ids)
     return scored

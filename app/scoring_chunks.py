@@ -58,6 +58,18 @@ def chunks(conn: Connection, as_of: date, size: int, scope: AccountScope = None)
         yield ids[start : start + size]
 
 
+def plan_for_chunks(conn: Connection) -> None:
+    """On PostgreSQL, for the scoring transaction only: no JIT, and random_page_cost 1.1.
+
+    JIT compiles every chunk's queries anew (~0.3 s a query, as long as a chunk's query runs); and a chunk's
+    rollups are one key range of their primary key, in cache, which the default random_page_cost of 4 prices
+    so high that the planner scans and sorts the whole rollup table once per chunk instead.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL jit = off")
+        conn.exec_driver_sql("SET LOCAL random_page_cost = 1.1")
+
+
 @dataclass
 class ChunkedRun:
     totals: BandTotals = field(default_factory=BandTotals)
@@ -85,6 +97,7 @@ def score_in_chunks(
     no program step.
     """
     run = ChunkedRun()
+    plan_for_chunks(conn)
     entered_at = datetime.combine(as_of, datetime.now().time())
     for chunk in chunks(conn, as_of, chunk_size, scope):
         scored = score_and_store(conn, as_of, config, chunk, artifact, calibration)

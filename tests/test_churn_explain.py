@@ -111,3 +111,11 @@ def test_tree_paths_and_occlusion_agree_on_a_clear_top_driver(boosted_linear_wor
     paths = contributions(model, accounts)
     occluded = _occlusion(model, prepare_frame(accounts, model.spec), accounts.index)
     assert paths.idxmax(axis=1).tolist() == occluded.idxmax(axis=1).tolist() == ["usage", "tickets"]
+
+
+def test_boosted_drivers_use_the_models_own_probability(boosted_model):
+    """Tree paths yield the log-odds on the way; the drivers (points of probability) are those computed with the
+    probability the model predicts."""
+    model, data = boosted_model
+    sample = data.head(300)
+    assert top_drivers(model, sample) == top_drivers(model, sample, probability=model.predict_proba(sample))

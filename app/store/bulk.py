@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Column, Connection, MetaData, Table, Text, select, true
+from sqlalchemy import Column, Connection, CursorResult, MetaData, Table, Text, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import Select
 
@@ -100,6 +100,16 @@ def insert_from_select_ignoring_conflicts(
         .on_conflict_do_nothing(index_elements=list(conflict))
     )
     return conn.execute(stmt, execution_options={"preserve_rowcount": True}).rowcount
+
+
+def result_frame(result: CursorResult, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """A query's rows as a DataFrame (columns named by the query unless given), handed to pandas as plain tuples.
+
+    pandas 3 probes every row that is not a tuple for a `dtype` attribute, and a SQLAlchemy Row answers a missing
+    attribute by raising: ~6 us a row, a second or more of a 100,000-account scoring run. Tuples skip the probe.
+    """
+    names = list(result.keys()) if columns is None else list(columns)
+    return pd.DataFrame([tuple(row) for row in result], columns=names)
 
 
 def fetch_int_columns(conn: Connection, query: Select) -> list[np.ndarray]:

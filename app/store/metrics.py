@@ -14,7 +14,7 @@ import pandas as pd
 from sqlalchemy import Connection, and_, case, func, select
 
 from app.store.active import accounts_active_on  # noqa: F401  (re-exported for the scoring paths)
-from app.store.bulk import fetch_int_columns
+from app.store.bulk import fetch_int_columns, result_frame
 from app.store.models import Account, AccountDay, Contact, Feature
 from app.store.scope import AccountScope, range_filter, scope_filter
 
@@ -35,7 +35,7 @@ def _since(start: date, column):
 
 
 def _frame(result, dates: Sequence[str] = ()) -> pd.DataFrame:
-    frame = pd.DataFrame(result.all(), columns=list(result.keys())).set_index("account_id")
+    frame = result_frame(result).set_index("account_id")
     numbers = [c for c in frame.columns if c not in dates]
     frame[numbers] = frame[numbers].astype("float64")
     for column in dates:
@@ -118,9 +118,7 @@ def _account_frame(conn: Connection, account_filter) -> pd.DataFrame:
     columns = [getattr(Account, name) for name in ACCOUNT_ATTRIBUTES]
     query = select(Account.id, *columns, Account.first_value_at, Account.first_activity_at, Account.roi_pct,
                    Account.goal_attainment).where(account_filter)  # fmt: skip
-    frame = pd.DataFrame(conn.execute(query).all(), columns=["id", *ACCOUNT_ATTRIBUTES, "first_value_at",
-                         "first_activity_at", "roi_pct", "goal_attainment"])  # fmt: skip
-    return frame.set_index("id")
+    return result_frame(conn.execute(query)).set_index("id")
 
 
 def _champions(conn: Connection, account_filter, scope: AccountScope = None) -> pd.Series:
