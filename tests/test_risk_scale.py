@@ -18,7 +18,7 @@ from app.ml.train import StoreOptions
 from app.scoring import compute_scores
 from app.store.db import make_engine, upgrade_schema
 from engine.health_config import load_health_config
-from engine.learning.evaluate import early_warning, threshold_for_precision
+from engine.learning.evaluate import early_warning
 from engine.learning.risk import PRIOR, fit_health_calibration, risk_scale
 
 AS_OF = date(2026, 6, 30)
@@ -42,20 +42,34 @@ def test_the_health_calibration_is_monotone_and_measures_its_error():
     assert type(fitted).from_dict(fitted.to_dict()) == fitted
 
 
-def test_threshold_for_a_target_precision_and_the_early_warning_figures():
-    p = np.array([0.9, 0.8, 0.3, 0.2, 0.1, 0.05])
-    assert threshold_for_precision(p, 0.5) == 0.2  # mean of the four riskiest is 0.55, of five 0.46
-    assert threshold_for_precision(p, 0.95) == 1.0  # out of reach: flag nothing
-    scores = pd.DataFrame({
-        "account_id": [1, 1, 2, 2, 3, 3, 4, 4],
-        "as_of": pd.to_datetime(["2026-01-01", "2026-03-01"] * 4),
-        "p": [0.6, 0.7, 0.1, 0.1, 0.5, 0.1, 0.1, 0.1],
-    })  # fmt: skip
-    churned_at = pd.Series(pd.to_datetime(["2026-04-01", "2026-04-01", None, None]), index=[1, 2, 3, 4])
-    report = early_warning(scores, churned_at, 0.5)
-    assert report["lead_days_median"] == 90  # account 1, flagged since Jan 1
-    assert report["flagged_churners_share"] == 0.5  # account 2 never flagged
-    assert report["false_alarm_share"] == 0.5  # survivor 3 flagged once, survivor 4 never
+def test_the_early_warning_figures_count_churners_observed_over_the_whole_window():
+    days = pd.to_datetime(["2026-01-01", "2026-01-15", "2026-02-01", "2026-02-15", "2026-03-01", "2026-03-15"])
+    flags = {
+        1: [0, 1, 0, 1, 1, 1],  # churns Apr 1: the last unbroken run starts Feb 15 (45 days), the Jan 15 flag lapsed
+        2: [1, 1, 0, 0, 0, 0],  # churns Jan 20, before a whole 60-day window was observed: not counted
+        3: [0, 0, 0, 0, 1, 1],  # churns Apr 1 but became a customer Feb 15: counted apart as a young churner
+        4: [0, 0, 0, 0, 0, 1],  # survivor flagged only after the last date whose horizon has passed: no false alarm
+        5: [0, 1, 0, 0, 0, 0],  # survivor flagged once in time: a false alarm
+        6: [0, 0, 0, 0, 0, 0],  # churns Apr 1, never flagged
+    }
+    scores = pd.DataFrame(
+        [(a, d, 0.9 if f else 0.1) for a, row in flags.items() for d, f in zip(days, row, strict=True)],
+        columns=["account_id", "as_of", "p"],
+    )
+    churned_at = pd.Series(pd.to_datetime(["2026-04-01", "2026-01-20", "2026-04-01", None, None, "2026-04-01"]),
+                           index=[1, 2, 3, 4, 5, 6])  # fmt: skip
+    since = pd.Series(pd.to_datetime(["2025-01-01"] * 2 + ["2026-02-15"] + ["2025-01-01"] * 3), index=churned_at.index)
+    report = early_warning(
+        scores, churned_at, 0.5, lead_window_days=60, survivors_until=pd.Timestamp("2026-03-01"),
+        customer_since=since, horizon_days=60,
+    )  # fmt: skip
+    assert report["churners"] == 2 and report["lead_days"] == [45]  # accounts 1 and 6
+    assert report["flagged_churners_share"] == 0.5 and report["lead_days_median"] == 45
+    assert report["young_churners"] == 1 and report["young_lead_days_median"] == 31
+    assert report["survivors"] == 2 and report["false_alarm_share"] == 0.5
+    # Flags up to Mar 1: account 1 on Jan 15, Feb 15 and Mar 1 (churn within 60 days only from Feb 15 on),
+    # account 2 on Jan 1 and 15, account 3 on Mar 1, account 5 on Jan 15 (never churns): 5 of 7 came true.
+    assert report["precision"] == pytest.approx(5 / 7)
 
 
 @pytest.fixture(scope="module")

@@ -180,7 +180,7 @@ def _features(rng, st, sink, n_log, pick_login, login_contact, login_t) -> dict[
     pool = st.pool
     n, days = n_log.shape
     d = np.arange(days)
-    heading = pool.churn_day < days + 120
+    heading = st.onset < days
     depth = 0.5 + pool.adoption
     has_logins = n_log > 0
     for j, feature in enumerate(FEATURES):
