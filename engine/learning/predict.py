@@ -71,6 +71,11 @@ def predict_churn(artifact: Any, features: pd.DataFrame, drivers: int = 3, expla
         out["days_to_churn"] = bundle.survival.median_time(features)
     else:
         out["days_to_churn"] = np.nan
+    if explain:
+        contrib = contributions(model, features)
+        out["risk_drivers"] = top_drivers(model, features, contrib, drivers, probability=p)
+    else:
+        out["risk_drivers"] = [[] for _ in range(len(out))]
     warning = getattr(bundle, "warning", None)  # artifacts saved before the warning model have none
     if warning is not None:
         out["early_warning"] = warning.predict_proba(features) >= bundle.warning_threshold
@@ -78,11 +83,6 @@ def predict_churn(artifact: Any, features: pd.DataFrame, drivers: int = 3, expla
     else:
         out["early_warning"] = None
         out["warning_horizon_days"] = np.nan
-    if explain:
-        contrib = contributions(model, features)
-        out["risk_drivers"] = top_drivers(model, features, contrib, drivers, probability=p)
-    else:
-        out["risk_drivers"] = [[] for _ in range(len(out))]
     return out
 
 
