@@ -8,7 +8,9 @@ the shards) calls instead of only loading the latest model. When the last check 
    probability even without a model (before any labelled history, the documented prior is used);
 2. trains the churn and expansion models behind the same time-split guard as `cse evaluate` (training dates end
    a horizon before the held-out dates) and keeps them only when the churn model ranks the held-out dates better
-   than the health score does (ROC-AUC); a worse model is refused and the reason recorded.
+   than the health score does (ROC-AUC); a worse model is refused and the reason recorded;
+3. evaluates and trains the early-warning model (app/ml/early_warning.py) on the same snapshots, which run to the
+   end of the data: the later ones have no known label yet but are what the warning is judged on.
 
 What happened is kept in `models/auto.json` (when, the held-out comparison, the early-warning figures, why a model
 was refused); the calibration in `models/health_risk.json`. Both are plain JSON: nothing there is executed.
