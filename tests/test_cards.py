@@ -222,8 +222,15 @@ def test_intercom_canvas_has_no_risk_wording(world, store) -> None:
                                                  expires_at=datetime.now() + timedelta(days=3)))  # fmt: skip
     internal = valid_card(hubspot(client))
     assert RISK_WORDS.search(json.dumps(internal))  # the CRM card does say it …
-    assert internal["churn"] == {"probability": 0.81, "risk": 0.81, "source": "model", "horizon_days": 30,
-                                         "days_to_churn": 45, "early_warning": True, "warning_horizon_days": 90}
+    assert internal["churn"] == {
+        "probability": 0.81,
+        "risk": 0.81,
+        "source": "model",
+        "horizon_days": 30,
+        "days_to_churn": 45,
+        "early_warning": True,
+        "warning_horizon_days": 90,
+    }
     assert internal["drivers"][0] == "Competitor mentions is higher than typical"
     canvas = send(client, kit.initialize(IC_INIT, contact_id, conversation_id)).json
     shown = " | ".join(shown_text(canvas["canvas"]["content"]["components"]))
