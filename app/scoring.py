@@ -27,10 +27,13 @@ SCORE_COLUMNS = (
     "account_id", "as_of", "computed_at", "health", "band", "band_computed", *(f"f_{f}" for f in FACTORS), "coverage",
     "trend_7d", "trend_30d", "drivers", "recommended_action", "expansion_score", "expansion_type",
     "revenue_potential", "churn_probability", "churn_horizon_days", "days_to_churn", "risk_drivers", "model_version",
-    "risk", "risk_source",
+    "risk", "risk_source", "early_warning", "warning_horizon_days",
 )  # fmt: skip
 JSON_COLUMNS = ("drivers", "risk_drivers")
-MODEL_COLUMNS = ("churn_probability", "churn_horizon_days", "days_to_churn", "risk_drivers", "model_version")
+MODEL_COLUMNS = (
+    "churn_probability", "churn_horizon_days", "days_to_churn", "risk_drivers", "model_version", "early_warning",
+    "warning_horizon_days",
+)  # fmt: skip
 
 
 def previous_health(conn: Connection, as_of: date, account_ids: AccountScope = None) -> pd.DataFrame:
@@ -80,7 +83,7 @@ def compute_scores(
             scored[column] = learned[column]
     for column in MODEL_COLUMNS:
         if column not in scored:
-            scored[column] = None if column in ("risk_drivers", "model_version") else np.nan
+            scored[column] = None if column in ("risk_drivers", "model_version", "early_warning") else np.nan
     scored["risk"], scored["risk_source"] = risk_scale(
         scored["health"], scored["churn_probability"], calibration or PRIOR
     )

@@ -215,16 +215,28 @@ def test_intercom_canvas_has_no_risk_wording(world, store) -> None:
     with store.begin() as conn:  # a model-scored account whose task titles and drivers use risk words internally
         conn.execute(Score.__table__.update().where(Score.account_id == account_id).values(
             band="churning", churn_probability=0.81, days_to_churn=45, recommended_action="Call: high churn risk",
+            risk=81.0, risk_source="model", churn_horizon_days=30, early_warning=True, warning_horizon_days=90,
             risk_drivers=[{"label": "Competitor mentions", "relation": "higher", "points": 12}]))  # fmt: skip
         conn.execute(insert(BandOverride).values(account_id=account_id, band="critical", reason="churn risk flagged",
                                                  author="csm", source="web", created_at=datetime.now(),
                                                  expires_at=datetime.now() + timedelta(days=3)))  # fmt: skip
     internal = valid_card(hubspot(client))
     assert RISK_WORDS.search(json.dumps(internal))  # the CRM card does say it …
+    assert internal["churn"] == {
+        "probability": 0.81,
+        "risk": 0.81,
+        "source": "model",
+        "horizon_days": 30,
+        "days_to_churn": 45,
+        "early_warning": True,
+        "warning_horizon_days": 90,
+    }
+    assert internal["drivers"][0] == "Competitor mentions is higher than typical"
     canvas = send(client, kit.initialize(IC_INIT, contact_id, conversation_id)).json
     shown = " | ".join(shown_text(canvas["canvas"]["content"]["components"]))
     assert not RISK_WORDS.search(shown), shown  # … the inbox canvas does not
-    assert "19 %" in shown  # renewal outlook = 1 - churn probability
+    assert "19 % over 30 days (model)" in shown  # renewal outlook = 1 - risk, its horizon and source
+    assert "Plan a check-in (next 90 days)" in shown  # the early-warning flag
 
 
 def test_intercom_refusals(world) -> None:

@@ -44,7 +44,7 @@ def _same(got, value, kind: str) -> bool:
 
 def test_every_pushable_field_is_planned() -> None:
     assert set(PUSHED_FIELDS) == set(PUSH_SCHEMA)
-    for name in ("recommended_action", "revenue_potential", "days_to_churn", "risk", "risk_source"):
+    for name in ("recommended_action", "revenue_potential", "days_to_churn", "risk", "risk_source", "early_warning"):
         assert name in PUSH_SCHEMA
 
 
@@ -59,7 +59,7 @@ def test_every_field_can_be_mapped_and_translates_for_each_vendor(vendor: str) -
          "recommended_action": ["Run a feature-adoption session"], "churn_probability": [0.42],
          "churn_horizon_days": [30], "days_to_churn": [75.0], "risk_drivers": [None], "expansion_score": [20.0],
          "expansion_type": ["seat"], "revenue_potential": [1234.5], "model_version": ["churn-store-1"],
-         "risk": [42.0], "risk_source": ["model"]},
+         "risk": [42.0], "risk_source": ["model"], "early_warning": [True], "warning_horizon_days": [90]},
         index=pd.Index([7], name="account_id"),
     )  # fmt: skip
     values = _field_values(scored, AS_OF).iloc[0].to_dict()
@@ -68,6 +68,7 @@ def test_every_field_can_be_mapped_and_translates_for_each_vendor(vendor: str) -
     missing = [name for name in PUSH_SCHEMA if crm[_target(vendor, name)] in (None, "")]
     assert missing == [], "every field with a value in the score is written"
     assert crm[_target(vendor, "risk_source")] == "model"
+    assert crm[_target(vendor, "early_warning")] is True and crm[_target(vendor, "warning_horizon_days")] == 90
     assert crm[_target(vendor, "revenue_potential")] == 1234.5
     assert crm[_target(vendor, "drivers")] == "adoption, support"
 
@@ -124,5 +125,6 @@ def test_every_mappable_field_reaches_the_hubspot_sandbox(hubspot_linked):
     # Without a trained model (and, on a first scoring, without trends) those fields have no value yet; the model
     # fields reach the CRM in test_every_field_can_be_mapped_and_translates_for_each_vendor's translation.
     assert set(PUSH_SCHEMA) - reached <= {
-        "churn_probability", "churn_horizon_days", "days_to_churn", "model_version", "trend_7d", "trend_30d"
+        "churn_probability", "churn_horizon_days", "days_to_churn", "model_version", "trend_7d", "trend_30d",
+        "early_warning", "warning_horizon_days",
     }  # fmt: skip

@@ -72,7 +72,8 @@ HEADER_COLUMNS = (
     Account.lifecycle_stage, Account.status,
     Score.as_of, Score.health, Score.band, Score.band_computed, Score.trend_7d, Score.trend_30d, Score.drivers,
     Score.recommended_action, Score.churn_probability, Score.churn_horizon_days, Score.days_to_churn,
-    Score.risk_drivers, Score.expansion_score, Score.expansion_type, Score.revenue_potential,
+    Score.risk_drivers, Score.risk, Score.risk_source, Score.early_warning, Score.warning_horizon_days,
+    Score.expansion_score, Score.expansion_type, Score.revenue_potential,
     BandOverride.id.label("override_id"), BandOverride.band.label("override_band"),
     BandOverride.reason.label("override_reason"), BandOverride.author.label("override_author"),
     BandOverride.created_at.label("override_created_at"), BandOverride.expires_at.label("override_expires_at"),
@@ -151,6 +152,21 @@ def plain_drivers(health_drivers: list | None, risk_drivers: list | None) -> lis
     ]
     words += [DRIVER_WORDS[Factor(d)] for d in (health_drivers or []) if d in DRIVER_WORDS]
     return list(dict.fromkeys(words))[:3]
+
+
+def churn_risk(row) -> dict[str, Any]:
+    """The one risk scale (engine/learning/risk.py) as the card shows it: ``risk`` is the calibrated probability
+    of churning within ``horizon_days`` (from the model, or from health before there is one: ``source``);
+    ``early_warning`` is the longer-horizon model's flag (null without a model)."""
+    return {
+        "probability": _number(row.churn_probability, 3),
+        "risk": None if row.risk is None else _number(row.risk / 100.0, 3),
+        "source": row.risk_source,
+        "horizon_days": row.churn_horizon_days,
+        "days_to_churn": _number(row.days_to_churn, 0),
+        "early_warning": row.early_warning,
+        "warning_horizon_days": row.warning_horizon_days,
+    }
 
 
 def onboarding(row, today: date) -> dict[str, Any]:
@@ -235,8 +251,7 @@ def build_card(
         "health": _health(row),
         "drivers": plain_drivers(row.drivers, row.risk_drivers),
         "recommended_action": row.recommended_action,
-        "churn": {"probability": _number(row.churn_probability, 3), "horizon_days": row.churn_horizon_days,
-                  "days_to_churn": _number(row.days_to_churn, 0)},
+        "churn": churn_risk(row),
         "expansion": {"type": row.expansion_type, "score": _number(row.expansion_score, 1),
                       "potential": _number(row.revenue_potential, 2)},
         "onboarding": onboarding(row, now.date()),

@@ -77,7 +77,9 @@ def demo(
     as_json: Annotated[bool, typer.Option("--json", help="Print the book by band as JSON.")] = False,
     seed: Annotated[int, typer.Option(help="Seed of the generated book (same seed, same book).")] = 7,
     accounts: Annotated[int, typer.Option(help="Active accounts in the book.")] = 2500,
-    days: Annotated[int, typer.Option(help="Days of activity history.")] = 180,
+    days: Annotated[
+        int, typer.Option(help="Days of activity history (a year: what a 90-day early-warning model needs).")
+    ] = 365,
     as_of: Annotated[str | None, typer.Option(help="Last day of the book (YYYY-MM-DD); default today.")] = None,
     crms: Annotated[bool, typer.Option(help="Run the CRM loop against the bundled sandboxes.")] = True,
 ) -> None:

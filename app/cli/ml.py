@@ -236,7 +236,8 @@ def evaluate_command(
     horizon, every = horizon or 30, every or 7
     settings, engine, config = _store()
     options = StoreOptions(horizon_days=horizon, every_days=every, seed=seed, threads=threads, test_share=test_share,
-                           warning_precision=settings.warning_precision)  # fmt: skip
+                           warning_precision=settings.warning_precision,
+                           warning_horizon_days=settings.warning_horizon_days)  # fmt: skip
     err.print("Building point-in-time snapshots and training on the earlier period")
     with _exit_on(ValueError):
         report = evaluate_store(engine, config, options)
@@ -275,13 +276,16 @@ def evaluate_command(
     for row in report["calibration"].itertuples(index=False):
         calibration.add_row(str(row.bin), str(row.rows), f"{row.mean_predicted:.4f}", f"{row.observed_rate:.4f}")
     out.print(calibration)
-    out.print(_early_warning_table(report["early_warning"]))
+    for warning in report["early_warning_by_horizon"].values():
+        out.print(_early_warning_table(warning))
     if html:
         err.print(f"Report: {report['report_path']}")
 
 
 def _early_warning_table(warning: dict[str, Any]) -> Table:
     """The early-warning flag on the held-out dates: lead time before churn next to false alarms among survivors."""
+    if "reason" in warning:
+        return _kv_table(f"Early warning ({warning['horizon_days']}-day model)", {"not evaluated": warning["reason"]})
     return _kv_table(
         f"Early warning ({warning['horizon_days']}-day model, threshold {warning['threshold']:.3f} for an expected "
         f"precision of {warning['target_precision']:.0%})",
@@ -290,7 +294,12 @@ def _early_warning_table(warning: dict[str, Any]) -> Table:
             "lead time p25 / median / p75 (days)": f"{warning['lead_days_p25']:.0f} / "
             f"{warning['lead_days_median']:.0f} / {warning['lead_days_p75']:.0f}",
             "survivors falsely flagged": warning["false_alarm_share"],
+            "flags followed by churn within the horizon": warning["precision"],
             "churners / survivors": f"{warning['churners']} / {warning['survivors']}",
+            f"churners younger than {warning['lead_window_days']} days: count / flagged / median lead": (
+                f"{warning['young_churners']} / {warning['young_flagged_share']:.2f} / "
+                f"{warning['young_lead_days_median']:.0f}"
+            ),
         },
     )
 

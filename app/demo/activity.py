@@ -2,7 +2,8 @@
 
 Everything is drawn from one account-day engagement matrix
 
-    engagement = base(adoption, complexity) * onboarding ramp * disengagement before churn * weekday * noise
+    engagement = base(adoption, complexity) * onboarding ramp * disengagement before churn * passing slump
+                 * weekday * noise
 
 so usage, breadth, tickets and replies move together the way they do in real books: an account heading to churn
 logs in less, abandons features, files more tickets and stops answering its CSM weeks before it leaves.
@@ -41,6 +42,7 @@ FEATURE_PROPENSITY = {
 }  # fmt: skip
 
 FEATURE_USE_SCALE = 0.25
+SLUMP_SHARE = 0.35  # accounts with a temporary dip in engagement during the window
 
 
 @dataclass
@@ -127,7 +129,7 @@ def simulate_events(seed: int, st: BookState, ct: Contacts, weekday0: int) -> Ev
     ramp = 1.0 - np.exp(-(tenure + 1.0) / ramp_days[:, None])
     span = np.maximum(pool.churn_day - st.onset, 1.0)
     progress = np.clip((d[None, :] - st.onset[:, None]) / span[:, None], 0.0, 1.0)
-    decay = (1.0 - progress) ** 1.5
+    decay = (1.0 - progress) ** 1.5 * _slumps(seed, n, days)
     base = 0.07 + 0.52 * pool.adoption**1.2 * (1.0 - 0.25 * pool.complexity)
     noise = rng.lognormal(0.0, 0.25, (n, days))
     engage = (base[:, None] * ramp * decay * wk[None, :] * noise * alive).astype(np.float32)
@@ -171,6 +173,19 @@ def simulate_events(seed: int, st: BookState, ct: Contacts, weekday0: int) -> Ev
     return Events(**{k: v[keep] for k, v in ev.__dict__.items()})
 
 
+def _slumps(seed: int, n: int, days: int) -> np.ndarray:
+    """Engagement multiplier (n x days) of temporary dips that pass again (a reorganization, a holiday season, a
+    busy quarter): about a third of the accounts have one in the window, churners or not, so a decline alone is
+    not a verdict and the early warning has false alarms to avoid. Its own generator leaves the other draws be."""
+    rng = stage_rng(seed, 4, 1)
+    has = rng.random(n) < SLUMP_SHARE
+    start = rng.uniform(-30.0, days, n)
+    length = rng.uniform(20.0, 70.0, n)
+    depth = np.where(has, rng.uniform(0.3, 0.7, n), 0.0)
+    phase = np.clip((np.arange(days)[None, :] - start[:, None]) / length[:, None], 0.0, 1.0)
+    return (1.0 - depth[:, None] * np.sin(np.pi * phase)).astype(np.float32)
+
+
 def _features(rng, st, sink, n_log, pick_login, login_contact, login_t) -> dict[str, tuple[np.ndarray, ...]]:
     """Feature use per account-day: adopted features (driven by adoption, narrowed by complexity), used with a
     probability rising with the day's logins, abandoned one by one as an account disengages before churn.
@@ -180,7 +195,7 @@ def _features(rng, st, sink, n_log, pick_login, login_contact, login_t) -> dict[
     pool = st.pool
     n, days = n_log.shape
     d = np.arange(days)
-    heading = pool.churn_day < days + 120
+    heading = st.onset < days
     depth = 0.5 + pool.adoption
     has_logins = n_log > 0
     for j, feature in enumerate(FEATURES):

@@ -40,12 +40,13 @@ class BookSpec:
     """The shape of a generated book; every default describes the reference case (see DESIGN.md).
 
     `monthly_churn` is the share of accounts active at the start of a calendar month that churn during it;
-    `avg_arr` is the mean ARR of the accounts active at `as_of`.
+    `avg_arr` is the mean ARR of the accounts active at `as_of`. `days` is a year: the least history on which the
+    90-day early-warning model trains and is judged on a time split (app/ml/early_warning.py).
     """
 
     seed: int = 7
     active_accounts: int = 2500
-    days: int = 180
+    days: int = 365
     as_of: date = date(2026, 11, 1)
     avg_arr: float = 2400.0
     monthly_churn: float = 0.08

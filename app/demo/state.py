@@ -1,7 +1,7 @@
 """Per-account state over the window: disengagement before churn, champions, seat and plan moves, price.
 
 Runs after the churn dates are known (accounts.py) and before any activity is drawn, because activity depends
-on all of it: an account heading to churn disengages for weeks first, an expanding one has its seats nearly full.
+on all of it: an account heading to churn disengages for months first, an expanding one has its seats nearly full.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from app.demo.spec import PLAN_SEAT_PRICE, SEGMENT_ARR_THRESHOLDS, BookSpec
 
 # Segment codes index engine.canonical.Segment in declaration order: smb, mid_market, enterprise.
 SALESFORCE_SHARE = (0.45, 0.7, 0.85)  # probability that the account's CRM is Salesforce (else HubSpot)
+DISENGAGE_MEDIAN_DAYS = 100.0  # median days from the first visible decline to churn
 
 
 @dataclass
@@ -67,14 +68,18 @@ def build_state(spec: BookSpec, pool: Pool) -> BookState:
     end = np.minimum(pool.churn_day, days)
     churned = pool.churn_day <= days
 
-    # Disengagement: weeks before churn (longer when an annual contract keeps a decided customer paying).
+    # Disengagement: usage fades for months before a B2B customer leaves (typically two to five; longer when an
+    # annual contract keeps a decided customer paying), never before the first quarter of its tenure.
     decision = pool.since + pool.lifetime
-    lead = np.maximum(rng.uniform(21, 70, n), np.minimum(pool.churn_day - decision, 120.0))
+    lead = np.maximum(
+        rng.lognormal(np.log(DISENGAGE_MEDIAN_DAYS), 0.35, n), np.minimum(pool.churn_day - decision, 150.0)
+    )
+    lead = np.clip(lead, 30.0, 180.0)
     onset = np.maximum(pool.churn_day - lead, pool.since + 0.25 * (pool.churn_day - pool.since))
 
-    # Champions: healthier accounts more often have one; heading to churn, many lose theirs first.
+    # Champions: healthier accounts more often have one; once disengagement starts, many lose theirs first.
     champion0 = rng.random(n) < 0.5 + 0.45 * pool.adoption
-    heading = pool.churn_day <= days + 60
+    heading = onset <= days
     leaves = champion0 & (rng.random(n) < np.where(heading, 0.4, 0.03))
     leave_day = np.where(heading, onset - rng.uniform(0, 25, n), rng.uniform(0, days, n))
     champion_leave = np.where(leaves, np.maximum(leave_day, pool.since + 7.0), np.inf)

@@ -8,7 +8,9 @@ the shards) calls instead of only loading the latest model. When the last check 
    probability even without a model (before any labelled history, the documented prior is used);
 2. trains the churn and expansion models behind the same time-split guard as `cse evaluate` (training dates end
    a horizon before the held-out dates) and keeps them only when the churn model ranks the held-out dates better
-   than the health score does (ROC-AUC); a worse model is refused and the reason recorded.
+   than the health score does (ROC-AUC); a worse model is refused and the reason recorded;
+3. evaluates and trains the early-warning model (app/ml/early_warning.py) on the same snapshots, which run to the
+   end of the data: the later ones have no known label yet but are what the warning is judged on.
 
 What happened is kept in `models/auto.json` (when, the held-out comparison, the early-warning figures, why a model
 was refused); the calibration in `models/health_risk.json`. Both are plain JSON: nothing there is executed.
@@ -31,12 +33,13 @@ from app.ml.report import json_ready
 from app.ml.scorer import load_scoring_artifact
 from app.ml.train import (
     StoreOptions,
-    early_warning_report,
     fit_store_bundle,
     health_auc,
     holdout_fit,
+    labelled,
     load_panel,
     training_window,
+    warning_report,
 )
 from app.settings import Settings
 from engine.health_config import HealthConfig
@@ -46,6 +49,9 @@ from engine.learning.risk import HealthRiskCalibration, calibration_error, fit_h
 log = logging.getLogger(__name__)
 
 STATE_FILE = "auto.json"
+# Observation dates every two weeks: a year of history is then ~20 point-in-time snapshots (each one a pass over
+# the store) instead of ~40, at a lead-time resolution of two weeks. `cse evaluate` keeps its weekly default.
+AUTO_EVERY_DAYS = 14
 CALIBRATION_FILE = "health_risk.json"
 
 
@@ -93,8 +99,13 @@ def _due(state: dict[str, Any] | None, refresh_days: int, now: datetime) -> bool
 
 
 def models_for(settings: Settings, engine: Engine, config: HealthConfig) -> ScoringModels:
-    """``scoring_models`` with the settings' horizon, refresh period and early-warning precision."""
-    options = StoreOptions(horizon_days=settings.churn_horizon_days, warning_precision=settings.warning_precision)
+    """``scoring_models`` with the settings' horizons, refresh period and early-warning precision."""
+    options = StoreOptions(
+        horizon_days=settings.churn_horizon_days,
+        every_days=AUTO_EVERY_DAYS,
+        warning_horizon_days=settings.warning_horizon_days,
+        warning_precision=settings.warning_precision,
+    )
     return scoring_models(engine, config, settings.data_dir, options, settings.model_refresh_days)
 
 
@@ -125,7 +136,8 @@ def refresh_models(
 
 
 def _refresh(engine: Engine, config: HealthConfig, data_dir: Path, options: StoreOptions) -> dict[str, Any]:
-    panel = load_panel(engine, config, options)
+    later = load_panel(engine, config, options, through_end=True)  # one build serves every horizon
+    panel = labelled(later)
     frame = panel.frame
     if frame.empty or frame["churned"].sum() == 0:
         return {"model": None, "reason": "no labelled history yet (risk uses the prior health calibration)"}
@@ -146,12 +158,11 @@ def _refresh(engine: Engine, config: HealthConfig, data_dir: Path, options: Stor
         "test_first_observation": held.test_dates[0].date().isoformat(),
         "test_rows": len(held.test),
     }
-    churned_at = frame.groupby("account_id")["churned_at"].first()
-    warning = early_warning_report(held, churned_at, options.warning_precision)
+    warning = warning_report(later, options)
     result: dict[str, Any] = {"holdout": comparison, "early_warning": warning, "calibration_error": calibration.error}
     if not comparison["model_roc_auc"] > comparison["health_roc_auc"]:
         return {**result, "model": None, "reason": "refused: the model ranks held-out dates no better than health"}
-    bundle = fit_store_bundle(frame, options)
+    bundle = fit_store_bundle(frame, options, later)
     meta = {
         "source": "store",
         "trained_by": "scoring (automatic)",
@@ -160,6 +171,8 @@ def _refresh(engine: Engine, config: HealthConfig, data_dir: Path, options: Stor
         "training_window": training_window(panel, frame),
         "holdout": comparison,
         "early_warning": {k: v for k, v in warning.items() if k != "lead_days"},
+        "warning_horizon_days": bundle.warning_horizon_days,
+        "warning_threshold": bundle.warning_threshold,
         "expansion_validation": bundle.expansion.validation if bundle.expansion else None,
         "survival_validation": bundle.extra.get("survival_validation"),
     }

@@ -222,15 +222,19 @@ def build_panel(
     every_days: int = 7,
     first: date | None = None,
     last: date | None = None,
+    through_end: bool = False,
 ) -> Panel:
     """Snapshots at observation dates from `first` (default: data start + the 90-day lookback) to `last`
     (default: data end − horizon, the last date whose label is fully known), every `every_days` days.
+
+    `through_end` runs the dates to the end of the data instead: the later rows' labels are not fully known (see
+    app.ml.early_warning.with_horizon), but they can be scored, which is what the early-warning evaluation does.
     """
     data_start, data_end = data_bounds(conn)
     if data_start is None or data_end is None:
         return Panel(pd.DataFrame(), horizon_days, [], None, None)
     first = first or data_start + timedelta(days=LOOKBACK_DAYS - 1)
-    last = last or data_end - timedelta(days=horizon_days)
+    last = last or (data_end if through_end else data_end - timedelta(days=horizon_days))
     dates = observation_dates(first, last, every_days)
     outcomes = _account_outcomes(conn)
     expansions = _expansion_days(conn)

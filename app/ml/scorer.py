@@ -29,8 +29,8 @@ from engine.learning.predict import predict_churn, predict_expansion
 log = logging.getLogger(__name__)
 
 MODEL_SCORE_COLUMNS = (
-    "churn_probability", "churn_horizon_days", "risk_drivers", "days_to_churn", "expansion_score",
-    "expansion_type", "revenue_potential", "model_version",
+    "churn_probability", "churn_horizon_days", "risk_drivers", "days_to_churn", "early_warning",
+    "warning_horizon_days", "expansion_score", "expansion_type", "revenue_potential", "model_version",
 )  # fmt: skip
 
 
@@ -68,7 +68,7 @@ def model_scores(
     features = snapshot_features(conn, as_of, config, account_ids, metrics=metrics).reindex(metrics.index)
     churn = predict_churn(artifact, features)
     expansion = predict_expansion(artifact, features, heuristic_expansion.reindex(metrics.index), metrics["arr"])
-    out = churn[["churn_probability", "churn_horizon_days", "risk_drivers", "days_to_churn"]].join(
+    out = churn[[c for c in MODEL_SCORE_COLUMNS if c in churn.columns]].join(
         expansion[["expansion_score", "expansion_type", "revenue_potential"]]
     )
     out["model_version"] = artifact.version

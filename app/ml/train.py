@@ -7,7 +7,7 @@ into what `cse train`, `cse evaluate` and `cse backtest-health` report, and save
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -18,16 +18,15 @@ from sqlalchemy import Engine
 
 from app.ml.artifacts import Artifact, save_artifact
 from app.ml.dataset import Panel, build_panel
+from app.ml.early_warning import WARNING_HORIZONS, evaluate_warning, fit_warning_model, with_horizon
 from engine.canonical import FACTORS
 from engine.health_config import HealthConfig
 from engine.learning.evaluate import (
     calibration_table,
     classification_metrics,
-    early_warning,
     lead_time,
     lift_table,
     roc_points,
-    threshold_for_precision,
 )
 from engine.learning.expansion_model import train_expansion_model
 from engine.learning.explain import contributions, global_importance, top_drivers
@@ -53,8 +52,10 @@ class StoreOptions:
     test_share: float = 0.3  # cse evaluate: share of the observation dates held out as the later test period
     survival: bool = True
     expansion: bool = True
-    # The early-warning flag: threshold at which the flagged accounts are expected to churn at this rate.
-    warning_precision: float = 0.5
+    # The early-warning flag (app/ml/early_warning.py): churn within this horizon, flagged from the threshold at
+    # which the flagged accounts are expected to churn at this rate.
+    warning_horizon_days: int = 90
+    warning_precision: float = 0.3
 
 
 def store_spec() -> FeatureSpec:
@@ -68,8 +69,12 @@ def _train_config(options: StoreOptions) -> TrainConfig:
     return TrainConfig(seed=options.seed, gap_days=options.horizon_days, threads=options.threads)
 
 
-def fit_store_bundle(frame: pd.DataFrame, options: StoreOptions) -> ModelBundle:
-    """Churn classifier, Cox survival model and (with enough history) expansion propensity on a panel frame."""
+def fit_store_bundle(frame: pd.DataFrame, options: StoreOptions, later: Panel | None = None) -> ModelBundle:
+    """Churn classifier, Cox survival model and (with enough history) expansion propensity on a panel frame.
+
+    With ``later`` (the same history's panel through the end of the data) the early-warning model joins them,
+    or is left out with the reason in ``extra`` when the history is too short for its horizon.
+    """
     spec = store_spec()
     config = _train_config(options)
     churn = train_classifier(frame, frame["churned"], spec, config, dates=frame["as_of"])
@@ -84,9 +89,18 @@ def fit_store_bundle(frame: pd.DataFrame, options: StoreOptions) -> ModelBundle:
     if options.expansion:
         expansion = train_expansion_model(frame, frame["expanded"], spec, config, dates=frame["as_of"])
     extra = {"survival_validation": survival_validation} if survival is not None else {}
-    return ModelBundle(
+    bundle = ModelBundle(
         churn=churn, horizon_days=options.horizon_days, survival=survival, expansion=expansion, extra=extra
     )
+    if later is not None:
+        try:
+            bundle.warning, bundle.warning_threshold = fit_warning_model(
+                later.frame, options.warning_horizon_days, later.data_end, spec, config, options.warning_precision
+            )
+            bundle.warning_horizon_days = options.warning_horizon_days
+        except ValueError as error:
+            extra["warning"] = str(error)
+    return bundle
 
 
 def _survival_validation(frame: pd.DataFrame, spec: FeatureSpec, options: StoreOptions) -> dict[str, Any]:
@@ -104,21 +118,32 @@ def _survival_validation(frame: pd.DataFrame, spec: FeatureSpec, options: StoreO
     return {"concordance": concordance, "rows": len(valid)}
 
 
-def load_panel(engine: Engine, health_config: HealthConfig, options: StoreOptions) -> Panel:
+def load_panel(engine: Engine, health_config: HealthConfig, options: StoreOptions, through_end: bool = False) -> Panel:
     """Point-in-time snapshots of the whole store history for these options (app.ml.dataset.build_panel)."""
     with engine.connect() as conn:
-        return build_panel(conn, health_config, options.horizon_days, options.every_days)
+        return build_panel(conn, health_config, options.horizon_days, options.every_days, through_end=through_end)
 
 
-def _learnable_panel(engine: Engine, health_config: HealthConfig, options: StoreOptions) -> Panel:
+def labelled(panel: Panel) -> Panel:
+    """A panel built ``through_end`` cut down to the rows whose label over its horizon is known."""
+    if panel.frame.empty or panel.data_end is None:
+        return panel
+    frame = with_horizon(panel.frame, panel.horizon_days, panel.data_end).reset_index(drop=True)
+    return replace(panel, frame=frame, dates=[d for d in panel.dates if pd.Timestamp(d) in set(frame["as_of"])])
+
+
+def _learnable_panel(
+    engine: Engine, health_config: HealthConfig, options: StoreOptions, through_end: bool = False
+) -> Panel:
     """The store's snapshots, refused with a reason when there is nothing to learn from."""
-    panel = load_panel(engine, health_config, options)
-    if panel.frame.empty:
+    panel = load_panel(engine, health_config, options, through_end)
+    known = labelled(panel).frame
+    if known.empty:
         raise ValueError(
             "the store has no usable history: observation dates need "
             f"90 days of activity before them and {options.horizon_days} days after (load a book or import data)"
         )
-    if panel.frame["churned"].sum() == 0:
+    if known["churned"].sum() == 0:
         raise ValueError("no account churned within the horizon after any observation date; nothing to learn")
     return panel
 
@@ -143,8 +168,9 @@ def train_store(
     options: StoreOptions = StoreOptions(),  # noqa: B008
 ) -> Artifact:
     """Train on every labelled observation date of the store and save a new `store` artifact."""
-    panel = _learnable_panel(engine, health_config, options)
-    bundle = fit_store_bundle(panel.frame, options)
+    later = _learnable_panel(engine, health_config, options, through_end=True)
+    panel = labelled(later)
+    bundle = fit_store_bundle(panel.frame, options, later)
     meta = {
         "source": "store",
         "seed": options.seed,
@@ -199,16 +225,14 @@ def holdout_fit(frame: pd.DataFrame, options: StoreOptions) -> Holdout:
     return Holdout(bundle, train, test, train_dates, test_dates, bundle.churn.predict_proba(test), p_train)
 
 
-def early_warning_report(holdout: Holdout, churned_at: pd.Series, precision: float) -> dict[str, Any]:
-    """The early-warning flag on the held-out dates: threshold for the target precision (chosen on the training
-    period's calibrated probabilities), lead time before churn and false alarms among survivors."""
-    threshold = threshold_for_precision(holdout.p_train, precision)
-    scores = holdout.test[["account_id", "as_of"]].assign(p=holdout.p)
-    return {
-        "horizon_days": holdout.bundle.horizon_days,
-        "target_precision": precision,
-        **early_warning(scores, churned_at, threshold),
-    }
+def warning_report(later: Panel, options: StoreOptions, horizon_days: int | None = None) -> dict[str, Any]:
+    """The early-warning evaluation (app.ml.early_warning) for one horizon, or the reason it cannot run."""
+    horizon = horizon_days or options.warning_horizon_days
+    config = replace(_train_config(options), gap_days=horizon)
+    try:
+        return evaluate_warning(later.frame, later.data_end, horizon, store_spec(), config, options.warning_precision)
+    except ValueError as error:
+        return {"horizon_days": horizon, "reason": str(error)}
 
 
 def evaluate_store(
@@ -216,8 +240,10 @@ def evaluate_store(
     health_config: HealthConfig,
     options: StoreOptions = StoreOptions(),  # noqa: B008
 ) -> dict[str, Any]:
-    """Time-split report: train on earlier observation dates, test on later ones (see split_dates)."""
-    panel = _learnable_panel(engine, health_config, options)
+    """Time-split report: train on earlier observation dates, test on later ones (see split_dates); the early
+    warning for each horizon on its own split (app.ml.early_warning)."""
+    later = _learnable_panel(engine, health_config, options, through_end=True)
+    panel = labelled(later)
     frame = panel.frame
     held = holdout_fit(frame, options)
     test_dates, train, test, bundle, p = held.test_dates, held.train, held.test, held.bundle, held.p
@@ -243,7 +269,11 @@ def evaluate_store(
     scores = test[["account_id", "as_of"]].assign(p=p)
     churned_at = frame.groupby("account_id")["churned_at"].first()
     report["lead_time"] = lead_time(scores, churned_at, model.threshold)
-    report["early_warning"] = early_warning_report(held, churned_at, options.warning_precision)
+    report["early_warning"] = warning_report(later, options)
+    report["early_warning_by_horizon"] = {
+        h: report["early_warning"] if h == options.warning_horizon_days else warning_report(later, options, h)
+        for h in WARNING_HORIZONS
+    }
     report["calibration"] = calibration_table(y, p)
     report["lift"] = lift_table(y, p)
     report["roc"] = roc_points(y, p)

@@ -207,6 +207,10 @@ class Score(Base):
     # (risk_source "model") or from calibrated health ("health"). Migration 0012.
     risk: Mapped[float | None] = mapped_column(Float)
     risk_source: Mapped[str | None] = mapped_column(String(8))
+    # The early-warning model's flag (app/ml/early_warning.py): likely to churn within warning_horizon_days.
+    # Migration 0013.
+    early_warning: Mapped[bool | None] = mapped_column(Boolean)
+    warning_horizon_days: Mapped[int | None] = mapped_column(Integer)
 
 
 class Action(Base):

@@ -96,7 +96,7 @@ def _moved(new: pd.DataFrame, old: pd.DataFrame, step: float) -> pd.Series:
     """Accounts whose pushed values moved enough to be worth a write."""
     old = old.reindex(new.index)
     never = old["band"].isna() & old["health"].isna()
-    texts = ("band", "expansion_type", "risk_drivers", "risk_source", "recommended_action")
+    texts = ("band", "expansion_type", "risk_drivers", "risk_source", "recommended_action", "early_warning")
     text_moved = pd.concat([_text(new[c]) != _text(old[c]) for c in texts], axis=1).any(axis=1)
     numbers = pd.concat(
         [(new[c].astype(float) - old[c].astype(float)).abs() >= step for c in ("health", "expansion_score", "risk")],

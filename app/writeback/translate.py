@@ -6,6 +6,7 @@ from datetime import date, datetime
 from typing import Any
 
 from connectors.mapping import Mapping
+from connectors.mapping.convert import to_boolean
 
 
 def _crm_value(value: Any, kind: str, enum_out: dict | None) -> Any:
@@ -15,6 +16,8 @@ def _crm_value(value: Any, kind: str, enum_out: dict | None) -> Any:
         return (enum_out or {}).get(value, value)
     if kind in ("number", "integer"):
         return round(float(value)) if kind == "integer" else float(value)
+    if kind == "boolean":  # a checkbox takes true/false, not the text "True"
+        return to_boolean(value)
     if kind == "date":
         return date.fromisoformat(str(value)[:10]).isoformat()
     if kind == "datetime":

@@ -106,14 +106,32 @@ def _value(value: Any, suffix: str = "") -> str:
     return "—" if value is None else f"{value}{suffix}"
 
 
+def _outlook(churn: dict) -> str:
+    """The one risk scale, turned around: the chance the account stays over the horizon, and what estimated it."""
+    p = churn["risk"] if churn.get("risk") is not None else churn["probability"]
+    if p is None:
+        return "—"
+    horizon = f" over {churn['horizon_days']} days" if churn.get("horizon_days") else ""
+    source = {"model": " (model)", "health": " (from health)"}.get(churn.get("source") or "", "")
+    return f"{_percent(1 - p)}{horizon}{source}"
+
+
+def _heads_up(churn: dict) -> str:
+    """The early-warning flag in the inbox's neutral words."""
+    if churn.get("early_warning") is None:
+        return "—"
+    days = churn.get("warning_horizon_days")
+    return f"Plan a check-in (next {days} days)" if churn["early_warning"] else "None"
+
+
 def _table(card: dict) -> dict:
     health, churn, expansion, onboarding = card["health"], card["churn"], card["expansion"], card["onboarding"]
-    stay = None if churn["probability"] is None else 1 - churn["probability"]
     potential = expansion["potential"]
     rows = [
         ("Health score", _value(health["score"])),
         ("7-day change", _value(health["trend_7d"])),
-        ("Renewal outlook", _percent(stay)),
+        ("Renewal outlook", _outlook(churn)),
+        ("Early heads-up", _heads_up(churn)),
         ("Review within", _value(churn["days_to_churn"] and int(churn["days_to_churn"]), " days")),
         ("Growth", f"{expansion['type'] or '—'} ({'—' if potential is None else f'{potential:,.0f}'})"),
         ("Onboarding (by tenure)", onboarding["phase"] or "—"),

@@ -122,6 +122,8 @@ PUSH_SCHEMA = _fields(
         choices=("model", "health"),
     ),
     F("risk_drivers", "string", "top churn risk drivers"),
+    F("early_warning", "boolean", "early-warning flag: likely to churn within warning_horizon_days (60-90)"),
+    F("warning_horizon_days", "integer", "horizon of the early-warning model"),
     F("expansion_score", "number", "expansion score 0-100"),
     F("expansion_type", "string", "seat / feature / plan upgrade"),
     F("revenue_potential", "number", "expansion revenue potential"),

@@ -168,40 +168,66 @@ def summarize_folds(folds: list[dict[str, float]], keys: Sequence[str]) -> dict[
     return out
 
 
-def threshold_for_precision(p: np.ndarray, target: float) -> float:
-    """The lowest flag threshold whose flagged rows are expected to churn at rate >= ``target``.
-
-    Uses the probabilities' calibration instead of labels (the expected precision of flagging ``p >= t`` is the
-    mean of those ``p``), so it can be chosen on the scored period itself without peeking at outcomes. Returns 1.0
-    (flag nothing) when even the riskiest rows do not reach the target.
-    """
-    q = np.sort(np.asarray(p, dtype="float64")[~np.isnan(p)])[::-1]
-    if not len(q):
-        return 1.0
-    expected = np.cumsum(q) / np.arange(1, len(q) + 1)  # mean of the k riskiest rows, k = 1..n
-    ok = np.flatnonzero(expected >= target)
-    return float(q[ok[-1]]) if len(ok) else 1.0
-
-
-def early_warning(scores: pd.DataFrame, churned_at: pd.Series, threshold: float) -> dict[str, object]:
+def early_warning(
+    scores: pd.DataFrame,
+    churned_at: pd.Series,
+    threshold: float,
+    *,
+    lead_window_days: int | None = None,
+    survivors_until: pd.Timestamp | None = None,
+    customer_since: pd.Series | None = None,
+    horizon_days: int | None = None,
+) -> dict[str, object]:
     """Lead time of the flag before churn, with the share of churners flagged and of survivors falsely flagged.
 
-    ``scores`` has (account_id, as_of, p) rows; a survivor (no churn date) flagged on any observation date counts
-    as a false alarm. Same lead-time rule as ``lead_time``.
+    ``scores`` has (account_id, as_of, p) rows on the evaluation dates. Same lead-time rule as ``lead_time``.
+
+    * ``lead_window_days``: only churners that churned at least this long after the first evaluation date count,
+      and leads are capped at it, so every churner had the same chance to be warned early (a churner in the
+      first weeks of the period could only ever show a short lead). With ``customer_since`` a churner must also
+      have been a customer for the whole window: the ones that left younger than that (onboarding churn) are
+      reported apart, since no one could have warned of them that early;
+    * a survivor has no churn date; it is falsely flagged when flagged on any date up to ``survivors_until``
+      (the last date whose horizon has passed: a later flag may still come true);
+    * with ``horizon_days``, ``precision`` is the share of flags (account and date, up to ``survivors_until``)
+      followed by churn within the horizon.
     """
-    lead = lead_time(scores, churned_at, threshold)
+    frame = scores[["account_id", "as_of", "p"]].copy()
+    frame["as_of"] = pd.to_datetime(frame["as_of"])
     churn = pd.to_datetime(churned_at)
-    survivors = scores[scores["account_id"].map(churn).isna().to_numpy()]
+    eligible = churn.dropna()
+    young = eligible.iloc[:0]
+    if lead_window_days is not None and len(frame):
+        window = pd.Timedelta(days=lead_window_days)
+        eligible = eligible[eligible >= frame["as_of"].min() + window]
+        if customer_since is not None:
+            since = pd.to_datetime(customer_since).reindex(eligible.index)
+            young = eligible[(since > eligible - window).to_numpy()]
+            eligible = eligible.drop(young.index)
+    lead = lead_time(frame, eligible.reindex(churn.index), threshold, lead_window_days)
+    young_lead = lead_time(frame, young.reindex(churn.index), threshold, lead_window_days)
+    until = frame if survivors_until is None else frame[frame["as_of"] <= pd.Timestamp(survivors_until)]
+    survivors = until[until["account_id"].map(churn).isna().to_numpy()]
     alarmed = survivors.loc[survivors["p"] >= threshold, "account_id"].nunique()
     n_survivors = survivors["account_id"].nunique()
-    return {
+    report: dict[str, object] = {
         "threshold": float(threshold),
         "churners": lead["churners"],
         "lead_days_median": lead["median_days"],
         "lead_days_p25": lead["p25_days"],
         "lead_days_p75": lead["p75_days"],
+        "lead_window_days": lead_window_days,
         "flagged_churners_share": lead["flagged_share"],
         "survivors": int(n_survivors),
         "false_alarm_share": float(alarmed / n_survivors) if n_survivors else float("nan"),
+        "young_churners": young_lead["churners"],
+        "young_flagged_share": young_lead["flagged_share"],
+        "young_lead_days_median": young_lead["median_days"],
         "lead_days": lead["days"],
     }
+    if horizon_days is not None:
+        flags = until[until["p"] >= threshold]
+        ahead = flags["account_id"].map(churn) - flags["as_of"]
+        came_true = (ahead > pd.Timedelta(0)) & (ahead <= pd.Timedelta(days=horizon_days))
+        report["precision"] = float(came_true.mean()) if len(flags) else float("nan")
+    return report

@@ -1,8 +1,9 @@
 """The trained models as one object, and the scoring function the nightly run calls with it.
 
 `predict_churn` turns a frame of features (engine.learning.features, one row per account) into the Score columns
-waiting for it: churn probability and its horizon, the at-risk flag, the top risk drivers, and the survival
-model's median time to churn. `predict_expansion` does the same for the learned expansion propensity.
+waiting for it: churn probability and its horizon, the at-risk flag, the top risk drivers, the survival
+model's median time to churn, and the early-warning flag of the longer-horizon warning
+model. `predict_expansion` does the same for the learned expansion propensity.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from engine.learning.survival import SurvivalModel
 
 PREDICTION_COLUMNS = (
     "churn_probability", "churn_horizon_days", "churn_flag", "churn_percentile", "days_to_churn", "risk_drivers",
+    "early_warning", "warning_horizon_days",
 )  # fmt: skip
 
 
@@ -35,6 +37,10 @@ class ModelBundle:
     kind: str = "store"
     version: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # The early-warning model (churn within warning_horizon_days) and the probability from which it flags.
+    warning: BinaryModel | None = None
+    warning_horizon_days: int | None = None
+    warning_threshold: float | None = None
 
 
 def _bundle(artifact: Any) -> ModelBundle:
@@ -70,6 +76,13 @@ def predict_churn(artifact: Any, features: pd.DataFrame, drivers: int = 3, expla
         out["risk_drivers"] = top_drivers(model, features, contrib, drivers, probability=p)
     else:
         out["risk_drivers"] = [[] for _ in range(len(out))]
+    warning = getattr(bundle, "warning", None)  # artifacts saved before the warning model have none
+    if warning is not None:
+        out["early_warning"] = warning.predict_proba(features) >= bundle.warning_threshold
+        out["warning_horizon_days"] = bundle.warning_horizon_days
+    else:
+        out["early_warning"] = None
+        out["warning_horizon_days"] = np.nan
     return out
 
 

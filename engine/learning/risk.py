@@ -76,7 +76,7 @@ class HealthRiskCalibration:
             horizon_days=None if data.get("horizon_days") is None else int(data["horizon_days"]),
             fitted_on=str(data["fitted_on"]),
             rows=int(data.get("rows", 0)),
-            error=float(data.get("error", float("nan"))),
+            error=float("nan") if data.get("error") is None else float(data["error"]),  # JSON keeps NaN as null
         )
 
 

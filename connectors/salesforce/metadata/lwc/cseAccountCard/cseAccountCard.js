@@ -61,8 +61,18 @@ export default class CseAccountCard extends LightningElement {
     get score() { return shown(this.live?.health.score ?? this.field(HEALTH_SCORE)); }
     get trend() { return shown(this.live?.health.trend_7d ?? this.field(HEALTH_TREND)); }
     get churn() {
-        const p = this.live?.churn.probability ?? this.field(CHURN_PROBABILITY);
-        return p === null || p === undefined ? "—" : `${Math.round(p * 100)} %`;
+        // The one risk scale: the live card says over which horizon and from what (model or health).
+        const live = this.live?.churn;
+        const p = live ? live.risk ?? live.probability : this.field(CHURN_PROBABILITY);
+        if (p === null || p === undefined) return "—";
+        const horizon = live?.horizon_days ? ` in ${live.horizon_days} days` : "";
+        return `${Math.round(p * 100)} %${horizon}${live?.source ? ` (${live.source})` : ""}`;
+    }
+    get earlyWarning() {
+        const live = this.live?.churn;
+        if (live?.early_warning === null || live?.early_warning === undefined) return "—";
+        const within = `within ${live.warning_horizon_days} days`;
+        return live.early_warning ? `Flagged: likely to churn ${within}` : `Not flagged (${within})`;
     }
     get timeToChurn() { return shown(this.live?.churn.days_to_churn, " days"); }
     get expansion() {

@@ -28,6 +28,18 @@ hubspot.extend(({ context }) => <AccountCard companyId={context.crm.objectId} fe
 
 const percent = (value) => (value === null || value === undefined ? "—" : `${Math.round(value * 100)} %`);
 const shown = (value, suffix = "") => (value === null || value === undefined ? "—" : `${value}${suffix}`);
+// The one risk scale: calibrated churn probability within the horizon, from the model or from health (source).
+const riskText = (churn) => {
+  const p = churn.risk ?? churn.probability;
+  if (p === null || p === undefined) return "—";
+  const horizon = churn.horizon_days ? ` in ${churn.horizon_days} days` : "";
+  return `${percent(p)}${horizon}${churn.source ? ` (${churn.source})` : ""}`;
+};
+const warningText = (churn) => {
+  if (churn.early_warning === null || churn.early_warning === undefined) return "—";
+  const within = `within ${churn.warning_horizon_days} days`;
+  return churn.early_warning ? `Flagged: likely to churn ${within}` : `Not flagged (${within})`;
+};
 
 async function call(fetcher, url, options) {
   const response = await fetcher(url, { timeout: TIMEOUT_MS, ...options });
@@ -94,7 +106,8 @@ export function AccountCard({ companyId, fetcher }) {
       <DescriptionList direction="row">
         <DescriptionListItem label="Health">{shown(health.score)}</DescriptionListItem>
         <DescriptionListItem label="7-day trend">{shown(health.trend_7d)}</DescriptionListItem>
-        <DescriptionListItem label="Churn probability">{percent(churn.probability)}</DescriptionListItem>
+        <DescriptionListItem label="Churn risk">{riskText(churn)}</DescriptionListItem>
+        <DescriptionListItem label="Early warning">{warningText(churn)}</DescriptionListItem>
         <DescriptionListItem label="Time to churn">{shown(churn.days_to_churn, " days")}</DescriptionListItem>
         <DescriptionListItem label="Expansion">{`${expansion.type ?? "—"} (${shown(expansion.potential)})`}</DescriptionListItem>
         <DescriptionListItem label="Onboarding (by tenure)">{onboarding.phase ?? "—"}</DescriptionListItem>

@@ -49,6 +49,7 @@ describe("c-cse-account-card", () => {
         expect(getCard).toHaveBeenCalledWith({ accountId: RECORD.id });
         expect(text(element, ".band")).toBe("At risk · 61.5");
         expect(text(element, ".churn")).toBe("22 %");
+        expect(text(element, ".early-warning")).toBe("—");
         expect(text(element, ".expansion")).toBe("plan (40)");
         expect([...element.shadowRoot.querySelectorAll(".drivers li")].map((li) => li.textContent)).toEqual([
             "adoption",
@@ -68,6 +69,8 @@ describe("c-cse-account-card", () => {
         getRecord.emit(RECORD);
         await flush();
         expect(text(element, ".band")).toBe("Critical · 54.2");
+        expect(text(element, ".churn")).toBe("37 % in 30 days (model)");
+        expect(text(element, ".early-warning")).toBe("Flagged: likely to churn within 90 days");
         expect(text(element, ".program-step")).toBe("None yet");
         expect(text(element, ".tasks li")).toMatch(/^Offer a training session/);
 

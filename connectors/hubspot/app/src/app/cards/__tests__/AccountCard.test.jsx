@@ -43,7 +43,9 @@ describe("AccountCard", () => {
     expect(fetcher).toHaveBeenCalledWith(`${BACKEND_URL}?companyId=1001`, expect.objectContaining({ method: "GET" }));
     expect(screen.getByText("Critical")).toBeTruthy();
     expect(screen.getByText("Few of the core features are in use")).toBeTruthy();
-    expect(screen.getByText("Churn probability: 37 %")).toBeTruthy();
+    expect(screen.getByText("Churn risk: 37 % in 30 days (model)")).toBeTruthy();
+    expect(screen.getByText("Early warning: Flagged: likely to churn within 90 days")).toBeTruthy();
+    expect(screen.getByText("Logins are lower than typical")).toBeTruthy(); // the model's top driver first
     expect(screen.getByText("Program step: None yet")).toBeTruthy();
     expect(screen.getByText(/Offer a training session/)).toBeTruthy();
   });
