@@ -209,8 +209,52 @@ class Score(Base):
     risk_source: Mapped[str | None] = mapped_column(String(8))
 
 
+class CurrentScore(Base):
+    """Each account's latest score (by as_of, then id) with what the web app filters, sorts and sums on: one row
+    per account, upserted by scoring in the transaction that writes the score row (app/store/current_scores.py),
+    so the dashboard and the accounts list never search the score history for the newest row. Migration 0013."""
+
+    __tablename__ = "current_scores"
+    __table_args__ = (
+        Index("ix_current_scores_band_health", "band", "health"),
+        Index("ix_current_scores_health", "health"),
+        Index("ix_current_scores_churn", "churn_probability"),
+        Index("ix_current_scores_potential", "revenue_potential"),
+    )
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    score_id: Mapped[int] = mapped_column(BigInteger)
+    as_of: Mapped[date] = mapped_column(Date)
+    health: Mapped[float | None] = mapped_column(Float)
+    band: Mapped[str | None] = mapped_column(String(16))
+    risk: Mapped[float | None] = mapped_column(Float)
+    churn_probability: Mapped[float | None] = mapped_column(Float)
+    trend_7d: Mapped[float | None] = mapped_column(Float)
+    trend_30d: Mapped[float | None] = mapped_column(Float)
+    expansion_score: Mapped[float | None] = mapped_column(Float)
+    expansion_type: Mapped[str | None] = mapped_column(String(16))
+    revenue_potential: Mapped[float | None] = mapped_column(Float)
+
+
+class BookDay(Base):
+    """The scored book on one scoring day, per segment, CSM and band: accounts and their health summed (the
+    dashboard's health trend). Written when a day's scoring completes (app/store/book_days.py); '' stands for
+    no segment or no CSM (key columns cannot be NULL). Migration 0013."""
+
+    __tablename__ = "book_days"
+
+    as_of: Mapped[date] = mapped_column(Date, primary_key=True)
+    segment: Mapped[str] = mapped_column(String(16), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(255), primary_key=True)
+    band: Mapped[str] = mapped_column(String(16), primary_key=True)
+    accounts: Mapped[int] = mapped_column(Integer)
+    health_sum: Mapped[float] = mapped_column(Float)
+    health_n: Mapped[int] = mapped_column(Integer)
+
+
 class Action(Base):
     __tablename__ = "actions"
+    __table_args__ = (Index("ix_actions_kind_created", "kind", "created_at"),)  # the dashboard's open CRM tasks
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)

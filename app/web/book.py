@@ -2,26 +2,28 @@
 in the database (no rows come back to Python but the groups), on SQLite and PostgreSQL alike.
 
 "The book" is every account that was a customer on the day of the latest scoring, each with its latest score
-(latest by as_of, then id: the same choice the account card makes), filtered by segment, CSM (owner) and band.
+(latest by as_of, then id: the same choice the account card makes, kept in the current-score table by scoring),
+filtered by segment, CSM (owner) and band. The health trend reads the book recorded per scoring day (book_days).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Integer, and_, case, cast, func, literal_column, or_, select
 
-from app.cards.model import GRADUATION_DAYS, OPEN_TASK_STATUSES
+from app.cards.model import GRADUATION_DAYS
 from app.store.active import accounts_active_on
-from app.store.models import Account, AccountDay, Action, Score
+from app.store.models import Account, AccountDay, Action, BookDay, CurrentScore, Score
 from engine.canonical import BANDS_BEST_FIRST
 
 BAND_NAMES = tuple(band.value for band in BANDS_BEST_FIRST)
 RISK_BANDS = ("at_risk", "critical", "churning")
 HEALTH_BUCKETS = 10  # 0-9, 10-19, ... 90-100
 MONTHS = 12
+OPEN_TASK_DAYS = 14  # a CRM task counts as open this long after it was planned (the programs' window too)
 
 
 @dataclass(frozen=True)
@@ -42,23 +44,8 @@ class BookFilter:
 
 
 def latest_scores():
-    """Each account's newest score (the highest id: scores are written in time order), read from the scores'
-    account index; a window over (as_of, id) cost several times more at 100,000 accounts."""
-    newest = select(func.max(Score.id).label("id")).group_by(Score.account_id).subquery("newest")
-    return (
-        select(
-            Score.account_id,
-            Score.as_of,
-            Score.health,
-            Score.band,
-            Score.churn_probability,
-            Score.trend_30d,
-            Score.expansion_type,
-            Score.revenue_potential,
-        )
-        .join(newest, newest.c.id == Score.id)
-        .subquery("latest")
-    )
+    """Each account's newest score (by as_of, then id): the current-score table scoring keeps (one row each)."""
+    return CurrentScore.__table__
 
 
 def book_date(conn: Connection) -> date | None:
@@ -171,18 +158,26 @@ def book_figures(conn: Connection, as_of: date, flt: BookFilter) -> dict[str, An
             {"type": t, "accounts": int(n), "potential": round(p, 2)} for t, (n, p) in sorted(expansion.items())
         ],
         "funnel": [{"milestone": name, "accounts": int(n)} for name, n in zip(names, funnel, strict=True)],
-        "workload": _workload(conn, flt, owners, at_risk),
+        "workload": _workload(_open_tasks(conn, as_of, flt), owners, at_risk),
     }
 
 
-def _workload(conn: Connection, flt: BookFilter, owners: dict, at_risk: dict) -> list[dict[str, Any]]:
-    tasks = select(Account.owner, func.count()).select_from(Action).join(Account, Account.id == Action.account_id)
-    tasks = tasks.where(Action.kind == "crm_task", Action.status.in_(OPEN_TASK_STATUSES))
-    if flt.segment:
-        tasks = tasks.where(Account.segment == flt.segment)
-    if flt.owner:
-        tasks = tasks.where(Account.owner == flt.owner)
-    open_tasks = dict(conn.execute(tasks.group_by(Account.owner)).all())
+def _open_tasks(conn: Connection, as_of: date, flt: BookFilter) -> dict[str | None, int]:
+    """CRM tasks planned for each CSM's accounts (in the filtered book) over the last OPEN_TASK_DAYS days.
+
+    A task's status says where it went, not whether it is done: `planned` and `released` wait for the outbox,
+    `done` was delivered to the CRM (where it stays open: completion is not read back), `no_target` had no CRM
+    to go to and is only on the account page. None of them is closed, so every status counts; age alone
+    retires a task, on the window the programs also treat a task as open (app/programs/tick.py).
+    """
+    since = datetime.combine(as_of - timedelta(days=OPEN_TASK_DAYS), time.min)
+    query = book_rows(as_of, latest_scores(), flt, Account.owner, func.count())
+    query = query.join(Action, Action.account_id == Account.id)
+    query = query.where(Action.kind == "crm_task", Action.created_at >= since)
+    return dict(conn.execute(query.group_by(Account.owner)).all())
+
+
+def _workload(open_tasks: dict, owners: dict, at_risk: dict) -> list[dict[str, Any]]:
     rows = [
         {
             "owner": owner,
@@ -198,26 +193,26 @@ def _workload(conn: Connection, flt: BookFilter, owners: dict, at_risk: dict) ->
 
 
 def health_trend(conn: Connection, as_of: date, flt: BookFilter, days: int = 90) -> list[dict[str, Any]]:
-    """Average health and accounts per band on each scoring day of the last `days` days."""
+    """Average health and accounts per band on each scoring day of the last `days` days, from the book recorded
+    for each day (every customer's latest score on or before it, not only the scores that moved that day)."""
     query = (
-        select(Score.as_of, Score.band, func.count(), func.avg(Score.health))
-        .join(Account, Account.id == Score.account_id)
-        .where(Score.as_of > as_of - timedelta(days=days))
-        .group_by(Score.as_of, Score.band)
-        .order_by(Score.as_of)
-    )
+        select(BookDay.as_of, BookDay.band, func.sum(BookDay.accounts), func.sum(BookDay.health_sum),
+               func.sum(BookDay.health_n))
+        .where(BookDay.as_of > as_of - timedelta(days=days), BookDay.as_of <= as_of)
+        .group_by(BookDay.as_of, BookDay.band)
+        .order_by(BookDay.as_of)
+    )  # fmt: skip
     if flt.segment:
-        query = query.where(Account.segment == flt.segment)
+        query = query.where(BookDay.segment == flt.segment)
     if flt.owner:
-        query = query.where(Account.owner == flt.owner)
+        query = query.where(BookDay.owner == flt.owner)
     days_seen: dict[date, dict[str, Any]] = {}
-    for day, band, count, health in conn.execute(query):
+    for day, band, count, health, known in conn.execute(query):
         entry = days_seen.setdefault(day, {"as_of": day, "bands": dict.fromkeys(BAND_NAMES, 0), "sum": 0.0, "n": 0})
         if band in entry["bands"]:
-            entry["bands"][band] += count
-        if health is not None:
-            entry["sum"] += float(health) * count
-            entry["n"] += count
+            entry["bands"][band] += int(count)
+        entry["sum"] += float(health or 0)
+        entry["n"] += int(known or 0)
     return [
         {"as_of": e["as_of"], "bands": e["bands"], "avg_health": round(e["sum"] / e["n"], 1) if e["n"] else None}
         for e in days_seen.values()
