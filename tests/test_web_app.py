@@ -7,16 +7,16 @@ import re
 import subprocess
 import sys
 from dataclasses import replace
-from datetime import date
+from datetime import date, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from app.book_loader import load_book
 from app.demo.book import BookSpec, generate_book
 from app.rescoring import rescore
 from app.settings import Settings
-from app.store.models import AuditEntry, BandOverride, Score
+from app.store.models import Account, Action, AuditEntry, BandOverride, Score
 from app.users import UserError, add_user, authenticate, set_password
 from app.web import book, create_app
 from engine.health_config import default_health_config
@@ -134,6 +134,34 @@ def test_the_dashboard_band_summary_is_the_scoring_summary(store, scored):
     assert sum(w["accounts"] for w in figures["workload"]) == scored["accounts"]
     assert sum(figures["distribution"]) == scored["accounts"] - scored["unscored"]
     assert at_risk["accounts"] == scored["bands"]["at_risk"]["count"]
+
+
+def _crm_tasks_per_owner(conn) -> dict:
+    query = select(Account.owner, func.count()).join(Action, Action.account_id == Account.id)
+    return dict(conn.execute(query.where(Action.kind == "crm_task").group_by(Account.owner)).all())
+
+
+def test_open_tasks_count_the_crm_tasks_planned_for_each_csm_whatever_their_delivery(store, scored):
+    """No CRM holds the demo's companies, so the run's tasks are `no_target`; delivered ones are `done` (open in
+    the CRM). Either way they are still to do, and each CSM's open tasks are theirs; a task past the window is
+    not open any more."""
+    with store.connect() as conn:
+        planned = _crm_tasks_per_owner(conn)
+        statuses = set(conn.scalars(select(Action.status).where(Action.kind == "crm_task")))
+        workload = book.book_figures(conn, AS_OF, book.BookFilter())["workload"]
+    assert sum(planned.values()) > 0 and len(planned) > 1 and statuses == {"no_target"}
+    assert {w["owner"]: w["open_tasks"] for w in workload if w["open_tasks"]} == planned
+    owner = max(planned, key=planned.get)
+    with store.begin() as conn:
+        ids = select(Account.id).where(Account.owner == owner).scalar_subquery()
+        tasks = (Action.kind == "crm_task") & Action.account_id.in_(ids)
+        first = conn.scalar(select(func.min(Action.id)).where(tasks))
+        conn.execute(update(Action).where(tasks).values(status="done"))
+        old = datetime.combine(AS_OF - timedelta(days=book.OPEN_TASK_DAYS + 1), datetime.min.time())
+        conn.execute(update(Action).where(Action.id == first).values(created_at=old))
+    with store.connect() as conn:
+        mine = book.book_figures(conn, AS_OF, book.BookFilter(owner=owner))["workload"]
+    assert [(w["owner"], w["open_tasks"]) for w in mine] == [(owner, planned[owner] - 1)]
 
 
 def test_an_override_from_the_account_page_is_audited_and_scored(client, store, scored):
