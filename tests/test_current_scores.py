@@ -10,6 +10,7 @@ import pytest
 from alembic import command
 from sqlalchemy import func, select
 
+from app.account_views import account_view, list_accounts
 from app.book_loader import load_book
 from app.demo.book import BookSpec, generate_book
 from app.rescoring import rescore
@@ -19,6 +20,7 @@ from app.store.book_days import record_book_day
 from app.store.db import alembic_config, upgrade_schema
 from app.store.models import Account, BookDay, CurrentScore, Score
 from app.web import book
+from engine.canonical import FACTORS
 from engine.health_config import load_health_config
 from engine.playbooks import load_playbooks
 from tests.factories import AS_OF
@@ -130,3 +132,25 @@ def test_the_migration_backfills_both_from_the_history(demo):
         assert _current(conn) == expected_current
         assert {day: _book_day(conn, day) for day in days[1:]} == expected_days
         assert _book_day(conn, days[0]) == {}
+
+
+def test_cse_accounts_lists_the_current_scores_and_searches_the_history_behind_a_forecast(demo):
+    config = load_health_config()
+    with demo.begin() as conn:
+        for day in (AS_OF - timedelta(days=7), AS_OF):
+            score_and_store(conn, day, config)
+    for forecast in (None, AS_OF + timedelta(days=5)):
+        if forecast:
+            with demo.begin() as conn:
+                score_and_store(conn, forecast, config)
+        with demo.connect() as conn:
+            listed = {
+                a["id"]: (a["as_of"], a["health"]) for a in list_accounts(conn, sort="name", limit=1000, as_of=AS_OF)
+            }
+            newest = _newest_in_history(conn, AS_OF)
+            view = account_view(conn, 1)
+            factors = conn.execute(
+                select(*(getattr(Score, f"f_{f}") for f in FACTORS)).where(Score.id == _current(conn)[1][0])
+            ).one()
+        assert listed == {i: (row[1].isoformat(), round(row[2], 1)) for i, row in newest.items()}
+        assert view["factors"] == {str(f): round(v, 1) for f, v in zip(FACTORS, factors, strict=True)}
