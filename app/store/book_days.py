@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from sqlalchemy import Connection, String, and_, case, func, literal, or_, select, text
+from sqlalchemy import Connection, and_, case, func, select, text
 
 from app.cards.model import GRADUATION_DAYS
 from app.store.active import accounts_active_on
@@ -61,78 +61,96 @@ def _latest_on_or_before(conn: Connection, as_of: date):
     return select(*(ranked.c[c.key] for c in columns)).where(ranked.c.rank == 1).subquery()
 
 
-def _book(as_of: date, latest, *columns, group_by=()):
-    """SELECT the day, segment, CSM, band and `columns` over the customers of `as_of` and their latest scores."""
-    keys = (func.coalesce(Account.segment, ""), func.coalesce(Account.owner, ""), func.coalesce(latest.c.band, ""))
-    return (
-        select(literal(as_of, BookDay.as_of.type), *keys, *columns)
-        .select_from(Account)
-        .outerjoin(latest, latest.c.account_id == Account.id)
-        .where(accounts_active_on(as_of))
-        .group_by(*keys, *group_by)
+def _record_book(conn: Connection, as_of: date, latest) -> None:
+    """book_days and book_day_splits from one pass over the day's customers, grouped by segment, CSM, band,
+    health bucket and expansion type; the two tables are sums of those groups."""
+    health, expansion = latest.c.health, latest.c.expansion_type
+    bucket = case(
+        (health.is_(None), ""),
+        *((health < 10 * (i + 1), str(i)) for i in range(HEALTH_BUCKETS - 1)),
+        else_=str(HEALTH_BUCKETS - 1),
     )
-
-
-def _record_bands(conn: Connection, as_of: date, latest) -> None:
+    keys = (func.coalesce(Account.segment, ""), func.coalesce(Account.owner, ""), func.coalesce(latest.c.band, ""),
+            bucket, func.coalesce(expansion, ""))  # fmt: skip
     cohort = Account.customer_since > as_of - timedelta(days=ONBOARDING_DAYS)
 
     def cohort_count(*also):
         return func.sum(case((and_(cohort, *also), 1), else_=0))
 
-    query = _book(
-        as_of, latest, func.count(), func.coalesce(func.sum(latest.c.health), 0.0), func.count(latest.c.health),
-        func.coalesce(func.sum(latest.c.revenue_potential), 0.0), func.coalesce(func.sum(Account.arr), 0.0),
-        cohort_count(), cohort_count(Account.first_activity_at.is_not(None)),
-        cohort_count(Account.first_value_at.is_not(None)),
-        cohort_count(Account.customer_since <= as_of - timedelta(days=GRADUATION_DAYS)),
+    query = (
+        select(*keys, func.count(), func.sum(health), func.count(health), func.sum(latest.c.revenue_potential),
+               func.sum(Account.arr), cohort_count(), cohort_count(Account.first_activity_at.is_not(None)),
+               cohort_count(Account.first_value_at.is_not(None)),
+               cohort_count(Account.customer_since <= as_of - timedelta(days=GRADUATION_DAYS)))
+        .select_from(Account)
+        .outerjoin(latest, latest.c.account_id == Account.id)
+        .where(accounts_active_on(as_of))
+        .group_by(*keys)
     )  # fmt: skip
-    conn.execute(BookDay.__table__.insert().from_select(list(DAY_COLUMNS), query))
+    days: dict[tuple, list] = {}
+    splits: dict[tuple, list] = {}
+    for segment, owner, band, bucket_of, type_of, n, *sums in conn.execute(query):
+        sums = [value or 0 for value in sums]  # counts stay integers
+        day = days.setdefault((segment, owner, band), [0] * (len(DAY_COLUMNS) - len(KEY_COLUMNS)))
+        for i, value in enumerate((n, *sums)):
+            day[i] += value
+        for split, value in (("health", bucket_of), ("expansion", type_of)):
+            if value:
+                entry = splits.setdefault((segment, owner, band, split, value), [0, 0.0])
+                entry[0] += n
+                entry[1] += sums[2]  # the revenue potential
+    if days:
+        conn.execute(BookDay.__table__.insert(), [dict(zip(DAY_COLUMNS, (as_of, *key, *values), strict=True))
+                                                  for key, values in days.items()])  # fmt: skip
+    if splits:
+        conn.execute(BookDaySplit.__table__.insert(), [dict(zip(SPLIT_COLUMNS, (as_of, *key, *values), strict=True))
+                                                       for key, values in splits.items()])  # fmt: skip
 
 
-def _record_splits(conn: Connection, as_of: date, latest) -> None:
-    health = latest.c.health
-    bucket = case(*((health < 10 * (i + 1), str(i)) for i in range(HEALTH_BUCKETS - 1)), else_=str(HEALTH_BUCKETS - 1))
-    potential = func.coalesce(func.sum(latest.c.revenue_potential), 0.0)
-    expansion = latest.c.expansion_type
-    for split, value, known in (
-        ("health", bucket, health.is_not(None)),
-        ("expansion", expansion, expansion.is_not(None)),
-    ):
-        query = _book(as_of, latest, literal(split, String), value, func.count(), potential, group_by=(value,))
-        conn.execute(BookDaySplit.__table__.insert().from_select(list(SPLIT_COLUMNS), query.where(known)))
+def _month_index(column, starts: list[date], before: int, missing: int):
+    """Which of the months `column` falls in (0 … 11; 12 after the last), `before` if earlier, `missing` if NULL."""
+    ends = [*starts[1:], next_month(starts[-1])]
+    whens = [(column.is_(None), missing), (column < starts[0], before)]
+    return case(*whens, *((column < end, i) for i, end in enumerate(ends)), else_=MONTHS)
 
 
 def _record_months(conn: Connection, as_of: date) -> None:
     """ARR of the customers at each month's start, less the ARR of those who churned in it (gross), plus the seat
-    changes priced at each account's ARR per seat (net). Plan changes carry no price in the canonical model."""
+    changes priced at each account's ARR per seat (net). Plan changes carry no price in the canonical model.
+
+    Accounts are summed by the month they became customers and the month they churned in (one pass), and each
+    month's figures added up from those sums here: a customer counts from the month after the one it joined in
+    until the month it churned in, which counts it as churned."""
     starts = month_starts(as_of)
     keys = (func.coalesce(Account.segment, ""), func.coalesce(Account.owner, ""))
-    sums = []
-    for start in starts:
-        customer = and_(
-            or_(Account.customer_since.is_(None), Account.customer_since < start),
-            or_(Account.churned_at.is_(None), Account.churned_at >= start),
-        )
-        sums.append(func.sum(case((customer, Account.arr), else_=0.0)))
-        sums.append(func.sum(case((and_(customer, Account.churned_at < next_month(start)), Account.arr), else_=0.0)))
-    opening = conn.execute(select(*keys, *sums).where(Account.status != "deleted").group_by(*keys)).all()
+    joined = _month_index(Account.customer_since, starts, before=-1, missing=-1)
+    churned = _month_index(Account.churned_at, starts, before=-1, missing=MONTHS + 1)
+    sums = select(*keys, joined, churned, func.sum(Account.arr)).where(Account.status != "deleted")
+    totals: dict[tuple, list[list[float]]] = {}
+    for segment, owner, joined_in, churned_in, arr in conn.execute(sums.group_by(*keys, joined, churned)):
+        months = totals.setdefault((segment, owner), [[0.0, 0.0, 0.0] for _ in starts])
+        for i in range(max(joined_in + 1, 0), min(churned_in, MONTHS - 1) + 1):
+            months[i][0] += float(arr or 0)
+            if churned_in == i:
+                months[i][1] += float(arr or 0)
     per_seat = Account.arr / func.nullif(Account.seats_purchased, 0)
-    in_month = [and_(AccountDay.day >= start, AccountDay.day < next_month(start)) for start in starts]
-    seat_sums = [func.sum(case((month, AccountDay.seat_delta * per_seat), else_=0.0)) for month in in_month]
+    month = _month_index(AccountDay.day, starts, before=-1, missing=-1)
     seats = (
-        select(*keys, *seat_sums)
+        select(*keys, month, func.sum(AccountDay.seat_delta * per_seat))
         .select_from(AccountDay)
         .join(Account, Account.id == AccountDay.account_id)
         .where(AccountDay.day >= starts[0], AccountDay.seat_delta != text("0"))  # the partial index's own term
-        .group_by(*keys)
+        .group_by(*keys, month)
     )
-    changes = {(segment, owner): values for segment, owner, *values in conn.execute(seats)}
-    rows = []
-    for segment, owner, *values in opening:
-        change = changes.get((segment, owner), [0.0] * MONTHS)
-        rows += [{"as_of": as_of, "segment": segment, "owner": owner, "month": start,
-                  "opening_arr": float(values[2 * i] or 0), "churned_arr": float(values[2 * i + 1] or 0),
-                  "seat_change": float(change[i] or 0)} for i, start in enumerate(starts)]  # fmt: skip
+    for segment, owner, i, change in conn.execute(seats):
+        if 0 <= i < MONTHS:
+            totals.setdefault((segment, owner), [[0.0, 0.0, 0.0] for _ in starts])[i][2] += float(change or 0)
+    rows = [
+        {"as_of": as_of, "segment": segment, "owner": owner, "month": start, "opening_arr": opening,
+         "churned_arr": churned_arr, "seat_change": change}
+        for (segment, owner), months in totals.items()
+        for start, (opening, churned_arr, change) in zip(starts, months, strict=True)
+    ]  # fmt: skip
     if rows:
         conn.execute(BookDayMonth.__table__.insert(), rows)
 
@@ -143,7 +161,5 @@ def record_book_day(conn: Connection, as_of: date) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('cse-book-day:' || current_schema()))"))
     for table in (BookDay, BookDaySplit, BookDayMonth):
         conn.execute(table.__table__.delete().where(table.as_of == as_of))
-    latest = _latest_on_or_before(conn, as_of)
-    _record_bands(conn, as_of, latest)
-    _record_splits(conn, as_of, latest)
+    _record_book(conn, as_of, _latest_on_or_before(conn, as_of))
     _record_months(conn, as_of)
