@@ -232,9 +232,9 @@ def retention_by_month(conn: Connection, as_of: date, flt: BookFilter) -> list[d
 
 def filter_choices(conn: Connection, as_of: date | None = None) -> dict[str, list[str]]:
     """Segments and CSMs to filter by: those of the day's recorded book (a few hundred rows, not the accounts)."""
-    choices = {}
-    for name in ("segment", "owner"):
-        column = getattr(BookDay, name)
-        values = conn.scalars(select(column).where(BookDay.as_of == as_of, column != "").distinct().order_by(column))
-        choices[f"{name}s"] = list(values)
-    return {**choices, "bands": list(BAND_NAMES)}
+    pairs = conn.execute(select(BookDay.segment, BookDay.owner).where(BookDay.as_of == as_of).distinct()).all()
+    return {
+        "segments": sorted({segment for segment, _ in pairs if segment}),
+        "owners": sorted({owner for _, owner in pairs if owner}),
+        "bands": list(BAND_NAMES),
+    }
