@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, func, select
 
 from app.cards.model import build_card, plain_drivers
-from app.store.models import Account, Action, Score
+from app.store.models import Account, Action, CurrentScore, Score
 from engine.canonical import BANDS_BEST_FIRST, FACTORS
 
 SORTS = {
@@ -40,6 +40,15 @@ def latest_scores(as_of: date | None = None) -> Select:
         ranked = ranked.where(Score.as_of <= as_of)
     sub = ranked.subquery()
     return select(sub.c.id).where(sub.c.rank == 1)
+
+
+def scores_on(conn: Connection, as_of: date | None = None) -> Select:
+    """Ids of each account's latest score on or before `as_of`: read from the current-score table unless a score
+    dated after `as_of` exists (a forecast), when the history is searched (latest_scores)."""
+    newest = conn.scalar(select(func.max(CurrentScore.as_of)))
+    if as_of is not None and newest is not None and newest > as_of:
+        return latest_scores(as_of)
+    return select(CurrentScore.score_id)
 
 
 def _number(value: Any, digits: int) -> float | None:
@@ -75,7 +84,7 @@ def list_accounts(
             Score.risk_drivers,
         )  # fmt: skip
         .join(Score, Score.account_id == Account.id)
-        .where(Score.id.in_(latest_scores(as_of or date.today())), Account.status.notin_(GONE))
+        .where(Score.id.in_(scores_on(conn, as_of or date.today())), Account.status.notin_(GONE))
         .order_by(*SORTS[sort], Account.id)
         .limit(limit)
     )
@@ -161,7 +170,9 @@ def account_view(conn: Connection, account_id: int, programs: tuple[str, ...] = 
         return None
     factor_columns = [getattr(Score, f"f_{factor}") for factor in FACTORS]
     latest = conn.execute(
-        select(*factor_columns).where(Score.id.in_(latest_scores()), Score.account_id == account_id)
+        select(*factor_columns)
+        .join(CurrentScore, CurrentScore.score_id == Score.id)
+        .where(CurrentScore.account_id == account_id)
     ).first()
     history = conn.execute(
         select(Score.as_of, Score.health, Score.band)

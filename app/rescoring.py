@@ -16,6 +16,7 @@ from app.band_totals import BandTotals
 from app.ml.artifacts import Artifact
 from app.programs.definitions import ActiveProgram
 from app.scoring_chunks import DEFAULT_CHUNK_ACCOUNTS, score_in_chunks
+from app.store.book_days import record_book_day
 from app.store.scope import AccountScope
 from app.writeback.outbox import release_due_actions
 from engine.health_config import HealthConfig
@@ -73,6 +74,8 @@ def rescore(
             write_back=write_back,
             programs=programs,
         )
+        if run.totals.accounts:
+            record_book_day(conn, as_of)
         if not run.totals.accounts or not write_back:
             return RescoreResult(run.totals, 0, 0, 0)
         released = release_due_actions(conn, now or datetime.combine(as_of, datetime.max.time()))

@@ -12,7 +12,9 @@ from sqlalchemy import Connection, func, select
 from app.cards.overrides import apply_band_overrides
 from app.ml.artifacts import Artifact
 from app.ml.scorer import model_scores
-from app.store.bulk import chunked, result_frame, staged_insert
+from app.store.book_days import record_book_day
+from app.store.bulk import chunked, result_frame
+from app.store.current_scores import store_scores
 from app.store.metrics import account_metrics
 from app.store.models import Score
 from app.store.scope import AccountScope, IdRange, scope_filter
@@ -178,7 +180,7 @@ def write_scores(conn: Connection, as_of: date, scored: pd.DataFrame, scope: Acc
     out = out[_moved(conn, as_of, out, scope)]
     if out.empty:
         return 0
-    staged_insert(conn, Score.__table__, out, SCORE_COLUMNS, json_columns=JSON_COLUMNS)
+    store_scores(conn, out, SCORE_COLUMNS, JSON_COLUMNS)
     return len(out)
 
 
@@ -193,4 +195,6 @@ def score_and_store(
     scored = compute_scores(conn, as_of, config, account_ids, artifact, calibration)
     scored = apply_band_overrides(conn, scored, as_of)
     write_scores(conn, as_of, scored, account_ids)
+    if account_ids is None:  # the whole book scored for the day: record it for the dashboard's trend
+        record_book_day(conn, as_of)
     return scored

@@ -33,6 +33,7 @@ from app.ml.scorer import load_scoring_artifact
 from app.queues import SCORE_QUEUE, get_queue, job_alive, redis_connection
 from app.scoring_chunks import active_ids, score_in_chunks
 from app.settings import Settings
+from app.store.book_days import record_book_day
 from app.store.models import ScoreRun, ScoreShard
 from app.store.scope import IdRange
 from app.writeback.outbox import release_due_actions
@@ -156,6 +157,7 @@ def complete_run(engine: Engine, settings: Settings, run_id: str) -> bool:
         for shard in shards:
             totals.merge(BandTotals.from_json(shard.totals))
         summary = totals.summary()
+        record_book_day(conn, as_of)
         released = release_due_actions(conn, datetime.combine(as_of, datetime.max.time()))
         summary["writeback"] = {"field_writes": sum(s.field_writes for s in shards),
                                 "new_actions": sum(s.new_actions for s in shards), "released": released}  # fmt: skip

@@ -42,10 +42,14 @@ def _company(account_id: int) -> str:
     return str(10_000_000 + account_id)
 
 
-def prepare(database_url: str, n: int, seed: int = 3) -> None:
-    """Fill, score three days, link companies, add the card's lists for some accounts."""
+def prepare(database_url: str, n: int, seed: int = 3, shape=None) -> None:
+    """Fill, score three days, link companies, add the card's lists for some accounts. `shape(conn)` may change
+    the filled accounts before they are scored."""
     fill_store(database_url, n)
     engine = make_engine(database_url)
+    if shape is not None:
+        with engine.begin() as conn:
+            shape(conn)
     config = load_health_config()
     started = time.perf_counter()
     for back in (30, 7, 0):

@@ -14,12 +14,13 @@ from sqlalchemy import Connection, Engine, select
 from app.book_loader import load_book
 from app.demo.book import BookSpec, generate_book
 from app.scoring import score_and_store
-from app.store.models import Account, Action, ExternalId, OutboxRow, Score
+from app.store.models import Account, Action, BookDay, CurrentScore, ExternalId, OutboxRow, Score
 from connectors.registry import all_connectors
 from engine.health_config import load_health_config
 
 AS_OF = date(2026, 6, 30)
 SCORE_FIELDS = [c.name for c in Score.__table__.columns if c.name not in ("id", "computed_at")]
+CURRENT_FIELDS = [c.name for c in CurrentScore.__table__.columns if c.name != "score_id"]  # ids differ across runs
 
 
 def load_linked_book(store: Engine, accounts: int = 60) -> None:
@@ -44,7 +45,8 @@ def _without_clock(payload: dict) -> dict:
 
 
 def run_outcome(conn: Connection) -> dict[str, pd.DataFrame]:
-    """What a scoring run as of AS_OF left in the store: its scores, outbox rows and actions, in a stable order."""
+    """What a scoring run as of AS_OF left in the store: its scores, each account's current score, the day's
+    recorded book, outbox rows and actions, in a stable order."""
     scores = pd.DataFrame(conn.execute(select(*[Score.__table__.c[c] for c in SCORE_FIELDS])
                                        .where(Score.as_of == AS_OF)).all(), columns=SCORE_FIELDS)  # fmt: skip
     outbox = pd.DataFrame(
@@ -57,8 +59,15 @@ def run_outcome(conn: Connection) -> dict[str, pd.DataFrame]:
         conn.execute(select(Action.account_id, Action.playbook, Action.step, Action.dedupe_key, Action.status)).all(),
         columns=["account_id", "playbook", "step", "dedupe_key", "status"],
     )
+    current = pd.DataFrame(conn.execute(select(*[CurrentScore.__table__.c[c] for c in CURRENT_FIELDS])).all(),
+                           columns=CURRENT_FIELDS)  # fmt: skip
+    book = pd.DataFrame(conn.execute(select(BookDay.__table__).where(BookDay.as_of == AS_OF)).all(),
+                        columns=[c.name for c in BookDay.__table__.columns])  # fmt: skip
     return {
         "scores": scores.sort_values("account_id", ignore_index=True),
+        "current_scores": current.sort_values("account_id", ignore_index=True),
+        # Sums in the database's row order, which sharding changes: equal to the last bits they are not.
+        "book_day": book.sort_values(["segment", "owner", "band"], ignore_index=True).round(6),
         "outbox": outbox.sort_values(list(outbox.columns), ignore_index=True),
         "actions": actions.sort_values("dedupe_key", ignore_index=True),
     }

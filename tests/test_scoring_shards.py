@@ -17,6 +17,7 @@ from sqlalchemy import select
 from app.scoring_chunks import score_in_chunks
 from app.settings import Settings
 from app.shards import ShardingRefused, check_shardable, complete_run, start_run, wait_for_run
+from app.store.book_days import record_book_day
 from app.store.models import ScoreRun, ScoreShard
 from app.writeback.outbox import release_due_actions
 from engine.health_config import load_health_config
@@ -54,6 +55,7 @@ def sharding(postgres, redis_url, tmp_path, monkeypatch):
     load_linked_book(postgres)
     with postgres.connect() as conn, conn.begin() as transaction:
         run = score_in_chunks(conn, AS_OF, load_health_config(), load_playbooks(), 2.0)
+        record_book_day(conn, AS_OF)  # what completing a run does
         release_due_actions(conn, datetime.combine(AS_OF, datetime.max.time()))
         expected = run_outcome(conn)
         transaction.rollback()

@@ -7,16 +7,17 @@ import re
 import subprocess
 import sys
 from dataclasses import replace
-from datetime import date
+from datetime import date, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from app.book_loader import load_book
 from app.demo.book import BookSpec, generate_book
 from app.rescoring import rescore
 from app.settings import Settings
-from app.store.models import AuditEntry, BandOverride, Score
+from app.store.book_days import month_starts, next_month
+from app.store.models import Account, AccountDay, Action, AuditEntry, BandOverride, Score
 from app.users import UserError, add_user, authenticate, set_password
 from app.web import book, create_app
 from engine.health_config import default_health_config
@@ -134,6 +135,67 @@ def test_the_dashboard_band_summary_is_the_scoring_summary(store, scored):
     assert sum(w["accounts"] for w in figures["workload"]) == scored["accounts"]
     assert sum(figures["distribution"]) == scored["accounts"] - scored["unscored"]
     assert at_risk["accounts"] == scored["bands"]["at_risk"]["count"]
+
+
+def _retention_by_hand(conn, segment: str | None) -> list[tuple]:
+    """Opening and churned ARR and priced seat changes per month, account by account (the definitions in
+    app/store/book_days.py), for the dashboard's figures to be checked against."""
+    accounts = conn.execute(select(Account).where(Account.status != "deleted")).all()
+    seats = conn.execute(select(AccountDay.account_id, AccountDay.day, AccountDay.seat_delta)).all()
+    by_id = {a.id: a for a in conn.execute(select(Account)).all()}
+    out = []
+    for start in month_starts(AS_OF):
+        end = next_month(start)
+        mine = [a for a in accounts if segment in (None, a.segment)]
+        customers = [a for a in mine if (a.customer_since is None or a.customer_since < start)
+                     and (a.churned_at is None or a.churned_at >= start)]  # fmt: skip
+        opening = sum(a.arr or 0 for a in customers)
+        churned = sum(a.arr or 0 for a in customers if a.churned_at is not None and a.churned_at < end)
+        change = sum(delta * by_id[i].arr / by_id[i].seats_purchased for i, day, delta in seats
+                     if start <= day < end and delta and by_id[i].seats_purchased
+                     and segment in (None, by_id[i].segment))  # fmt: skip
+        out.append((start.strftime("%Y-%m"), round(opening, 2), round(churned, 2), change))
+    return out
+
+
+def test_revenue_retention_is_the_sum_over_accounts(store, scored):
+    with store.connect() as conn:
+        segment = conn.scalar(select(Account.segment).where(Account.segment.is_not(None)).limit(1))
+        for flt in (book.BookFilter(), book.BookFilter(segment=segment)):
+            expected = _retention_by_hand(conn, flt.segment)
+            months = book.retention_by_month(conn, AS_OF, flt)
+            assert [(m["month"], m["opening_arr"], m["churned_arr"]) for m in months] == [e[:3] for e in expected]
+            for month, (_, opening, churned, change) in zip(months, expected, strict=True):
+                assert month["nrr"] == (round((opening - churned + change) / opening, 4) if opening else None)
+            assert flt.segment or any(e[2] for e in expected), "the test needs a month with churned ARR"
+
+
+def _crm_tasks_per_owner(conn) -> dict:
+    query = select(Account.owner, func.count()).join(Action, Action.account_id == Account.id)
+    return dict(conn.execute(query.where(Action.kind == "crm_task").group_by(Account.owner)).all())
+
+
+def test_open_tasks_count_the_crm_tasks_planned_for_each_csm_whatever_their_delivery(store, scored):
+    """No CRM holds the demo's companies, so the run's tasks are `no_target`; delivered ones are `done` (open in
+    the CRM). Either way they are still to do, and each CSM's open tasks are theirs; a task past the window is
+    not open any more."""
+    with store.connect() as conn:
+        planned = _crm_tasks_per_owner(conn)
+        statuses = set(conn.scalars(select(Action.status).where(Action.kind == "crm_task")))
+        workload = book.book_figures(conn, AS_OF, book.BookFilter())["workload"]
+    assert sum(planned.values()) > 0 and len(planned) > 1 and statuses == {"no_target"}
+    assert {w["owner"]: w["open_tasks"] for w in workload if w["open_tasks"]} == planned
+    owner = max(planned, key=planned.get)
+    with store.begin() as conn:
+        ids = select(Account.id).where(Account.owner == owner).scalar_subquery()
+        tasks = (Action.kind == "crm_task") & Action.account_id.in_(ids)
+        first = conn.scalar(select(func.min(Action.id)).where(tasks))
+        conn.execute(update(Action).where(tasks).values(status="done"))
+        old = datetime.combine(AS_OF - timedelta(days=book.OPEN_TASK_DAYS + 1), datetime.min.time())
+        conn.execute(update(Action).where(Action.id == first).values(created_at=old))
+    with store.connect() as conn:
+        mine = book.book_figures(conn, AS_OF, book.BookFilter(owner=owner))["workload"]
+    assert [(w["owner"], w["open_tasks"]) for w in mine] == [(owner, planned[owner] - 1)]
 
 
 def test_an_override_from_the_account_page_is_audited_and_scored(client, store, scored):

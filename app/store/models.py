@@ -38,7 +38,7 @@ class Account(Base):
     domain: Mapped[str | None] = mapped_column(String(255), index=True)
     segment: Mapped[str | None] = mapped_column(String(16), index=True)
     plan: Mapped[str | None] = mapped_column(String(64))
-    arr: Mapped[float | None] = mapped_column(Float)
+    arr: Mapped[float | None] = mapped_column(Float, index=True)
     seats_purchased: Mapped[int | None] = mapped_column(Integer)
     seats_active: Mapped[int | None] = mapped_column(Integer)
     api_limit: Mapped[int | None] = mapped_column(Integer)
@@ -46,7 +46,7 @@ class Account(Base):
     storage_limit_gb: Mapped[float | None] = mapped_column(Float)
     storage_used_gb: Mapped[float | None] = mapped_column(Float)
     customer_since: Mapped[date | None] = mapped_column(Date)
-    renewal_date: Mapped[date | None] = mapped_column(Date)
+    renewal_date: Mapped[date | None] = mapped_column(Date, index=True)
     owner: Mapped[str | None] = mapped_column(String(255), index=True)
     lifecycle_stage: Mapped[str | None] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16), default="active", index=True)
@@ -213,8 +213,91 @@ class Score(Base):
     warning_horizon_days: Mapped[int | None] = mapped_column(Integer)
 
 
+class CurrentScore(Base):
+    """Each account's latest score (by as_of, then id) with what the web app filters, sorts and sums on: one row
+    per account, upserted by scoring in the transaction that writes the score row (app/store/current_scores.py),
+    so the dashboard and the accounts list never search the score history for the newest row. Migration 0013."""
+
+    __tablename__ = "current_scores"
+    __table_args__ = (
+        Index("ix_current_scores_band_health", "band", "health"),
+        Index("ix_current_scores_health", "health"),
+        Index("ix_current_scores_churn", "churn_probability"),
+        Index("ix_current_scores_potential", "revenue_potential"),
+    )
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    score_id: Mapped[int] = mapped_column(BigInteger)
+    as_of: Mapped[date] = mapped_column(Date)
+    health: Mapped[float | None] = mapped_column(Float)
+    band: Mapped[str | None] = mapped_column(String(16))
+    risk: Mapped[float | None] = mapped_column(Float)
+    churn_probability: Mapped[float | None] = mapped_column(Float)
+    trend_7d: Mapped[float | None] = mapped_column(Float)
+    trend_30d: Mapped[float | None] = mapped_column(Float)
+    expansion_score: Mapped[float | None] = mapped_column(Float)
+    expansion_type: Mapped[str | None] = mapped_column(String(16))
+    revenue_potential: Mapped[float | None] = mapped_column(Float)
+
+
+class BookDay(Base):
+    """The book on one scoring day per segment, CSM and band ('' for none; key columns cannot be NULL; band ''
+    is the unscored customers): what the dashboard's band summary, pipelines, funnel, workload and health trend
+    add up. Recorded when a day's scoring completes (app/store/book_days.py). Migration 0013."""
+
+    __tablename__ = "book_days"
+
+    as_of: Mapped[date] = mapped_column(Date, primary_key=True)
+    segment: Mapped[str] = mapped_column(String(16), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(255), primary_key=True)
+    band: Mapped[str] = mapped_column(String(16), primary_key=True)
+    accounts: Mapped[int] = mapped_column(Integer)
+    health_sum: Mapped[float] = mapped_column(Float)
+    health_n: Mapped[int] = mapped_column(Integer)
+    potential_sum: Mapped[float] = mapped_column(Float)
+    arr_sum: Mapped[float] = mapped_column(Float)
+    # The onboarding funnel: customers of the last 180 days, and those of them past each milestone.
+    onboarding: Mapped[int] = mapped_column(Integer)
+    instrumented: Mapped[int] = mapped_column(Integer)
+    first_value: Mapped[int] = mapped_column(Integer)
+    graduated: Mapped[int] = mapped_column(Integer)
+
+
+class BookDaySplit(Base):
+    """The book of a day split further: `split` 'health' by health bucket ('0' for 0-9 … '9' for 90-100) or
+    'expansion' by expansion type, with accounts and revenue potential. Migration 0013."""
+
+    __tablename__ = "book_day_splits"
+
+    as_of: Mapped[date] = mapped_column(Date, primary_key=True)
+    segment: Mapped[str] = mapped_column(String(16), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(255), primary_key=True)
+    band: Mapped[str] = mapped_column(String(16), primary_key=True)
+    split: Mapped[str] = mapped_column(String(16), primary_key=True)
+    value: Mapped[str] = mapped_column(String(16), primary_key=True)
+    accounts: Mapped[int] = mapped_column(Integer)
+    potential_sum: Mapped[float] = mapped_column(Float)
+
+
+class BookDayMonth(Base):
+    """Revenue retention of the twelve months up to a scoring day, per segment and CSM: ARR of the customers at
+    the month's start, of those who churned in it, and seat changes priced per seat. Migration 0013."""
+
+    __tablename__ = "book_day_months"
+
+    as_of: Mapped[date] = mapped_column(Date, primary_key=True)
+    segment: Mapped[str] = mapped_column(String(16), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(255), primary_key=True)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    opening_arr: Mapped[float] = mapped_column(Float)
+    churned_arr: Mapped[float] = mapped_column(Float)
+    seat_change: Mapped[float] = mapped_column(Float)
+
+
 class Action(Base):
     __tablename__ = "actions"
+    # The dashboard's open CRM tasks: a range of one kind's creation times, with the account read from the index.
+    __table_args__ = (Index("ix_actions_kind_created", "kind", "created_at", "account_id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)

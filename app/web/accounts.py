@@ -19,6 +19,9 @@ PAGE_SIZE = 50
 HISTORY_DAYS = 180
 FACTORS = ("adoption", "engagement", "support", "outcomes", "relationship", "expansion")
 LIST_COLUMNS = {"name": Account.name, "arr": Account.arr, "renewal": Account.renewal_date, "owner": Account.owner}
+SCORE_SORTS = {"health": "health", "churn": "churn_probability", "potential": "revenue_potential"}
+ROW_COLUMNS = (Account.id, Account.name, Account.segment, Account.owner, Account.arr, Account.renewal_date)
+ROW_SCORES = ("health", "band", "churn_probability", "expansion_type", "revenue_potential")
 
 
 def _number(args, name: str) -> float | None:
@@ -38,7 +41,7 @@ def index():
     page = max(1, min(int(request.args["page"]) if request.args.get("page", "").isdigit() else 1, 10_000))
     with context.engine().connect() as conn:
         as_of = book.book_date(conn)
-        choices = book.filter_choices(conn)
+        choices = book.filter_choices(conn, as_of)
         if as_of is None:
             return render_template(
                 "accounts.html",
@@ -54,43 +57,20 @@ def index():
                 link=_link,
             )
         latest = book.latest_scores()
-        sortable = {
-            **LIST_COLUMNS,
-            "health": latest.c.health,
-            "churn": latest.c.churn_probability,
-            "potential": latest.c.revenue_potential,
-        }
-        column = sortable.get(sort, Account.name)
-        query = book.book_rows(
-            as_of,
-            latest,
-            flt,
-            Account.id,
-            Account.name,
-            Account.segment,
-            Account.owner,
-            Account.arr,
-            Account.renewal_date,
-            latest.c.health,
-            latest.c.band,
-            latest.c.churn_probability,
-            latest.c.expansion_type,
-            latest.c.revenue_potential,
-        )
-        if q:
-            query = query.where(or_(Account.name.ilike(f"%{q}%"), Account.key == q, Account.domain == q.lower()))
-        low, high = _number(request.args, "health_min"), _number(request.args, "health_max")
-        if low is not None:
-            query = query.where(latest.c.health >= low)
-        if high is not None:
-            query = query.where(latest.c.health < high if high < 100 else latest.c.health <= high)
-        if request.args.get("expansion"):
-            query = query.where(latest.c.expansion_type == request.args["expansion"])
-        total = conn.scalar(select(func.count()).select_from(query.subquery()))
-        order = column.desc() if descending else column.asc()
-        rows = conn.execute(
-            query.order_by(order.nulls_last(), Account.id).limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)
-        ).all()
+        on_accounts, on_scores = _conditions(request.args, q, latest)
+        score_sort = SCORE_SORTS.get(sort)
+        column = latest.c[score_sort] if score_sort else LIST_COLUMNS.get(sort, Account.name)
+        needs_scores = bool(flt.band or score_sort or on_scores)
+
+        def listed(join: str | None, *columns):
+            return book.book_rows(as_of, latest, flt, *columns, join=join).where(*on_accounts, *on_scores)
+
+        size = listed("outer" if needs_scores else None, func.count(), func.count(column))
+        every = listed("outer", *ROW_COLUMNS, *(latest.c[c] for c in ROW_SCORES))
+        # Sorted by a score, the accounts with one are walked on its index from the current-score table.
+        valued = listed("inner", *ROW_COLUMNS, *(latest.c[c] for c in ROW_SCORES)) if score_sort else every
+        ties = latest.c.account_id if score_sort else Account.id
+        total, rows = _page(conn, conn.execute(size).one(), (valued, every), column, ties, descending, page)
     return render_template(
         "accounts.html",
         rows=rows,
@@ -105,6 +85,40 @@ def index():
         link=_link,
         band_labels=BAND_LABELS,
     )
+
+
+def _conditions(args, q: str, latest) -> tuple[list, list]:
+    """The list's own filters as WHERE terms: the search (on accounts) and the health range and expansion type
+    (on scores)."""
+    on_accounts = [or_(Account.name.ilike(f"%{q}%"), Account.key == q, Account.domain == q.lower())] if q else []
+    low, high = _number(args, "health_min"), _number(args, "health_max")
+    health, on_scores = latest.c.health, []
+    if low is not None:
+        on_scores.append(health >= low)
+    if high is not None:
+        on_scores.append(health < high if high < 100 else health <= high)
+    if args.get("expansion"):
+        on_scores.append(latest.c.expansion_type == args["expansion"])
+    return on_accounts, on_scores
+
+
+def _page(conn, sizes: tuple[int, int], queries: tuple, column, ties, descending: bool, page: int) -> tuple[int, list]:
+    """The list's size and one page of it sorted by `column`, accounts without a value last, ties by id.
+
+    Read as two parts, each in an index's order: the rows with a value (`queries[0]`, sorted by it: walked on the
+    column's index until the page is full) and after them the rows without (`queries[1]`, by id). One ORDER BY …
+    NULLS LAST would sort the whole book for every page on SQLite, whose indexes keep NULLs first.
+    """
+    (total, known), offset = sizes, (page - 1) * PAGE_SIZE
+    rows = []
+    if offset < known:
+        order = (column.desc(), ties.desc()) if descending else (column.asc(), ties.asc())
+        ordered = queries[0].where(column.is_not(None)).order_by(*order)
+        rows = conn.execute(ordered.limit(PAGE_SIZE).offset(offset)).all()
+    if len(rows) < PAGE_SIZE and known < total:
+        missing = queries[1].where(column.is_(None)).order_by(Account.id).limit(PAGE_SIZE - len(rows))
+        rows += conn.execute(missing.offset(max(0, offset - known))).all()
+    return total, rows
 
 
 def _link(**changes) -> str:

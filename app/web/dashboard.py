@@ -18,7 +18,7 @@ def index():
     flt = book.BookFilter.of(request.args)
     with context.engine().connect() as conn:
         as_of = book.book_date(conn)
-        choices = book.filter_choices(conn)
+        choices = book.filter_choices(conn, as_of)
         if as_of is None:
             return render_template("dashboard.html", as_of=None, flt=flt, choices=choices)
         figures = book.book_figures(conn, as_of, flt)
