@@ -10,11 +10,11 @@
   const token = document.querySelector('meta[name="csrf-token"]').content;
   let timer = null;
 
-  function post(url) {
+  function post(url, extra) {
     return fetch(url, {
       method: "POST",
       headers: { "Content-Type": "application/json", "X-CSRFToken": token },
-      body: JSON.stringify({ content: textarea.value }),
+      body: JSON.stringify(Object.assign({ content: textarea.value }, extra || {})),
       credentials: "same-origin",
     }).then((response) => response.json().then((data) => ({ status: response.status, data })));
   }
@@ -75,11 +75,13 @@
       document.getElementById("diff").textContent = data.diff || "(no change)";
     });
   });
-  document.getElementById("preview-button").addEventListener("click", () => {
+  function preview(live) {
     const active = document.getElementById("preview-active");
     const draft = document.getElementById("preview-draft");
-    active.textContent = draft.textContent = "Pulling sample records…";
-    post(form.dataset.preview).then(({ data }) => {
+    const sample = document.getElementById("preview-sample");
+    active.textContent = draft.textContent = live ? "Pulling sample records…" : "Mapping sample records…";
+    sample.textContent = "";
+    post(form.dataset.preview, { live: live }).then(({ data }) => {
       active.textContent = draft.textContent = "";
       if (data.problems && data.problems.length) {
         showProblems(data.problems);
@@ -89,10 +91,14 @@
         draft.textContent = data.error;
         return;
       }
+      sample.textContent = data.records + " record(s) from " + data.sample + ".";
       active.appendChild(table(data.active));
       const out = table(data.draft);
       out.id = "preview-draft-result";
       draft.appendChild(out);
     });
-  });
+  }
+
+  document.getElementById("preview-button").addEventListener("click", () => preview(false));
+  document.getElementById("preview-live-button").addEventListener("click", () => preview(true));
 })();
