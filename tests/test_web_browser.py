@@ -209,6 +209,36 @@ def test_dashboard_band_counts_equal_cse_score(world, browser, page):
     assert int(browser.find_element(By.ID, "total").text.replace(",", "")) == shown[band]
 
 
+CHART_TEXT = """
+return [...document.querySelectorAll('svg.chart text')].map(t => {
+  const svg = t.ownerSVGElement, box = svg.viewBox.baseVal, b = t.getBBox();
+  const scale = svg.getBoundingClientRect().width / box.width;
+  const inside = b.x >= box.x - 0.5 && b.x + b.width <= box.x + box.width + 0.5
+    && b.y >= box.y - 0.5 && b.y + b.height <= box.y + box.height + 0.5;
+  return {text: t.textContent, inside: inside, px: scale * parseFloat(getComputedStyle(t).fontSize)};
+});
+"""
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_chart_text_is_inside_its_chart_and_readable_at_desktop_and_phone_width(world, browser, page, width):
+    """Every label of every chart lies within its chart (no "026-11-04"), and is drawn at 9-16 px on a 1280 px
+    screen and on a phone (a chart stretched over the page's full width drew its labels at 28 px)."""
+    account_id, _ = _account_with_drivers(world["engine"])
+    sign_in(browser, page, "ada")
+    browser.set_window_size(width, 1100)
+    try:
+        for path in ("/", f"/accounts/{account_id}"):
+            page(path)
+            texts = browser.execute_script(CHART_TEXT)
+            assert len(texts) > 20, path
+            assert [t["text"] for t in texts if not t["inside"]] == [], path
+            assert [(t["text"], round(t["px"], 1)) for t in texts if not 9 <= t["px"] <= 16] == [], path
+            assert browser.execute_script("return document.documentElement.scrollWidth") <= width, path
+    finally:
+        browser.set_window_size(1280, 1100)
+
+
 def _account_with_drivers(engine) -> tuple[int, list[str]]:
     with engine.connect() as conn:
         latest = conn.execute(
