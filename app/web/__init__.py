@@ -112,10 +112,12 @@ def _sessions(app: Flask, settings: Settings) -> None:
 
 
 def _template_helpers(app: Flask, settings: Settings) -> None:
-    """What templates call besides Flask's own: a CRM record's web address (None without the vendor's setting)
-    and the setting that would make one."""
-    from app.web.crm_links import missing_setting, record_url
+    """What templates call besides Flask's own: a CRM record's web address (None without the vendor's setting),
+    the setting that would make one, and the CRM's name as it writes it."""
+    from app.web.crm_links import crm_label, missing_setting, record_url
 
     app.jinja_env.globals.update(
-        crm_url=lambda r: record_url(settings, r.vendor, r.object, r.external_id), crm_setting=missing_setting
+        crm_url=lambda r: record_url(settings, r.vendor, r.object, r.external_id),
+        crm_setting=missing_setting,
+        crm_label=crm_label,
     )

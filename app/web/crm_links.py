@@ -5,6 +5,7 @@ the page shows the record's id and which setting would make it one."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
 from app.settings import Settings
@@ -33,20 +34,32 @@ def _intercom(settings: Settings, obj: str, record_id: str) -> str | None:
     )
 
 
-BUILDERS: dict[str, tuple[Callable[[Settings, str, str], str | None], str]] = {
-    "salesforce": (_salesforce, "SALESFORCE_INSTANCE_URL"),
-    "hubspot": (_hubspot, "HUBSPOT_PORTAL_ID"),
-    "intercom": (_intercom, "INTERCOM_APP_ID"),
+@dataclass(frozen=True)
+class CrmLink:
+    label: str  # how the CRM writes its own name
+    setting: str  # the setting its links are built from
+    build: Callable[[Settings, str, str], str | None]
+
+
+CRMS = {
+    "salesforce": CrmLink("Salesforce", "SALESFORCE_INSTANCE_URL", _salesforce),
+    "hubspot": CrmLink("HubSpot", "HUBSPOT_PORTAL_ID", _hubspot),
+    "intercom": CrmLink("Intercom", "INTERCOM_APP_ID", _intercom),
 }
 
 
 def record_url(settings: Settings, vendor: str, obj: str, record_id: str) -> str | None:
     """The web address of one company record in its CRM, or None when the vendor's setting is not set."""
-    builder = BUILDERS.get(vendor)
-    return builder[0](settings, obj, record_id) if builder else None
+    crm = CRMS.get(vendor)
+    return crm.build(settings, obj, record_id) if crm else None
 
 
 def missing_setting(vendor: str) -> str | None:
     """The setting that would turn a vendor's record ids into links."""
-    builder = BUILDERS.get(vendor)
-    return builder[1] if builder else None
+    crm = CRMS.get(vendor)
+    return crm.setting if crm else None
+
+
+def crm_label(vendor: str) -> str:
+    crm = CRMS.get(vendor)
+    return crm.label if crm else vendor

@@ -41,20 +41,42 @@
     post(form.dataset.validate).then(({ data }) => showProblems(data.problems || []));
   }
 
-  function table(result) {
+  // The columns whose values the draft changes, in the draft's order: shown first and marked in both tables, so
+  // what the edit does is visible without scrolling sideways.
+  function changedColumns(active, draft) {
+    return draft.columns.filter(
+      (c) =>
+        !active.columns.includes(c) ||
+        draft.rows.some((row, i) => !active.rows[i] || active.rows[i][c] !== row[c]),
+    );
+  }
+
+  function ordered(columns, changed) {
+    const first = columns.filter((c) => c === "record_id");
+    const marked = changed.filter((c) => columns.includes(c) && c !== "record_id");
+    return first.concat(marked, columns.filter((c) => !first.includes(c) && !marked.includes(c)));
+  }
+
+  function table(result, changed) {
     const wrap = document.createElement("div");
     const t = document.createElement("table");
+    const columns = ordered(result.columns, changed);
     const head = t.createTHead().insertRow();
-    for (const c of result.columns) {
+    for (const c of columns) {
       const th = document.createElement("th");
       th.scope = "col";
       th.textContent = c;
+      if (changed.includes(c)) th.className = "changed";
       head.appendChild(th);
     }
     const body = t.createTBody();
     for (const row of result.rows) {
       const tr = body.insertRow();
-      for (const c of result.columns) tr.insertCell().textContent = row[c] === null ? "" : row[c];
+      for (const c of columns) {
+        const td = tr.insertCell();
+        td.textContent = row[c] === null ? "" : row[c];
+        if (changed.includes(c)) td.className = "changed";
+      }
     }
     wrap.appendChild(t);
     for (const q of result.quarantined) {
@@ -92,8 +114,9 @@
         return;
       }
       sample.textContent = data.records + " record(s) from " + data.sample + ".";
-      active.appendChild(table(data.active));
-      const out = table(data.draft);
+      const changed = changedColumns(data.active, data.draft);
+      active.appendChild(table(data.active, changed));
+      const out = table(data.draft, changed);
       out.id = "preview-draft-result";
       draft.appendChild(out);
     });
