@@ -374,6 +374,14 @@ def test_dashboard_program_outcomes_equal_cse_programs_report_and_link_to_the_en
         for row in browser.find_elements(By.CSS_SELECTOR, "#program-outcomes tbody tr")
     }
     assert shown == {name: {f: p[f] for f in figures} for name, p in report.items() if p["entered"]}
+    for name in shown:
+        row, p = browser.find_element(By.CSS_SELECTOR, f'#program-outcomes tr[data-program="{name}"]'), report[name]
+        text = {c: row.find_element(By.CSS_SELECTOR, f".{c}").text for c in ("success", "protected", "expansion")}
+        rate = "—" if p["success_rate"] is None else f"{100 * p['success_rate']:.1f}%"
+        assert text == {"success": rate, "protected": f"${p['revenue_protected']:,.0f}",
+                        "expansion": f"${p['expansion_won']:,.0f}"}, name  # fmt: skip
+        exits = row.find_element(By.CSS_SELECTOR, ".exited").text
+        assert exits == (", ".join(f"{r} {n:,}" for r, n in p["exited"].items()) or "0"), name
     name = max(shown, key=lambda n: shown[n]["entered"])
     for figure in ("entered", "active"):
         submit(browser, f'#program-outcomes tr[data-program="{name}"] .{figure} a')

@@ -358,6 +358,9 @@ class BandOverride(Base):
     cleared_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
+OUTCOME_COLUMNS = ("program", "status", "exit_reason", "holdout", "entered_at", "arr_at_entry", "arr_at_end")
+
+
 class ProgramEnrollment(Base):
     """A request to enroll an account in a success program, stored for the program engine to pick up."""
 
@@ -367,6 +370,8 @@ class ProgramEnrollment(Base):
         Index("ix_program_enrollments_due", "status", "next_due_at"),
         Index("ux_program_enrollments_active", "program", "account_id", unique=True,
               sqlite_where=text("status = 'active'"), postgresql_where=text("status = 'active'")),
+        # Covers the dashboard's program outcomes (counts and ARR sums per program, status, exit, group).
+        Index("ix_program_enrollments_outcomes", *OUTCOME_COLUMNS),
     )  # fmt: skip
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

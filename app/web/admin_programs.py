@@ -17,6 +17,7 @@ from app.users import audit
 from app.web import context
 from app.web.admin import admin
 from app.web.auth import current_user
+from app.web.program_definitions import definitions, parse
 
 # The program loader and the store's bulk helpers load pandas: the handlers import them, the web process's start-up
 # does not.
@@ -40,23 +41,6 @@ class Listed:
     switched: Any  # the last switch (who, when) or None
 
 
-def _file_name(name: str) -> str:
-    return f"{name}.yaml"
-
-
-def _parse(text: str, name: str) -> tuple[Program | None, list[str]]:
-    """The draft checked as `cse programs validate` checks a file (and named like its file)."""
-    from engine.programs.definition import ProgramError, parse_program
-
-    try:
-        program = parse_program(text, _file_name(name))
-    except ProgramError as error:
-        return None, error.problems
-    if program.program != name:
-        return None, [f"{_file_name(name)}: program: {program.program!r} must match the file name {name!r}"]
-    return program, []
-
-
 def problem_parts(problem: str) -> dict[str, Any]:
     """A problem line split into file, line and field for the page (the whole text when it does not split)."""
     match = PROBLEM.match(problem)
@@ -72,20 +56,16 @@ def problem_parts(problem: str) -> dict[str, Any]:
 
 
 def _listed() -> list[Listed]:
-    from app.programs.definitions import program_names, program_versions, programs_dir_of
     from app.programs.switches import switches
 
-    directory = programs_dir_of(context.settings())
     with context.engine().connect() as conn:
-        names = program_names(conn, directory)
-        latest = {name: program_versions(conn, name, directory)[-1] for name in names}
+        found = definitions(conn)
         switched = switches(conn)
     out = []
-    for name in names:
-        info = latest[name]
-        program, problems = _parse(info.content, name)
+    for name, d in found.items():
         switch = switched.get(name)
-        out.append(Listed(name, info.version, info.author, program, problems, switch is None or switch.enabled, switch))
+        out.append(Listed(name, d.active.version, d.active.author, d.program, list(d.problems),
+                          switch is None or switch.enabled, switch))  # fmt: skip
     return out
 
 
@@ -162,7 +142,7 @@ def program(name: str):
     text, problems, checked, reach = active.content, [], False, None
     if request.method == "POST":
         text = _draft()
-        parsed, problems = _parse(text, name)
+        parsed, problems = parse(text, name)
         checked = True
         if parsed is not None and request.form.get("do") == "audience":
             reach = audience(parsed, date.today())

@@ -6,11 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, abort, render_template, request
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import Connection, and_, case, func, or_, select
 
 from app.store.models import Account, ProgramEnrollment
 from app.web import context
 from app.web.auth import requires
+from app.web.program_definitions import definitions
 
 program_views = Blueprint("programs", __name__, url_prefix="/programs", template_folder="templates")
 STATUSES = ("active", "completed", "exited")
@@ -18,37 +19,61 @@ GROUPS = ("treated", "control")
 LISTED = 500
 
 
-def _definitions(conn: Connection) -> tuple[dict, str | None]:
-    """Every program's active definition, switched off or not (its success outcome is still what it measured);
-    with a program that no longer loads, none (the report then counts `recovered` as success) and the reason."""
-    from app.programs.definitions import active_programs, programs_dir_of
-    from engine.programs.definition import ProgramError
+def _groups(conn: Connection) -> list:
+    """Entered enrollments counted per program, status, exit reason and group, with their ARR at entry and the ARR
+    they grew by (never negative) summed: the database adds up the rows, not Python."""
+    pe = ProgramEnrollment
+    growth = case((pe.arr_at_end > pe.arr_at_entry, pe.arr_at_end - pe.arr_at_entry), else_=0.0)
+    keys = (pe.program, pe.status, pe.exit_reason, pe.holdout)
+    return conn.execute(
+        select(*keys, func.count(), func.coalesce(func.sum(pe.arr_at_entry), 0.0), func.coalesce(func.sum(growth), 0.0))
+        .where(pe.entered_at.is_not(None))
+        .group_by(*keys)
+    ).all()
 
-    try:
-        return active_programs(conn, programs_dir_of(context.settings())), None
-    except ProgramError as error:
-        return {}, str(error)
+
+def _enrollments(groups: list):
+    """The groups as the one-row-per-enrollment frame engine/programs/outcomes.program_outcomes reads, each row
+    carrying its group's average ARR at entry and growth: every count, rate and sum it takes comes out as over the
+    real rows, so the dashboard shows what `cse programs report` prints without reading 100,000 rows into Python."""
+    import numpy as np
+    import pandas as pd
+
+    frame = pd.DataFrame(groups, columns=["status", "exit_reason", "holdout", "n", "arr_sum", "growth_sum"])
+    n = frame["n"].to_numpy(dtype="int64")
+    entry = frame["arr_sum"].to_numpy(dtype="float64") / np.maximum(n, 1)
+    grown = frame["growth_sum"].to_numpy(dtype="float64") / np.maximum(n, 1)
+    columns = {"status": frame["status"], "exit_reason": frame["exit_reason"], "holdout": frame["holdout"],
+               "arr_at_entry": entry, "arr_at_end": entry + grown}  # fmt: skip
+    return pd.DataFrame(columns).loc[np.repeat(frame.index.to_numpy(), n)].reset_index(drop=True)
 
 
 def dashboard_outcomes(conn: Connection) -> dict[str, Any]:
-    """Per program: its title and the report's figures (entered, active, completed, exited by reason, success rate,
-    uplift with its interval, revenue protected, expansion won); programs nobody entered yet are left out."""
-    from app.programs.report import programs_report
+    """Per program anyone entered: its title and the figures of `cse programs report` (entered, active, completed,
+    exited by reason, success rate, uplift with its interval, revenue protected, expansion won), whether the program
+    runs now or is switched off; a program whose definition no longer loads counts `recovered` as success, as the
+    report does, and is named in `problems`."""
+    from engine.programs.outcomes import program_outcomes
 
-    definitions, problem = _definitions(conn)
-    report = programs_report(conn, definitions)
-    rows = [
-        {"name": name, "title": definitions[name].program.title if name in definitions else name, **figures}
-        for name, figures in report.items()
-        if figures["entered"]
-    ]
-    return {"programs": rows, "problem": problem}
+    found = definitions(conn)
+    by_program: dict[str, list] = {}
+    for program, *rest in _groups(conn):
+        by_program.setdefault(program, []).append(rest)
+    rows, problems = [], []
+    for name in sorted(by_program):
+        program = found[name].program if name in found else None
+        if name in found and program is None:
+            problems.append(name)
+        success = tuple(program.success) if program else ("recovered",)
+        figures = program_outcomes(_enrollments(by_program[name]), success)
+        rows.append({"name": name, "title": program.title if program else name, **figures})
+    return {"programs": rows, "problems": problems}
 
 
 def _success(conn: Connection, name: str):
     """The condition an enrollment met to count as a success of program `name` (as engine/programs/outcomes.py)."""
-    definitions, _ = _definitions(conn)
-    success = tuple(definitions[name].program.success) if name in definitions else ("recovered",)
+    found = definitions(conn).get(name)
+    success = tuple(found.program.success) if found and found.program else ("recovered",)
     won = ProgramEnrollment.exit_reason.in_(success)
     return or_(won, ProgramEnrollment.status == "completed") if "completed" in success else won
 

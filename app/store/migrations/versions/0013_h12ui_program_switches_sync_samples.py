@@ -1,5 +1,5 @@
-"""web app: programs switched off by an admin, and the raw records of each object's last sync (the mapping
-editor's preview sample)
+"""web app: programs switched off by an admin, the raw records of each object's last sync (the mapping editor's
+preview sample), and an index covering the dashboard's program outcomes
 
 Revision ID: 0013_h12ui
 Revises: 0012
@@ -13,6 +13,8 @@ revision = "0013_h12ui"
 down_revision = "0012"
 branch_labels = None
 depends_on = None
+
+OUTCOME_COLUMNS = ("program", "status", "exit_reason", "holdout", "entered_at", "arr_at_entry", "arr_at_end")
 
 
 def upgrade() -> None:
@@ -30,8 +32,10 @@ def upgrade() -> None:
         sa.Column("records", sa.JSON(), nullable=False),
         sa.Column("taken_at", sa.DateTime(), nullable=False),
     )
+    op.create_index("ix_program_enrollments_outcomes", "program_enrollments", list(OUTCOME_COLUMNS))
 
 
 def downgrade() -> None:
+    op.drop_index("ix_program_enrollments_outcomes", "program_enrollments")
     op.drop_table("sync_samples")
     op.drop_table("program_switches")
