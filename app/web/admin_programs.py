@@ -104,19 +104,21 @@ def _draft() -> str:
 
 def audience(program: Program, as_of: date) -> dict[str, Any]:
     """How many of the accounts active on `as_of` the entry condition matches, scored as the next scoring would
-    score them (models and overrides included), by audience variant and tier, with the share held out as control.
+    score them (the stored models and overrides included), by audience variant and tier, with the control group.
     Scoring the book takes a while on a large one: the admin asks for it, it never runs on a page view."""
     from app.cards.overrides import apply_band_overrides
-    from app.ml.auto import models_for
+    from app.ml.auto import load_health_calibration
+    from app.ml.scorer import load_scoring_artifact
     from app.scoring import compute_scores
     from engine.health_config import load_health_config
     from engine.programs.plan import condition_frame, held_out, membership
 
     settings, engine = context.settings(), context.engine()
     config = load_health_config(settings.health_config)
-    models = models_for(settings, engine, config)
+    # The models scoring would use, as they are: a page never trains or refreshes one (models_for may).
+    artifact, calibration = load_scoring_artifact(settings.data_dir), load_health_calibration(settings.data_dir)
     with engine.connect() as conn:
-        scored = compute_scores(conn, as_of, config, artifact=models.artifact, calibration=models.calibration)
+        scored = compute_scores(conn, as_of, config, artifact=artifact, calibration=calibration)
         if not scored.empty:
             scored = apply_band_overrides(conn, scored, as_of)
     if scored.empty:
