@@ -28,6 +28,7 @@ from app.store.models import (
     SyncCursor,
 )
 from app.sync import active_mapping, read_cursor, rollback_mapping, run_sync, save_mapping_version
+from app.sync.samples import last_sample
 from connectors.source import PullStats
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -574,3 +575,19 @@ def test_a_product_account_key_held_by_the_crm_joins_an_existing_account(store, 
             select(ActivityEvent.account_id).where(ActivityEvent.external_id == "hubspot:tickets_opened:301")
         )
     assert owner == stored["A0042"]["id"]
+
+
+def test_a_sync_keeps_its_first_raw_records_for_the_mapping_preview(store, mappings_dir, tmp_path):
+    source = FakeSource("hubspot", hubspot_book(), page_size=3)
+    sync_once(store, [source], mappings_dir, tmp_path)
+    with store.connect() as conn:
+        records, _ = last_sample(conn, "hubspot", "companies")
+        assert last_sample(conn, "hubspot", "deals") is None
+    assert records == json.loads(json.dumps(hubspot_book()["companies"][:3], default=str))  # as the vendor sent them
+
+    renamed = hubspot_book()
+    renamed["companies"][0]["properties"]["name"] = "Acme, renamed"
+    sync_once(store, [FakeSource("hubspot", renamed, page_size=3)], mappings_dir, tmp_path, full=True)
+    with store.connect() as conn:
+        records, _ = last_sample(conn, "hubspot", "companies")
+    assert [r["properties"]["name"] for r in records] == ["Acme, renamed", "Globex", "Initech"]  # the last sync's

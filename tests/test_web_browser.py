@@ -18,12 +18,13 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from app.demo.book import BookSpec, generate_book
 from app.settings import Settings
+from app.store.active import accounts_active_on
 from app.store.db import make_engine
-from app.store.models import Account, BandOverride, ExternalId, Score
+from app.store.models import Account, AuditEntry, BandOverride, ExternalId, Score, SyncSample
 from app.users import add_user
 from app.web import create_app
 from sandbox.hubspot import start_sandbox as start_hubspot
@@ -42,6 +43,7 @@ SPEC = dict(seed=21, accounts=40, days=60)
 PASSWORDS = {"ada": "admin password 1", "carl": "csm password 12"}
 CHROMEDRIVER = "/usr/bin/chromedriver"
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+HUBSPOT_PORTAL = "4455667"
 
 
 def _cse(env: dict[str, str], *args: str) -> str:
@@ -64,6 +66,7 @@ def world(tmp_path_factory):
         "DATABASE_URL": f"sqlite:///{root / 'cse.db'}",
         "CSE_SECRET_KEY": "browser-test-session-key",
         "CSE_LOGIN_ATTEMPTS_PER_MINUTE": "1000",
+        "HUBSPOT_PORTAL_ID": HUBSPOT_PORTAL,
     }
     _cse(
         env,
@@ -209,6 +212,36 @@ def test_dashboard_band_counts_equal_cse_score(world, browser, page):
     assert int(browser.find_element(By.ID, "total").text.replace(",", "")) == shown[band]
 
 
+CHART_TEXT = """
+return [...document.querySelectorAll('svg.chart text')].map(t => {
+  const svg = t.ownerSVGElement, box = svg.viewBox.baseVal, b = t.getBBox();
+  const scale = svg.getBoundingClientRect().width / box.width;
+  const inside = b.x >= box.x - 0.5 && b.x + b.width <= box.x + box.width + 0.5
+    && b.y >= box.y - 0.5 && b.y + b.height <= box.y + box.height + 0.5;
+  return {text: t.textContent, inside: inside, px: scale * parseFloat(getComputedStyle(t).fontSize)};
+});
+"""
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_chart_text_is_inside_its_chart_and_readable_at_desktop_and_phone_width(world, browser, page, width):
+    """Every label of every chart lies within its chart (no "026-11-04"), and is drawn at 9-16 px on a 1280 px
+    screen and on a phone (a chart stretched over the page's full width drew its labels at 28 px)."""
+    account_id, _ = _account_with_drivers(world["engine"])
+    sign_in(browser, page, "ada")
+    browser.set_window_size(width, 1100)
+    try:
+        for path in ("/", f"/accounts/{account_id}"):
+            page(path)
+            texts = browser.execute_script(CHART_TEXT)
+            assert len(texts) > 20, path
+            assert [t["text"] for t in texts if not t["inside"]] == [], path
+            assert [(t["text"], round(t["px"], 1)) for t in texts if not 9 <= t["px"] <= 16] == [], path
+            assert browser.execute_script("return document.documentElement.scrollWidth") <= width, path
+    finally:
+        browser.set_window_size(1280, 1100)
+
+
 def _account_with_drivers(engine) -> tuple[int, list[str]]:
     with engine.connect() as conn:
         latest = conn.execute(
@@ -224,6 +257,12 @@ def test_the_account_page_shows_the_stored_drivers(world, browser, page):
     listed = [li.text for li in browser.find_elements(By.CSS_SELECTOR, "#health-drivers li")]
     assert listed == drivers
     assert len(browser.find_elements(By.CSS_SELECTOR, ".factors svg.chart")) == 6
+    with world["engine"].connect() as conn:
+        company = conn.scalar(
+            select(ExternalId.external_id).where(ExternalId.account_id == account_id, ExternalId.vendor == "hubspot")
+        )
+    link = browser.find_element(By.CSS_SELECTOR, '#crm-records li[data-vendor="hubspot"] a')
+    assert link.get_attribute("href") == f"https://app.hubspot.com/contacts/{HUBSPOT_PORTAL}/company/{company}"
     shoot(browser, "account")
 
 
@@ -237,6 +276,28 @@ def _hubspot_accounts(engine) -> dict[str, tuple[str, str | None]]:
     return {key: (name, plan) for key, name, plan in rows}
 
 
+MARKED = "Stored Sample Company"
+
+
+def _stored_sample(engine, rename: str | None = None) -> list[dict]:
+    """The raw companies the last sync stored; with `rename`, the first renamed there (only there, not in HubSpot):
+    a preview that shows the name read the stored records, a live pull cannot. Returns them as they were."""
+    where = (SyncSample.vendor == "hubspot", SyncSample.object == "companies")
+    with engine.begin() as conn:
+        records = conn.scalar(select(SyncSample.records).where(*where))
+        assert records, "the sync stored no raw records"
+        if rename is not None:
+            changed = json.loads(json.dumps(records))
+            changed[0].get("properties", changed[0])["name"] = rename
+            conn.execute(update(SyncSample).where(*where).values(records=changed))
+    return records
+
+
+def _restore_sample(engine, records: list[dict]) -> None:
+    with engine.begin() as conn:
+        conn.execute(update(SyncSample).where(SyncSample.vendor == "hubspot").values(records=records))
+
+
 def _type_into_editor(browser, text: str) -> None:
     """Put `text` in the editor as typing would: the last character really typed, so `input` fires."""
     editor = browser.find_element(By.ID, "content")
@@ -248,6 +309,7 @@ def test_mapping_edit_validates_previews_saves_and_rolls_back(world, browser, pa
     engine, env = world["engine"], world["env"]
     before = _hubspot_accounts(engine)
     assert before and all(plan != name for name, plan in before.values())
+    stored = _stored_sample(engine, rename=MARKED)
     sign_in(browser, page, "ada")
     page("/admin/mappings/hubspot/companies")
     original = browser.find_element(By.ID, "content").get_attribute("value")
@@ -271,8 +333,20 @@ def test_mapping_edit_validates_previews_saves_and_rolls_back(world, browser, pa
         for tr in draft.find_elements(By.CSS_SELECTOR, "tbody tr")
     ]
     assert cells and all(row[header.index("plan")] == row[header.index("name")] for row in cells)
+    assert MARKED in [row[header.index("name")] for row in cells]  # the stored record, not a fresh pull
+    assert "the last sync of companies" in browser.find_element(By.ID, "preview-sample").text
+    browser.find_element(By.ID, "preview-live-button").click()
+    _wait(browser, ec.text_to_be_present_in_element((By.ID, "preview-sample"), "a live pull of companies"))
+    live = browser.find_element(By.ID, "preview-draft-result").text
+    assert MARKED not in live and live.strip()
+    _restore_sample(engine, stored)
+    browser.find_element(By.ID, "preview-button").click()
+    _wait(browser, ec.text_to_be_present_in_element((By.ID, "preview-sample"), "the last sync of companies"))
+    changed = browser.find_elements(By.CSS_SELECTOR, "#preview-draft-result th.changed")
+    assert [th.text for th in changed] == ["plan"]  # the column the edit changes, shown first and marked
     browser.find_element(By.ID, "diff-button").click()
     _wait(browser, ec.text_to_be_present_in_element((By.ID, "diff"), "+  plan:             {from: name"))
+    browser.execute_script("document.getElementById('content').scrollTop = 0; document.activeElement.blur()")
     shoot(browser, "mapping-editor")
     submit(browser, "#save-button")
     assert "as version 1" in browser.find_element(By.CSS_SELECTOR, ".flash").text
@@ -289,6 +363,100 @@ def test_mapping_edit_validates_previews_saves_and_rolls_back(world, browser, pa
     page("/admin/audit")
     audit = browser.find_element(By.ID, "audit").text
     assert "mapping.save" in audit and "mapping.rollback" in audit and "ada" in audit
+
+
+def test_dashboard_program_outcomes_equal_cse_programs_report_and_link_to_the_enrollments(world, browser, page):
+    report = json.loads(_cse(world["env"], "programs", "report", "--json"))["programs"]
+    sign_in(browser, page, "carl")
+    figures = ("entered", "active", "completed", "control")
+    shown = {
+        row.get_attribute("data-program"): {f: int(row.find_element(By.CSS_SELECTOR, f".{f} a").text) for f in figures}
+        for row in browser.find_elements(By.CSS_SELECTOR, "#program-outcomes tbody tr")
+    }
+    assert shown == {name: {f: p[f] for f in figures} for name, p in report.items() if p["entered"]}
+    for name in shown:
+        row, p = browser.find_element(By.CSS_SELECTOR, f'#program-outcomes tr[data-program="{name}"]'), report[name]
+        text = {c: row.find_element(By.CSS_SELECTOR, f".{c}").text for c in ("success", "protected", "expansion")}
+        rate = "—" if p["success_rate"] is None else f"{100 * p['success_rate']:.1f}%"
+        assert text == {"success": rate, "protected": f"${p['revenue_protected']:,.0f}",
+                        "expansion": f"${p['expansion_won']:,.0f}"}, name  # fmt: skip
+        exits = row.find_element(By.CSS_SELECTOR, ".exited").text
+        assert exits == (", ".join(f"{r} {n:,}" for r, n in p["exited"].items()) or "0"), name
+    name = max(shown, key=lambda n: shown[n]["entered"])
+    for figure in ("entered", "active"):
+        submit(browser, f'#program-outcomes tr[data-program="{name}"] .{figure} a')
+        assert len(browser.find_elements(By.CSS_SELECTOR, "#enrollments tbody tr[data-account]")) == shown[name][figure]
+        page("/")
+    measured = next(n for n, p in report.items() if p["success_rate"] is not None and p["uplift"]["treated_n"])
+    submit(browser, f'#program-outcomes tr[data-program="{measured}"] .success a')
+    treated = report[measured]["uplift"]["treated_n"]
+    won = len(browser.find_elements(By.CSS_SELECTOR, "#enrollments tbody tr[data-account]"))
+    assert won == round(report[measured]["success_rate"] * treated)
+
+
+ADVOCACY_DRAFT = """program: advocacy
+title: Advocacy (draft)
+entry: band == "critical"
+holdout: 0
+audiences:
+  big: arr >= 10000
+steps:
+  - key: ask
+    day: 0
+    channel: crm_task
+    text:
+      default: {title: "Ask {name} for a review", body: "b"}
+      big: {title: "Ask {name} for a case study", body: "b"}
+"""
+
+
+def _critical_today(engine) -> tuple[int, int]:
+    """Active accounts whose latest score on or before today is critical, and how many of them have ARR >= 10,000."""
+    with engine.connect() as conn:
+        newest = select(func.max(Score.id)).where(Score.as_of <= TODAY).group_by(Score.account_id).scalar_subquery()
+        rows = conn.execute(
+            select(Account.arr).join(Score, Score.account_id == Account.id)
+            .where(Score.id.in_(newest), Score.band == "critical", accounts_active_on(TODAY))
+        ).scalars().all()  # fmt: skip
+    return len(rows), sum(1 for arr in rows if arr is not None and arr >= 10_000)
+
+
+def test_programs_admin_lists_validates_switches_and_previews_the_audience(world, browser, page):
+    engine = world["engine"]
+    sign_in(browser, page, "ada")
+    page("/admin/programs")
+    row = browser.find_element(By.CSS_SELECTOR, '#programs tr[data-program="retention"]')
+    assert "v0 (file)" in row.text and row.find_element(By.CSS_SELECTOR, ".status").text == "on"
+    submit(browser, "button[aria-label='Switch off retention']")
+    assert "retention is off" in browser.find_element(By.CSS_SELECTOR, ".flash").text
+    status = browser.find_element(By.CSS_SELECTOR, '#programs tr[data-program="retention"] .status').text
+    assert status.startswith("off") and "off by ada" in status
+    with engine.connect() as conn:
+        logged = conn.execute(
+            select(AuditEntry.username).where(AuditEntry.action == "program.disable", AuditEntry.target == "retention")
+        ).all()
+    assert [u for (u,) in logged] == ["ada"]  # that it then enrolls no one: tests/test_web_programs.py
+
+    page("/admin/programs/advocacy")
+    lines = ADVOCACY_DRAFT.splitlines()
+    broken = [line.replace("day: 0", "day: soon") for line in lines]
+    _type_into_editor(browser, "\n".join(broken) + "\n")
+    submit(browser, "#validate-button")
+    problem = browser.find_element(By.CSS_SELECTOR, "#problems li.problem")
+    assert problem.get_attribute("data-line") == str(broken.index("    day: soon") + 1)
+    assert problem.get_attribute("data-field") == "steps.0.day"
+    _type_into_editor(browser, ADVOCACY_DRAFT)
+    submit(browser, "#audience-button")
+    assert browser.find_element(By.ID, "problems").text == "Valid."
+    critical, big = _critical_today(engine)
+    assert int(browser.find_element(By.ID, "audience-matched").text) == critical
+    variants = {r.get_attribute("data-variant"): int(r.find_element(By.TAG_NAME, "td").text)
+                for r in browser.find_elements(By.CSS_SELECTOR, "#audience-variants tbody tr")}  # fmt: skip
+    assert variants == {"big": big, "default": critical - big}
+
+    page("/admin/programs")
+    submit(browser, "button[aria-label='Switch on retention']")
+    assert browser.find_element(By.CSS_SELECTOR, '#programs tr[data-program="retention"] .status').text.startswith("on")
 
 
 def test_an_override_survives_rescoring_and_expires(world, browser, page):
@@ -347,6 +515,8 @@ def test_every_page_renders_without_console_errors(world, browser, page):
         "/admin/mappings/hubspot/companies",
         "/admin/health",
         "/admin/programs",
+        "/admin/programs/retention",
+        "/programs/onboarding/accounts",
         "/admin/operations",
         "/admin/events",
         "/admin/audit",

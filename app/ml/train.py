@@ -7,6 +7,7 @@ into what `cse train`, `cse evaluate` and `cse backtest-health` report, and save
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
@@ -35,7 +36,7 @@ from engine.learning.leakage import refuse_leaks, suspicious_score
 from engine.learning.models import FeatureSpec, TrainConfig, cross_validate, train_classifier
 from engine.learning.predict import ModelBundle
 from engine.learning.survival import concordance_index, cross_validate_survival, fit_survival
-from engine.learning.weights import backtest
+from engine.learning.weights import backtest, risk_auc, weighted_health
 
 SURVIVAL_MAX_ROWS = 200_000  # the Cox fit is O(rows x features) per iteration; a sample is plenty
 EXPLAIN_SAMPLE_ROWS = 2_000
@@ -304,8 +305,6 @@ def evaluate_store(
 
 
 def health_auc(frame: pd.DataFrame) -> float:
-    from engine.learning.weights import risk_auc
-
     return risk_auc(frame["churned"].to_numpy(), frame["health"].to_numpy(dtype="float64", na_value=np.nan))
 
 
@@ -317,7 +316,7 @@ def backtest_health(
     """How well point-in-time health ranks later churners; weights fitted on earlier dates, judged on later."""
     panel = _learnable_panel(engine, health_config, options)
     frame = panel.frame
-    factors = pd.DataFrame({f.value: frame.get(f"f_{f.value}", pd.Series(np.nan, index=frame.index)) for f in FACTORS})
+    factors = _factor_frame(frame)
     y = frame["churned"].to_numpy()
     train_dates, test_dates = split_dates(frame["as_of"].unique(), options.test_share, options.horizon_days)
     current = {f.value: w for f, w in health_config.weights.as_dict().items()}
@@ -339,6 +338,26 @@ def backtest_health(
         "part of relationship and engagement) are not backtested and keep their current weight."
     )
     return result
+
+
+def _factor_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """The six health factors of a learnable panel (a factor never computed is all NaN)."""
+    return pd.DataFrame({f.value: frame.get(f"f_{f.value}", pd.Series(np.nan, index=frame.index)) for f in FACTORS})
+
+
+def rank_churners(
+    engine: Engine,
+    health_config: HealthConfig,
+    weights: Mapping[str, Mapping[str, float]],
+    options: StoreOptions = StoreOptions(),  # noqa: B008
+) -> dict[str, Any]:
+    """ROC-AUC of −health at ranking the accounts that churned within the horizon, for each named set of weights,
+    all on the same point-in-time panel (built once, with `health_config`'s factor ranges): what the health
+    settings page compares the current and a draft weighting by. Nothing is fitted."""
+    frame = _learnable_panel(engine, health_config, options).frame
+    factors, y = _factor_frame(frame), frame["churned"].to_numpy()
+    auc = {name: risk_auc(y, weighted_health(factors, dict(w))) for name, w in weights.items()}
+    return {"rows": int(len(y)), "churned": int(y.sum()), "horizon_days": options.horizon_days, "auc": auc}
 
 
 def train_tabular(

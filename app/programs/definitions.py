@@ -11,6 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, select
 
+from app.programs.switches import switched_off
 from app.store.models import MappingVersion
 from app.sync.versions import MappingVersionInfo, mapping_history, store_version
 from engine.programs import DEFAULT_PROGRAMS_DIR
@@ -82,6 +83,8 @@ def save_program_version(conn: Connection, name: str, content: str, author: str)
 
 
 def load_programs(settings, engine) -> dict[str, ActiveProgram]:
-    """The active programs of a deployment: its programs folder and the versions stored in its store."""
+    """The programs a deployment runs: its programs folder and the versions stored in its store, less those an
+    admin switched off (app/programs/switches.py)."""
     with engine.connect() as conn:
-        return active_programs(conn, programs_dir_of(settings))
+        off = switched_off(conn)
+        return {name: p for name, p in active_programs(conn, programs_dir_of(settings)).items() if name not in off}

@@ -445,6 +445,9 @@ class BandOverride(Base):
     cleared_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
+OUTCOME_COLUMNS = ("program", "status", "exit_reason", "holdout", "entered_at", "arr_at_entry", "arr_at_end")
+
+
 class ProgramEnrollment(Base):
     """A request to enroll an account in a success program, stored for the program engine to pick up."""
 
@@ -454,6 +457,8 @@ class ProgramEnrollment(Base):
         Index("ix_program_enrollments_due", "status", "next_due_at"),
         Index("ux_program_enrollments_active", "program", "account_id", unique=True,
               sqlite_where=text("status = 'active'"), postgresql_where=text("status = 'active'")),
+        # Covers the dashboard's program outcomes (counts and ARR sums per program, status, exit, group).
+        Index("ix_program_enrollments_outcomes", *OUTCOME_COLUMNS),
     )  # fmt: skip
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -562,3 +567,27 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(64))
     target: Mapped[str | None] = mapped_column(String(255))
     detail: Mapped[dict | None] = mapped_column(JSON)
+
+
+class ProgramSwitch(Base):
+    """A program an admin switched off (or back on) in the web app; a program without a row is on. An off program
+    enrolls no one and sends nothing; its enrollments wait where they are until it is switched on again."""
+
+    __tablename__ = "program_switches"
+
+    program: Mapped[str] = mapped_column(String(48), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    changed_by: Mapped[str] = mapped_column(String(64))
+    changed_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class SyncSample(Base):
+    """The first raw records (as the vendor sent them) of an object's last sync: what the mapping editor previews a
+    draft on without calling the vendor. Replaced by every sync of the object."""
+
+    __tablename__ = "sync_samples"
+
+    vendor: Mapped[str] = mapped_column(String(16), primary_key=True)
+    object: Mapped[str] = mapped_column(String(32), primary_key=True)
+    records: Mapped[list] = mapped_column(JSON)
+    taken_at: Mapped[datetime] = mapped_column(DateTime)

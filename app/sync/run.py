@@ -30,6 +30,7 @@ from app.sync.common import _chunks, _utcnow
 from app.sync.identity import enrich_accounts, load_account_batch
 from app.sync.log import ObjectLog, SyncLog
 from app.sync.records import load_contact_batch, load_event_batch
+from app.sync.samples import store_sample
 from app.sync.versions import DEFAULT_MAPPINGS_DIR, ActiveMappings, active_mappings
 from connectors.mapping import (
     Mapping,
@@ -185,8 +186,11 @@ def _sync_object(
         progress(vendor, obj, 0, False)
     try:
         for page in source.pull(obj, since):
+            records = list(page)
             with engine.begin() as conn:
-                page_newest = _load_page(conn, vendor, obj, mappings, list(page), entry)
+                if entry.pages == 0:  # what the mapping editor previews drafts on
+                    store_sample(conn, vendor, obj, records)
+                page_newest = _load_page(conn, vendor, obj, mappings, records, entry)
                 if page_newest is not None:
                     newest = page_newest if newest is None else max(newest, page_newest)
                 if since is not None and newest is not None and (cursor is None or newest > cursor):
@@ -195,7 +199,7 @@ def _sync_object(
                     _write_cursor(conn, vendor, obj, cursor)
             entry.pages += 1
             if progress:
-                progress(vendor, obj, len(page), False)
+                progress(vendor, obj, len(records), False)
         if since is None:
             # A full pull may list in id order rather than change order, so only a finished one moves the cursor:
             # to when it started, or the newest change seen if earlier (changes made during it get re-read).

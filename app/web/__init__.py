@@ -46,16 +46,18 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.extensions["cse"] = {"settings": settings, "engine": engine, "refusals": refusals}
 
     _sessions(app, settings)
+    _template_helpers(app, settings)
 
     from app.web.accounts import accounts
     from app.web.admin import admin
     from app.web.auth import auth, login_key
     from app.web.cards import cards
     from app.web.dashboard import dashboard
+    from app.web.program_outcomes import program_views
     from app.web.segment import segment
     from app.web.webhooks import webhooks
 
-    for blueprint in (webhooks, cards, segment, auth, dashboard, accounts, admin):
+    for blueprint in (webhooks, cards, segment, auth, dashboard, accounts, program_views, admin):
         app.register_blueprint(blueprint)
     # Vendors sign what they send to webhooks and cards (Segment senders use the write key); every other
     # state-changing request needs our CSRF token.
@@ -108,4 +110,16 @@ def _sessions(app: Flask, settings: Settings) -> None:
         SESSION_COOKIE_NAME="cse_session",
         PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
+    )
+
+
+def _template_helpers(app: Flask, settings: Settings) -> None:
+    """What templates call besides Flask's own: a CRM record's web address (None without the vendor's setting),
+    the setting that would make one, and the CRM's name as it writes it."""
+    from app.web.crm_links import crm_label, missing_setting, record_url
+
+    app.jinja_env.globals.update(
+        crm_url=lambda r: record_url(settings, r.vendor, r.object, r.external_id),
+        crm_setting=missing_setting,
+        crm_label=crm_label,
     )

@@ -1,5 +1,6 @@
-"""Admin pages (signed-in admins only): the webhook event log, operations (sync status, outbox), programs, the
-audit log. The mapping editor and health settings live in admin_mappings.py and admin_health.py on this blueprint."""
+"""Admin pages (signed-in admins only): the webhook event log, operations (sync status, outbox), the audit log. The
+mapping editor, health settings and programs live in admin_mappings.py, admin_health.py and admin_programs.py on
+this blueprint."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select, update
 
-from app.store.models import OutboxRow, ProgramEnrollment, QuarantinedRecord, WebhookEvent
+from app.store.models import OutboxRow, QuarantinedRecord, WebhookEvent
 from app.users import audit, audit_log
 from app.web import context
 from app.web.auth import current_user, requires
@@ -154,18 +155,6 @@ def outbox_action(row_id: int, verb: str):
     return redirect(url_for("admin.operations"))
 
 
-@admin.get("/programs")
-def programs():
-    """What exists of programs: the configured program names and the enrollment requests made from cards."""
-    with context.engine().connect() as conn:
-        requests = conn.execute(
-            select(ProgramEnrollment.program, ProgramEnrollment.status, func.count()).group_by(
-                ProgramEnrollment.program, ProgramEnrollment.status
-            )
-        ).all()
-    return render_template("programs.html", programs=context.settings().card_programs, requests=requests)
-
-
 @admin.get("/audit")
 def audit_page():
     with context.engine().connect() as conn:
@@ -173,4 +162,4 @@ def audit_page():
     return render_template("audit.html", entries=entries)
 
 
-from app.web import admin_health, admin_mappings  # noqa: E402,F401  (their routes are on this blueprint)
+from app.web import admin_health, admin_mappings, admin_programs  # noqa: E402,F401  (their routes are on this blueprint)

@@ -3,6 +3,7 @@ of current vs draft weights (how well each ranks accounts that later churned) be
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -48,15 +49,29 @@ def _draft(current: HealthConfig) -> tuple[dict[str, Any], HealthConfig | None, 
         return data, None, [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()]
 
 
-def _backtest(config: HealthConfig) -> dict[str, Any]:
-    """AUC of −health at ranking later churners under `config` (pandas/sklearn load here, never at start-up)."""
-    from app.ml.train import StoreOptions, backtest_health
+def _backtest(current: HealthConfig, draft: HealthConfig) -> dict[str, Any]:
+    """AUC of −health at ranking later churners under the current and the draft weights, on the same history (built
+    once: the form changes weights and bands, not how factors are computed), and which ranks them better. Nothing
+    is fitted here, so any draft the config accepts is measured (pandas/sklearn load here, never at start-up)."""
+    from app.ml.train import StoreOptions, rank_churners
 
+    weights = {name: {f.value: w for f, w in config.weights.as_dict().items()}
+               for name, config in (("current", current), ("draft", draft))}  # fmt: skip
     try:
-        result = backtest_health(context.engine(), config, StoreOptions())
+        result = rank_churners(context.engine(), current, weights, StoreOptions())
     except ValueError as error:
         return {"error": str(error)}
-    return {"auc": result["auc_current"], "rows": result["rows"], "churned": result["positives"]}
+    now, then = result["auc"]["draft"], result["auc"]["current"]
+    verdict = (
+        "unknown"
+        if math.isnan(now) or math.isnan(then)
+        else "better"
+        if now > then
+        else "worse"
+        if now < then
+        else "same"
+    )
+    return {**result, "verdict": verdict}
 
 
 @admin.route("/health", methods=["GET", "POST"])
@@ -73,7 +88,7 @@ def health():
         if config is not None and request.form.get("do") == "save":
             return _save(config)
         if config is not None:
-            backtest = {"current": _backtest(current), "draft": _backtest(config)}
+            backtest = _backtest(current, config)
     return render_template(
         "health.html",
         current=current.model_dump(mode="json"),

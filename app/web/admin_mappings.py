@@ -1,6 +1,6 @@
 """The mapping editor: validation as you type (the loader `cse mappings validate` uses), a preview of the draft on a
-few live records next to the active mapping's result, a diff, save with author, history and rollback. A saved
-version is the active one, so the next sync uses it."""
+few records next to the active mapping's result (the raw records the last sync stored, else a live pull), a diff,
+save with author, history and rollback. A saved version is the active one, so the next sync uses it."""
 
 from __future__ import annotations
 
@@ -85,7 +85,21 @@ def diff(vendor: str, name: str):
     return jsonify({"diff": "\n".join(lines)})
 
 
-def _sample(vendor: str, active, draft) -> list[dict]:
+def _sample(vendor: str, active, draft) -> tuple[list[dict], str]:
+    """A few raw records of the draft's object and where they came from: the last sync's stored ones, else (before
+    any sync, or when the admin asks for fresh ones) a live pull."""
+    from app.sync.samples import last_sample
+
+    if not (request.get_json(silent=True) or {}).get("live"):
+        with context.engine().connect() as conn:
+            stored = last_sample(conn, vendor, draft.object)
+        if stored:
+            records, taken_at = stored
+            return records[:PREVIEW_RECORDS], f"the last sync of {draft.object} ({taken_at:%Y-%m-%d %H:%M} UTC)"
+    return _pull(vendor, active, draft), f"a live pull of {draft.object}"
+
+
+def _pull(vendor: str, active, draft) -> list[dict]:
     """A few records pulled live through the vendor's connector, asking for the fields both mappings read."""
     from app.sources import build_sources
     from app.sync.versions import ActiveMappings
@@ -137,13 +151,18 @@ def preview(vendor: str, name: str):
     if draft.direction != "pull":
         return jsonify({"problems": [], "error": "only pull mappings preview on sample records"}), 422
     try:
-        records = _sample(vendor, active, draft)
+        records, sample = _sample(vendor, active, draft)
     except Exception as error:  # noqa: BLE001 - any failure to reach the vendor is shown, not raised
         return jsonify(
             {"problems": [], "error": f"could not pull sample records: {type(error).__name__}: {error}"}
         ), 502
     return jsonify(
-        {"records": len(records), "active": _canonical(active, records), "draft": _canonical(draft, records)}
+        {
+            "records": len(records),
+            "sample": sample,
+            "active": _canonical(active, records),
+            "draft": _canonical(draft, records),
+        }
     )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, render_template, request, url_for
 
 from app.cards.model import BAND_LABELS
-from app.web import book, charts, context
+from app.web import book, charts, context, program_outcomes
 from app.web.auth import requires
 
 dashboard = Blueprint("dashboard", __name__, template_folder="templates")
@@ -24,6 +24,7 @@ def index():
         figures = book.book_figures(conn, as_of, flt)
         trend = book.health_trend(conn, as_of, flt)
         retention = book.retention_by_month(conn, as_of, flt)
+        outcomes = program_outcomes.dashboard_outcomes(conn)
     summary, distribution, funnel, workload = (figures[k] for k in ("summary", "distribution", "funnel", "workload"))
     pipelines = {"churn": figures["churn"], "expansion": figures["expansion"]}
 
@@ -43,7 +44,7 @@ def index():
     retention_chart = charts.line(
         [(m["month"], None if m["nrr"] is None else 100 * m["nrr"]) for m in retention], low=50, high=150
     )
-    funnel_chart = charts.bars([(f["milestone"], f["accounts"], None) for f in funnel])
+    funnel_chart = charts.hbars([(f["milestone"], f["accounts"], None) for f in funnel])
     return render_template(
         "dashboard.html",
         as_of=as_of,
@@ -61,5 +62,6 @@ def index():
         funnel=funnel,
         funnel_chart=funnel_chart,
         workload=workload,
+        outcomes=outcomes,
         accounts_link=accounts_link,
     )
