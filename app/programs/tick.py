@@ -315,9 +315,11 @@ def _texts(programs: dict[str, ActiveProgram], due: pd.DataFrame, data: pd.DataF
 
 
 def _payloads(programs: dict[str, ActiveProgram], sent: pd.DataFrame, data: pd.DataFrame) -> pd.Series:
-    """The action payload (JSON text) of every row sent: rendered title and body, priority, reason, channel."""
+    """The action payload (JSON text) of every row sent: rendered title and body, priority, channel, and the
+    `reason` a CRM task shows the CSM (its body and the program step it comes from; customers never see it)."""
     texts = _texts(programs, sent, data)
-    reason = "Program " + sent["program"] + ", step " + sent["key"] + " (" + sent["audience"].fillna("default") + ")"
+    source = "program " + sent["program"] + ", step " + sent["key"] + ", " + sent["audience"].fillna("default")
+    reason = texts["body"] + " (" + source + ")"
     fields = pd.DataFrame({
         "title": texts["title"], "body": texts["body"], "priority": sent["priority"], "reason": reason,
         "channel": sent["channel"], "program": sent["program"], "enrollment_id": sent["id"],

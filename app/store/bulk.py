@@ -138,7 +138,7 @@ def fetch_frame(conn: Connection, query: Select, columns: Sequence[str]) -> pd.D
         result.close()
     if not rows:
         return pd.DataFrame({name: pd.Series(dtype=object) for name in columns})
-    return pd.DataFrame(dict(zip(columns, map(list, zip(*rows, strict=True)), strict=True)))
+    return pd.DataFrame(rows, columns=list(columns))
 
 
 def json_lines(frame: pd.DataFrame) -> list[str]:

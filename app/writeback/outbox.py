@@ -6,7 +6,6 @@ configured step since the last planned update, and an action's dedupe key makes 
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import date, datetime
 
@@ -158,32 +157,6 @@ def plan_field_writes(conn: Connection, scored: pd.DataFrame, as_of: date, step:
     return planned
 
 
-STORED_ACTION_COLUMNS = (
-    "account_id",
-    "playbook",
-    "step",
-    "kind",
-    "due",
-    "status",
-    "dedupe_key",
-    "created_at",
-    "payload",
-)
-
-
-def store_actions(conn: Connection, actions: pd.DataFrame) -> int:
-    """Store planned actions in one staged INSERT ... SELECT; an action whose dedupe key exists is left alone."""
-    if actions.empty:
-        return 0
-    frame = actions.assign(status="planned", created_at=datetime.now())
-    frame["payload"] = [
-        json.dumps({"title": t, "priority": p, "reason": r})
-        for t, p, r in zip(frame["title"], frame["priority"], frame["reason"], strict=True)
-    ]
-    return staged_insert(conn, Action.__table__, frame, STORED_ACTION_COLUMNS, json_columns=["payload"],
-                         conflict=["dedupe_key"])  # fmt: skip
-
-
 def _isoformat(values: pd.Series) -> pd.Series:
     """datetime.isoformat() of a whole column at once (None where missing)."""
     stamps = pd.to_datetime(values)
@@ -191,12 +164,14 @@ def _isoformat(values: pd.Series) -> pd.Series:
     return text.str.removesuffix(".000000").astype(object).where(stamps.notna().to_numpy(), None)
 
 
-def _with_fields(payloads: pd.Series, fields: pd.DataFrame) -> np.ndarray:
+def _with_fields(payloads: pd.Series, fields: pd.DataFrame) -> list[str]:
     """The JSON object texts `payloads` with `fields`' columns added as further keys (the later key wins when one
     is already there, as for a dict update), without decoding and re-encoding every payload."""
-    more = pd.Series(json_lines(fields), index=payloads.index, dtype=object)
-    body = payloads.str.rstrip().str[:-1].str.rstrip()
-    return np.where(body.str.endswith("{"), body + more.str[1:], body + "," + more.str[1:])
+    out = []
+    for payload, more in zip(payloads, json_lines(fields), strict=True):
+        body = payload.rstrip()[:-1].rstrip()
+        out.append(body + more[1:] if body.endswith("{") else body + "," + more[1:])
+    return out
 
 
 def _outbox_rows(due: pd.DataFrame, vendor: str, operation: str, extra: dict[str, pd.Series]) -> pd.DataFrame:
