@@ -36,7 +36,7 @@ from sqlalchemy import (
 )
 
 from app.programs.definitions import ActiveProgram
-from app.programs.eligibility import recipients
+from app.programs.eligibility import no_recipients, recipients
 from app.programs.hygiene import Limits, decide
 from app.store.bulk import (
     chunked,
@@ -50,6 +50,7 @@ from app.store.bulk import (
 )
 from app.store.models import Account, AccountDay, Action, ProgramEnrollment, ProgramEvent
 from app.writeback.outbox import release_due_actions
+from engine.programs.definition import CUSTOMER_CHANNELS
 from engine.programs.plan import condition_frame, first_due_days, held_out, membership, step_table
 from engine.programs.render import render
 
@@ -237,7 +238,12 @@ def _groups(ids: np.ndarray, state: pd.DataFrame):
         yield int(tier), str(audience), group.index.to_numpy()
 
 
-DUE_COLUMNS = ["id", "account_id", "program", "tier", "step", "audience", "holdout", "tier_entered_at", "owner", "arr"]
+# What a round reads per due enrollment: its position, and its account's data (the decisions and the texts read it).
+DUE = [PE.c.id, PE.c.account_id, PE.c.program, PE.c.tier, PE.c.step, PE.c.audience, PE.c.holdout, PE.c.tier_entered_at,
+       Account.owner, Account.arr, Account.name, Account.plan, Account.seats_active, Account.seats_purchased,
+       Account.roi_pct, Account.customer_since, Account.renewal_date]  # fmt: skip
+DUE_COLUMNS = [c.key for c in DUE]
+ACCOUNT_DATA = ["owner", "arr", "name", "plan", "seats_active", "seats_purchased", "roi_pct"]
 
 
 def _due_where(now: datetime, names: list[str]):
@@ -245,15 +251,11 @@ def _due_where(now: datetime, names: list[str]):
 
 
 def _due(conn: Connection, now: datetime, names: list[str]) -> pd.DataFrame:
-    query = (
-        select(PE.c.id, PE.c.account_id, PE.c.program, PE.c.tier, PE.c.step, PE.c.audience, PE.c.holdout,
-               PE.c.tier_entered_at, Account.owner, Account.arr)
-        .select_from(PE)
-        .join(Account, Account.id == PE.c.account_id)
-        .where(_due_where(now, names))
-    )  # fmt: skip
-    return fetch_frame(conn, query, DUE_COLUMNS).astype({"id": "int64", "account_id": "int64", "tier": "int64",
-                                                         "step": "int64"})  # fmt: skip
+    query = select(*DUE).select_from(PE).join(Account, Account.id == PE.c.account_id).where(_due_where(now, names))
+    due = fetch_frame(conn, query, DUE_COLUMNS)
+    for column in ("arr", "seats_active", "seats_purchased", "roi_pct"):
+        due[column] = pd.to_numeric(due[column], errors="coerce")
+    return due.astype({"id": "int64", "account_id": "int64", "tier": "int64", "step": "int64"})
 
 
 def _exit_churned(conn: Connection, now: datetime) -> int:
@@ -271,19 +273,16 @@ def _exit_churned(conn: Connection, now: datetime) -> int:
 
 
 def _message_data(
-    conn: Connection, accounts: Select, contacts: pd.DataFrame, now: datetime, need_usage: bool
+    conn: Connection, sent: pd.DataFrame, accounts: Select, contacts: pd.DataFrame, now: datetime, need_usage: bool
 ) -> pd.DataFrame:
-    """The account data message templates may name (engine/programs/render.MESSAGE_FIELDS), for the accounts
-    `accounts` selects; `first_name` is the recipient's (eligibility.recipients)."""
-    columns = [Account.id, Account.name, Account.owner, Account.plan, Account.arr, Account.seats_active,
-               Account.seats_purchased, Account.roi_pct, Account.customer_since, Account.renewal_date]  # fmt: skip
-    data = fetch_frame(conn, select(*columns).where(Account.id.in_(accounts)), [c.key for c in columns])
-    data = data.astype({"id": "int64"}).set_index("id")
-    for column in ("arr", "seats_active", "seats_purchased", "roi_pct"):
-        data[column] = pd.to_numeric(data[column], errors="coerce")
+    """The account data message templates may name (engine/programs/render.MESSAGE_FIELDS), per account of the
+    rows `sent` (read with them by `_due`); `first_name` is the recipient's (eligibility.recipients), the usage is
+    read for the accounts `accounts` selects."""
+    rows = sent.drop_duplicates("account_id").set_index("account_id")
+    data = rows[ACCOUNT_DATA].copy()
     today = pd.Timestamp(now.date())
-    data["tenure_days"] = (today - pd.to_datetime(data.pop("customer_since"))).dt.days
-    data["days_to_renewal"] = (pd.to_datetime(data.pop("renewal_date")) - today).dt.days
+    data["tenure_days"] = (today - pd.to_datetime(rows["customer_since"])).dt.days
+    data["days_to_renewal"] = (pd.to_datetime(rows["renewal_date"]) - today).dt.days
     first = contacts["name"].astype(object).str.split().str[0]
     data["first_name"] = first.reindex(data.index).fillna("there")
     if need_usage:
@@ -400,18 +399,28 @@ EVENT_COLUMNS = ["enrollment_id", "account_id", "program", "kind", "step", "chan
 ACTION_COLUMNS = ["account_id", "playbook", "step", "kind", "due", "status", "dedupe_key", "created_at", "payload"]
 
 
+def _names(programs: dict[str, ActiveProgram], due: pd.DataFrame, fields: tuple[str, ...]) -> bool:
+    """Whether the text of any step in `due` names one of `fields` (so its data must be read)."""
+    steps = due[["program", "key"]].drop_duplicates().itertuples(index=False)
+    texts = (t.title + t.body for name, key in steps for s in programs[name].program.steps if s.key == key
+             for t in s.text.values())  # fmt: skip
+    return any("{" + f + "}" in text for text in texts for f in fields)
+
+
 def _round(conn: Connection, programs: dict[str, ActiveProgram], due: pd.DataFrame, now: datetime,
            limits: Limits) -> pd.DataFrame:  # fmt: skip
-    """Decide, render and write one round of due rows; returns the rows with their `outcome`."""
+    """Decide, render and write one round of due rows; returns the rows with their `outcome`. The contacts are
+    read only when a customer message is due or a text names the recipient, usage only when a text names it."""
     accounts = select(PE.c.account_id).where(_due_where(now, list(programs)))
-    contacts = recipients(conn, now, accounts)
+    customer = due["channel"].isin(CUSTOMER_CHANNELS) & ~due["holdout"].fillna(False).astype(bool)
+    needs_contacts = bool(customer.any()) or _names(programs, due, ("first_name",))
+    contacts = recipients(conn, now, accounts) if needs_contacts else no_recipients()
     due = decide(conn, due, accounts, contacts, now, limits)
     sent = due[due["outcome"] == "send"]
     payloads = pd.Series(dtype=object)
     if not sent.empty:
-        needs_usage = any("_30d}" in t.title + t.body for a in programs.values() for s in a.program.steps
-                          for t in s.text.values())  # fmt: skip
-        payloads = _payloads(programs, sent, _message_data(conn, accounts, contacts, now, needs_usage))
+        needs_usage = _names(programs, sent, ("logins_30d", "active_days_30d"))
+        payloads = _payloads(programs, sent, _message_data(conn, sent, accounts, contacts, now, needs_usage))
     moves = _next_positions(programs, due, now)
     stage = _stage_round(conn, due, payloads, moves)
     moved = _write_round(conn, stage, now)
