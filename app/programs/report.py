@@ -109,7 +109,7 @@ def csm_task_load(conn: Connection, since: datetime, budget: int) -> dict:
     if tasks.empty:
         return out
     created = pd.to_datetime(tasks["created_at"])
-    tasks["week"] = (created - pd.to_timedelta(created.dt.weekday, unit="D")).dt.normalize()
+    tasks["week"] = (created - pd.to_timedelta(created.dt.day_of_week, unit="D")).dt.normalize()
     per = tasks.groupby(["owner", "week"], dropna=False).size()
     return out | {"csm_weeks": len(per), "max": int(per.max()), "mean": round(float(per.mean()), 1),
                   "within_budget": int(per.max()) <= budget}  # fmt: skip
