@@ -65,4 +65,6 @@ def test_interventions_enter_on_what_happens_in_the_most_urgent_tier():
     names = np.array(program.tier_names())
     assert names[state.loc[[1, 2, 3, 5], "tier"]].tolist() == ["usage_drop", "health_drop", "renewal_at_risk",
                                                                "churn_signal"]  # fmt: skip
-    assert {s.problem for s in program.steps if s.tier in ("renewal_at_risk", "churn_signal")} == {"retention"}
+    urgent = [s for s in program.steps if s.tier in ("renewal_at_risk", "churn_signal")]
+    assert {s.problem for s in urgent if s.channel == "crm_task"} == {"retention"}  # one task with retention's
+    assert all(program.steps_of(tier)[0].channel == "email" for tier in names)  # reached even when the budget is full

@@ -48,7 +48,7 @@ from app.store.bulk import (
     rows_of,
     temp_table,
 )
-from app.store.models import Account, AccountDay, Action, ProgramEnrollment, ProgramEvent
+from app.store.models import Account, AccountDay, Action, ProgramEnrollment, ProgramEvent, Score
 from app.writeback.outbox import release_due_actions
 from engine.programs.definition import CUSTOMER_CHANNELS
 from engine.programs.plan import condition_frame, first_due_days, held_out, membership, step_table
@@ -238,10 +238,16 @@ def _groups(ids: np.ndarray, state: pd.DataFrame):
         yield int(tier), str(audience), group.index.to_numpy()
 
 
+def _latest_risk():
+    """The account's risk (0-100) on its latest score: what the CSM task budget is spent by (ARR at risk)."""
+    return (select(Score.risk).where(Score.account_id == PE.c.account_id)
+            .order_by(Score.as_of.desc(), Score.id.desc()).limit(1).scalar_subquery().label("risk"))  # fmt: skip
+
+
 # What a round reads per due enrollment: its position, and its account's data (the decisions and the texts read it).
 DUE = [PE.c.id, PE.c.account_id, PE.c.program, PE.c.tier, PE.c.step, PE.c.audience, PE.c.holdout, PE.c.tier_entered_at,
        Account.owner, Account.arr, Account.name, Account.plan, Account.seats_active, Account.seats_purchased,
-       Account.roi_pct, Account.customer_since, Account.renewal_date]  # fmt: skip
+       Account.roi_pct, Account.customer_since, Account.renewal_date, _latest_risk()]  # fmt: skip
 DUE_COLUMNS = [c.key for c in DUE]
 ACCOUNT_DATA = ["owner", "arr", "name", "plan", "seats_active", "seats_purchased", "roi_pct"]
 
@@ -253,7 +259,7 @@ def _due_where(now: datetime, names: list[str]):
 def _due(conn: Connection, now: datetime, names: list[str]) -> pd.DataFrame:
     query = select(*DUE).select_from(PE).join(Account, Account.id == PE.c.account_id).where(_due_where(now, names))
     due = fetch_frame(conn, query, DUE_COLUMNS)
-    for column in ("arr", "seats_active", "seats_purchased", "roi_pct"):
+    for column in ("arr", "seats_active", "seats_purchased", "roi_pct", "risk"):
         due[column] = pd.to_numeric(due[column], errors="coerce")
     return due.astype({"id": "int64", "account_id": "int64", "tier": "int64", "step": "int64"})
 
