@@ -23,7 +23,6 @@ from sqlalchemy import (
     Connection,
     DateTime,
     Integer,
-    Select,
     String,
     Text,
     and_,
@@ -38,21 +37,20 @@ from sqlalchemy import (
 from app.programs.definitions import ActiveProgram
 from app.programs.eligibility import no_recipients, recipients
 from app.programs.hygiene import Limits, decide
+from app.programs.texts import message_data, names_any, step_payloads
 from app.store.bulk import (
     chunked,
     copy_rows,
     dialect_insert,
     fetch_frame,
     insert_from_select_ignoring_conflicts,
-    json_lines,
     rows_of,
     temp_table,
 )
-from app.store.models import Account, AccountDay, Action, ProgramEnrollment, ProgramEvent, Score
+from app.store.models import Account, Action, ProgramEnrollment, ProgramEvent, Score
 from app.writeback.outbox import release_due_actions
 from engine.programs.definition import CUSTOMER_CHANNELS
 from engine.programs.plan import condition_frame, first_due_days, held_out, membership, step_table
-from engine.programs.render import render
 
 __all__ = ["Limits", "TickResult", "advance", "enroll", "exit_enrollments", "run_tick"]
 
@@ -249,7 +247,6 @@ DUE = [PE.c.id, PE.c.account_id, PE.c.program, PE.c.tier, PE.c.step, PE.c.audien
        Account.owner, Account.arr, Account.name, Account.plan, Account.seats_active, Account.seats_purchased,
        Account.roi_pct, Account.customer_since, Account.renewal_date, _latest_risk()]  # fmt: skip
 DUE_COLUMNS = [c.key for c in DUE]
-ACCOUNT_DATA = ["owner", "arr", "name", "plan", "seats_active", "seats_purchased", "roi_pct"]
 
 
 def _due_where(now: datetime, names: list[str]):
@@ -278,58 +275,7 @@ def _exit_churned(conn: Connection, now: datetime) -> int:
     return count
 
 
-def _message_data(
-    conn: Connection, sent: pd.DataFrame, accounts: Select, contacts: pd.DataFrame, now: datetime, need_usage: bool
-) -> pd.DataFrame:
-    """The account data message templates may name (engine/programs/render.MESSAGE_FIELDS), per account of the
-    rows `sent` (read with them by `_due`); `first_name` is the recipient's (eligibility.recipients), the usage is
-    read for the accounts `accounts` selects."""
-    rows = sent.drop_duplicates("account_id").set_index("account_id")
-    data = rows[ACCOUNT_DATA].copy()
-    today = pd.Timestamp(now.date())
-    data["tenure_days"] = (today - pd.to_datetime(rows["customer_since"])).dt.days
-    data["days_to_renewal"] = (pd.to_datetime(rows["renewal_date"]) - today).dt.days
-    first = contacts["name"].astype(object).str.split().str[0]
-    data["first_name"] = first.reindex(data.index).fillna("there")
-    if need_usage:
-        since = (now - timedelta(days=30)).date()
-        query = (
-            select(AccountDay.account_id, func.sum(AccountDay.logins), func.count())  # days with a login
-            .where(AccountDay.account_id.in_(accounts), AccountDay.day >= since, AccountDay.logins > 0)
-            .group_by(AccountDay.account_id)
-        )
-        usage = fetch_frame(conn, query, ["account_id", "logins_30d", "active_days_30d"])
-        data = data.join(usage.astype({"account_id": "int64"}).set_index("account_id"))
-        data[["logins_30d", "active_days_30d"]] = data[["logins_30d", "active_days_30d"]].astype("float64").fillna(0)
-    return data
-
-
 EVENT_KIND = {"send": "step_sent", "held": "step_held", "covered": "step_covered"}
-
-
-def _texts(programs: dict[str, ActiveProgram], due: pd.DataFrame, data: pd.DataFrame) -> pd.DataFrame:
-    """Title and body per due row: the step's variant for the row's audience (else `default`), rendered from data."""
-    out = pd.DataFrame({"title": "", "body": ""}, index=due.index, dtype=object)
-    for (name, key, audience), group in due.groupby(["program", "key", "audience"], dropna=False):
-        step = next(s for s in programs[name].program.steps if s.key == key)
-        variant = step.text.get(audience, step.text["default"])
-        rows = data.reindex(group["account_id"].to_numpy()).set_axis(group.index)
-        out.loc[group.index, "title"] = render(variant.title, rows)
-        out.loc[group.index, "body"] = render(variant.body, rows)
-    return out
-
-
-def _payloads(programs: dict[str, ActiveProgram], sent: pd.DataFrame, data: pd.DataFrame) -> pd.Series:
-    """The action payload (JSON text) of every row sent: rendered title and body, priority, channel, and the
-    `reason` a CRM task shows the CSM (its body and the program step it comes from; customers never see it)."""
-    texts = _texts(programs, sent, data)
-    source = "program " + sent["program"] + ", step " + sent["key"] + ", " + sent["audience"].fillna("default")
-    reason = texts["body"] + " (" + source + ")"
-    fields = pd.DataFrame({
-        "title": texts["title"], "body": texts["body"], "priority": sent["priority"], "reason": reason,
-        "channel": sent["channel"], "program": sent["program"], "enrollment_id": sent["id"],
-    })  # fmt: skip
-    return pd.Series(json_lines(fields), index=sent.index, dtype=object)
 
 
 def _next_positions(programs: dict[str, ActiveProgram], due: pd.DataFrame, now: datetime) -> pd.DataFrame:
@@ -405,28 +351,20 @@ EVENT_COLUMNS = ["enrollment_id", "account_id", "program", "kind", "step", "chan
 ACTION_COLUMNS = ["account_id", "playbook", "step", "kind", "due", "status", "dedupe_key", "created_at", "payload"]
 
 
-def _names(programs: dict[str, ActiveProgram], due: pd.DataFrame, fields: tuple[str, ...]) -> bool:
-    """Whether the text of any step in `due` names one of `fields` (so its data must be read)."""
-    steps = due[["program", "key"]].drop_duplicates().itertuples(index=False)
-    texts = (t.title + t.body for name, key in steps for s in programs[name].program.steps if s.key == key
-             for t in s.text.values())  # fmt: skip
-    return any("{" + f + "}" in text for text in texts for f in fields)
-
-
 def _round(conn: Connection, programs: dict[str, ActiveProgram], due: pd.DataFrame, now: datetime,
            limits: Limits) -> pd.DataFrame:  # fmt: skip
     """Decide, render and write one round of due rows; returns the rows with their `outcome`. The contacts are
     read only when a customer message is due or a text names the recipient, usage only when a text names it."""
     accounts = select(PE.c.account_id).where(_due_where(now, list(programs)))
     customer = due["channel"].isin(CUSTOMER_CHANNELS) & ~due["holdout"].fillna(False).astype(bool)
-    needs_contacts = bool(customer.any()) or _names(programs, due, ("first_name",))
+    needs_contacts = bool(customer.any()) or names_any(programs, due, ("first_name",))
     contacts = recipients(conn, now, accounts) if needs_contacts else no_recipients()
     due = decide(conn, due, accounts, contacts, now, limits)
     sent = due[due["outcome"] == "send"]
     payloads = pd.Series(dtype=object)
     if not sent.empty:
-        needs_usage = _names(programs, sent, ("logins_30d", "active_days_30d"))
-        payloads = _payloads(programs, sent, _message_data(conn, sent, accounts, contacts, now, needs_usage))
+        needs_usage = names_any(programs, sent, ("logins_30d", "active_days_30d"))
+        payloads = step_payloads(programs, sent, message_data(conn, sent, accounts, contacts, now, needs_usage))
     moves = _next_positions(programs, due, now)
     stage = _stage_round(conn, due, payloads, moves)
     moved = _write_round(conn, stage, now)
