@@ -22,7 +22,6 @@ from app.store.models import Account, BookDay, CurrentScore, Score
 from app.web import book
 from engine.canonical import FACTORS
 from engine.health_config import load_health_config
-from engine.playbooks import load_playbooks
 from tests.factories import AS_OF
 
 COPIED = ("score_id", "as_of", "health", "band", "risk", "churn_probability", "trend_7d", "trend_30d",
@@ -78,7 +77,7 @@ def test_the_current_score_is_the_newest_by_day_then_id_in_any_scoring_order(dem
         for day in (AS_OF - timedelta(days=7), AS_OF, AS_OF - timedelta(days=30), AS_OF):  # a backfill after today
             score_and_store(conn, day, config)
             assert _current(conn) == _newest_in_history(conn)
-    rescore(demo, AS_OF + timedelta(days=1), config, load_playbooks(), 2.0, account_ids=[1, 2, 3], chunk_size=2)
+    rescore(demo, AS_OF + timedelta(days=1), config, 2.0, account_ids=[1, 2, 3], chunk_size=2)
     with demo.connect() as conn:
         current = _current(conn)
         assert current == _newest_in_history(conn)

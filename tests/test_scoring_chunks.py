@@ -74,11 +74,11 @@ def test_an_id_list_is_scored_in_chunks_too(store):
 def test_a_second_chunked_run_of_the_day_writes_no_score_twice(store):
     """Chunks read the stored scores by id range: a rerun finds every account's score and stores nothing new."""
     load_linked_book(store, accounts=20)
-    config, playbooks = load_health_config(), load_playbooks()
-    rescore(store, AS_OF, config, playbooks, 2.0, now=NOW, chunk_size=6)
+    config = load_health_config()
+    rescore(store, AS_OF, config, 2.0, now=NOW, chunk_size=6)
     with store.connect() as conn:
         first = run_outcome(conn)["scores"]
-    rescore(store, AS_OF, config, playbooks, 2.0, now=NOW, chunk_size=6)
+    rescore(store, AS_OF, config, 2.0, now=NOW, chunk_size=6)
     with store.connect() as conn:
         pd.testing.assert_frame_equal(run_outcome(conn)["scores"], first, check_exact=True)
     assert len(first) == 20
@@ -89,6 +89,6 @@ def test_postgresql_plans_chunks_as_key_ranges_without_jit(store):
         pytest.skip("planner settings are PostgreSQL's")
     load_linked_book(store, accounts=10)
     with store.connect() as conn, conn.begin():
-        score_in_chunks(conn, AS_OF, load_health_config(), load_playbooks(), 2.0, chunk_size=2)
+        score_in_chunks(conn, AS_OF, load_health_config(), 2.0, chunk_size=2)
         settings = [conn.exec_driver_sql(f"SHOW {name}").scalar() for name in ("jit", "random_page_cost")]
     assert settings == ["off", "1.1"]
