@@ -41,7 +41,9 @@ class BandTotals:
         for name, sums in self.bands.items():
             rows = band == name
             sums["count"] += int(rows.sum())
-            sums["health_sum"] += float(np.nansum(health[rows]))
+            # Rounded past the scores' own 0.1 so the total does not depend on how the book was chunked: float
+            # addition in another order can tip an average lying on a .x5 boundary to the other side.
+            sums["health_sum"] = round(sums["health_sum"] + float(np.nansum(health[rows])), 6)
             sums["health_count"] += int((rows & ~np.isnan(health)).sum())
             sums["potential"] += float(np.nansum(potential[rows]))
 
@@ -49,7 +51,7 @@ class BandTotals:
         self.accounts += other.accounts
         for name, sums in self.bands.items():
             for key in _SUMS:
-                sums[key] += other.bands[name][key]
+                sums[key] = round(sums[key] + other.bands[name][key], 6)
 
     def to_json(self) -> dict[str, Any]:
         return {"accounts": self.accounts, "bands": self.bands}

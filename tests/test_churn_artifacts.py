@@ -157,3 +157,14 @@ def test_the_key_is_created_by_training_outside_the_data_dir_and_never_by_loadin
     monkeypatch.setenv("CSE_MODEL_KEY_FILE", str(tmp_path / "data" / "model.key"))
     with pytest.raises(ArtifactError, match="inside the data directory"):
         save_artifact(tmp_path / "data", bundle, {})
+
+
+def test_the_early_warning_flag_is_the_warning_model_at_its_threshold(tmp_path, bundle):
+    data = synthetic(300, seed=4)
+    warned = dataclasses.replace(bundle, warning=bundle.churn, warning_horizon_days=90, warning_threshold=0.4)
+    loaded = load_artifact(tmp_path, save_artifact(tmp_path, warned, {"source": "test"}).version)
+    out = predict_churn(loaded, data)
+    expected = bundle.churn.predict_proba(data) >= 0.4
+    assert out["early_warning"].tolist() == expected.tolist() and 0 < expected.sum() < len(data)
+    assert (out["warning_horizon_days"] == 90).all()
+    assert predict_churn(bundle, data)["early_warning"].isna().all(), "no warning model, no flag"

@@ -79,6 +79,7 @@ def test_every_field_can_be_mapped_and_translates_for_each_vendor(vendor: str) -
         ("  health: {to: cse_health, type: date}", "fields.health.type", "type date cannot hold health (a number)"),
         ("  as_of: {to: cse_day, type: number}", "fields.as_of.type", "type number cannot hold as_of (a date)"),
         ("  risk_source: {to: cse_src, type: boolean}", "fields.risk_source.type", "cannot hold risk_source"),
+        ("  early_warning: {to: cse_flag, type: date}", "fields.early_warning.type", "cannot hold early_warning"),
         ("  health_score: {to: cse_health}", "fields.health_score", "unknown score field"),
     ],
 )
