@@ -16,8 +16,9 @@ from app.book_loader import load_book
 from app.demo.book import BookSpec, generate_book
 from app.rescoring import rescore
 from app.settings import Settings
+from app.store.active import accounts_active_on
 from app.store.book_days import month_starts, next_month
-from app.store.models import Account, AccountDay, Action, AuditEntry, BandOverride, Score
+from app.store.models import Account, AccountDay, Action, AuditEntry, BandOverride, CurrentScore, Score
 from app.users import UserError, add_user, authenticate, set_password
 from app.web import book, create_app
 from engine.health_config import default_health_config
@@ -239,3 +240,23 @@ def test_the_session_key_file_is_made_once_outside_the_data_dir(tmp_path, store)
     assert (tmp_path / "keys" / "web.key").stat().st_mode & 0o077 == 0
     with pytest.raises(RuntimeError, match="inside the data directory"):
         create_app(replace(settings, secret_key_file=tmp_path / "data" / "web.key"), engine=store)
+
+
+@pytest.mark.parametrize("sort, column", [("health", "health"), ("churn", "churn_probability"), ("arr", "arr")])
+def test_the_accounts_list_pages_through_the_book_in_order_missing_values_last(client, store, scored, sort, column):
+    with store.begin() as conn:  # a customer not scored yet: no health, no churn risk, no ARR
+        conn.execute(Account.__table__.insert().values(key="N0001", name="Newly signed", status="active"))
+        book_ids = [a for (a,) in conn.execute(select(Account.id).where(accounts_active_on(AS_OF)))]
+        values = dict(conn.execute(select(Account.id, Account.arr)).all())
+        if column != "arr":
+            values = dict(conn.execute(select(CurrentScore.account_id, CurrentScore.__table__.c[column])).all())
+    sign_in(client, store, "viewer")
+    for descending in (False, True):
+        known = sorted((i for i in book_ids if values.get(i) is not None), key=lambda i: (values[i], i),
+                       reverse=descending)  # fmt: skip
+        expected = known + sorted(i for i in book_ids if values.get(i) is None)
+        shown = []
+        for page in range(1, -(-len(book_ids) // 50) + 1):
+            url = f"/accounts?sort={sort}&dir={'desc' if descending else 'asc'}&page={page}"
+            shown += [int(i) for i in re.findall(r'<th scope="row"><a href="/accounts/(\d+)"', client.get(url).text)]
+        assert shown == expected and len(expected) > 100
