@@ -1,6 +1,6 @@
 """scores: the early-warning flag of the longer-horizon churn model and its horizon
 
-Revision ID: 0013_h17
+Revision ID: 0013
 Revises: 0012
 Create Date: 2026-12-04 18:00:00
 """
@@ -8,7 +8,7 @@ Create Date: 2026-12-04 18:00:00
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013_h17"
+revision = "0013"
 down_revision = "0012"
 branch_labels = None
 depends_on = None

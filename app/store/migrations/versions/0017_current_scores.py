@@ -1,7 +1,7 @@
 """web app speed: the current-score table (each account's latest score) and the book per scoring day, backfilled
 
-Revision ID: 0013_h12perf
-Revises: 0012
+Revision ID: 0017
+Revises: 0014
 Create Date: 2026-12-04 17:30:00
 
 The backfill fills current_scores from the whole score history and records the book (book_days, its splits and
@@ -15,8 +15,8 @@ from datetime import timedelta
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013_h12perf"
-down_revision = "0012"
+revision = "0017"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 

@@ -1,16 +1,16 @@
 """web app: programs switched off by an admin, the raw records of each object's last sync (the mapping editor's
 preview sample), and an index covering the dashboard's program outcomes
 
-Revision ID: 0013_h12ui
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-04 17:40:00
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013_h12ui"
-down_revision = "0012"
+revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
