@@ -14,6 +14,8 @@ from sqlalchemy import func, select, update
 
 from app.book_loader import load_book
 from app.demo.book import BookSpec, generate_book
+from app.programs.definitions import active_programs
+from app.programs.tick import Limits, run_tick
 from app.rescoring import rescore
 from app.settings import Settings
 from app.store.active import accounts_active_on
@@ -22,6 +24,7 @@ from app.store.models import Account, AccountDay, Action, AuditEntry, BandOverri
 from app.users import UserError, add_user, authenticate, set_password
 from app.web import book, create_app
 from engine.health_config import default_health_config
+from engine.programs import DEFAULT_PROGRAMS_DIR
 from tests.web_support import PASSWORD, csrf_token, sign_in
 
 AS_OF = date(2026, 11, 30)
@@ -119,10 +122,15 @@ def test_viewers_cannot_act_on_accounts(client, store):
 
 @pytest.fixture
 def scored(store):
-    """A small demo book loaded and scored, with the scoring run's summary (what `cse score --json` prints)."""
+    """A small demo book loaded and scored with the shipped programs, and their tick run (the CSM tasks), with the
+    scoring run's summary (what `cse score --json` prints)."""
     generated = generate_book(BookSpec(seed=3, active_accounts=120, days=60, as_of=AS_OF))
     load_book(store, generated.accounts, generated.contacts, generated.events)
-    result = rescore(store, AS_OF, default_health_config(), 2.0)
+    programs = active_programs(None, DEFAULT_PROGRAMS_DIR)
+    now = datetime.combine(AS_OF, datetime.max.time())
+    result = rescore(store, AS_OF, default_health_config(), 2.0, now=now, programs=programs)
+    with store.begin() as conn:
+        run_tick(conn, programs, now, Limits(messages_per_week=2, task_budget_per_csm=25))
     return result.totals.summary()
 
 
