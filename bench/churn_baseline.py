@@ -29,6 +29,8 @@ from sklearn.metrics import roc_auc_score
 
 from bench.saas_sim import MAPPING
 
+OPEN = pd.Timestamp("2200-01-01")
+
 
 def observation_dates(start: pd.Timestamp, end: pd.Timestamp, horizon: int) -> list[pd.Timestamp]:
     first, last = start + pd.Timedelta(days=60), end - pd.Timedelta(days=horizon)
@@ -40,6 +42,7 @@ def baseline_panel(data: Path, horizon: int) -> pd.DataFrame:
     events = pd.read_csv(data / "events.csv", usecols=["account_id", "event_time", "event_type_id"])
     events["day"] = pd.to_datetime(events["event_time"]).dt.normalize()
     terms = pd.read_csv(data / "subscriptions.csv", parse_dates=["start_date", "end_date"])
+    terms["end_date"] = terms["end_date"].fillna(OPEN)  # a term with no end is in force at the end of the data
     base = terms[terms["product"] != "addon_storage"]
     start, end = events["day"].min(), max(events["day"].max(), terms["start_date"].max())
     last_end = base.groupby("account_id")["end_date"].max()
@@ -73,13 +76,17 @@ def split(dates: list[pd.Timestamp], horizon: int, test_share: float = 0.3) -> t
     return [d for d in dates if d <= test[0] - pd.Timedelta(days=horizon)], test
 
 
-def baseline(data: Path, horizon: int) -> dict[str, float]:
+def baseline(data: Path, horizon: int) -> dict[str, float | None]:
     panel = baseline_panel(data, horizon)
     train_dates, test_dates = split(sorted(panel["as_of"].unique()), horizon)
     train, test = panel[panel["as_of"].isin(train_dates)], panel[panel["as_of"].isin(test_dates)]
-    features = [c for c in panel.columns if c not in ("account_id", "as_of", "churned", "upsold")]
-    out = {}
+    features = [c for c in panel.columns if c not in ("account_id", "as_of", "churned", "upsold")
+                and train[c].notna().any()]  # socialnet7 has no seat counts  # fmt: skip
+    out: dict[str, float | None] = {}
     for label in ("churned", "upsold"):
+        if train[label].nunique() < 2 or test[label].nunique() < 2:
+            out[label] = None  # no positives to learn from or to rank (fightchurn's socialnet7 never upsells)
+            continue
         model = HistGradientBoostingClassifier(random_state=0).fit(train[features], train[label])
         out[label] = float(roc_auc_score(test[label], model.predict_proba(test[features])[:, 1]))
     return out

@@ -32,11 +32,11 @@ def _child(data: Path, url: str, work: Path) -> None:
 
     engine = make_engine(url)
     upgrade_schema(engine)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     meta = import_file(data / "bench.yaml", work, engine)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": round(seconds, 1), "peak_mb": round(peak_mb), **meta}))
+    print(json.dumps({"seconds": round(seconds, 1), "cpu_seconds": round(cpu, 1), "peak_mb": round(peak_mb), **meta}))
 
 
 def _postgres_schema() -> tuple[str, str]:
@@ -88,8 +88,10 @@ def main() -> None:
             if schema:
                 _drop(schema)
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    print(f"{args.database}: {result['events_read']:,} events ({result['event_rows']:,} account-day-type rows) and "
-          f"{result['terms']:,} terms imported in {result['seconds']} s, peak {result['peak_mb']} MB")  # fmt: skip
+    print(f"{args.database}: {result['events_read']:,} events ({result['event_rows']:,} usage sums) and "
+          f"{result['terms']:,} terms imported in {result['seconds']} s wall, {result['cpu_seconds']} s CPU (importer "
+          f"process; the database server's CPU is not in it), peak {result['peak_mb']} MB; load average "
+          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")  # fmt: skip
     print(f"reproduce: python -m bench.import --data {args.data} --database {args.database}")
 
 

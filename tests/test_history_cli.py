@@ -62,3 +62,21 @@ def test_a_flat_import_refuses_horizon_and_every_instead_of_ignoring_them(env: P
     refused = run("train", "--data", "flat", "--horizon", "60")
     assert refused.exit_code == 1 and "--horizon" in refused.output
     assert run("evaluate", "--data", "flat").exit_code == 1
+
+
+def test_the_health_backtest_runs_on_a_history_import(env: Path) -> None:
+    assert run("import", str(env / "saas.yaml")).exit_code == 0
+    backtest = run("backtest-health", "--data", "saas", "--every", "15", "--json")
+    assert backtest.exit_code == 0, backtest.output
+    result = json.loads(backtest.stdout)
+    assert result["source"] == "import:saas" and result["horizon_days"] == 30
+    assert result["rows"] > 0 and result["positives"] > 0 and 0.0 <= result["auc_current"] <= 1.0
+    monthly = json.loads(run("backtest-health", "--data", "saas", "--json").stdout)
+    assert result["observation_dates"] > monthly["observation_dates"] >= 2  # --every honoured; monthly by default
+    pd.DataFrame({"id": range(4), "churned": [0, 1, 0, 1]}).to_csv(env / "flat.csv", index=False)
+    (env / "flat.yaml").write_text(
+        "name: flat\ntables: {c: {path: flat.csv}}\nbase: c\nid: id\nlabel: {from: churned}\ncolumns: {}\n"
+    )
+    assert run("import", str(env / "flat.yaml")).exit_code == 0
+    refused = run("backtest-health", "--data", "flat")
+    assert refused.exit_code == 1 and "not a history import" in refused.output

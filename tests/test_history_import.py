@@ -11,11 +11,13 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
-import app.history.load as history_load
-from app.history.panel import history_panel, load_terms
-from app.ml.importer import ImportMappingError, build_dataset, import_file, load_mapping
+import app.history.usage as history_usage
+from app.history.panel import history_panel, load_terms, load_type_counts
+from app.ml.import_mapping import ImportMappingError, load_mapping
+from app.ml.import_tables import build_dataset
+from app.ml.importer import import_file
 from app.ml.train import train_tabular
-from app.store.models import Account, AccountDay, ActivityEvent, SubscriptionTerm
+from app.store.models import Account, AccountDay, SubscriptionTerm, UsageDay
 from engine.health_config import load_health_config
 from engine.learning.leakage import LeakageError, leaking_features, suspicious_score
 from engine.learning.models import FeatureSpec
@@ -31,11 +33,13 @@ def sample(tmp_path) -> Path:
     return folder / "saas.yaml"
 
 
-def _counts(store) -> dict[str, int]:
+def _counts(store) -> dict[str, object]:
     with store.connect() as conn:
         return {
-            "events": conn.execute(select(func.count()).select_from(ActivityEvent)).scalar(),
-            "event_total": conn.execute(select(func.sum(ActivityEvent.count))).scalar(),
+            "usage_rows": conn.execute(select(func.count()).select_from(UsageDay)).scalar(),
+            "event_total": conn.execute(select(func.sum(UsageDay.feature_uses))).scalar(),
+            "logins": conn.execute(select(func.sum(AccountDay.logins))).scalar(),
+            "types": sorted(conn.execute(select(UsageDay.types)).scalars()),
             "terms": conn.execute(select(func.count()).select_from(SubscriptionTerm)).scalar(),
             "days": conn.execute(select(func.count()).select_from(AccountDay)).scalar(),
             "feature_uses": conn.execute(select(func.sum(AccountDay.feature_uses))).scalar(),
@@ -119,20 +123,19 @@ def test_event_types_are_mapped_in_one_pass_and_terms_set_the_labels(store, samp
         reads.append(Path(path).name)
         return real(path, *args, **kwargs)
 
-    monkeypatch.setattr(history_load.pd, "read_csv", counting)
+    monkeypatch.setattr(history_usage.pd, "read_csv", counting)
     meta = import_file(sample, tmp_path / "data", store)
     assert reads.count("events.csv") == 1  # one streamed pass, whatever the number of types
     events = pd.read_csv(sample.parent / "events.csv")
     assert meta["events_read"] == len(events) and meta["chunks"] == -(-len(events) // 5000)
     names = pd.read_csv(sample.parent / "event_types.csv").set_index("event_type_id")["event_type_name"]
     with store.connect() as conn:
-        stored = pd.DataFrame(
-            conn.execute(select(Account.key, ActivityEvent.feature, func.sum(ActivityEvent.count))
-                         .join(Account, Account.id == ActivityEvent.account_id)
-                         .where(ActivityEvent.kind == "feature_used")
-                         .group_by(Account.key, ActivityEvent.feature)).all(),
-            columns=["key", "type", "n"],
-        )  # fmt: skip
+        keys = dict(conn.execute(select(Account.id, Account.key)).all())
+        counts = load_type_counts(conn, "saas")
+        stored = (counts[counts["feature"] != "active_users"].assign(key=counts["account_id"].map(keys))
+                  .groupby(["key", "feature"])["count"].sum().rename("n").reset_index()
+                  .rename(columns={"feature": "type"}))  # fmt: skip
+        rollups = conn.execute(select(func.sum(AccountDay.feature_uses), func.sum(AccountDay.logins))).one()
         accounts = pd.DataFrame(conn.execute(select(Account.key, Account.churned_at, Account.status)).all(),
                                 columns=["key", "churned_at", "status"]).set_index("key")  # fmt: skip
     expected = events.assign(type=events["event_type_id"].map(names), key=events["account_id"].astype(str))
@@ -140,6 +143,9 @@ def test_event_types_are_mapped_in_one_pass_and_terms_set_the_labels(store, samp
     ordered = ["key", "type"]
     pd.testing.assert_frame_equal(stored.sort_values(ordered).reset_index(drop=True),
                                   expected.sort_values(ordered).reset_index(drop=True), check_dtype=False)  # fmt: skip
+    # the daily rollups: every event a feature use; each user active on a day one login that day
+    user_days = events.assign(day=pd.to_datetime(events["event_time"]).dt.normalize())
+    assert rollups == (len(events), len(user_days.drop_duplicates(["account_id", "user_id", "day"])))
     # churned = the last base term ended with no successor, straight from the subscriptions file
     terms = pd.read_csv(sample.parent / "subscriptions.csv", parse_dates=["start_date", "end_date"])
     base = terms[terms["product"] != "addon_storage"]
@@ -152,7 +158,7 @@ def test_event_types_are_mapped_in_one_pass_and_terms_set_the_labels(store, samp
 
 def test_re_import_is_idempotent_and_a_crashed_import_resumes(store, sample, tmp_path, monkeypatch) -> None:
     data = tmp_path / "data"
-    real = history_load.staged_insert
+    real = history_usage.reduce_chunk
     calls = {"n": 0}
 
     def crash_on_third_chunk(*args, **kwargs):
@@ -161,20 +167,26 @@ def test_re_import_is_idempotent_and_a_crashed_import_resumes(store, sample, tmp
             raise RuntimeError("killed")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(history_load, "staged_insert", crash_on_third_chunk)
+    monkeypatch.setattr(history_usage, "reduce_chunk", crash_on_third_chunk)
     with pytest.raises(RuntimeError):
         import_file(sample, data, store)
+    with store.connect() as conn:  # nothing of the events reached the store
+        assert conn.execute(select(func.count()).select_from(UsageDay)).scalar() == 0
     monkeypatch.undo()
     resumed = import_file(sample, data, store)
-    assert resumed["chunks_skipped"] == 2  # the two committed chunks are not read into the store again
+    assert resumed["chunks_skipped"] == 2  # the two saved chunks are not aggregated again
     after_resume = _counts(store)
+    fresh = import_file(sample, tmp_path / "fresh", store)  # the same file read in one go, no checkpoint
+    assert fresh["chunks_skipped"] == 0 and _counts(store) == after_resume
     again = import_file(sample, data, store)
     assert again["event_rows"] == 0 and _counts(store) == after_resume
     assert after_resume["event_total"] >= len(pd.read_csv(sample.parent / "events.csv"))
-    # the same data dir with an empty store: the checkpoint does not stand in for the missing rows
+    # the same data dir with an empty store: the saved chunks restore the missing rows exactly
     with store.begin() as conn:
-        conn.execute(ActivityEvent.__table__.delete())
-    assert import_file(sample, data, store)["chunks_skipped"] == 0 and _counts(store) == after_resume
+        conn.execute(UsageDay.__table__.delete())
+        conn.execute(AccountDay.__table__.delete())
+    restored = import_file(sample, data, store)
+    assert restored["event_rows"] == after_resume["usage_rows"] and _counts(store) == after_resume
     # a changed file replaces the import's events instead of adding to them
     events = pd.read_csv(sample.parent / "events.csv")
     events.iloc[: len(events) // 2].to_csv(sample.parent / "events.csv", index=False)
@@ -247,3 +259,25 @@ def test_a_feature_from_after_the_snapshot_date_is_refused(tmp_path) -> None:
     )
     with pytest.raises(ImportMappingError, match="since_cancel.*after the snapshot date 2024-06-30"):
         build_dataset(load_mapping(tmp_path / "m.yaml"), tmp_path)
+
+
+def test_a_live_event_on_an_imported_day_adds_to_the_imported_usage(store, sample, tmp_path) -> None:
+    """The rollup of a day holds imported usage and activity events together: a later event does not erase it."""
+    from app.store.load import load_events
+
+    import_file(sample, tmp_path / "data", store)
+    with store.connect() as conn:
+        account, day, uses, logins = conn.execute(
+            select(AccountDay.account_id, AccountDay.day, AccountDay.feature_uses, AccountDay.logins)
+            .where(AccountDay.feature_uses > 0).order_by(AccountDay.account_id, AccountDay.day).limit(1)
+        ).one()  # fmt: skip
+        key = conn.execute(select(Account.key).where(Account.id == account)).scalar()
+    live = pd.DataFrame([{"account_key": key, "occurred_at": pd.Timestamp(day) + pd.Timedelta(hours=9),
+                          "kind": "feature_used", "feature": "post", "count": 2, "value": None, "source": "segment",
+                          "external_id": "live-1"}])  # fmt: skip
+    with store.begin() as conn:
+        load_events(conn, live, {key: account})
+    with store.connect() as conn:
+        after = conn.execute(select(AccountDay.feature_uses, AccountDay.logins)
+                             .where(AccountDay.account_id == account, AccountDay.day == day)).one()  # fmt: skip
+    assert tuple(after) == (uses + 2, logins)

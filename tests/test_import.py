@@ -12,15 +12,9 @@ import typer
 from typer.testing import CliRunner
 
 from app.cli.ml import register
-from app.ml.importer import (
-    ImportMappingError,
-    activity_features,
-    build_dataset,
-    import_file,
-    load_dataset,
-    load_mapping,
-    resolve_mapping_path,
-)
+from app.ml.import_mapping import ImportMappingError, load_mapping, resolve_mapping_path
+from app.ml.import_tables import activity_features, build_dataset
+from app.ml.importer import import_file, load_dataset
 
 
 def write(folder: Path, name: str, text: str) -> Path:

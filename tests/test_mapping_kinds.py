@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from app.cli import cli
-from app.ml.importer import ImportMappingError, load_mapping
+from app.ml.import_mapping import ImportMappingError, load_mapping
 from connectors.mapping import IMPORT_KIND, VENDOR_KIND, file_kind, mapping_files
 from mappings import DEFAULT_DIR
 

@@ -10,11 +10,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from app.history.mapping import EventType
 from app.history.segment import ingest_segment_events, segment_types
 from app.settings import Settings
 from app.store.models import Account, ActivityEvent, WebhookEvent
 from app.web import create_app
 from app.webhook_events import store as intake_store
+from engine.canonical import EventKind
 
 KEY = "segment-write-key-123"
 MAPPING = str(Path(__file__).parent / "fixtures" / "history" / "saas.yaml")
@@ -78,7 +80,7 @@ def test_batch_and_single_calls_are_stored_and_deduplicated_by_message_id(client
 
 @pytest.mark.parametrize(
     "body",
-    [b"not json", json.dumps({"batch": "x"}).encode(), json.dumps({"batch": [{"type": "page", "messageId": "p"}]}),
+    [b"not json", json.dumps({"batch": "x"}).encode(), json.dumps({"batch": [{"type": "alias", "messageId": "a"}]}),
      json.dumps({"batch": [{"type": "track", "event": "post"}]})],
 )  # fmt: skip
 def test_malformed_requests_get_400_and_store_nothing(client, store, body) -> None:
@@ -129,3 +131,30 @@ def test_processing_maps_track_calls_through_the_event_types(client, store) -> N
     reasons = {r.event_id: r.reason for r in _rows(store)}
     assert "not in the mapping" in reasons["t4"] and "no groupId" in reasons["t5"] and reasons["t1"] is None
     assert ingest_segment_events(store, segment_types(MAPPING)).messages == 0  # nothing taken twice
+
+
+def test_page_and_screen_calls_are_usage_mapped_by_name_or_by_call(client, store) -> None:
+    def view(call: str, message_id: str, name: str | None, group: str = "acme") -> dict:
+        message = {"type": call, "messageId": message_id, "userId": "u1", "context": {"groupId": group},
+                   "timestamp": "2026-11-30T10:00:00Z", "properties": {"path": "/x"}}  # fmt: skip
+        return {**message, "name": name} if name else message
+
+    assert client.post("/v1/page", json=view("page", "p1", "like"), headers=auth()).status_code == 200
+    assert client.post("/v1/screen", json=view("screen", "s1", "Settings"), headers=auth()).status_code == 200
+    older = {**view("page", "p2", None), "properties": {"name": "post"}}  # the name inside properties
+    batch = {"batch": [older, view("page", "p3", "Pricing"), view("screen", "s2", None, "globex")]}
+    assert client.post("/v1/batch", json=batch, headers=auth()).status_code == 200
+    assert {r.event_id: (r.object, r.kind) for r in _rows(store)} == {
+        "p1": ("page", "like"), "s1": ("screen", "Settings"), "p2": ("page", "post"), "p3": ("page", "Pricing"),
+        "s2": ("screen", "screen")}  # fmt: skip
+    # pages named after a mapped type count as that type; every screen counts as "screen_view"; other pages skip
+    types = {**segment_types(MAPPING), "screen": EventType(kind=EventKind.FEATURE_USED, feature="screen_view")}
+    result = ingest_segment_events(store, types)
+    assert result.messages == 5 and result.skipped == 1
+    with store.connect() as conn:
+        keys = dict(conn.execute(select(Account.id, Account.key)).all())
+        used = (ActivityEvent.source == "segment") & (ActivityEvent.kind == "feature_used")
+        events = conn.execute(select(ActivityEvent.account_id, ActivityEvent.feature).where(used)).all()
+    assert sorted((keys[a], f) for a, f in events) == [("acme", "like"), ("acme", "post"), ("acme", "screen_view"),
+                                                       ("globex", "screen_view")]  # fmt: skip
+    assert "not in the mapping" in {r.event_id: r.reason for r in _rows(store)}["p3"]

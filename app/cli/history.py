@@ -63,7 +63,8 @@ def _options(name: str, horizon: int | None, every: int | None, seed: int = 0, t
 
 
 def import_history_command(mapping: str, as_json: bool) -> None:
-    from app.ml.importer import ImportMappingError, import_file
+    from app.ml.import_mapping import ImportMappingError
+    from app.ml.importer import import_file
 
     settings, engine, _ = _store()
     try:
@@ -129,6 +130,20 @@ def evaluate_history_command(name: str, horizon: int | None, every: int | None, 
     out.print(table)
     lead = report.get("lead_time") or {}
     err.print(f"churners flagged before churn: {lead.get('flagged_share')}, median lead {lead.get('median_days')} days")
+
+
+def backtest_history_command(name: str, horizon: int, every: int | None, test_share: float) -> dict:
+    """The health backtest on a history import's monthly panel (refused, with the reason, on a flat import)."""
+    from app.history.train import backtest_history
+
+    if not is_history(name):
+        err.print(f"[red]{name!r} is not a history import: a flat import has no dates to backtest on[/red]")
+        raise typer.Exit(1)
+    _, engine, config = _store()
+    try:
+        return backtest_history(engine, config, _options(name, horizon, every, 0, 1, test_share))
+    except ValueError as error:
+        raise _refuse(error) from error
 
 
 def score_history_command(name: str, horizon: int | None, version: str | None, as_json: bool) -> None:

@@ -88,7 +88,8 @@ def import_command(
 ) -> None:
     """Load a tabular export (customers, churn label, optional activity log), or a product's history (event log and
     subscription terms, into the store), through a mapping file."""
-    from app.ml.importer import ImportMappingError, import_file, load_mapping, resolve_mapping_path
+    from app.ml.import_mapping import ImportMappingError, load_mapping, resolve_mapping_path
+    from app.ml.importer import import_file
 
     try:
         history = load_mapping(resolve_mapping_path(mapping)).history is not None
@@ -305,8 +306,9 @@ def _early_warning_table(warning: dict[str, Any]) -> Table:
 
 
 def backtest_health_command(
+    data: DataOpt = None,
     horizon: HorizonOpt = 30,
-    every: EveryOpt = 7,
+    every: DataEveryOpt = None,
     test_share: Annotated[
         float, typer.Option(help="Share of observation dates used to judge the fitted weights.")
     ] = 0.3,
@@ -315,10 +317,15 @@ def backtest_health_command(
     """How well the six-factor health score ranks accounts that later churned, and weights fitted to history."""
     from app.ml.train import StoreOptions, backtest_health
 
-    _, engine, config = _store()
-    options = StoreOptions(horizon_days=horizon, every_days=every, test_share=test_share)
-    with _exit_on(ValueError):
-        result = backtest_health(engine, config, options)
+    if data:
+        from app.cli.history import backtest_history_command
+
+        result = backtest_history_command(data, horizon, every, test_share)
+    else:
+        _, engine, config = _store()
+        options = StoreOptions(horizon_days=horizon, every_days=every or 7, test_share=test_share)
+        with _exit_on(ValueError):
+            result = backtest_health(engine, config, options)
     if as_json:
         _print_json(result)
         return

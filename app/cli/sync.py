@@ -141,7 +141,7 @@ def validate_command(
     ] = None,
 ) -> None:
     """Validate mapping files against the canonical schema; print file:line: field: message for each problem."""
-    from app.ml.importer import validate_import_files
+    from app.ml.import_mapping import validate_import_files
     from connectors.mapping import IMPORT_KIND, mapping_files, validate_path
 
     path = path or mappings_dir()

@@ -1,24 +1,21 @@
 """`cse import` of product history: the event log and the subscription terms go into the store itself.
 
-The event log is read once, in chunks (pandas `read_csv(chunksize=...)`), however many event types it holds: each
-chunk's types are mapped to canonical kinds with one vectorized lookup, aggregated to one row per account, day,
-kind and feature, and staged into `activity_events` (COPY on PostgreSQL, executemany on SQLite, app/store/bulk.py).
-A chunk's rows have ids made of the import name, the chunk number and the aggregate's key, so reading the same
-file again inserts nothing; a checkpoint after each committed chunk lets an interrupted import resume where it
-stopped, and a changed file (size, mtime or chunk size) replaces the import's earlier events.
+The event log is read once, however many event types it holds, and reduced to per-account, day and event-type
+sums with distinct users per day (app/history/usage.py); those sums replace the import's earlier ones in
+`usage_days` in one transaction (PostgreSQL COPY, SQLite executemany in slices), so reading the same file again
+changes nothing. Raw event rows are not kept: the rollups and the history panel need only the sums.
 
 Subscription terms are upserted by (import, term id); churn dates, upsells, downsells and seat changes are derived
-from them (engine/subscriptions.py) and written as the account's dates and as plan/seat change events, so the
-daily rollups, the monthly panel and the labels of app/ml/dataset.py work on imported history as on CRM data.
+from them (engine/subscriptions.py) and written as the account's dates and as plan/seat change events. The daily
+rollups of the import's accounts are then rebuilt once, set-based, from usage and events alike, so the monthly
+panel and the labels of app/ml/dataset.py work on imported history as on CRM data.
 """
 
 from __future__ import annotations
 
-import json
-import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +24,15 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, select, update
 
 from app.history.mapping import EventsSpec, HistorySpec, SubscriptionsSpec
-from app.store.bulk import staged_insert, upsert
+from app.history.usage import Checkpoint, Progress, ReadStats, TypeLookup, read_usage
+from app.store.bulk import copy_rows, staged_insert, upsert
 from app.store.load import EVENT_FIELDS, _ensure_features, account_ids_by_key, refresh_rollups
-from app.store.models import Account, ActivityEvent, SubscriptionTerm
+from app.store.models import Account, ActivityEvent, Feature, SubscriptionTerm, UsageDay
 from engine.canonical import EventKind
 from engine.subscriptions import churn_dates, mrr_changes, seat_changes
 
-SOURCE = "import"  # activity_events.source of imported rows; their external ids start with "<import name>:"
-CHECKPOINT_FILE = "checkpoint.json"
-USER_DAY_KIND = EventKind.LOGIN  # with a user column, each user active on a day counts as one login that day
+SOURCE = "import"  # activity_events.source of the plan/seat changes derived from terms; ids start "<import>:"
+WRITE_SLICE = 200_000  # usage rows per COPY / executemany call, so the tuples never all exist at once
 
 
 @dataclass
@@ -61,7 +58,7 @@ def _prefix(name: str) -> str:
 
 
 def imported_rows(name: str):
-    """The activity rows an import of this name wrote."""
+    """The activity rows an import of this name wrote (the plan and seat changes of its terms)."""
     return and_(ActivityEvent.source == SOURCE, ActivityEvent.external_id.startswith(_prefix(name), autoescape=True))
 
 
@@ -76,123 +73,56 @@ def ensure_accounts(conn: Connection, keys, known: dict[str, int]) -> dict[str, 
     return known
 
 
-class _Checkpoint:
-    """Chunks committed so far for one file, so a re-run resumes after them; a different file starts over."""
-
-    def __init__(self, folder: Path, path: Path, chunk_rows: int) -> None:
-        stat = path.stat()
-        self.file = folder / CHECKPOINT_FILE
-        self.fingerprint = {"path": str(path), "size": stat.st_size, "mtime": stat.st_mtime, "chunk_rows": chunk_rows}
-        saved = json.loads(self.file.read_text()) if self.file.exists() else {}
-        self.same_file = saved.get("fingerprint") == self.fingerprint
-        self.done = int(saved.get("chunks_done", 0)) if self.same_file else 0
-        self.complete = bool(saved.get("complete")) and self.same_file
-
-    def save(self, chunks_done: int, complete: bool = False) -> None:
-        self.file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"fingerprint": self.fingerprint, "chunks_done": chunks_done, "complete": complete}))
-        os.replace(tmp, self.file)
+def _has_usage(conn: Connection, name: str) -> bool:
+    return conn.execute(select(UsageDay.account_id).where(UsageDay.source == name).limit(1)).first() is not None
 
 
-def _type_lookup(spec: EventsSpec, names: dict[str, str] | None) -> tuple[dict[str, str], dict[str, str]]:
-    """Raw type value -> kind and -> feature key (the type's name unless the mapping names a feature)."""
-    types = spec.event_types()
-    raw_of = {name: raw for raw, name in names.items()} if names else {t: t for t in types}
-    kinds, features = {}, {}
-    for label, event_type in types.items():
-        raw = raw_of.get(label, label)
-        kinds[raw] = event_type.kind.value
-        features[raw] = event_type.feature or label
-    return kinds, features
+def write_usage(conn: Connection, usage: pd.DataFrame, name: str) -> int:
+    """Replace the import's usage rows with these: one delete, then bulk writes in slices (COPY on PostgreSQL)."""
+    conn.execute(delete(UsageDay).where(UsageDay.source == name))
+    # sums an earlier version of the import kept as activity events (every kind but the terms' changes)
+    conn.execute(delete(ActivityEvent).where(imported_rows(name), ActivityEvent.kind.not_in(
+        [EventKind.PLAN_CHANGE.value, EventKind.SEAT_CHANGE.value])))  # fmt: skip
+    if usage.empty:
+        return 0
+    ids = ensure_accounts(conn, usage["account_key"].unique(), account_ids_by_key(conn))
+    columns = [c for c in usage.columns if c not in ("account_key", "day")]
+    fields = ["account_id", "day", "source", *columns]
+    account_id = usage["account_key"].map(ids).to_numpy(dtype=np.int64)
+    day = np.datetime_as_string(usage["day"].to_numpy(dtype="datetime64[D]"), unit="D")  # the text both stores read
+    values = [usage[c].to_numpy() for c in columns]
+    for start in range(0, len(usage), WRITE_SLICE):
+        part = slice(start, start + WRITE_SLICE)
+        rows = list(zip(account_id[part].tolist(), day[part].tolist(), repeat(name),
+                        *[v[part].tolist() for v in values]))  # fmt: skip
+        copy_rows(conn, UsageDay.__table__, fields, rows)
+    return len(usage)
 
 
-def aggregate_chunk(chunk: pd.DataFrame, spec: EventsSpec, kinds: dict[str, str], features: dict[str, str],
-                    unmapped: dict[str, int]) -> pd.DataFrame:  # fmt: skip
-    """One chunk of the log as (account_key, day, kind, feature, count) rows, every event type in one lookup."""
-    raw = chunk[spec.type].astype(str)
-    kind = raw.map(kinds)
-    mapped = kind.notna().to_numpy()
-    if not mapped.all():
-        for value, n in raw[~mapped].value_counts().items():
-            unmapped[str(value)] = unmapped.get(str(value), 0) + int(n)
-    day = pd.to_datetime(chunk.loc[mapped, spec.time], errors="coerce").dt.normalize()
-    rows = pd.DataFrame({"account_key": chunk.loc[mapped, spec.account].astype(str), "day": day,
-                         "kind": kind[mapped], "feature": raw[mapped].map(features)})  # fmt: skip
-    rows = rows.dropna(subset=["day", "account_key"])
-    out = rows.groupby(["account_key", "day", "kind", "feature"], sort=False, observed=True).size()
-    out = out.rename("count").reset_index()
-    if spec.user:
-        users = chunk.loc[mapped, [spec.account, spec.user]].assign(day=day).dropna()
-        per_day = users.groupby([spec.account, "day"], sort=False)[spec.user].nunique().rename("count").reset_index()
-        per_day = per_day.rename(columns={spec.account: "account_key"})
-        per_day["account_key"] = per_day["account_key"].astype(str)
-        out = pd.concat([out, per_day.assign(kind=USER_DAY_KIND.value, feature="active_users")], ignore_index=True)
-    return out
-
-
-def _event_frame(rows: pd.DataFrame, ids: dict[str, int], name: str, chunk: int) -> pd.DataFrame:
-    day_text = rows["day"].dt.strftime("%Y%m%d")
-    external = (_prefix(name) + str(chunk) + ":" + rows["account_key"] + ":" + day_text + ":" + rows["kind"] + ":"
-                + rows["feature"])  # fmt: skip
-    return pd.DataFrame(
-        {
-            "account_id": rows["account_key"].map(ids).astype("int64"),
-            "contact_id": pd.Series(pd.NA, index=rows.index, dtype="Int64"),
-            "occurred_at": rows["day"],
-            "kind": rows["kind"],
-            "feature": rows["feature"].str.slice(0, 64),
-            "count": rows["count"].astype("int64"),
-            "value": np.nan,
-            "source": SOURCE,
-            "external_id": external.str.slice(0, 128),
-        }
-    )
-
-
-Progress = Callable[[str], None] | None
+def _feature_bits(engine: Engine, types: TypeLookup) -> dict[str, int]:
+    """The features mask bit of every feature the mapping's feature_used types count as (given one if new)."""
+    used = {f for k, f in zip(types.kinds, types.features, strict=True) if k == EventKind.FEATURE_USED.value}
+    with engine.begin() as conn:
+        _ensure_features(conn, used)
+        return dict(conn.execute(select(Feature.key, Feature.bit)).all())
 
 
 def load_events(engine: Engine, spec: EventsSpec, path: Path, sep: str, names: dict[str, str] | None, name: str,
                 folder: Path, result: HistoryResult, progress: Progress = None) -> None:  # fmt: skip
-    """Stream the log into activity_events, one transaction and checkpoint per chunk (see module doc)."""
-    checkpoint = _Checkpoint(folder, path, spec.chunk_rows)
+    """Read the log into usage rows and store them, unless this very file is already in (see module doc)."""
+    types = TypeLookup.of(spec, names)
+    checkpoint = Checkpoint(folder, path, spec, types)
     with engine.connect() as conn:
-        if (
-            checkpoint.done
-            and conn.execute(select(ActivityEvent.id).where(imported_rows(name)).limit(1)).first() is None
-        ):
-            checkpoint.done, checkpoint.complete = 0, False  # another store than the checkpoint's: read it all
-    if not checkpoint.same_file:
-        with engine.begin() as conn:
-            conn.execute(delete(ActivityEvent).where(imported_rows(name), ActivityEvent.kind != EventKind.PLAN_CHANGE,
-                                                     ActivityEvent.kind != EventKind.SEAT_CHANGE))  # fmt: skip
-    if checkpoint.complete:
+        stored = _has_usage(conn, name)
+    if checkpoint.complete and stored:
         result.chunks_skipped = checkpoint.done
         return
-    kinds, features = _type_lookup(spec, names)
-    columns = [c for c in (spec.account, spec.time, spec.type, spec.user) if c]
-    dtypes = {c: str for c in columns if c != spec.time}
-    reader = pd.read_csv(path, sep=sep, usecols=columns, dtype=dtypes, chunksize=spec.chunk_rows)
-    with engine.connect() as conn:
-        ids = account_ids_by_key(conn)
-    chunks = 0
-    for chunks, chunk in enumerate(reader, start=1):
-        if chunks <= checkpoint.done:
-            result.chunks_skipped += 1
-            continue
-        result.events_read += len(chunk)
-        rows = aggregate_chunk(chunk, spec, kinds, features, result.unmapped)
-        with engine.begin() as conn:
-            ids = ensure_accounts(conn, rows["account_key"].to_numpy(), ids)
-            _ensure_features(conn, set(rows.loc[rows["kind"] == EventKind.FEATURE_USED.value, "feature"]))
-            result.event_rows += staged_insert(conn, ActivityEvent.__table__, _event_frame(rows, ids, name, chunks),
-                                               EVENT_FIELDS, conflict=["source", "external_id"])  # fmt: skip
-        checkpoint.save(chunks)
-        result.chunks += 1
-        if progress:
-            progress(f"chunk {chunks}: {result.events_read:,} events read")
-    checkpoint.save(chunks, complete=True)
+    stats = ReadStats()
+    usage = read_usage(spec, path, sep, types, _feature_bits(engine, types), checkpoint, stats, progress)
+    result.events_read, result.chunks, result.chunks_skipped = stats.events_read, stats.chunks, stats.chunks_skipped
+    result.unmapped = stats.unmapped
+    with engine.begin() as conn:
+        result.event_rows = write_usage(conn, usage, name)
 
 
 def _terms_frame(table: pd.DataFrame, spec: SubscriptionsSpec, name: str) -> pd.DataFrame:
@@ -288,24 +218,35 @@ def apply_terms(conn: Connection, terms: pd.DataFrame, spec: SubscriptionsSpec, 
                       conflict=["source", "external_id"])  # fmt: skip
 
 
+def _usage_bounds(conn: Connection, name: str) -> tuple[date | None, date | None]:
+    first, last = conn.execute(select(func.min(UsageDay.day), func.max(UsageDay.day))
+                               .where(UsageDay.source == name)).one()  # fmt: skip
+    return first, last
+
+
 def _data_end(conn: Connection, name: str, terms: pd.DataFrame | None) -> date:
-    """The last day the import knows about: its latest event, or its latest term start."""
-    last = conn.execute(select(func.max(ActivityEvent.occurred_at)).where(imported_rows(name))).scalar()
+    """The last day the import knows about: its latest usage day, or its latest term start."""
+    last = _usage_bounds(conn, name)[1]
     candidates = [pd.Timestamp(last)] if last is not None else []
     if terms is not None and len(terms):
         candidates.append(terms["start_date"].max())
     return max(candidates).date() if candidates else date.today()
 
 
-def refresh_imported_rollups(conn: Connection, name: str) -> None:
-    """Rebuild the daily rollups of every account of this import over its whole span (one set-based pass)."""
-    bounds = conn.execute(
-        select(func.min(ActivityEvent.occurred_at), func.max(ActivityEvent.occurred_at)).where(imported_rows(name))
-    ).one()
-    if bounds[0] is None:
-        return
-    accounts = [a for (a,) in conn.execute(select(ActivityEvent.account_id).where(imported_rows(name)).distinct())]
-    refresh_rollups(conn, sorted(accounts), pd.Timestamp(bounds[0]).date(), pd.Timestamp(bounds[1]).date())
+def _import_accounts(conn: Connection, name: str) -> list[int]:
+    usage = select(UsageDay.account_id).where(UsageDay.source == name)
+    changes = select(ActivityEvent.account_id).where(imported_rows(name))
+    return sorted(a for (a,) in conn.execute(usage.union(changes)))
+
+
+def refresh_imported_rollups(conn: Connection, name: str, accounts: list[int]) -> None:
+    """Rebuild the daily rollups of the import's accounts over its whole span (one set-based pass)."""
+    first, last = _usage_bounds(conn, name)
+    changes = conn.execute(select(func.min(ActivityEvent.occurred_at), func.max(ActivityEvent.occurred_at))
+                           .where(imported_rows(name))).one()  # fmt: skip
+    days = [pd.Timestamp(d).date() for d in (first, last, *changes) if d is not None]
+    if days and accounts:
+        refresh_rollups(conn, accounts, min(days), max(days))
 
 
 def import_history(engine: Engine, history: HistorySpec, name: str, tables: dict[str, tuple[Path, str]],
@@ -331,8 +272,7 @@ def import_history(engine: Engine, history: HistorySpec, name: str, tables: dict
         result.data_end = data_end.isoformat()
         if terms is not None and history.subscriptions:
             apply_terms(conn, terms, history.subscriptions, name, data_end, result)
-        refresh_imported_rollups(conn, name)
-        result.accounts = conn.execute(
-            select(func.count(func.distinct(ActivityEvent.account_id))).where(imported_rows(name))
-        ).scalar() or (terms["account_id"].nunique() if terms is not None else 0)
+        accounts = _import_accounts(conn, name)
+        refresh_imported_rollups(conn, name, accounts)
+        result.accounts = len(accounts) or (terms["account_id"].nunique() if terms is not None else 0)
     return result

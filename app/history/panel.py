@@ -14,12 +14,10 @@ from datetime import timedelta
 import pandas as pd
 from sqlalchemy import Connection, select
 
-from app.history.load import imported_rows
 from app.ml.dataset import Panel, build_panel, data_bounds
-from app.store.models import ActivityEvent, SubscriptionTerm
-from engine.canonical import EventKind
+from app.store.models import SubscriptionTerm, UsageDay
 from engine.health_config import HealthConfig
-from engine.learning.history_features import event_type_features
+from engine.learning.history_features import USERS_FEATURE, event_type_features
 from engine.subscriptions import PLAN_STATE_CATEGORICAL, PLAN_STATE_NUMERIC, TERM_COLUMNS, mrr_changes, plan_state
 
 MONTH_DAYS = 30
@@ -33,12 +31,19 @@ def load_terms(conn: Connection, name: str) -> pd.DataFrame:
 
 
 def load_type_counts(conn: Connection, name: str) -> pd.DataFrame:
-    """(account_id, day, feature, count) of the import's usage rows (not the plan and seat changes)."""
-    e = ActivityEvent
-    query = select(e.account_id, e.occurred_at, e.feature, e.count).where(
-        imported_rows(name), e.kind.not_in([EventKind.PLAN_CHANGE.value, EventKind.SEAT_CHANGE.value])
+    """(account_id, day, feature, count) of the import's usage: its per-type counts ("post:3,like:12") and its
+    distinct users per day (as the USERS_FEATURE rows engine.learning.history_features reads)."""
+    u = UsageDay
+    query = select(u.account_id, u.day, u.types, u.active_users).where(u.source == name)
+    days = pd.DataFrame(conn.execute(query).all(), columns=["account_id", "day", "types", "active_users"])
+    pairs = days[["account_id", "day"]].assign(pair=days["types"].str.split(",")).explode("pair")
+    pairs = pairs[pairs["pair"].fillna("") != ""]
+    split = pairs["pair"].str.rpartition(":")
+    typed = pairs[["account_id", "day"]].assign(feature=split[0], count=split[2].astype("int64"))
+    users = days.loc[days["active_users"] > 0, ["account_id", "day"]].assign(
+        feature=USERS_FEATURE, count=days["active_users"].astype("int64")
     )
-    frame = pd.DataFrame(conn.execute(query).all(), columns=["account_id", "day", "feature", "count"])
+    frame = pd.concat([typed, users], ignore_index=True)
     frame["day"] = pd.to_datetime(frame["day"]).dt.normalize()
     return frame
 

@@ -1,5 +1,6 @@
-"""Processing of stored Segment messages (app/web/segment.py): track calls become activity events through the same
-event-type mapping an import uses, so live usage lands in the same activity table with the same meaning.
+"""Processing of stored Segment messages (app/web/segment.py): track, page and screen calls become activity events
+through the same event-type mapping an import uses, so live usage lands in the same activity table with the same
+meaning. A page or screen call's event type is its name, or failing that in the mapping, "page" / "screen".
 
 A track call's account is its `context.groupId` (or `groupId` / `properties.groupId`), else the account its user
 was last put in by a group call. Each event is kept as one activity row (source `segment`, external id = its
@@ -17,16 +18,20 @@ from datetime import datetime
 import pandas as pd
 from sqlalchemy import Engine, bindparam, select, update
 
-from app.history.load import USER_DAY_KIND, ensure_accounts
+from app.history.load import ensure_accounts
 from app.history.mapping import EventType
 from app.store.bulk import upsert
 from app.store.load import load_events
 from app.store.models import Account, RecordLink, WebhookEvent
 from app.webhook_events.claims import RetryPolicy, claim_events
+from engine.canonical import EventKind
 
 VENDOR = "segment"
 SOURCE = "segment"
 USER_OBJECT = "user"
+VIEWS = ("page", "screen")
+USAGE_CALLS = ("track", *VIEWS)  # the calls that are product usage (identify and group only link users)
+USER_DAY_KIND = EventKind.LOGIN  # each user active on a day counts as one login that day, as in an import
 
 
 @dataclass
@@ -63,7 +68,8 @@ def _activity(engine: Engine, tracks: list, types: dict[str, EventType]) -> tupl
         )
     rows, skipped = [], {}
     for r in tracks:
-        mapped = types.get(r.kind)
+        key = r.object if r.kind not in types and r.object in VIEWS else r.kind  # a named view, else every view
+        mapped = types.get(key)
         account = r.refs.get("group_id") or users.get(r.refs.get("user_id") or "")
         if mapped is None:
             skipped[r.id] = f"event {r.kind!r} is not in the mapping's event types"
@@ -73,7 +79,7 @@ def _activity(engine: Engine, tracks: list, types: dict[str, EventType]) -> tupl
             when = pd.to_datetime(r.refs.get("timestamp") or r.received_at, utc=True, errors="coerce")
             when = when.tz_convert(None) if not pd.isna(when) else pd.Timestamp(r.received_at)
             rows.append({"account_key": account, "occurred_at": when, "kind": mapped.kind.value,
-                         "feature": mapped.feature or r.kind, "count": 1, "value": None, "source": SOURCE,
+                         "feature": mapped.feature or key, "count": 1, "value": None, "source": SOURCE,
                          "external_id": r.event_id, "user": r.refs.get("user_id"), "row": r.id})  # fmt: skip
     frame = pd.DataFrame(rows)
     if frame.empty:
@@ -97,7 +103,7 @@ def ingest_segment_events(engine: Engine, types: dict[str, EventType], limit: in
         return result
     with claim.held(engine, policy.lease):
         _link_users(engine, [r for r in rows if r.object == "group"])
-        frame, skipped = _activity(engine, [r for r in rows if r.object == "track"], types)
+        frame, skipped = _activity(engine, [r for r in rows if r.object in USAGE_CALLS], types)
         account_of: dict[str, int] = {}
         row_keys: dict[int, str] = {}
         if not frame.empty:
@@ -130,7 +136,7 @@ def segment_types(mapping: str | None) -> dict[str, EventType]:
     """The event types of the import mapping named by CSE_SEGMENT_MAPPING (none: every track call is skipped)."""
     if not mapping:
         return {}
-    from app.ml.importer import load_mapping, resolve_mapping_path
+    from app.ml.import_mapping import load_mapping, resolve_mapping_path
 
     history = load_mapping(resolve_mapping_path(mapping)).history
     return history.events.event_types() if history and history.events else {}

@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from app.history.panel import history_columns, history_panel
 from app.ml.artifacts import Artifact, load_artifact, save_artifact
 from app.ml.dataset import Panel
-from app.ml.train import split_dates, store_spec, training_window
+from app.ml.train import StoreOptions, backtest_panel, split_dates, store_spec, training_window
 from engine.health_config import HealthConfig
 from engine.learning.evaluate import classification_metrics, lead_time
 from engine.learning.leakage import refuse_leaks, suspicious_score
@@ -57,6 +57,14 @@ def load_history_panel(engine: Engine, config: HealthConfig, options: HistoryOpt
     if panel.frame["churned"].sum() == 0:
         raise ValueError(f"no account of {options.name!r} churned within {options.horizon_days} days of any date")
     return panel
+
+
+def backtest_history(engine: Engine, config: HealthConfig, options: HistoryOptions) -> dict[str, Any]:
+    """The health backtest (app.ml.train.backtest_panel) on the import's monthly panel."""
+    panel = load_history_panel(engine, config, options)
+    store_options = StoreOptions(horizon_days=options.horizon_days, every_days=options.every_days,
+                                 test_share=options.test_share)  # fmt: skip
+    return {"source": f"import:{options.name}", **backtest_panel(panel, config, store_options)}
 
 
 def _fit(frame: pd.DataFrame, label: str, spec: FeatureSpec, options: HistoryOptions) -> BinaryModel | None:

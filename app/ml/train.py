@@ -314,7 +314,11 @@ def backtest_health(
     options: StoreOptions = StoreOptions(),  # noqa: B008
 ) -> dict[str, Any]:
     """How well point-in-time health ranks later churners; weights fitted on earlier dates, judged on later."""
-    panel = _learnable_panel(engine, health_config, options)
+    return backtest_panel(_learnable_panel(engine, health_config, options), health_config, options)
+
+
+def backtest_panel(panel: Panel, health_config: HealthConfig, options: StoreOptions) -> dict[str, Any]:
+    """backtest_health on any panel of point-in-time snapshots (the store's, or a history import's)."""
     frame = panel.frame
     factors = _factor_frame(frame)
     y = frame["churned"].to_numpy()

@@ -20,12 +20,21 @@ from sqlalchemy import (
     cast,
     delete,
     func,
+    literal,
     select,
+    true,
     update,
 )
 
-from app.store.bulk import copy_rows, insert_from_select_ignoring_conflicts, staged_insert, temp_table, upsert
-from app.store.models import Account, AccountDay, ActivityEvent, Contact, Feature
+from app.store.bulk import (
+    copy_rows,
+    dialect_insert,
+    insert_from_select_ignoring_conflicts,
+    staged_insert,
+    temp_table,
+    upsert,
+)
+from app.store.models import Account, AccountDay, ActivityEvent, Contact, Feature, UsageDay
 from engine.canonical import EventKind
 
 ACCOUNT_FIELDS = (
@@ -186,8 +195,30 @@ def refresh_rollups(conn: Connection, account_ids: list[int], first: date, last:
     insert_from_select_ignoring_conflicts(
         conn, AccountDay.__table__, list(columns), aggregate, conflict=["account_id", "day"]
     )
+    _add_usage(conn, touched, first, last)
     _refresh_account_dates(conn, touched)
     touched.drop(conn)
+
+
+USAGE_COUNTS = ("logins", "feature_uses", "api_calls", "tickets_opened", "tickets_closed", "escalations",
+                "self_service", "outreach", "replies", "meetings", "survey_count", "churn_signals")  # fmt: skip
+
+
+def _add_usage(conn: Connection, touched, first: date, last: date) -> None:
+    """Add the imported usage sums (UsageDay) of the touched accounts and days to their rollups, one import
+    (source) at a time so each day's feature masks combine by OR."""
+    u, d = UsageDay.__table__, AccountDay.__table__
+    in_range = and_(u.c.account_id.in_(select(touched.c.account_id)), u.c.day.between(first, last))
+    sources = [s for (s,) in conn.execute(select(u.c.source).where(in_range).distinct())]
+    added = {"features_mask": u.c.features_mask, **{c: u.c[c] for c in USAGE_COUNTS}}
+    zeros = {c.name: literal(0, c.type) for c in d.columns if c.name not in {"account_id", "day", *added}}
+    for source in sources:
+        rows = select(u.c.account_id, u.c.day, *[v.label(k) for k, v in added.items()],
+                      *[v.label(k) for k, v in zeros.items()]).where(in_range, u.c.source == source)  # fmt: skip
+        stmt = dialect_insert(conn, d).from_select(["account_id", "day", *added, *zeros], rows.where(true()))
+        update_to = {c: d.c[c] + stmt.excluded[c] for c in USAGE_COUNTS}
+        update_to["features_mask"] = d.c.features_mask.op("|")(stmt.excluded.features_mask)
+        conn.execute(stmt.on_conflict_do_update(index_elements=["account_id", "day"], set_=update_to))
 
 
 def _refresh_account_dates(conn: Connection, touched) -> None:

@@ -542,6 +542,38 @@ class SubscriptionTerm(Base):
     end_date: Mapped[date | None] = mapped_column(Date)
 
 
+class UsageDay(Base):
+    """One account's usage on one day from an imported product log: the AccountDay counts its events add up to,
+    its distinct active users, and its count per event type ("post:3,like:12").
+
+    Imports keep these sums instead of raw event rows (12 M events are under a million of these): the daily
+    rollups (refresh_rollups adds them to what activity events give) and the history panel's per-event-type
+    windows need nothing finer. An import replaces its own rows (`source` = its name), so re-reading a file never
+    adds to them.
+    """
+
+    __tablename__ = "usage_days"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    logins: Mapped[int] = mapped_column(Integer, default=0)
+    feature_uses: Mapped[int] = mapped_column(Integer, default=0)
+    features_mask: Mapped[int] = mapped_column(BigInteger, default=0)
+    api_calls: Mapped[int] = mapped_column(Integer, default=0)
+    tickets_opened: Mapped[int] = mapped_column(Integer, default=0)
+    tickets_closed: Mapped[int] = mapped_column(Integer, default=0)
+    escalations: Mapped[int] = mapped_column(Integer, default=0)
+    self_service: Mapped[int] = mapped_column(Integer, default=0)
+    outreach: Mapped[int] = mapped_column(Integer, default=0)
+    replies: Mapped[int] = mapped_column(Integer, default=0)
+    meetings: Mapped[int] = mapped_column(Integer, default=0)
+    survey_count: Mapped[int] = mapped_column(Integer, default=0)
+    churn_signals: Mapped[int] = mapped_column(Integer, default=0)
+    active_users: Mapped[int] = mapped_column(Integer, default=0)
+    types: Mapped[str] = mapped_column(Text, default="")
+
+
 class User(Base):
     """Someone who signs in to the web app; `role` is admin (edits configuration), csm or viewer."""
 

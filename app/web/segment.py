@@ -1,11 +1,13 @@
-"""A Segment-compatible HTTP intake: `/v1/track`, `/v1/identify`, `/v1/group`, `/v1/batch`.
+"""A Segment-compatible HTTP intake: `/v1/track`, `/v1/page`, `/v1/screen`, `/v1/identify`, `/v1/group`, `/v1/batch`.
 
 A product already instrumented with Segment or RudderStack points its HTTP destination here and sends usage
 without new code. Authentication is Segment's: HTTP basic with the write key as the user name
 (CSE_SEGMENT_WRITE_KEY), compared in constant time. Every message is stored in the webhook event log before the
 answer, through the same group-committed intake as the CRM webhooks (app/webhook_events/store.py), deduplicated
-by its `messageId`; processing later turns track calls into activity events through the import mapping's event
-types (app/history/segment.py). Nothing here imports the scoring stack.
+by its `messageId`; processing later turns track, page and screen calls into activity events through the import
+mapping's event types (app/history/segment.py): a track call's type is its `event`, a page or screen call's its
+`name` (the mapping may also list "page" or "screen" for every page or screen view). Nothing here imports the
+scoring stack.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from app.webhook_events.store import record_events
 from connectors.webhook_common import VendorEvent
 
 VENDOR = "segment"
-CALLS = ("track", "identify", "group")
+VIEWS = ("page", "screen")  # calls that name a page or screen viewed: usage, like track
+CALLS = ("track", *VIEWS, "identify", "group")
 MAX_ID = 255
 segment = Blueprint("segment", __name__, url_prefix="/v1")
 
@@ -55,13 +58,19 @@ def _event(message: object, call: str) -> VendorEvent:
     context_ = message.get("context") if isinstance(message.get("context"), dict) else {}
     group = message.get("groupId") or context_.get("groupId") or (message.get("properties") or {}).get("groupId")
     user = message.get("userId") or message.get("anonymousId")
-    name = message.get("event") if call == "track" else call
+    name = message.get("event") if call == "track" else _view_name(message, call) if call in VIEWS else call
     if call == "track" and not isinstance(name, str):
         raise Malformed("a track call needs an event name")
     refs = {"user_id": str(user) if user is not None else None, "group_id": str(group) if group is not None else None,
             "timestamp": message.get("timestamp") or message.get("sentAt")}  # fmt: skip
     return VendorEvent(message_id, "", call, str(group or user or "")[:128], str(name)[:64], refs,
                        json.dumps(message, separators=(",", ":")))  # fmt: skip
+
+
+def _view_name(message: dict, call: str) -> str:
+    """A page or screen call's name (top level, or in its properties as older libraries send it), else the call."""
+    name = message.get("name") or (message.get("properties") or {}).get("name")
+    return name if isinstance(name, str) and name else call
 
 
 def _parse(body: bytes, call: str | None) -> list[VendorEvent]:
@@ -103,6 +112,16 @@ def _intake(call: str | None) -> Response:
 @segment.post("/track")
 def track() -> Response:
     return _intake("track")
+
+
+@segment.post("/page")
+def page() -> Response:
+    return _intake("page")
+
+
+@segment.post("/screen")
+def screen() -> Response:
+    return _intake("screen")
 
 
 @segment.post("/identify")

@@ -26,8 +26,9 @@ def load_mapping(path: str | Path) -> Mapping:
 
 
 def file_kind(path: Path) -> str:
-    """Which schema a mapping file follows (mappings/README.md): a tabular import mapping (app/ml/importer.py) lives
-    under an `import/` folder or says `kind: import`; every other file is a vendor mapping."""
+    """Which schema a mapping file follows (mappings/README.md): a tabular import mapping
+    (app/ml/import_mapping.py) lives under an `import/` folder or says `kind: import`; every other file is a vendor
+    mapping."""
     if path.parent.name == IMPORT_KIND:
         return IMPORT_KIND
     try:
@@ -55,7 +56,7 @@ def load_mapping_dir(directory: str | Path) -> list[Mapping]:
 
 
 def validate_path(path: str | Path) -> tuple[list[Mapping], list[Problem]]:
-    """Validate every vendor mapping file at `path` (import mappings are app/ml/importer.py's); also refuses two
+    """Validate every vendor mapping file at `path` (import mappings are app/ml/import_mapping.py's); also refuses two
     files of one vendor sharing a name."""
     mappings, problems = [], []
     if not mapping_files(path):

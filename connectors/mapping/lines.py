@@ -1,6 +1,6 @@
 """YAML read with the line of every key, and problems located by file, line and field.
 
-Every mapping-like file an admin edits (vendor mappings here, tabular import mappings in app/ml/importer.py) is
+Every mapping-like file an admin edits (vendor mappings here, tabular import mappings in app/ml/import_mapping.py) is
 read through this module, so each kind refuses a bad file the same way: `file:line: field: message`.
 """
 
