@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, func, select
 
 from app.cards.model import build_card, plain_drivers
+from app.numbers import whole_number
 from app.store.models import Account, Action, CurrentScore, Score
 from engine.canonical import BANDS_BEST_FIRST, FACTORS
 
@@ -151,8 +152,9 @@ def actions_by_kind(conn: Connection) -> dict[str, dict[str, int]]:
 
 def find_account(conn: Connection, id_or_name: str) -> list[tuple[int, str]]:
     """Accounts matching an id, an exact name, or else a part of a name (case-insensitive): (id, name) pairs."""
-    if id_or_name.isdigit():
-        found = conn.execute(select(Account.id, Account.name).where(Account.id == int(id_or_name))).all()
+    number = whole_number(id_or_name)
+    if number is not None:
+        found = conn.execute(select(Account.id, Account.name).where(Account.id == number)).all()
         if found:
             return [tuple(row) for row in found]
     exact = conn.execute(select(Account.id, Account.name).where(func.lower(Account.name) == id_or_name.lower())).all()

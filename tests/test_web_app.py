@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 import pytest
 from sqlalchemy import func, select, update
 
+from app.account_views import find_account
 from app.book_loader import load_book
 from app.demo.book import BookSpec, generate_book
 from app.programs.definitions import active_programs
@@ -268,3 +269,15 @@ def test_the_accounts_list_pages_through_the_book_in_order_missing_values_last(c
             url = f"/accounts?sort={sort}&dir={'desc' if descending else 'asc'}&page={page}"
             shown += [int(i) for i in re.findall(r'<th scope="row"><a href="/accounts/(\d+)"', client.get(url).text)]
         assert shown == expected and len(expected) > 100
+
+
+@pytest.mark.parametrize("typed", ["²", "٣", "9" * 40, "-1", "abc"])
+def test_numbers_typed_into_pages_are_refused_or_ignored_never_a_server_error(client, store, typed):
+    """`str.isdigit` accepts '²' and '٣' and any length; `int` then fails or overflows the store's integers."""
+    sign_in(client, store, "admin")
+    assert client.get("/accounts", query_string={"page": typed}).status_code == 200
+    rollback = client.post("/admin/mappings/hubspot/companies/rollback",
+                           data={"version": typed, "csrf_token": csrf_token(client, "/accounts")})  # fmt: skip
+    assert rollback.status_code == 400
+    with store.connect() as conn:
+        assert find_account(conn, typed) == []

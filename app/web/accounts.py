@@ -9,6 +9,7 @@ from sqlalchemy import func, or_, select
 
 from app.cards.actions import ActionRefused, parse_action, perform
 from app.cards.model import BAND_LABELS, build_card
+from app.numbers import whole_number
 from app.programs.catalog import offered_programs
 from app.store.models import Account, Action, ExternalId, OutboxRow, Score
 from app.users import audit
@@ -39,7 +40,7 @@ def index():
     q = (request.args.get("q") or "").strip()[:100]
     sort = request.args.get("sort", "name")
     descending = request.args.get("dir") == "desc"
-    page = max(1, min(int(request.args["page"]) if request.args.get("page", "").isdigit() else 1, 10_000))
+    page = max(1, min(whole_number(request.args.get("page")) or 1, 10_000))
     with context.engine().connect() as conn:
         as_of = book.book_date(conn)
         choices = book.filter_choices(conn, as_of)
@@ -218,7 +219,7 @@ def act(account_id: int):
         data |= {
             "band": form.get("band"),
             "reason": form.get("reason", ""),
-            "days": int(form["days"]) if form.get("days", "").isdigit() else 0,
+            "days": whole_number(form.get("days")) or 0,
         }
     elif kind == "touchpoint":
         data |= {"kind": form.get("kind"), "note": form.get("note", "")}

@@ -10,6 +10,7 @@ from typing import Any
 
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
 
+from app.numbers import whole_number
 from app.users import audit
 from app.web import context
 from app.web.admin import admin
@@ -191,21 +192,19 @@ def rollback(vendor: str, name: str):
     from connectors.mapping import MappingError
 
     _known(vendor, name)
-    version = request.form.get("version", "")
+    version = whole_number(request.form.get("version"))
     user = current_user()
-    if not version.isdigit():
+    if version is None:
         abort(400)
     try:
         with context.engine().begin() as conn:
-            info = rollback_mapping(
-                conn, vendor, name, int(version), user.username, mappings_dir_of(context.settings())
-            )
+            info = rollback_mapping(conn, vendor, name, version, user.username, mappings_dir_of(context.settings()))
             audit(
                 conn,
                 user.username,
                 "mapping.rollback",
                 f"{vendor}/{name}",
-                {"to": int(version), "version": info.version},
+                {"to": version, "version": info.version},
             )
     except (KeyError, MappingError) as error:
         flash(f"Not rolled back: {error}", "error")

@@ -26,7 +26,7 @@ class CardRequest:
 
 def _digits(value: object, name: str) -> str:
     text = str(value or "").strip()
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise WebhookMalformed(f"{name} must be a HubSpot id (digits), got {text[:40]!r}")
     return text
 

@@ -80,7 +80,7 @@ def _parse_ms(value: str | None) -> int | None:
     if not value:
         return None
     text = value.strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         return int(text)
     try:
         return _ms(datetime.fromisoformat(text.replace("Z", "+00:00")))
