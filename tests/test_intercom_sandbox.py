@@ -284,8 +284,7 @@ def test_search_date_semantics(server: RunningServer, state: IntercomState) -> N
         with pytest.raises(ApiError):
             contact_hits(operator, noon)
 
-    conversation = next(iter(ws.conversations.values()))
-    conversation["updated_at"] = noon
+    conversation = ws.add_conversation(contact["id"], "<p>How do I export?</p>", created_at=noon)
 
     def conversation_hits(operator: str, value: int) -> set[str]:
         query = {"field": "updated_at", "operator": operator, "value": value}
