@@ -35,12 +35,13 @@ def release_actions_job() -> int:
 
 def program_tick_job() -> dict:
     """Program steps that fell due: sent (within caps and budgets), recorded and released to the outbox together."""
+    from app.programs.contacts import quiet_rules_of
     from app.programs.tick import Limits, run_tick
 
     settings = Settings.from_env()
     engine = _engine(settings.database_url)
     programs = load_programs(settings, engine)
-    limits = Limits(settings.messages_per_week, settings.task_budget_per_csm)
+    limits = Limits(settings.messages_per_week, settings.task_budget_per_csm, quiet_rules_of(settings))
     with engine.begin() as conn:
         result = run_tick(conn, programs, datetime.now(), limits)
     if result.outbox_rows:

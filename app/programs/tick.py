@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Column, Connection, DateTime, Integer, String, and_, cast, func, literal, select, text, update
 
+from app.programs.contacts import apply_contact_rules
 from app.programs.definitions import ActiveProgram
 from app.store.bulk import (
     chunked,
@@ -34,6 +35,7 @@ from app.store.bulk import (
 from app.store.models import Account, AccountDay, Action, Contact, ProgramEnrollment, ProgramEvent
 from app.writeback.outbox import release_due_actions
 from engine.programs.definition import CUSTOMER_CHANNELS
+from engine.programs.quiet import QuietRules
 from engine.programs.plan import condition_frame, first_due_days, held_out, membership, step_table
 from engine.programs.render import render
 
@@ -48,10 +50,11 @@ ENGINE_ACTOR = "program engine"
 
 @dataclass
 class Limits:
-    """Contact hygiene and CSM capacity (settings CSE_MESSAGES_PER_WEEK, CSE_TASK_BUDGET_PER_CSM)."""
+    """Contact hygiene and CSM capacity (settings CSE_MESSAGES_PER_WEEK, CSE_TASK_BUDGET_PER_CSM, CSE_QUIET_*)."""
 
     messages_per_week: int = 2
     task_budget_per_csm: int = 25
+    quiet: QuietRules = QuietRules()
 
 
 @dataclass
@@ -60,6 +63,7 @@ class TickResult:
     held: int = 0
     covered: int = 0
     deferred: int = 0
+    suppressed: int = 0
     completed: int = 0
     exited: int = 0
     outbox_rows: int = 0
@@ -290,7 +294,9 @@ def _open_problems(conn: Connection, since: datetime) -> pd.DataFrame:
 def _last_seen(conn: Connection, account_ids: list[int]) -> pd.Series:
     rows = []
     for chunk in chunked(account_ids):
-        query = select(Contact.account_id, func.max(Contact.last_seen)).where(Contact.account_id.in_(chunk))
+        query = select(Contact.account_id, func.max(Contact.last_seen)).where(
+            Contact.account_id.in_(chunk), Contact.unsubscribed.is_(False)
+        )
         rows += conn.execute(query.group_by(Contact.account_id)).all()
     return pd.Series(dict(rows), dtype="datetime64[ns]")
 
@@ -312,6 +318,7 @@ def _hygiene(conn: Connection, due: pd.DataFrame, now: datetime, limits: Limits)
     due["defer_until"] = pd.NaT
     sending = due["outcome"] == "send"
     customer = sending & due["channel"].isin(CUSTOMER_CHANNELS)
+    customer = apply_contact_rules(conn, due, customer, now, limits.quiet)
     if customer.any():
         seen = _last_seen(conn, due.loc[customer, "account_id"].astype(int).unique().tolist())
         last = due.loc[customer, "account_id"].map(seen)
@@ -375,7 +382,7 @@ def _message_data(conn: Connection, account_ids: list[int], now: datetime, need_
 
 EVENT_COLUMNS = ["enrollment_id", "account_id", "program", "kind", "step", "channel", "problem", "at", "dedupe_key"]
 ACTION_COLUMNS = ["account_id", "playbook", "step", "kind", "due", "status", "dedupe_key", "created_at", "payload"]
-EVENT_KIND = {"send": "step_sent", "held": "step_held", "covered": "step_covered"}
+EVENT_KIND = {"send": "step_sent", "held": "step_held", "covered": "step_covered", "suppressed": "step_suppressed"}
 
 
 def _texts(programs: dict[str, ActiveProgram], due: pd.DataFrame, data: pd.DataFrame) -> pd.DataFrame:
@@ -488,6 +495,7 @@ def advance(conn: Connection, programs: dict[str, ActiveProgram], now: datetime,
         result.held += int(counts.get("held", 0))
         result.covered += int(counts.get("covered", 0))
         result.deferred += int(counts.get("deferred", 0))
+        result.suppressed += int(counts.get("suppressed", 0))
         for key, n in due[due["outcome"] == "send"].groupby(["program", "key"]).size().items():
             result.by_step[":".join(key)] = result.by_step.get(":".join(key), 0) + int(n)
         if (due["outcome"] == "deferred").all():

@@ -176,12 +176,13 @@ def store_actions(conn: Connection, actions: pd.DataFrame) -> int:
 
 
 def _message_recipients(conn: Connection, account_ids: list[int]) -> dict[int, str]:
-    """Who an in-app message goes to: the champion, else the executive sponsor, else the most recently seen."""
+    """Who a message goes to: the champion, else the executive sponsor, else the most recently seen; never a
+    contact unsubscribed from email."""
     recipients: dict[int, str] = {}
     for chunk in chunked(account_ids):
         query = (
             select(Contact.account_id, Contact.email)
-            .where(Contact.account_id.in_(chunk))
+            .where(Contact.account_id.in_(chunk), Contact.unsubscribed.is_(False))
             .order_by(
                 Contact.account_id, Contact.is_champion.desc(), Contact.is_exec_sponsor.desc(),
                 Contact.last_seen.desc().nulls_last(), Contact.id,
