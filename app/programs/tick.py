@@ -35,8 +35,8 @@ from app.store.bulk import (
 from app.store.models import Account, AccountDay, Action, Contact, ProgramEnrollment, ProgramEvent
 from app.writeback.outbox import release_due_actions
 from engine.programs.definition import CUSTOMER_CHANNELS
-from engine.programs.quiet import QuietRules
 from engine.programs.plan import condition_frame, first_due_days, held_out, membership, step_table
+from engine.programs.quiet import QuietRules
 from engine.programs.render import render
 
 PE = ProgramEnrollment.__table__

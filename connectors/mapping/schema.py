@@ -78,7 +78,7 @@ ACCOUNT_SCHEMA = _fields(
     F("roi_pct", "number", "customer-reported ROI, percent"),
     F("goal_attainment", "number", "share (0-1) of success goals met"),
     F("first_value_at", "date", "day the customer first got value (else derived from first_value milestones)"),
-    F("timezone", "string", "IANA timezone (e.g. Europe/Berlin): program quiet periods are in the account's local time"),
+    F("timezone", "string", "IANA timezone (e.g. Europe/Berlin): quiet periods are in the account's local time"),
     F("referred_by", "string", "who referred this company: the referrer's account key, domain or name"),
 )
 CONTACT_SCHEMA = _fields(
