@@ -60,6 +60,6 @@ def apply_contact_rules(
 
 
 def quiet_rules_of(settings) -> QuietRules:
-    """The deployment's quiet periods: CSE_QUIET_WEEKDAYS, CSE_QUIET_HOURS, CSE_QUIET_BLACKOUTS, CSE_DEFAULT_TIMEZONE."""
+    """Quiet periods from CSE_QUIET_WEEKDAYS, CSE_QUIET_HOURS, CSE_QUIET_BLACKOUTS and CSE_DEFAULT_TIMEZONE."""
     return parse_quiet(settings.quiet_weekdays, settings.quiet_hours, settings.quiet_blackouts,
                        settings.default_timezone)  # fmt: skip
