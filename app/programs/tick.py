@@ -23,6 +23,7 @@ from sqlalchemy import Column, Connection, DateTime, Integer, String, and_, cast
 
 from app.programs.contacts import apply_contact_rules
 from app.programs.definitions import ActiveProgram
+from app.programs.surveys import add_survey_columns
 from app.store.bulk import (
     chunked,
     copy_rows,
@@ -120,6 +121,7 @@ def enroll(conn: Connection, programs: dict[str, ActiveProgram], scored: pd.Data
         return {}
     take_lock(conn)
     frame = condition_frame(scored)
+    add_survey_columns(conn, frame, now)
     ids = [int(i) for i in frame.index]
     counts: dict[str, dict[str, int]] = {}
     for name, active in programs.items():

@@ -27,4 +27,5 @@ CONNECTOR = Connector(
     messages=True,
     rank=2,
     sandbox="sandbox.intercom:start_sandbox",
+    surveys="connectors.intercom.surveys:IntercomSurveys.from_settings",
 )

@@ -31,6 +31,7 @@ from typing import Any
 
 from sandbox.intercom.events import EventsApi, EventStore
 from sandbox.intercom.listing import Listing, Scroll
+from sandbox.intercom.replies import Replies
 from sandbox.intercom.seed import Seeding
 from sandbox.intercom.values import (
     APP_ID,
@@ -46,7 +47,7 @@ from sandbox.intercom.values import (
 
 
 @dataclass
-class Workspace(Seeding, Listing, EventsApi):
+class Workspace(Seeding, Listing, EventsApi, Replies):
     """Intercom's state for one app. `clock` drives record timestamps and the 90-day event list window;
     `event_list_days=None` lifts that window (Intercom lists only events younger than 90 days)."""
 
