@@ -36,17 +36,26 @@ def release_actions_job() -> int:
 def program_tick_job() -> dict:
     """Program steps that fell due: sent (within caps and budgets), recorded and released to the outbox together."""
     from app.programs.contacts import quiet_rules_of
+    from app.programs.referrals import sync_referrals
     from app.programs.tick import Limits, run_tick
 
     settings = Settings.from_env()
     engine = _engine(settings.database_url)
     programs = load_programs(settings, engine)
     limits = Limits(settings.messages_per_week, settings.task_budget_per_csm, quiet_rules_of(settings))
+    now = datetime.now()
     with engine.begin() as conn:
-        result = run_tick(conn, programs, datetime.now(), limits)
+        sync_referrals(conn, programs, now)
+        result = run_tick(conn, programs, now, limits)
     if result.outbox_rows:
         dispatch_job()
-    return {"sent": result.sent, "held": result.held, "deferred": result.deferred, "outbox_rows": result.outbox_rows}
+    return {
+        "sent": result.sent,
+        "held": result.held,
+        "deferred": result.deferred,
+        "suppressed": result.suppressed,
+        "outbox_rows": result.outbox_rows,
+    }
 
 
 def rescore_job(account_ids: list[int] | None = None, as_of: str | None = None) -> int:
@@ -70,6 +79,27 @@ def rescore_job(account_ids: list[int] | None = None, as_of: str | None = None) 
     )
     dispatch_job()
     return result.accounts
+
+
+def survey_answers_job() -> dict:
+    """Survey answers captured back from every vendor with a survey reader (app/programs/surveys.py); the accounts
+    that answered are rescored at once, so promoters and detractors enter their programs now."""
+    from app.programs.surveys import capture_answers
+    from connectors.registry import all_connectors
+
+    settings = Settings.from_env()
+    readers = {c.name: c.build_surveys(settings) for c in all_connectors() if c.surveys and c.configured(settings)}
+    if not readers:
+        return {"stored": 0}
+    engine = _engine(settings.database_url)
+    try:
+        result = capture_answers(engine, readers, load_programs(settings, engine), datetime.now())
+    finally:
+        for reader in readers.values():
+            reader.close()
+    if result.accounts:
+        rescore_job(result.accounts)
+    return {"stored": result.stored, "nps": result.nps, "csat": result.csat}
 
 
 def prune_webhook_events_job() -> int:
@@ -169,6 +199,7 @@ SCHEDULE = (
     (dispatch_job, SCORE_QUEUE, 30, None),
     (release_actions_job, SCORE_QUEUE, 900, None),
     (program_tick_job, SCORE_QUEUE, 900, None),
+    (survey_answers_job, SYNC_QUEUE, 900, None),
     (sweep_job, SCORE_QUEUE, 300, None),
     (process_webhooks_job, SCORE_QUEUE, _settings.webhook_sweep_seconds, None),
     (incremental_sync_job, SYNC_QUEUE, _settings.sync_interval_seconds, None),
