@@ -1,4 +1,4 @@
-"""`cse programs validate | list | show | history | save | report | tick | referral`: the program definitions and outcomes."""
+"""`cse programs validate | list | show | history | save | report | tick | referral`: definitions and outcomes."""
 
 from __future__ import annotations
 
