@@ -132,7 +132,7 @@ def top_at_risk(conn: Connection, limit: int = 5) -> list[dict[str, Any]]:
 
 
 def actions_by_kind(conn: Connection) -> dict[str, dict[str, int]]:
-    """Actions in the store per kind and status: what the playbooks planned and how much of it was delivered."""
+    """Actions in the store per kind and status: what the programs planned and how much of it was delivered."""
     rows = conn.execute(select(Action.kind, Action.status, func.count()).group_by(Action.kind, Action.status))
     summary: dict[str, dict[str, int]] = {}
     for kind, status, count in rows:

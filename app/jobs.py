@@ -16,7 +16,6 @@ from app.settings import Settings
 from app.writeback.jobs import _engine, enqueue_deliveries, sweep_job
 from app.writeback.outbox import release_due_actions
 from engine.health_config import load_health_config
-from engine.playbooks import load_playbooks
 
 
 def dispatch_job(vendors: list[str] | None = None) -> int:
@@ -68,7 +67,6 @@ def rescore_job(account_ids: list[int] | None = None, as_of: str | None = None) 
         engine,
         day,
         config,
-        load_playbooks(settings.playbooks),
         settings.writeback_score_step,
         account_ids,
         artifact=models.artifact,
@@ -155,9 +153,9 @@ def process_webhooks(settings: Settings, engine, as_of: str | None = None) -> di
                 sync_records(engine, source, wanted[vendor], mappings_dir=mappings_dir_of(settings), mappings=mappings)
 
     def rescore_accounts(account_ids: list[int]) -> None:
-        config, playbooks = load_health_config(settings.health_config), load_playbooks(settings.playbooks)
+        config = load_health_config(settings.health_config)
         models = models_for(settings, engine, config)
-        rescore(engine, day, config, playbooks, settings.writeback_score_step, account_ids, artifact=models.artifact,
+        rescore(engine, day, config, settings.writeback_score_step, account_ids, artifact=models.artifact,
                 chunk_size=settings.score_chunk_accounts, calibration=models.calibration,
                 programs=load_programs(settings, engine))  # fmt: skip
 

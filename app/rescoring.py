@@ -1,4 +1,4 @@
-"""A rescoring run: scores, the field writes they cause and the playbook actions they fire, in one transaction.
+"""A rescoring run: scores, the field writes they cause and the program enrollments they start, in one transaction.
 
 Committing scores and outbox rows together is what makes write-back durable: there is no moment at which a
 score exists whose CRM write is not queued, or the other way round. The book is read and scored in chunks
@@ -20,7 +20,6 @@ from app.store.scope import AccountScope
 from app.writeback.outbox import release_due_actions
 from engine.health_config import HealthConfig
 from engine.learning.risk import HealthRiskCalibration
-from engine.playbooks import Playbooks
 
 
 def plans_write_back(as_of: date, dry_run: bool = False, today: date | None = None) -> bool:
@@ -48,7 +47,6 @@ def rescore(
     engine: Engine,
     as_of: date,
     config: HealthConfig,
-    playbooks: Playbooks,
     score_step: float,
     account_ids: AccountScope = None,
     now: datetime | None = None,
@@ -58,13 +56,13 @@ def rescore(
     calibration: HealthRiskCalibration | None = None,
     programs: dict[str, ActiveProgram] | None = None,
 ) -> RescoreResult:
-    """Score, store and (with `write_back`) plan the CRM writes and actions; see `plans_write_back`."""
+    """Score, store and (with `write_back`) plan the CRM writes, enter, exit or escalate the accounts in the
+    programs and release the actions due to the outbox; see `plans_write_back`."""
     with engine.begin() as conn:
         run = score_in_chunks(
             conn,
             as_of,
             config,
-            playbooks,
             score_step,
             account_ids,
             artifact,

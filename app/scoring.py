@@ -64,7 +64,7 @@ def compute_scores(
 ) -> pd.DataFrame:
     """Health and expansion for every account active on `as_of` (or the given ones), with metrics and attributes.
 
-    The metrics ride along because the playbooks and the reports read them next to the scores. `risk` is the one
+    The metrics ride along because the programs and the reports read them next to the scores. `risk` is the one
     risk scale (engine/learning/risk.py): the model's churn probability x 100 with `artifact`, else health through
     `calibration` (the store's fitted one, or the documented prior when None); `risk_source` says which.
     """

@@ -4,7 +4,7 @@ Every score is a function of one account's own rollups, history and attributes (
 step; the churn model's percentiles are against its validation set, fixed at training), so scoring chunk by chunk
 gives the same scores as scoring the book at once. What the run reports about the whole book, the counts and
 averages by band, is added up chunk by chunk (app.band_totals). Each chunk's scores, the field writes they cause
-and the playbook actions they fire are written in the caller's transaction before the next chunk is read.
+and the program enrollments they start are written in the caller's transaction before the next chunk is read.
 """
 
 from __future__ import annotations
@@ -26,10 +26,9 @@ from app.store.bulk import fetch_int_columns
 from app.store.metrics import accounts_active_on
 from app.store.models import Account
 from app.store.scope import AccountScope, IdRange, scope_filter
-from app.writeback.outbox import plan_field_writes, store_actions
+from app.writeback.outbox import plan_field_writes
 from engine.health_config import HealthConfig
 from engine.learning.risk import HealthRiskCalibration
-from engine.playbooks import Playbooks, plan_actions
 
 # Accounts read, scored and written per chunk (CSE_SCORE_CHUNK_ACCOUNTS): a few hundred MB at most.
 DEFAULT_CHUNK_ACCOUNTS = 25_000
@@ -62,14 +61,13 @@ def chunks(conn: Connection, as_of: date, size: int, scope: AccountScope = None)
 class ChunkedRun:
     totals: BandTotals = field(default_factory=BandTotals)
     field_writes: int = 0
-    new_actions: int = 0
+    new_actions: int = 0  # program enrollments started (their steps become actions at the scheduler's ticks)
 
 
 def score_in_chunks(
     conn: Connection,
     as_of: date,
     config: HealthConfig,
-    playbooks: Playbooks,
     score_step: float,
     scope: AccountScope = None,
     artifact: Artifact | None = None,
@@ -92,9 +90,9 @@ def score_in_chunks(
             continue
         if write_back:
             run.field_writes += plan_field_writes(conn, scored, as_of, score_step)
-            run.new_actions += store_actions(conn, plan_actions(scored, as_of, playbooks))
             if programs:
-                enroll(conn, programs, scored, entered_at)
+                counts = enroll(conn, programs, scored, entered_at)
+                run.new_actions += sum(c["entered"] + c["requests"] for c in counts.values())
                 record_milestones(conn, scored, as_of)
         run.totals.add(scored)
     return run

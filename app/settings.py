@@ -52,7 +52,6 @@ class Settings:
     database_url: str = ""
     redis_url: str | None = None
     health_config: Path | None = None
-    playbooks: Path | None = None
     writeback_score_step: float = 2.0
     score_chunk_accounts: int = 25_000
     churn_horizon_days: int = 30
@@ -97,7 +96,7 @@ class Settings:
     secret_key: str | None = field(default=None, repr=False)
     secret_key_file: Path = field(default_factory=lambda: default_secret_key_file(os.environ))
     login_attempts_per_minute: int = 10
-    card_programs: tuple[str, ...] = ("onboarding", "adoption", "renewal", "expansion", "advocacy")
+    card_programs: tuple[str, ...] = ()  # empty: every defined program (app/programs/catalog.offered_programs)
     # Outages: every wait on Redis or the database ends well inside gunicorn's 30 s worker timeout.
     redis_timeout_seconds: float = 5.0
     db_connect_timeout_seconds: int = 5
@@ -131,7 +130,6 @@ class Settings:
         data_dir = Path(env.get("CSE_DATA_DIR", str(Path.cwd() / ".cse-data")))
         database_url = env.get("DATABASE_URL") or f"sqlite:///{data_dir / 'cse.db'}"
         health_config = env.get("CSE_HEALTH_CONFIG")
-        playbooks = env.get("CSE_PLAYBOOKS")
         mappings_dir = env.get("CSE_MAPPINGS_DIR")
         retention_days = int(env.get("CSE_WEBHOOK_RETENTION_DAYS", "30"))
         return cls(
@@ -139,7 +137,6 @@ class Settings:
             database_url=normalize_database_url(database_url),
             redis_url=env.get("REDIS_URL") or None,
             health_config=Path(health_config) if health_config else None,
-            playbooks=Path(playbooks) if playbooks else None,
             writeback_score_step=float(env.get("CSE_WRITEBACK_SCORE_STEP", "2.0")),
             score_chunk_accounts=int(env.get("CSE_SCORE_CHUNK_ACCOUNTS", "25000")),
             churn_horizon_days=int(env.get("CSE_CHURN_HORIZON_DAYS", "30")),

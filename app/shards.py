@@ -30,6 +30,7 @@ from sqlalchemy import Engine, and_, exists, select, update
 from app.band_totals import BandTotals
 from app.ml.auto import load_health_calibration
 from app.ml.scorer import load_scoring_artifact
+from app.programs.definitions import load_programs
 from app.queues import SCORE_QUEUE, get_queue, job_alive, redis_connection
 from app.scoring_chunks import active_ids, score_in_chunks
 from app.settings import Settings
@@ -37,7 +38,6 @@ from app.store.models import ScoreRun, ScoreShard
 from app.store.scope import IdRange
 from app.writeback.outbox import release_due_actions
 from engine.health_config import load_health_config
-from engine.playbooks import load_playbooks
 
 MAX_ATTEMPTS = 3
 # A `running` shard is only judged lost after this long: the moment between marking it and locking it.
@@ -112,16 +112,17 @@ def score_shard_job(run_id: str, shard: int) -> int:
             .where(_shard(run_id, shard), ScoreShard.status.in_(("queued", "running")))
             .values(status="running", attempts=ScoreShard.attempts + 1, updated_at=datetime.now())
         )
+    programs = load_programs(settings, engine)
     with engine.begin() as conn:
         row = conn.execute(select(ScoreShard).where(_shard(run_id, shard)).with_for_update()).one()
         if row.status != "running":  # done by an earlier attempt that was only slow, or given up
             return 0
         as_of = conn.scalar(select(ScoreRun.as_of).where(ScoreRun.id == run_id))
         run = score_in_chunks(
-            conn, as_of, load_health_config(settings.health_config), load_playbooks(settings.playbooks),
-            settings.writeback_score_step, IdRange(row.first_id, row.last_id),
-            load_scoring_artifact(settings.data_dir), settings.score_chunk_accounts,
-            load_health_calibration(settings.data_dir),
+            conn, as_of, load_health_config(settings.health_config), settings.writeback_score_step,
+            IdRange(row.first_id, row.last_id), load_scoring_artifact(settings.data_dir),
+            settings.score_chunk_accounts, load_health_calibration(settings.data_dir),
+            programs=programs,
         )  # fmt: skip
         conn.execute(
             update(ScoreShard)

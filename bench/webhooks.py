@@ -435,7 +435,6 @@ def end_to_end(args, folder: Path) -> None:
     from connectors.hubspot.fields import install_fields as install_hubspot
     from connectors.intercom.fields import install_fields as install_intercom
     from engine.health_config import load_health_config
-    from engine.playbooks import load_playbooks
     from sandbox.hubspot import start_sandbox as start_hubspot
     from sandbox.intercom import start_sandbox as start_intercom
     from sandbox.intercom.values import APP_ID
@@ -464,7 +463,7 @@ def end_to_end(args, folder: Path) -> None:
         with store.connect() as conn:
             for vendor, install in (("hubspot", install_hubspot), ("intercom", install_intercom)):
                 install(pusher_for(settings, vendor).client, active_mapping(conn, vendor, "push_companies"))
-        rescore(store, today, load_health_config(), load_playbooks(), settings.writeback_score_step)
+        rescore(store, today, load_health_config(), settings.writeback_score_step)
 
         worker_log = folder / "worker.log"
         start_process(stack, [sys.executable, "-m", "app", "worker"], env, worker_log)

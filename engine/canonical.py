@@ -101,7 +101,7 @@ METRIC_COLUMNS: dict[str, str] = {
     "plan_change_90d": "net plan moves over the last 90 days (+1 upgrade, -1 downgrade)",
 }
 
-# Further per-account signals the playbooks and the churn model read (same source and NaN rule as METRIC_COLUMNS).
+# Further per-account signals the programs and the churn model read (same source and NaN rule as METRIC_COLUMNS).
 SIGNAL_COLUMNS: dict[str, str] = {
     "days_since_login": "days since the last login (91 when none in the last 90 days)",
     "days_since_feature_use": "days since any feature was last used (91 when none in the last 90 days)",

@@ -1,4 +1,5 @@
-"""A small checked expression language for conditions an admin writes in config (playbook `when:`, programs).
+"""A small checked expression language for the conditions an admin writes in config (a program's entry, exits,
+tiers and audiences).
 
 Why not `DataFrame.eval`/`query`: they evaluate Python, and `@`, attributes and calls let an edited file run code
 while it is merely validated. Here the text is parsed with Python's own parser (`ast.parse`, which builds a tree

@@ -14,18 +14,19 @@ import argparse
 import os
 import tempfile
 from contextlib import ExitStack
-from datetime import date
+from datetime import date, datetime
 from html import escape
 from pathlib import Path
 
 from app.book_loader import load_book
 from app.demo.book import BookSpec, generate_book
 from app.demo.crm_loop import crm_settings, deliver_everything, link_companies
+from app.programs.definitions import load_programs
+from app.programs.tick import Limits, run_tick
 from app.rescoring import rescore
 from app.store.db import make_engine, upgrade_schema
 from connectors.registry import connector
 from engine.health_config import load_health_config
-from engine.playbooks import load_playbooks
 from sandbox.card_harness.__main__ import shoot
 
 STYLE = (
@@ -54,7 +55,7 @@ def _salesforce_pages(org) -> dict[str, str]:
                                          "Description", "CSE_Dedupe_Key__c") if k in tasks[0]}  # fmt: skip
     return {
         "salesforce-fields": _page(f"Account: {account['Name']}", "Salesforce: the CSE_* fields written back", fields),
-        "salesforce-task": _page(f"Task: {task.get('Subject')}", "Salesforce: a task as the playbooks made it", task),
+        "salesforce-task": _page(f"Task: {task.get('Subject')}", "Salesforce: a task as the programs made it", task),
     }
 
 
@@ -68,7 +69,7 @@ def _hubspot_pages(state) -> dict[str, str]:
     return {
         "hubspot-fields": _page(f"Company: {fields['name']}", "HubSpot: the cse_* properties write-back set", fields),
         "hubspot-task": _page(
-            f"Task: {task.get('hs_task_subject')}", "HubSpot: a task as the playbooks created it", task
+            f"Task: {task.get('hs_task_subject')}", "HubSpot: a task as the programs created it", task
         ),  # fmt: skip
     }
 
@@ -88,7 +89,10 @@ def build_pages(folder: Path, accounts: int = 120) -> dict[str, Path]:
         os.environ.update(env)  # the delivery jobs read their settings from the environment, as a worker does
         settings = crm_settings(env)
         link_companies(engine, settings, folder / "sync-logs")
-        rescore(engine, today, load_health_config(), load_playbooks(), settings.writeback_score_step)
+        programs = load_programs(settings, engine)
+        rescore(engine, today, load_health_config(), settings.writeback_score_step, programs=programs)
+        with engine.begin() as conn:  # the programs' first steps: the CSM tasks the views show
+            run_tick(conn, programs, datetime.now(), Limits(settings.messages_per_week, settings.task_budget_per_csm))
         deliver_everything(engine, settings)
         html = _salesforce_pages(running["salesforce"].org) | _hubspot_pages(running["hubspot"].state)
     pages = {}

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Engine, select
 from app.book_loader import load_book
 from app.demo.book import BookSpec, generate_book
 from app.scoring import score_and_store
-from app.store.models import Account, Action, ExternalId, OutboxRow, Score
+from app.store.models import Account, Action, ExternalId, OutboxRow, ProgramEnrollment, Score
 from connectors.registry import all_connectors
 from engine.health_config import load_health_config
 
@@ -44,7 +44,8 @@ def _without_clock(payload: dict) -> dict:
 
 
 def run_outcome(conn: Connection) -> dict[str, pd.DataFrame]:
-    """What a scoring run as of AS_OF left in the store: its scores, outbox rows and actions, in a stable order."""
+    """What a scoring run as of AS_OF left in the store: its scores, program enrollments, outbox rows and actions,
+    in a stable order."""
     scores = pd.DataFrame(conn.execute(select(*[Score.__table__.c[c] for c in SCORE_FIELDS])
                                        .where(Score.as_of == AS_OF)).all(), columns=SCORE_FIELDS)  # fmt: skip
     outbox = pd.DataFrame(
@@ -57,8 +58,13 @@ def run_outcome(conn: Connection) -> dict[str, pd.DataFrame]:
         conn.execute(select(Action.account_id, Action.playbook, Action.step, Action.dedupe_key, Action.status)).all(),
         columns=["account_id", "playbook", "step", "dedupe_key", "status"],
     )
+    enrollment_columns = ["account_id", "program", "status", "tier", "audience", "holdout", "step"]
+    table = ProgramEnrollment.__table__
+    enrollments = pd.DataFrame(conn.execute(select(*[table.c[c] for c in enrollment_columns])).all(),
+                               columns=enrollment_columns)  # fmt: skip
     return {
         "scores": scores.sort_values("account_id", ignore_index=True),
+        "enrollments": enrollments.sort_values(["account_id", "program"], ignore_index=True),
         "outbox": outbox.sort_values(list(outbox.columns), ignore_index=True),
         "actions": actions.sort_values("dedupe_key", ignore_index=True),
     }

@@ -252,15 +252,15 @@ def test_salesforce_card_and_enrollment(world, store) -> None:
     client, *_, account_id = world
     before = valid_card(salesforce(client))
     assert before["account"]["id"] == account_id
-    enrolled = salesforce(client, {"type": "enroll", "program": "adoption", "note": "after QBR"})
-    assert enrolled.json["notice"] == "Enrollment in adoption requested"
-    again = salesforce(client, {"type": "enroll", "program": "adoption"})
-    assert again.json["notice"] == "Enrollment in adoption is already requested"
+    enrolled = salesforce(client, {"type": "enroll", "program": "retention", "note": "after QBR"})
+    assert enrolled.json["notice"] == "Enrollment in retention requested"
+    again = salesforce(client, {"type": "enroll", "program": "retention"})
+    assert again.json["notice"] == "Enrollment in retention is already requested"
     with store.connect() as conn:
         request = conn.execute(select(ProgramEnrollment)).one()
-    assert (request.program, request.status, request.source) == ("adoption", "requested", "salesforce")
+    assert (request.program, request.status, request.source) == ("retention", "requested", "salesforce")
     shown = valid_card(salesforce(client))["program"]
-    assert shown["active_step"] is None and shown["enrollment_requests"][0]["program"] == "adoption"
+    assert shown["active_step"] is None and shown["enrollment_requests"][0]["program"] == "retention"
 
 
 def test_salesforce_refusals(world) -> None:
@@ -283,7 +283,7 @@ def test_unconfigured_surfaces_refuse(store) -> None:
 def test_card_is_a_constant_number_of_queries(world, store) -> None:
     client, *_, account_id = world
     for body in ({"type": "touchpoint", "kind": "email", "note": "Sent the QBR deck"},
-                 {"type": "enroll", "program": "renewal"}):  # fmt: skip
+                 {"type": "enroll", "program": "expansion"}):  # fmt: skip
         assert salesforce(client, body).status_code == 200
     statements: list[str] = []
 
@@ -293,9 +293,9 @@ def test_card_is_a_constant_number_of_queries(world, store) -> None:
     event.listen(store, "before_cursor_execute", record)
     try:
         with store.connect() as conn:
-            card = build_card(conn, account_id, ("renewal",))
+            card = build_card(conn, account_id, ("expansion",))
     finally:
         event.remove(store, "before_cursor_execute", record)
     assert len(statements) == 2, statements
     assert card["touchpoints"][0]["kind"] == "email"
-    assert card["program"]["enrollment_requests"][0]["program"] == "renewal"
+    assert card["program"]["enrollment_requests"][0]["program"] == "expansion"

@@ -9,7 +9,6 @@ from app.programs.tick import Limits, run_tick
 from app.rescoring import rescore
 from app.writeback.jobs import enqueue_deliveries
 from engine.health_config import load_health_config
-from engine.playbooks import load_playbooks
 from tests.programs_support import program
 from tests.writeback_support import AS_OF
 
@@ -32,7 +31,7 @@ steps:
 def test_email_steps_are_sent_as_personalized_intercom_emails(intercom_linked):
     store, state, settings = intercom_linked
     programs = program(WELCOME)
-    rescore(store, AS_OF, load_health_config(), load_playbooks(), 2.0, programs=programs)
+    rescore(store, AS_OF, load_health_config(), 2.0, programs=programs)
     before = len(state.workspace.messages)
     with store.begin() as conn:
         result = run_tick(conn, programs, datetime.combine(AS_OF, datetime.max.time()), Limits(5, 1000))

@@ -20,7 +20,6 @@ from app.writeback.jobs import enqueue_deliveries
 from connectors.intercom.surveys import IntercomSurveys
 from connectors.surveys import nps_score
 from engine.health_config import load_health_config
-from engine.playbooks import load_playbooks
 from engine.programs import DEFAULT_PROGRAMS_DIR
 from tests.writeback_support import AS_OF
 
@@ -38,8 +37,7 @@ def shipped(*names: str) -> dict:
 
 
 def score(store, day, programs):
-    rescore(store, day, load_health_config(), load_playbooks(), 2.0, programs=programs,
-            now=datetime.combine(day, datetime.max.time()))  # fmt: skip
+    rescore(store, day, load_health_config(), 2.0, programs=programs, now=datetime.combine(day, datetime.max.time()))
 
 
 def send_surveys(store, settings, state) -> list[dict]:
@@ -51,7 +49,7 @@ def send_surveys(store, settings, state) -> list[dict]:
     sent = result.by_step.get("nps_quarterly:survey", 0)
     assert sent > 3
     before = len(state.workspace.messages)
-    enqueue_deliveries(settings, store, vendors=("intercom",))  # with the playbooks' messages of the scoring
+    enqueue_deliveries(settings, store, vendors=("intercom",))  # with the messages other programs sent
     surveys = [m for m in state.workspace.messages[before:] if "How likely are you to recommend" in m["body"]]
     assert len(surveys) == sent
     return surveys

@@ -14,13 +14,14 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
+from app.programs.definitions import active_programs
 from app.scoring_chunks import score_in_chunks
 from app.settings import Settings
 from app.shards import ShardingRefused, check_shardable, complete_run, start_run, wait_for_run
 from app.store.models import ScoreRun, ScoreShard
 from app.writeback.outbox import release_due_actions
 from engine.health_config import load_health_config
-from engine.playbooks import load_playbooks
+from engine.programs import DEFAULT_PROGRAMS_DIR
 from sandbox.redis_server import throwaway_redis
 from tests.conftest import _drop_schema, _postgres_engine, service_missing
 from tests.scale_support import AS_OF, load_linked_book, run_outcome
@@ -53,7 +54,8 @@ def sharding(postgres, redis_url, tmp_path, monkeypatch):
     """The linked book in PostgreSQL, the unsharded run's outcome (rolled back), and the workers' environment."""
     load_linked_book(postgres)
     with postgres.connect() as conn, conn.begin() as transaction:
-        run = score_in_chunks(conn, AS_OF, load_health_config(), load_playbooks(), 2.0)
+        run = score_in_chunks(conn, AS_OF, load_health_config(), 2.0,
+                              programs=active_programs(None, DEFAULT_PROGRAMS_DIR))  # fmt: skip
         release_due_actions(conn, datetime.combine(AS_OF, datetime.max.time()))
         expected = run_outcome(conn)
         transaction.rollback()

@@ -20,7 +20,6 @@ from app.store.models import AuditEntry, BandOverride, Score
 from app.users import UserError, add_user, authenticate, set_password
 from app.web import book, create_app
 from engine.health_config import default_health_config
-from engine.playbooks import load_playbooks
 from tests.web_support import PASSWORD, csrf_token, sign_in
 
 AS_OF = date(2026, 11, 30)
@@ -121,7 +120,7 @@ def scored(store):
     """A small demo book loaded and scored, with the scoring run's summary (what `cse score --json` prints)."""
     generated = generate_book(BookSpec(seed=3, active_accounts=120, days=60, as_of=AS_OF))
     load_book(store, generated.accounts, generated.contacts, generated.events)
-    result = rescore(store, AS_OF, default_health_config(), load_playbooks(None), 2.0)
+    result = rescore(store, AS_OF, default_health_config(), 2.0)
     return result.totals.summary()
 
 

@@ -25,7 +25,6 @@ from app.writeback.jobs import enqueue_deliveries, pusher_for
 from connectors.hubspot.fields import install_fields as install_hubspot
 from connectors.intercom.fields import install_fields as install_intercom
 from engine.health_config import load_health_config
-from engine.playbooks import load_playbooks
 from sandbox.hubspot import start_sandbox as start_hubspot
 from sandbox.intercom import start_sandbox as start_intercom
 from sandbox.intercom.values import APP_ID
@@ -90,7 +89,7 @@ def test_usage_drop_webhook_lands_new_health_in_both_crms_with_a_task(store, tmp
             for vendor, install in (("hubspot", install_hubspot), ("intercom", install_intercom)):
                 install(pusher_for(settings, vendor).client, active_mapping(conn, vendor, "push_companies"))
             account_id = conn.scalar(select(Account.id).where(Account.key == key))
-        rescore(store, today, load_health_config(), load_playbooks(), settings.writeback_score_step)
+        rescore(store, today, load_health_config(), settings.writeback_score_step)
 
         log = open(tmp_path / "worker.log", "w")  # noqa: SIM115 - closed with the worker below
         command = [sys.executable, "-m", "app", "worker"]

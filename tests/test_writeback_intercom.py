@@ -40,7 +40,7 @@ def test_company_attributes_and_in_app_messages_land_once(intercom_linked):
         links = dict(conn.execute(select(ExternalId.account_id, ExternalId.external_id).where(
             ExternalId.vendor == "intercom", ExternalId.object == "companies")).all())  # fmt: skip
         health = dict(conn.execute(select(Score.account_id, Score.health).where(Score.as_of == AS_OF)).all())
-        sent = conn.execute(select(Action.__table__).where(Action.kind == "inapp_message",
+        sent = conn.execute(select(Action.__table__).where(Action.kind.in_(("inapp_message", "email")),
                                                            Action.status == "done")).all()  # fmt: skip
     companies = state.workspace.companies
     checked = [a for a in links if a in health]
@@ -49,8 +49,9 @@ def test_company_attributes_and_in_app_messages_land_once(intercom_linked):
         assert companies[links[account_id]]["custom_attributes"]["cse_health_score"] == health[account_id]
     messages = state.workspace.messages
     assert len(messages) == len(sent)
-    assert {m["body"] for m in messages} <= {a.payload["title"] for a in sent}
-    assert all("Health" not in m["body"] for m in messages), "customers never see the CSM's internal reason"
+    assert {m["body"] for m in messages} <= {a.payload["body"] for a in sent}
+    reasons = {a.payload["reason"] for a in sent}
+    assert not any(m["body"] in reasons for m in messages), "customers never see the CSM's internal reason"
 
     # Rerunning the same rows sends nothing twice.
     with store.connect() as conn:

@@ -65,12 +65,12 @@ def test_tasks_are_created_once_with_the_owner_and_the_reason(linked):
     with store.connect() as conn:
         done = conn.execute(select(Action.__table__).where(Action.status == "done")).all()
         owners = dict(conn.execute(select(Account.id, Account.owner)).all())
-    assert done, "the playbooks fire on a book with this much churn"
+    assert done, "the programs send CSM tasks on a book with this much churn"
     ours = [t for t in sandbox.org.live("Task") if t.get("CSE_Dedupe_Key__c")]
     assert len(ours) == len({a.dedupe_key for a in done})
     task = next(t for t in ours if t["Id"] == done[0].external_id)
     assert task["Subject"] == done[0].payload["title"]
-    assert task["Description"].startswith("Health ")
+    assert task["Description"] == done[0].payload["reason"] and done[0].payload["body"] in task["Description"]
     owner = sandbox.org.get("User", task["OwnerId"])
     assert owner["Email"] == owners[done[0].account_id]
 

@@ -9,6 +9,8 @@ import pytest
 
 from app.book_loader import load_book
 from app.demo.book import BookSpec, generate_book
+from app.programs.definitions import active_programs
+from app.programs.tick import Limits, run_tick
 from app.rescoring import RescoreResult, rescore
 from app.settings import Settings
 from app.sync import run_sync
@@ -16,7 +18,7 @@ from connectors.hubspot.source import HubSpotSource
 from connectors.intercom.source import IntercomSource
 from connectors.salesforce.source import SalesforceSource
 from engine.health_config import load_health_config
-from engine.playbooks import load_playbooks
+from engine.programs import DEFAULT_PROGRAMS_DIR
 from sandbox.hubspot import start_sandbox as start_hubspot
 from sandbox.intercom import start_sandbox as start_intercom
 from sandbox.salesforce import start_sandbox as start_salesforce
@@ -62,6 +64,14 @@ def intercom_linked(store, book, tmp_path, monkeypatch):
         yield store, sandbox.state, _linked_settings(store, book, tmp_path, monkeypatch, env, IntercomSource)
 
 
+NOW = datetime(2026, 6, 30, 23, 0)
+
+
 def rescore_book(store) -> RescoreResult:
-    return rescore(store, AS_OF, load_health_config(), load_playbooks(), score_step=2.0,
-                   now=datetime(2026, 6, 30, 23, 0))  # fmt: skip
+    """Score the book for AS_OF with write-back, enrolling accounts in the shipped programs, then run the program
+    tick at NOW: the field writes, CSM tasks and messages the write-back tests deliver."""
+    programs = active_programs(None, DEFAULT_PROGRAMS_DIR)
+    result = rescore(store, AS_OF, load_health_config(), score_step=2.0, now=NOW, programs=programs)
+    with store.begin() as conn:
+        run_tick(conn, programs, NOW, Limits(messages_per_week=2, task_budget_per_csm=25))
+    return result

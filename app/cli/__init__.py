@@ -134,7 +134,12 @@ def demo(
         # weeks send wait in the outbox for `cse writeback`.
         task = progress.add_task("Running the programs (simulated weeks)", total=1)
         summary["programs"], summary["onboarding"] = run_demo_programs(
-            engine, programs, day, Limits(settings.messages_per_week, settings.task_budget_per_csm), seed
+            engine,
+            programs,
+            day,
+            Limits(settings.messages_per_week, settings.task_budget_per_csm),
+            seed,
+            book.accounts.set_index("key")["latent_churn_date"],
         )
         progress.update(task, completed=1)
     with engine.connect() as conn:
@@ -143,7 +148,11 @@ def demo(
     summary["wall_seconds"] = round(time.perf_counter() - started, 1)
     _emit(summary, as_json, f"Book of business on {day} (seed {seed})")
     if not as_json:
+        from app.cli.programs import load_line, reach_line
+
         accounts_cli.print_at_risk(summary["top_at_risk"], summary["actions_by_kind"])
+        Console().print(reach_line(summary["programs"]["churn_reach"], "churning in the next"))
+        Console().print(load_line(summary["programs"]["csm_tasks"]))
         Console().print(f"Demo finished in {summary['wall_seconds']:.1f} s (wall time, sandboxes stopped)")
 
 
@@ -152,12 +161,11 @@ def _rescore(settings: Settings, engine, day: date, write_back: bool, programs=N
     from app.ml.auto import models_for
     from app.rescoring import rescore
     from engine.health_config import load_health_config
-    from engine.playbooks import load_playbooks
 
     config = load_health_config(settings.health_config)
     models = models_for(settings, engine, config)
     result = rescore(
-        engine, day, config, load_playbooks(settings.playbooks), settings.writeback_score_step,
+        engine, day, config, settings.writeback_score_step,
         artifact=models.artifact, chunk_size=settings.score_chunk_accounts, calibration=models.calibration,
         write_back=write_back, programs=programs,
     )  # fmt: skip
@@ -181,8 +189,8 @@ def score(
     horizon: Annotated[int | None, typer.Option(help="With --data: the model's horizon (checked).", min=1)] = None,
     model: Annotated[str | None, typer.Option(help="With --data: a model version (default the latest).")] = None,
 ) -> None:
-    """Rescore every active account in the store (and, for today, plan the write-back and the playbooks' actions),
-    or with --data a history import's accounts."""
+    """Rescore every active account in the store (and, for today, plan the write-back and enter the accounts in the
+    programs), or with --data a history import's accounts."""
     if data:
         from app.cli.history import score_history_command
 

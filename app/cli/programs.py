@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -149,15 +149,24 @@ def report(as_json: Annotated[bool, typer.Option("--json", help="Print the repor
     """Per program and step: entered, active, completed, exited by reason, success rate, uplift against the control
     group with its 95 % interval, revenue protected and expansion won; the onboarding milestone funnel."""
     from app.programs.definitions import load_programs
-    from app.programs.report import milestone_funnel, programs_report
+    from app.programs.report import (
+        churn_reach,
+        churned_recently,
+        csm_task_load,
+        milestone_funnel,
+        programs_report,
+    )
 
     settings = Settings.from_env()
     engine = _engine(settings)
+    now = datetime.now()
     with engine.connect() as conn:
         body = {
             "programs": programs_report(conn, load_programs(settings, engine)),
             "onboarding_milestones": milestone_funnel(conn),
-            "generated_at": datetime.now().isoformat(),
+            "churn_reach": churn_reach(conn, churned_recently(conn, now.date())),
+            "csm_tasks": csm_task_load(conn, now - timedelta(weeks=LOAD_WEEKS), settings.task_budget_per_csm),
+            "generated_at": now.isoformat(),
         }
     if as_json:
         typer.echo(json.dumps(body, indent=2))
@@ -181,3 +190,23 @@ def report(as_json: Annotated[bool, typer.Option("--json", help="Print the repor
         typer.echo(
             "onboarding milestones: " + ", ".join(f"{m} {n:,}" for m, n in body["onboarding_milestones"].items())
         )
+    typer.echo(reach_line(body["churn_reach"], "churned in the last"))
+    typer.echo(load_line(body["csm_tasks"]))
+
+
+LOAD_WEEKS = 4  # `cse programs report` shows the CSM task load of the last four weeks
+
+
+def reach_line(reach: dict, which: str) -> str:
+    """One line: how many of the accounts that churn(ed) a program step reached, against the 90 % target."""
+    if not reach["churned"]:
+        return f"churn reach: no account {which} {reach['window_days']} days"
+    return (f"churn reach: {reach['reached']:,} of {reach['churned']:,} accounts {which} {reach['window_days']} days "
+            f"reached by a program step ({reach['reached_share']:.1%}, target {reach['target']:.0%}: "
+            f"{'met' if reach['met'] else 'NOT met'}); by a CSM task {reach['reached_by_csm_share']:.1%}")  # fmt: skip
+
+
+def load_line(load: dict) -> str:
+    """One line: CRM tasks per CSM and week against the weekly budget."""
+    return (f"CSM tasks per week: at most {load['max']:,}, mean {load['mean']:,} over {load['csm_weeks']:,} CSM-weeks "
+            f"(budget {load['budget']:,}: {'within' if load['within_budget'] else 'OVER'})")  # fmt: skip

@@ -11,13 +11,13 @@ from datetime import date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Connection, Engine, select, update
 
 from app.programs.definitions import ActiveProgram
 from app.programs.milestones import onboarding_summary
-from app.programs.report import programs_report
+from app.programs.report import CHURN_WINDOW_DAYS, churn_reach, csm_task_load, programs_report
 from app.programs.tick import Limits, exit_enrollments, run_tick
-from app.store.models import ProgramEnrollment
+from app.store.models import Account, ProgramEnrollment
 
 # program -> (exit reason, weekly chance in the control group, added weekly chance when contacted)
 SIMULATED_EFFECTS: dict[str, tuple[str, float, float]] = {
@@ -56,9 +56,18 @@ def _simulate_week(engine: Engine, now: datetime, rng: np.random.Generator) -> N
 
 
 def run_demo_programs(
-    engine: Engine, programs: dict[str, ActiveProgram], day: date, limits: Limits, seed: int
+    engine: Engine,
+    programs: dict[str, ActiveProgram],
+    day: date,
+    limits: Limits,
+    seed: int,
+    latent_churn: pd.Series | None = None,
 ) -> tuple[dict, dict]:
-    """Tick the programs over the simulated weeks from `day` and report: (`programs`, `onboarding`) for the demo."""
+    """Tick the programs over the simulated weeks from `day` and report: (`programs`, `onboarding`) for the demo.
+
+    With `latent_churn` (the book's simulated churn date per account key), `programs` also holds `churn_reach`: of
+    the accounts that churn within 90 days of `day`, the share a program step reached; and `csm_tasks`: the CRM
+    tasks per CSM and week the programs created, against the weekly budget."""  # fmt: skip
     rng = np.random.default_rng(seed)
     for week in range(SIMULATED_WEEKS + 1):
         now = datetime.combine(day + timedelta(days=7 * week), datetime.max.time())
@@ -69,13 +78,28 @@ def run_demo_programs(
     with engine.connect() as conn:
         report = programs_report(conn, programs)
         onboarding = onboarding_summary(conn, day)
+        start = datetime.combine(day, datetime.min.time())
+        load = csm_task_load(conn, start, limits.task_budget_per_csm)
+        reach = churn_reach(conn, churning_soon(conn, latent_churn, day)) if latent_churn is not None else None
     summary = {
         name: {key: figures[key] for key in ("entered", "active", "completed", "control", "success_rate")}
         | {"uplift": {k: figures["uplift"][k] for k in ("uplift", "low", "high", "significant")},
            "simulated_uplift": _simulated(name)}
         for name, figures in report.items()
     }  # fmt: skip
+    summary["csm_tasks"] = load
+    if reach is not None:
+        summary["churn_reach"] = reach
     return summary, onboarding
+
+
+def churning_soon(conn: Connection, latent_churn: pd.Series, day: date) -> pd.Series:
+    """Account id -> churn date of the accounts active on `day` that the book churns within CHURN_WINDOW_DAYS."""
+    dates = pd.to_datetime(latent_churn)
+    soon = dates[(dates > pd.Timestamp(day)) & (dates <= pd.Timestamp(day + timedelta(days=CHURN_WINDOW_DAYS)))]
+    ids = dict(conn.execute(select(Account.key, Account.id).where(Account.status == "active")).all())
+    keyed = soon[soon.index.isin(list(ids))]
+    return pd.Series(keyed.to_numpy(), index=keyed.index.map(ids), dtype=object)
 
 
 def _simulated(program: str) -> float | None:

@@ -1,9 +1,10 @@
 """Who may be contacted, and when: the customer-facing rules a tick applies before its frequency caps.
 
 * **Unsubscribed contacts get nothing.** A contact unsubscribed from email (Intercom's `unsubscribed_from_emails`,
-  stored as `contacts.unsubscribed`) never receives a program message, and the write-back never picks one as a
-  recipient. An account whose every contact is unsubscribed (or that has no contact) gets no customer-facing step:
-  the step is recorded as `step_suppressed` and the enrollment moves on, so nothing piles up to send later.
+  stored as `contacts.unsubscribed`) is not eligible (app/programs/eligibility.py), so it never receives a program
+  message and the write-back never picks it as a recipient. An account with no eligible contact gets no
+  customer-facing step: the step is recorded as `step_suppressed` and the enrollment moves on, so nothing piles up
+  to send later (and the frequency caps count only what was sent).
 * **Quiet periods defer, never drop.** A customer message that falls due in a quiet period of the account's local
   time (engine/programs/quiet.py) waits until the period ends; the next tick sends it, within the caps then.
 
@@ -18,17 +19,8 @@ import pandas as pd
 from sqlalchemy import Connection, select
 
 from app.store.bulk import chunked
-from app.store.models import Account, Contact
+from app.store.models import Account
 from engine.programs.quiet import QuietRules, parse_quiet, reopens_at
-
-
-def _subscribed(conn: Connection, account_ids: list[int]) -> set[int]:
-    """Accounts with at least one contact who may receive a message."""
-    found: set[int] = set()
-    for chunk in chunked(account_ids):
-        query = select(Contact.account_id).where(Contact.account_id.in_(chunk), Contact.unsubscribed.is_(False))
-        found.update(conn.execute(query.group_by(Contact.account_id)).scalars())
-    return found
 
 
 def _timezones(conn: Connection, account_ids: list[int]) -> pd.Series:
@@ -39,14 +31,16 @@ def _timezones(conn: Connection, account_ids: list[int]) -> pd.Series:
 
 
 def apply_contact_rules(
-    conn: Connection, due: pd.DataFrame, customer: pd.Series, now: datetime, quiet: QuietRules
+    conn: Connection, due: pd.DataFrame, customer: pd.Series, contacts: pd.DataFrame, now: datetime,
+    quiet: QuietRules,
 ) -> pd.Series:
-    """Mark due customer-facing rows `suppressed` (no one to send to) or `deferred` to the end of a quiet period
-    (in `due`'s `outcome` / `defer_until`); returns the customer rows still to send."""
+    """Mark due customer-facing rows `suppressed` (their account has no eligible contact: `contacts`, indexed by
+    account, from eligibility.recipients) or `deferred` to the end of a quiet period (in `due`'s `outcome` /
+    `defer_until`); returns the customer rows still to send."""
     if not customer.any():
         return customer
     ids = due.loc[customer, "account_id"].astype(int).unique().tolist()
-    nobody = customer & ~due["account_id"].astype(int).isin(_subscribed(conn, ids))
+    nobody = customer & ~due["account_id"].astype(int).isin(contacts.index)
     due.loc[nobody, "outcome"] = "suppressed"
     customer = customer & ~nobody
     if customer.any() and not quiet.empty:

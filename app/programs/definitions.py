@@ -9,14 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
-from app.store.models import MappingVersion
+from app.programs.catalog import KIND, program_names, programs_dir_of
 from app.sync.versions import MappingVersionInfo, mapping_history, store_version
-from engine.programs import DEFAULT_PROGRAMS_DIR
-from engine.programs.definition import Program, ProgramError, parse_program, program_files
+from engine.programs import program_files
+from engine.programs.definition import Program, ProgramError, parse_program
 
-KIND = "programs"
+__all__ = ["ActiveProgram", "active_programs", "load_programs", "program_names", "program_versions",
+           "programs_dir_of", "save_program_version"]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -24,11 +25,6 @@ class ActiveProgram:
     program: Program
     version: int  # 0 = the file, 1.. = stored versions
     where: str
-
-
-def programs_dir_of(settings) -> Path:
-    """The deployment's programs folder (CSE_PROGRAMS_DIR), else the packaged reference programs."""
-    return Path(settings.programs_dir) if settings.programs_dir else DEFAULT_PROGRAMS_DIR
 
 
 def program_versions(conn: Connection | None, name: str, directory: Path) -> list[MappingVersionInfo]:
@@ -44,13 +40,6 @@ def _where(info: MappingVersionInfo, directory: Path) -> str:
     if info.origin == "default":
         return str(program_files(directory)[info.name])
     return f"<stored program {info.name} v{info.version}>"
-
-
-def program_names(conn: Connection | None, directory: Path) -> list[str]:
-    stored = set()
-    if conn is not None:
-        stored = set(conn.execute(select(MappingVersion.object).where(MappingVersion.vendor == KIND)).scalars())
-    return sorted(set(program_files(directory)) | stored)
 
 
 def active_programs(conn: Connection | None, directory: Path) -> dict[str, ActiveProgram]:

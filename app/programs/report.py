@@ -5,14 +5,15 @@ Plain query functions (the web app shows the same figures): everything is read i
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timedelta
 
 import pandas as pd
 from sqlalchemy import Connection, func, select
 
 from app.programs.definitions import ActiveProgram
 from app.programs.referrals import referral_revenue
-from app.store.models import ProgramEnrollment, ProgramEvent, ProgramMilestone
+from app.store.bulk import fetch_frame
+from app.store.models import Account, Action, ProgramEnrollment, ProgramEvent, ProgramMilestone
 from engine.programs.outcomes import program_outcomes
 
 ENROLLMENT_COLUMNS = ("program", "status", "exit_reason", "holdout", "arr_at_entry", "arr_at_end")
@@ -59,3 +60,60 @@ def milestone_funnel(conn: Connection, as_of: date | None = None) -> dict[str, i
     if as_of is not None:
         query = query.where(ProgramMilestone.met_on <= as_of)
     return {m: int(n) for m, n in conn.execute(query)}
+
+
+CHURN_WINDOW_DAYS = 90  # "the accounts that churn within 90 days"
+REACH_TARGET = 0.9  # share of them the programs must reach (issue 11)
+
+
+def churn_reach(conn: Connection, churn_days: pd.Series, window_days: int = CHURN_WINDOW_DAYS) -> dict:
+    """Of the accounts that churn (`churn_days`: account id -> churn date), the share some program step reached
+    in the `window_days` before the churn date: any step (a CSM task or a message), and a CSM task."""
+    churn = pd.to_datetime(pd.Series(churn_days, dtype=object)).dropna()
+    out = {"window_days": window_days, "churned": len(churn), "reached": 0, "reached_by_csm": 0,
+           "reached_share": None, "reached_by_csm_share": None, "target": REACH_TARGET, "met": False}  # fmt: skip
+    if churn.empty:
+        return out
+    since = (churn.min() - pd.Timedelta(days=window_days)).to_pydatetime()
+    events = ProgramEvent.__table__
+    query = select(events.c.account_id, events.c.channel, events.c.at).where(
+        events.c.kind == "step_sent", events.c.at >= since
+    )
+    sent = fetch_frame(conn, query, ["account_id", "channel", "at"]).astype({"account_id": "int64"})
+    sent["churn"] = sent["account_id"].map(churn)
+    sent["at"] = pd.to_datetime(sent["at"])
+    before = sent[(sent["at"] <= sent["churn"] + pd.Timedelta(days=1))
+                  & (sent["at"] >= sent["churn"] - pd.Timedelta(days=window_days))]  # fmt: skip
+    reached = before["account_id"].nunique()
+    by_csm = before.loc[before["channel"] == "crm_task", "account_id"].nunique()
+    share = reached / len(churn)
+    return out | {"reached": reached, "reached_by_csm": by_csm, "reached_share": round(share, 3),
+                  "reached_by_csm_share": round(by_csm / len(churn), 3), "met": share >= REACH_TARGET}  # fmt: skip
+
+
+def churned_recently(conn: Connection, as_of: date, window_days: int = CHURN_WINDOW_DAYS) -> pd.Series:
+    """Accounts that churned in the `window_days` up to `as_of`: account id -> churn date."""
+    query = select(Account.id, Account.churned_at).where(
+        Account.churned_at > as_of - timedelta(days=window_days), Account.churned_at <= as_of
+    )
+    return pd.Series(dict(conn.execute(query).all()), dtype=object)
+
+
+def csm_task_load(conn: Connection, since: datetime, budget: int) -> dict:
+    """CRM tasks per CSM (account owner) and calendar week since `since`: the most and the mean, against the
+    weekly budget (CSE_TASK_BUDGET_PER_CSM)."""
+    query = (
+        select(Account.owner, Action.created_at)
+        .select_from(Action)
+        .join(Account, Account.id == Action.account_id)
+        .where(Action.kind == "crm_task", Action.created_at >= since)
+    )
+    tasks = fetch_frame(conn, query, ["owner", "created_at"])
+    out = {"budget": budget, "csm_weeks": 0, "max": 0, "mean": 0.0, "within_budget": True}
+    if tasks.empty:
+        return out
+    created = pd.to_datetime(tasks["created_at"])
+    tasks["week"] = (created - pd.to_timedelta(created.dt.weekday, unit="D")).dt.normalize()
+    per = tasks.groupby(["owner", "week"], dropna=False).size()
+    return out | {"csm_weeks": len(per), "max": int(per.max()), "mean": round(float(per.mean()), 1),
+                  "within_budget": int(per.max()) <= budget}  # fmt: skip

@@ -13,49 +13,53 @@ enrollment several steps behind sends them in order, one round per step, never j
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Column, Connection, DateTime, Integer, String, and_, cast, func, literal, select, text, update
+from sqlalchemy import (
+    Column,
+    Connection,
+    DateTime,
+    Integer,
+    Select,
+    String,
+    Text,
+    and_,
+    cast,
+    func,
+    literal,
+    select,
+    text,
+    update,
+)
 
-from app.programs.contacts import apply_contact_rules
 from app.programs.definitions import ActiveProgram
+from app.programs.eligibility import recipients
+from app.programs.hygiene import Limits, decide
 from app.programs.surveys import add_survey_columns
 from app.store.bulk import (
     chunked,
     copy_rows,
     dialect_insert,
+    fetch_frame,
     insert_from_select_ignoring_conflicts,
+    json_lines,
     rows_of,
-    staged_insert,
     temp_table,
 )
-from app.store.models import Account, AccountDay, Action, Contact, ProgramEnrollment, ProgramEvent
+from app.store.models import Account, AccountDay, Action, ProgramEnrollment, ProgramEvent
 from app.writeback.outbox import release_due_actions
-from engine.programs.definition import CUSTOMER_CHANNELS
 from engine.programs.plan import condition_frame, first_due_days, held_out, membership, step_table
-from engine.programs.quiet import QuietRules
 from engine.programs.render import render
+
+__all__ = ["Limits", "TickResult", "advance", "enroll", "exit_enrollments", "run_tick"]
 
 PE = ProgramEnrollment.__table__
 EVENTS = ProgramEvent.__table__
 LOCK_KEY = 7_242_011  # pg_advisory_xact_lock key of the program engine
-URGENCY = {"low": 1.0, "normal": 2.0, "high": 3.0, "urgent": 4.0}
-REACH_DAYS = 14  # a contact not seen for this long gets an email instead of an in-app message
-OPEN_TASK_DAYS = 14  # a task for the same problem within this many days counts as still open
 ENGINE_ACTOR = "program engine"
-
-
-@dataclass
-class Limits:
-    """Contact hygiene and CSM capacity (settings CSE_MESSAGES_PER_WEEK, CSE_TASK_BUDGET_PER_CSM, CSE_QUIET_*)."""
-
-    messages_per_week: int = 2
-    task_budget_per_csm: int = 25
-    quiet: QuietRules = QuietRules()
 
 
 @dataclass
@@ -239,15 +243,20 @@ def _groups(ids: np.ndarray, state: pd.DataFrame):
 DUE_COLUMNS = ["id", "account_id", "program", "tier", "step", "audience", "holdout", "tier_entered_at", "owner", "arr"]
 
 
+def _due_where(now: datetime, names: list[str]):
+    return and_(PE.c.status == "active", PE.c.next_due_at <= now, PE.c.program.in_(names))
+
+
 def _due(conn: Connection, now: datetime, names: list[str]) -> pd.DataFrame:
     query = (
         select(PE.c.id, PE.c.account_id, PE.c.program, PE.c.tier, PE.c.step, PE.c.audience, PE.c.holdout,
                PE.c.tier_entered_at, Account.owner, Account.arr)
         .select_from(PE)
         .join(Account, Account.id == PE.c.account_id)
-        .where(PE.c.status == "active", PE.c.next_due_at <= now, PE.c.program.in_(names))
+        .where(_due_where(now, names))
     )  # fmt: skip
-    return pd.DataFrame(conn.execute(query).all(), columns=DUE_COLUMNS)
+    return fetch_frame(conn, query, DUE_COLUMNS).astype({"id": "int64", "account_id": "int64", "tier": "int64",
+                                                         "step": "int64"})  # fmt: skip
 
 
 def _exit_churned(conn: Connection, now: datetime) -> int:
@@ -264,126 +273,35 @@ def _exit_churned(conn: Connection, now: datetime) -> int:
     return count
 
 
-def _recent_messages(conn: Connection, since: datetime) -> pd.Series:
-    query = (
-        select(EVENTS.c.account_id, func.count())
-        .where(EVENTS.c.kind == "step_sent", EVENTS.c.channel.in_(CUSTOMER_CHANNELS), EVENTS.c.at > since)
-        .group_by(EVENTS.c.account_id)
-    )
-    return pd.Series(dict(conn.execute(query).all()), dtype="float64")
-
-
-def _tasks_this_week(conn: Connection, week_start: datetime) -> pd.Series:
-    query = (
-        select(Account.owner, func.count())
-        .select_from(Action)
-        .join(Account, Account.id == Action.account_id)
-        .where(Action.kind == "crm_task", Action.created_at >= week_start)
-        .group_by(Account.owner)
-    )
-    return pd.Series(dict(conn.execute(query).all()), dtype="float64")
-
-
-def _open_problems(conn: Connection, since: datetime) -> pd.DataFrame:
-    """(account_id, problem) of the tasks sent recently: still open, so no second task for the same problem."""
-    query = select(EVENTS.c.account_id, EVENTS.c.problem, EVENTS.c.enrollment_id).where(
-        EVENTS.c.kind == "step_sent", EVENTS.c.problem.is_not(None), EVENTS.c.at > since
-    )
-    rows = pd.DataFrame(conn.execute(query.distinct()).all(), columns=["account_id", "problem", "by"])
-    return rows.astype({"account_id": "int64", "by": "int64"})
-
-
-def _last_seen(conn: Connection, account_ids: list[int]) -> pd.Series:
-    rows = []
-    for chunk in chunked(account_ids):
-        query = select(Contact.account_id, func.max(Contact.last_seen)).where(
-            Contact.account_id.in_(chunk), Contact.unsubscribed.is_(False)
-        )
-        rows += conn.execute(query.group_by(Contact.account_id)).all()
-    return pd.Series(dict(rows), dtype="datetime64[ns]")
-
-
-def _capacity(rows: pd.DataFrame, used: pd.Series, group: str, limit: int, order: list[str]) -> np.ndarray:
-    """Which rows fit the limit per `group`: the first ones in `order` until used + taken reaches the limit."""
-    ranked = rows.sort_values(order, ascending=False, kind="stable")
-    rank = ranked.groupby(group, dropna=False).cumcount()
-    already = ranked[group].map(used).fillna(0.0)
-    fits = (already + rank < limit) | ranked[group].isna()
-    return fits.reindex(rows.index).to_numpy(dtype=bool)
-
-
-def _hygiene(conn: Connection, due: pd.DataFrame, now: datetime, limits: Limits) -> pd.DataFrame:
-    """Decide per due row: send, hold (control), cover (a task for that problem is open) or defer (cap/budget);
-    and the channel by reach. Adds `outcome`, `channel` (effective) and `defer_until`."""
-    due = due.copy()
-    due["outcome"] = np.where(due["holdout"].fillna(False).astype(bool), "held", "send")
-    due["defer_until"] = pd.NaT
-    sending = due["outcome"] == "send"
-    customer = sending & due["channel"].isin(CUSTOMER_CHANNELS)
-    customer = apply_contact_rules(conn, due, customer, now, limits.quiet)
-    if customer.any():
-        seen = _last_seen(conn, due.loc[customer, "account_id"].astype(int).unique().tolist())
-        last = due.loc[customer, "account_id"].map(seen)
-        unreachable = last.isna() | (last < pd.Timestamp(now - timedelta(days=REACH_DAYS)))
-        inapp = due.loc[customer, "channel"] == "inapp_message"
-        due.loc[inapp[inapp & unreachable].index, "channel"] = "email"
-        rows = due[customer].assign(urgency=due["priority"].map(URGENCY))
-        fits = _capacity(rows, _recent_messages(conn, now - timedelta(days=7)), "account_id",
-                         limits.messages_per_week, ["urgency"])  # fmt: skip
-        late = rows.index[~fits]
-        due.loc[late, ["outcome", "defer_until"]] = ["deferred", now + timedelta(days=1)]
-    tasks = sending & (due["channel"] == "crm_task")
-    if tasks.any():
-        open_problems = _open_problems(conn, now - timedelta(days=OPEN_TASK_DAYS))
-        asked = due.loc[tasks, ["id", "account_id", "problem"]].astype({"account_id": "int64", "id": "int64"})
-        found = asked.reset_index().merge(open_problems, on=["account_id", "problem"])
-        covered = found.loc[found["by"] != found["id"], "index"]  # a task of another program (same one: escalation)
-        due.loc[covered, "outcome"] = "covered"
-        twice = due.loc[tasks].duplicated(["account_id", "problem"]) & due.loc[tasks, "problem"].notna()
-        due.loc[twice[twice].index, "outcome"] = "covered"  # two programs due the same task for one problem
-        tasks = tasks & (due["outcome"] == "send")
-        week_start = datetime.combine((now - timedelta(days=now.weekday())).date(), datetime.min.time())
-        rows = due[tasks].assign(value=due["arr"].fillna(0.0) * due["priority"].map(URGENCY))
-        fits = _capacity(rows, _tasks_this_week(conn, week_start), "owner", limits.task_budget_per_csm, ["value"])
-        queued = rows.index[~fits]
-        due.loc[queued, ["outcome", "defer_until"]] = ["deferred", week_start + timedelta(days=7)]
-    return due
-
-
-def _message_data(conn: Connection, account_ids: list[int], now: datetime, need_usage: bool) -> pd.DataFrame:
-    """The account data message templates may name (engine/programs/render.MESSAGE_FIELDS)."""
+def _message_data(
+    conn: Connection, accounts: Select, contacts: pd.DataFrame, now: datetime, need_usage: bool
+) -> pd.DataFrame:
+    """The account data message templates may name (engine/programs/render.MESSAGE_FIELDS), for the accounts
+    `accounts` selects; `first_name` is the recipient's (eligibility.recipients)."""
     columns = [Account.id, Account.name, Account.owner, Account.plan, Account.arr, Account.seats_active,
                Account.seats_purchased, Account.roi_pct, Account.customer_since, Account.renewal_date]  # fmt: skip
-    rows = []
-    for chunk in chunked(account_ids):
-        rows += conn.execute(select(*columns).where(Account.id.in_(chunk))).all()
-    data = pd.DataFrame(rows, columns=[c.key for c in columns]).set_index("id")
+    data = fetch_frame(conn, select(*columns).where(Account.id.in_(accounts)), [c.key for c in columns])
+    data = data.astype({"id": "int64"}).set_index("id")
+    for column in ("arr", "seats_active", "seats_purchased", "roi_pct"):
+        data[column] = pd.to_numeric(data[column], errors="coerce")
     today = pd.Timestamp(now.date())
     data["tenure_days"] = (today - pd.to_datetime(data.pop("customer_since"))).dt.days
     data["days_to_renewal"] = (pd.to_datetime(data.pop("renewal_date")) - today).dt.days
-    names = []
-    for chunk in chunked(account_ids):
-        query = select(Contact.account_id, Contact.name).where(Contact.account_id.in_(chunk))
-        names += conn.execute(query.order_by(Contact.account_id, Contact.is_champion.desc(), Contact.id)).all()
-    first = pd.DataFrame(names, columns=["account_id", "name"]).drop_duplicates("account_id").set_index("account_id")
-    data["first_name"] = first["name"].str.split().str[0].reindex(data.index).fillna("there")
+    first = contacts["name"].astype(object).str.split().str[0]
+    data["first_name"] = first.reindex(data.index).fillna("there")
     if need_usage:
         since = (now - timedelta(days=30)).date()
-        usage = []
-        for chunk in chunked(account_ids):
-            query = select(AccountDay.account_id, func.sum(AccountDay.logins), func.count())  # days with a login
-            usage += conn.execute(
-                query.where(AccountDay.account_id.in_(chunk), AccountDay.day >= since, AccountDay.logins > 0)
-                .group_by(AccountDay.account_id)
-            ).all()  # fmt: skip
-        frame = pd.DataFrame(usage, columns=["account_id", "logins_30d", "active_days_30d"]).set_index("account_id")
-        data = data.join(frame)
-        data[["logins_30d", "active_days_30d"]] = data[["logins_30d", "active_days_30d"]].fillna(0)
+        query = (
+            select(AccountDay.account_id, func.sum(AccountDay.logins), func.count())  # days with a login
+            .where(AccountDay.account_id.in_(accounts), AccountDay.day >= since, AccountDay.logins > 0)
+            .group_by(AccountDay.account_id)
+        )
+        usage = fetch_frame(conn, query, ["account_id", "logins_30d", "active_days_30d"])
+        data = data.join(usage.astype({"account_id": "int64"}).set_index("account_id"))
+        data[["logins_30d", "active_days_30d"]] = data[["logins_30d", "active_days_30d"]].astype("float64").fillna(0)
     return data
 
 
-EVENT_COLUMNS = ["enrollment_id", "account_id", "program", "kind", "step", "channel", "problem", "at", "dedupe_key"]
-ACTION_COLUMNS = ["account_id", "playbook", "step", "kind", "due", "status", "dedupe_key", "created_at", "payload"]
 EVENT_KIND = {"send": "step_sent", "held": "step_held", "covered": "step_covered", "suppressed": "step_suppressed"}
 
 
@@ -393,70 +311,84 @@ def _texts(programs: dict[str, ActiveProgram], due: pd.DataFrame, data: pd.DataF
     for (name, key, audience), group in due.groupby(["program", "key", "audience"], dropna=False):
         step = next(s for s in programs[name].program.steps if s.key == key)
         variant = step.text.get(audience, step.text["default"])
-        rows = data.reindex(group["account_id"].astype(int).to_numpy()).set_axis(group.index)
+        rows = data.reindex(group["account_id"].to_numpy()).set_axis(group.index)
         out.loc[group.index, "title"] = render(variant.title, rows)
         out.loc[group.index, "body"] = render(variant.body, rows)
     return out
 
 
-def _record(conn: Connection, programs: dict[str, ActiveProgram], due: pd.DataFrame, now: datetime) -> int:
-    """Events for every decided row and actions for the rows sent; both keyed per enrollment and step."""
-    decided = due[due["outcome"] != "deferred"]
-    keys = "step:" + decided["id"].astype(str) + ":" + decided["key"]
-    events = pd.DataFrame({
-        "enrollment_id": decided["id"], "account_id": decided["account_id"], "program": decided["program"],
-        "kind": decided["outcome"].map(EVENT_KIND), "step": decided["key"], "channel": decided["channel"],
-        "problem": decided["problem"], "at": now, "dedupe_key": keys,
-    })  # fmt: skip
-    staged_insert(conn, EVENTS, events, EVENT_COLUMNS, conflict=["dedupe_key"])
-    sent = decided[decided["outcome"] == "send"]
-    if sent.empty:
-        return 0
-    needs_usage = any("_30d}" in t.title + t.body for a in programs.values() for s in a.program.steps
-                      for t in s.text.values())  # fmt: skip
-    data = _message_data(conn, sent["account_id"].astype(int).unique().tolist(), now, needs_usage)
+def _payloads(programs: dict[str, ActiveProgram], sent: pd.DataFrame, data: pd.DataFrame) -> pd.Series:
+    """The action payload (JSON text) of every row sent: rendered title and body, priority, channel, and the
+    `reason` a CRM task shows the CSM (its body and the program step it comes from; customers never see it)."""
     texts = _texts(programs, sent, data)
-    reason = "Program " + sent["program"] + ", step " + sent["key"] + " (" + sent["audience"].fillna("default") + ")"
-    payload = [
-        json.dumps({"title": t, "body": b, "priority": p, "reason": r, "channel": c, "program": g,
-                    "enrollment_id": int(e)})
-        for t, b, p, r, c, g, e in zip(texts["title"], texts["body"], sent["priority"], reason, sent["channel"],
-                                       sent["program"], sent["id"], strict=True)
-    ]  # fmt: skip
-    actions = pd.DataFrame({
-        "account_id": sent["account_id"], "playbook": sent["program"], "step": sent["key"], "kind": sent["channel"],
-        "due": now, "status": "planned", "dedupe_key": "program:" + sent["id"].astype(str) + ":" + sent["key"],
-        "created_at": now, "payload": payload,
+    source = "program " + sent["program"] + ", step " + sent["key"] + ", " + sent["audience"].fillna("default")
+    reason = texts["body"] + " (" + source + ")"
+    fields = pd.DataFrame({
+        "title": texts["title"], "body": texts["body"], "priority": sent["priority"], "reason": reason,
+        "channel": sent["channel"], "program": sent["program"], "enrollment_id": sent["id"],
     })  # fmt: skip
-    return staged_insert(conn, Action.__table__, actions, ACTION_COLUMNS, json_columns=["payload"],
-                         conflict=["dedupe_key"])  # fmt: skip
+    return pd.Series(json_lines(fields), index=sent.index, dtype=object)
 
 
-def _move_on(conn: Connection, programs: dict[str, ActiveProgram], due: pd.DataFrame, now: datetime) -> int:
-    """Advance every decided row one step (or complete it), defer the rest; only rows still at their step move."""
+def _next_positions(programs: dict[str, ActiveProgram], due: pd.DataFrame, now: datetime) -> pd.DataFrame:
+    """Where each row goes: the next step (or completion) for a decided row, the deferral date for the rest."""
     steps = step_table({n: a.program for n, a in programs.items()})
-    decided = due["outcome"] != "deferred"
+    decided = (due["outcome"] != "deferred").to_numpy()
     nxt = due[["program", "tier"]].assign(step=due["step"] + 1).merge(
         steps, on=["program", "tier", "step"], how="left"
     ).set_axis(due.index)  # fmt: skip
-    offset = pd.to_timedelta(nxt["day"].fillna(0.0), unit="D")
+    offset = pd.to_timedelta(nxt["day"].astype("float64").fillna(0.0), unit="D")
     from_entry = pd.to_datetime(due["tier_entered_at"]) + offset
     from_now = pd.Timestamp(now) + offset
     next_due = from_entry.where(nxt["after"] == "entry", from_now).where(nxt["key"].notna(), pd.NaT)
-    finished = decided & nxt["key"].isna()
-    stage_frame = pd.DataFrame({
-        "id": due["id"].astype(int), "old_step": due["step"].astype(int),
+    finished = decided & nxt["key"].isna().to_numpy()
+    stamp = pd.Series(pd.Timestamp(now), index=due.index)
+    return pd.DataFrame({
         "new_step": np.where(decided, due["step"] + 1, due["step"]).astype(int),
         "status": np.where(finished, "completed", "active"),
         "next_due_at": next_due.where(decided, pd.to_datetime(due["defer_until"])),
-        "ended_at": pd.Series(pd.Timestamp(now), index=due.index).where(finished, pd.NaT),
-        "last_step_at": pd.Series(pd.Timestamp(now), index=due.index).where(decided, pd.NaT),
+        "ended_at": stamp.where(finished, pd.NaT),
+        "last_step_at": stamp.where(decided, pd.NaT),
+    }, index=due.index)  # fmt: skip
+
+
+ROUND_COLUMNS = {
+    "id": Integer, "account_id": Integer, "program": String(64), "step_key": String(48), "event_kind": String(32),
+    "channel": String(32), "problem": String(48), "old_step": Integer, "new_step": Integer, "status": String(16),
+    "next_due_at": DateTime, "ended_at": DateTime, "last_step_at": DateTime, "payload": Text,
+    "event_key": String(255), "action_key": String(255),
+}  # fmt: skip
+
+
+def _stage_round(conn: Connection, due: pd.DataFrame, payloads: pd.Series, moves: pd.DataFrame):
+    """One staging table holding every decision of the round: what the three set-based writes read."""
+    frame = pd.DataFrame({
+        "id": due["id"], "account_id": due["account_id"], "program": due["program"], "step_key": due["key"],
+        "event_kind": due["outcome"].map(EVENT_KIND), "channel": due["channel"], "problem": due["problem"],
+        "old_step": due["step"], **moves, "payload": payloads.reindex(due.index),
+        "event_key": "step:" + due["id"].astype(str) + ":" + due["key"],
+        "action_key": "program:" + due["id"].astype(str) + ":" + due["key"],
     })  # fmt: skip
-    stage = temp_table(conn, "_stage_program_moves", [
-        Column("id", Integer), Column("old_step", Integer), Column("new_step", Integer), Column("status", String(16)),
-        Column("next_due_at", DateTime), Column("ended_at", DateTime), Column("last_step_at", DateTime),
-    ])  # fmt: skip
-    copy_rows(conn, stage, list(stage_frame.columns), rows_of(stage_frame, list(stage_frame.columns)))
+    stage = temp_table(conn, "_stage_program_round", [Column(n, t) for n, t in ROUND_COLUMNS.items()])
+    columns = list(ROUND_COLUMNS)
+    copy_rows(conn, stage, columns, rows_of(frame, columns, dates_as_text=conn.dialect.name == "sqlite"))
+    return stage
+
+
+def _write_round(conn: Connection, stage, now: datetime) -> int:
+    """From the staged round, in three statements: the history events (every decided row), the actions (rows
+    sent) and the enrollments' move (only those still at the step the round read). Returns enrollments moved."""
+    at = literal(now, DateTime())
+    events = select(stage.c.id, stage.c.account_id, stage.c.program, stage.c.event_kind, stage.c.step_key,
+                    stage.c.channel, stage.c.problem, at, stage.c.event_key)  # fmt: skip
+    events = events.where(stage.c.event_kind.is_not(None))
+    insert_from_select_ignoring_conflicts(conn, EVENTS, EVENT_COLUMNS, events, ["dedupe_key"])
+    payload = stage.c.payload
+    if conn.dialect.name == "postgresql":
+        payload = cast(payload, Action.__table__.c.payload.type)
+    actions = select(stage.c.account_id, stage.c.program, stage.c.step_key, stage.c.channel, at, literal("planned"),
+                     stage.c.action_key, at, payload).where(stage.c.event_kind == EVENT_KIND["send"])  # fmt: skip
+    insert_from_select_ignoring_conflicts(conn, Action.__table__, ACTION_COLUMNS, actions, ["dedupe_key"])
     moved = conn.execute(
         update(PE)
         .where(PE.c.id == stage.c.id, PE.c.step == stage.c.old_step, PE.c.status == "active")
@@ -464,7 +396,29 @@ def _move_on(conn: Connection, programs: dict[str, ActiveProgram], due: pd.DataF
                 ended_at=stage.c.ended_at, last_step_at=func.coalesce(stage.c.last_step_at, PE.c.last_step_at))
     ).rowcount  # fmt: skip
     stage.drop(conn)
-    return int(finished.sum()) if moved else 0
+    return moved
+
+
+EVENT_COLUMNS = ["enrollment_id", "account_id", "program", "kind", "step", "channel", "problem", "at", "dedupe_key"]
+ACTION_COLUMNS = ["account_id", "playbook", "step", "kind", "due", "status", "dedupe_key", "created_at", "payload"]
+
+
+def _round(conn: Connection, programs: dict[str, ActiveProgram], due: pd.DataFrame, now: datetime,
+           limits: Limits) -> pd.DataFrame:  # fmt: skip
+    """Decide, render and write one round of due rows; returns the rows with their `outcome`."""
+    accounts = select(PE.c.account_id).where(_due_where(now, list(programs)))
+    contacts = recipients(conn, now, accounts)
+    due = decide(conn, due, accounts, contacts, now, limits)
+    sent = due[due["outcome"] == "send"]
+    payloads = pd.Series(dtype=object)
+    if not sent.empty:
+        needs_usage = any("_30d}" in t.title + t.body for a in programs.values() for s in a.program.steps
+                          for t in s.text.values())  # fmt: skip
+        payloads = _payloads(programs, sent, _message_data(conn, accounts, contacts, now, needs_usage))
+    moves = _next_positions(programs, due, now)
+    stage = _stage_round(conn, due, payloads, moves)
+    moved = _write_round(conn, stage, now)
+    return due.assign(finished=(moves["status"] == "completed") & (moved > 0))
 
 
 def advance(conn: Connection, programs: dict[str, ActiveProgram], now: datetime, limits: Limits) -> TickResult:
@@ -489,9 +443,8 @@ def advance(conn: Connection, programs: dict[str, ActiveProgram], now: datetime,
         due = due[~gone].reset_index(drop=True)
         if due.empty:
             break
-        due = _hygiene(conn, due, now, limits)
-        _record(conn, programs, due, now)
-        result.completed += _move_on(conn, programs, due, now)
+        due = _round(conn, programs, due, now, limits)
+        result.completed += int(due["finished"].sum())
         counts = due["outcome"].value_counts()
         result.sent += int(counts.get("send", 0))
         result.held += int(counts.get("held", 0))

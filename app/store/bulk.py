@@ -125,6 +125,29 @@ def fetch_int_columns(conn: Connection, query: Select) -> list[np.ndarray]:
     return [np.fromiter(column, dtype=np.int64, count=len(rows)) for column in zip(*rows, strict=True)]
 
 
+def fetch_frame(conn: Connection, query: Select, columns: Sequence[str]) -> pd.DataFrame:
+    """A query's rows as a frame, read from the DBAPI cursor as plain tuples and built column by column.
+
+    For 100,000 rows, SQLAlchemy's Row objects and per-value type processing cost more than the query, so the
+    values come as the driver returns them: on SQLite a timestamp or date is text and a boolean 0/1 (convert the
+    column with pandas: `pd.to_datetime`, `astype(bool)`)."""
+    result = conn.execute(query)
+    try:
+        rows = result.cursor.fetchall()
+    finally:
+        result.close()
+    if not rows:
+        return pd.DataFrame({name: pd.Series(dtype=object) for name in columns})
+    return pd.DataFrame(rows, columns=list(columns))
+
+
+def json_lines(frame: pd.DataFrame) -> list[str]:
+    """Each row of a frame as one JSON object text, encoded by pandas in C (json.dumps per row costs ~10 µs)."""
+    if frame.empty:
+        return []
+    return frame.to_json(orient="records", lines=True, force_ascii=False).rstrip("\n").split("\n")
+
+
 IN_LIST_CHUNK = 10_000
 
 

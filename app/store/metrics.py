@@ -204,7 +204,7 @@ def account_metrics(
     metrics["advanced_adoption"] = _ratio(
         usage("features_used") - usage("core_used"), pd.Series(float(len(features) - len(core_features)), frame.index)
     )
-    # Signals the playbooks and the churn model read besides the health metrics (engine.canonical.SIGNAL_COLUMNS).
+    # Signals the programs and the churn model read besides the health metrics (engine.canonical.SIGNAL_COLUMNS).
     quiet_for = TREND_WINDOW_DAYS + 1  # no use inside the window: at least this many days
     metrics["days_since_login"] = _days_between(as_of_ts, frame["last_login"]).fillna(quiet_for).where(instrumented)
     metrics["days_since_feature_use"] = (

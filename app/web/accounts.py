@@ -9,6 +9,7 @@ from sqlalchemy import func, or_, select
 
 from app.cards.actions import ActionRefused, parse_action, perform
 from app.cards.model import BAND_LABELS, build_card
+from app.programs.catalog import offered_programs
 from app.store.models import Account, Action, ExternalId, OutboxRow, Score
 from app.users import audit
 from app.web import book, charts, context
@@ -144,9 +145,8 @@ def _writes(conn, account_id: int) -> list:
 @accounts.get("/<int:account_id>")
 @requires()
 def page(account_id: int):
-    programs = context.settings().card_programs
     with context.engine().connect() as conn:
-        card = build_card(conn, account_id, programs)
+        card = build_card(conn, account_id, offered_programs(context.settings(), conn))
         if card is None:
             abort(404)
         score = conn.execute(
@@ -210,7 +210,8 @@ def act(account_id: int):
         data |= {"kind": form.get("kind"), "note": form.get("note", "")}
     user = current_user()
     try:
-        action = parse_action(data, context.settings().card_programs)
+        with context.engine().connect() as conn:
+            action = parse_action(data, offered_programs(context.settings(), conn))
     except ActionRefused as error:
         flash(f"Not saved: {error}", "error")
         return redirect(url_for("accounts.page", account_id=account_id))

@@ -11,6 +11,7 @@ from pathlib import Path
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select, update
 
+from app.programs.catalog import offered_programs
 from app.store.models import OutboxRow, ProgramEnrollment, QuarantinedRecord, WebhookEvent
 from app.users import audit, audit_log
 from app.web import context
@@ -156,14 +157,15 @@ def outbox_action(row_id: int, verb: str):
 
 @admin.get("/programs")
 def programs():
-    """What exists of programs: the configured program names and the enrollment requests made from cards."""
+    """What exists of programs: the programs defined (offered on cards) and the enrollment requests made from cards."""
     with context.engine().connect() as conn:
+        offered = offered_programs(context.settings(), conn)
         requests = conn.execute(
             select(ProgramEnrollment.program, ProgramEnrollment.status, func.count()).group_by(
                 ProgramEnrollment.program, ProgramEnrollment.status
             )
         ).all()
-    return render_template("programs.html", programs=context.settings().card_programs, requests=requests)
+    return render_template("programs.html", programs=offered, requests=requests)
 
 
 @admin.get("/audit")

@@ -21,6 +21,7 @@ from sqlalchemy import false, or_, select
 
 from app.cards.actions import ActionRefused, parse_action, perform
 from app.cards.model import build_card, resolve_account
+from app.programs.catalog import offered_programs
 from app.store.models import Account, Contact, RecordLink
 from app.web import context
 from connectors.hubspot import cards as hubspot_cards
@@ -61,9 +62,9 @@ def _signed(secret: str | None, vendor: str, verify: Callable[[bytes], None]) ->
 
 def _card_response(where, action: dict | None, actor: str, source: str, started: float) -> tuple[dict, str | None]:
     """Perform the action (if any) on the account `where` selects, then build its card; Refused(404/400)."""
-    programs = context.settings().card_programs
     notice = None
     with context.engine().begin() as conn:
+        programs = offered_programs(context.settings(), conn)
         account_id = conn.scalar(select(Account.id).where(where).limit(1))
         if account_id is None:
             raise Refused(404, "this record is not linked to an account")
@@ -115,7 +116,11 @@ def _intercom(submit: bool) -> Response:
         asked = canvas.parse(body)
         if asked.workspace_id != (settings.intercom_app_id or ""):
             raise Refused(403, f"workspace {asked.workspace_id} is not the connected workspace")
-        action = canvas.action_for(asked, settings.card_programs) if submit else None
+        if submit:
+            with context.engine().connect() as conn:
+                action = canvas.action_for(asked, offered_programs(settings, conn))
+        else:
+            action = None
         where = or_(
             resolve_account("intercom", "companies", asked.company_ids[0]) if asked.company_ids else false(),
             Account.id.in_(select(RecordLink.account_id).where(

@@ -6,16 +6,16 @@ configured step since the last planned update, and an action's dedupe key makes 
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import date, datetime
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, and_, func, or_, select, update
+from sqlalchemy import BigInteger, Column, Connection, Select, String, Text, and_, cast, func, or_, select, update
 
-from app.store.bulk import chunked, staged_insert, upsert
-from app.store.models import Action, Contact, ExternalId, OutboxRow
+from app.programs.eligibility import recipients
+from app.store.bulk import chunked, copy_rows, fetch_frame, json_lines, staged_insert, temp_table, upsert
+from app.store.models import Action, ExternalId, OutboxRow
 from connectors.mapping.schema import PUSH_SCHEMA
 from connectors.registry import all_connectors, connector
 
@@ -29,14 +29,22 @@ PUSHED_FIELDS = tuple(PUSH_SCHEMA)
 _DECIMALS = {"churn_probability": 3, "coverage": 3, "revenue_potential": 2}
 
 
-def company_targets(conn: Connection, account_ids: list[int]) -> pd.DataFrame:
-    """(account_id, vendor, external_id) of every account's company record in each connected vendor."""
+def _company_records() -> Select:
     clauses = [and_(ExternalId.vendor == c.name, ExternalId.object == c.company_object) for c in all_connectors()]
-    query = select(ExternalId.account_id, ExternalId.vendor, ExternalId.external_id).where(or_(*clauses))
+    return select(ExternalId.account_id, ExternalId.vendor, ExternalId.external_id).where(or_(*clauses))
+
+
+def company_targets(conn: Connection, account_ids: list[int] | Select) -> pd.DataFrame:
+    """(account_id, vendor, external_id) of every account's company record in each connected vendor; the accounts
+    given as ids or as a query selecting them (no IN list of parameters to send)."""
+    columns = ["account_id", "vendor", "external_id"]
+    if isinstance(account_ids, Select):
+        return fetch_frame(conn, _company_records().where(ExternalId.account_id.in_(account_ids)), columns)
+    query = _company_records()
     rows = [
         row for chunk in chunked(account_ids) for row in conn.execute(query.where(ExternalId.account_id.in_(chunk)))
     ]
-    return pd.DataFrame(rows, columns=["account_id", "vendor", "external_id"])
+    return pd.DataFrame(rows, columns=columns)
 
 
 def _driver_text(model_drivers, health_drivers: list) -> str:
@@ -149,61 +157,30 @@ def plan_field_writes(conn: Connection, scored: pd.DataFrame, as_of: date, step:
     return planned
 
 
-STORED_ACTION_COLUMNS = (
-    "account_id",
-    "playbook",
-    "step",
-    "kind",
-    "due",
-    "status",
-    "dedupe_key",
-    "created_at",
-    "payload",
-)
+def _isoformat(values: pd.Series) -> pd.Series:
+    """datetime.isoformat() of a whole column at once (None where missing)."""
+    stamps = pd.to_datetime(values)
+    text = pd.Series(np.datetime_as_string(stamps.to_numpy(dtype="datetime64[us]"), unit="us"), index=values.index)
+    return text.str.removesuffix(".000000").astype(object).where(stamps.notna().to_numpy(), None)
 
 
-def store_actions(conn: Connection, actions: pd.DataFrame) -> int:
-    """Store planned actions in one staged INSERT ... SELECT; an action whose dedupe key exists is left alone."""
-    if actions.empty:
-        return 0
-    frame = actions.assign(status="planned", created_at=datetime.now())
-    frame["payload"] = [
-        json.dumps({"title": t, "priority": p, "reason": r})
-        for t, p, r in zip(frame["title"], frame["priority"], frame["reason"], strict=True)
-    ]
-    return staged_insert(conn, Action.__table__, frame, STORED_ACTION_COLUMNS, json_columns=["payload"],
-                         conflict=["dedupe_key"])  # fmt: skip
-
-
-def _message_recipients(conn: Connection, account_ids: list[int]) -> dict[int, str]:
-    """Who a message goes to: the champion, else the executive sponsor, else the most recently seen; never a
-    contact unsubscribed from email."""
-    recipients: dict[int, str] = {}
-    for chunk in chunked(account_ids):
-        query = (
-            select(Contact.account_id, Contact.email)
-            .where(Contact.account_id.in_(chunk), Contact.unsubscribed.is_(False))
-            .order_by(
-                Contact.account_id, Contact.is_champion.desc(), Contact.is_exec_sponsor.desc(),
-                Contact.last_seen.desc().nulls_last(), Contact.id,
-            )
-        )  # fmt: skip
-        for account_id, email in conn.execute(query):
-            recipients.setdefault(account_id, email)
-    return recipients
+def _with_fields(payloads: pd.Series, fields: pd.DataFrame) -> list[str]:
+    """The JSON object texts `payloads` with `fields`' columns added as further keys (the later key wins when one
+    is already there, as for a dict update), without decoding and re-encoding every payload."""
+    out = []
+    for payload, more in zip(payloads, json_lines(fields), strict=True):
+        body = payload.rstrip()[:-1].rstrip()
+        out.append(body + more[1:] if body.endswith("{") else body + "," + more[1:])
+    return out
 
 
 def _outbox_rows(due: pd.DataFrame, vendor: str, operation: str, extra: dict[str, pd.Series]) -> pd.DataFrame:
     """Outbox rows for `due` actions to one vendor: the action's payload plus its due date, dedupe key and target."""
-    bodies = [
-        json.dumps({**payload, "due": when, "dedupe_key": key, **dict(zip(extra, values, strict=True))})
-        for payload, when, key, *values in zip(due["payload"], due["due_text"], due["dedupe_key"],
-                                               *(column.to_numpy() for column in extra.values()), strict=True)
-    ]  # fmt: skip
+    fields = pd.DataFrame({"due": due["due_text"], "dedupe_key": due["dedupe_key"], **extra}, index=due.index)
     return pd.DataFrame({
         "vendor": vendor, "operation": operation, "account_id": due["account_id"].to_numpy(),
-        "dedupe_key": (due["dedupe_key"] + ":" + vendor).to_numpy(), "payload": bodies, "status": "pending",
-        "attempts": 0,
+        "dedupe_key": (due["dedupe_key"] + ":" + vendor).to_numpy(), "payload": _with_fields(due["payload"], fields),
+        "status": "pending", "attempts": 0,
     })  # fmt: skip
 
 
@@ -215,19 +192,20 @@ def release_due_actions(conn: Connection, now: datetime) -> int:
     """Turn planned actions into outbox rows: tasks at once (the CRM task carries its due date), messages when due.
 
     Set-based: a task goes to the CRM of lowest rank that holds the company, a message to every messaging vendor
-    (to the account's champion, else executive sponsor, else the contact seen last); an action with no target is
-    marked `no_target`."""
+    (to the account's first eligible contact, app/programs/eligibility.py); an action with no target is marked
+    `no_target`. Payloads travel as JSON text, extended without being decoded."""
     actions = Action.__table__
     query = select(actions.c.id, actions.c.account_id, actions.c.kind, actions.c.due, actions.c.dedupe_key,
-                   actions.c.payload).where(
+                   cast(actions.c.payload, Text)).where(
         actions.c.status == "planned", or_(actions.c.kind == "crm_task", actions.c.due <= now)
     )  # fmt: skip
-    due = pd.DataFrame(conn.execute(query).all(), columns=["id", "account_id", "kind", "due", "dedupe_key", "payload"])
+    due = fetch_frame(conn, query, ["id", "account_id", "kind", "due", "dedupe_key", "payload"])
     if due.empty:
         return 0
-    due["due_text"] = [d.isoformat() if d is not None and not pd.isna(d) else None for d in due["due"]]
-    ids = sorted(set(due["account_id"].astype(int)))
-    targets = company_targets(conn, ids)
+    due = due.astype({"id": "int64", "account_id": "int64"})
+    due["due_text"] = _isoformat(due["due"])
+    accounts = query.with_only_columns(actions.c.account_id)
+    targets = company_targets(conn, accounts).astype({"account_id": "int64"})
     rank = {c.name: i for i, c in enumerate(all_connectors())}
     frames = []
     tasks = due[due["kind"] == "crm_task"]
@@ -239,13 +217,13 @@ def release_due_actions(conn: Connection, now: datetime) -> int:
         company = group["account_id"].map(homes["external_id"])
         frames.append(_outbox_rows(group, vendor, CREATE_TASK, {"company_id": company}))
     messages = due[due["kind"] != "crm_task"]
-    recipients = pd.Series(_message_recipients(conn, ids), dtype=object)
-    messages = messages[messages["account_id"].isin(recipients.index)]
+    emails = recipients(conn, now, accounts)["email"]
+    messages = messages[messages["account_id"].isin(emails.index)]
     for vendor in [c.name for c in all_connectors() if c.messages]:
         companies = targets[targets["vendor"] == vendor].drop_duplicates("account_id").set_index("account_id")
         company = messages["account_id"].map(companies["external_id"]).astype(object)
         company = company.where(company.notna(), None)
-        extra = {"email": messages["account_id"].map(recipients), "company_id": company}
+        extra = {"email": messages["account_id"].map(emails), "company_id": company}
         frames.append(_outbox_rows(messages, vendor, SEND_MESSAGE, extra))
     rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(OUTBOX_COLUMNS))
     stamp = datetime.now()
@@ -253,7 +231,13 @@ def release_due_actions(conn: Connection, now: datetime) -> int:
     staged_insert(conn, OutboxRow.__table__, rows, OUTBOX_COLUMNS, json_columns=["payload"], conflict=["dedupe_key"])
     has_messaging = any(c.messages for c in all_connectors())
     released = set(tasks["id"]) | (set(messages["id"]) if has_messaging else set())
-    for status, chosen in (("released", due["id"].isin(released)), ("no_target", ~due["id"].isin(released))):
-        for chunk in chunked(due.loc[chosen, "id"].astype(int).tolist()):
-            conn.execute(update(Action).where(Action.id.in_(chunk)).values(status=status))
+    _mark(conn, due["id"], np.where(due["id"].isin(released), "released", "no_target"))
     return len(rows)
+
+
+def _mark(conn: Connection, ids: pd.Series, statuses: np.ndarray) -> None:
+    """Set each action's status in one statement, joined to a staging table (no IN list of 100,000 ids)."""
+    stage = temp_table(conn, "_stage_action_status", [Column("id", BigInteger), Column("status", String(16))])
+    copy_rows(conn, stage, ["id", "status"], list(zip(ids.astype(int).tolist(), statuses.tolist(), strict=True)))
+    conn.execute(update(Action).where(Action.id == stage.c.id).values(status=stage.c.status))
+    stage.drop(conn)

@@ -24,7 +24,7 @@ RISK_WORDS = re.compile(r"churn|risk|cancel|competitor|at.risk|critical|about to
 
 
 def neutral(text: str | None, fallback: str) -> str:
-    """`text` unless it carries risk vocabulary (playbook task titles may), else the neutral fallback."""
+    """`text` unless it carries risk vocabulary (CSM task titles may), else the neutral fallback."""
     return fallback if not text or RISK_WORDS.search(text) else text
 
 

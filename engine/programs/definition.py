@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import re
 import string
-from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from engine.conditions import CONDITION_COLUMNS
 from engine.expressions import ExpressionError, parse_condition
-from engine.playbooks import CONDITION_COLUMNS
+from engine.programs import program_files
 from engine.programs.render import MESSAGE_FIELDS
 from engine.programs.surveys import SURVEY_COLUMNS
 from engine.yaml_lines import line_of
@@ -39,6 +39,7 @@ __all__ = [
     "ProgramError",
     "Step",
     "parse_program",
+    "program_files",
 ]
 
 CHANNELS = ("crm_task", "inapp_message", "email")
@@ -210,10 +211,3 @@ def parse_program(text: str, where: str) -> Program:
     if problems:
         raise ProgramError(problems)
     return program
-
-
-def program_files(directory: Path) -> dict[str, Path]:
-    """The program files of a folder by program name (file stem), sorted."""
-    if not directory.is_dir():
-        return {}
-    return {p.stem: p for p in sorted(directory.iterdir()) if p.suffix in (".yaml", ".yml") and p.is_file()}

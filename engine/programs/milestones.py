@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from engine.conditions import CONDITION_COLUMNS
 from engine.expressions import parse_condition
-from engine.playbooks import CONDITION_COLUMNS
 
 ONBOARDING_DAYS = 90
 # (key, phase, day it is due by, condition)

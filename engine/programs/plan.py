@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 
 from engine.canonical import METRIC_COLUMNS, SIGNAL_COLUMNS
+from engine.conditions import SCORED_COLUMNS, risk_of
 from engine.expressions import parse_condition
-from engine.playbooks import SCORED_COLUMNS, risk_of
 from engine.programs.definition import COLUMNS, Program
 from engine.programs.surveys import SURVEY_COLUMNS
 

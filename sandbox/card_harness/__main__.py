@@ -92,7 +92,7 @@ def answers(folder: Path) -> dict[str, dict]:
     hubspot = _send(client, hubspot_fetch(HS, hs_url, portal_id=PORTAL, method="POST",
                                           body={"companyId": COMPANY, "action": action}))  # fmt: skip
     salesforce = _send(client, salesforce_callout(SF, sf_url, org_id=ORG, account_id=SF_ACCOUNT,
-                                                  action={"type": "enroll", "program": "adoption"}))  # fmt: skip
+                                                  action={"type": "enroll", "program": "retention"}))  # fmt: skip
     intercom = _send(client, kit.initialize("http://localhost/cards/intercom/initialize", contact_id,
                                             conversation_id))  # fmt: skip
     engine.dispose()
