@@ -61,10 +61,15 @@ def account_of(store, contact_id_in_intercom: str, workspace) -> int:
         return conn.execute(select(Contact.account_id).where(Contact.email == email)).scalar_one()
 
 
-def healthy(store, messages, workspace) -> list[dict]:
+def could_promote(store, messages, workspace, answered: datetime) -> list[dict]:
+    """Messages to accounts healthy at AS_OF whose answer at `answered` will be their latest survey answer."""
+    score(store, AS_OF, {})
     with store.connect() as conn:
         bands = dict(conn.execute(select(Score.account_id, Score.band).order_by(Score.as_of)).all())
-    return [m for m in messages if bands.get(account_of(store, m["to"], workspace)) == "healthy"]
+        later = set(conn.execute(select(ActivityEvent.account_id).where(
+            ActivityEvent.kind == "survey_response", ActivityEvent.occurred_at >= answered)).scalars())  # fmt: skip
+    accounts = [account_of(store, m["to"], workspace) for m in messages]
+    return [m for m, a in zip(messages, accounts, strict=True) if bands.get(a) == "healthy" and a not in later]
 
 
 def test_survey_replies_and_ratings_are_stored_and_route_promoters_and_detractors(intercom_linked):
@@ -73,10 +78,10 @@ def test_survey_replies_and_ratings_are_stored_and_route_promoters_and_detractor
     messages = send_surveys(store, settings, state)
     assert all("reply with a number from 0 (not at all) to 10" in m["body"].lower() for m in messages)
     assert all("{" not in m["body"] for m in messages)
-    promoter_msg = healthy(store, messages, ws)[0]
-    detractor_msg, silent_msg = [m for m in messages if m is not promoter_msg][:2]
-    promoter, detractor, silent = (account_of(store, m["to"], ws) for m in (promoter_msg, detractor_msg, silent_msg))
     replied = TICK + timedelta(hours=3)
+    promoter_msg, detractor_msg = could_promote(store, messages, ws, replied)[:2]
+    silent_msg = next(m for m in messages if m not in (promoter_msg, detractor_msg))
+    promoter, detractor, silent = (account_of(store, m["to"], ws) for m in (promoter_msg, detractor_msg, silent_msg))
     ws.reply_to_message(promoter_msg["id"], "10 - the team loves it", at=epoch(replied))
     ws.reply_to_message(detractor_msg["id"], "Honestly? 3. Too many bugs lately.", at=epoch(replied))
     ws.reply_to_message(silent_msg["id"], "not now, thanks", at=epoch(replied))
