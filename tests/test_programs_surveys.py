@@ -17,10 +17,12 @@ from app.programs.tick import Limits, run_tick
 from app.rescoring import rescore
 from app.store.models import Account, Action, ActivityEvent, Contact, ProgramEnrollment, Score, SurveyAnswer
 from app.writeback.jobs import enqueue_deliveries
+from connectors.intercom.client import IntercomClient
 from connectors.intercom.surveys import IntercomSurveys
 from connectors.surveys import nps_score
 from engine.health_config import load_health_config
 from engine.programs import DEFAULT_PROGRAMS_DIR
+from sandbox.intercom.openapi import SPEC_2_11, ResponseChecker
 from tests.writeback_support import AS_OF
 
 SURVEYED = AS_OF - timedelta(days=3)
@@ -128,11 +130,17 @@ def test_survey_replies_and_ratings_are_stored_and_route_promoters_and_detractor
 
 
 def test_sandbox_serves_replies_as_intercom_documents_them(intercom_linked):
+    """Every response checked against Intercom's OpenAPI description (2.11) as the SDK receives it."""
+    if not SPEC_2_11.exists():
+        pytest.skip(f"Intercom's OpenAPI description is missing at {SPEC_2_11}")
     store, state, settings = intercom_linked
     ws = state.workspace
+    contact = next(iter(ws.contacts))
     message = ws.create_message({"message_type": "inapp", "body": "How likely ...?", "from": {
-        "type": "admin", "id": ws.admins[0]["id"]}, "to": {"type": "user", "id": next(iter(ws.contacts))}})  # fmt: skip
-    reader = IntercomSurveys.from_settings(settings)
+        "type": "admin", "id": ws.admins[0]["id"]}, "to": {"type": "user", "id": contact}})  # fmt: skip
+    client = IntercomClient(settings.intercom_access_token, base_url=settings.intercom_base_url,
+                            response_hooks=[ResponseChecker().check])  # fmt: skip
+    reader = IntercomSurveys(client)
     assert reader.nps_replies([message["id"]]) == []  # no conversation until the contact responds
     ws.reply_to_message(message["id"], "<b>9</b>", at=1_780_000_000)
     found = reader.client.request("POST", "conversations/search", json_body={
@@ -145,6 +153,12 @@ def test_sandbox_serves_replies_as_intercom_documents_them(intercom_linked):
     (answer,) = reader.nps_replies([message["id"]])
     assert (answer.score, answer.message_id, answer.answered_at) == (9.0, message["id"],
                                                                       datetime(2026, 5, 28, 20, 26, 40))  # fmt: skip
+    assert reader.ratings(datetime(2026, 5, 28)) == []
+    ws.rate_conversation(message["conversation_id"], 4, "quick", at=1_780_000_600)
+    (rating,) = reader.ratings(datetime(2026, 5, 28))
+    assert (rating.kind, rating.score, rating.remark) == ("csat", 4.0, "quick")
+    assert rating.contact_email == ws.get_contact(contact)["email"]
+    assert reader.ratings(datetime(2026, 5, 29)) == []  # rated before that
 
 
 @pytest.mark.parametrize(

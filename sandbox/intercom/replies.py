@@ -54,7 +54,7 @@ class Replies:
             "contacts": {"type": "contact.list", "contacts": [
                 {"type": "contact", "id": contact["id"], "external_id": contact.get("external_id")}]},
             "teammates": {"type": "admin.list", "teammates": []}, "custom_attributes": {},
-            "topics": {"type": "topic.list", "topics": [], "total_count": 0}, "conversation_rating": None,
+            "topics": {"type": "topic.list", "topics": [], "total_count": 0},
             "ai_agent_participated": False, HIDDEN + "parts": [],
         }  # fmt: skip
         self.conversations[conversation["id"]] = conversation
@@ -65,7 +65,7 @@ class Replies:
     def _part(index: int, text: str, contact: dict, when: int) -> dict:
         return {
             "type": "conversation_part", "id": str(900_000 + index), "part_type": "comment", "body": f"<p>{text}</p>",
-            "created_at": when, "updated_at": when, "notified_at": when, "assigned_to": None,
+            "created_at": when, "updated_at": when, "notified_at": when,
             "author": {"type": "user", "id": contact["id"], "name": contact.get("name") or "",
                        "email": contact.get("email") or ""},
             "attachments": [], "external_id": None, "redacted": False,
