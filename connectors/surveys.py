@@ -11,6 +11,7 @@ import html
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 KINDS = ("nps", "csat")
 _TAGS = re.compile(r"<[^>]+>")
@@ -26,6 +27,14 @@ class SurveyAnswer:
     contact_email: str | None
     message_id: str | None = None  # the survey message it answers (NPS replies)
     remark: str | None = None
+
+
+class SurveyReader(Protocol):
+    """What a vendor's survey reader offers (named by its registry record's `surveys`)."""
+
+    def answers(self, message_ids: list[str], since: datetime | None) -> list[SurveyAnswer]: ...
+
+    def close(self) -> None: ...
 
 
 def nps_score(body: str | None) -> int | None:

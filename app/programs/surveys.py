@@ -26,6 +26,7 @@ from app.store.bulk import chunked, staged_insert, upsert
 from app.store.load import refresh_rollups
 from app.store.models import Action, ActivityEvent, Contact, SurveyAnswer, SyncCursor
 from connectors.surveys import SurveyAnswer as VendorAnswer
+from connectors.surveys import SurveyReader
 from engine.canonical import EventKind
 from engine.programs.surveys import SURVEY_COLUMNS, WINDOW_DAYS, survey_columns
 
@@ -120,7 +121,7 @@ def _since(conn: Connection, vendor: str) -> datetime | None:
     return datetime.fromisoformat(cursor) - OVERLAP if cursor else None
 
 
-def capture_answers(engine: Engine, readers: Mapping[str, object], programs: Mapping[str, ActiveProgram],
+def capture_answers(engine: Engine, readers: Mapping[str, SurveyReader], programs: Mapping[str, ActiveProgram],
                     now: datetime) -> CaptureResult:  # fmt: skip
     """Ask each vendor's survey reader for new answers and store them (see the module docstring). The vendor is
     asked outside any transaction; each vendor's answers and its cursor commit together."""
