@@ -16,35 +16,37 @@ from __future__ import annotations
 from datetime import datetime
 
 import pandas as pd
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Select, select
 
-from app.store.bulk import chunked
 from app.store.models import Account
 from engine.programs.quiet import QuietRules, parse_quiet, reopens_at
 
 
-def _timezones(conn: Connection, account_ids: list[int]) -> pd.Series:
-    rows = []
-    for chunk in chunked(account_ids):
-        rows += conn.execute(select(Account.id, Account.timezone).where(Account.id.in_(chunk))).all()
-    return pd.Series(dict(rows), dtype=object)
+def _timezones(conn: Connection, accounts: Select) -> pd.Series:
+    """The timezone of the accounts `accounts` selects that have one (the others use the default)."""
+    query = select(Account.id, Account.timezone).where(Account.id.in_(accounts), Account.timezone.is_not(None))
+    return pd.Series(dict(conn.execute(query).all()), dtype=object)
 
 
 def apply_contact_rules(
-    conn: Connection, due: pd.DataFrame, customer: pd.Series, contacts: pd.DataFrame, now: datetime,
+    conn: Connection,
+    due: pd.DataFrame,
+    customer: pd.Series,
+    accounts: Select,
+    contacts: pd.DataFrame,
+    now: datetime,
     quiet: QuietRules,
 ) -> pd.Series:
-    """Mark due customer-facing rows `suppressed` (their account has no eligible contact: `contacts`, indexed by
-    account, from eligibility.recipients) or `deferred` to the end of a quiet period (in `due`'s `outcome` /
-    `defer_until`); returns the customer rows still to send."""
+    """Mark due customer-facing rows (of the accounts `accounts` selects) `suppressed` (their account has no
+    eligible contact: `contacts`, indexed by account, from eligibility.recipients) or `deferred` to the end of a
+    quiet period (in `due`'s `outcome` / `defer_until`); returns the customer rows still to send."""
     if not customer.any():
         return customer
-    ids = due.loc[customer, "account_id"].astype(int).unique().tolist()
     nobody = customer & ~due["account_id"].astype(int).isin(contacts.index)
     due.loc[nobody, "outcome"] = "suppressed"
     customer = customer & ~nobody
     if customer.any() and not quiet.empty:
-        zones = due.loc[customer, "account_id"].astype(int).map(_timezones(conn, ids))
+        zones = due.loc[customer, "account_id"].astype(int).map(_timezones(conn, accounts))
         reopen = reopens_at(now, zones, quiet)
         waiting = reopen.index[reopen.notna()]
         due.loc[waiting, "outcome"] = "deferred"

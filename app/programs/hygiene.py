@@ -102,7 +102,7 @@ def decide(
     due["defer_until"] = pd.NaT
     sending = due["outcome"] == "send"
     customer = sending & due["channel"].isin(CUSTOMER_CHANNELS)
-    customer = apply_contact_rules(conn, due, customer, contacts, now, limits.quiet)
+    customer = apply_contact_rules(conn, due, customer, accounts, contacts, now, limits.quiet)
     if customer.any():
         _route_by_reach(due, customer, contacts, now)
         rows = due[customer].assign(urgency=due["priority"].map(URGENCY))
