@@ -160,9 +160,14 @@ def process_webhooks(settings: Settings, engine, as_of: str | None = None) -> di
                 programs=load_programs(settings, engine))  # fmt: skip
 
     from app.history.segment import ingest_segment_events, segment_types
+    from app.programs.surveys import answers_announced
 
+    with engine.connect() as conn:
+        answered = answers_announced(conn)
     segment = ingest_segment_events(engine, segment_types(settings.segment_mapping))
     result = process_received(engine, pull, rescore_accounts, policy=RetryPolicy.from_settings(settings))
+    if answered:  # a reply to a survey or a rating: read the answers now, so the routing follows at once
+        survey_answers_job()
     if segment.accounts:
         rescore_accounts(segment.accounts)
     if result.accounts or segment.accounts:

@@ -70,8 +70,10 @@ class Connector:
     rank: int = 100
     # "sandbox.<vendor>:start_sandbox": start_sandbox(book) -> a RunningSandbox context manager.
     sandbox: str | None = None
-    # Survey answers (connectors/surveys.py): a class with from_settings(settings) and answers(message_ids, since).
+    # Survey answers (connectors/surveys.py): a class with from_settings(settings) and answers(message_ids, since),
+    # and the webhook topics that announce one (the answers are then read at once, not at the next 15-minute run).
     surveys: str | None = None
+    survey_topics: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("webhook_objects", "references", "also_fetch"):

@@ -9,13 +9,22 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from app.programs.definitions import active_programs
-from app.programs.surveys import capture_answers
+from app.programs.surveys import answers_announced, capture_answers
 from app.programs.tick import Limits, run_tick
 from app.rescoring import rescore
-from app.store.models import Account, Action, ActivityEvent, Contact, ProgramEnrollment, Score, SurveyAnswer
+from app.store.models import (
+    Account,
+    Action,
+    ActivityEvent,
+    Contact,
+    ProgramEnrollment,
+    Score,
+    SurveyAnswer,
+    WebhookEvent,
+)
 from app.writeback.jobs import enqueue_deliveries
 from connectors.intercom.client import IntercomClient
 from connectors.intercom.surveys import IntercomSurveys
@@ -183,3 +192,19 @@ def test_survey_columns_take_each_accounts_latest_answer_within_90_days():
     assert pd.isna(out.loc[2, "nps_last"])  # older than 90 days
     assert out.loc[3, "csat_last"] == 4 and out.loc[3, "nps_last"] == 2
     assert out.loc[4].isna().all()
+
+
+@pytest.mark.parametrize(
+    ("vendor", "topic", "status", "announced"),
+    [("intercom", "conversation.user.replied", "received", True), ("intercom", "conversation.rating.added",
+     "received", True), ("intercom", "conversation.user.replied", "processed", False),
+     ("intercom", "contact.user.created", "received", False), ("hubspot", "conversation.user.replied", "received",
+     False)],
+)  # fmt: skip
+def test_a_webhook_announcing_a_reply_or_rating_makes_the_processing_read_answers(store, vendor, topic, status,
+                                                                                   announced):  # fmt: skip
+    with store.begin() as conn:
+        assert not answers_announced(conn)
+        conn.execute(insert(WebhookEvent).values(vendor=vendor, event_id="notif_1", received_at=TICK, status=status,
+                                                 kind=topic, object="conversation", object_id="1001"))  # fmt: skip
+        assert answers_announced(conn) is announced

@@ -19,12 +19,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, and_, or_, select
 
 from app.programs.definitions import ActiveProgram
 from app.store.bulk import chunked, staged_insert, upsert
 from app.store.load import refresh_rollups
-from app.store.models import Action, ActivityEvent, Contact, SurveyAnswer, SyncCursor
+from app.store.models import Action, ActivityEvent, Contact, SurveyAnswer, SyncCursor, WebhookEvent
+from connectors.registry import all_connectors
 from connectors.surveys import SurveyAnswer as VendorAnswer
 from connectors.surveys import SurveyReader
 from engine.canonical import EventKind
@@ -141,6 +142,17 @@ def capture_answers(engine: Engine, readers: Mapping[str, SurveyReader], program
         touched.update(int(a) for a in stored["account_id"])
     result.accounts = sorted(touched)
     return result
+
+
+def answers_announced(conn: Connection) -> bool:
+    """Whether a waiting webhook event announces a survey answer (a vendor's `survey_topics`, e.g. Intercom's
+    conversation.user.replied): the webhook processing then reads the answers at once."""
+    clauses = [and_(WebhookEvent.vendor == c.name, WebhookEvent.kind.in_(c.survey_topics))
+               for c in all_connectors() if c.survey_topics]  # fmt: skip
+    if not clauses:
+        return False
+    query = select(WebhookEvent.id).where(WebhookEvent.status == "received", or_(*clauses)).limit(1)
+    return conn.execute(query).first() is not None
 
 
 def add_survey_columns(conn: Connection, frame: pd.DataFrame, now: datetime) -> None:

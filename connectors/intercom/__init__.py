@@ -28,4 +28,5 @@ CONNECTOR = Connector(
     rank=2,
     sandbox="sandbox.intercom:start_sandbox",
     surveys="connectors.intercom.surveys:IntercomSurveys.from_settings",
+    survey_topics=("conversation.user.replied", "conversation.rating.added"),
 )
