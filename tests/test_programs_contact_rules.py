@@ -11,8 +11,12 @@ import pandas as pd
 import pytest
 from sqlalchemy import insert, select, update
 
+from app.programs.eligibility import recipients
 from app.programs.tick import Limits, enroll, run_tick
 from app.store.models import Account, Contact, OutboxRow, ProgramEnrollment, ProgramEvent
+from app.sync import run_sync
+from connectors.intercom.client import IntercomClient
+from connectors.intercom.source import IntercomSource
 from engine.programs.quiet import parse_quiet, reopens_at
 from tests.programs_support import T0, book, program, scored
 
@@ -149,3 +153,21 @@ def test_bad_quiet_settings_are_refused_with_the_setting_named(setting, value):
 def test_a_date_blackout_alone_is_a_whole_local_day():
     rules = parse_quiet(blackouts="2026-07-04")
     assert reopens_at(datetime(2026, 7, 4, 23, 59), pd.Series([None]), rules)[0] == pd.Timestamp(date(2026, 7, 5))
+
+
+def test_a_contact_unsubscribed_in_intercom_is_synced_and_never_a_recipient(intercom_linked, tmp_path):
+    store, state, settings = intercom_linked
+    client = IntercomClient.from_settings(settings)
+    with store.connect() as conn:
+        before = recipients(conn, T0)
+    account = int(before.index[0])
+    email = before.loc[account, "email"]
+    contact = state.workspace.find_contact(email=email)["id"]
+    client.sdk.contacts.update(contact, unsubscribed_from_emails=True)  # as Intercom records an unsubscribe
+    run_sync(store, [IntercomSource.from_settings(settings)], log_dir=tmp_path)
+    with store.connect() as conn:
+        assert conn.execute(select(Contact.unsubscribed).where(Contact.email == email)).scalar_one() is True
+        assert conn.execute(select(Contact.unsubscribed).where(Contact.email != email)).scalars().all().count(True) == 0
+        after = recipients(conn, T0)
+    assert email not in set(after["email"])
+    assert account not in after.index or after.loc[account, "email"] != email

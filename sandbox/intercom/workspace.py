@@ -223,6 +223,11 @@ class Workspace(Seeding, Listing, EventsApi, Replies):
             for name in ("last_seen_at", "signed_up_at"):
                 if name in fields:
                     contact[name] = None if fields[name] is None else int_field(fields[name], name)
+            if "unsubscribed_from_emails" in fields:
+                if not isinstance(fields["unsubscribed_from_emails"], bool):
+                    raise ApiError(400, "parameter_invalid", "unsubscribed_from_emails must be a boolean",
+                                   "unsubscribed_from_emails")  # fmt: skip
+                contact["unsubscribed_from_emails"] = fields["unsubscribed_from_emails"]
             if fields.get("email"):
                 email = str(fields["email"])
                 self._contact_by_email.pop(str(contact["email"]).lower(), None)
