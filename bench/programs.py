@@ -32,7 +32,7 @@ from app.programs.definitions import ActiveProgram
 from app.programs.tick import Limits, run_tick
 from app.store.bulk import staged_insert
 from app.store.db import make_engine, upgrade_schema
-from app.store.models import Account, Contact, ExternalId, OutboxRow, ProgramEnrollment
+from app.store.models import Account, Contact, ExternalId, OutboxRow, ProgramEnrollment, Score
 from bench.throwaway import postgres_schema
 from connectors.registry import connector
 from engine.programs import DEFAULT_PROGRAMS_DIR
@@ -44,7 +44,8 @@ NOW = datetime(2026, 11, 2, 9, 0)
 
 
 def fill(engine, n: int) -> None:
-    """N accounts, contacts, CRM links and active retention enrollments (first step due), loaded in bulk."""
+    """N accounts, contacts, CRM links, a score each (the task budget reads its risk) and active retention
+    enrollments (first step due), loaded in bulk."""
     ids = np.arange(1, n + 1)
     accounts = pd.DataFrame({
         "id": ids, "key": [f"B{i:07d}" for i in ids], "name": [f"Company {i}" for i in ids], "segment": "smb",
@@ -63,8 +64,10 @@ def fill(engine, n: int) -> None:
         "requested_at": NOW, "version": 0, "audience": "default", "tier": 1, "step": 0, "holdout": False,
         "entered_at": NOW, "tier_entered_at": NOW, "next_due_at": NOW, "arr_at_entry": accounts["arr"],
     })  # fmt: skip
+    scores = pd.DataFrame({"account_id": ids, "as_of": NOW.date(), "computed_at": NOW, "health": 100.0 - ids % 100,
+                           "risk": (ids % 100).astype(float)})  # fmt: skip
     with engine.begin() as conn:
-        for table, frame in ((Account, accounts), (Contact, contacts), (ExternalId, links),
+        for table, frame in ((Account, accounts), (Contact, contacts), (ExternalId, links), (Score, scores),
                              (ProgramEnrollment, enrollments)):  # fmt: skip
             staged_insert(conn, table.__table__, frame, list(frame.columns))
 

@@ -1,14 +1,15 @@
 """Contact hygiene and CSM capacity across programs: at most N customer messages per account and week, email
-for contacts who do not log in, a weekly task budget per CSM filled by ARR x urgency, one open task per problem."""
+for contacts who do not log in, a weekly task budget per CSM filled by ARR at risk x urgency, one open task per
+problem."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from app.programs.tick import Limits, enroll, run_tick
-from app.store.models import Action, Contact, ProgramEvent
+from app.store.models import Action, Contact, ProgramEvent, Score
 from tests.programs_support import T0, book, program, scored
 
 MESSAGES = """
@@ -87,6 +88,16 @@ def test_weekly_task_budget_per_csm_goes_to_the_most_arr_first(store):
     run(store, programs, ids, T0 + timedelta(days=8), Limits(task_budget_per_csm=2))
     with store.connect() as conn:
         assert len(conn.execute(select(Action.id)).all()) == 4
+
+
+def test_the_budget_goes_to_the_most_arr_at_risk(store):
+    ids = book(store, 3)  # ARR 2,400, 4,800 and 7,200
+    with store.begin() as conn:  # the smallest account is the one about to churn
+        conn.execute(insert(Score), [{"account_id": i, "as_of": T0.date(), "computed_at": T0, "risk": r}
+                                     for i, r in zip(ids, [90.0, 10.0, 20.0], strict=True)])  # fmt: skip
+    run(store, program(TASKS.format(name="calls")), ids, T0, Limits(task_budget_per_csm=1))
+    with store.connect() as conn:
+        assert conn.execute(select(Action.account_id)).scalars().all() == [ids[0]]  # 2,160 at risk vs 480 / 1,440
 
 
 def test_one_open_task_per_account_and_problem_across_programs(store):

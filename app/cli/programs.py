@@ -203,7 +203,8 @@ def reach_line(reach: dict, which: str) -> str:
         return f"churn reach: no account {which} {reach['window_days']} days"
     return (f"churn reach: {reach['reached']:,} of {reach['churned']:,} accounts {which} {reach['window_days']} days "
             f"reached by a program step ({reach['reached_share']:.1%}, target {reach['target']:.0%}: "
-            f"{'met' if reach['met'] else 'NOT met'}); by a CSM task {reach['reached_by_csm_share']:.1%}")  # fmt: skip
+            f"{'met' if reach['met'] else 'NOT met'}); by a CSM task {reach['reached_by_csm_share']:.1%}; not reached "
+            f"but in a control group {reach['unreached_in_a_control_group']:,}")  # fmt: skip
 
 
 def load_line(load: dict) -> str:

@@ -17,8 +17,6 @@ from sqlalchemy import ColumnElement, Connection, Select, and_, select
 from app.store.bulk import fetch_frame
 from app.store.models import Contact
 
-RECIPIENT_COLUMNS = ["account_id", "email", "name", "last_seen", "latest_seen"]
-
 
 def contact_is_eligible(now: datetime) -> ColumnElement[bool]:
     """The condition a contact must meet to receive a customer-facing step at `now` (add new rules here): an email,
@@ -46,3 +44,9 @@ def recipients(conn: Connection, now: datetime, accounts: Select | None = None) 
     latest = contacts.groupby("account_id")["last_seen"].max()
     first = contacts.drop_duplicates("account_id").set_index("account_id")
     return first.assign(latest_seen=latest.reindex(first.index))
+
+
+def no_recipients() -> pd.DataFrame:
+    """What `recipients` returns for no account (a round whose steps need no contact reads none)."""
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in ("email", "name", "last_seen", "latest_seen")},
+                        index=pd.Index([], dtype="int64", name="account_id"))  # fmt: skip

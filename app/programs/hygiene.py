@@ -1,9 +1,9 @@
 """Contact hygiene and CSM capacity: what a tick does with each step that fell due, decided for all rows at once.
 
 A due row is sent, held (control group), covered (a task for the same problem is already open) or deferred (a
-message cap or the CSM's weekly task budget is full); a customer message goes by email to an account whose
-contacts have not been seen lately. Which contacts may be reached at all is decided in one place,
-app/programs/eligibility.py; the per-account facts read here come from it.
+message cap or the CSM's weekly task budget is full; the budget goes to the tasks of most ARR at risk x urgency);
+a customer message goes by email to an account whose contacts have not been seen lately. Which contacts may be
+reached at all is decided in one place, app/programs/eligibility.py; the per-account facts read here come from it.
 """
 
 from __future__ import annotations
@@ -83,6 +83,13 @@ def capacity(rows: pd.DataFrame, used: pd.Series, group: str, limit: int, order:
     return fits.reindex(rows.index).to_numpy(dtype=bool)
 
 
+def arr_at_risk(rows: pd.DataFrame) -> pd.Series:
+    """ARR x risk (the share of the ARR expected to churn, from the account's latest score): what a CSM's hour is
+    worth on the account. An unscored account counts at a risk of 1 %, so ARR still orders those among themselves."""
+    risk = rows["risk"].fillna(1.0).clip(lower=1.0) if "risk" in rows else pd.Series(1.0, index=rows.index)
+    return rows["arr"].fillna(0.0) * risk / 100
+
+
 def _route_by_reach(due: pd.DataFrame, customer: pd.Series, contacts: pd.DataFrame, now: datetime) -> None:
     """An in-app message to an account none of whose eligible contacts was seen lately goes by email instead."""
     last = due.loc[customer, "account_id"].map(contacts["latest_seen"])
@@ -119,7 +126,7 @@ def decide(
         twice = due.loc[tasks].duplicated(["account_id", "problem"]) & due.loc[tasks, "problem"].notna()
         due.loc[twice[twice].index, "outcome"] = "covered"  # two programs due the same task for one problem
         tasks = tasks & (due["outcome"] == "send")
-        rows = due[tasks].assign(value=due["arr"].fillna(0.0) * due["priority"].map(URGENCY))
+        rows = due[tasks].assign(value=arr_at_risk(due[tasks]) * due["priority"].map(URGENCY))
         fits = capacity(rows, tasks_this_week(conn, now), "owner", limits.task_budget_per_csm, ["value"])
         due.loc[rows.index[~fits], ["outcome", "defer_until"]] = ["deferred", week_start(now) + timedelta(days=7)]
     return due

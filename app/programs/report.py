@@ -68,10 +68,12 @@ REACH_TARGET = 0.9  # share of them the programs must reach (issue 11)
 
 def churn_reach(conn: Connection, churn_days: pd.Series, window_days: int = CHURN_WINDOW_DAYS) -> dict:
     """Of the accounts that churn (`churn_days`: account id -> churn date), the share some program step reached
-    in the `window_days` before the churn date: any step (a CSM task or a message), and a CSM task."""
+    in the `window_days` before the churn date: any step (a CSM task or a message), and a CSM task; and how many of
+    those not reached are in a program's control group (left alone by design, to measure the programs)."""
     churn = pd.to_datetime(pd.Series(churn_days, dtype=object)).dropna()
     out = {"window_days": window_days, "churned": len(churn), "reached": 0, "reached_by_csm": 0,
-           "reached_share": None, "reached_by_csm_share": None, "target": REACH_TARGET, "met": False}  # fmt: skip
+           "reached_share": None, "reached_by_csm_share": None, "target": REACH_TARGET, "met": False,
+           "unreached_in_a_control_group": 0}  # fmt: skip
     if churn.empty:
         return out
     since = (churn.min() - pd.Timedelta(days=window_days)).to_pydatetime()
@@ -87,8 +89,12 @@ def churn_reach(conn: Connection, churn_days: pd.Series, window_days: int = CHUR
     reached = before["account_id"].nunique()
     by_csm = before.loc[before["channel"] == "crm_task", "account_id"].nunique()
     share = reached / len(churn)
+    held = select(ProgramEnrollment.account_id).where(ProgramEnrollment.holdout.is_(True)).distinct()
+    unreached = set(churn.index) - set(before["account_id"])
+    in_control = len(unreached & set(conn.execute(held).scalars()))
     return out | {"reached": reached, "reached_by_csm": by_csm, "reached_share": round(share, 3),
-                  "reached_by_csm_share": round(by_csm / len(churn), 3), "met": share >= REACH_TARGET}  # fmt: skip
+                  "reached_by_csm_share": round(by_csm / len(churn), 3), "met": share >= REACH_TARGET,
+                  "unreached_in_a_control_group": in_control}  # fmt: skip
 
 
 def churned_recently(conn: Connection, as_of: date, window_days: int = CHURN_WINDOW_DAYS) -> pd.Series:
@@ -113,7 +119,7 @@ def csm_task_load(conn: Connection, since: datetime, budget: int) -> dict:
     if tasks.empty:
         return out
     created = pd.to_datetime(tasks["created_at"])
-    tasks["week"] = (created - pd.to_timedelta(created.dt.weekday, unit="D")).dt.normalize()
+    tasks["week"] = (created - pd.to_timedelta(created.dt.day_of_week, unit="D")).dt.normalize()
     per = tasks.groupby(["owner", "week"], dropna=False).size()
     return out | {"csm_weeks": len(per), "max": int(per.max()), "mean": round(float(per.mean()), 1),
                   "within_budget": int(per.max()) <= budget}  # fmt: skip

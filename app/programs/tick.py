@@ -23,7 +23,6 @@ from sqlalchemy import (
     Connection,
     DateTime,
     Integer,
-    Select,
     String,
     Text,
     and_,
@@ -36,23 +35,23 @@ from sqlalchemy import (
 )
 
 from app.programs.definitions import ActiveProgram
-from app.programs.eligibility import recipients
+from app.programs.eligibility import no_recipients, recipients
 from app.programs.hygiene import Limits, decide
 from app.programs.surveys import add_survey_columns
+from app.programs.texts import message_data, names_any, step_payloads
 from app.store.bulk import (
     chunked,
     copy_rows,
     dialect_insert,
     fetch_frame,
     insert_from_select_ignoring_conflicts,
-    json_lines,
     rows_of,
     temp_table,
 )
-from app.store.models import Account, AccountDay, Action, ProgramEnrollment, ProgramEvent
+from app.store.models import Account, Action, ProgramEnrollment, ProgramEvent, Score
 from app.writeback.outbox import release_due_actions
+from engine.programs.definition import CUSTOMER_CHANNELS
 from engine.programs.plan import condition_frame, first_due_days, held_out, membership, step_table
-from engine.programs.render import render
 
 __all__ = ["Limits", "TickResult", "advance", "enroll", "exit_enrollments", "run_tick"]
 
@@ -240,7 +239,17 @@ def _groups(ids: np.ndarray, state: pd.DataFrame):
         yield int(tier), str(audience), group.index.to_numpy()
 
 
-DUE_COLUMNS = ["id", "account_id", "program", "tier", "step", "audience", "holdout", "tier_entered_at", "owner", "arr"]
+def _latest_risk():
+    """The account's risk (0-100) on its latest score: what the CSM task budget is spent by (ARR at risk)."""
+    return (select(Score.risk).where(Score.account_id == PE.c.account_id)
+            .order_by(Score.as_of.desc(), Score.id.desc()).limit(1).scalar_subquery().label("risk"))  # fmt: skip
+
+
+# What a round reads per due enrollment: its position, and its account's data (the decisions and the texts read it).
+DUE = [PE.c.id, PE.c.account_id, PE.c.program, PE.c.tier, PE.c.step, PE.c.audience, PE.c.holdout, PE.c.tier_entered_at,
+       Account.owner, Account.arr, Account.name, Account.plan, Account.seats_active, Account.seats_purchased,
+       Account.roi_pct, Account.customer_since, Account.renewal_date, _latest_risk()]  # fmt: skip
+DUE_COLUMNS = [c.key for c in DUE]
 
 
 def _due_where(now: datetime, names: list[str]):
@@ -248,15 +257,11 @@ def _due_where(now: datetime, names: list[str]):
 
 
 def _due(conn: Connection, now: datetime, names: list[str]) -> pd.DataFrame:
-    query = (
-        select(PE.c.id, PE.c.account_id, PE.c.program, PE.c.tier, PE.c.step, PE.c.audience, PE.c.holdout,
-               PE.c.tier_entered_at, Account.owner, Account.arr)
-        .select_from(PE)
-        .join(Account, Account.id == PE.c.account_id)
-        .where(_due_where(now, names))
-    )  # fmt: skip
-    return fetch_frame(conn, query, DUE_COLUMNS).astype({"id": "int64", "account_id": "int64", "tier": "int64",
-                                                         "step": "int64"})  # fmt: skip
+    query = select(*DUE).select_from(PE).join(Account, Account.id == PE.c.account_id).where(_due_where(now, names))
+    due = fetch_frame(conn, query, DUE_COLUMNS)
+    for column in ("arr", "seats_active", "seats_purchased", "roi_pct", "risk"):
+        due[column] = pd.to_numeric(due[column], errors="coerce")
+    return due.astype({"id": "int64", "account_id": "int64", "tier": "int64", "step": "int64"})
 
 
 def _exit_churned(conn: Connection, now: datetime) -> int:
@@ -273,61 +278,7 @@ def _exit_churned(conn: Connection, now: datetime) -> int:
     return count
 
 
-def _message_data(
-    conn: Connection, accounts: Select, contacts: pd.DataFrame, now: datetime, need_usage: bool
-) -> pd.DataFrame:
-    """The account data message templates may name (engine/programs/render.MESSAGE_FIELDS), for the accounts
-    `accounts` selects; `first_name` is the recipient's (eligibility.recipients)."""
-    columns = [Account.id, Account.name, Account.owner, Account.plan, Account.arr, Account.seats_active,
-               Account.seats_purchased, Account.roi_pct, Account.customer_since, Account.renewal_date]  # fmt: skip
-    data = fetch_frame(conn, select(*columns).where(Account.id.in_(accounts)), [c.key for c in columns])
-    data = data.astype({"id": "int64"}).set_index("id")
-    for column in ("arr", "seats_active", "seats_purchased", "roi_pct"):
-        data[column] = pd.to_numeric(data[column], errors="coerce")
-    today = pd.Timestamp(now.date())
-    data["tenure_days"] = (today - pd.to_datetime(data.pop("customer_since"))).dt.days
-    data["days_to_renewal"] = (pd.to_datetime(data.pop("renewal_date")) - today).dt.days
-    first = contacts["name"].astype(object).str.split().str[0]
-    data["first_name"] = first.reindex(data.index).fillna("there")
-    if need_usage:
-        since = (now - timedelta(days=30)).date()
-        query = (
-            select(AccountDay.account_id, func.sum(AccountDay.logins), func.count())  # days with a login
-            .where(AccountDay.account_id.in_(accounts), AccountDay.day >= since, AccountDay.logins > 0)
-            .group_by(AccountDay.account_id)
-        )
-        usage = fetch_frame(conn, query, ["account_id", "logins_30d", "active_days_30d"])
-        data = data.join(usage.astype({"account_id": "int64"}).set_index("account_id"))
-        data[["logins_30d", "active_days_30d"]] = data[["logins_30d", "active_days_30d"]].astype("float64").fillna(0)
-    return data
-
-
 EVENT_KIND = {"send": "step_sent", "held": "step_held", "covered": "step_covered", "suppressed": "step_suppressed"}
-
-
-def _texts(programs: dict[str, ActiveProgram], due: pd.DataFrame, data: pd.DataFrame) -> pd.DataFrame:
-    """Title and body per due row: the step's variant for the row's audience (else `default`), rendered from data."""
-    out = pd.DataFrame({"title": "", "body": ""}, index=due.index, dtype=object)
-    for (name, key, audience), group in due.groupby(["program", "key", "audience"], dropna=False):
-        step = next(s for s in programs[name].program.steps if s.key == key)
-        variant = step.text.get(audience, step.text["default"])
-        rows = data.reindex(group["account_id"].to_numpy()).set_axis(group.index)
-        out.loc[group.index, "title"] = render(variant.title, rows)
-        out.loc[group.index, "body"] = render(variant.body, rows)
-    return out
-
-
-def _payloads(programs: dict[str, ActiveProgram], sent: pd.DataFrame, data: pd.DataFrame) -> pd.Series:
-    """The action payload (JSON text) of every row sent: rendered title and body, priority, channel, and the
-    `reason` a CRM task shows the CSM (its body and the program step it comes from; customers never see it)."""
-    texts = _texts(programs, sent, data)
-    source = "program " + sent["program"] + ", step " + sent["key"] + ", " + sent["audience"].fillna("default")
-    reason = texts["body"] + " (" + source + ")"
-    fields = pd.DataFrame({
-        "title": texts["title"], "body": texts["body"], "priority": sent["priority"], "reason": reason,
-        "channel": sent["channel"], "program": sent["program"], "enrollment_id": sent["id"],
-    })  # fmt: skip
-    return pd.Series(json_lines(fields), index=sent.index, dtype=object)
 
 
 def _next_positions(programs: dict[str, ActiveProgram], due: pd.DataFrame, now: datetime) -> pd.DataFrame:
@@ -405,16 +356,18 @@ ACTION_COLUMNS = ["account_id", "playbook", "step", "kind", "due", "status", "de
 
 def _round(conn: Connection, programs: dict[str, ActiveProgram], due: pd.DataFrame, now: datetime,
            limits: Limits) -> pd.DataFrame:  # fmt: skip
-    """Decide, render and write one round of due rows; returns the rows with their `outcome`."""
+    """Decide, render and write one round of due rows; returns the rows with their `outcome`. The contacts are
+    read only when a customer message is due or a text names the recipient, usage only when a text names it."""
     accounts = select(PE.c.account_id).where(_due_where(now, list(programs)))
-    contacts = recipients(conn, now, accounts)
+    customer = due["channel"].isin(CUSTOMER_CHANNELS) & ~due["holdout"].fillna(False).astype(bool)
+    needs_contacts = bool(customer.any()) or names_any(programs, due, ("first_name",))
+    contacts = recipients(conn, now, accounts) if needs_contacts else no_recipients()
     due = decide(conn, due, accounts, contacts, now, limits)
     sent = due[due["outcome"] == "send"]
     payloads = pd.Series(dtype=object)
     if not sent.empty:
-        needs_usage = any("_30d}" in t.title + t.body for a in programs.values() for s in a.program.steps
-                          for t in s.text.values())  # fmt: skip
-        payloads = _payloads(programs, sent, _message_data(conn, accounts, contacts, now, needs_usage))
+        needs_usage = names_any(programs, sent, ("logins_30d", "active_days_30d"))
+        payloads = step_payloads(programs, sent, message_data(conn, sent, accounts, contacts, now, needs_usage))
     moves = _next_positions(programs, due, now)
     stage = _stage_round(conn, due, payloads, moves)
     moved = _write_round(conn, stage, now)

@@ -168,7 +168,7 @@ def _with_fields(payloads: pd.Series, fields: pd.DataFrame) -> list[str]:
     """The JSON object texts `payloads` with `fields`' columns added as further keys (the later key wins when one
     is already there, as for a dict update), without decoding and re-encoding every payload."""
     out = []
-    for payload, more in zip(payloads, json_lines(fields), strict=True):
+    for payload, more in zip(payloads.to_numpy(dtype=object), json_lines(fields), strict=True):
         body = payload.rstrip()[:-1].rstrip()
         out.append(body + more[1:] if body.endswith("{") else body + "," + more[1:])
     return out
@@ -217,7 +217,7 @@ def release_due_actions(conn: Connection, now: datetime) -> int:
         company = group["account_id"].map(homes["external_id"])
         frames.append(_outbox_rows(group, vendor, CREATE_TASK, {"company_id": company}))
     messages = due[due["kind"] != "crm_task"]
-    emails = recipients(conn, now, accounts)["email"]
+    emails = recipients(conn, now, accounts)["email"] if not messages.empty else pd.Series(dtype=object)
     messages = messages[messages["account_id"].isin(emails.index)]
     for vendor in [c.name for c in all_connectors() if c.messages]:
         companies = targets[targets["vendor"] == vendor].drop_duplicates("account_id").set_index("account_id")
