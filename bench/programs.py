@@ -8,16 +8,17 @@ bench counts both and fails when they differ). The book: N accounts with one con
 enrolled in the shipped retention program (no control group here), their first step due now. Setup is not timed;
 the tick (advance + release to the outbox, one transaction) is, in wall and CPU time (on a loaded machine CPU time
 is the fairer figure; with PostgreSQL part of the work runs in the server, outside this process's CPU time). Peak
-memory is the process's peak resident set during the tick (Linux: VmHWM, reset after the setup through
-/proc/self/clear_refs; elsewhere ru_maxrss over the whole run), which includes the interpreter and the libraries
-(~150 MB).
+memory is the maximum resident set (ru_maxrss) of the process that runs the tick, which includes the interpreter
+and the libraries (~150 MB); the book is loaded by a process of its own, and each database runs in a fresh process.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
+import multiprocessing
 import resource
+import subprocess
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -72,22 +73,6 @@ def fill(engine, n: int) -> None:
             staged_insert(conn, table.__table__, frame, list(frame.columns))
 
 
-def reset_peak_memory() -> None:
-    """Start measuring the peak resident set from here (Linux), so the setup's frames do not count."""
-    with contextlib.suppress(OSError):
-        Path("/proc/self/clear_refs").write_text("5")
-
-
-def peak_memory_mb() -> int:
-    """The peak resident set since reset_peak_memory (Linux), else over the whole process."""
-    try:
-        status = Path("/proc/self/status").read_text()
-    except OSError:
-        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    kilobytes = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:"))
-    return round(kilobytes / 1024)
-
-
 def due_per_step(engine, programs: dict[str, ActiveProgram]) -> Counter:
     """Accounts whose next step is due at NOW, per step key: what the tick must hand to the outbox."""
     pe = ProgramEnrollment.__table__
@@ -105,22 +90,32 @@ def outbox_per_step(engine) -> Counter:
     return Counter(key.split(":")[2] for key in keys if key.startswith("program:"))
 
 
-def run(url: str, n: int) -> dict:
+def setup(url: str, n: int) -> None:
+    """The store and its book (run in a process of its own, so its frames do not count in the tick's memory)."""
     engine = make_engine(url)
     upgrade_schema(engine)
     fill(engine, n)
+    engine.dispose()
+
+
+def run(url: str, n: int) -> dict:
+    child = multiprocessing.get_context("spawn").Process(target=setup, args=(url, n))
+    child.start()
+    child.join()
+    if child.exitcode:
+        raise SystemExit(f"setup failed (exit code {child.exitcode})")
+    engine = make_engine(url)
     path = DEFAULT_PROGRAMS_DIR / "retention.yaml"
     program = parse_program(path.read_text(encoding="utf-8"), str(path))
     programs = {"retention": ActiveProgram(program, 0, str(path))}
     expected = due_per_step(engine, programs)
     # The high tier's first step is a CSM call (crm_task): one per account; no task budget limits the bench.
     limits = Limits(messages_per_week=2, task_budget_per_csm=10**9)
-    reset_peak_memory()
     wall, cpu = time.perf_counter(), time.process_time()
     with engine.begin() as conn:
         result = run_tick(conn, programs, NOW, limits)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    peak = peak_memory_mb()
+    peak = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     created = outbox_per_step(engine)
     engine.dispose()
     return {
@@ -142,16 +137,21 @@ def main() -> None:
     parser.add_argument("--database", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--postgres-url", default=POSTGRES_URL)
     args = parser.parse_args()
-    results = []
-    if args.database in ("sqlite", "both"):
+    if args.database == "both":  # each database in a fresh process: its peak memory is its own
+        for database in ("sqlite", "postgresql"):
+            command = [sys.executable, "-m", "bench.programs", "--enrollments", str(args.enrollments),
+                       "--database", database, "--postgres-url", args.postgres_url]  # fmt: skip
+            if subprocess.run(command).returncode:
+                raise SystemExit(f"the {database} run failed")
+        return
+    if args.database == "sqlite":
         with tempfile.TemporaryDirectory() as folder:
-            results.append(run(f"sqlite:///{Path(folder) / 'bench.db'}", args.enrollments))
-            print(results[-1], flush=True)
-    if args.database in ("postgresql", "both"):
+            result = run(f"sqlite:///{Path(folder) / 'bench.db'}", args.enrollments)
+    else:
         with postgres_schema(args.postgres_url, "bench_programs") as url:
-            results.append(run(url, args.enrollments))
-            print(results[-1], flush=True)
-    if not all(r["outbox_equals_due"] for r in results):
+            result = run(url, args.enrollments)
+    print(result, flush=True)
+    if not result["outbox_equals_due"]:
         raise SystemExit("outbox rows per step differ from the accounts due")
 
 

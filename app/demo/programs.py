@@ -28,6 +28,7 @@ SIMULATED_EFFECTS: dict[str, tuple[str, float, float]] = {
     "onboarding_setup_stalled": ("recovered", 0.10, 0.10),
     "expansion": ("converted", 0.02, 0.02),
     "detractor_recovery": ("recovered", 0.05, 0.05),
+    "interventions": ("recovered", 0.10, 0.05),
 }
 EXPANSION_GROWTH = 0.2  # ARR gained by an account that converts in the simulation
 SIMULATED_WEEKS = 4
