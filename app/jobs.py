@@ -34,18 +34,8 @@ def release_actions_job() -> int:
 
 def program_tick_job() -> dict:
     """Program steps that fell due: sent (within caps and budgets), recorded and released to the outbox together."""
-    from app.programs.contacts import quiet_rules_of
-    from app.programs.referrals import sync_referrals
-    from app.programs.tick import Limits, run_tick
-
     settings = Settings.from_env()
-    engine = _engine(settings.database_url)
-    programs = load_programs(settings, engine)
-    limits = Limits(settings.messages_per_week, settings.task_budget_per_csm, quiet_rules_of(settings))
-    now = datetime.now()
-    with engine.begin() as conn:
-        sync_referrals(conn, programs, now)
-        result = run_tick(conn, programs, now, limits)
+    result = tick_programs(settings, _engine(settings.database_url))
     if result.outbox_rows:
         dispatch_job()
     return {
@@ -55,6 +45,20 @@ def program_tick_job() -> dict:
         "suppressed": result.suppressed,
         "outbox_rows": result.outbox_rows,
     }
+
+
+def tick_programs(settings: Settings, engine):
+    """One program tick now (app/programs/tick.run_tick) with the deployment's programs, caps, budget and quiet
+    periods; referrals from the CRM are recorded and attributed in the same transaction."""
+    from app.programs.contacts import quiet_rules_of
+    from app.programs.referrals import sync_referrals
+    from app.programs.tick import Limits, run_tick
+
+    limits = Limits(settings.messages_per_week, settings.task_budget_per_csm, quiet_rules_of(settings))
+    programs, now = load_programs(settings, engine), datetime.now()
+    with engine.begin() as conn:
+        sync_referrals(conn, programs, now)
+        return run_tick(conn, programs, now, limits)
 
 
 def rescore_job(account_ids: list[int] | None = None, as_of: str | None = None) -> int:
@@ -171,6 +175,7 @@ def process_webhooks(settings: Settings, engine, as_of: str | None = None) -> di
     if segment.accounts:
         rescore_accounts(segment.accounts)
     if result.accounts or segment.accounts:
+        tick_programs(settings, engine)  # what the rescoring started (an intervention's first steps) goes out now
         enqueue_deliveries(settings, engine, connection=redis_connection(settings) if settings.redis_url else None)
     return {"events": result.events, "accounts": len(result.accounts), "unresolved": result.unresolved,
             "retrying": result.retrying, "failed": result.failed,

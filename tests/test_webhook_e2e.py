@@ -60,7 +60,7 @@ def _in_crm(book, key: str, crm: str):
     return SimpleNamespace(accounts=accounts, contacts=book.contacts, events=book.events)
 
 
-def test_usage_drop_webhook_lands_new_health_in_both_crms_with_a_task(store, tmp_path, monkeypatch):
+def test_usage_drop_webhook_lands_new_health_in_both_crms(store, tmp_path, monkeypatch):
     today = date.today()
     book = generate_book(BookSpec(seed=5, active_accounts=100, days=60, as_of=today))
     key, champion_email = _target(book)
@@ -128,8 +128,6 @@ def test_usage_drop_webhook_lands_new_health_in_both_crms_with_a_task(store, tmp
         sf_after = sf.org.get("Account", sf_id)["CSE_Health_Score__c"]
         assert sf_after < sf_before
         assert float(hubspot.get("companies", company.id).properties["cse_health_score"]) == sf_after
-        _wait(lambda: any(str(t.get("CSE_Dedupe_Key__c", "")).startswith(f"acct:{account_id}:proactive:champion_left")
-                          for t in sf.org.live("Task")), 30, "the champion-left task")  # fmt: skip
         with store.connect() as conn:
             event = conn.execute(select(WebhookEvent.__table__).where(WebhookEvent.vendor == "intercom")).one()
         assert event.status == "processed" and account_id in event.account_ids
