@@ -38,16 +38,27 @@ def program_tick_job() -> dict:
     result = tick_programs(settings, _engine(settings.database_url))
     if result.outbox_rows:
         dispatch_job()
-    return {"sent": result.sent, "held": result.held, "deferred": result.deferred, "outbox_rows": result.outbox_rows}
+    return {
+        "sent": result.sent,
+        "held": result.held,
+        "deferred": result.deferred,
+        "suppressed": result.suppressed,
+        "outbox_rows": result.outbox_rows,
+    }
 
 
 def tick_programs(settings: Settings, engine):
-    """One program tick now (app/programs/tick.run_tick) with the deployment's programs, caps and budget."""
+    """One program tick now (app/programs/tick.run_tick) with the deployment's programs, caps, budget and quiet
+    periods; referrals from the CRM are recorded and attributed in the same transaction."""
+    from app.programs.contacts import quiet_rules_of
+    from app.programs.referrals import sync_referrals
     from app.programs.tick import Limits, run_tick
 
-    limits = Limits(settings.messages_per_week, settings.task_budget_per_csm)
+    limits = Limits(settings.messages_per_week, settings.task_budget_per_csm, quiet_rules_of(settings))
+    programs, now = load_programs(settings, engine), datetime.now()
     with engine.begin() as conn:
-        return run_tick(conn, load_programs(settings, engine), datetime.now(), limits)
+        sync_referrals(conn, programs, now)
+        return run_tick(conn, programs, now, limits)
 
 
 def rescore_job(account_ids: list[int] | None = None, as_of: str | None = None) -> int:
@@ -70,6 +81,27 @@ def rescore_job(account_ids: list[int] | None = None, as_of: str | None = None) 
     )
     dispatch_job()
     return result.accounts
+
+
+def survey_answers_job() -> dict:
+    """Survey answers captured back from every vendor with a survey reader (app/programs/surveys.py); the accounts
+    that answered are rescored at once, so promoters and detractors enter their programs now."""
+    from app.programs.surveys import capture_answers
+    from connectors.registry import all_connectors
+
+    settings = Settings.from_env()
+    readers = {c.name: c.build_surveys(settings) for c in all_connectors() if c.surveys and c.configured(settings)}
+    if not readers:
+        return {"stored": 0}
+    engine = _engine(settings.database_url)
+    try:
+        result = capture_answers(engine, readers, load_programs(settings, engine), datetime.now())
+    finally:
+        for reader in readers.values():
+            reader.close()
+    if result.accounts:
+        rescore_job(result.accounts)
+    return {"stored": result.stored, "nps": result.nps, "csat": result.csat}
 
 
 def prune_webhook_events_job() -> int:
@@ -132,10 +164,15 @@ def process_webhooks(settings: Settings, engine, as_of: str | None = None) -> di
                 programs=load_programs(settings, engine))  # fmt: skip
 
     from app.history.segment import ingest_segment_events, segment_types
+    from app.programs.surveys import answers_announced
 
     policy = RetryPolicy.from_settings(settings)
+    with engine.connect() as conn:
+        answered = answers_announced(conn)
     segment = ingest_segment_events(engine, segment_types(settings.segment_mapping), policy=policy)
     result = process_received(engine, pull, rescore_accounts, policy=policy)
+    if answered:  # a reply to a survey or a rating: read the answers now, so the routing follows at once
+        survey_answers_job()
     if segment.accounts:
         rescore_accounts(segment.accounts)
     if result.accounts or segment.accounts:
@@ -171,6 +208,7 @@ SCHEDULE = (
     (dispatch_job, SCORE_QUEUE, 30, None),
     (release_actions_job, SCORE_QUEUE, 900, None),
     (program_tick_job, SCORE_QUEUE, 900, None),
+    (survey_answers_job, SYNC_QUEUE, 900, None),
     (sweep_job, SCORE_QUEUE, 300, None),
     (process_webhooks_job, SCORE_QUEUE, _settings.webhook_sweep_seconds, None),
     (incremental_sync_job, SYNC_QUEUE, _settings.sync_interval_seconds, None),

@@ -114,6 +114,12 @@ class Settings:
     programs_dir: Path | None = None
     task_budget_per_csm: int = 25
     messages_per_week: int = 2
+    # Quiet periods (engine/programs/quiet.py): no customer message on these weekdays (`sat,sun`), hours (`20-8`)
+    # or dates (`2026-12-24..2026-12-26,2027-01-01`), in the account's timezone (else the default); deferred.
+    quiet_weekdays: str = ""
+    quiet_hours: str = ""
+    quiet_blackouts: str = ""
+    default_timezone: str = "UTC"
     # Segment-compatible intake (/v1/track, ...): the write key senders use, and the import mapping whose
     # history.events.types maps event names to activity kinds (a name in mappings/import/ or a path).
     segment_write_key: str | None = field(default=None, repr=False)
@@ -193,6 +199,10 @@ class Settings:
             programs_dir=Path(env["CSE_PROGRAMS_DIR"]) if env.get("CSE_PROGRAMS_DIR") else None,
             task_budget_per_csm=int(env.get("CSE_TASK_BUDGET_PER_CSM", "25")),
             messages_per_week=int(env.get("CSE_MESSAGES_PER_WEEK", "2")),
+            quiet_weekdays=env.get("CSE_QUIET_WEEKDAYS", ""),
+            quiet_hours=env.get("CSE_QUIET_HOURS", ""),
+            quiet_blackouts=env.get("CSE_QUIET_BLACKOUTS", ""),
+            default_timezone=env.get("CSE_DEFAULT_TIMEZONE", "UTC"),
             segment_write_key=env.get("CSE_SEGMENT_WRITE_KEY") or None,
             segment_mapping=env.get("CSE_SEGMENT_MAPPING") or None,
         )

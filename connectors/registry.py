@@ -70,6 +70,10 @@ class Connector:
     rank: int = 100
     # "sandbox.<vendor>:start_sandbox": start_sandbox(book) -> a RunningSandbox context manager.
     sandbox: str | None = None
+    # Survey answers (connectors/surveys.py): a class with from_settings(settings) and answers(message_ids, since),
+    # and the webhook topics that announce one (the answers are then read at once, not at the next 15-minute run).
+    surveys: str | None = None
+    survey_topics: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("webhook_objects", "references", "also_fetch"):
@@ -94,6 +98,10 @@ class Connector:
         """The pusher on a client from `settings`; a pusher with its own settings (`from_settings`) reads them."""
         pusher, client = self.pusher_class(), resolve(self.client).from_settings(settings)
         return pusher.from_settings(client, settings) if hasattr(pusher, "from_settings") else pusher(client)
+
+    def build_surveys(self, settings: Any) -> Any:
+        """The vendor's survey-answer reader, or None when it reads none."""
+        return resolve(self.surveys)(settings) if self.surveys else None
 
     def fields_module(self) -> ModuleType:
         return importlib.import_module(self.fields)

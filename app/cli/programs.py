@@ -1,4 +1,4 @@
-"""`cse programs validate | list | show | history | save | report | tick`: the program definitions and outcomes."""
+"""`cse programs validate | list | show | history | save | report | tick | referral`: definitions and outcomes."""
 
 from __future__ import annotations
 
@@ -116,6 +116,30 @@ def tick() -> None:
     typer.echo(json.dumps(program_tick_job()))
 
 
+@programs_cli.command()
+def referral(
+    referrer: Annotated[str, typer.Option(help="The referring account: its key, domain or name.")],
+    company: Annotated[str, typer.Option(help="The referred company's name.")],
+    domain: Annotated[str | None, typer.Option(help="The referred company's web domain (matched first).")] = None,
+    program: Annotated[str | None, typer.Option(help="The program that asked for it, e.g. advocacy.")] = None,
+) -> None:
+    """Record a referral with its referrer; once the referred company is an account, its ARR is attributed to the
+    referrer and the program (shown by `cse programs report`)."""
+    from app.programs.referrals import attribute_referrals, find_account, record_referral
+
+    settings = Settings.from_env()
+    engine = _engine(settings)
+    now = datetime.now()
+    with engine.begin() as conn:
+        referrer_id = find_account(conn, referrer)
+        if referrer_id is None:
+            typer.echo(f"no account matches {referrer!r} (by key, domain or name)", err=True)
+            raise typer.Exit(1)
+        new = record_referral(conn, referrer_id, name=company, domain=domain, program=program, now=now)
+        attributed = attribute_referrals(conn, now)
+    typer.echo(f"referral {'recorded' if new else 'already recorded'}; {attributed} attributed now")
+
+
 def _percent(value: float | None) -> str:
     return "-" if value is None else f"{value:+.1%}" if value < 0 or value > 0 else "0.0%"
 
@@ -156,6 +180,10 @@ def report(as_json: Annotated[bool, typer.Option("--json", help="Print the repor
         typer.echo(f"  success {rate}, uplift {_percent(up['uplift'])}{interval}"
                    f"{' significant' if up['significant'] else ' not significant'}, revenue protected "
                    f"{figures['revenue_protected']:,.0f}, expansion won {figures['expansion_won']:,.0f}")  # fmt: skip
+        if figures["referral_revenue"]["referrals"]:
+            ref = figures["referral_revenue"]
+            typer.echo(f"  referrals {ref['referrals']:,}, became customers {ref['converted']:,}, referral revenue "
+                       f"{ref['revenue']:,.0f}")  # fmt: skip
         for step, kinds in sorted(figures["steps"].items()):
             typer.echo(f"    {step}: " + ", ".join(f"{k} {n:,}" for k, n in sorted(kinds.items())))
     if body["onboarding_milestones"]:

@@ -12,15 +12,16 @@ from __future__ import annotations
 from datetime import datetime
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Connection, Select, select
+from sqlalchemy import ColumnElement, Connection, Select, and_, select
 
 from app.store.bulk import fetch_frame
 from app.store.models import Contact
 
 
 def contact_is_eligible(now: datetime) -> ColumnElement[bool]:
-    """The condition a contact must meet to receive a customer-facing step at `now` (add new rules here)."""
-    return Contact.email.is_not(None)
+    """The condition a contact must meet to receive a customer-facing step at `now` (add new rules here): an email,
+    and not unsubscribed from email (Intercom's unsubscribed_from_emails)."""
+    return and_(Contact.email.is_not(None), Contact.unsubscribed.is_(False))
 
 
 def eligible_contacts(now: datetime, accounts: Select | None = None) -> Select:

@@ -15,9 +15,11 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Select, func, select
 
+from app.programs.contacts import apply_contact_rules
 from app.store.bulk import fetch_frame
 from app.store.models import Account, Action, ProgramEvent
 from engine.programs.definition import CUSTOMER_CHANNELS
+from engine.programs.quiet import QuietRules
 
 EVENTS = ProgramEvent.__table__
 URGENCY = {"low": 1.0, "normal": 2.0, "high": 3.0, "urgent": 4.0}
@@ -27,10 +29,11 @@ OPEN_TASK_DAYS = 14  # a task for the same problem within this many days counts 
 
 @dataclass
 class Limits:
-    """Contact hygiene and CSM capacity (settings CSE_MESSAGES_PER_WEEK, CSE_TASK_BUDGET_PER_CSM)."""
+    """Contact hygiene and CSM capacity (settings CSE_MESSAGES_PER_WEEK, CSE_TASK_BUDGET_PER_CSM, CSE_QUIET_*)."""
 
     messages_per_week: int = 2
     task_budget_per_csm: int = 25
+    quiet: QuietRules = QuietRules()
 
 
 def week_start(now: datetime) -> datetime:
@@ -99,12 +102,14 @@ def decide(
     conn: Connection, due: pd.DataFrame, accounts: Select, contacts: pd.DataFrame, now: datetime, limits: Limits
 ) -> pd.DataFrame:
     """Per due row (of the accounts `accounts` selects; `contacts` = eligibility.recipients of them): the
-    `outcome` (send, held, covered, deferred), the effective `channel` and, for a deferred row, `defer_until`."""
+    `outcome` (send, held, covered, suppressed, deferred), the effective `channel` and, for a deferred row,
+    `defer_until`."""
     due = due.copy()
     due["outcome"] = np.where(due["holdout"].fillna(False).astype(bool), "held", "send")
     due["defer_until"] = pd.NaT
     sending = due["outcome"] == "send"
     customer = sending & due["channel"].isin(CUSTOMER_CHANNELS)
+    customer = apply_contact_rules(conn, due, customer, accounts, contacts, now, limits.quiet)
     if customer.any():
         _route_by_reach(due, customer, contacts, now)
         rows = due[customer].assign(urgency=due["priority"].map(URGENCY))

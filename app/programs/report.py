@@ -11,6 +11,7 @@ import pandas as pd
 from sqlalchemy import Connection, func, select
 
 from app.programs.definitions import ActiveProgram
+from app.programs.referrals import referral_revenue
 from app.store.bulk import fetch_frame
 from app.store.models import Account, Action, ProgramEnrollment, ProgramEvent, ProgramMilestone
 from engine.programs.outcomes import program_outcomes
@@ -39,14 +40,17 @@ def step_counts(conn: Connection) -> dict[str, dict[str, dict[str, int]]]:
 
 def programs_report(conn: Connection, programs: dict[str, ActiveProgram]) -> dict:
     """Per program: entered, active, completed, exited by reason, success rate, uplift vs control with its
-    interval, revenue protected, expansion won, and per step how often it was sent."""
+    interval, revenue protected, expansion won, referral revenue, and per step how often it was sent."""
     frame = enrollment_frame(conn)
     steps = step_counts(conn)
+    referrals = referral_revenue(conn)
+    none = {"referrals": 0, "converted": 0, "revenue": 0.0}
     out = {}
-    for name in sorted(set(programs) | set(frame["program"])):
+    for name in sorted(set(programs) | set(frame["program"]) | (set(referrals) - {""})):
         rows = frame[frame["program"] == name]
         success = programs[name].program.success if name in programs else ("recovered",)
-        out[name] = {**program_outcomes(rows, tuple(success)), "steps": steps.get(name, {})}
+        out[name] = {**program_outcomes(rows, tuple(success)), "referral_revenue": referrals.get(name, none),
+                     "steps": steps.get(name, {})}  # fmt: skip
     return out
 
 

@@ -37,6 +37,7 @@ from sqlalchemy import (
 from app.programs.definitions import ActiveProgram
 from app.programs.eligibility import no_recipients, recipients
 from app.programs.hygiene import Limits, decide
+from app.programs.surveys import add_survey_columns
 from app.programs.texts import message_data, names_any, step_payloads
 from app.store.bulk import (
     chunked,
@@ -66,6 +67,7 @@ class TickResult:
     held: int = 0
     covered: int = 0
     deferred: int = 0
+    suppressed: int = 0
     completed: int = 0
     exited: int = 0
     outbox_rows: int = 0
@@ -122,6 +124,7 @@ def enroll(conn: Connection, programs: dict[str, ActiveProgram], scored: pd.Data
         return {}
     take_lock(conn)
     frame = condition_frame(scored)
+    add_survey_columns(conn, frame, now)
     ids = [int(i) for i in frame.index]
     counts: dict[str, dict[str, int]] = {}
     for name, active in programs.items():
@@ -275,7 +278,7 @@ def _exit_churned(conn: Connection, now: datetime) -> int:
     return count
 
 
-EVENT_KIND = {"send": "step_sent", "held": "step_held", "covered": "step_covered"}
+EVENT_KIND = {"send": "step_sent", "held": "step_held", "covered": "step_covered", "suppressed": "step_suppressed"}
 
 
 def _next_positions(programs: dict[str, ActiveProgram], due: pd.DataFrame, now: datetime) -> pd.DataFrame:
@@ -400,6 +403,7 @@ def advance(conn: Connection, programs: dict[str, ActiveProgram], now: datetime,
         result.held += int(counts.get("held", 0))
         result.covered += int(counts.get("covered", 0))
         result.deferred += int(counts.get("deferred", 0))
+        result.suppressed += int(counts.get("suppressed", 0))
         for key, n in due[due["outcome"] == "send"].groupby(["program", "key"]).size().items():
             result.by_step[":".join(key)] = result.by_step.get(":".join(key), 0) + int(n)
         if (due["outcome"] == "deferred").all():

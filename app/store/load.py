@@ -40,9 +40,10 @@ from engine.canonical import EventKind
 ACCOUNT_FIELDS = (
     "key", "name", "domain", "segment", "plan", "arr", "seats_purchased", "seats_active", "api_limit",
     "api_used", "storage_limit_gb", "storage_used_gb", "customer_since", "renewal_date", "owner",
-    "lifecycle_stage", "status", "churned_at", "roi_pct", "goal_attainment", "first_value_at",
+    "lifecycle_stage", "status", "churned_at", "roi_pct", "goal_attainment", "first_value_at", "timezone",
+    "referred_by",
 )  # fmt: skip
-CONTACT_FIELDS = ("email", "name", "role", "is_champion", "is_exec_sponsor", "last_seen")
+CONTACT_FIELDS = ("email", "name", "role", "is_champion", "is_exec_sponsor", "last_seen", "unsubscribed")
 EVENT_FIELDS = (
     "account_id", "contact_id", "occurred_at", "kind", "feature", "count", "value", "source", "external_id",
 )  # fmt: skip

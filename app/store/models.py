@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -56,6 +57,10 @@ class Account(Base):
     first_value_at: Mapped[date | None] = mapped_column(Date)
     first_activity_at: Mapped[date | None] = mapped_column(Date)
     updated_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # IANA name (e.g. Europe/Berlin): quiet periods are in the account's local time (CSE_DEFAULT_TIMEZONE when None).
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    # Who referred this company (the referrer's account key, domain or name, as a CRM field holds it).
+    referred_by: Mapped[str | None] = mapped_column(String(255))
 
 
 class ExternalId(Base):
@@ -98,6 +103,8 @@ class Contact(Base):
     is_champion: Mapped[bool] = mapped_column(Boolean, default=False)
     is_exec_sponsor: Mapped[bool] = mapped_column(Boolean, default=False)
     last_seen: Mapped[datetime | None] = mapped_column(DateTime)
+    # Unsubscribed from email (Intercom's unsubscribed_from_emails): no program message goes to this contact.
+    unsubscribed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class ActivityEvent(Base):
@@ -513,6 +520,45 @@ class ProgramMilestone(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
     milestone: Mapped[str] = mapped_column(String(48), primary_key=True)
     met_on: Mapped[date] = mapped_column(Date)
+
+
+class SurveyAnswer(Base):
+    """One NPS (0-10) or CSAT (1-5) answer, per contact and account, as captured back from the vendor
+    (app/programs/surveys.py); (vendor, external_id) dedupes a re-read."""
+
+    __tablename__ = "survey_answers"
+    __table_args__ = (UniqueConstraint("vendor", "external_id"),
+                      Index("ix_survey_answers_account_at", "account_id", "answered_at"))  # fmt: skip
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(8))  # nps, csat
+    score: Mapped[float] = mapped_column(Float)
+    answered_at: Mapped[datetime] = mapped_column(DateTime)
+    vendor: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str] = mapped_column(String(128))
+    message_id: Mapped[str | None] = mapped_column(String(128))  # the survey message it answers, if any
+    remark: Mapped[str | None] = mapped_column(Text)
+
+
+class Referral(Base):
+    """A referral with its referrer; once the referred company is an account, its ARR is attributed to the referrer
+    (app/programs/referrals.py)."""
+
+    __tablename__ = "referrals"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    referrer_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    referred_name: Mapped[str | None] = mapped_column(String(255))
+    referred_domain: Mapped[str | None] = mapped_column(String(255))
+    program: Mapped[str | None] = mapped_column(String(64))  # the program that asked for it (e.g. advocacy)
+    source: Mapped[str] = mapped_column(String(16))  # crm (a referred-by field), program, manual
+    recorded_at: Mapped[datetime] = mapped_column(DateTime)
+    dedupe_key: Mapped[str] = mapped_column(String(255), unique=True)
+    referred_account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+    attributed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    arr_attributed: Mapped[float | None] = mapped_column(Float)
 
 
 class SubscriptionTerm(Base):

@@ -40,7 +40,7 @@ def load_contact_batch(conn: Connection, vendor: str, batch: MappedBatch, entry:
         for column in columns:
             previous = frame["email"].map(lambda e, c=column: stored.get(e, {}).get(c))
             frame[column] = frame[column].where(frame[column].notna(), previous)
-        for flag in ("is_champion", "is_exec_sponsor"):
+        for flag in ("is_champion", "is_exec_sponsor", "unsubscribed"):
             if flag in frame:
                 frame[flag] = frame[flag].where(frame[flag].notna(), False)
         account_ids = {key: aid for aid, key in resolved.values()}

@@ -27,4 +27,6 @@ CONNECTOR = Connector(
     messages=True,
     rank=2,
     sandbox="sandbox.intercom:start_sandbox",
+    surveys="connectors.intercom.surveys:IntercomSurveys.from_settings",
+    survey_topics=("conversation.user.replied", "conversation.rating.added"),
 )

@@ -78,6 +78,8 @@ ACCOUNT_SCHEMA = _fields(
     F("roi_pct", "number", "customer-reported ROI, percent"),
     F("goal_attainment", "number", "share (0-1) of success goals met"),
     F("first_value_at", "date", "day the customer first got value (else derived from first_value milestones)"),
+    F("timezone", "string", "IANA timezone (e.g. Europe/Berlin): quiet periods are in the account's local time"),
+    F("referred_by", "string", "who referred this company: the referrer's account key, domain or name"),
 )
 CONTACT_SCHEMA = _fields(
     F("email", "email", "the identity contacts share across vendors", required=True),
@@ -86,6 +88,7 @@ CONTACT_SCHEMA = _fields(
     F("is_champion", "boolean", "internal champion"),
     F("is_exec_sponsor", "boolean", "executive sponsor"),
     F("last_seen", "datetime", "last activity"),
+    F("unsubscribed", "boolean", "unsubscribed from email: no program message goes to this contact"),
 )
 EVENT_SCHEMA = _fields(
     F("occurred_at", "datetime", "when it happened", required=True),

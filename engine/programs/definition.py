@@ -26,10 +26,12 @@ from engine.conditions import CONDITION_COLUMNS
 from engine.expressions import ExpressionError, parse_condition
 from engine.programs import program_files
 from engine.programs.render import MESSAGE_FIELDS
+from engine.programs.surveys import SURVEY_COLUMNS
 from engine.yaml_lines import line_of
 
 __all__ = [
     "CHANNELS",
+    "COLUMNS",
     "CUSTOMER_CHANNELS",
     "EXIT_REASONS",
     "INTERNAL_WORDS",
@@ -49,6 +51,8 @@ INTERNAL_WORDS = (
     "red account",
 )  # fmt: skip
 _TEMPLATE_FIELDS = frozenset(MESSAGE_FIELDS)
+# What a program's conditions may read: the scored account columns and the latest survey answers.
+COLUMNS = {**CONDITION_COLUMNS, **SURVEY_COLUMNS}
 
 _Key = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,47}$")]
 _Condition = Annotated[str, Field(min_length=1, max_length=2000)]
@@ -73,12 +77,15 @@ class Step(_Strict):
     tier: _Key | None = None
     priority: Literal["low", "normal", "high", "urgent"] = "normal"
     problem: _Key | None = None  # tasks for the same problem and account are not stacked (one open task)
+    survey: Literal["nps", "csat"] | None = None  # the message asks this; the answers are captured back
     text: dict[_Key, Text]
 
     @model_validator(mode="after")
     def _has_default(self) -> Step:
         if "default" not in self.text:
             raise ValueError("text needs a `default` variant (used when no audience matches)")
+        if self.survey and self.channel not in CUSTOMER_CHANNELS:
+            raise ValueError(f"a survey step asks the customer: channel must be one of {', '.join(CUSTOMER_CHANNELS)}")
         return self
 
 
@@ -165,7 +172,7 @@ def _checks(program: Program) -> list[tuple[tuple[str | int, ...], str]]:
     conditions += [(("tiers", i, "when"), tier.when) for i, tier in enumerate(program.tiers)]
     for loc, text in conditions:
         try:
-            parse_condition(text, CONDITION_COLUMNS)
+            parse_condition(text, COLUMNS)
         except ExpressionError as error:
             out.append((loc, f"{text!r}: {error}"))
     last_offset: dict[str, float] = {}

@@ -12,9 +12,10 @@ import numpy as np
 import pandas as pd
 
 from engine.canonical import METRIC_COLUMNS, SIGNAL_COLUMNS
-from engine.conditions import CONDITION_COLUMNS, SCORED_COLUMNS, risk_of
+from engine.conditions import SCORED_COLUMNS, risk_of
 from engine.expressions import parse_condition
-from engine.programs.definition import Program
+from engine.programs.definition import COLUMNS, Program
+from engine.programs.surveys import SURVEY_COLUMNS
 
 STEP_COLUMNS = ("program", "tier", "step", "key", "channel", "day", "after", "priority", "problem", "last")
 
@@ -22,7 +23,7 @@ STEP_COLUMNS = ("program", "tier", "step", "key", "channel", "day", "after", "pr
 def condition_frame(scored: pd.DataFrame) -> pd.DataFrame:
     """The scored accounts with every column a condition may read (missing ones as NaN) and `risk` derived."""
     frame = scored.copy()
-    for column in (*METRIC_COLUMNS, *SIGNAL_COLUMNS, *SCORED_COLUMNS):
+    for column in (*METRIC_COLUMNS, *SIGNAL_COLUMNS, *SCORED_COLUMNS, *SURVEY_COLUMNS):
         if column not in frame and column != "risk":
             frame[column] = np.nan
     frame["risk"] = risk_of(frame)
@@ -32,7 +33,7 @@ def condition_frame(scored: pd.DataFrame) -> pd.DataFrame:
 
 
 def _holds(text: str, frame: pd.DataFrame) -> np.ndarray:
-    return parse_condition(text, CONDITION_COLUMNS).evaluate(frame).to_numpy(dtype=bool)
+    return parse_condition(text, COLUMNS).evaluate(frame).to_numpy(dtype=bool)
 
 
 def membership(program: Program, frame: pd.DataFrame) -> pd.DataFrame:

@@ -262,6 +262,11 @@ def create_app(state: IntercomState | Workspace | None = None) -> Flask:
     def search_conversations() -> Response:
         return jsonify(ws.search("conversations", body()))
 
+    @app.get("/conversations/<conversation_id>")
+    def retrieve_conversation(conversation_id: str) -> Response:
+        with ws.lock:
+            return jsonify(ws.render_conversation(ws.get_conversation(conversation_id), with_parts=True))
+
     @app.post("/conversations")
     def create_conversation() -> Response:
         data = body()

@@ -118,7 +118,7 @@ class Listing:
                     self._snapshots.pop(next(iter(self._snapshots)))
                 start = bisect.bisect_right([self._seq[i] for i in hits], after) if after >= 0 else 0
             chunk = [i for i in hits[start : start + per_page] if i in records]
-            render = self.render_contact if what == "contacts" else dict
+            render = self.render_contact if what == "contacts" else self.render_conversation
             data = [render(records[i]) for i in chunk]
             more = start + per_page < len(hits)
             last = start + per_page - 1

@@ -69,7 +69,9 @@ CONVERSATION_FIELDS: dict[str, str] = {
     "source.author.email": "string", "source.url": "string", "contact_ids": "string", "teammate_ids": "string",
     "admin_assignee_id": "integer", "team_assignee_id": "integer", "channel_initiated": "string",
     "open": "boolean", "read": "boolean", "state": "string", "waiting_since": "date", "snoozed_until": "date",
-    "tag_ids": "string", "priority": "string",
+    "tag_ids": "string", "priority": "string", "conversation_rating.requested_at": "date",
+    "conversation_rating.replied_at": "date", "conversation_rating.score": "integer",
+    "conversation_rating.remark": "string", "conversation_rating.contact_id": "string",
 }  # fmt: skip
 
 

@@ -186,4 +186,20 @@ def conversation_value(conversation: Mapping[str, Any], path: str) -> Any:
         return [t["id"] for t in conversation["teammates"]["teammates"]]
     if path == "tag_ids":
         return [t["id"] for t in conversation["tags"]["tags"]]
+    if path.startswith("conversation_rating."):
+        return rating_value(conversation, path)
     return dig(conversation, path)
+
+
+HIDDEN = "_"  # record keys starting with this are the sandbox's own bookkeeping, never served
+
+
+def rating_value(conversation: Mapping[str, Any], path: str) -> Any:
+    """A searchable `conversation_rating.*` field: 2.11's rating object shows `rating`, `remark`, `created_at` (when
+    it was requested) and `contact`; when it was given is kept aside (sandbox/intercom/replies.py)."""
+    rating = conversation.get("conversation_rating") or {}
+    if path == "conversation_rating.replied_at":
+        return conversation.get(HIDDEN + "rating_replied_at")
+    if path == "conversation_rating.contact_id":
+        return (rating.get("contact") or {}).get("id")
+    return rating.get({"score": "rating", "requested_at": "created_at"}.get(path.split(".", 1)[1], "remark"))

@@ -31,6 +31,7 @@ from typing import Any
 
 from sandbox.intercom.events import EventsApi, EventStore
 from sandbox.intercom.listing import Listing, Scroll
+from sandbox.intercom.replies import Replies
 from sandbox.intercom.seed import Seeding
 from sandbox.intercom.values import (
     APP_ID,
@@ -46,7 +47,7 @@ from sandbox.intercom.values import (
 
 
 @dataclass
-class Workspace(Seeding, Listing, EventsApi):
+class Workspace(Seeding, Listing, EventsApi, Replies):
     """Intercom's state for one app. `clock` drives record timestamps and the 90-day event list window;
     `event_list_days=None` lifts that window (Intercom lists only events younger than 90 days)."""
 
@@ -222,6 +223,11 @@ class Workspace(Seeding, Listing, EventsApi):
             for name in ("last_seen_at", "signed_up_at"):
                 if name in fields:
                     contact[name] = None if fields[name] is None else int_field(fields[name], name)
+            if "unsubscribed_from_emails" in fields:
+                if not isinstance(fields["unsubscribed_from_emails"], bool):
+                    raise ApiError(400, "parameter_invalid", "unsubscribed_from_emails must be a boolean",
+                                   "unsubscribed_from_emails")  # fmt: skip
+                contact["unsubscribed_from_emails"] = fields["unsubscribed_from_emails"]
             if fields.get("email"):
                 email = str(fields["email"])
                 self._contact_by_email.pop(str(contact["email"]).lower(), None)

@@ -1,7 +1,7 @@
 """web app speed: the current-score table (each account's latest score) and the book per scoring day, backfilled
 
 Revision ID: 0017
-Revises: 0015
+Revises: 0016
 Create Date: 2026-12-04 17:30:00
 
 The backfill fills current_scores from the whole score history and records the book (book_days, its splits and
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0017"
-down_revision = "0015"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
