@@ -73,14 +73,16 @@ def account_of(store, contact_id_in_intercom: str, workspace) -> int:
 
 
 def could_promote(store, messages, workspace, answered: datetime) -> list[dict]:
-    """Messages to accounts healthy at AS_OF whose answer at `answered` will be their latest survey answer."""
+    """Messages to accounts healthy at AS_OF with ROI shown (advocacy's other entry conditions) whose answer at
+    `answered` will be their latest survey answer."""
     score(store, AS_OF, {})
     with store.connect() as conn:
         bands = dict(conn.execute(select(Score.account_id, Score.band).order_by(Score.as_of)).all())
+        roi_shown = set(conn.execute(select(Account.id).where(Account.roi_pct >= 100)).scalars())
         later = set(conn.execute(select(ActivityEvent.account_id).where(
             ActivityEvent.kind == "survey_response", ActivityEvent.occurred_at >= answered)).scalars())  # fmt: skip
     accounts = [account_of(store, m["to"], workspace) for m in messages]
-    return [m for m, a in zip(messages, accounts, strict=True) if bands.get(a) == "healthy" and a not in later]
+    return [m for m, a in zip(messages, accounts, strict=True) if bands.get(a) == "healthy" and a in roi_shown and a not in later]
 
 
 def test_survey_replies_and_ratings_are_stored_and_route_promoters_and_detractors(intercom_linked):
