@@ -125,7 +125,7 @@ def test_the_migration_backfills_both_from_the_history(demo):
             score_and_store(conn, day, config)
         expected_current = _current(conn)
         expected_days = {day: _book_day(conn, day) for day in days[1:]}  # the backfill keeps the trend's 90 days
-    command.downgrade(alembic_config(demo), "0012")
+    command.downgrade(alembic_config(demo), "0016")  # the revision before the current-score tables
     upgrade_schema(demo)
     with demo.connect() as conn:
         assert _current(conn) == expected_current
