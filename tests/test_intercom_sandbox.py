@@ -1,5 +1,5 @@
 """The Intercom sandbox, held to the vendor: the official SDK talks to it over loopback, and every response it
-receives is validated against Intercom's own OpenAPI description (../shared/specs/intercom, API 2.11)."""
+receives is validated against Intercom's own OpenAPI description (sandbox/intercom/specs, API 2.11)."""
 
 from __future__ import annotations
 

@@ -82,7 +82,8 @@ def could_promote(store, messages, workspace, answered: datetime) -> list[dict]:
         later = set(conn.execute(select(ActivityEvent.account_id).where(
             ActivityEvent.kind == "survey_response", ActivityEvent.occurred_at >= answered)).scalars())  # fmt: skip
     accounts = [account_of(store, m["to"], workspace) for m in messages]
-    return [m for m, a in zip(messages, accounts, strict=True) if bands.get(a) == "healthy" and a in roi_shown and a not in later]
+    admitted = {a for a in accounts if bands.get(a) == "healthy" and a in roi_shown and a not in later}
+    return [m for m, a in zip(messages, accounts, strict=True) if a in admitted]
 
 
 def test_survey_replies_and_ratings_are_stored_and_route_promoters_and_detractors(intercom_linked):

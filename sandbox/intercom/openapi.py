@@ -1,4 +1,4 @@
-"""Check HTTP responses against Intercom's own OpenAPI description (../shared/specs/intercom/, API 2.11).
+"""Check HTTP responses against Intercom's own OpenAPI description (sandbox/intercom/specs/, API 2.11).
 
 This is how the sandbox is held to the vendor rather than to our connector: tests hang `ResponseChecker.check`
 on the httpx client the official SDK uses, so every response the SDK receives is validated against the response
@@ -33,10 +33,8 @@ from urllib.parse import urlparse
 
 import yaml
 
-# ../shared/specs/intercom next to the checkout; CSE_INTERCOM_SPECS points elsewhere (a git worktree, a CI cache).
-SPEC_DIR = Path(
-    os.environ.get("CSE_INTERCOM_SPECS") or Path(__file__).resolve().parents[3] / "shared" / "specs" / "intercom"
-)
+# Intercom's own descriptions, copied with their licence into specs/; CSE_INTERCOM_SPECS points elsewhere.
+SPEC_DIR = Path(os.environ.get("CSE_INTERCOM_SPECS") or Path(__file__).resolve().parent / "specs")
 SPEC_2_11 = SPEC_DIR / "intercom-api-2.11.yaml"
 SPEC_2_16 = SPEC_DIR / "intercom-api-2.16.yaml"
 ERRATA = (
