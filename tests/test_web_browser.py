@@ -33,6 +33,7 @@ from tests.conftest import service_missing
 
 selenium = pytest.importorskip("selenium")
 from selenium import webdriver  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
@@ -153,7 +154,25 @@ def submit(browser, css: str) -> None:
     """Click a form's button and wait for the page it posts to (or redirects to) to replace this one."""
     old = browser.find_element(By.TAG_NAME, "html")
     browser.find_element(By.CSS_SELECTOR, css).click()
-    _wait(browser, ec.staleness_of(old))
+    _wait(browser, _replaced(old))
+
+
+def _replaced(old):
+    """`ec.staleness_of`, also for the answer newer ChromeDriver gives for a node of a page that has gone
+    ("Node with given id does not belong to the document"), which Selenium does not map to a stale element."""
+
+    def gone(_browser) -> bool:
+        try:
+            old.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as error:
+            if "does not belong to the document" in str(error):
+                return True
+            raise
+        return False
+
+    return gone
 
 
 def shoot(browser, name: str) -> None:
