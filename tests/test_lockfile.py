@@ -38,7 +38,7 @@ def test_every_pin_carries_hashes_and_no_local_index():
 
 
 def test_the_deployment_docs_install_from_the_lock():
-    assert "pip install --require-hashes -r requirements.lock" in (ROOT / "README.md").read_text()
+    assert "pip install --require-hashes -r requirements.lock" in (ROOT / "docs" / "operations.md").read_text()
 
 
 def test_the_build_requires_a_setuptools_past_cve_2025_47273():

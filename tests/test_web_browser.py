@@ -4,7 +4,7 @@ One module-wide world: a demo book loaded and scored by the `cse` CLI into SQLit
 HubSpot sandbox (so the mapping editor's preview pulls live records and a saved mapping changes what `cse sync`
 stores), an admin and a CSM, and the web app served over loopback. Every page visited is checked for JavaScript
 console errors. With CSE_SHOOT_SCREENSHOTS=1 the dashboard, an account page and the mapping editor are saved to
-docs/screenshots/ (the README shows them).
+docs/screenshots/ (docs/web-app.md shows them).
 """
 
 from __future__ import annotations
