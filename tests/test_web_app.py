@@ -22,6 +22,7 @@ from app.settings import Settings
 from app.store.active import accounts_active_on
 from app.store.book_days import month_starts, next_month
 from app.store.models import Account, AccountDay, Action, AuditEntry, BandOverride, CurrentScore, Score
+from app.store.open_tasks import open_since
 from app.users import UserError, add_user, authenticate, set_password
 from app.web import book, create_app
 from engine.health_config import default_health_config
@@ -200,7 +201,7 @@ def test_open_tasks_count_the_crm_tasks_planned_for_each_csm_whatever_their_deli
         tasks = (Action.kind == "crm_task") & Action.account_id.in_(ids)
         first = conn.scalar(select(func.min(Action.id)).where(tasks))
         conn.execute(update(Action).where(tasks).values(status="done"))
-        old = datetime.combine(AS_OF - timedelta(days=book.OPEN_TASK_DAYS + 1), datetime.min.time())
+        old = open_since(AS_OF) - timedelta(seconds=1)
         conn.execute(update(Action).where(Action.id == first).values(created_at=old))
     with store.connect() as conn:
         mine = book.book_figures(conn, AS_OF, book.BookFilter(owner=owner))["workload"]

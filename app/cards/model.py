@@ -15,10 +15,10 @@ from sqlalchemy.orm import aliased
 
 from app.cards.overrides import active_override_filter
 from app.store.models import Account, Action, ActivityEvent, BandOverride, ExternalId, ProgramEnrollment, Score
+from app.store.open_tasks import open_since, open_task
 from engine.canonical import BANDS_BEST_FIRST, EventKind, Factor
 
 LIST_LIMIT = 5
-OPEN_TASK_STATUSES = ("planned", "released")
 TOUCHPOINT_SOURCE = "card"  # activity events logged from a card carry this source
 TOUCHPOINT_KINDS = {"meeting": EventKind.MEETING, "call": EventKind.MEETING, "email": EventKind.OUTREACH}
 BAND_LABELS = {"healthy": "Healthy", "at_risk": "At risk", "critical": "Critical", "churning": "Churning"}
@@ -41,6 +41,7 @@ GRADUATION_DAYS = 90
 # than running them.
 ACCOUNT_ID = bindparam("account_id", type_=Integer)
 NOW = bindparam("now", type_=DateTime)
+OPEN_SINCE = bindparam("open_since", type_=DateTime)
 
 
 def _latest_score_id():
@@ -105,7 +106,7 @@ def _lists_query():
     tasks = (
         select(literal("task").label("section"), Action.payload["title"].as_string().label("title"),
                Action.status.label("status"), Action.due.label("at"), Action.playbook.label("detail"))
-        .where(Action.account_id == ACCOUNT_ID, Action.kind == "crm_task", Action.status.in_(OPEN_TASK_STATUSES))
+        .where(Action.account_id == ACCOUNT_ID, open_task(OPEN_SINCE))
         .order_by(Action.due.desc(), Action.id.desc())
         .limit(LIST_LIMIT)
     )  # fmt: skip
@@ -209,9 +210,10 @@ def _health(row) -> dict[str, Any]:
     }
 
 
-def _lists(conn: Connection, account_id: int) -> dict[str, list[dict]]:
+def _lists(conn: Connection, account_id: int, today: date) -> dict[str, list[dict]]:
     tasks, enrollments, touchpoints = [], [], []
-    for section, title, status, at, detail in conn.execute(LISTS_QUERY, {"account_id": account_id}):
+    params = {"account_id": account_id, "open_since": open_since(today)}
+    for section, title, status, at, detail in conn.execute(LISTS_QUERY, params):
         if section == "task":
             tasks.append({"title": title, "status": status, "due": _iso(at), "playbook": detail})
         elif section == "enrollment":
@@ -240,7 +242,7 @@ def build_card(
     row = conn.execute(HEADER_QUERY, {"account_id": account_id, "now": now}).first()
     if row is None:
         return None
-    lists = _lists(conn, row.id)
+    lists = _lists(conn, row.id, now.date())
     return {
         "account": {
             "id": row.id, "key": row.key, "name": row.name, "owner": row.owner, "segment": row.segment,

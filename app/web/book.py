@@ -10,7 +10,7 @@ each account joined to its row in the current-score table.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, func, select
@@ -18,12 +18,12 @@ from sqlalchemy import Connection, func, select
 from app.store.active import accounts_active_on
 from app.store.book_days import GRADUATION_DAYS
 from app.store.models import Account, Action, BookDay, BookDayMonth, BookDaySplit, CurrentScore
+from app.store.open_tasks import open_since, open_task
 from engine.canonical import BANDS_BEST_FIRST
 
 BAND_NAMES = tuple(band.value for band in BANDS_BEST_FIRST)
 RISK_BANDS = ("at_risk", "critical", "churning")
 HEALTH_BUCKETS = 10  # 0-9, 10-19, ... 90-100 (book_day_splits' values)
-OPEN_TASK_DAYS = 14  # a CRM task counts as open this long after it was planned (the programs' window too)
 
 
 @dataclass(frozen=True)
@@ -150,17 +150,10 @@ def book_figures(conn: Connection, as_of: date, flt: BookFilter) -> dict[str, An
 
 
 def _open_tasks(conn: Connection, as_of: date, flt: BookFilter) -> dict[str | None, int]:
-    """CRM tasks planned for each CSM's accounts (in the filtered book) over the last OPEN_TASK_DAYS days.
-
-    A task's status says where it went, not whether it is done: `planned` and `released` wait for the outbox,
-    `done` was delivered to the CRM (where it stays open: completion is not read back), `no_target` had no CRM
-    to go to and is only on the account page. None of them is closed, so every status counts; age alone
-    retires a task, on the window the programs also treat a task as open (app/programs/tick.py).
-    """
-    since = datetime.combine(as_of - timedelta(days=OPEN_TASK_DAYS), time.min)
+    """Open CRM tasks (app/store/open_tasks.py, the account card's definition) of each CSM's accounts in the
+    filtered book, open on the book's day."""
     query = book_rows(as_of, latest_scores(), flt, Account.owner, func.count(), join=None)
-    query = query.join(Action, Action.account_id == Account.id)
-    query = query.where(Action.kind == "crm_task", Action.created_at >= since)
+    query = query.join(Action, Action.account_id == Account.id).where(open_task(open_since(as_of)))
     return dict(conn.execute(query.group_by(Account.owner)).all())
 
 
