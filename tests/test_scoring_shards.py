@@ -23,8 +23,7 @@ from app.store.models import ScoreRun, ScoreShard
 from app.writeback.outbox import release_due_actions
 from engine.health_config import load_health_config
 from engine.programs import DEFAULT_PROGRAMS_DIR
-from sandbox.redis_server import throwaway_redis
-from tests.conftest import _drop_schema, _postgres_engine, service_missing
+from tests.conftest import _drop_schema, _postgres_engine
 from tests.scale_support import AS_OF, load_linked_book, run_outcome
 
 
@@ -42,16 +41,7 @@ def postgres():
 
 
 @pytest.fixture
-def redis_url():
-    try:
-        with throwaway_redis() as url:
-            yield url
-    except FileNotFoundError as error:
-        service_missing("redis-server (for a throwaway instance)", error)
-
-
-@pytest.fixture
-def sharding(postgres, redis_url, tmp_path, monkeypatch):
+def sharding(postgres, throwaway_redis_url, tmp_path, monkeypatch):
     """The linked book in PostgreSQL, the unsharded run's outcome (rolled back), and the workers' environment."""
     load_linked_book(postgres)
     with postgres.connect() as conn, conn.begin() as transaction:
@@ -61,7 +51,7 @@ def sharding(postgres, redis_url, tmp_path, monkeypatch):
         release_due_actions(conn, datetime.combine(AS_OF, datetime.max.time()))
         expected = run_outcome(conn)
         transaction.rollback()
-    env = {"DATABASE_URL": postgres.url.render_as_string(hide_password=False), "REDIS_URL": redis_url,
+    env = {"DATABASE_URL": postgres.url.render_as_string(hide_password=False), "REDIS_URL": throwaway_redis_url,
            "CSE_DATA_DIR": str(tmp_path), "CSE_SCORE_CHUNK_ACCOUNTS": "1"}  # fmt: skip
     for key, value in env.items():
         monkeypatch.setenv(key, value)

@@ -7,8 +7,6 @@ import redis
 from rq import Queue
 
 from app.webhook_events.processing import RecentlyScheduled, release_coalescing, schedule_processing_on_redis
-from sandbox.redis_server import throwaway_redis
-from tests.conftest import service_missing
 
 
 def _job() -> None:  # what the queue would run; never run here
@@ -16,13 +14,11 @@ def _job() -> None:  # what the queue would run; never run here
 
 
 @pytest.fixture
-def queue():
-    try:
-        with throwaway_redis() as url:
-            connection = redis.Redis.from_url(url)
-            yield connection, Queue("score", connection=connection)
-    except FileNotFoundError as error:
-        service_missing("redis-server (for a throwaway instance)", error)
+def queue(throwaway_redis_url):
+    """A redis-server of the test's own (conftest), with the score queue on it."""
+    connection = redis.Redis.from_url(throwaway_redis_url)
+    yield connection, Queue("score", connection=connection)
+    connection.close()
 
 
 def test_a_burst_schedules_one_run_and_the_next_burst_another(queue):
