@@ -18,7 +18,7 @@ from app.scoring import score_and_store
 from app.store.active import accounts_active_on
 from app.store.book_days import record_book_day
 from app.store.db import alembic_config, upgrade_schema
-from app.store.models import Account, BookDay, CurrentScore, Score
+from app.store.models import Account, BookDay, BookDayMonth, BookDaySplit, CurrentScore, Score
 from app.web import book
 from engine.canonical import FACTORS
 from engine.health_config import load_health_config
@@ -47,6 +47,17 @@ def _current(conn) -> dict[int, tuple]:
 def _book_day(conn, day) -> dict[tuple, tuple]:
     rows = conn.execute(select(BookDay.__table__).where(BookDay.as_of == day))
     return {(r.segment, r.owner, r.band): (r.accounts, round(r.health_sum, 6), r.health_n) for r in rows}
+
+
+def _recorded(conn, day) -> dict[str, set[tuple]]:
+    """Every row of the day in the three book tables, floats rounded (sums may be added in another order)."""
+    return {
+        table.__tablename__: {
+            tuple(round(v, 6) if isinstance(v, float) else v for v in row)
+            for row in conn.execute(select(table.__table__).where(table.as_of == day))
+        }
+        for table in (BookDay, BookDaySplit, BookDayMonth)
+    }
 
 
 def _book_day_from_history(conn, day) -> dict[tuple, tuple]:
@@ -124,12 +135,13 @@ def test_the_migration_backfills_both_from_the_history(demo):
         for day in days:
             score_and_store(conn, day, config)
         expected_current = _current(conn)
-        expected_days = {day: _book_day(conn, day) for day in days[1:]}  # the backfill keeps the trend's 90 days
+        expected_days = {day: _recorded(conn, day) for day in days[1:]}  # the backfill keeps the trend's 90 days
+    assert all(rows for tables in expected_days.values() for rows in tables.values())
     command.downgrade(alembic_config(demo), "0016")  # the revision before the current-score tables
     upgrade_schema(demo)
     with demo.connect() as conn:
         assert _current(conn) == expected_current
-        assert {day: _book_day(conn, day) for day in days[1:]} == expected_days
+        assert {day: _recorded(conn, day) for day in days[1:]} == expected_days
         assert _book_day(conn, days[0]) == {}
 
 
