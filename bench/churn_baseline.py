@@ -9,6 +9,10 @@ features = events per type over the last 30 days, the plan's MRR and seats, tenu
 ends within the horizon with no successor (churn), total MRR rises within the horizon (upsell); sklearn's
 HistGradientBoostingClassifier on the earlier dates, ROC-AUC on the later ones (the same 30 % of dates, training
 dates a horizon before the first test date).
+
+Each ROC-AUC is printed with its test positives and a 95 % interval (Hanley & McNeil's standard error): with a
+few dozen churners in the test period the interval is ±0.1 or wider, and a difference inside the intervals is
+noise, not a result (see docs/history.md).
 """
 
 from __future__ import annotations
@@ -76,20 +80,48 @@ def split(dates: list[pd.Timestamp], horizon: int, test_share: float = 0.3) -> t
     return [d for d in dates if d <= test[0] - pd.Timedelta(days=horizon)], test
 
 
-def baseline(data: Path, horizon: int) -> dict[str, float | None]:
+def auc_interval(auc: float | None, positives: int, negatives: int, z: float = 1.96) -> list[float] | None:
+    """ROC-AUC ± z standard errors (Hanley & McNeil 1982), clipped to [0, 1]; None without both classes."""
+    if auc is None or math.isnan(auc) or positives < 1 or negatives < 1:
+        return None
+    q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
+    spread = auc * (1 - auc) + (positives - 1) * (q1 - auc**2) + (negatives - 1) * (q2 - auc**2)
+    var = spread / (positives * negatives)
+    se = math.sqrt(max(var, 0.0))
+    return [round(max(0.0, auc - z * se), 3), round(min(1.0, auc + z * se), 3)]
+
+
+def resolved(ours: list[float] | None, theirs: list[float] | None) -> bool | None:
+    """Whether two ROC-AUCs differ beyond noise: their 95 % intervals do not overlap (conservative)."""
+    if ours is None or theirs is None:
+        return None
+    return ours[0] > theirs[1] or theirs[0] > ours[1]
+
+
+def baseline(data: Path, horizon: int) -> dict[str, dict]:
     panel = baseline_panel(data, horizon)
     train_dates, test_dates = split(sorted(panel["as_of"].unique()), horizon)
     train, test = panel[panel["as_of"].isin(train_dates)], panel[panel["as_of"].isin(test_dates)]
     features = [c for c in panel.columns if c not in ("account_id", "as_of", "churned", "upsold")
                 and train[c].notna().any()]  # socialnet7 has no seat counts  # fmt: skip
-    out: dict[str, float | None] = {}
+    out: dict[str, dict] = {}
     for label in ("churned", "upsold"):
+        positives = int(test[label].sum())
+        out[label] = {"roc_auc": None, "positives": positives, "negatives": len(test) - positives}
         if train[label].nunique() < 2 or test[label].nunique() < 2:
-            out[label] = None  # no positives to learn from or to rank (fightchurn's socialnet7 never upsells)
-            continue
+            continue  # no positives to learn from or to rank (fightchurn's socialnet7 never upsells)
         model = HistGradientBoostingClassifier(random_state=0).fit(train[features], train[label])
-        out[label] = float(roc_auc_score(test[label], model.predict_proba(test[features])[:, 1]))
+        out[label]["roc_auc"] = float(roc_auc_score(test[label], model.predict_proba(test[features])[:, 1]))
     return out
+
+
+def _side(metrics: dict) -> tuple[float | None, list[float] | None, int]:
+    """ROC-AUC (None when not measured), its 95 % interval and the test positives of one model's test metrics."""
+    auc = metrics.get("roc_auc")
+    auc = None if auc is None or (isinstance(auc, float) and math.isnan(auc)) else float(auc)
+    positives = int(metrics.get("positives") or 0)
+    negatives = int(metrics.get("negatives", (metrics.get("rows") or 0) - positives))
+    return auc, auc_interval(auc, positives, negatives), positives
 
 
 def cse(data: Path, horizon: int) -> dict:
@@ -118,12 +150,14 @@ def main() -> None:
     ours = cse(args.data, args.horizon)
     theirs = baseline(args.data, args.horizon)
     lead = ours.get("lead_time") or {}
-    result = {
-        "horizon_days": args.horizon,
-        "cse": {"churn_roc_auc": ours["churn"].get("roc_auc"), "upsell_roc_auc": ours["upsell"].get("roc_auc"),
-                "lead_time_median_days": lead.get("median_days"), "flagged_share": lead.get("flagged_share")},
-        "baseline_hgb": {"churn_roc_auc": theirs["churned"], "upsell_roc_auc": theirs["upsold"]},
-    }  # fmt: skip
+    result: dict = {"horizon_days": args.horizon, "cse": {}, "baseline_hgb": {}, "resolved": {}}
+    for target, label in (("churn", "churned"), ("upsell", "upsold")):
+        mine, base = _side(ours.get(target) or {}), _side(theirs[label])
+        result["cse"].update({f"{target}_roc_auc": mine[0], f"{target}_roc_auc_95ci": mine[1]})
+        result["baseline_hgb"].update({f"{target}_roc_auc": base[0], f"{target}_roc_auc_95ci": base[1]})
+        result[f"{target}_test_positives"] = base[2]
+        result["resolved"][target] = resolved(mine[1], base[1])
+    result["cse"].update({"lead_time_median_days": lead.get("median_days"), "flagged_share": lead.get("flagged_share")})
     print(json.dumps(result, indent=2))
     print(f"reproduce: python -m bench.churn_baseline --data {args.data} --horizon {args.horizon}")
 
