@@ -8,7 +8,7 @@ touchpoints) as one UNION ALL. No pandas: the web process that serves cards stay
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -114,8 +114,7 @@ def _last_login():
 
 HEADER_COLUMNS = (
     Account.id, Account.key, Account.name, Account.owner, Account.segment, Account.plan, Account.arr,
-    Account.renewal_date, Account.customer_since, Account.first_value_at, Account.first_activity_at,
-    Account.lifecycle_stage, Account.status,
+    Account.renewal_date, Account.customer_since, Account.lifecycle_stage, Account.status,
     Score.as_of, Score.health, Score.band, Score.band_computed, Score.trend_7d, Score.trend_30d, Score.drivers,
     Score.recommended_action, Score.churn_probability, Score.churn_horizon_days, Score.days_to_churn,
     Score.risk_drivers, Score.risk, Score.risk_source, Score.early_warning, Score.warning_horizon_days,
@@ -127,7 +126,7 @@ HEADER_COLUMNS = (
 
 
 def _header_query():
-    """Account + latest score + override in force, in one statement."""
+    """Account + latest score + override in force + last login day, in one statement."""
     return (
         select(*HEADER_COLUMNS, _last_login())
         .select_from(Account)
