@@ -172,8 +172,9 @@ def _last_step_id():
 
 
 def _lists_query():
-    """Open tasks, program enrollments (active or recently ended, with their last step), pending enrollment
-    requests, onboarding milestones met and recent card touchpoints of one account, as one UNION ALL."""
+    """Open tasks, program enrollments (active ones first, those in a control group after them, then the recently
+    ended; each with its last step), pending enrollment requests, onboarding milestones met and recent card
+    touchpoints of one account, as one UNION ALL."""
     pe = ProgramEnrollment
     tasks = (
         select(*_part("task", title=Action.payload["title"].as_string(), status=Action.status, at=Action.due,
@@ -191,7 +192,8 @@ def _lists_query():
         .select_from(pe)
         .outerjoin(ProgramEvent, ProgramEvent.id == _last_step_id())
         .where(pe.account_id == ACCOUNT_ID, running)
-        .order_by(case((pe.status == "active", 0), else_=1), pe.entered_at.desc(), pe.id.desc())
+        .order_by(case((pe.status == "active", 0), else_=1), case((pe.holdout.is_(True), 1), else_=0),
+                  pe.entered_at.desc(), pe.id.desc())
         .limit(PROGRAM_LIMIT)
     )  # fmt: skip
     requests = (

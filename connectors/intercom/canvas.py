@@ -246,7 +246,7 @@ def render(card: dict, notice: str | None = None) -> dict:
         components += [_text("Programs", "header"), _items("enrolled", programs)]
     milestones = _milestones(card["onboarding"])
     if milestones:
-        components += [_text("Onboarding milestones ahead", "header"), _items("milestone", milestones)]
+        components += [_text("Onboarding milestones still open", "header"), _items("milestone", milestones)]
     requests = card["program"]["enrollment_requests"]
     if requests:
         components += [
