@@ -5,7 +5,8 @@
 
 The store is filled like bench.score's (synthetic accounts and 60 days of rollups), scored on three days (so each
 account has a score history), linked to HubSpot companies, and given open tasks, enrollment requests and overrides
-on a share of accounts. Then signed HubSpot `hubspot.fetch` requests for random companies go through the whole
+on a share of accounts, and program state (an active enrollment with its step events, 7 onboarding milestones met)
+on a tenth of them. Then signed HubSpot `hubspot.fetch` requests for random companies go through the whole
 Flask app (signature, portal, account resolution, the card's queries, JSON); the endpoint's own Server-Timing
 header is the server time measured. A touchpoint POST per 20 reads measures the write path too.
 """
@@ -27,7 +28,7 @@ from app.scoring import score_and_store
 from app.settings import Settings
 from app.store.bulk import copy_rows
 from app.store.db import make_engine
-from app.store.models import Action, BandOverride, ExternalId, ProgramEnrollment
+from app.store.models import Action, BandOverride, ExternalId, ProgramEnrollment, ProgramEvent, ProgramMilestone
 from app.web import create_app
 from bench.score import AS_OF, fill_store
 from bench.throwaway import postgres_schema
@@ -77,9 +78,31 @@ def prepare(database_url: str, n: int, seed: int = 3, shape=None) -> None:
                   ["account_id", "band", "reason", "author", "source", "created_at", "expires_at"],
                   [(int(i), "at_risk", "bench", "bench", "hubspot", now, now + timedelta(days=14))
                    for i in with_overrides])  # fmt: skip
+        _program_state(conn, rng.choice(ids, n // 10, replace=False), now)
         if engine.dialect.name == "postgresql":
             conn.execute(text("ANALYZE"))
     engine.dispose()
+
+
+def _program_state(conn, accounts: np.ndarray, now: datetime) -> None:
+    """An active onboarding enrollment (ids from 1_000_001, clear of the requests) with two step events, and seven
+    milestones met, per account."""
+    entered = now - timedelta(days=10)
+    enrollment_ids = [1_000_001 + k for k in range(len(accounts))]
+    copy_rows(conn, ProgramEnrollment.__table__,
+              ["id", "account_id", "program", "status", "requested_by", "source", "requested_at", "version", "tier",
+               "step", "holdout", "entered_at", "tier_entered_at", "next_due_at"],
+              [(e, int(a), "onboarding", "active", "engine", "engine", entered, 0, 0, 2, False, entered, entered,
+                now + timedelta(days=4)) for e, a in zip(enrollment_ids, accounts, strict=True)])  # fmt: skip
+    copy_rows(conn, ProgramEvent.__table__,
+              ["enrollment_id", "account_id", "program", "kind", "step", "channel", "at", "dedupe_key"],
+              [(e, int(a), "onboarding", "step_sent", key, "crm_task", entered + timedelta(days=d), f"step:{e}:{key}")
+               for e, a in zip(enrollment_ids, accounts, strict=True)
+               for key, d in (("kickoff", 0), ("setup_guide", 2))])  # fmt: skip
+    met = ("welcome", "champion_named", "first_login", "users_invited", "first_value", "integration_connected",
+           "three_active_users")  # fmt: skip
+    copy_rows(conn, ProgramMilestone.__table__, ["account_id", "milestone", "met_on"],
+              [(int(a), m, entered.date()) for a in accounts for m in met])  # fmt: skip
 
 
 def measure(database_url: str, n: int, requests: int, seed: int = 4) -> None:

@@ -8,21 +8,35 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import jsonschema
+import pandas as pd
 import pytest
 from sqlalchemy import event, insert, select
 
 from app.cards.model import build_card
+from app.programs.catalog import program_titles
+from app.programs.tick import Limits, enroll, exit_enrollments, run_tick
 from app.scoring import score_and_store
 from app.settings import Settings
 from app.store.load import load_accounts, load_contacts
-from app.store.models import ActivityEvent, BandOverride, ExternalId, ProgramEnrollment, Score
+from app.store.models import (
+    Account,
+    AccountDay,
+    ActivityEvent,
+    BandOverride,
+    ExternalId,
+    ProgramEnrollment,
+    ProgramMilestone,
+    Score,
+)
 from app.web import create_app
 from connectors.intercom.canvas import MAX_CANVAS_BYTES, RISK_WORDS
 from engine.health_config import load_health_config
+from engine.programs import DEFAULT_PROGRAMS_DIR
 from sandbox.cards import CanvasKit, conversation_with_company, hubspot_fetch, salesforce_callout
 from sandbox.intercom.openapi import SpecViolation
 from sandbox.intercom.workspace import APP_ID, Workspace
-from tests.factories import accounts_frame, contacts_frame
+from tests.factories import AS_OF, accounts_frame, contacts_frame
+from tests.programs_support import program, scored
 from tests.test_intercom_sandbox import checker  # noqa: F401 - the spec fixture (skips or fails without the spec)
 
 HS_SECRET, SF_SECRET, IC_SECRET = "hubspot-client-secret", "salesforce-callout-secret", "intercom-client-secret"
@@ -90,9 +104,11 @@ def test_hubspot_card_answers_the_store(world, store) -> None:
         score = conn.execute(select(Score).where(Score.account_id == account_id)).one()
     assert card["account"]["name"] == "Company 0"
     assert card["health"]["score"] == round(score.health, 1) and card["health"]["band"] == score.band
-    assert card["program"] == {"active_step": None, "enrollment_requests": []}
-    assert card["onboarding"]["basis"] == "tenure" and card["onboarding"]["tenure_days"] > 90
-    assert card["onboarding"]["phase"] == "Onboarded"
+    assert card["program"] == {"enrollments": [], "enrollment_requests": []}
+    # Over a year a customer, no milestone recorded: onboarding was not tracked (nothing derived from tenure).
+    day = (date.today() - (AS_OF - timedelta(days=200))).days
+    assert card["onboarding"] == {"tracked": False, "day": day, "phase": None, "status": None, "control": False,
+                                  "met": 0, "total": 15, "milestones": []}  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -272,7 +288,7 @@ def test_salesforce_card_and_enrollment(world, store) -> None:
         request = conn.execute(select(ProgramEnrollment)).one()
     assert (request.program, request.status, request.source) == ("retention", "requested", "salesforce")
     shown = valid_card(salesforce(client))["program"]
-    assert shown["active_step"] is None and shown["enrollment_requests"][0]["program"] == "retention"
+    assert shown["enrollments"] == [] and shown["enrollment_requests"][0]["program"] == "retention"
 
 
 def test_salesforce_refusals(world) -> None:
@@ -292,7 +308,7 @@ def test_unconfigured_surfaces_refuse(store) -> None:
     assert salesforce(client).status_code == 401
 
 
-def test_card_is_a_constant_number_of_queries(world, store) -> None:
+def test_card_is_a_constant_number_of_queries(world, store, program_state) -> None:
     client, *_, account_id = world
     for body in ({"type": "touchpoint", "kind": "email", "note": "Sent the QBR deck"},
                  {"type": "enroll", "program": "expansion"}):  # fmt: skip
@@ -311,3 +327,154 @@ def test_card_is_a_constant_number_of_queries(world, store) -> None:
     assert len(statements) == 2, statements
     assert card["touchpoints"][0]["kind"] == "email"
     assert card["program"]["enrollment_requests"][0]["program"] == "expansion"
+    assert [e["program"] for e in card["program"]["enrollments"]] == ["care", "onboarding", "kick"]
+    assert card["onboarding"]["met"] == 7
+
+
+# Two test programs run by the real program engine: `care` (treated) and `onboarding`, whose enrollment is put in
+# the control group before its first step (the engine then holds its steps: followed, never contacted).
+CARE = """
+program: care
+title: Care
+entry: risk >= 40
+holdout: 0
+steps:
+  - key: hello_call
+    day: 0
+    channel: crm_task
+    text: {default: {title: "Call {name}", body: "b"}}
+  - key: tips
+    day: 5
+    channel: email
+    text: {default: {title: "Tips for {name}", body: "b"}}
+"""
+MET = ("welcome", "champion_named", "first_login", "users_invited", "first_value", "integration_connected",
+       "three_active_users")  # fmt: skip
+
+
+@pytest.fixture
+def program_state(world, store) -> dict:
+    """Account A0000, 40 days a customer with 7 milestones recorded and a login 2 days ago, in `care` (its first
+    step sent 3 days ago), in the onboarding program's control group, out of `kick` since yesterday (and out of
+    `stale` for 60 days, too long ago to show)."""
+    account_id = world[-1]
+    now = datetime.now().replace(microsecond=0)
+    today = now.date()
+    started = now - timedelta(days=3)
+    onboarding_program = CARE.replace("program: care", "program: onboarding").replace("title: Care", "title: Onb")
+    programs = {**program(CARE), **program(onboarding_program), **program(CARE.replace("care", "kick"))}
+    with store.begin() as conn:
+        ids = list(conn.execute(select(Account.id).order_by(Account.id)).scalars())
+        conn.execute(Account.__table__.update().where(Account.id == account_id)
+                     .values(customer_since=today - timedelta(days=40)))  # fmt: skip
+        conn.execute(insert(ProgramMilestone), [
+            {"account_id": account_id, "milestone": m, "met_on": today - timedelta(days=39 - i)}
+            for i, m in enumerate(MET)])  # fmt: skip
+        conn.execute(AccountDay.__table__.delete().where(AccountDay.account_id == account_id))
+        conn.execute(insert(AccountDay).values(account_id=account_id, day=today - timedelta(days=2), logins=3))
+        enroll(conn, programs, scored(ids, [50.0] + [10.0] * (len(ids) - 1)), started)
+        conn.execute(ProgramEnrollment.__table__.update().where(ProgramEnrollment.program == "onboarding")
+                     .values(holdout=True))  # fmt: skip
+        run_tick(conn, programs, started, Limits(messages_per_week=2, task_budget_per_csm=1000))
+        kick = select(ProgramEnrollment.id).where(ProgramEnrollment.program == "kick")
+        exit_enrollments(conn, pd.Series(list(conn.execute(kick).scalars())), "recovered", now - timedelta(days=1))
+        conn.execute(insert(ProgramEnrollment).values(
+            account_id=account_id, program="stale", status="exited", requested_by="engine", source="engine",
+            requested_at=now - timedelta(days=90), entered_at=now - timedelta(days=90), holdout=False,
+            exit_reason="recovered", ended_at=now - timedelta(days=60)))  # fmt: skip
+    return {"account_id": account_id, "started": started, "today": today, "now": now}
+
+
+def test_card_shows_the_program_engine_state(world, store, program_state) -> None:
+    client = world[0]
+    card = valid_card(hubspot(client))
+    started, today = program_state["started"], program_state["today"]
+    care, onboarding_control, kick = card["program"]["enrollments"]  # treated first, control after
+    assert care == {
+        "program": "care", "title": "Care", "version": 0, "status": "active", "control": False,
+        "entered_at": started.isoformat(),
+        "step": {"key": "hello_call", "label": "Hello call", "channel": "crm_task", "channel_label": "CRM task",
+                 "outcome": "sent", "at": started.isoformat()},
+        "next_due_at": (started + timedelta(days=5)).isoformat(), "exit_reason": None, "ended_at": None,
+    }  # fmt: skip
+    # Control group: said so, and no step or due date that could read as something to do for the program.
+    assert onboarding_control["control"] is True and onboarding_control["status"] == "active"
+    assert onboarding_control["title"] == "Onboarding, days 0-90"  # the program file's title
+    assert onboarding_control["step"] is None and onboarding_control["next_due_at"] is None
+    assert (kick["status"], kick["exit_reason"], kick["step"]["key"]) == ("exited", "recovered", "hello_call")
+    assert kick["next_due_at"] is None and kick["ended_at"][:10] == (today - timedelta(days=1)).isoformat()
+
+    onboarding = card["onboarding"]
+    assert {k: v for k, v in onboarding.items() if k != "milestones"} == {
+        "tracked": True,
+        "day": 40,
+        "phase": "adoption",
+        "status": "behind",
+        "control": True,
+        "met": 7,
+        "total": 15,
+    }
+    states = {m["key"]: (m["state"], m["met_on"]) for m in onboarding["milestones"]}
+    assert states["welcome"] == ("met", (today - timedelta(days=39)).isoformat())
+    assert states["three_active_users"] == ("met", (today - timedelta(days=33)).isoformat())
+    assert states["core_features_used"] == ("missed", None)  # due by day 14
+    assert states["first_business_outcome"] == ("missed", None)  # due by day 30
+    assert states["weekly_habit"] == ("pending", None)  # due by day 45
+    assert [m["key"] for m in onboarding["milestones"]][-1] == "graduated" and len(states) == 15
+
+
+def test_onboarding_status_follows_the_recorded_milestones(world, store, program_state) -> None:
+    client, *_, account_id = world
+    with store.begin() as conn:
+        conn.execute(ProgramMilestone.__table__.delete().where(ProgramMilestone.milestone == "three_active_users"))
+    assert valid_card(hubspot(client))["onboarding"]["status"] == "stuck"  # three milestones overdue
+    with store.begin() as conn:
+        conn.execute(insert(ProgramMilestone), [
+            {"account_id": account_id, "milestone": m, "met_on": program_state["today"]}
+            for m in ("three_active_users", "core_features_used", "first_business_outcome")])  # fmt: skip
+    assert valid_card(hubspot(client))["onboarding"]["status"] == "on_track"
+    with store.begin() as conn:
+        conn.execute(AccountDay.__table__.delete().where(AccountDay.account_id == account_id))
+    assert valid_card(hubspot(client))["onboarding"]["status"] == "stuck"  # no login recorded at all
+
+
+def test_intercom_canvas_shows_programs_but_never_the_control_group(world, store, program_state, checker) -> None:  # noqa: F811
+    client, kit, contact_id, conversation_id, _ = world
+    answer = send(client, kit.initialize(IC_INIT, contact_id, conversation_id))
+    checker.validate_object("initialize_response", answer.json)
+    assert len(answer.get_data()) < MAX_CANVAS_BYTES
+    components = answer.json["canvas"]["content"]["components"]
+    shown = " | ".join(shown_text(components))
+    started = program_state["started"].date().isoformat()
+    due = (program_state["started"] + timedelta(days=5)).date().isoformat()
+    items = {i["title"]: i["subtitle"] for c in components if c["type"] == "list" for i in c["items"]}
+    assert items["Care"] == f"last: Hello call (CRM task, {started}) · next {due}"
+    assert items["Kick"].startswith("Finished ")
+    # The onboarding control group: its program, its status and its milestone list stay off the canvas.
+    assert "Onboarding, days 0-90" not in shown and "control" not in shown.lower()
+    assert "Day 40 · adoption · 7 of 15 milestones" in shown and "catch up" not in shown
+    assert "Onboarding milestones still open" not in shown and "Core features used" not in shown
+    assert not RISK_WORDS.search(shown), shown
+
+
+def test_intercom_canvas_lists_overdue_milestones_outside_the_control_group(world, store, program_state) -> None:
+    client, kit, contact_id, conversation_id, _ = world
+    with store.begin() as conn:
+        conn.execute(ProgramEnrollment.__table__.update().where(ProgramEnrollment.program == "onboarding")
+                     .values(holdout=False))  # fmt: skip
+    components = send(client, kit.initialize(IC_INIT, contact_id, conversation_id)).json["canvas"]["content"][
+        "components"
+    ]
+    shown = " | ".join(shown_text(components))
+    assert "Day 40 · adoption · 7 of 15 milestones · a few steps to catch up" in shown
+    assert "Onboarding, days 0-90" in shown
+    milestones = next(c["items"] for c in components if c["type"] == "list" and c["items"][0]["id"] == "milestone-0")
+    assert [(i["title"], i["subtitle"]) for i in milestones] == [
+        ("Core features used", "due by day 14"), ("First business outcome", "due by day 30"),
+        ("Weekly habit", "by day 45"), ("Team usage", "by day 60")]  # fmt: skip
+
+
+def test_program_titles_come_from_the_program_files() -> None:
+    titles = program_titles(DEFAULT_PROGRAMS_DIR)
+    assert titles["onboarding"] == "Onboarding, days 0-90"
+    assert titles["onboarding_setup_stalled"] == "Onboarding: setup stalled"

@@ -1,20 +1,58 @@
 """The account card: everything a CSM needs on the record they have open, read from the store in two queries.
 
-One query reads the account with its latest score and the override in force (correlated sub-selects, so it is one
-round trip on SQLite and PostgreSQL alike); a second reads the lists (open tasks, enrollment requests, recent
+One query reads the account with its latest score, the override in force and its last login day (correlated
+sub-selects, so it is one round trip on SQLite and PostgreSQL alike); a second reads the lists (open tasks, the
+program engine's enrollments with the step each is at, enrollment requests, onboarding milestones met, recent
 touchpoints) as one UNION ALL. No pandas: the web process that serves cards stays free of the scoring stack.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, DateTime, Integer, bindparam, literal, select, union_all
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    Date,
+    DateTime,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import aliased
 
 from app.cards.overrides import active_override_filter
-from app.store.models import Account, Action, ActivityEvent, BandOverride, ExternalId, ProgramEnrollment, Score
+from app.cards.program_block import (
+    ONBOARDING_PROGRAM,
+    PROGRAM_LIMIT,
+    RECENT_DAYS,
+    STEP_EVENTS,
+    enrollment,
+    onboarding,
+)
+from app.cards.program_block import iso as _iso
+from app.store.models import (
+    Account,
+    AccountDay,
+    Action,
+    ActivityEvent,
+    BandOverride,
+    ExternalId,
+    ProgramEnrollment,
+    ProgramEvent,
+    ProgramMilestone,
+    Score,
+)
 from app.store.open_tasks import open_since, open_task
 from engine.canonical import BANDS_BEST_FIRST, EventKind, Factor
 
@@ -31,10 +69,6 @@ DRIVER_WORDS = {
     Factor.RELATIONSHIP: "No active champion, or replies are slow",
     Factor.EXPANSION: "Seat and plan use is flat",
 }
-# Onboarding phases by tenure (days since the account became a customer): shown until programs track it.
-ONBOARDING_PHASES = ((14, "Kickoff"), (30, "First value"), (90, "Adoption"))
-GRADUATED = "Onboarded"
-GRADUATION_DAYS = 90
 
 
 # Statements are built once, with the account and the time as bound parameters: building them per request cost more
@@ -42,6 +76,7 @@ GRADUATION_DAYS = 90
 ACCOUNT_ID = bindparam("account_id", type_=Integer)
 NOW = bindparam("now", type_=DateTime)
 OPEN_SINCE = bindparam("open_since", type_=DateTime)
+ENDED_SINCE = bindparam("ended_since", type_=DateTime)
 
 
 def _latest_score_id():
@@ -67,10 +102,19 @@ def _active_override_id():
     )
 
 
+def _last_login():
+    """The last day with a login (account_days' key is account, day: an index range read)."""
+    return (
+        select(func.max(AccountDay.day))
+        .where(AccountDay.account_id == ACCOUNT_ID, AccountDay.logins > 0)
+        .scalar_subquery()
+        .label("last_login")
+    )
+
+
 HEADER_COLUMNS = (
     Account.id, Account.key, Account.name, Account.owner, Account.segment, Account.plan, Account.arr,
-    Account.renewal_date, Account.customer_since, Account.first_value_at, Account.first_activity_at,
-    Account.lifecycle_stage, Account.status,
+    Account.renewal_date, Account.customer_since, Account.lifecycle_stage, Account.status,
     Score.as_of, Score.health, Score.band, Score.band_computed, Score.trend_7d, Score.trend_30d, Score.drivers,
     Score.recommended_action, Score.churn_probability, Score.churn_horizon_days, Score.days_to_churn,
     Score.risk_drivers, Score.risk, Score.risk_source, Score.early_warning, Score.warning_horizon_days,
@@ -82,9 +126,9 @@ HEADER_COLUMNS = (
 
 
 def _header_query():
-    """Account + latest score + override in force, in one statement."""
+    """Account + latest score + override in force + last login day, in one statement."""
     return (
-        select(*HEADER_COLUMNS)
+        select(*HEADER_COLUMNS, _last_login())
         .select_from(Account)
         .outerjoin(Score, Score.id == _latest_score_id())
         .outerjoin(BandOverride, BandOverride.id == _active_override_id())
@@ -101,42 +145,80 @@ def resolve_account(vendor: str, obj: str, external_id: str):
     return Account.id.in_(linked.scalar_subquery())
 
 
+# The lists statement's columns: each part fills those it has, the others are typed NULLs.
+LIST_COLUMNS = {
+    "title": String, "status": String, "at": DateTime, "detail": String, "day": Date, "version": Integer,
+    "control": Boolean, "since": DateTime, "ended": DateTime, "step": String, "channel": String,
+    "step_outcome": String, "step_at": DateTime,
+}  # fmt: skip
+
+
+def _part(section: str, **values) -> list:
+    return [literal(section).label("section")] + [
+        (values[name] if name in values else cast(null(), kind)).label(name) for name, kind in LIST_COLUMNS.items()
+    ]
+
+
+def _last_step_id():
+    """The enrollment's latest step event (sent, covered, suppressed or held), correlated on the enrollment."""
+    last = aliased(ProgramEvent)
+    return (
+        select(last.id)
+        .where(last.enrollment_id == ProgramEnrollment.id, last.kind.in_(STEP_EVENTS))
+        .order_by(last.at.desc(), last.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
 def _lists_query():
-    """Open tasks, enrollment requests and recent card touchpoints of one account, as one UNION ALL."""
+    """Open tasks, program enrollments (active ones first, those in a control group after them, then the recently
+    ended; each with its last step), pending enrollment requests, onboarding milestones met and recent card
+    touchpoints of one account, as one UNION ALL."""
+    pe = ProgramEnrollment
     tasks = (
-        select(literal("task").label("section"), Action.payload["title"].as_string().label("title"),
-               Action.status.label("status"), Action.due.label("at"), Action.playbook.label("detail"))
+        select(*_part("task", title=Action.payload["title"].as_string(), status=Action.status, at=Action.due,
+                      detail=Action.playbook))
         .where(Action.account_id == ACCOUNT_ID, open_task(OPEN_SINCE))
         .order_by(Action.due.desc(), Action.id.desc())
         .limit(LIST_LIMIT)
     )  # fmt: skip
-    enrollments = (
-        select(literal("enrollment"), ProgramEnrollment.program, ProgramEnrollment.status,
-               ProgramEnrollment.requested_at, ProgramEnrollment.requested_by)
-        .where(ProgramEnrollment.account_id == ACCOUNT_ID)
-        .order_by(ProgramEnrollment.requested_at.desc(), ProgramEnrollment.id.desc())
+    running = or_(pe.status == "active", and_(pe.status.in_(("completed", "exited")), pe.ended_at >= ENDED_SINCE))
+    programs = (
+        select(*_part("program", title=pe.program, status=pe.status, at=pe.next_due_at, detail=pe.exit_reason,
+                      version=pe.version, control=pe.holdout, since=pe.entered_at, ended=pe.ended_at,
+                      step=ProgramEvent.step, channel=ProgramEvent.channel, step_outcome=ProgramEvent.kind,
+                      step_at=ProgramEvent.at))
+        .select_from(pe)
+        .outerjoin(ProgramEvent, ProgramEvent.id == _last_step_id())
+        .where(pe.account_id == ACCOUNT_ID, running)
+        .order_by(case((pe.status == "active", 0), else_=1), case((pe.holdout.is_(True), 1), else_=0),
+                  pe.entered_at.desc(), pe.id.desc())
+        .limit(PROGRAM_LIMIT)
+    )  # fmt: skip
+    requests = (
+        select(*_part("request", title=pe.program, status=pe.status, at=pe.requested_at, detail=pe.requested_by))
+        .where(pe.account_id == ACCOUNT_ID, pe.status == "requested")
+        .order_by(pe.requested_at.desc(), pe.id.desc())
         .limit(LIST_LIMIT)
     )  # fmt: skip
+    milestones = select(*_part("milestone", title=ProgramMilestone.milestone, day=ProgramMilestone.met_on)).where(
+        ProgramMilestone.account_id == ACCOUNT_ID
+    )
     touchpoints = (
-        select(literal("touchpoint"), ActivityEvent.properties["channel"].as_string(),
-               ActivityEvent.properties["note"].as_string(), ActivityEvent.occurred_at,
-               ActivityEvent.properties["author"].as_string())
+        select(*_part("touchpoint", title=ActivityEvent.properties["channel"].as_string(),
+                      status=ActivityEvent.properties["note"].as_string(), at=ActivityEvent.occurred_at,
+                      detail=ActivityEvent.properties["author"].as_string()))
         .where(ActivityEvent.account_id == ACCOUNT_ID, ActivityEvent.source == TOUCHPOINT_SOURCE)
         .order_by(ActivityEvent.occurred_at.desc(), ActivityEvent.id.desc())
         .limit(LIST_LIMIT)
     )  # fmt: skip
-    parts = [q.subquery() for q in (tasks, enrollments, touchpoints)]
+    parts = [q.subquery() for q in (tasks, programs, requests, milestones, touchpoints)]
     return union_all(*(select(*p.c) for p in parts))
 
 
 HEADER_QUERY = _header_query()
 LISTS_QUERY = _lists_query()
-
-
-def _iso(value: date | datetime | None) -> str | None:
-    if isinstance(value, datetime):
-        return value.isoformat(timespec="seconds")
-    return value.isoformat() if value is not None else None
 
 
 def _number(value: float | None, digits: int) -> float | None:
@@ -170,23 +252,6 @@ def churn_risk(row) -> dict[str, Any]:
     }
 
 
-def onboarding(row, today: date) -> dict[str, Any]:
-    """Onboarding phase and milestones from tenure and first-value dates (no onboarding program exists yet)."""
-    tenure = (today - row.customer_since).days if row.customer_since else None
-    phase = None
-    if tenure is not None and tenure >= 0:
-        phase = next((name for limit, name in ONBOARDING_PHASES if tenure < limit), GRADUATED)
-    graduated_on = row.customer_since + timedelta(days=GRADUATION_DAYS) if row.customer_since else None
-    milestones = [
-        {"name": "Product instrumented", "done": row.first_activity_at is not None,
-         "date": _iso(row.first_activity_at)},
-        {"name": "First value reached", "done": row.first_value_at is not None, "date": _iso(row.first_value_at)},
-        {"name": f"{GRADUATION_DAYS}-day graduation", "done": tenure is not None and tenure >= GRADUATION_DAYS,
-         "date": _iso(graduated_on)},
-    ]  # fmt: skip
-    return {"basis": "tenure", "phase": phase, "tenure_days": tenure, "milestones": milestones}
-
-
 def _health(row) -> dict[str, Any]:
     override = None
     if row.override_id is not None:
@@ -210,17 +275,25 @@ def _health(row) -> dict[str, Any]:
     }
 
 
-def _lists(conn: Connection, account_id: int, today: date) -> dict[str, list[dict]]:
-    tasks, enrollments, touchpoints = [], [], []
-    params = {"account_id": account_id, "open_since": open_since(today)}
-    for section, title, status, at, detail in conn.execute(LISTS_QUERY, params):
-        if section == "task":
-            tasks.append({"title": title, "status": status, "due": _iso(at), "playbook": detail})
-        elif section == "enrollment":
-            enrollments.append({"program": title, "status": status, "requested_at": _iso(at), "requested_by": detail})
+def _lists(conn: Connection, account_id: int, now: datetime) -> dict[str, Any]:
+    lists: dict[str, Any] = {"task": [], "program": [], "request": [], "milestone": {}, "touchpoint": []}
+    params = {"account_id": account_id, "open_since": open_since(now.date()),
+              "ended_since": now - timedelta(days=RECENT_DAYS)}  # fmt: skip
+    for row in conn.execute(LISTS_QUERY, params):
+        if row.section == "task":
+            lists["task"].append({"title": row.title, "status": row.status, "due": _iso(row.at),
+                                  "playbook": row.detail})  # fmt: skip
+        elif row.section == "program":
+            lists["program"].append(row)
+        elif row.section == "request":
+            lists["request"].append({"program": row.title, "status": row.status, "requested_at": _iso(row.at),
+                                     "requested_by": row.detail})  # fmt: skip
+        elif row.section == "milestone":
+            lists["milestone"][row.title] = row.day
         else:
-            touchpoints.append({"kind": title, "note": status, "occurred_at": _iso(at), "author": detail})
-    return {"tasks": tasks, "enrollments": enrollments, "touchpoints": touchpoints}
+            lists["touchpoint"].append({"kind": row.title, "note": row.status, "occurred_at": _iso(row.at),
+                                        "author": row.detail})  # fmt: skip
+    return lists
 
 
 def available_actions(programs: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -235,14 +308,21 @@ def available_actions(programs: tuple[str, ...]) -> list[dict[str, Any]]:
 
 
 def build_card(
-    conn: Connection, account_id: int, programs: tuple[str, ...], now: datetime | None = None
+    conn: Connection,
+    account_id: int,
+    programs: tuple[str, ...],
+    now: datetime | None = None,
+    titles: dict[str, str] | None = None,
 ) -> dict | None:
-    """The card of one account (two statements), or None when there is no such account."""
+    """The card of one account (two statements), or None when there is no such account; `titles` names the
+    programs (app/programs/catalog.program_titles), else their keys are shown in words."""
     now = now or datetime.now()
     row = conn.execute(HEADER_QUERY, {"account_id": account_id, "now": now}).first()
     if row is None:
         return None
-    lists = _lists(conn, row.id, now.date())
+    lists = _lists(conn, row.id, now)
+    enrollments = [enrollment(r, titles or {}) for r in lists["program"]]
+    control = any(e["control"] for e in enrollments if e["program"] == ONBOARDING_PROGRAM)
     return {
         "account": {
             "id": row.id, "key": row.key, "name": row.name, "owner": row.owner, "segment": row.segment,
@@ -256,9 +336,9 @@ def build_card(
         "churn": churn_risk(row),
         "expansion": {"type": row.expansion_type, "score": _number(row.expansion_score, 1),
                       "potential": _number(row.revenue_potential, 2)},
-        "onboarding": onboarding(row, now.date()),
-        "program": {"active_step": None, "enrollment_requests": lists["enrollments"]},
-        "tasks": lists["tasks"],
-        "touchpoints": lists["touchpoints"],
+        "onboarding": onboarding(row.customer_since, row.last_login, lists["milestone"], control, now.date()),
+        "program": {"enrollments": enrollments, "enrollment_requests": lists["request"]},
+        "tasks": lists["task"],
+        "touchpoints": lists["touchpoint"],
         "actions": available_actions(programs),
     }  # fmt: skip

@@ -1,5 +1,6 @@
 """Which programs a deployment defines, by name, without loading the scoring stack: the web process offers them
-on every account card, so this module reads only file names and the store (no YAML parsing, no pandas).
+on every account card, so this module reads only file names and the store (no pandas, no validation; the program
+titles the card shows are read from the files once per file change).
 
 A program exists when its file is in the programs folder (CSE_PROGRAMS_DIR, else the packaged reference programs)
 or a version of it was stored by an admin (app/programs/definitions.py keeps those versions).
@@ -7,8 +8,10 @@ or a version of it was stored by an admin (app/programs/definitions.py keeps tho
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
+import yaml
 from sqlalchemy import Connection, select
 
 from app.store.models import MappingVersion
@@ -37,3 +40,21 @@ def offered_programs(settings, conn: Connection) -> tuple[str, ...]:
     if not settings.card_programs:
         return tuple(defined)
     return tuple(name for name in settings.card_programs if name in defined)
+
+
+@lru_cache(maxsize=64)
+def _title(path: str, mtime: float) -> str | None:
+    """The `title:` of one program file (read again only when the file changes)."""
+    try:
+        loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    title = loaded.get("title") if isinstance(loaded, dict) else None
+    return title if isinstance(title, str) and title.strip() else None
+
+
+def program_titles(directory: Path) -> dict[str, str]:
+    """Each program file's title by program name, as an account card names the programs an account is in (a version
+    stored with `cse programs save` that renames a program shows under its file's title until the file follows)."""
+    titles = {name: _title(str(path), path.stat().st_mtime) for name, path in program_files(directory).items()}
+    return {name: title for name, title in titles.items() if title}

@@ -11,10 +11,11 @@ from sqlalchemy import Connection, func, select
 
 from app.store.bulk import staged_insert
 from app.store.models import Account, AccountDay, ProgramMilestone
+from engine.programs.milestone_list import TRACKED_DAYS
 from engine.programs.milestones import MILESTONES, ONBOARDING_DAYS, milestones_met, onboarding_status
 from engine.programs.plan import condition_frame
 
-TRACKED_DAYS = 2 * ONBOARDING_DAYS  # accounts younger than this have their milestones recorded
+__all__ = ["TRACKED_DAYS", "onboarding_summary", "record_milestones"]
 
 
 def record_milestones(conn: Connection, scored: pd.DataFrame, as_of: date) -> int:

@@ -17,9 +17,9 @@ from datetime import date, timedelta
 
 from sqlalchemy import Connection, and_, case, func, select, text
 
-from app.cards.model import GRADUATION_DAYS
 from app.store.active import accounts_active_on
 from app.store.models import Account, AccountDay, BookDay, BookDayMonth, BookDaySplit, CurrentScore, Score
+from engine.programs.milestone_list import ONBOARDING_DAYS as GRADUATION_DAYS  # the onboarding program's 90 days
 
 MONTHS = 12
 ONBOARDING_DAYS = 180  # the funnel's cohort: customers who joined within this many days

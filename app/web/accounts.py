@@ -10,7 +10,7 @@ from sqlalchemy import func, or_, select
 from app.cards.actions import ActionRefused, parse_action, perform
 from app.cards.model import BAND_LABELS, build_card
 from app.numbers import whole_number
-from app.programs.catalog import offered_programs
+from app.programs.catalog import offered_programs, program_titles, programs_dir_of
 from app.store.models import Account, Action, ExternalId, OutboxRow, Score
 from app.users import audit
 from app.web import book, charts, context
@@ -161,7 +161,10 @@ def _writes(conn, account_id: int) -> list:
 @requires()
 def page(account_id: int):
     with context.engine().connect() as conn:
-        card = build_card(conn, account_id, offered_programs(context.settings(), conn))
+        settings = context.settings()
+        card = build_card(
+            conn, account_id, offered_programs(settings, conn), titles=program_titles(programs_dir_of(settings))
+        )
         if card is None:
             abort(404)
         score = conn.execute(

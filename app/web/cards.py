@@ -21,7 +21,7 @@ from sqlalchemy import false, or_, select
 
 from app.cards.actions import ActionRefused, parse_action, perform
 from app.cards.model import build_card, resolve_account
-from app.programs.catalog import offered_programs
+from app.programs.catalog import offered_programs, program_titles, programs_dir_of
 from app.store.models import Account, Contact, RecordLink
 from app.web import context
 from connectors.hubspot import cards as hubspot_cards
@@ -73,7 +73,8 @@ def _card_response(where, action: dict | None, actor: str, source: str, started:
                 notice = perform(conn, account_id, parse_action(action, programs), actor, source)
             except ActionRefused as error:
                 raise Refused(400, str(error)) from None
-        card = build_card(conn, account_id, programs)
+        titles = program_titles(programs_dir_of(context.settings()))
+        card = build_card(conn, account_id, programs, titles=titles)
     return card, notice
 
 

@@ -2,7 +2,10 @@
 
 Intercom signs each request with `X-Body-Signature` = hex HMAC-SHA256 of the raw body under the app's client secret.
 The canvas is shown to teammates in the inbox, but its words stay neutral (no risk vocabulary): a conversation can
-be screen-shared, and canvases can be inserted into replies. Buttons submit; the answer is the updated canvas.
+be screen-shared, and canvases can be inserted into replies. For the same reason a program's control group never
+shows here: an enrollment held out of a program is left off, and an onboarding control account shows its milestone
+count only (no status, no milestone list), so nothing on the canvas prompts a teammate to act for the program.
+Buttons submit; the answer is the updated canvas.
 """
 
 from __future__ import annotations
@@ -20,6 +23,10 @@ MAX_CANVAS_BYTES = 64 * 1024  # Intercom caps each part of a response at 64 KB
 # Neutral wording for the bands and the outlook: nothing here reads as an internal risk label.
 BAND_WORDS = {"healthy": "On track", "at_risk": "Needs attention", "critical": "Needs action", "churning": "Urgent"}
 SNOOZE_DAYS = 14
+# Onboarding status and phases in the inbox's words.
+ONBOARDING_WORDS = {"on_track": "on schedule", "behind": "a few steps to catch up", "stuck": "could use a hand"}
+PHASE_WORDS = {"setup": "setup", "adoption": "adoption", "optimization": "optimization", "graduated": "complete",
+               "ended": "past day 90"}  # fmt: skip
 RISK_WORDS = re.compile(r"churn|risk|cancel|competitor|at.risk|critical|about to leave", re.IGNORECASE)
 
 
@@ -124,6 +131,46 @@ def _heads_up(churn: dict) -> str:
     return f"Plan a check-in (next {days} days)" if churn["early_warning"] else "None"
 
 
+def _onboarding(onboarding: dict) -> str:
+    """Day, phase and milestones met; the status only outside the control group."""
+    if not onboarding["tracked"]:
+        return "—"
+    text = (f"Day {onboarding['day']} · {PHASE_WORDS.get(onboarding['phase'], '—')} · "
+            f"{onboarding['met']} of {onboarding['total']} milestones")  # fmt: skip
+    if onboarding["status"] and not onboarding["control"]:
+        text += f" · {ONBOARDING_WORDS[onboarding['status']]}"
+    return text
+
+
+def _programs(card: dict) -> list[tuple[str, str]]:
+    """The programs the account is in, as list items: control-group enrollments are left off (see above)."""
+    out = []
+    for e in card["program"]["enrollments"]:
+        if e["control"]:
+            continue
+        title = neutral(e["title"], "Customer program")
+        if e["status"] != "active":
+            done = "Graduated" if e["exit_reason"] == "graduated" else "Finished"
+            out.append((title, f"{done} {(e['ended_at'] or '')[:10]}".strip()))
+            continue
+        parts = []
+        if e["step"]:
+            parts.append(f"last: {e['step']['label']} ({e['step']['channel_label']}, {e['step']['at'][:10]})")
+        if e["next_due_at"]:
+            parts.append(f"next {e['next_due_at'][:10]}")
+        out.append((title, " · ".join(parts) or "started"))
+    return out
+
+
+def _milestones(onboarding: dict) -> list[tuple[str, str]]:
+    """Milestones overdue, then the next two pending (none for a control account)."""
+    if onboarding["control"]:
+        return []
+    missed = [(m["name"], f"due by day {m['due_day']}") for m in onboarding["milestones"] if m["state"] == "missed"]
+    pending = [(m["name"], f"by day {m['due_day']}") for m in onboarding["milestones"] if m["state"] == "pending"]
+    return missed + pending[:2]
+
+
 def _table(card: dict) -> dict:
     health, churn, expansion, onboarding = card["health"], card["churn"], card["expansion"], card["onboarding"]
     potential = expansion["potential"]
@@ -134,8 +181,7 @@ def _table(card: dict) -> dict:
         ("Early heads-up", _heads_up(churn)),
         ("Review within", _value(churn["days_to_churn"] and int(churn["days_to_churn"]), " days")),
         ("Growth", f"{expansion['type'] or '—'} ({'—' if potential is None else f'{potential:,.0f}'})"),
-        ("Onboarding (by tenure)", onboarding["phase"] or "—"),
-        ("Program step", card["program"]["active_step"] or "None yet"),
+        ("Onboarding", _onboarding(onboarding)),
         ("Renewal date", card["account"]["renewal_date"] or "—"),
     ]
     return {"type": "data-table", "items": [{"type": "field-value", "field": f, "value": v} for f, v in rows]}
@@ -195,6 +241,12 @@ def render(card: dict, notice: str | None = None) -> dict:
         tasks = [(neutral(t["title"], f"{(t['playbook'] or 'Account').capitalize()} follow-up"),
                   f"due {(t['due'] or '—')[:10]}") for t in card["tasks"]]  # fmt: skip
         components += [_text("Open tasks", "header"), _items("task", tasks)]
+    programs = _programs(card)
+    if programs:
+        components += [_text("Programs", "header"), _items("enrolled", programs)]
+    milestones = _milestones(card["onboarding"])
+    if milestones:
+        components += [_text("Onboarding milestones still open", "header"), _items("milestone", milestones)]
     requests = card["program"]["enrollment_requests"]
     if requests:
         components += [

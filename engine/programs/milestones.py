@@ -1,5 +1,5 @@
-"""The 15 onboarding milestones (DESIGN §7, days 0-90), each a checked condition over the canonical metrics, and
-whether a new account is on track, behind or stuck.
+"""The 15 onboarding milestones (DESIGN §7, days 0-90; listed in engine/programs/milestone_list.py), each a checked
+condition over the canonical metrics, and whether new accounts are on track, behind or stuck.
 
 A milestone is met on the first scoring where its condition holds, and stays met (the store keeps the day); an
 account is *behind* when a milestone whose day has passed is not met, *stuck* when three or more are, or when it
@@ -13,30 +13,15 @@ import pandas as pd
 
 from engine.conditions import CONDITION_COLUMNS
 from engine.expressions import parse_condition
+from engine.programs.milestone_list import (
+    MILESTONES,
+    ONBOARDING_DAYS,
+    STATUSES,
+    STUCK_MISSED,
+    STUCK_NO_LOGIN_DAYS,
+)
 
-ONBOARDING_DAYS = 90
-# (key, phase, day it is due by, condition)
-MILESTONES: tuple[tuple[str, str, int, str], ...] = (
-    ("welcome", "setup", 0, "tenure_days >= 0"),
-    ("champion_named", "setup", 3, "has_champion == 1"),
-    ("first_login", "setup", 3, "days_since_login < 91"),
-    ("users_invited", "setup", 7, "seats_active >= 2"),
-    ("first_value", "setup", 7, "ttfv_days >= 0"),
-    ("integration_connected", "setup", 10, "feature_breadth > 0"),
-    ("core_features_used", "setup", 14, "core_adoption >= 0.5"),
-    ("three_active_users", "setup", 14, "seats_active >= 3"),
-    ("first_business_outcome", "setup", 30, "goal_attainment > 0 and ttfv_days <= 30"),
-    ("weekly_habit", "adoption", 45, "active_days_per_week >= 2"),
-    ("team_usage", "adoption", 60, "active_user_share >= 0.5"),
-    ("feature_adoption_70", "adoption", 60, "core_adoption >= 0.7"),
-    ("advanced_features", "optimization", 75, "advanced_adoption > 0"),
-    ("roi_shown", "optimization", 90, "roi_pct >= 100"),
-    ("graduated", "optimization", 90,
-     "tenure_days >= 60 and core_adoption >= 0.7 and roi_pct >= 100 and active_user_share >= 0.5"),
-)  # fmt: skip
-STATUSES = ("on_track", "behind", "stuck")
-STUCK_MISSED = 3
-STUCK_NO_LOGIN_DAYS = 14
+__all__ = ["MILESTONES", "ONBOARDING_DAYS", "STATUSES", "milestones_met", "onboarding_status"]
 
 
 def milestones_met(frame: pd.DataFrame) -> pd.DataFrame:

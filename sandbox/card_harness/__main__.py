@@ -16,7 +16,7 @@ from app.scoring import score_and_store
 from app.settings import Settings
 from app.store.db import make_engine, upgrade_schema
 from app.store.load import load_accounts, load_contacts
-from app.store.models import Action, ExternalId, Score
+from app.store.models import AccountDay, Action, ExternalId, ProgramEnrollment, ProgramEvent, ProgramMilestone, Score
 from app.web import create_app
 from engine.health_config import load_health_config
 from sandbox.cards import CanvasKit, conversation_with_company, hubspot_fetch, salesforce_callout
@@ -36,9 +36,9 @@ def _store(folder: Path, ic_company: str):
     account = pd.DataFrame([{
         "key": "NW-001", "name": "Northwind Traders", "domain": "northwind.example", "segment": "mid",
         "plan": "business", "arr": 48000.0, "seats_purchased": 60, "seats_active": 21, "customer_since":
-        today - timedelta(days=420), "renewal_date": today + timedelta(days=75), "owner": "dana@vendor.example",
-        "lifecycle_stage": "adopted", "status": "active", "roi_pct": 40.0, "goal_attainment": 0.35,
-        "first_value_at": today - timedelta(days=380),
+        today - timedelta(days=ONBOARDING_DAY), "renewal_date": today + timedelta(days=325),
+        "owner": "dana@vendor.example", "lifecycle_stage": "onboarding", "status": "active", "roi_pct": 40.0,
+        "goal_attainment": 0.35, "first_value_at": today - timedelta(days=33),
     }])  # fmt: skip
     champion = {"account_key": "NW-001", "email": "pat@northwind.example", "name": "Pat Lee", "role": "admin",
                 "is_champion": True, "is_exec_sponsor": False, "last_seen": None}  # fmt: skip
@@ -60,7 +60,39 @@ def _store(folder: Path, ic_company: str):
             account_id=account_id, playbook="onboarding", step="training", kind="crm_task", status="released",
             due=datetime.now() + timedelta(days=1), dedupe_key="harness:1", created_at=datetime.now(),
             payload={"title": "Offer a training session (no feature use for 7 days)"}))  # fmt: skip
+        _programs(conn, account_id, today)
     return engine
+
+
+ONBOARDING_DAY = 40  # the account is 40 days into onboarding
+MET = {"welcome": 0, "champion_named": 1, "first_login": 0, "users_invited": 2, "first_value": 7,
+       "integration_connected": 9, "three_active_users": 12}  # milestone: day met  # fmt: skip
+
+
+def _programs(conn, account_id: int, today: date) -> None:
+    """The program engine's state as a tick leaves it: onboarding under way (last step the day-30 review), the
+    quarterly NPS survey with the account in its control group, the setup-stalled touchpoint ended (recovered)."""
+    start = datetime.combine(today - timedelta(days=ONBOARDING_DAY), datetime.min.time()).replace(hour=6)
+    conn.execute(insert(ProgramMilestone), [{"account_id": account_id, "milestone": m, "met_on": start.date()
+                                             + timedelta(days=d)} for m, d in MET.items()])  # fmt: skip
+    conn.execute(insert(AccountDay).values(account_id=account_id, day=today - timedelta(days=1), logins=4))
+    rows = [("onboarding", 0, "active", False, start, None, None, start + timedelta(days=60)),
+            ("nps_quarterly", 2, "active", True, start + timedelta(days=16), None, None, start + timedelta(days=46)),
+            ("onboarding_setup_stalled", 0, "exited", False, start + timedelta(days=9), "recovered",
+             start + timedelta(days=26), None)]  # fmt: skip
+    steps = {"onboarding": ("first_outcome_review", "crm_task", "step_sent", 30),
+             "nps_quarterly": ("survey", "inapp_message", "step_held", 16),
+             "onboarding_setup_stalled": ("support_escalation", "crm_task", "step_sent", 9)}  # fmt: skip
+    for program, version, status, holdout, entered, reason, ended, due in rows:
+        enrollment_id = conn.execute(insert(ProgramEnrollment).values(
+            account_id=account_id, program=program, status=status, requested_by="program engine", source="engine",
+            requested_at=entered, version=version, tier=0, step=1, holdout=holdout, entered_at=entered,
+            tier_entered_at=entered, next_due_at=due, exit_reason=reason, ended_at=ended,
+        )).inserted_primary_key[0]  # fmt: skip
+        key, channel, kind, day = steps[program]
+        conn.execute(insert(ProgramEvent).values(
+            enrollment_id=enrollment_id, account_id=account_id, program=program, kind=kind, step=key,
+            channel=channel, at=start + timedelta(days=day), dedupe_key=f"step:{enrollment_id}:{key}"))  # fmt: skip
 
 
 def _send(client, signed) -> dict:

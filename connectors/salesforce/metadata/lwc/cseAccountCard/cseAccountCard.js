@@ -1,5 +1,5 @@
 // The Customer Success Engine card on the Account record page. What is already written back (the CSE_* fields)
-// renders at once through the UI API; the live card (drivers, program step, tasks, actions) comes from our backend
+// renders at once through the UI API; the live card (drivers, programs, milestones, tasks, actions) comes from our backend
 // through CseCardController, whose callout uses the CSE_Backend Named Credential.
 import { LightningElement, api, wire } from "lwc";
 import { getFieldValue, getRecord } from "lightning/uiRecordApi";
@@ -18,6 +18,18 @@ const FIELDS = [HEALTH_SCORE, HEALTH_BAND, HEALTH_TREND, CHURN_PROBABILITY, RISK
   EXPANSION_TYPE, LAST_SCORED];
 const BAND_LABELS = { healthy: "Healthy", at_risk: "At risk", critical: "Critical", churning: "Churning" };
 const shown = (value, suffix = "") => (value === null || value === undefined ? "—" : `${value}${suffix}`);
+// The program engine's state. A control-group enrollment is followed, never contacted: the card says so and shows no
+// step or due date for it, so nothing reads as something to do for that program.
+const day = (iso) => (iso ?? "—").slice(0, 10);
+const STATUS_WORDS = { on_track: "On track", behind: "Behind", stuck: "Stuck" };
+const MARKS = { met: "✓", missed: "✗", pending: "○" };
+const enrollmentText = (e) => {
+    if (e.control) return `${e.title}: control group — the program does not contact this account; nothing to do for it`;
+    if (e.status === "completed") return `${e.title}: completed ${day(e.ended_at)}`;
+    if (e.status === "exited") return `${e.title}: exited (${e.exit_reason ?? "—"}) ${day(e.ended_at)}`;
+    const step = e.step ? `${e.step.label} (${e.step.channel_label}, ${e.step.outcome} ${day(e.step.at)})` : "not started";
+    return `${e.title}: at ${step}${e.next_due_at ? ` · next step due ${day(e.next_due_at)}` : ""}`;
+};
 
 export default class CseAccountCard extends LightningElement {
     @api recordId;
@@ -88,10 +100,31 @@ export default class CseAccountCard extends LightningElement {
         const o = this.live?.health.override;
         return o ? `${o.band} by ${o.author} until ${o.expires_at.slice(0, 10)}: ${o.reason}` : undefined;
     }
-    get onboarding() { return shown(this.live?.onboarding.phase); }
-    get programStep() { return this.live ? (this.live.program.active_step ?? "None yet") : "—"; }
+    get onboarding() {
+        const o = this.live?.onboarding;
+        if (!o) return "—";
+        if (!o.tracked) return "Not tracked (customer before the onboarding program)";
+        const status = o.status ? ` · ${STATUS_WORDS[o.status]}` : "";
+        const control = o.control ? " · control group (tracked only, not contacted)" : "";
+        return `Day ${o.day} · ${o.phase} · ${o.met}/${o.total} milestones${status}${control}`;
+    }
+    get programs() {
+        return (this.live?.program.enrollments ?? []).map((e, i) => ({ key: `p${i}`, text: enrollmentText(e) }));
+    }
+    get programSummary() {
+        if (!this.live) return "—";
+        return this.programs.length ? undefined : "Not in a program";
+    }
+    get milestones() {
+        return (this.live?.onboarding.milestones ?? []).map((m) => ({
+            key: m.key,
+            state: m.state,
+            text: `${MARKS[m.state]} ${m.name} ${m.state === "met" ? `(met ${m.met_on})` : `(${m.state === "missed" ? "missed, " : ""}due day ${m.due_day})`}`,
+        }));
+    }
+    get hasMilestones() { return this.milestones.length > 0; }
     get tasks() {
-        return (this.live?.tasks ?? []).map((t, i) => ({ key: `t${i}`, text: `${t.title} (due ${(t.due ?? "—").slice(0, 10)})` }));
+        return (this.live?.tasks ?? []).map((t, i) => ({ key: `t${i}`, text: `${t.title} (due ${day(t.due)})` }));
     }
     get hasTasks() { return this.tasks.length > 0; }
     get requests() {

@@ -41,6 +41,27 @@ const warningText = (churn) => {
   return churn.early_warning ? `Flagged: likely to churn ${within}` : `Not flagged (${within})`;
 };
 
+// The program engine's state. A control-group enrollment is followed, never contacted: the card says so and shows no
+// step or due date for it, so nothing reads as something to do for that program.
+const day = (iso) => (iso ?? "—").slice(0, 10);
+const STATUS_WORDS = { on_track: "On track", behind: "Behind", stuck: "Stuck" };
+const MARKS = { met: "✓", missed: "✗", pending: "○" };
+export const enrollmentText = (e) => {
+  if (e.control) return `${e.title}: control group — the program does not contact this account; nothing to do for it`;
+  if (e.status === "completed") return `${e.title}: completed ${day(e.ended_at)}`;
+  if (e.status === "exited") return `${e.title}: exited (${e.exit_reason ?? "—"}) ${day(e.ended_at)}`;
+  const step = e.step ? `${e.step.label} (${e.step.channel_label}, ${e.step.outcome} ${day(e.step.at)})` : "not started";
+  return `${e.title}: at ${step}${e.next_due_at ? ` · next step due ${day(e.next_due_at)}` : ""}`;
+};
+export const onboardingText = (o) => {
+  if (!o.tracked) return "Not tracked (customer before the onboarding program)";
+  const status = o.status ? ` · ${STATUS_WORDS[o.status]}` : "";
+  const control = o.control ? " · control group (tracked only, not contacted)" : "";
+  return `Day ${o.day} · ${o.phase} · ${o.met}/${o.total} milestones${status}${control}`;
+};
+export const milestoneText = (m) =>
+  `${MARKS[m.state]} ${m.name} ${m.state === "met" ? `(met ${m.met_on})` : `(${m.state === "missed" ? "missed, " : ""}due day ${m.due_day})`}`;
+
 async function call(fetcher, url, options) {
   const response = await fetcher(url, { timeout: TIMEOUT_MS, ...options });
   const payload = await response.json();
@@ -110,9 +131,20 @@ export function AccountCard({ companyId, fetcher }) {
         <DescriptionListItem label="Early warning">{warningText(churn)}</DescriptionListItem>
         <DescriptionListItem label="Time to churn">{shown(churn.days_to_churn, " days")}</DescriptionListItem>
         <DescriptionListItem label="Expansion">{`${expansion.type ?? "—"} (${shown(expansion.potential)})`}</DescriptionListItem>
-        <DescriptionListItem label="Onboarding (by tenure)">{onboarding.phase ?? "—"}</DescriptionListItem>
-        <DescriptionListItem label="Program step">{card.program.active_step ?? "None yet"}</DescriptionListItem>
+        <DescriptionListItem label="Onboarding">{onboardingText(onboarding)}</DescriptionListItem>
       </DescriptionList>
+      <Heading>Programs</Heading>
+      <List variant="unordered-styled">
+        {card.program.enrollments.length
+          ? card.program.enrollments.map((e) => <Text key={`${e.program}-${e.entered_at}`}>{enrollmentText(e)}</Text>)
+          : [<Text key="none">Not in a program</Text>]}
+      </List>
+      {onboarding.milestones.length > 0 && <Heading>Onboarding milestones</Heading>}
+      {onboarding.milestones.length > 0 && (
+        <List variant="unordered-styled">
+          {onboarding.milestones.map((m) => <Text key={m.key}>{milestoneText(m)}</Text>)}
+        </List>
+      )}
       <Heading>Why</Heading>
       <List variant="unordered-styled">
         {card.drivers.length ? card.drivers.map((d) => <Text key={d}>{d}</Text>) : [<Text key="none">No weak factor</Text>]}
@@ -121,7 +153,7 @@ export function AccountCard({ companyId, fetcher }) {
       <Heading>Open tasks</Heading>
       <List variant="unordered-styled">
         {card.tasks.length
-          ? card.tasks.map((t, i) => <Text key={`t${i}`}>{`${t.title} (due ${(t.due ?? "—").slice(0, 10)})`}</Text>)
+          ? card.tasks.map((t, i) => <Text key={`t${i}`}>{`${t.title} (due ${day(t.due)})`}</Text>)
           : [<Text key="none">No open task</Text>]}
       </List>
       {card.program.enrollment_requests.length > 0 && (

@@ -56,7 +56,8 @@ describe("c-cse-account-card", () => {
             "support",
         ]);
         expect(text(element, ".live-error")).toBe("The Customer Success Engine answered 503");
-        expect(text(element, ".program-step")).toBe("—");
+        expect(text(element, ".onboarding")).toBe("—");
+        expect(element.shadowRoot.querySelectorAll(".programs li")).toHaveLength(0);
     });
 
     it("shows the live card and posts an action through Apex", async () => {
@@ -71,8 +72,18 @@ describe("c-cse-account-card", () => {
         expect(text(element, ".band")).toBe("Critical · 54.2");
         expect(text(element, ".churn")).toBe("37 % in 30 days (model)");
         expect(text(element, ".early-warning")).toBe("Flagged: likely to churn within 90 days");
-        expect(text(element, ".program-step")).toBe("None yet");
         expect(text(element, ".tasks li")).toMatch(/^Offer a training session/);
+        expect(text(element, ".onboarding")).toBe("Day 40 · adoption · 7/15 milestones · Behind");
+        expect([...element.shadowRoot.querySelectorAll(".programs li")].map((li) => li.textContent)).toEqual([
+            "Onboarding, days 0-90: at First outcome review (CRM task, sent 2026-11-24) · next step due 2026-12-24",
+            "Quarterly NPS survey: control group — the program does not contact this account; nothing to do for it",
+            "Onboarding: setup stalled: exited (recovered) 2026-11-20",
+        ]);
+        const milestones = [...element.shadowRoot.querySelectorAll(".milestones li")];
+        expect(milestones).toHaveLength(15);
+        expect(milestones.map((li) => li.dataset.state).filter((s) => s === "met")).toHaveLength(7);
+        expect(milestones[0].textContent).toBe("✓ Welcome sent (met 2026-10-25)");
+        expect(milestones[6].textContent).toBe("✗ Core features used (missed, due day 14)");
 
         const note = element.shadowRoot.querySelector(".note");
         note.dispatchEvent(new CustomEvent("change", { detail: { value: "Walked through exports" } }));
@@ -84,5 +95,18 @@ describe("c-cse-account-card", () => {
             actionJson: JSON.stringify({ type: "touchpoint", kind: "call", note: "Walked through exports" }),
         });
         expect(text(element, ".notice")).toBe("Call logged");
+    });
+
+    it("says when the account is in no program, and marks an onboarding control account", async () => {
+        const control = JSON.parse(JSON.stringify(sample));
+        control.card.program.enrollments = [];
+        control.card.onboarding.control = true;
+        getCard.mockResolvedValue(JSON.stringify(control));
+        const element = mount();
+        getRecord.emit(RECORD);
+        await flush();
+        expect(text(element, ".program-summary")).toBe("Not in a program");
+        expect(text(element, ".onboarding")).toBe(
+            "Day 40 · adoption · 7/15 milestones · Behind · control group (tracked only, not contacted)");
     });
 });

@@ -46,8 +46,48 @@ describe("AccountCard", () => {
     expect(screen.getByText("Churn risk: 37 % in 30 days (model)")).toBeTruthy();
     expect(screen.getByText("Early warning: Flagged: likely to churn within 90 days")).toBeTruthy();
     expect(screen.getByText("Logins are lower than typical")).toBeTruthy(); // the model's top driver first
-    expect(screen.getByText("Program step: None yet")).toBeTruthy();
     expect(screen.getByText(/Offer a training session/)).toBeTruthy();
+  });
+
+  it("shows the program engine's state: enrollments, control group and onboarding milestones", async () => {
+    const fetcher = vi.fn(() => answer(sample));
+    render(<AccountCard companyId={1001} fetcher={fetcher} />);
+    await screen.findByText("Northwind Traders");
+    expect(screen.getByText("Onboarding: Day 40 · adoption · 7/15 milestones · Behind")).toBeTruthy();
+    expect(screen.getByText("Onboarding, days 0-90: at First outcome review (CRM task, sent 2026-11-24) · next step due 2026-12-24"))
+      .toBeTruthy();
+    expect(screen.getByText("Onboarding: setup stalled: exited (recovered) 2026-11-20")).toBeTruthy();
+    // The control-group enrollment: said so, with no step and no due date that could read as something to do.
+    const control = screen.getByText(/^Quarterly NPS survey:/);
+    expect(control.textContent).toBe(
+      "Quarterly NPS survey: control group — the program does not contact this account; nothing to do for it");
+    expect(screen.getByText("✓ Welcome sent (met 2026-10-25)")).toBeTruthy();
+    expect(screen.getByText("✗ Core features used (missed, due day 14)")).toBeTruthy();
+    expect(screen.getByText("○ Graduated (due day 90)")).toBeTruthy();
+    expect(screen.getAllByText(/^[✓✗○] /)).toHaveLength(15);
+  });
+
+  it("says when the account is in no program and onboarding was not tracked", async () => {
+    const quiet = structuredClone(sample);
+    quiet.card.program.enrollments = [];
+    quiet.card.onboarding = { tracked: false, day: 400, phase: null, status: null, control: false, met: 0, total: 15,
+      milestones: [] };
+    render(<AccountCard companyId={1001} fetcher={vi.fn(() => answer(quiet))} />);
+    await screen.findByText("Northwind Traders");
+    expect(screen.getByText("Not in a program")).toBeTruthy();
+    expect(screen.getByText("Onboarding: Not tracked (customer before the onboarding program)")).toBeTruthy();
+    expect(screen.queryByText("Onboarding milestones")).toBeNull();
+  });
+
+  it("marks an onboarding control account as tracked only", async () => {
+    const control = structuredClone(sample);
+    control.card.onboarding.control = true;
+    control.card.program.enrollments[0] = { ...control.card.program.enrollments[0], control: true, step: null,
+      next_due_at: null };
+    render(<AccountCard companyId={1001} fetcher={vi.fn(() => answer(control))} />);
+    await screen.findByText("Northwind Traders");
+    expect(screen.getByText(/control group \(tracked only, not contacted\)$/)).toBeTruthy();
+    expect(screen.queryByText(/next step due/)).toBeNull();
   });
 
   it("posts an action through the signed route and shows the updated card", async () => {
