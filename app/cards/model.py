@@ -213,7 +213,7 @@ def _lists(conn: Connection, account_id: int) -> dict[str, list[dict]]:
     tasks, enrollments, touchpoints = [], [], []
     for section, title, status, at, detail in conn.execute(LISTS_QUERY, {"account_id": account_id}):
         if section == "task":
-            tasks.append({"title": title, "status": status, "due": _iso(at), "playbook": detail})
+            tasks.append({"title": title, "status": status, "due": _iso(at), "program": detail})
         elif section == "enrollment":
             enrollments.append({"program": title, "status": status, "requested_at": _iso(at), "requested_by": detail})
         else:

@@ -192,7 +192,7 @@ def render(card: dict, notice: str | None = None) -> dict:
     if card["recommended_action"]:
         components.append(_text(f"Next step: {neutral(card['recommended_action'], 'Review the account')}"))
     if card["tasks"]:
-        tasks = [(neutral(t["title"], f"{(t['playbook'] or 'Account').capitalize()} follow-up"),
+        tasks = [(neutral(t["title"], f"{(t['program'] or 'Account').capitalize()} follow-up"),
                   f"due {(t['due'] or '—')[:10]}") for t in card["tasks"]]  # fmt: skip
         components += [_text("Open tasks", "header"), _items("task", tasks)]
     requests = card["program"]["enrollment_requests"]
