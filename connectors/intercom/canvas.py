@@ -127,13 +127,14 @@ def _heads_up(churn: dict) -> str:
 def _table(card: dict) -> dict:
     health, churn, expansion, onboarding = card["health"], card["churn"], card["expansion"], card["onboarding"]
     potential = expansion["potential"]
+    amount = "—" if potential is None else f"{potential:,.0f}"
     rows = [
         ("Health score", _value(health["score"])),
         ("7-day change", _value(health["trend_7d"])),
         ("Renewal outlook", _outlook(churn)),
         ("Early heads-up", _heads_up(churn)),
         ("Review within", _value(churn["days_to_churn"] and int(churn["days_to_churn"]), " days")),
-        ("Growth", f"{expansion['type'] or '—'} ({'—' if potential is None else f'{potential:,.0f}'})"),
+        ("Growth", f"{expansion['type']} ({amount})" if expansion["type"] else "—"),
         ("Onboarding (by tenure)", onboarding["phase"] or "—"),
         ("Program step", card["program"]["active_step"] or "None yet"),
         ("Renewal date", card["account"]["renewal_date"] or "—"),

@@ -83,7 +83,8 @@ export default class CseAccountCard extends LightningElement {
     get timeToChurn() { return shown(this.live?.churn.days_to_churn, " days"); }
     get expansion() {
         const type = this.live?.expansion.type ?? this.field(EXPANSION_TYPE);
-        return `${type ?? "—"} (${shown(this.live?.expansion.potential ?? this.field(EXPANSION_SCORE))})`;
+        if (!type) return "—"; // no expansion signal: no "(0)" to puzzle over
+        return `${type} (${shown(this.live?.expansion.potential ?? this.field(EXPANSION_SCORE))})`;
     }
     get lastScored() { return shown(this.field(LAST_SCORED)); }
     get drivers() {

@@ -109,7 +109,7 @@ export function AccountCard({ companyId, fetcher }) {
         <DescriptionListItem label="Churn risk">{riskText(churn)}</DescriptionListItem>
         <DescriptionListItem label="Early warning">{warningText(churn)}</DescriptionListItem>
         <DescriptionListItem label="Time to churn">{shown(churn.days_to_churn, " days")}</DescriptionListItem>
-        <DescriptionListItem label="Expansion">{`${expansion.type ?? "—"} (${shown(expansion.potential)})`}</DescriptionListItem>
+        <DescriptionListItem label="Expansion">{expansion.type ? `${expansion.type} (${shown(expansion.potential)})` : "—"}</DescriptionListItem>
         <DescriptionListItem label="Onboarding (by tenure)">{onboarding.phase ?? "—"}</DescriptionListItem>
         <DescriptionListItem label="Program step">{card.program.active_step ?? "None yet"}</DescriptionListItem>
       </DescriptionList>
