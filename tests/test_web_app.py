@@ -305,7 +305,8 @@ def test_a_short_history_without_a_model_shows_the_calibrated_churn_probability_
     account = rows[0]
     page = client.get(f"/accounts/{account.account_id}").get_data(as_text=True)
     shown = re.search(r'<p id="churn-probability">Probability (\d+)% within (\d+) days <small id="risk-source">', page)
-    assert shown and shown.groups() == (f"{100 * account.churn_probability:.0f}", "30"), page
+    assert shown and shown.group(2) == "30", page
+    assert abs(int(shown.group(1)) - 100 * account.churn_probability) <= 1  # in whole percent, as the card rounds
     assert "from the health score" in page
     listing = client.get("/accounts?sort=churn").get_data(as_text=True)  # the churn risk column, no blank cell
     body = listing.split("<tbody>")[1].split("</tbody>")[0]
