@@ -125,7 +125,7 @@ def account_actions(conn: Connection, account_ids: list[int]) -> dict[int, list[
     actions: dict[int, list[dict[str, Any]]] = {account_id: [] for account_id in account_ids}
     for row in rows:
         actions[row.account_id].append({
-            "kind": row.kind, "playbook": row.playbook, "step": row.step, "status": row.status,
+            "kind": row.kind, "program": row.playbook, "step": row.step, "status": row.status,
             "due": row.due.isoformat(timespec="minutes") if row.due else None,
             "title": (row.payload or {}).get("title"),
         })  # fmt: skip

@@ -71,7 +71,8 @@ def compute_scores(
 
     The metrics ride along because the programs and the reports read them next to the scores. `risk` is the one
     risk scale (engine/learning/risk.py): the model's churn probability x 100 with `artifact`, else health through
-    `calibration` (the store's fitted one, or the documented prior when None); `risk_source` says which.
+    `calibration` (the store's fitted one, or the documented prior when None), which then also fills
+    `churn_probability` and `churn_horizon_days`; `risk_source` says which produced them.
     """
     metrics = account_metrics(conn, as_of, config.core_features, config.features, account_ids)
     if metrics.empty:
@@ -86,9 +87,17 @@ def compute_scores(
     for column in MODEL_COLUMNS:
         if column not in scored:
             scored[column] = None if column in ("risk_drivers", "model_version", "early_warning") else np.nan
-    scored["risk"], scored["risk_source"] = risk_scale(
-        scored["health"], scored["churn_probability"], calibration or PRIOR
-    )
+    calibration = calibration or PRIOR
+    scored["risk"], scored["risk_source"] = risk_scale(scored["health"], scored["churn_probability"], calibration)
+    # Without a model the calibrated health *is* the churn probability: every reader (account page, dashboard,
+    # cards, CRM fields) gets one, with its horizon, and `risk_source` = health says where it came from.
+    fallback = (scored["risk_source"] == "health").to_numpy()
+    if fallback.any():
+        scored["churn_probability"] = scored["churn_probability"].astype("float64")
+        scored["churn_horizon_days"] = scored["churn_horizon_days"].astype(object)  # whole days, for the store
+        probability = calibration.churn_probability(scored["health"].to_numpy(dtype="float64")[fallback])
+        scored.loc[fallback, "churn_probability"] = np.round(probability, 4)
+        scored.loc[fallback, "churn_horizon_days"] = calibration.horizon_days
     scored["days_to_renewal"] = (pd.to_datetime(scored["renewal_date"]) - pd.Timestamp(as_of)).dt.days
     return scored
 

@@ -28,7 +28,7 @@ import numpy as np
 from sqlalchemy import Engine, and_, exists, select, update
 
 from app.band_totals import BandTotals
-from app.ml.auto import load_health_calibration
+from app.ml.auto import scoring_calibration
 from app.ml.scorer import load_scoring_artifact
 from app.programs.definitions import load_programs
 from app.queues import SCORE_QUEUE, get_queue, job_alive, redis_connection
@@ -122,7 +122,7 @@ def score_shard_job(run_id: str, shard: int) -> int:
         run = score_in_chunks(
             conn, as_of, load_health_config(settings.health_config), settings.writeback_score_step,
             IdRange(row.first_id, row.last_id), load_scoring_artifact(settings.data_dir),
-            settings.score_chunk_accounts, load_health_calibration(settings.data_dir),
+            settings.score_chunk_accounts, scoring_calibration(settings.data_dir, settings.churn_horizon_days),
             programs=programs,
         )  # fmt: skip
         conn.execute(

@@ -4,6 +4,7 @@ automatic training behind its time-split guard; the early-warning figures."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
@@ -96,7 +97,39 @@ def _churn_within(book, scored: pd.DataFrame, engine, days: int) -> np.ndarray:
     return (ahead > 0) & (ahead <= days)
 
 
-def test_adding_a_model_keeps_what_each_tier_means(history):
+@dataclass(frozen=True)
+class BothScales:
+    """The book at AS_OF scored without a model (calibrated health) and with the automatically trained one."""
+
+    without: pd.DataFrame
+    with_model: pd.DataFrame
+    churned: np.ndarray  # churns within the 30-day horizon after AS_OF, per account (rows of both frames)
+    error: float  # the calibration error: the larger held-out ECE of the two scales
+    state: dict
+
+
+@pytest.fixture(scope="module")
+def both_scales(history) -> BothScales:
+    engine, data_dir, book = history
+    config = load_health_config()
+    state = refresh_models(engine, config, data_dir, StoreOptions(horizon_days=30, every_days=7))
+    assert state["model"], state
+    calibration = load_health_calibration(data_dir)
+    assert calibration.fitted_on == "history" and calibration.horizon_days == 30
+    with engine.connect() as conn:
+        without = compute_scores(conn, AS_OF, config, calibration=calibration)
+        with_model = compute_scores(
+            conn, AS_OF, config, artifact=load_scoring_artifact(data_dir), calibration=calibration
+        ).reindex(without.index)
+    error = max(calibration.error, state["holdout"]["model_calibration_error"])
+    return BothScales(without, with_model, _churn_within(book, without, engine, 30), error, state)
+
+
+def _tier(risk: pd.Series) -> np.ndarray:
+    return np.digitize(risk.to_numpy(dtype="float64"), TIERS[1:-1])
+
+
+def test_adding_a_model_keeps_what_each_tier_means(both_scales):
     """Both sources are calibrated to the same outcome, so adding the model keeps the book's expected churn within
     the calibration error, and in every tier, with or without the model, accounts churn at the tier's rate.
 
@@ -104,34 +137,80 @@ def test_adding_a_model_keeps_what_each_tier_means(history):
     (no health score makes churn within 30 days 80 % likely), while the model, which separates churners better,
     does put accounts there; the test checks that those accounts do churn that often.
     """
-    engine, data_dir, book = history
-    config = load_health_config()
-    state = refresh_models(engine, config, data_dir, StoreOptions(horizon_days=30, every_days=7))
-    assert state["model"], state
+    without, with_model, state = both_scales.without, both_scales.with_model, both_scales.state
     assert state["holdout"]["model_roc_auc"] > state["holdout"]["health_roc_auc"]
-    calibration = load_health_calibration(data_dir)
-    assert calibration.fitted_on == "history" and calibration.horizon_days == 30
-    artifact = load_scoring_artifact(data_dir)
-    with engine.connect() as conn:
-        without = compute_scores(conn, AS_OF, config, calibration=calibration)
-        with_model = compute_scores(conn, AS_OF, config, artifact=artifact, calibration=calibration)
     assert set(without["risk_source"]) == {"health"} and set(with_model["risk_source"]) == {"model"}
     assert with_model["churn_probability"].notna().all() and with_model["risk_drivers"].notna().all()
-    tolerance = max(calibration.error, state["holdout"]["model_calibration_error"])
+    assert without["churn_probability"].notna().all(), "without a model the calibrated health is the probability"
+    assert (without["churn_probability"] * 100 - without["risk"]).abs().max() < 0.06 and set(
+        without["churn_horizon_days"]
+    ) == {30}
+    tolerance = both_scales.error
     assert abs(with_model["risk"].mean() - without["risk"].mean()) / 100 < tolerance
     checked = 0
     for scored in (without, with_model):
-        churned = _churn_within(book, scored, engine, 30)
-        tier = np.digitize(scored["risk"].to_numpy(), TIERS[1:-1])
+        tier = _tier(scored["risk"])
         for t, (lo, hi) in enumerate(zip(TIERS, TIERS[1:], strict=False)):
             members = tier == t
             if members.sum() < 10:
                 continue
-            rate = churned[members].mean()
+            rate = both_scales.churned[members].mean()
             sampling = 2 * np.sqrt(0.25 / members.sum())  # two standard errors of a rate, at its widest
             assert lo / 100 - tolerance - sampling <= rate <= hi / 100 + tolerance + sampling, (t, rate, members.sum())
             checked += 1
     assert checked >= 4, "tiers with members were checked for both sources"
+
+
+def tier_change_share(without: pd.Series, with_model: pd.Series) -> float:
+    """The share of scored accounts whose tier (below 40, 40-60, 60-80, 80-100) differs between the two risks."""
+    return float(np.mean(_tier(without) != _tier(with_model)))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="does not hold: the model separates churners better than health (held-out ROC-AUC 0.95 against 0.84), "
+    "so it moves 10.7 % of the 600 accounts between tiers (seed 11: 8.0 %) while the calibration error is 1.9 % "
+    "(seed 11: 1.4 %); the accounts it moves churn as the model says (next test). See docs/risk.md.",
+)
+def test_tier_membership_changes_by_less_than_the_calibration_error(both_scales):
+    """The brief's claim, literally: adding a model changes tier membership by less than the calibration error.
+
+    Definitions (docs/risk.md):
+    - tier of a risk r (0-100): below the programs (r < 40), 40-60, 60-80, 80-100 (a tier holds its lower bound);
+    - tier change share: the share of the accounts scored at AS_OF whose tier differs between the risk without a
+      model (the health calibration fitted on the store's history) and with the trained model;
+    - calibration error: the larger of the two scales' expected calibration errors on the held-out dates of the
+      automatic training's time split (engine.learning.risk.calibration_error: over deciles of predicted
+      probability, the row-weighted mean of |mean predicted - observed churn rate|), a probability, so a share.
+
+    The claim is: tier change share < calibration error. It is kept, marked as an expected failure, so that the
+    figures stay measured and the marker has to go the day it holds.
+    """
+    share = tier_change_share(both_scales.without["risk"], both_scales.with_model["risk"])
+    assert share < both_scales.error, (
+        f"{share:.3f} of the accounts change tier; calibration error {both_scales.error:.3f}"
+    )
+
+
+def test_the_accounts_a_model_moves_between_tiers_churn_as_the_model_says(both_scales):
+    """Why tier membership moves more than the calibration error: what moves is what the model knows better, not
+    the scale. Among the accounts whose tier changes, grouped by direction, the observed 30-day churn rate matches
+    the model's mean risk within the calibration error (plus two standard errors of a rate) and, where the group
+    is large enough to tell, is far from what calibrated health said of the same accounts."""
+    without, with_model, churned = both_scales.without["risk"], both_scales.with_model["risk"], both_scales.churned
+    before, after = _tier(without), _tier(with_model)
+    assert tier_change_share(without, with_model) > 0
+    confirmed = 0
+    for moved in (after > before, after < before):
+        if moved.sum() < 10:
+            continue
+        rate = churned[moved].mean()
+        allowed = both_scales.error + 2 * np.sqrt(0.25 / moved.sum())
+        assert abs(rate - with_model[moved].mean() / 100) <= allowed, (rate, with_model[moved].mean())
+        if moved.sum() >= 30:
+            assert abs(rate - without[moved].mean() / 100) > allowed, (rate, without[moved].mean())
+            confirmed += 1
+    assert confirmed >= 1, "the larger group of moved accounts was checked against both scales"
 
 
 def test_a_model_no_better_than_health_on_held_out_dates_is_refused(history, tmp_path, monkeypatch):

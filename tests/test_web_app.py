@@ -14,10 +14,12 @@ from sqlalchemy import func, select, update
 
 from app.account_views import find_account
 from app.book_loader import load_book
+from app.cards.model import build_card
 from app.demo.book import BookSpec, generate_book
 from app.programs.definitions import active_programs
 from app.programs.tick import Limits, run_tick
 from app.rescoring import rescore
+from app.scoring import compute_scores
 from app.settings import Settings
 from app.store.active import accounts_active_on
 from app.store.book_days import month_starts, next_month
@@ -25,6 +27,7 @@ from app.store.models import Account, AccountDay, Action, AuditEntry, BandOverri
 from app.store.open_tasks import open_since
 from app.users import UserError, add_user, authenticate, set_password
 from app.web import book, create_app
+from app.writeback.outbox import _field_values
 from engine.health_config import default_health_config
 from engine.programs import DEFAULT_PROGRAMS_DIR
 from tests.web_support import PASSWORD, csrf_token, sign_in
@@ -282,3 +285,36 @@ def test_numbers_typed_into_pages_are_refused_or_ignored_never_a_server_error(cl
     assert rollback.status_code == 400
     with store.connect() as conn:
         assert find_account(conn, typed) == []
+
+
+def test_a_short_history_without_a_model_shows_the_calibrated_churn_probability_everywhere(client, store, scored):
+    """A 60-day book trains no model: the calibrated health fills the churn probability, with its horizon and
+    `risk_source` = health, on the account page, the accounts list, the card and the CRM fields."""
+    sign_in(client, store, "viewer")
+    with store.connect() as conn:
+        latest = select(func.max(Score.id)).group_by(Score.account_id)
+        rows = conn.execute(
+            select(
+                Score.account_id, Score.churn_probability, Score.churn_horizon_days, Score.risk, Score.risk_source
+            ).where(Score.id.in_(latest))
+        ).all()
+        card = build_card(conn, rows[0].account_id, ())
+    assert rows and all(r.risk_source == "health" and r.churn_horizon_days == 30 for r in rows)
+    assert all(r.churn_probability == pytest.approx(r.risk / 100, abs=1e-3) for r in rows), "one risk scale"
+    assert card["churn"]["probability"] is not None and card["churn"]["source"] == "health"
+    assert card["churn"]["horizon_days"] == 30
+    account = rows[0]
+    page = client.get(f"/accounts/{account.account_id}").get_data(as_text=True)
+    shown = re.search(r'<p id="churn-probability">Probability (\d+)% within (\d+) days <small id="risk-source">', page)
+    assert shown and shown.group(2) == "30", page
+    assert abs(int(shown.group(1)) - 100 * account.churn_probability) <= 1  # in whole percent, as the card rounds
+    assert "from the health score" in page
+    listing = client.get("/accounts?sort=churn").get_data(as_text=True)  # the churn risk column, no blank cell
+    body = listing.split("<tbody>")[1].split("</tbody>")[0]
+    assert body.count("<tr>") == len(re.findall(r'</span></td>\s*<td class="num">\d+%</td>', body)) > 0
+    with store.connect() as conn:
+        pushed = _field_values(
+            compute_scores(conn, AS_OF, default_health_config()), AS_OF
+        )  # what write-back plans for the CRM
+    assert pushed["churn_probability"].notna().all() and set(pushed["risk_source"]) == {"health"}
+    assert set(pushed["churn_horizon_days"]) == {30}

@@ -282,7 +282,7 @@ def _lists(conn: Connection, account_id: int, now: datetime) -> dict[str, Any]:
     for row in conn.execute(LISTS_QUERY, params):
         if row.section == "task":
             lists["task"].append({"title": row.title, "status": row.status, "due": _iso(row.at),
-                                  "playbook": row.detail})  # fmt: skip
+                                  "program": row.detail})  # fmt: skip
         elif row.section == "program":
             lists["program"].append(row)
         elif row.section == "request":

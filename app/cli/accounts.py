@@ -100,7 +100,7 @@ def _print_account(view: dict[str, Any]) -> None:
         out.print(f"  driver: {driver}")
     for action in view["actions_log"]:
         out.print(f"  {action['status']:<9} {action['kind']:<12} {action['title'] or action['step']} "
-                  f"({action['playbook']}, due {action['due']})")  # fmt: skip
+                  f"({action['program']}, due {action['due']})")  # fmt: skip
 
 
 def print_at_risk(top: list[dict[str, Any]], by_kind: dict[str, dict[str, int]]) -> None:

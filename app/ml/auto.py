@@ -44,7 +44,7 @@ from app.ml.train import (
 from app.settings import Settings
 from engine.health_config import HealthConfig
 from engine.learning.evaluate import classification_metrics
-from engine.learning.risk import HealthRiskCalibration, calibration_error, fit_health_calibration
+from engine.learning.risk import PRIOR, HealthRiskCalibration, calibration_error, fit_health_calibration
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,12 @@ def load_health_calibration(data_dir: Path) -> HealthRiskCalibration | None:
         return None
 
 
+def scoring_calibration(data_dir: Path, horizon_days: int) -> HealthRiskCalibration:
+    """The calibration scoring reads when no model speaks for an account: the store's fitted one, else the
+    documented prior stated at the configured horizon (so a churn probability always comes with its horizon)."""
+    return load_health_calibration(data_dir) or replace(PRIOR, horizon_days=horizon_days)
+
+
 def _due(state: dict[str, Any] | None, refresh_days: int, now: datetime) -> bool:
     if refresh_days <= 0:
         return False
@@ -106,7 +112,9 @@ def models_for(settings: Settings, engine: Engine, config: HealthConfig) -> Scor
         warning_horizon_days=settings.warning_horizon_days,
         warning_precision=settings.warning_precision,
     )
-    return scoring_models(engine, config, settings.data_dir, options, settings.model_refresh_days)
+    models = scoring_models(engine, config, settings.data_dir, options, settings.model_refresh_days)
+    prior = replace(PRIOR, horizon_days=settings.churn_horizon_days)  # no fitted calibration: the documented prior
+    return replace(models, calibration=models.calibration or prior)
 
 
 def scoring_models(

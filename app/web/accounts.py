@@ -179,7 +179,13 @@ def page(account_id: int):
         writes = _writes(conn, account_id)
         tasks = conn.execute(
             select(
-                Action.playbook, Action.step, Action.kind, Action.status, Action.due, Action.external_id, Action.payload
+                Action.playbook.label("program"),
+                Action.step,
+                Action.kind,
+                Action.status,
+                Action.due,
+                Action.external_id,
+                Action.payload,
             )
             .where(Action.account_id == account_id)
             .order_by(Action.id.desc())

@@ -107,7 +107,7 @@ def audience(program: Program, as_of: date) -> dict[str, Any]:
     score them (the stored models and overrides included), by audience variant and tier, with the control group.
     Scoring the book takes a while on a large one: the admin asks for it, it never runs on a page view."""
     from app.cards.overrides import apply_band_overrides
-    from app.ml.auto import load_health_calibration
+    from app.ml.auto import scoring_calibration
     from app.ml.scorer import load_scoring_artifact
     from app.scoring import compute_scores
     from engine.health_config import load_health_config
@@ -116,7 +116,8 @@ def audience(program: Program, as_of: date) -> dict[str, Any]:
     settings, engine = context.settings(), context.engine()
     config = load_health_config(settings.health_config)
     # The models scoring would use, as they are: a page never trains or refreshes one (models_for may).
-    artifact, calibration = load_scoring_artifact(settings.data_dir), load_health_calibration(settings.data_dir)
+    artifact = load_scoring_artifact(settings.data_dir)
+    calibration = scoring_calibration(settings.data_dir, settings.churn_horizon_days)
     with engine.connect() as conn:
         scored = compute_scores(conn, as_of, config, artifact=artifact, calibration=calibration)
         if not scored.empty:

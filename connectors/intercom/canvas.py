@@ -174,13 +174,14 @@ def _milestones(onboarding: dict) -> list[tuple[str, str]]:
 def _table(card: dict) -> dict:
     health, churn, expansion, onboarding = card["health"], card["churn"], card["expansion"], card["onboarding"]
     potential = expansion["potential"]
+    amount = "—" if potential is None else f"{potential:,.0f}"
     rows = [
         ("Health score", _value(health["score"])),
         ("7-day change", _value(health["trend_7d"])),
         ("Renewal outlook", _outlook(churn)),
         ("Early heads-up", _heads_up(churn)),
         ("Review within", _value(churn["days_to_churn"] and int(churn["days_to_churn"]), " days")),
-        ("Growth", f"{expansion['type'] or '—'} ({'—' if potential is None else f'{potential:,.0f}'})"),
+        ("Growth", f"{expansion['type']} ({amount})" if expansion["type"] else "—"),
         ("Onboarding", _onboarding(onboarding)),
         ("Renewal date", card["account"]["renewal_date"] or "—"),
     ]
@@ -238,7 +239,7 @@ def render(card: dict, notice: str | None = None) -> dict:
     if card["recommended_action"]:
         components.append(_text(f"Next step: {neutral(card['recommended_action'], 'Review the account')}"))
     if card["tasks"]:
-        tasks = [(neutral(t["title"], f"{(t['playbook'] or 'Account').capitalize()} follow-up"),
+        tasks = [(neutral(t["title"], f"{(t['program'] or 'Account').capitalize()} follow-up"),
                   f"due {(t['due'] or '—')[:10]}") for t in card["tasks"]]  # fmt: skip
         components += [_text("Open tasks", "header"), _items("task", tasks)]
     programs = _programs(card)

@@ -24,6 +24,7 @@ import pandas as pd
 from engine.learning.evaluate import calibration_table
 
 __all__ = [
+    "DEFAULT_HORIZON_DAYS",
     "PRIOR",
     "RISK_SOURCES",
     "HealthRiskCalibration",
@@ -80,13 +81,17 @@ class HealthRiskCalibration:
         )
 
 
+# The horizon the prior is stated for when nothing says otherwise (the default CSE_CHURN_HORIZON_DAYS); scoring
+# restates it at the configured horizon (app/ml/auto.py, scoring_calibration).
+DEFAULT_HORIZON_DAYS = 30
+
 # Before the store holds labelled history: a churn probability per health level, chosen so each band keeps its
 # sense on the risk scale (churning, below 40, is risk 45-90: retention tiers 40-100; critical 40-59 is risk
 # 15-45; at risk 60-79 is 4-15; healthy is below 4). Replaced by the fitted calibration as soon as history allows.
 PRIOR = HealthRiskCalibration(
     health=(0.0, 20.0, 40.0, 60.0, 80.0, 100.0),
     probability=(0.9, 0.7, 0.45, 0.15, 0.04, 0.01),
-    horizon_days=None,
+    horizon_days=DEFAULT_HORIZON_DAYS,
     fitted_on="prior",
 )
 

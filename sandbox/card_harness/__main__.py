@@ -53,8 +53,10 @@ def _store(folder: Path, ic_company: str):
                             ("intercom", "companies", ic_company))])  # fmt: skip
         for back in (30, 7, 0):
             score_and_store(conn, today - timedelta(days=back), load_health_config())
+        # As a trained churn model scores it: one risk scale (risk = probability x 100, source model), 30 days.
         conn.execute(Score.__table__.update().where(Score.account_id == account_id).values(
-            churn_probability=0.34, churn_horizon_days=90, days_to_churn=160,
+            churn_probability=0.34, churn_horizon_days=30, risk=34.0, risk_source="model", days_to_churn=160,
+            early_warning=True, warning_horizon_days=90, model_version="churn-store-harness",
             risk_drivers=[{"label": "Weekly active users", "relation": "lower", "points": 9}]))  # fmt: skip
         conn.execute(insert(Action).values(
             account_id=account_id, playbook="onboarding", step="training", kind="crm_task", status="released",

@@ -7,6 +7,10 @@ import HEALTH_SCORE from "@salesforce/schema/Account.CSE_Health_Score__c";
 import HEALTH_BAND from "@salesforce/schema/Account.CSE_Health_Band__c";
 import HEALTH_TREND from "@salesforce/schema/Account.CSE_Health_Trend__c";
 import CHURN_PROBABILITY from "@salesforce/schema/Account.CSE_Churn_Probability__c";
+import CHURN_HORIZON from "@salesforce/schema/Account.CSE_Churn_Horizon_Days__c";
+import RISK_SOURCE from "@salesforce/schema/Account.CSE_Risk_Source__c";
+import EARLY_WARNING from "@salesforce/schema/Account.CSE_Early_Warning__c";
+import WARNING_HORIZON from "@salesforce/schema/Account.CSE_Warning_Horizon_Days__c";
 import RISK_DRIVERS from "@salesforce/schema/Account.CSE_Risk_Drivers__c";
 import EXPANSION_SCORE from "@salesforce/schema/Account.CSE_Expansion_Score__c";
 import EXPANSION_TYPE from "@salesforce/schema/Account.CSE_Expansion_Type__c";
@@ -14,8 +18,8 @@ import LAST_SCORED from "@salesforce/schema/Account.CSE_Last_Scored__c";
 import getCard from "@salesforce/apex/CseCardController.getCard";
 import act from "@salesforce/apex/CseCardController.act";
 
-const FIELDS = [HEALTH_SCORE, HEALTH_BAND, HEALTH_TREND, CHURN_PROBABILITY, RISK_DRIVERS, EXPANSION_SCORE,
-  EXPANSION_TYPE, LAST_SCORED];
+const FIELDS = [HEALTH_SCORE, HEALTH_BAND, HEALTH_TREND, CHURN_PROBABILITY, CHURN_HORIZON, RISK_SOURCE, EARLY_WARNING,
+  WARNING_HORIZON, RISK_DRIVERS, EXPANSION_SCORE, EXPANSION_TYPE, LAST_SCORED];
 const BAND_LABELS = { healthy: "Healthy", at_risk: "At risk", critical: "Critical", churning: "Churning" };
 const shown = (value, suffix = "") => (value === null || value === undefined ? "—" : `${value}${suffix}`);
 // The program engine's state. A control-group enrollment is followed, never contacted: the card says so and shows no
@@ -73,23 +77,26 @@ export default class CseAccountCard extends LightningElement {
     get score() { return shown(this.live?.health.score ?? this.field(HEALTH_SCORE)); }
     get trend() { return shown(this.live?.health.trend_7d ?? this.field(HEALTH_TREND)); }
     get churn() {
-        // The one risk scale: the live card says over which horizon and from what (model or health).
+        // The one risk scale, over which horizon and from what (model or health): the live card, else the fields.
         const live = this.live?.churn;
         const p = live ? live.risk ?? live.probability : this.field(CHURN_PROBABILITY);
         if (p === null || p === undefined) return "—";
-        const horizon = live?.horizon_days ? ` in ${live.horizon_days} days` : "";
-        return `${Math.round(p * 100)} %${horizon}${live?.source ? ` (${live.source})` : ""}`;
+        const days = live ? live.horizon_days : this.field(CHURN_HORIZON);
+        const source = live ? live.source : this.field(RISK_SOURCE);
+        return `${Math.round(p * 100)} %${days ? ` in ${days} days` : ""}${source ? ` (${source})` : ""}`;
     }
     get earlyWarning() {
         const live = this.live?.churn;
-        if (live?.early_warning === null || live?.early_warning === undefined) return "—";
-        const within = `within ${live.warning_horizon_days} days`;
-        return live.early_warning ? `Flagged: likely to churn ${within}` : `Not flagged (${within})`;
+        const flag = live ? live.early_warning : this.field(EARLY_WARNING);
+        const days = live ? live.warning_horizon_days : this.field(WARNING_HORIZON);
+        if (flag === null || flag === undefined || !days) return "—"; // no early-warning model yet
+        return flag ? `Flagged: likely to churn within ${days} days` : `Not flagged (within ${days} days)`;
     }
     get timeToChurn() { return shown(this.live?.churn.days_to_churn, " days"); }
     get expansion() {
         const type = this.live?.expansion.type ?? this.field(EXPANSION_TYPE);
-        return `${type ?? "—"} (${shown(this.live?.expansion.potential ?? this.field(EXPANSION_SCORE))})`;
+        if (!type) return "—"; // no expansion signal: no "(0)" to puzzle over
+        return `${type} (${shown(this.live?.expansion.potential ?? this.field(EXPANSION_SCORE))})`;
     }
     get lastScored() { return shown(this.field(LAST_SCORED)); }
     get drivers() {

@@ -130,7 +130,7 @@ export function AccountCard({ companyId, fetcher }) {
         <DescriptionListItem label="Churn risk">{riskText(churn)}</DescriptionListItem>
         <DescriptionListItem label="Early warning">{warningText(churn)}</DescriptionListItem>
         <DescriptionListItem label="Time to churn">{shown(churn.days_to_churn, " days")}</DescriptionListItem>
-        <DescriptionListItem label="Expansion">{`${expansion.type ?? "—"} (${shown(expansion.potential)})`}</DescriptionListItem>
+        <DescriptionListItem label="Expansion">{expansion.type ? `${expansion.type} (${shown(expansion.potential)})` : "—"}</DescriptionListItem>
         <DescriptionListItem label="Onboarding">{onboardingText(onboarding)}</DescriptionListItem>
       </DescriptionList>
       <Heading>Programs</Heading>

@@ -18,6 +18,10 @@ const RECORD = {
         CSE_Health_Band__c: { value: "at_risk" },
         CSE_Health_Trend__c: { value: -3.2 },
         CSE_Churn_Probability__c: { value: 0.22 },
+        CSE_Churn_Horizon_Days__c: { value: 30 },
+        CSE_Risk_Source__c: { value: "health" },
+        CSE_Early_Warning__c: { value: false }, // a checkbox is never null: no warning model wrote a horizon yet
+        CSE_Warning_Horizon_Days__c: { value: null },
         CSE_Risk_Drivers__c: { value: "adoption, support" },
         CSE_Expansion_Score__c: { value: 40 },
         CSE_Expansion_Type__c: { value: "plan" },
@@ -48,7 +52,7 @@ describe("c-cse-account-card", () => {
         await flush();
         expect(getCard).toHaveBeenCalledWith({ accountId: RECORD.id });
         expect(text(element, ".band")).toBe("At risk · 61.5");
-        expect(text(element, ".churn")).toBe("22 %");
+        expect(text(element, ".churn")).toBe("22 % in 30 days (health)");
         expect(text(element, ".early-warning")).toBe("—");
         expect(text(element, ".expansion")).toBe("plan (40)");
         expect([...element.shadowRoot.querySelectorAll(".drivers li")].map((li) => li.textContent)).toEqual([
