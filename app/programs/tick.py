@@ -42,11 +42,11 @@ from app.programs.texts import message_data, names_any, step_payloads
 from app.store.bulk import (
     chunked,
     copy_rows,
-    dialect_insert,
     fetch_frame,
     in_ids,
     insert_from_select_ignoring_conflicts,
     rows_of,
+    staged_insert,
     temp_table,
 )
 from app.store.models import Account, Action, ProgramEnrollment, ProgramEvent, Score
@@ -225,12 +225,10 @@ def _enter(
              "requested_by": ENGINE_ACTOR, "source": "engine", "requested_at": now}
             for a in group
         ]  # fmt: skip
-    stmt = dialect_insert(conn, PE).on_conflict_do_nothing(
-        index_elements=["program", "account_id"], index_where=text("status = 'active'")
-    )
-    inserted = 0
-    for chunk in chunked(records):
-        inserted += conn.execute(stmt, chunk).rowcount or 0
+    # One bulk statement (COPY into a staging table on PostgreSQL), not a round trip per enrollment.
+    frame = pd.DataFrame.from_records(records)
+    inserted = staged_insert(conn, PE, frame, list(frame.columns), conflict=["program", "account_id"],
+                             conflict_where="status = 'active'")  # fmt: skip
     conn.execute(
         update(PE).where(PE.c.program == program.program, PE.c.entered_at == now, PE.c.arr_at_entry.is_(None), span)
         .values(arr_at_entry=_arr_now())
