@@ -10,8 +10,9 @@ Issue 15: 1,000,000 accounts x 60 days on PostgreSQL in one process ≤ 60 s and
 and two `cse worker` processes the speed-up over one process. The 100,000-account runs are timed twice on the same
 store, this checkout's code and the previous code (`--before`, default the `main` branch, run from a `git archive`),
 and the ratio printed.
-The end-to-end store is filled with synthetic accounts and 60 days of daily rollups (what `cse score` reads), then
-`cse score` runs as a separate process so its own wall time and peak RSS are measured.
+The end-to-end store is filled with synthetic accounts and 60 days of daily rollups up to today (what `cse score`
+reads), then `cse score` for today runs as a separate process so its own wall time and peak RSS are measured: the
+daily run, with field writes planned and accounts entered in the programs (see docs/scale.md).
 """
 
 from __future__ import annotations
