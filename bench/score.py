@@ -8,9 +8,11 @@
 Targets (issue 2): engine ≥ 1,000,000 accounts/s; end to end ≤ 20 s for 100,000 accounts; peak memory < 1.5 GB.
 Issue 15: 1,000,000 accounts x 60 days on PostgreSQL in one process ≤ 60 s and ≤ 1.5 GB peak RSS; with --shards 2
 and two `cse worker` processes the speed-up over one process. The 100,000-account runs are timed twice on the same
-store, chunked and with the whole book in one chunk (the path before issue 15), and the ratio printed.
-The end-to-end store is filled with synthetic accounts and 60 days of daily rollups (what `cse score` reads), then
-`cse score` runs as a separate process so its own wall time and peak RSS are measured.
+store, this checkout's code and the previous code (`--before`, default the `main` branch, run from a `git archive`),
+and the ratio printed.
+The end-to-end store is filled with synthetic accounts and 60 days of daily rollups up to today (what `cse score`
+reads), then `cse score` for today runs as a separate process so its own wall time and peak RSS are measured: the
+daily run, with field writes planned and accounts entered in the programs (see docs/scale.md).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from engine.canonical import METRIC_COLUMNS
 from engine.health import score_health
 from engine.health_config import load_health_config
 
-AS_OF = date(2026, 11, 1)
+AS_OF = date(2026, 11, 1)  # bench.cards' fixed book day; this bench scores today's (see main)
 HISTORY_DAYS = 60
 
 
@@ -79,8 +81,10 @@ def bench_engine(n: int) -> None:
 FILL_BLOCK = 50_000  # accounts generated and written at a time, so filling a million-account store fits in memory
 
 
-def fill_store(database_url: str, n: int, seed: int = 2) -> None:
-    """Synthetic accounts plus daily rollups for HISTORY_DAYS, written with the store's own bulk path."""
+def fill_store(database_url: str, n: int, as_of: date = AS_OF, seed: int = 2) -> None:
+    """Synthetic accounts plus daily rollups for the HISTORY_DAYS up to `as_of`, written by COPY on PostgreSQL
+    (with the rollups' foreign-key triggers off: the bench builds them from the accounts it just wrote) and by the
+    store's own bulk path on SQLite."""
     config = load_health_config()
     engine = make_engine(database_url)
     upgrade_schema(engine)
@@ -91,8 +95,10 @@ def fill_store(database_url: str, n: int, seed: int = 2) -> None:
         copy_frame(conn, Feature.__table__, features)
     for first in range(0, n, FILL_BLOCK):
         accounts, rollups = synthetic_block(np.random.default_rng([seed, first]), first, min(FILL_BLOCK, n - first),
-                                            masks)  # fmt: skip
+                                            masks, as_of)  # fmt: skip
         with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
             copy_frame(conn, Account.__table__, accounts)
             copy_frame(conn, AccountDay.__table__, rollups)
         rows += len(rollups)
@@ -104,18 +110,49 @@ def fill_store(database_url: str, n: int, seed: int = 2) -> None:
 
 
 def copy_frame(conn, table, frame: pd.DataFrame) -> None:
-    """COPY … FROM STDIN (CSV) on PostgreSQL, the store's bulk path elsewhere."""
+    """COPY … FROM STDIN on PostgreSQL (binary, built by NumPy, when every column is a number or a date; else
+    CSV), the store's bulk path elsewhere."""
     if conn.dialect.name != "postgresql":
         copy_rows(conn, table, list(frame.columns), list(frame.itertuples(index=False, name=None)))
         return
     raw = conn.connection.driver_connection
     columns = ", ".join(frame.columns)
-    with raw.cursor() as cursor, cursor.copy(f"COPY {table.name} ({columns}) FROM STDIN WITH (FORMAT csv)") as copy:
-        copy.write(frame.to_csv(index=False, header=False))
+    binary = copy_binary(table, frame)
+    options = "FORMAT binary" if binary is not None else "FORMAT csv"
+    with raw.cursor() as cursor, cursor.copy(f"COPY {table.name} ({columns}) FROM STDIN WITH ({options})") as copy:
+        copy.write(binary if binary is not None else frame.to_csv(index=False, header=False))
 
 
-def synthetic_block(rng: np.random.Generator, first: int, n: int, masks: np.ndarray) -> tuple[pd.DataFrame, ...]:
-    """Accounts first+1 … first+n and their rollups."""
+# PostgreSQL's binary COPY layout of the fixed-width types the rollups use: (NumPy big-endian type, byte length).
+BINARY_TYPES = {"INTEGER": (">i4", 4), "BIGINT": (">i8", 8), "FLOAT": (">f8", 8), "DATE": (">i4", 4)}
+PG_EPOCH = np.datetime64("2000-01-01", "D")
+
+
+def copy_binary(table, frame: pd.DataFrame) -> bytes | None:
+    """The frame as one PostgreSQL binary COPY stream, every row laid out at once by a NumPy record type, or None
+    when a column is not a fixed-width number or date or holds a missing value (CSV formats ~100,000 rows/s; this
+    tens of millions)."""
+    kinds = [BINARY_TYPES.get(str(table.c[name].type).upper()) for name in frame.columns]
+    if None in kinds or frame.isna().to_numpy().any():
+        return None
+    fields = [("count", ">i2")]
+    for i, (numpy_type, _) in enumerate(kinds):
+        fields += [(f"l{i}", ">i4"), (f"v{i}", numpy_type)]
+    rows = np.empty(len(frame), dtype=fields)
+    rows["count"] = len(kinds)
+    for i, (name, (_, length)) in enumerate(zip(frame.columns, kinds, strict=True)):
+        rows[f"l{i}"] = length
+        values = frame[name].to_numpy()
+        if str(table.c[name].type).upper() == "DATE":
+            values = (values.astype("datetime64[D]") - PG_EPOCH).astype(np.int64)
+        rows[f"v{i}"] = values
+    header = b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8
+    return header + rows.tobytes() + b"\xff\xff"
+
+
+def synthetic_block(rng: np.random.Generator, first: int, n: int, masks: np.ndarray,
+                    as_of: date = AS_OF) -> tuple[pd.DataFrame, ...]:  # fmt: skip
+    """Accounts first+1 … first+n and their rollups up to `as_of`."""
     accounts = pd.DataFrame(
         {
             "id": np.arange(first + 1, first + n + 1),
@@ -128,17 +165,17 @@ def synthetic_block(rng: np.random.Generator, first: int, n: int, masks: np.ndar
             "api_used": rng.integers(0, 12000, n),
             "storage_limit_gb": 100.0,
             "storage_used_gb": rng.random(n) * 110,
-            "customer_since": [AS_OF - timedelta(days=int(d)) for d in rng.integers(100, 1500, n)],
+            "customer_since": [as_of - timedelta(days=int(d)) for d in rng.integers(100, 1500, n)],
             "status": "active",
             "roi_pct": np.where(rng.random(n) < 0.7, rng.gamma(2.0, 90.0, n), np.nan),
             "goal_attainment": rng.random(n),
-            "first_activity_at": AS_OF - timedelta(days=HISTORY_DAYS),
-            "first_value_at": AS_OF - timedelta(days=90),
+            "first_activity_at": as_of - timedelta(days=HISTORY_DAYS),
+            "first_value_at": as_of - timedelta(days=90),
         }
     )
     accounts["seats_active"] = (accounts["seats_purchased"] * rng.uniform(0.3, 1.0, n)).astype(int)
     engagement = rng.beta(2, 2, n)
-    days = np.array([AS_OF - timedelta(days=d) for d in range(HISTORY_DAYS)], dtype=object)
+    days = np.datetime64(as_of, "D") - np.arange(HISTORY_DAYS)
     active = rng.random((n, HISTORY_DAYS)) < engagement[:, None]
     account_idx, day_idx = np.nonzero(active)
     used = rng.random((len(account_idx), len(masks))) < (0.15 + 0.6 * engagement[account_idx, None])
@@ -161,26 +198,29 @@ def synthetic_block(rng: np.random.Generator, first: int, n: int, masks: np.ndar
     return accounts, rollups
 
 
-def fill_store_in_child(database_url: str, n: int) -> None:
+def fill_store_in_child(database_url: str, n: int, as_of: date) -> None:
     """Fill in a spawned process: a child forked from a big parent would report the parent's pages as its peak."""
     context = multiprocessing.get_context("spawn")
-    process = context.Process(target=fill_store, args=(database_url, n))
+    start = time.perf_counter()
+    process = context.Process(target=fill_store, args=(database_url, n, as_of))
     process.start()
     process.join()
     if process.exitcode != 0:
         raise SystemExit(f"filling the store failed ({process.exitcode})")
+    print(f"  filled in {time.perf_counter() - start:.0f} s (load {os.getloadavg()[0]:.1f})")
 
 
-def run_cse_score(database_url: str, label: str, n: int, extra_env: dict | None = None,
-                  args: tuple[str, ...] = ()) -> tuple[float, float]:  # fmt: skip
-    """Run `cse score` as a child; prints and returns its wall time and CPU time (user + sys; on a loaded machine
-    the fairer figure), with its own peak RSS."""
+def run_cse_score(database_url: str, label: str, n: int, day: date, extra_env: dict | None = None,
+                  args: tuple[str, ...] = (), tree: Path | None = None) -> tuple[float, float]:  # fmt: skip
+    """Run `cse score` for `day` as a child (from the source `tree` if given, else this checkout); prints and
+    returns its wall time and CPU time (user + sys; on a loaded machine the fairer figure), with its own peak RSS."""
     env = {**os.environ, "DATABASE_URL": database_url, **(extra_env or {})}
+    if tree is not None:
+        env["PYTHONPATH"] = str(tree)
     start = time.perf_counter()
     with tempfile.TemporaryFile("w+") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "app", "score", "--json", "--as-of", AS_OF.isoformat(), *args], env=env, stdout=out
-        )
+        process = subprocess.Popen([sys.executable, "-m", "app", "score", "--json", "--as-of", day.isoformat(), *args],
+                                   env=env, stdout=out, cwd=tree)  # fmt: skip
         _, status, usage = os.wait4(process.pid, 0)  # this child's own peak RSS, not the max over all children
         elapsed = time.perf_counter() - start
         if status != 0:
@@ -194,16 +234,24 @@ def run_cse_score(database_url: str, label: str, n: int, extra_env: dict | None 
     return elapsed, cpu
 
 
-def forget_scores(database_url: str) -> None:
-    """Delete the scores a run as of AS_OF stored, so the next run does the same work (a rerun of a day finds its
-    scores and writes none, which would flatter whichever path runs second)."""
+# What a scoring run writes: emptied between two runs on one store, so each does the same work from the same state
+# (a rerun of a day finds its scores and writes none, which would flatter whichever run comes second).
+RUN_OUTPUTS = ("program_events", "program_enrollments", "program_milestones", "actions", "outbox", "current_scores",
+               "scores", "book_day_splits", "book_day_months", "book_days", "score_shards", "score_runs")  # fmt: skip
+
+
+def forget_runs(database_url: str) -> None:
     engine = create_engine(database_url)
     with engine.begin() as conn:
-        conn.execute(text("DELETE FROM scores WHERE as_of = :day"), {"day": AS_OF})
+        if conn.dialect.name == "postgresql":
+            conn.execute(text(f"TRUNCATE {', '.join(RUN_OUTPUTS)}"))
+        else:
+            for table in RUN_OUTPUTS:
+                conn.execute(text(f"DELETE FROM {table}"))
     engine.dispose()
 
 
-def run_sharded(database_url: str, n: int, shards: int) -> float:
+def run_sharded(database_url: str, n: int, day: date, shards: int) -> float:
     """`cse score --shards N` with N `cse worker` processes on a throwaway Redis; prints the workers' peak RSS."""
     from sandbox.redis_server import throwaway_redis
 
@@ -214,14 +262,16 @@ def run_sharded(database_url: str, n: int, shards: int) -> float:
         workers = [subprocess.Popen(command, env=env, **quiet) for _ in range(shards)]
         time.sleep(3)  # the workers import the scoring stack before the clock starts
         try:
-            elapsed, _ = run_cse_score(database_url, f"postgresql, --shards {shards} (coordinator)", n,
+            elapsed, _ = run_cse_score(database_url, f"postgresql, --shards {shards} (coordinator)", n, day,
                                        {"REDIS_URL": redis_url}, ("--shards", str(shards)))  # fmt: skip
         finally:
-            peaks = []
+            peaks, cpu = [], 0.0
             for worker in workers:
                 worker.terminate()
-                peaks.append(os.wait4(worker.pid, 0)[2].ru_maxrss / 1024)
-    print(f"  workers' peak RSS: {', '.join(f'{p:,.0f} MiB' for p in peaks)}")
+                usage = os.wait4(worker.pid, 0)[2]
+                peaks.append(usage.ru_maxrss / 1024)
+                cpu += usage.ru_utime + usage.ru_stime
+    print(f"  workers' peak RSS: {', '.join(f'{p:,.0f} MiB' for p in peaks)}; their CPU {cpu:.1f} s in all")
     return elapsed
 
 
@@ -239,19 +289,24 @@ def postgres_schema(postgres_url: str):
     return f"{postgres_url}?options=-csearch_path%3D{schema}", drop
 
 
-# Today's path (issue 2): the whole book in one chunk. Same results; memory grows with the book.
-BOOK_AT_ONCE = {"CSE_SCORE_CHUNK_ACCOUNTS": str(10**9)}
+def source_tree(revision: str, into: Path) -> Path:
+    """This repository's source at `revision` (git archive), to run the previous code on the same store."""
+    repo = Path(__file__).resolve().parent.parent
+    archive = subprocess.run(["git", "-C", str(repo), "archive", revision], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
 
 
-def compare(database_url: str, label: str, n: int) -> tuple[float, float]:
-    """Chunked scoring and the book-at-once path on the same store, each from the same state, and their ratios;
-    returns the book-at-once run's wall and CPU time."""
-    before = run_cse_score(database_url, f"{label}, book at once (before)", n, BOOK_AT_ONCE)
-    forget_scores(database_url)
-    after = run_cse_score(database_url, f"{label}, chunked", n)
-    print(f"  {label}: chunked / book at once: wall time {after[0] / before[0]:.2f}, CPU time "
-          f"{after[1] / before[1]:.2f}")  # fmt: skip
-    return before
+def compare(database_url: str, label: str, n: int, day: date, before: Path | None) -> tuple[float, float]:
+    """`cse score` of this checkout and, with `before`, of the previous code on the same store from the same
+    state, and their ratios; returns this checkout's wall and CPU time."""
+    after = run_cse_score(database_url, f"{label}, this checkout", n, day)
+    if before is not None:
+        forget_runs(database_url)
+        previous = run_cse_score(database_url, f"{label}, before", n, day, tree=before)
+        print(f"  {label}: this checkout / before: wall time {after[0] / previous[0]:.2f}, CPU time "
+              f"{after[1] / previous[1]:.2f}")  # fmt: skip
+    return after
 
 
 def main() -> None:
@@ -260,41 +315,47 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=100_000)
     parser.add_argument("--big-accounts", type=int, default=1_000_000, help="PostgreSQL, one process and sharded")
     parser.add_argument("--shards", type=int, default=2)
+    parser.add_argument("--before", default="main", help="git revision timed on the same stores ('' to skip)")
     parser.add_argument("--postgres-url", default=os.environ.get("BENCH_POSTGRES_URL",
                         "postgresql+psycopg://postgres@127.0.0.1:5432/test"))  # fmt: skip
     parser.add_argument("--skip-sqlite", action="store_true")
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument("--skip-big", action="store_true")
     args = parser.parse_args()
+    # Today, as `cse score` runs daily: the full run, write-back planned and programs entered; `--shards` scores
+    # today only (a backfill or dry run is one process). Past midnight the runs would disagree: start before.
+    day = date.today()
+    print(f"scoring {day} (today); load average {os.getloadavg()[0]:.1f}")
 
-    if not args.skip_sqlite:
-        with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp:
+        before = source_tree(args.before, Path(tmp)) if args.before else None
+        if not args.skip_sqlite:
             url = f"sqlite:///{Path(tmp) / 'bench.db'}"
-            fill_store_in_child(url, args.accounts)
-            compare(url, "sqlite", args.accounts)
-    whole_book = None
-    if not args.skip_postgres:
-        url, drop = postgres_schema(args.postgres_url)
-        try:
-            fill_store_in_child(url, args.accounts)
-            whole_book = compare(url, "postgresql", args.accounts)
-        finally:
-            drop()
+            fill_store_in_child(url, args.accounts, day)
+            compare(url, "sqlite", args.accounts, day, before)
+        small = None
+        if not args.skip_postgres:
+            url, drop = postgres_schema(args.postgres_url)
+            try:
+                fill_store_in_child(url, args.accounts, day)
+                small = compare(url, "postgresql", args.accounts, day, before)
+            finally:
+                drop()
     if not args.skip_postgres and not args.skip_big:
         url, drop = postgres_schema(args.postgres_url)
         n = args.big_accounts
         try:
-            fill_store_in_child(url, n)
-            one, cpu = run_cse_score(url, "postgresql, one process, chunked", n)
+            fill_store_in_child(url, n, day)
+            one, cpu = run_cse_score(url, "postgresql, one process", n, day)
             print(f"  target: {n:,} accounts <= 60 s and <= 1536 MiB")
-            if whole_book is not None:
-                per_account = (one / n) / (whole_book[0] / args.accounts), (cpu / n) / (whole_book[1] / args.accounts)
-                print(f"  time per account vs the {args.accounts:,}-account book at once, this run: wall "
+            if small is not None:
+                per_account = (one / n) / (small[0] / args.accounts), (cpu / n) / (small[1] / args.accounts)
+                print(f"  time per account vs the {args.accounts:,}-account book, this run: wall "
                       f"{per_account[0]:.2f}, CPU {per_account[1]:.2f}")  # fmt: skip
             if args.shards > 1:
-                forget_scores(url)
-                sharded = run_sharded(url, n, args.shards)
-                print(f"  --shards {args.shards}: speed-up {one / sharded:.2f}x over one process")
+                forget_runs(url)
+                sharded = run_sharded(url, n, day, args.shards)
+                print(f"  --shards {args.shards}: speed-up {one / sharded:.2f}x over one process (wall time)")
         finally:
             drop()
     bench_engine(args.engine_accounts)  # last: its arrays would otherwise sit in every child's peak

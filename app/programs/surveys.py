@@ -22,7 +22,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, and_, or_, select
 
 from app.programs.definitions import ActiveProgram
-from app.store.bulk import chunked, staged_insert, upsert
+from app.store.bulk import chunked, in_ids, staged_insert, upsert
 from app.store.load import refresh_rollups
 from app.store.models import Action, ActivityEvent, Contact, SurveyAnswer, SyncCursor, WebhookEvent
 from connectors.registry import all_connectors
@@ -160,14 +160,16 @@ def add_survey_columns(conn: Connection, frame: pd.DataFrame, now: datetime) -> 
     (survey_response activity, whatever brought it in) and the latest CSAT answer of each account."""
     since = now - timedelta(days=WINDOW_DAYS)
     rows = []
-    for chunk in chunked([int(i) for i in frame.index]):
+    ids = [int(i) for i in frame.index]
+    for events, answers in zip(in_ids(conn, ActivityEvent.account_id, ids), in_ids(conn, SurveyAnswer.account_id, ids),
+                               strict=True):  # fmt: skip
         nps = select(ActivityEvent.account_id, ActivityEvent.value, ActivityEvent.occurred_at).where(
-            ActivityEvent.account_id.in_(chunk), ActivityEvent.kind == EventKind.SURVEY_RESPONSE.value,
+            events, ActivityEvent.kind == EventKind.SURVEY_RESPONSE.value,
             ActivityEvent.occurred_at > since, ActivityEvent.value.is_not(None),
         )  # fmt: skip
         rows += [(a, "nps", v, t) for a, v, t in conn.execute(nps)]
         csat = select(SurveyAnswer.account_id, SurveyAnswer.score, SurveyAnswer.answered_at).where(
-            SurveyAnswer.account_id.in_(chunk), SurveyAnswer.kind == "csat", SurveyAnswer.answered_at > since
+            answers, SurveyAnswer.kind == "csat", SurveyAnswer.answered_at > since
         )
         rows += [(a, "csat", v, t) for a, v, t in conn.execute(csat)]
     answers = pd.DataFrame(rows, columns=["account_id", "kind", "score", "answered_at"])

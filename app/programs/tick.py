@@ -42,10 +42,11 @@ from app.programs.texts import message_data, names_any, step_payloads
 from app.store.bulk import (
     chunked,
     copy_rows,
-    dialect_insert,
     fetch_frame,
+    in_ids,
     insert_from_select_ignoring_conflicts,
     rows_of,
+    staged_insert,
     temp_table,
 )
 from app.store.models import Account, Action, ProgramEnrollment, ProgramEvent, Score
@@ -100,21 +101,21 @@ def _arr_now():
 def _current(conn: Connection, program: str, account_ids: list[int]) -> pd.DataFrame:
     rows = []
     query = select(PE.c.id, PE.c.account_id, PE.c.status, PE.c.tier, PE.c.ended_at).where(PE.c.program == program)
-    for chunk in chunked(account_ids):
-        rows += conn.execute(query.where(PE.c.account_id.in_(chunk))).all()
+    for accounts in in_ids(conn, PE.c.account_id, account_ids):
+        rows += conn.execute(query.where(accounts)).all()
     return pd.DataFrame(rows, columns=["id", "account_id", "status", "tier", "ended_at"])
 
 
 def exit_enrollments(conn: Connection, ids: pd.Series, reason: str, now: datetime) -> int:
     """End these active or completed enrollments with `reason` (history event included); returns how many."""
     exited = 0
-    for chunk in chunked(ids.astype(int).tolist()):
-        where = and_(PE.c.id.in_(chunk), PE.c.status.in_(("active", "completed")))
+    for chunk in in_ids(conn, PE.c.id, ids):
+        where = and_(chunk, PE.c.status.in_(("active", "completed")))
         exited += conn.execute(
             update(PE).where(where).values(status="exited", exit_reason=reason, next_due_at=None,
                                            ended_at=func.coalesce(PE.c.ended_at, now), arr_at_end=_arr_now())
         ).rowcount  # fmt: skip
-        _log_events(conn, "exited", and_(PE.c.id.in_(chunk), PE.c.exit_reason == reason), now, reason)
+        _log_events(conn, "exited", and_(chunk, PE.c.exit_reason == reason), now, reason)
     return exited
 
 
@@ -126,6 +127,9 @@ def enroll(conn: Connection, programs: dict[str, ActiveProgram], scored: pd.Data
     frame = condition_frame(scored)
     add_survey_columns(conn, frame, now)
     ids = [int(i) for i in frame.index]
+    # The enrollments entered now are this frame's; a chunked run enters every chunk at the same `now`, so the
+    # statements that find them by `now` also keep to the frame's id span (else each chunk rereads all before it).
+    span = PE.c.account_id.between(min(ids), max(ids))
     counts: dict[str, dict[str, int]] = {}
     for name, active in programs.items():
         program, state = active.program, membership(active.program, frame)
@@ -139,8 +143,8 @@ def enroll(conn: Connection, programs: dict[str, ActiveProgram], scored: pd.Data
         active_rows = active_rows[pd.isna(state["exit_reason"].reindex(active_rows["account_id"]).to_numpy())]
         escalated = _escalate(conn, program, active_rows, state, now)
         activated = _activate_requests(conn, active, current, state, now)
-        entered = _enter(conn, active, current, state, now)
-        _log_events(conn, "entered", and_(PE.c.program == name, PE.c.entered_at == now), now)
+        entered = _enter(conn, active, current, state, now, span)
+        _log_events(conn, "entered", and_(PE.c.program == name, PE.c.entered_at == now, span), now)
         counts[name] = {"exited": exited, "escalated": escalated, "requests": activated, "entered": entered}
     return counts
 
@@ -155,12 +159,12 @@ def _escalate(conn: Connection, program, active_rows: pd.DataFrame, state: pd.Da
     moved = 0
     for (old, new), group in rows.groupby(["tier", "target"]):
         due = now + timedelta(days=first_due_days(program, int(new)))
-        for chunk in chunked(group["id"].astype(int).tolist()):
+        for chunk in in_ids(conn, PE.c.id, group["id"]):
             moved += conn.execute(
-                update(PE).where(PE.c.id.in_(chunk), PE.c.tier == int(old), PE.c.status == "active")
+                update(PE).where(chunk, PE.c.tier == int(old), PE.c.status == "active")
                 .values(tier=int(new), step=0, tier_entered_at=now, next_due_at=due)
             ).rowcount  # fmt: skip
-            _log_events(conn, "escalated", and_(PE.c.id.in_(chunk), PE.c.tier == int(new)), now, f"tier{int(new)}")
+            _log_events(conn, "escalated", and_(chunk, PE.c.tier == int(new)), now, f"tier{int(new)}")
     return moved
 
 
@@ -182,23 +186,24 @@ def _activate_requests(
         return 0
     busy = set(current.loc[current["status"] == "active", "account_id"])
     merged = requested[requested["account_id"].isin(busy)]
-    for chunk in chunked(merged["id"].astype(int).tolist()):
-        conn.execute(update(PE).where(PE.c.id.in_(chunk), PE.c.status == "requested").values(status="merged"))
+    for chunk in in_ids(conn, PE.c.id, merged["id"]):
+        conn.execute(update(PE).where(chunk, PE.c.status == "requested").values(status="merged"))
     todo = requested[~requested["account_id"].isin(busy)].drop_duplicates("account_id")
     tiers = state["tier"].reindex(todo["account_id"]).fillna(0).clip(lower=0).astype(int).to_numpy()
     audiences = state["audience"].reindex(todo["account_id"]).fillna("default").to_numpy()
     done = 0
     for (tier, audience), group in todo.assign(t=tiers, a=audiences).groupby(["t", "a"]):
         values = {**_entry_values(active, int(tier), audience, now), "holdout": False, "arr_at_entry": _arr_now()}
-        for chunk in chunked(group["id"].astype(int).tolist()):
-            done += conn.execute(
-                update(PE).where(PE.c.id.in_(chunk), PE.c.status == "requested").values(**values)
-            ).rowcount
+        for chunk in in_ids(conn, PE.c.id, group["id"]):
+            done += conn.execute(update(PE).where(chunk, PE.c.status == "requested").values(**values)).rowcount
     return done
 
 
-def _enter(conn: Connection, active: ActiveProgram, current: pd.DataFrame, state: pd.DataFrame, now: datetime) -> int:
-    """New enrollments for accounts whose entry holds, none active, and the re-entry policy allows it."""
+def _enter(
+    conn: Connection, active: ActiveProgram, current: pd.DataFrame, state: pd.DataFrame, now: datetime, span
+) -> int:
+    """New enrollments for accounts whose entry holds, none active, and the re-entry policy allows it (all of
+    them within `span`)."""
     program = active.program
     candidates = state.index[state["entry"].to_numpy()]
     occupied = set(current.loc[current["status"].isin(["active", "requested"]), "account_id"])
@@ -220,14 +225,12 @@ def _enter(conn: Connection, active: ActiveProgram, current: pd.DataFrame, state
              "requested_by": ENGINE_ACTOR, "source": "engine", "requested_at": now}
             for a in group
         ]  # fmt: skip
-    stmt = dialect_insert(conn, PE).on_conflict_do_nothing(
-        index_elements=["program", "account_id"], index_where=text("status = 'active'")
-    )
-    inserted = 0
-    for chunk in chunked(records):
-        inserted += conn.execute(stmt, chunk).rowcount or 0
+    # One bulk statement (COPY into a staging table on PostgreSQL), not a round trip per enrollment.
+    frame = pd.DataFrame.from_records(records)
+    inserted = staged_insert(conn, PE, frame, list(frame.columns), conflict=["program", "account_id"],
+                             conflict_where="status = 'active'")  # fmt: skip
     conn.execute(
-        update(PE).where(PE.c.program == program.program, PE.c.entered_at == now, PE.c.arr_at_entry.is_(None))
+        update(PE).where(PE.c.program == program.program, PE.c.entered_at == now, PE.c.arr_at_entry.is_(None), span)
         .values(arr_at_entry=_arr_now())
     )  # fmt: skip
     return inserted

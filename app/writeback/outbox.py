@@ -14,7 +14,7 @@ import pandas as pd
 from sqlalchemy import BigInteger, Column, Connection, Select, String, Text, and_, cast, func, or_, select, update
 
 from app.programs.eligibility import recipients
-from app.store.bulk import chunked, copy_rows, fetch_frame, json_lines, staged_insert, temp_table, upsert
+from app.store.bulk import copy_rows, fetch_frame, in_ids, json_lines, staged_insert, temp_table, upsert
 from app.store.models import Action, ExternalId, OutboxRow
 from connectors.mapping.schema import PUSH_SCHEMA
 from connectors.registry import all_connectors, connector
@@ -42,7 +42,7 @@ def company_targets(conn: Connection, account_ids: list[int] | Select) -> pd.Dat
         return fetch_frame(conn, _company_records().where(ExternalId.account_id.in_(account_ids)), columns)
     query = _company_records()
     rows = [
-        row for chunk in chunked(account_ids) for row in conn.execute(query.where(ExternalId.account_id.in_(chunk)))
+        row for chunk in in_ids(conn, ExternalId.account_id, account_ids) for row in conn.execute(query.where(chunk))
     ]
     return pd.DataFrame(rows, columns=columns)
 
@@ -84,10 +84,10 @@ def _field_values(scored: pd.DataFrame, as_of: date) -> pd.DataFrame:
 def _last_planned(conn: Connection, vendor: str, account_ids: list[int]) -> pd.DataFrame:
     """The field values last planned per account for this vendor (what the CRM holds or is about to)."""
     rows = []
-    for chunk in chunked(account_ids):
+    for chunk in in_ids(conn, OutboxRow.account_id, account_ids):
         latest = (
             select(func.max(OutboxRow.id))
-            .where(OutboxRow.vendor == vendor, OutboxRow.operation == UPDATE_FIELDS, OutboxRow.account_id.in_(chunk))
+            .where(OutboxRow.vendor == vendor, OutboxRow.operation == UPDATE_FIELDS, chunk)
             .group_by(OutboxRow.account_id)
         )
         rows += conn.execute(select(OutboxRow.account_id, OutboxRow.payload).where(OutboxRow.id.in_(latest))).all()
@@ -141,14 +141,14 @@ def plan_field_writes(conn: Connection, scored: pd.DataFrame, as_of: date, step:
                 "dedupe_key": f"{vendor}:fields:{account_id}:{planning}", "payload": payload,
                 "status": "pending", "attempts": 0, "created_at": now, "updated_at": now,
             })  # fmt: skip
-        for chunk in chunked([int(a) for a in changed.index]):
+        for chunk in in_ids(conn, OutboxRow.account_id, changed.index):
             conn.execute(
                 update(OutboxRow)
                 .where(
                     OutboxRow.vendor == vendor,
                     OutboxRow.operation == UPDATE_FIELDS,
                     OutboxRow.status == "pending",
-                    OutboxRow.account_id.in_(chunk),
+                    chunk,
                 )
                 .values(status="superseded", updated_at=now)
             )
