@@ -362,7 +362,8 @@ def _round(conn: Connection, programs: dict[str, ActiveProgram], due: pd.DataFra
     customer = due["channel"].isin(CUSTOMER_CHANNELS) & ~due["holdout"].fillna(False).astype(bool)
     needs_contacts = bool(customer.any()) or names_any(programs, due, ("first_name",))
     contacts = recipients(conn, now, accounts) if needs_contacts else no_recipients()
-    due = decide(conn, due, accounts, contacts, now, limits)
+    quiet = {n: a.program.quiet.rules(limits.quiet) for n, a in programs.items() if a.program.quiet is not None}
+    due = decide(conn, due, accounts, contacts, now, limits, quiet)
     sent = due[due["outcome"] == "send"]
     payloads = pd.Series(dtype=object)
     if not sent.empty:
