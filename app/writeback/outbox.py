@@ -17,7 +17,6 @@ from sqlalchemy import (
     Connection,
     DateTime,
     Select,
-    Subquery,
     Text,
     and_,
     case,
@@ -199,23 +198,17 @@ def _payload(conn: Connection, payload, fields: dict[str, ColumnElement]) -> Col
     return func.json_set(func.coalesce(type_coerce(payload, Text), "{}"), *pairs)
 
 
-def _ranked_companies(connectors: list, accounts: Select) -> Subquery:
-    """The company record of `accounts` in each of `connectors`, ranked 1 in the first connector (registry order)
-    that holds the account: where its CRM task goes."""
-    rank = case(*[(ExternalId.vendor == c.name, i) for i, c in enumerate(connectors)], else_=len(connectors))
-    clauses = [and_(ExternalId.vendor == c.name, ExternalId.object == c.company_object) for c in connectors]
-    return select(
-        ExternalId.account_id, ExternalId.vendor, ExternalId.external_id,
-        func.row_number().over(partition_by=ExternalId.account_id, order_by=(rank, ExternalId.id)).label("rank"),
-    ).where(or_(*clauses), ExternalId.account_id.in_(accounts)).subquery()  # fmt: skip
+def _companies(connector) -> Select:
+    """Company records in one connector: account_id, external_id."""
+    return select(ExternalId.account_id, ExternalId.external_id).where(
+        ExternalId.vendor == connector.name, ExternalId.object == connector.company_object
+    )
 
 
-def _first_recipient(now: datetime, accounts: Select) -> Subquery:
-    """The first eligible contact of each of `accounts` (eligibility.RECIPIENT_ORDER): the email a message goes to."""
+def _first_recipients(now: datetime) -> Select:
+    """Each account's eligible contacts ranked in eligibility.RECIPIENT_ORDER (rank 1: where a message goes)."""
     rank = func.row_number().over(partition_by=Contact.account_id, order_by=RECIPIENT_ORDER).label("rank")
-    return select(Contact.account_id, Contact.email, rank).where(
-        contact_is_eligible(now), Contact.account_id.in_(accounts)
-    ).subquery()  # fmt: skip
+    return select(Contact.account_id, Contact.email, rank).where(contact_is_eligible(now))
 
 
 OUTBOX_COLUMNS = ("vendor", "operation", "account_id", "dedupe_key", "payload", "status", "attempts", "created_at",
@@ -227,12 +220,12 @@ def release_due_actions(conn: Connection, now: datetime) -> int:
 
     Set-based, in the database (INSERT ... SELECT, one statement per vendor; nothing is read back into Python): a
     task goes to the CRM of lowest rank that holds the company, a message to every messaging vendor (to the
-    account's first eligible contact, app/programs/eligibility.py); the outbox payload is the action's plus its due
-    date, dedupe key and target. An action with no target is marked `no_target`. Returns the outbox rows created."""
+    account's first eligible contact, app/programs/eligibility.RECIPIENT_ORDER); the outbox payload is the action's
+    plus its due date, dedupe key and target. An action with no target is marked `no_target`. Returns the outbox
+    rows created."""
     actions = Action.__table__
     # 'planned' as SQL text, not a parameter: so both databases see the partial index ix_actions_planned applies.
     due = and_(actions.c.status == literal_column("'planned'"), or_(actions.c.kind == "crm_task", actions.c.due <= now))
-    accounts = select(actions.c.account_id).where(due)
     stamp = literal(datetime.now(), DateTime())
     common = {"due": _due_text(conn, actions.c.due), "dedupe_key": actions.c.dedupe_key}
 
@@ -243,23 +236,26 @@ def release_due_actions(conn: Connection, now: datetime) -> int:
         )  # fmt: skip
 
     outbox, created = OutboxRow.__table__, 0
+    if conn.dialect.name == "postgresql":  # the actions were just written, so no statistics know them: joins by hash,
+        conn.exec_driver_sql("SET LOCAL enable_nestloop = off")  # never a nested loop over a table assumed tiny
     task_vendors = [c for c in all_connectors() if c.tasks]
-    home = _ranked_companies(task_vendors, accounts) if task_vendors else None
-    if home is not None:
-        tasks = rows(home.c.vendor, CREATE_TASK, {"company_id": home.c.external_id}).select_from(
-            actions.join(home, and_(home.c.account_id == actions.c.account_id, home.c.rank == 1))
-        ).where(due, actions.c.kind == "crm_task")  # fmt: skip
+    for rank, vendor in enumerate(task_vendors):  # a task goes to the first task CRM (registry order) holding it
+        home = _companies(vendor).subquery()
+        higher = [actions.c.account_id.not_in(_companies(v).with_only_columns(ExternalId.account_id))
+                  for v in task_vendors[:rank]]  # fmt: skip
+        tasks = rows(literal(vendor.name), CREATE_TASK, {"company_id": home.c.external_id}).select_from(
+            actions.join(home, home.c.account_id == actions.c.account_id)
+        ).where(due, actions.c.kind == "crm_task", *higher)  # a second record of one company: its key is a conflict
         created += insert_from_select_ignoring_conflicts(conn, outbox, OUTBOX_COLUMNS, tasks, ["dedupe_key"])
     messaging = [c for c in all_connectors() if c.messages]
-    recipient = _first_recipient(now, accounts)
     for vendor in messaging:
-        company = _ranked_companies([vendor], accounts)
-        messages = rows(
-            literal(vendor.name), SEND_MESSAGE, {"email": recipient.c.email, "company_id": company.c.external_id}
-        )
+        recipient = _first_recipients(now).subquery()
+        company = _companies(vendor).subquery()
+        messages = rows(literal(vendor.name), SEND_MESSAGE, {"email": recipient.c.email,
+                                                              "company_id": company.c.external_id})  # fmt: skip
         messages = messages.select_from(
             actions.join(recipient, and_(recipient.c.account_id == actions.c.account_id, recipient.c.rank == 1))
-            .outerjoin(company, and_(company.c.account_id == actions.c.account_id, company.c.rank == 1))
+            .outerjoin(company, company.c.account_id == actions.c.account_id)
         ).where(due, actions.c.kind != "crm_task")  # fmt: skip
         created += insert_from_select_ignoring_conflicts(conn, outbox, OUTBOX_COLUMNS, messages, ["dedupe_key"])
     companies = [and_(ExternalId.vendor == c.name, ExternalId.object == c.company_object) for c in task_vendors]
@@ -268,4 +264,6 @@ def release_due_actions(conn: Connection, now: datetime) -> int:
                                          true() if messaging else false())  # fmt: skip
     target = case((actions.c.kind == "crm_task", has_home.exists()), else_=reachable.exists())
     conn.execute(update(actions).where(due).values(status=case((target, "released"), else_="no_target")))
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL enable_nestloop TO DEFAULT")
     return created
