@@ -171,3 +171,35 @@ def test_a_contact_unsubscribed_in_intercom_is_synced_and_never_a_recipient(inte
         after = recipients(conn, T0)
     assert email not in set(after["email"])
     assert account not in after.index or after.loc[account, "email"] != email
+
+
+def by_program(store) -> list[tuple[str, int]]:
+    with store.connect() as conn:
+        query = select(ProgramEvent.program, ProgramEvent.account_id).where(
+            ProgramEvent.kind == "step_sent", ProgramEvent.channel.in_(("inapp_message", "email")))
+        return sorted(conn.execute(query).all())
+
+
+def test_a_programs_own_quiet_period_defers_its_messages_and_not_another_programs(store):
+    ids = book(store, 2)
+    quiet = program(TWO_MESSAGES.format(name="quiet").replace("holdout: 0\n", "holdout: 0\nquiet: {weekdays: sat}\n"))
+    programs = {**programs_of("loud"), **quiet}
+    limits = Limits(messages_per_week=10)  # no global quiet period
+    result = tick(store, programs, ids, SATURDAY, limits)
+    assert by_program(store) == sorted(("loud", a) for a in ids * 2)
+    assert result.deferred == 2  # the quiet program's first message per account waits, the sequence with it
+    tick(store, programs, ids, SATURDAY + timedelta(days=1), limits, enter=False)  # Sunday: open again
+    assert by_program(store) == sorted([("loud", a) for a in ids * 2] + [("quiet", a) for a in ids * 2])
+
+
+def test_a_program_may_replace_the_global_quiet_periods_or_add_to_them(store):
+    ids = book(store, 1)
+    own = "holdout: 0\nquiet: {{hours: 20-8, replace: {}}}\n"
+    programs = {**program(TWO_MESSAGES.format(name="weekend_ok").replace("holdout: 0\n", own.format("true"))),
+                **program(TWO_MESSAGES.format(name="nights_too").replace("holdout: 0\n", own.format("false")))}
+    tick(store, programs, ids, SATURDAY, Limits(messages_per_week=10, quiet=WEEKEND))  # 09:00 UTC: not night
+    assert by_program(store) == [("weekend_ok", ids[0]), ("weekend_ok", ids[0])]
+    tick(store, programs, ids, datetime(2026, 6, 8, 21, 0), Limits(messages_per_week=10, quiet=WEEKEND), enter=False)
+    assert [p for p, _ in by_program(store)].count("nights_too") == 0  # Monday 21:00: its own night
+    tick(store, programs, ids, datetime(2026, 6, 9, 8, 0), Limits(messages_per_week=10, quiet=WEEKEND), enter=False)
+    assert [p for p, _ in by_program(store)].count("nights_too") == 2

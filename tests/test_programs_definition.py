@@ -107,3 +107,15 @@ def test_versions_are_stored_with_author_and_become_active(store, tmp_path):
     assert [(v.version, v.author) for v in versions] == [(0, "file"), (1, "ana@vendor.example")]
     assert versions[1].created_at is not None
     assert active.version == 1 and active.program.entry == "risk >= 50"
+
+
+def test_a_programs_own_quiet_periods_are_checked_with_line_and_field():
+    quiet = "holdout: 0.1\nquiet:\n  weekdays: [sat, sun]\n  hours: 20-8\n  blackouts: 2026-12-24\n"
+    program = parse_program(GOOD.replace("entry: risk >= 40\n", "entry: risk >= 40\n" + quiet), "demo.yaml")
+    assert (program.quiet.weekdays, program.quiet.hours, program.quiet.blackouts) == ("sat,sun", "20-8", "2026-12-24")
+    bad = quiet.replace("20-8", "25-3").replace("[sat, sun]", "[sat, funday]")
+    message = refused(GOOD.replace("entry: risk >= 40\n", "entry: risk >= 40\n" + bad))
+    assert "demo.yaml:6: quiet.weekdays: 'fun' is not a weekday" in message
+    assert "demo.yaml:7: quiet.hours: '25-3' needs two different hours" in message
+    assert "demo.yaml:5: quiet.window: Extra inputs" in refused(
+        GOOD.replace("entry: risk >= 40\n", "entry: risk >= 40\nquiet:\n  window: 20-8\n"))

@@ -20,6 +20,7 @@ from app.store.models import (
     Action,
     ActivityEvent,
     Contact,
+    OutboxRow,
     ProgramEnrollment,
     Score,
     SurveyAnswer,
@@ -28,6 +29,7 @@ from app.store.models import (
 from app.writeback.jobs import enqueue_deliveries
 from connectors.intercom.client import IntercomClient
 from connectors.intercom.surveys import IntercomSurveys
+from connectors.surveys import SurveyAnswer as VendorAnswer
 from connectors.surveys import nps_score
 from engine.health_config import load_health_config
 from engine.programs import DEFAULT_PROGRAMS_DIR
@@ -211,3 +213,49 @@ def test_a_webhook_announcing_a_reply_or_rating_makes_the_processing_read_answer
         conn.execute(insert(WebhookEvent).values(vendor=vendor, event_id="notif_1", received_at=TICK, status=status,
                                                  kind=topic, object="conversation", object_id="1001"))  # fmt: skip
         assert answers_announced(conn) is announced
+
+
+class _Reader:
+    """A survey reader that answers only the message ids it is asked about (as Intercom's search does)."""
+
+    def __init__(self, replies: dict[str, float]) -> None:
+        self.replies, self.asked = replies, []
+
+    def answers(self, message_ids, since):
+        self.asked += list(message_ids)
+        return [VendorAnswer("nps", score, TICK, f"reply-{mid}", None, mid) for mid, score in self.replies.items()
+                if mid in message_ids]  # fmt: skip
+
+    def close(self) -> None:
+        pass
+
+
+def test_answers_match_the_message_id_of_the_vendor_that_reports_them(store):
+    """One survey step sent by two vendors: each vendor's id is kept on its own delivery (the action's
+    `external_id` holds only the last), so each vendor is asked about its own message and its answer lands on the
+    account that message went to, even when the other vendor uses the same id for another account's message."""
+    with store.begin() as conn:
+        conn.execute(insert(Account), [{"id": i, "key": f"A{i}", "name": f"Acme {i}", "status": "active"}
+                                       for i in (1, 2)])  # fmt: skip
+        for account, ids in ((1, {"intercom": "m-1", "othervendor": "m-2"}), (2, {"othervendor": "m-1"})):
+            key = f"program:{account}:survey"
+            conn.execute(insert(Action).values(account_id=account, playbook="nps_quarterly", step="survey",
+                                               kind="inapp_message", status="done", dedupe_key=key,
+                                               external_id=list(ids.values())[-1], created_at=TICK))  # fmt: skip
+            conn.execute(insert(OutboxRow), [
+                {"vendor": vendor, "operation": "send_message", "account_id": account, "dedupe_key": f"{key}:{vendor}",
+                 "payload": {}, "status": "done", "attempts": 1, "external_id": mid, "created_at": TICK,
+                 "updated_at": TICK} for vendor, mid in ids.items()
+            ])  # fmt: skip
+    readers = {"intercom": _Reader({"m-1": 10.0}), "othervendor": _Reader({"m-1": 2.0, "m-2": 4.0})}
+    result = capture_answers(store, readers, shipped("nps_quarterly"), TICK + timedelta(hours=1))
+    assert sorted(readers["intercom"].asked) == ["m-1"]
+    assert sorted(readers["othervendor"].asked) == ["m-1", "m-2"]
+    with store.connect() as conn:
+        rows = conn.execute(select(SurveyAnswer.vendor, SurveyAnswer.message_id, SurveyAnswer.account_id,
+                                   SurveyAnswer.score)).all()  # fmt: skip
+    assert sorted(rows) == [("intercom", "m-1", 1, 10.0), ("othervendor", "m-1", 2, 2.0),
+                            ("othervendor", "m-2", 1, 4.0)]  # fmt: skip
+    assert result.nps == 3
+    again = capture_answers(store, readers, shipped("nps_quarterly"), TICK + timedelta(hours=2))
+    assert again.stored == 0

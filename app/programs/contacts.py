@@ -6,13 +6,15 @@
   customer-facing step: the step is recorded as `step_suppressed` and the enrollment moves on, so nothing piles up
   to send later (and the frequency caps count only what was sent).
 * **Quiet periods defer, never drop.** A customer message that falls due in a quiet period of the account's local
-  time (engine/programs/quiet.py) waits until the period ends; the next tick sends it, within the caps then.
+  time (engine/programs/quiet.py) waits until the period ends; the next tick sends it, within the caps then. The
+  periods are the global settings', plus (or, with `replace: true`, instead) those of the message's program.
 
 Churned accounts never get here: a tick first ends their enrollments (app/programs/tick.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 import pandas as pd
@@ -35,24 +37,28 @@ def apply_contact_rules(
     accounts: Select,
     contacts: pd.DataFrame,
     now: datetime,
-    quiet: QuietRules,
+    quiet: Mapping[str, QuietRules],
 ) -> pd.Series:
     """Mark due customer-facing rows (of the accounts `accounts` selects) `suppressed` (their account has no
     eligible contact: `contacts`, indexed by account, from eligibility.recipients) or `deferred` to the end of a
-    quiet period (in `due`'s `outcome` / `defer_until`); returns the customer rows still to send."""
+    quiet period of their program (`quiet`: program -> its rules; in `due`'s `outcome` / `defer_until`); returns the
+    customer rows still to send. Worked per program (a handful), never per row."""
     if not customer.any():
         return customer
     nobody = customer & ~due["account_id"].astype(int).isin(contacts.index)
     due.loc[nobody, "outcome"] = "suppressed"
     customer = customer & ~nobody
-    if customer.any() and not quiet.empty:
-        zones = due.loc[customer, "account_id"].astype(int).map(_timezones(conn, accounts))
-        reopen = reopens_at(now, zones, quiet)
+    programs = due.loc[customer, "program"]
+    zones = None
+    for name, rows in programs.groupby(programs, sort=False):
+        if quiet[name].empty:
+            continue
+        zones = _timezones(conn, accounts) if zones is None else zones
+        reopen = reopens_at(now, due.loc[rows.index, "account_id"].astype(int).map(zones), quiet[name])
         waiting = reopen.index[reopen.notna()]
         due.loc[waiting, "outcome"] = "deferred"
         due.loc[waiting, "defer_until"] = reopen[waiting]
-        customer = customer & (due["outcome"] == "send")
-    return customer
+    return customer & (due["outcome"] == "send")
 
 
 def quiet_rules_of(settings) -> QuietRules:

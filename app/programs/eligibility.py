@@ -1,10 +1,10 @@
 """Who may be contacted: the one place that decides which contacts a customer-facing step may reach.
 
 Every rule about a contact the programs must not message (an unsubscribe, a quiet period, a churned contact …)
-is a clause of `contact_is_eligible`; everything downstream reads contacts through `eligible_contacts` and so
-obeys it: the tick's reach test and personalisation (app/programs/tick.py) and the recipient the outbox picks for a
-message (app/writeback/outbox.py). An account whose contacts are all ineligible has no recipient, so its messages
-are never sent (the action ends `no_target`).
+is a clause of `contact_is_eligible`; everything downstream reads contacts through it and so obeys it: the tick's
+reach test and personalisation (app/programs/tick.py, through `eligible_contacts`) and the recipient the outbox
+picks for a message (app/writeback/outbox.py, in SQL, by the same RECIPIENT_ORDER). An account whose contacts are
+all ineligible has no recipient, so its messages are never sent (the action ends `no_target`).
 """
 
 from __future__ import annotations
@@ -24,16 +24,19 @@ def contact_is_eligible(now: datetime) -> ColumnElement[bool]:
     return and_(Contact.email.is_not(None), Contact.unsubscribed.is_(False))
 
 
+# Which of an account's eligible contacts a message goes to: the champion, else the executive sponsor, else the
+# contact seen last.
+RECIPIENT_ORDER = (Contact.is_champion.desc(), Contact.is_exec_sponsor.desc(), Contact.last_seen.desc().nulls_last(),
+                   Contact.id)  # fmt: skip
+
+
 def eligible_contacts(now: datetime, accounts: Select | None = None) -> Select:
-    """Eligible contacts (of the accounts `accounts` selects, when given), best recipient first per account:
-    the champion, else the executive sponsor, else the contact seen last."""
+    """Eligible contacts (of the accounts `accounts` selects, when given), best recipient first per account
+    (RECIPIENT_ORDER)."""
     query = select(Contact.account_id, Contact.email, Contact.name, Contact.last_seen).where(contact_is_eligible(now))
     if accounts is not None:
         query = query.where(Contact.account_id.in_(accounts))
-    return query.order_by(
-        Contact.account_id, Contact.is_champion.desc(), Contact.is_exec_sponsor.desc(),
-        Contact.last_seen.desc().nulls_last(), Contact.id,
-    )  # fmt: skip
+    return query.order_by(Contact.account_id, *RECIPIENT_ORDER)
 
 
 def recipients(conn: Connection, now: datetime, accounts: Select | None = None) -> pd.DataFrame:

@@ -8,6 +8,8 @@ reached at all is decided in one place, app/programs/eligibility.py; the per-acc
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -99,17 +101,19 @@ def _route_by_reach(due: pd.DataFrame, customer: pd.Series, contacts: pd.DataFra
 
 
 def decide(
-    conn: Connection, due: pd.DataFrame, accounts: Select, contacts: pd.DataFrame, now: datetime, limits: Limits
+    conn: Connection, due: pd.DataFrame, accounts: Select, contacts: pd.DataFrame, now: datetime, limits: Limits,
+    quiet: Mapping[str, QuietRules] | None = None,
 ) -> pd.DataFrame:
     """Per due row (of the accounts `accounts` selects; `contacts` = eligibility.recipients of them): the
     `outcome` (send, held, covered, suppressed, deferred), the effective `channel` and, for a deferred row,
-    `defer_until`."""
+    `defer_until`. `quiet` gives a program's own quiet periods (program -> rules); the rest use `limits.quiet`."""
+    quiet = defaultdict(lambda: limits.quiet, quiet or {})
     due = due.copy()
     due["outcome"] = np.where(due["holdout"].fillna(False).astype(bool), "held", "send")
     due["defer_until"] = pd.NaT
     sending = due["outcome"] == "send"
     customer = sending & due["channel"].isin(CUSTOMER_CHANNELS)
-    customer = apply_contact_rules(conn, due, customer, accounts, contacts, now, limits.quiet)
+    customer = apply_contact_rules(conn, due, customer, accounts, contacts, now, quiet)
     if customer.any():
         _route_by_reach(due, customer, contacts, now)
         rows = due[customer].assign(urgency=due["priority"].map(URGENCY))

@@ -2,9 +2,10 @@
 
 A program step with `survey: nps` (nps_survey, nps_quarterly) goes out as a message; the vendor reports the
 answers (connectors/surveys.py: for Intercom, the contact's reply to that message, and conversation ratings for
-CSAT). `capture_answers` asks each vendor with a survey reader for the answers to the survey messages sent in the
-last SURVEY_WINDOW_DAYS that have none yet, and for the ratings given since its last run, and stores each answer
-once per contact and account with its date and score (`survey_answers`, deduped by the vendor's id).
+CSAT). `capture_answers` asks each vendor with a survey reader for the answers to the survey messages it delivered
+in the last SURVEY_WINDOW_DAYS that have none yet (by its own message ids, read from its outbox rows), and for the
+ratings given since its last run, and stores each answer once per contact and account with its date and score
+(`survey_answers`, deduped by the vendor's id).
 
 An NPS answer is also stored as `survey_response` activity, the canonical event every other survey source
 (a mapped vendor event, an import) produces too: the health score's `nps_90d` sees it, and programs read each
@@ -22,9 +23,9 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, and_, or_, select
 
 from app.programs.definitions import ActiveProgram
-from app.store.bulk import chunked, in_ids, staged_insert, upsert
+from app.store.bulk import chunked, in_ids, result_frame, staged_insert, upsert
 from app.store.load import refresh_rollups
-from app.store.models import Action, ActivityEvent, Contact, SurveyAnswer, SyncCursor, WebhookEvent
+from app.store.models import Action, ActivityEvent, Contact, OutboxRow, SurveyAnswer, SyncCursor, WebhookEvent
 from connectors.registry import all_connectors
 from connectors.surveys import SurveyAnswer as VendorAnswer
 from connectors.surveys import SurveyReader
@@ -52,23 +53,29 @@ def survey_steps(programs: Mapping[str, ActiveProgram]) -> dict[tuple[str, str],
     return {(name, s.key): s.survey for name, a in programs.items() for s in a.program.steps if s.survey}
 
 
-def sent_surveys(conn: Connection, programs: Mapping[str, ActiveProgram], now: datetime) -> pd.DataFrame:
-    """Survey messages delivered in the last SURVEY_WINDOW_DAYS with no answer stored yet:
-    account_id, message_id (the vendor's id of the message)."""
+def sent_surveys(conn: Connection, programs: Mapping[str, ActiveProgram], now: datetime, vendor: str) -> pd.DataFrame:
+    """Survey messages `vendor` delivered in the last SURVEY_WINDOW_DAYS with no answer from it stored yet:
+    account_id, message_id (that vendor's id of the message).
+
+    The id is read from the vendor's own outbox row (one per action and vendor, keyed `<action key>:<vendor>`),
+    not from the action, whose `external_id` holds only the last vendor's id when several sent the same step:
+    so an answer is matched to the message of the vendor that reports it, and ids of two vendors never mix."""
     steps = survey_steps(programs)
     if not steps:
         return pd.DataFrame(columns=["account_id", "message_id"])
-    query = select(Action.account_id, Action.playbook, Action.step, Action.external_id).where(
-        Action.playbook.in_(sorted({p for p, _ in steps})), Action.status == "done", Action.external_id.is_not(None),
-        Action.created_at >= now - timedelta(days=SURVEY_WINDOW_DAYS),
+    delivery = and_(OutboxRow.dedupe_key == Action.dedupe_key + ":" + vendor, OutboxRow.vendor == vendor)
+    query = (
+        select(Action.account_id, Action.playbook, Action.step, OutboxRow.external_id)
+        .join(OutboxRow, delivery)
+        .where(Action.playbook.in_(sorted({p for p, _ in steps})), OutboxRow.status == "done",
+               OutboxRow.external_id.is_not(None), Action.created_at >= now - timedelta(days=SURVEY_WINDOW_DAYS))
     )  # fmt: skip
-    rows = pd.DataFrame(conn.execute(query).all(), columns=["account_id", "program", "step", "message_id"])
+    rows = result_frame(conn.execute(query), ["account_id", "program", "step", "message_id"])
     rows = rows[[(p, s) in steps for p, s in zip(rows["program"], rows["step"], strict=True)]]
     answered = set()
     for chunk in chunked(rows["message_id"].tolist()):
-        answered.update(
-            conn.execute(select(SurveyAnswer.message_id).where(SurveyAnswer.message_id.in_(chunk))).scalars()
-        )
+        query = select(SurveyAnswer.message_id).where(SurveyAnswer.vendor == vendor, SurveyAnswer.message_id.in_(chunk))
+        answered.update(conn.execute(query).scalars())
     return rows.loc[~rows["message_id"].isin(answered), ["account_id", "message_id"]].reset_index(drop=True)
 
 
@@ -130,7 +137,7 @@ def capture_answers(engine: Engine, readers: Mapping[str, SurveyReader], program
     touched: set[int] = set()
     for vendor, reader in readers.items():
         with engine.connect() as conn:
-            sent, since = sent_surveys(conn, programs, now), _since(conn, vendor)
+            sent, since = sent_surveys(conn, programs, now, vendor), _since(conn, vendor)
         answers = reader.answers(sent["message_id"].astype(str).tolist(), since)
         with engine.begin() as conn:
             stored = store_answers(conn, vendor, answers, sent)

@@ -13,7 +13,7 @@ import pandas as pd
 from sqlalchemy import Connection, Select, func, select
 
 from app.programs.definitions import ActiveProgram
-from app.store.bulk import fetch_frame, json_lines
+from app.store.bulk import fetch_frame
 from app.store.models import AccountDay
 from engine.programs.render import render
 
@@ -55,8 +55,9 @@ def message_data(
     return data
 
 
-def _texts(programs: dict[str, ActiveProgram], due: pd.DataFrame, data: pd.DataFrame) -> pd.DataFrame:
-    """Title and body per due row: the step's variant for the row's audience (else `default`), rendered from data."""
+def step_texts(programs: dict[str, ActiveProgram], due: pd.DataFrame, data: pd.DataFrame) -> pd.DataFrame:
+    """Title and body per row sent: the step's variant for the row's audience (else `default`), rendered from data.
+    The tick builds each action's payload from them in the database (app/programs/tick.py)."""
     out = pd.DataFrame({"title": "", "body": ""}, index=due.index, dtype=object)
     for (name, key, audience), group in due.groupby(["program", "key", "audience"], dropna=False):
         step = next(s for s in programs[name].program.steps if s.key == key)
@@ -65,16 +66,3 @@ def _texts(programs: dict[str, ActiveProgram], due: pd.DataFrame, data: pd.DataF
         out.loc[group.index, "title"] = render(variant.title, rows)
         out.loc[group.index, "body"] = render(variant.body, rows)
     return out
-
-
-def step_payloads(programs: dict[str, ActiveProgram], sent: pd.DataFrame, data: pd.DataFrame) -> pd.Series:
-    """The action payload (JSON text) of every row sent: rendered title and body, priority, channel, and the
-    `reason` a CRM task shows the CSM (its body and the program step it comes from; customers never see it)."""
-    texts = _texts(programs, sent, data)
-    source = "program " + sent["program"] + ", step " + sent["key"] + ", " + sent["audience"].fillna("default")
-    reason = texts["body"] + " (" + source + ")"
-    fields = pd.DataFrame({
-        "title": texts["title"], "body": texts["body"], "priority": sent["priority"], "reason": reason,
-        "channel": sent["channel"], "program": sent["program"], "enrollment_id": sent["id"],
-    })  # fmt: skip
-    return pd.Series(json_lines(fields), index=sent.index, dtype=object)

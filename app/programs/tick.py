@@ -29,6 +29,7 @@ from sqlalchemy import (
     cast,
     func,
     literal,
+    literal_column,
     select,
     text,
     update,
@@ -38,7 +39,7 @@ from app.programs.definitions import ActiveProgram
 from app.programs.eligibility import no_recipients, recipients
 from app.programs.hygiene import Limits, decide
 from app.programs.surveys import add_survey_columns
-from app.programs.texts import message_data, names_any, step_payloads
+from app.programs.texts import message_data, names_any, step_texts
 from app.store.bulk import (
     chunked,
     copy_rows,
@@ -78,7 +79,9 @@ class TickResult:
 def take_lock(conn: Connection) -> None:
     """Serialize program ticks and enrollment updates (see the module docstring)."""
     if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
+        # keyed by the schema too: stores in two schemas of one database (tests, throwaways) never wait on each other
+        lock = text("SELECT pg_advisory_xact_lock(CAST(:key AS integer), hashtext(current_schema()))")
+        conn.execute(lock, {"key": LOCK_KEY})
     else:  # a write first: SQLite hands the one writer lock to this transaction before it reads anything
         conn.execute(update(PE).where(PE.c.id == -1).values(step=0))
 
@@ -309,17 +312,18 @@ def _next_positions(programs: dict[str, ActiveProgram], due: pd.DataFrame, now: 
 ROUND_COLUMNS = {
     "id": Integer, "account_id": Integer, "program": String(64), "step_key": String(48), "event_kind": String(32),
     "channel": String(32), "problem": String(48), "old_step": Integer, "new_step": Integer, "status": String(16),
-    "next_due_at": DateTime, "ended_at": DateTime, "last_step_at": DateTime, "payload": Text,
-    "event_key": String(255), "action_key": String(255),
+    "next_due_at": DateTime, "ended_at": DateTime, "last_step_at": DateTime, "title": Text, "body": Text,
+    "priority": String(16), "audience": String(48), "event_key": String(255), "action_key": String(255),
 }  # fmt: skip
 
 
-def _stage_round(conn: Connection, due: pd.DataFrame, payloads: pd.Series, moves: pd.DataFrame):
+def _stage_round(conn: Connection, due: pd.DataFrame, texts: pd.DataFrame, moves: pd.DataFrame):
     """One staging table holding every decision of the round: what the three set-based writes read."""
     frame = pd.DataFrame({
         "id": due["id"], "account_id": due["account_id"], "program": due["program"], "step_key": due["key"],
         "event_kind": due["outcome"].map(EVENT_KIND), "channel": due["channel"], "problem": due["problem"],
-        "old_step": due["step"], **moves, "payload": payloads.reindex(due.index),
+        "old_step": due["step"], **moves, "title": texts["title"].reindex(due.index),
+        "body": texts["body"].reindex(due.index), "priority": due["priority"], "audience": due["audience"],
         "event_key": "step:" + due["id"].astype(str) + ":" + due["key"],
         "action_key": "program:" + due["id"].astype(str) + ":" + due["key"],
     })  # fmt: skip
@@ -337,9 +341,7 @@ def _write_round(conn: Connection, stage, now: datetime) -> int:
                     stage.c.channel, stage.c.problem, at, stage.c.event_key)  # fmt: skip
     events = events.where(stage.c.event_kind.is_not(None))
     insert_from_select_ignoring_conflicts(conn, EVENTS, EVENT_COLUMNS, events, ["dedupe_key"])
-    payload = stage.c.payload
-    if conn.dialect.name == "postgresql":
-        payload = cast(payload, Action.__table__.c.payload.type)
+    payload = _action_payload(conn, stage)
     actions = select(stage.c.account_id, stage.c.program, stage.c.step_key, stage.c.channel, at, literal("planned"),
                      stage.c.action_key, at, payload).where(stage.c.event_kind == EVENT_KIND["send"])  # fmt: skip
     insert_from_select_ignoring_conflicts(conn, Action.__table__, ACTION_COLUMNS, actions, ["dedupe_key"])
@@ -351,6 +353,20 @@ def _write_round(conn: Connection, stage, now: datetime) -> int:
     ).rowcount  # fmt: skip
     stage.drop(conn)
     return moved
+
+
+def _action_payload(conn: Connection, stage):
+    """The JSON payload of a sent step's action, built by the database from the staged texts: title, body,
+    priority, channel, program, enrollment, and the `reason` a CRM task shows the CSM (its body and the program step
+    it comes from; customers never see it)."""
+    source = ("program " + stage.c.program + ", step " + stage.c.step_key + ", "
+              + func.coalesce(stage.c.audience, "default"))  # fmt: skip
+    fields = {"title": stage.c.title, "body": stage.c.body, "priority": stage.c.priority,
+              "reason": stage.c.body + " (" + source + ")", "channel": stage.c.channel, "program": stage.c.program,
+              "enrollment_id": stage.c.id}  # fmt: skip
+    if conn.dialect.name == "postgresql":  # keys as SQL text constants: json_build_object cannot type a parameter
+        return func.json_build_object(*[p for k, v in fields.items() for p in (literal_column(f"'{k}'"), v)])
+    return func.json_object(*[p for k, v in fields.items() for p in (literal(k), v)])
 
 
 EVENT_COLUMNS = ["enrollment_id", "account_id", "program", "kind", "step", "channel", "problem", "at", "dedupe_key"]
@@ -365,14 +381,15 @@ def _round(conn: Connection, programs: dict[str, ActiveProgram], due: pd.DataFra
     customer = due["channel"].isin(CUSTOMER_CHANNELS) & ~due["holdout"].fillna(False).astype(bool)
     needs_contacts = bool(customer.any()) or names_any(programs, due, ("first_name",))
     contacts = recipients(conn, now, accounts) if needs_contacts else no_recipients()
-    due = decide(conn, due, accounts, contacts, now, limits)
+    quiet = {n: a.program.quiet.rules(limits.quiet) for n, a in programs.items() if a.program.quiet is not None}
+    due = decide(conn, due, accounts, contacts, now, limits, quiet)
     sent = due[due["outcome"] == "send"]
-    payloads = pd.Series(dtype=object)
+    texts = pd.DataFrame({"title": pd.Series(dtype=object), "body": pd.Series(dtype=object)})
     if not sent.empty:
         needs_usage = names_any(programs, sent, ("logins_30d", "active_days_30d"))
-        payloads = step_payloads(programs, sent, message_data(conn, sent, accounts, contacts, now, needs_usage))
+        texts = step_texts(programs, sent, message_data(conn, sent, accounts, contacts, now, needs_usage))
     moves = _next_positions(programs, due, now)
-    stage = _stage_round(conn, due, payloads, moves)
+    stage = _stage_round(conn, due, texts, moves)
     moved = _write_round(conn, stage, now)
     return due.assign(finished=(moves["status"] == "completed") & (moved > 0))
 

@@ -304,7 +304,10 @@ class BookDayMonth(Base):
 class Action(Base):
     __tablename__ = "actions"
     # The dashboard's open CRM tasks: a range of one kind's creation times, with the account read from the index.
-    __table_args__ = (Index("ix_actions_kind_created", "kind", "created_at", "account_id"),)
+    # The planned ones: what each release to the outbox reads (partial, so it holds only the work waiting).
+    __table_args__ = (Index("ix_actions_kind_created", "kind", "created_at", "account_id"),
+                      Index("ix_actions_planned", "kind", "due", sqlite_where=text("status = 'planned'"),
+                            postgresql_where=text("status = 'planned'")))  # fmt: skip
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)

@@ -11,11 +11,36 @@ from datetime import date, datetime
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import BigInteger, Column, Connection, Select, String, Text, and_, cast, func, or_, select, update
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Connection,
+    DateTime,
+    Select,
+    Text,
+    and_,
+    case,
+    cast,
+    false,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    true,
+    type_coerce,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 
-from app.programs.eligibility import recipients
-from app.store.bulk import copy_rows, fetch_frame, in_ids, json_lines, staged_insert, temp_table, upsert
-from app.store.models import Action, ExternalId, OutboxRow
+from app.programs.eligibility import RECIPIENT_ORDER, contact_is_eligible
+from app.store.bulk import (
+    fetch_frame,
+    in_ids,
+    insert_from_select_ignoring_conflicts,
+    upsert,
+)
+from app.store.models import Action, Contact, ExternalId, OutboxRow
 from connectors.mapping.schema import PUSH_SCHEMA
 from connectors.registry import all_connectors, connector
 
@@ -157,31 +182,38 @@ def plan_field_writes(conn: Connection, scored: pd.DataFrame, as_of: date, step:
     return planned
 
 
-def _isoformat(values: pd.Series) -> pd.Series:
-    """datetime.isoformat() of a whole column at once (None where missing)."""
-    stamps = pd.to_datetime(values)
-    text = pd.Series(np.datetime_as_string(stamps.to_numpy(dtype="datetime64[us]"), unit="us"), index=values.index)
-    return text.str.removesuffix(".000000").astype(object).where(stamps.notna().to_numpy(), None)
+def _due_text(conn: Connection, due) -> ColumnElement:
+    """An action's due moment as the text `datetime.isoformat()` gives (`2026-11-02T09:00:00`, microseconds only
+    when there are some), computed by the database: SQLite stores `2026-11-02 09:00:00.000000`."""
+    if conn.dialect.name == "postgresql":
+        text_form = func.to_char(due, literal_column("'YYYY-MM-DD\"T\"HH24:MI:SS.US'"))
+    else:
+        text_form = func.replace(type_coerce(due, Text), " ", "T")
+    return func.replace(text_form, ".000000", "")
 
 
-def _with_fields(payloads: pd.Series, fields: pd.DataFrame) -> list[str]:
-    """The JSON object texts `payloads` with `fields`' columns added as further keys (the later key wins when one
-    is already there, as for a dict update), without decoding and re-encoding every payload."""
-    out = []
-    for payload, more in zip(payloads.to_numpy(dtype=object), json_lines(fields), strict=True):
-        body = payload.rstrip()[:-1].rstrip()
-        out.append(body + more[1:] if body.endswith("{") else body + "," + more[1:])
-    return out
+def _payload(conn: Connection, payload, fields: dict[str, ColumnElement]) -> ColumnElement:
+    """The action's JSON payload with `fields` added as keys (a key already there is replaced), built by the
+    database so no payload travels to Python and back."""
+    if conn.dialect.name == "postgresql":  # keys as SQL text constants: jsonb_build_object cannot type a parameter
+        pairs = [part for name, value in fields.items() for part in (literal_column(f"'{name}'"), value)]
+        base = func.coalesce(cast(payload, JSONB), cast(literal("{}"), JSONB))
+        return cast(base.op("||")(func.jsonb_build_object(*pairs)), JSON)
+    pairs = [part for name, value in fields.items() for part in (literal(f"$.{name}"), value)]
+    return func.json_set(func.coalesce(type_coerce(payload, Text), "{}"), *pairs)
 
 
-def _outbox_rows(due: pd.DataFrame, vendor: str, operation: str, extra: dict[str, pd.Series]) -> pd.DataFrame:
-    """Outbox rows for `due` actions to one vendor: the action's payload plus its due date, dedupe key and target."""
-    fields = pd.DataFrame({"due": due["due_text"], "dedupe_key": due["dedupe_key"], **extra}, index=due.index)
-    return pd.DataFrame({
-        "vendor": vendor, "operation": operation, "account_id": due["account_id"].to_numpy(),
-        "dedupe_key": (due["dedupe_key"] + ":" + vendor).to_numpy(), "payload": _with_fields(due["payload"], fields),
-        "status": "pending", "attempts": 0,
-    })  # fmt: skip
+def _companies(connector) -> Select:
+    """Company records in one connector: account_id, external_id."""
+    return select(ExternalId.account_id, ExternalId.external_id).where(
+        ExternalId.vendor == connector.name, ExternalId.object == connector.company_object
+    )
+
+
+def _first_recipients(now: datetime) -> Select:
+    """Each account's eligible contacts ranked in eligibility.RECIPIENT_ORDER (rank 1: where a message goes)."""
+    rank = func.row_number().over(partition_by=Contact.account_id, order_by=RECIPIENT_ORDER).label("rank")
+    return select(Contact.account_id, Contact.email, rank).where(contact_is_eligible(now))
 
 
 OUTBOX_COLUMNS = ("vendor", "operation", "account_id", "dedupe_key", "payload", "status", "attempts", "created_at",
@@ -191,53 +223,54 @@ OUTBOX_COLUMNS = ("vendor", "operation", "account_id", "dedupe_key", "payload", 
 def release_due_actions(conn: Connection, now: datetime) -> int:
     """Turn planned actions into outbox rows: tasks at once (the CRM task carries its due date), messages when due.
 
-    Set-based: a task goes to the CRM of lowest rank that holds the company, a message to every messaging vendor
-    (to the account's first eligible contact, app/programs/eligibility.py); an action with no target is marked
-    `no_target`. Payloads travel as JSON text, extended without being decoded."""
+    Set-based, in the database (INSERT ... SELECT, one statement per vendor; nothing is read back into Python): a
+    task goes to the CRM of lowest rank that holds the company, a message to every messaging vendor (to the
+    account's first eligible contact, app/programs/eligibility.RECIPIENT_ORDER); the outbox payload is the action's
+    plus its due date, dedupe key and target. An action with no target is marked `no_target`. Returns the outbox
+    rows created."""
     actions = Action.__table__
-    query = select(actions.c.id, actions.c.account_id, actions.c.kind, actions.c.due, actions.c.dedupe_key,
-                   cast(actions.c.payload, Text)).where(
-        actions.c.status == "planned", or_(actions.c.kind == "crm_task", actions.c.due <= now)
-    )  # fmt: skip
-    due = fetch_frame(conn, query, ["id", "account_id", "kind", "due", "dedupe_key", "payload"])
-    if due.empty:
-        return 0
-    due = due.astype({"id": "int64", "account_id": "int64"})
-    due["due_text"] = _isoformat(due["due"])
-    accounts = query.with_only_columns(actions.c.account_id)
-    targets = company_targets(conn, accounts).astype({"account_id": "int64"})
-    rank = {c.name: i for i, c in enumerate(all_connectors())}
-    frames = []
-    tasks = due[due["kind"] == "crm_task"]
-    task_vendors = [c.name for c in all_connectors() if c.tasks]
-    homes = targets[targets["vendor"].isin(task_vendors)].assign(rank=lambda t: t["vendor"].map(rank))
-    homes = homes.sort_values(["account_id", "rank"]).drop_duplicates("account_id").set_index("account_id")
-    tasks = tasks[tasks["account_id"].isin(homes.index)]
-    for vendor, group in tasks.groupby(tasks["account_id"].map(homes["vendor"])):
-        company = group["account_id"].map(homes["external_id"])
-        frames.append(_outbox_rows(group, vendor, CREATE_TASK, {"company_id": company}))
-    messages = due[due["kind"] != "crm_task"]
-    emails = recipients(conn, now, accounts)["email"] if not messages.empty else pd.Series(dtype=object)
-    messages = messages[messages["account_id"].isin(emails.index)]
-    for vendor in [c.name for c in all_connectors() if c.messages]:
-        companies = targets[targets["vendor"] == vendor].drop_duplicates("account_id").set_index("account_id")
-        company = messages["account_id"].map(companies["external_id"]).astype(object)
-        company = company.where(company.notna(), None)
-        extra = {"email": messages["account_id"].map(emails), "company_id": company}
-        frames.append(_outbox_rows(messages, vendor, SEND_MESSAGE, extra))
-    rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(OUTBOX_COLUMNS))
-    stamp = datetime.now()
-    rows["created_at"] = rows["updated_at"] = stamp
-    staged_insert(conn, OutboxRow.__table__, rows, OUTBOX_COLUMNS, json_columns=["payload"], conflict=["dedupe_key"])
-    has_messaging = any(c.messages for c in all_connectors())
-    released = set(tasks["id"]) | (set(messages["id"]) if has_messaging else set())
-    _mark(conn, due["id"], np.where(due["id"].isin(released), "released", "no_target"))
-    return len(rows)
+    # 'planned' as SQL text, not a parameter: so both databases see the partial index ix_actions_planned applies.
+    due = and_(actions.c.status == literal_column("'planned'"), or_(actions.c.kind == "crm_task", actions.c.due <= now))
+    stamp = literal(datetime.now(), DateTime())
+    common = {"due": _due_text(conn, actions.c.due), "dedupe_key": actions.c.dedupe_key}
 
+    def rows(vendor, operation: str, fields: dict) -> Select:
+        return select(
+            vendor, literal(operation), actions.c.account_id, actions.c.dedupe_key + ":" + vendor,
+            _payload(conn, actions.c.payload, {**common, **fields}), literal("pending"), literal(0), stamp, stamp,
+        )  # fmt: skip
 
-def _mark(conn: Connection, ids: pd.Series, statuses: np.ndarray) -> None:
-    """Set each action's status in one statement, joined to a staging table (no IN list of 100,000 ids)."""
-    stage = temp_table(conn, "_stage_action_status", [Column("id", BigInteger), Column("status", String(16))])
-    copy_rows(conn, stage, ["id", "status"], list(zip(ids.astype(int).tolist(), statuses.tolist(), strict=True)))
-    conn.execute(update(Action).where(Action.id == stage.c.id).values(status=stage.c.status))
-    stage.drop(conn)
+    outbox, created = OutboxRow.__table__, 0
+    if conn.dialect.name == "postgresql":  # the actions were just written, so no statistics know them: joins by hash,
+        conn.exec_driver_sql("SET LOCAL enable_nestloop = off")  # never a nested loop over a table assumed tiny
+    task_vendors = [c for c in all_connectors() if c.tasks]
+    for rank, vendor in enumerate(task_vendors):  # a task goes to the first task CRM (registry order) holding it
+        home = _companies(vendor).subquery()
+        higher = [actions.c.account_id.not_in(_companies(v).with_only_columns(ExternalId.account_id))
+                  for v in task_vendors[:rank]]  # fmt: skip
+        tasks = (
+            rows(literal(vendor.name), CREATE_TASK, {"company_id": home.c.external_id})
+            .select_from(actions.join(home, home.c.account_id == actions.c.account_id))
+            .where(due, actions.c.kind == "crm_task", *higher)
+        )  # a second record of one company: its key is a conflict
+        created += insert_from_select_ignoring_conflicts(conn, outbox, OUTBOX_COLUMNS, tasks, ["dedupe_key"])
+    messaging = [c for c in all_connectors() if c.messages]
+    for vendor in messaging:
+        recipient = _first_recipients(now).subquery()
+        company = _companies(vendor).subquery()
+        messages = rows(literal(vendor.name), SEND_MESSAGE, {"email": recipient.c.email,
+                                                              "company_id": company.c.external_id})  # fmt: skip
+        messages = messages.select_from(
+            actions.join(recipient, and_(recipient.c.account_id == actions.c.account_id, recipient.c.rank == 1))
+            .outerjoin(company, company.c.account_id == actions.c.account_id)
+        ).where(due, actions.c.kind != "crm_task")  # fmt: skip
+        created += insert_from_select_ignoring_conflicts(conn, outbox, OUTBOX_COLUMNS, messages, ["dedupe_key"])
+    companies = [and_(ExternalId.vendor == c.name, ExternalId.object == c.company_object) for c in task_vendors]
+    has_home = select(ExternalId.id).where(ExternalId.account_id == actions.c.account_id, or_(false(), *companies))
+    reachable = select(Contact.id).where(Contact.account_id == actions.c.account_id, contact_is_eligible(now),
+                                         true() if messaging else false())  # fmt: skip
+    target = case((actions.c.kind == "crm_task", has_home.exists()), else_=reachable.exists())
+    conn.execute(update(actions).where(due).values(status=case((target, "released"), else_="no_target")))
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL enable_nestloop TO DEFAULT")
+    return created

@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import re
 import string
+from datetime import date
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from engine.conditions import CONDITION_COLUMNS
 from engine.expressions import ExpressionError, parse_condition
 from engine.programs import program_files
+from engine.programs.quiet import QuietRules, own_rules, quiet_problems
 from engine.programs.render import MESSAGE_FIELDS
 from engine.programs.surveys import SURVEY_COLUMNS
 from engine.yaml_lines import line_of
@@ -89,6 +91,32 @@ class Step(_Strict):
         return self
 
 
+def _as_text(value: object) -> object:
+    """YAML reads an unquoted `2026-12-24` as a date and a list as a list: both mean the setting's text."""
+    if isinstance(value, list | tuple):
+        return ",".join(str(v) for v in value)
+    return value.isoformat() if isinstance(value, date) else value
+
+
+_QuietText = Annotated[str, BeforeValidator(_as_text), Field(max_length=2000)]
+
+
+class Quiet(_Strict):
+    """The program's own quiet periods, in the syntax of the CSE_QUIET_* settings (engine/programs/quiet.py):
+    `weekdays: sat,sun`, `hours: 20-8` (several: `12-13,20-8`), `blackouts: 2026-12-24..2026-12-26,2027-01-01`.
+    `replace: false` (the default) adds them to the global ones; `true` uses only these for this program."""
+
+    weekdays: _QuietText = ""
+    hours: _QuietText = ""
+    blackouts: _QuietText = ""
+    replace: bool = False
+
+    def rules(self, global_rules: QuietRules) -> QuietRules:
+        """The quiet periods of this program's messages, given the global ones (the timezone stays global)."""
+        own = own_rules(self.weekdays, self.hours, self.blackouts, global_rules.default_timezone)
+        return own if self.replace else global_rules.merged(own)
+
+
 class Tier(_Strict):
     name: _Key
     when: _Condition
@@ -107,6 +135,7 @@ class Program(_Strict):
     holdout: Annotated[float, Field(ge=0, le=0.5)] = 0.1
     audiences: dict[_Key, _Condition] = {}
     tiers: tuple[Tier, ...] = ()
+    quiet: Quiet | None = None  # the program's own quiet periods for its customer messages
     steps: Annotated[tuple[Step, ...], Field(min_length=1)]
 
     @model_validator(mode="after")
@@ -175,6 +204,10 @@ def _checks(program: Program) -> list[tuple[tuple[str | int, ...], str]]:
             parse_condition(text, COLUMNS)
         except ExpressionError as error:
             out.append((loc, f"{text!r}: {error}"))
+    if program.quiet is not None:
+        quiet = program.quiet
+        out += [(("quiet", name), problem)
+                for name, problem in quiet_problems(quiet.weekdays, quiet.hours, quiet.blackouts).items()]  # fmt: skip
     last_offset: dict[str, float] = {}
     for i, step in enumerate(program.steps):
         tier = step.tier or "all"
