@@ -159,16 +159,21 @@ TERM_FIELDS = ("account_id", "source", "term_key", "plan", "is_addon", "mrr", "s
 
 
 def load_terms(conn: Connection, table: pd.DataFrame, spec: SubscriptionsSpec, name: str) -> pd.DataFrame:
-    """Upsert the terms by (import, term id); returns them with store account ids."""
+    """Upsert the terms by (import, term id) in one staged statement; returns them with store account ids."""
     terms = _terms_frame(table, spec, name)
     ids = ensure_accounts(conn, terms["account_key"].to_numpy(), account_ids_by_key(conn))
     terms["account_id"] = terms["account_key"].map(ids).astype("int64")
     terms["source"] = name[:64]
-    records = terms.assign(start_date=terms["start_date"].dt.date, end_date=terms["end_date"].dt.date)
-    records = records[list(TERM_FIELDS)].astype(object).where(records[list(TERM_FIELDS)].notna(), None)
-    upsert(conn, SubscriptionTerm.__table__, records.to_dict("records"), conflict=["source", "term_key"],
-           update=[c for c in TERM_FIELDS if c not in ("source", "term_key")])  # fmt: skip
+    records = terms.drop_duplicates("term_key", keep="last")  # a repeated term id: its last row, as row-by-row
+    records = records.assign(**{c: _date_text(records[c]) for c in ("start_date", "end_date")})
+    staged_insert(conn, SubscriptionTerm.__table__, records, TERM_FIELDS, conflict=["source", "term_key"],
+                  update=[c for c in TERM_FIELDS if c not in ("source", "term_key")])  # fmt: skip
     return terms
+
+
+def _date_text(days: pd.Series) -> pd.Series:
+    """Dates as the `YYYY-MM-DD` text both stores read into a date column (None where missing)."""
+    return days.dt.strftime("%Y-%m-%d").astype(object).where(days.notna(), None)
 
 
 def _change_events(changes: pd.DataFrame, kind: EventKind, name: str) -> pd.DataFrame:

@@ -175,14 +175,17 @@ def staged_insert(
     columns: Sequence[str],
     json_columns: Sequence[str] = (),
     conflict: Sequence[str] | None = None,
+    update: Sequence[str] | None = None,
 ) -> int:
     """Insert a frame's rows in one statement: bulk-fill a staging table, then INSERT … SELECT into `target`
-    (ignoring rows whose `conflict` key exists). JSON columns travel as text (`json.dumps` them first) and are
-    cast back on PostgreSQL. Returns the number of rows inserted."""
+    (ignoring rows whose `conflict` key exists, or updating their `update` columns when given: an upsert of
+    thousands of rows without a round trip each). JSON columns travel as text (`json.dumps` them first) and are
+    cast back on PostgreSQL. Returns the number of rows inserted (or updated)."""
     if frame.empty:
         return 0
     if conn.dialect.name == "sqlite":
-        return _insert_direct(conn, target, columns, rows_of(frame, columns, dates_as_text=True), conflict)
+        rows = rows_of(frame, columns, dates_as_text=True)
+        return _insert_direct(conn, target, columns, rows, conflict, update)
     json_columns = set(json_columns)
     stage = temp_table(
         conn, f"_stage_{target.name}", [Column(c, Text if c in json_columns else target.c[c].type) for c in columns]
@@ -191,7 +194,11 @@ def staged_insert(
     cast_json = conn.dialect.name == "postgresql"
     source = select(*[stage.c[c].cast(target.c[c].type) if c in json_columns and cast_json else stage.c[c]
                       for c in columns])  # fmt: skip
-    if conflict:
+    if conflict and update:
+        stmt = dialect_insert(conn, target).from_select(list(columns), source.where(true()))
+        stmt = stmt.on_conflict_do_update(index_elements=list(conflict), set_={c: stmt.excluded[c] for c in update})
+        inserted = conn.execute(stmt, execution_options={"preserve_rowcount": True}).rowcount
+    elif conflict:
         inserted = insert_from_select_ignoring_conflicts(conn, target, columns, source, conflict)
     else:
         result = conn.execute(
@@ -203,11 +210,19 @@ def staged_insert(
 
 
 def _insert_direct(
-    conn: Connection, target: Table, columns: Sequence[str], rows: list[tuple[Any, ...]], conflict: Sequence[str] | None
+    conn: Connection,
+    target: Table,
+    columns: Sequence[str],
+    rows: list[tuple[Any, ...]],
+    conflict: Sequence[str] | None,
+    update: Sequence[str] | None = None,
 ) -> int:
     """SQLite's fast path for staged_insert: one executemany straight into the table (an in-process database has
     no round trips to save, so a staging table only doubles the writes). JSON columns go in as the text they are."""
-    ignore = f" ON CONFLICT ({', '.join(conflict)}) DO NOTHING" if conflict else ""
+    ignore = ""
+    if conflict:
+        action = f"UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in update)}" if update else "NOTHING"
+        ignore = f" ON CONFLICT ({', '.join(conflict)}) DO {action}"
     placeholders = ", ".join("?" for _ in columns)
     sql = f"INSERT INTO {target.name} ({', '.join(columns)}) VALUES ({placeholders}){ignore}"
     return conn.exec_driver_sql(sql, rows, execution_options={"preserve_rowcount": True}).rowcount
