@@ -25,14 +25,14 @@ from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, select
 
 from app.history.mapping import EventsSpec, HistorySpec, SubscriptionsSpec
 from app.history.usage import Checkpoint, Progress, ReadStats, TypeLookup, read_usage
-from app.store.bulk import copy_rows, staged_insert, upsert
+from app.store.bulk import copy_binary, copy_rows, staged_insert, upsert
 from app.store.load import EVENT_FIELDS, _ensure_features, account_ids_by_key, refresh_rollups
 from app.store.models import Account, ActivityEvent, Feature, SubscriptionTerm, UsageDay
 from engine.canonical import EventKind
 from engine.subscriptions import churn_dates, mrr_changes, seat_changes
 
 SOURCE = "import"  # activity_events.source of the plan/seat changes derived from terms; ids start "<import>:"
-WRITE_SLICE = 200_000  # usage rows per COPY / executemany call, so the tuples never all exist at once
+WRITE_SLICE = 200_000  # usage rows per executemany call (SQLite), so the tuples never all exist at once
 
 
 @dataclass
@@ -78,7 +78,8 @@ def _has_usage(conn: Connection, name: str) -> bool:
 
 
 def write_usage(conn: Connection, usage: pd.DataFrame, name: str) -> int:
-    """Replace the import's usage rows with these: one delete, then bulk writes in slices (COPY on PostgreSQL)."""
+    """Replace the import's usage rows with these: one delete, then bulk writes (binary COPY on PostgreSQL,
+    executemany in slices on SQLite)."""
     conn.execute(delete(UsageDay).where(UsageDay.source == name))
     # sums an earlier version of the import kept as activity events (every kind but the terms' changes)
     conn.execute(delete(ActivityEvent).where(imported_rows(name), ActivityEvent.kind.not_in(
@@ -86,16 +87,21 @@ def write_usage(conn: Connection, usage: pd.DataFrame, name: str) -> int:
     if usage.empty:
         return 0
     ids = ensure_accounts(conn, usage["account_key"].unique(), account_ids_by_key(conn))
-    columns = [c for c in usage.columns if c not in ("account_key", "day")]
-    fields = ["account_id", "day", "source", *columns]
+    columns = [c for c in usage.columns if c not in ("account_key", "day", "types")]
     account_id = usage["account_key"].map(ids).to_numpy(dtype=np.int64)
-    day = np.datetime_as_string(usage["day"].to_numpy(dtype="datetime64[D]"), unit="D")  # the text both stores read
-    values = [usage[c].to_numpy() for c in columns]
+    if conn.dialect.name == "postgresql":
+        source = np.full(len(usage), name.encode(), dtype=f"S{len(name.encode())}")
+        fixed = {"account_id": account_id, "day": usage["day"].to_numpy(dtype="datetime64[D]"), "source": source,
+                 **{c: usage[c].to_numpy(dtype=np.int64) for c in columns}}  # fmt: skip
+        copy_binary(conn, UsageDay.__table__, fixed, ("types", usage["types"].to_numpy()))
+        return len(usage)
+    day = np.datetime_as_string(usage["day"].to_numpy(dtype="datetime64[D]"), unit="D")  # the text SQLite reads
+    values = [usage[c].to_numpy() for c in (*columns, "types")]
     for start in range(0, len(usage), WRITE_SLICE):
         part = slice(start, start + WRITE_SLICE)
         rows = list(zip(account_id[part].tolist(), day[part].tolist(), repeat(name),
                         *[v[part].tolist() for v in values]))  # fmt: skip
-        copy_rows(conn, UsageDay.__table__, fields, rows)
+        copy_rows(conn, UsageDay.__table__, ["account_id", "day", "source", *columns, "types"], rows)
     return len(usage)
 
 

@@ -47,7 +47,7 @@ USAGE_COLUMNS = tuple(dict.fromkeys(COLUMN_OF_KIND.values()))
 DAY_BITS, TYPE_BITS = 20, 10  # a day since 1970 fits in 20 bits until 4840; up to 1,024 event types
 MAX_TYPES = 1 << TYPE_BITS
 US_PER_DAY = 86_400 * 10**6
-TIME_WIDTH = 64  # bytes a timestamp is read into; a longer one counts as unreadable
+TIME_WIDTH = 40  # bytes a timestamp is read into; a longer one counts as unreadable
 
 Progress = Callable[[str], None] | None
 

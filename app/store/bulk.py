@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Column, Connection, CursorResult, MetaData, Table, Text, select, true
+from sqlalchemy import BigInteger, Column, Connection, CursorResult, Date, Integer, MetaData, Table, Text, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import Select
 
@@ -226,3 +226,59 @@ def _insert_direct(
     placeholders = ", ".join("?" for _ in columns)
     sql = f"INSERT INTO {target.name} ({', '.join(columns)}) VALUES ({placeholders}){ignore}"
     return conn.exec_driver_sql(sql, rows, execution_options={"preserve_rowcount": True}).rowcount
+
+
+PG_EPOCH = np.datetime64("2000-01-01", "D")  # PostgreSQL's binary dates count days from here
+BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, header extension length
+BINARY_SLICE = 100_000  # rows encoded at a time (~20 MB of bytes for a usage row)
+
+
+def copy_binary(conn: Connection, table: Table, fixed: dict[str, np.ndarray], text: tuple[str, np.ndarray]) -> None:
+    """COPY rows to PostgreSQL in its binary format, the bytes built by NumPy for all rows at once: no Python
+    object per value, and nothing for the server to parse. For ~a million usage rows, writing them as tuples one
+    `write_row` at a time cost seconds of client CPU and the server's text parsing as much again.
+
+    `fixed`: the columns of one width, as arrays of Integer, BigInteger, Date (datetime64[D]) or one constant
+    byte string ('S' dtype, all values the same length); `text`: one column of strings (no NULLs), sent last."""
+    name, strings = text
+    columns = [*fixed, name]
+    with (
+        conn.connection.driver_connection.cursor() as cursor,
+        cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy,
+    ):
+        copy.write(BINARY_HEADER)
+        for start in range(0, len(strings), BINARY_SLICE):
+            part = slice(start, start + BINARY_SLICE)
+            copy.write(_binary_rows(table, {c: v[part] for c, v in fixed.items()}, strings[part]))
+        copy.write(b"\xff\xff")  # the trailer: a field count of -1
+
+
+def _binary_rows(table: Table, fixed: dict[str, np.ndarray], strings: np.ndarray) -> bytes:
+    """Each row as its field count, then each field's length and big-endian value, the text field last."""
+    fields: list[tuple[str, str]] = [("count", ">i2")]
+    values: dict[str, Any] = {"count": len(fixed) + 1}
+    for i, (column, array) in enumerate(fixed.items()):
+        kind = table.c[column].type
+        if array.dtype.kind == "S":
+            dtype, value = f"S{array.dtype.itemsize}", array
+        elif isinstance(kind, Date):
+            dtype, value = ">i4", (array.astype("datetime64[D]") - PG_EPOCH).astype(np.int64)
+        elif isinstance(kind, BigInteger):
+            dtype, value = ">i8", array
+        elif isinstance(kind, Integer):
+            dtype, value = ">i4", array
+        else:
+            raise TypeError(f"copy_binary: no binary encoding for {table.name}.{column} ({kind})")
+        fields += [(f"n{i}", ">i4"), (f"v{i}", dtype)]
+        values[f"n{i}"], values[f"v{i}"] = np.dtype(dtype).itemsize, value
+    encoded = np.char.encode(np.asarray(strings, dtype=str), "utf-8")
+    lengths = np.char.str_len(encoded)
+    fields.append(("text_length", ">i4"))
+    values["text_length"] = lengths
+    records = np.empty(len(strings), dtype=np.dtype(fields))
+    for field, value in values.items():
+        records[field] = value
+    width = encoded.dtype.itemsize
+    grid = np.hstack([records.view(np.uint8).reshape(len(records), -1), encoded.view(np.uint8).reshape(-1, width)])
+    keep = np.arange(grid.shape[1]) < records.dtype.itemsize + lengths[:, None]  # the text's bytes, no padding
+    return grid[keep].tobytes()
