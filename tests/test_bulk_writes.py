@@ -1,5 +1,6 @@
 """Bulk writes of app/store/bulk.py that big imports rely on: a staged upsert updates the rows that exist and
-inserts the rest on both stores, and PostgreSQL's binary COPY stores exactly the values it was given."""
+inserts the rest on both stores; on PostgreSQL, binary COPY stores exactly the values it was given, and a big
+load's foreign keys are checked once at its end and are there again after it."""
 
 from __future__ import annotations
 
@@ -8,8 +9,23 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import BigInteger, Column, Date, Integer, MetaData, String, Table, Text, UniqueConstraint, select
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    select,
+)
+from sqlalchemy.exc import IntegrityError
 
+from app.store import bulk
 from app.store.bulk import copy_binary, staged_insert
 
 COLUMNS = ["source", "key", "amount", "note"]
@@ -58,3 +74,28 @@ def test_binary_copy_stores_exactly_the_values_given(store) -> None:
         (-2, date(1999, 12, 31), "bench", (1 << 62) + 7, "post:3,like:12"),
     ]
     assert tuple(stored[-1]) == (n - 6, date(2040, 6, 30), "bench", (1 << 62) + 7, "x" * 300)
+
+
+def test_a_big_load_checks_foreign_keys_once_and_keeps_them(store, monkeypatch) -> None:
+    if store.dialect.name != "postgresql":
+        pytest.skip("SQLite checks foreign keys in process; nothing is dropped there")
+    monkeypatch.setattr(bulk, "BIG_LOAD_ROWS", 1)
+    parent = Table("fk_parent", MetaData(), Column("id", Integer, primary_key=True))
+    child = Table("fk_child", parent.metadata, Column("parent_id", Integer, ForeignKey("fk_parent.id")))
+    parent.metadata.create_all(store)
+
+    def keys(conn) -> list[str]:
+        return conn.exec_driver_sql("SELECT conname FROM pg_constraint WHERE conrelid = 'fk_child'::regclass").all()
+
+    with store.begin() as conn:
+        conn.execute(parent.insert(), [{"id": 1}])
+        before = keys(conn)
+        with bulk.foreign_keys_checked_once(conn, [child], rows=2):
+            assert keys(conn) == []  # no trigger call per row while loading
+            conn.execute(child.insert(), [{"parent_id": 1}, {"parent_id": 1}])
+        assert keys(conn) == before and before
+    # an orphan fails the load when the key comes back
+    with pytest.raises(IntegrityError), store.begin() as conn, bulk.foreign_keys_checked_once(conn, [child], rows=1):
+        conn.execute(child.insert(), [{"parent_id": 2}])
+    with store.connect() as conn:
+        assert keys(conn) == before and conn.execute(select(func.count()).select_from(child)).scalar() == 2

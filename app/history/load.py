@@ -25,9 +25,9 @@ from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, select
 
 from app.history.mapping import EventsSpec, HistorySpec, SubscriptionsSpec
 from app.history.usage import Checkpoint, Progress, ReadStats, TypeLookup, read_usage
-from app.store.bulk import copy_binary, copy_rows, staged_insert, upsert
+from app.store.bulk import copy_binary, copy_rows, foreign_keys_checked_once, staged_insert, upsert
 from app.store.load import EVENT_FIELDS, _ensure_features, account_ids_by_key, refresh_rollups
-from app.store.models import Account, ActivityEvent, Feature, SubscriptionTerm, UsageDay
+from app.store.models import Account, AccountDay, ActivityEvent, Feature, SubscriptionTerm, UsageDay
 from engine.canonical import EventKind
 from engine.subscriptions import churn_dates, mrr_changes, seat_changes
 
@@ -93,7 +93,8 @@ def write_usage(conn: Connection, usage: pd.DataFrame, name: str) -> int:
         source = np.full(len(usage), name.encode(), dtype=f"S{len(name.encode())}")
         fixed = {"account_id": account_id, "day": usage["day"].to_numpy(dtype="datetime64[D]"), "source": source,
                  **{c: usage[c].to_numpy(dtype=np.int64) for c in columns}}  # fmt: skip
-        copy_binary(conn, UsageDay.__table__, fixed, ("types", usage["types"].to_numpy()))
+        with foreign_keys_checked_once(conn, [UsageDay.__table__], len(usage)):
+            copy_binary(conn, UsageDay.__table__, fixed, ("types", usage["types"].to_numpy()))
         return len(usage)
     day = np.datetime_as_string(usage["day"].to_numpy(dtype="datetime64[D]"), unit="D")  # the text SQLite reads
     values = [usage[c].to_numpy() for c in (*columns, "types")]
@@ -251,13 +252,16 @@ def _import_accounts(conn: Connection, name: str) -> list[int]:
 
 
 def refresh_imported_rollups(conn: Connection, name: str, accounts: list[int]) -> None:
-    """Rebuild the daily rollups of the import's accounts over its whole span (one set-based pass)."""
+    """Rebuild the daily rollups of the import's accounts over its whole span (one set-based pass; a big import's
+    foreign keys checked once, see foreign_keys_checked_once)."""
     first, last = _usage_bounds(conn, name)
     changes = conn.execute(select(func.min(ActivityEvent.occurred_at), func.max(ActivityEvent.occurred_at))
                            .where(imported_rows(name))).one()  # fmt: skip
     days = [pd.Timestamp(d).date() for d in (first, last, *changes) if d is not None]
     if days and accounts:
-        refresh_rollups(conn, accounts, min(days), max(days))
+        stored = conn.execute(select(func.count()).select_from(UsageDay).where(UsageDay.source == name)).scalar()
+        with foreign_keys_checked_once(conn, [AccountDay.__table__], stored or 0):
+            refresh_rollups(conn, accounts, min(days), max(days))
 
 
 def import_history(engine: Engine, history: HistorySpec, name: str, tables: dict[str, tuple[Path, str]],
