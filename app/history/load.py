@@ -2,8 +2,10 @@
 
 The event log is read once, however many event types it holds, and reduced to per-account, day and event-type
 sums with distinct users per day (app/history/usage.py); those sums replace the import's earlier ones in
-`usage_days` in one transaction (PostgreSQL COPY, SQLite executemany in slices), so reading the same file again
-changes nothing. Raw event rows are not kept: the rollups and the history panel need only the sums.
+`usage_days` in one transaction (PostgreSQL binary COPY, SQLite executemany in slices), so reading the same file
+again changes nothing. On PostgreSQL a big load's foreign keys are checked once at its end rather than per row
+(app.store.bulk.foreign_keys_checked_once). Raw event rows are not kept: the rollups and the history panel need
+only the sums.
 
 Subscription terms are upserted by (import, term id); churn dates, upsells, downsells and seat changes are derived
 from them (engine/subscriptions.py) and written as the account's dates and as plan/seat change events. The daily

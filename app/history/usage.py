@@ -5,10 +5,10 @@ feature uses and features mask, API calls, ...) and the per-event-type 30/60/90-
 the history panel. So the store keeps the sums (UsageDay), not the raw rows: 12 M events become ~3 M sums.
 
 Each chunk of the file (pandas' C parser, `chunk_rows` rows) is reduced with integers only: account ids and user
-ids are interned to integer keys, event types looked up once per distinct value, days taken from the parsed
-timestamps, and (account, day, type) packed into one int64 key whose counts one `value_counts` gives. Distinct
-users need the (account-day, user) pairs themselves, since a day can straddle two chunks; they are deduplicated
-per chunk and once more at the end.
+ids are interned to integer keys, event types looked up once per distinct value, days taken from the timestamps
+(read as fixed-width bytes, not a Python string per row: see _days), and (account, day, type) packed into one
+int64 key whose counts one `value_counts` gives. Distinct users need the (account-day, user) pairs themselves,
+since a day can straddle two chunks; they are deduplicated per chunk and once more at the end.
 
 Every reduced chunk is saved to the import's folder (NumPy `.npz`, no pickles) with the ids it interned first, so
 an import killed part way resumes after the last saved chunk without aggregating it again.
