@@ -99,3 +99,23 @@ def test_a_big_load_checks_foreign_keys_once_and_keeps_them(store, monkeypatch) 
         conn.execute(child.insert(), [{"parent_id": 2}])
     with store.connect() as conn:
         assert keys(conn) == before and conn.execute(select(func.count()).select_from(child)).scalar() == 2
+
+
+def test_a_big_load_keeps_per_row_checks_when_the_locks_are_busy(store, monkeypatch) -> None:
+    if store.dialect.name != "postgresql":
+        pytest.skip("SQLite checks foreign keys in process; nothing is dropped there")
+    monkeypatch.setattr(bulk, "BIG_LOAD_ROWS", 1)
+    monkeypatch.setattr(bulk, "FK_LOCK_WAIT", "200ms")
+    parent = Table("fk_parent", MetaData(), Column("id", Integer, primary_key=True))
+    child = Table("fk_child", parent.metadata, Column("parent_id", Integer, ForeignKey("fk_parent.id")))
+    parent.metadata.create_all(store)
+    with store.begin() as conn:
+        conn.execute(parent.insert(), [{"id": 1}])
+    with store.connect() as reader, store.begin() as conn:
+        reader.execute(select(parent)).all()  # a reader's open transaction holds a lock on the parent table
+        with bulk.foreign_keys_checked_once(conn, [child], rows=1):
+            kept = conn.exec_driver_sql("SELECT count(*) FROM pg_constraint WHERE conrelid = 'fk_child'::regclass")
+            assert kept.scalar() == 1  # not dropped: the load did not queue behind the reader
+            conn.execute(child.insert(), [{"parent_id": 1}])
+        assert conn.exec_driver_sql("SHOW lock_timeout").scalar() == "0"
+        reader.rollback()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -10,6 +11,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import BigInteger, Column, Connection, CursorResult, Date, Integer, MetaData, Table, Text, select, true
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.sql import Select
 
 
@@ -285,7 +287,9 @@ def _binary_rows(table: Table, fixed: dict[str, np.ndarray], strings: np.ndarray
     return grid[keep].tobytes()
 
 
-BIG_LOAD_ROWS = 100_000  # from this many rows a bulk load checks its foreign keys once, not row by row
+# From this many rows a PostgreSQL bulk load checks its foreign keys once, not row by row (0: never).
+BIG_LOAD_ROWS = int(os.environ.get("CSE_BULK_FK_ONCE_ROWS", "100000"))
+FK_LOCK_WAIT = "2s"  # how long a big load waits for the tables' locks before keeping the per-row checks
 
 
 @contextmanager
@@ -293,9 +297,13 @@ def foreign_keys_checked_once(conn: Connection, tables: Sequence[Table], rows: i
     """On PostgreSQL, for a load of `rows` >= BIG_LOAD_ROWS: drop the tables' foreign keys for the load and add
     them back after it, so each is checked by one set-based query instead of a trigger call per row (a million
     checks cost ~10 s, half a big import's server time). Inside the caller's transaction: a failed load restores
-    them with everything else; meanwhile the tables are locked (ALTER TABLE) against other sessions. Elsewhere,
-    and for small loads, the checks stay as they are."""
-    if conn.dialect.name != "postgresql" or rows < BIG_LOAD_ROWS:
+    them with everything else, and an orphan row fails the load when its key comes back.
+
+    Dropping a key locks its table and the referenced one (ACCESS EXCLUSIVE) until the transaction ends: other
+    sessions wait for the load. If the locks are not had within FK_LOCK_WAIT (a long query holds them), the load
+    keeps the per-row checks rather than queue everyone behind it. Elsewhere, and for small loads, nothing
+    changes (SQLite checks keys in process)."""
+    if conn.dialect.name != "postgresql" or not BIG_LOAD_ROWS or rows < BIG_LOAD_ROWS:
         yield
         return
     keys = conn.exec_driver_sql(
@@ -303,8 +311,17 @@ def foreign_keys_checked_once(conn: Connection, tables: Sequence[Table], rows: i
         "WHERE contype = 'f' AND conrelid = ANY(%(tables)s::regclass[])",
         {"tables": [t.name for t in tables]},
     ).all()
-    for table, name, _ in keys:
-        conn.exec_driver_sql(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+    waited = conn.exec_driver_sql("SHOW lock_timeout").scalar()
+    savepoint = conn.begin_nested()
+    try:
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{FK_LOCK_WAIT}'")
+        for table, name, _ in keys:
+            conn.exec_driver_sql(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+        savepoint.commit()
+    except OperationalError:  # lock not available: per-row checks it is
+        savepoint.rollback()
+        keys = []
+    conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{waited}'")
     yield
     for table, name, definition in keys:
         conn.exec_driver_sql(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
