@@ -149,12 +149,12 @@ def _uniform_iso(raw: np.ndarray) -> np.ndarray | None:
     length = int(width[filled][0])
     if length < 10 or length >= TIME_WIDTH or (width[filled] != length).any():
         return None
-    grid = raw[filled].view(np.uint8).reshape(-1, TIME_WIDTH)[:, :length]
+    grid = (raw if filled.all() else raw[filled]).view(np.uint8).reshape(-1, TIME_WIDTH)[:, :length]
     first = grid[0]
     if first[4] != ord("-") or first[7] != ord("-"):
         return None
-    digits = (grid >= ord("0")) & (grid <= ord("9"))
-    if not ((digits == digits[0]) & (digits | (grid == first))).all():
+    digit = first - np.uint8(ord("0")) <= 9  # bytes wrap around: anything below "0" is large
+    if not ((grid[:, digit] - np.uint8(ord("0")) <= 9).all() and (grid[:, ~digit] == first[~digit]).all()):
         return None
     try:
         with warnings.catch_warnings():
