@@ -31,7 +31,7 @@ def churn_dates(terms: pd.DataFrame, data_end: pd.Timestamp, grace_days: int = 0
     ended more than `grace_days` before `data_end` — no successor can still come — else NaT)."""
     base = _dates(terms[~terms["is_addon"].astype(bool)])
     grouped = base.groupby("account_id")
-    open_ended = grouped["end_date"].apply(lambda s: s.isna().any())
+    open_ended = base["end_date"].isna().groupby(base["account_id"]).any()
     last_end = grouped["end_date"].max()
     ended = ~open_ended & (last_end + pd.Timedelta(days=grace_days) < pd.Timestamp(data_end))
     return pd.DataFrame({"customer_since": grouped["start_date"].min(), "churned_at": last_end.where(ended)})

@@ -17,6 +17,7 @@ from app.ml.import_mapping import ImportMappingError, load_mapping
 from app.ml.import_tables import build_dataset
 from app.ml.importer import import_file
 from app.ml.train import train_tabular
+from app.store import bulk
 from app.store.models import Account, AccountDay, SubscriptionTerm, UsageDay
 from engine.health_config import load_health_config
 from engine.learning.leakage import LeakageError, leaking_features, suspicious_score
@@ -281,3 +282,23 @@ def test_a_live_event_on_an_imported_day_adds_to_the_imported_usage(store, sampl
         after = conn.execute(select(AccountDay.feature_uses, AccountDay.logins)
                              .where(AccountDay.account_id == account, AccountDay.day == day)).one()  # fmt: skip
     assert tuple(after) == (uses + 2, logins)
+
+
+def test_a_big_import_checking_foreign_keys_once_stores_the_same(store, sample, tmp_path, monkeypatch) -> None:
+    if store.dialect.name != "postgresql":
+        pytest.skip("only PostgreSQL drops and re-adds the foreign keys of a big load")
+    keys = ("SELECT count(*) FROM pg_constraint WHERE contype = 'f' "
+            "AND conrelid = ANY('{usage_days,account_days}'::regclass[])")  # fmt: skip
+    with store.connect() as conn:
+        before = conn.exec_driver_sql(keys).scalar()
+    monkeypatch.setattr(bulk, "BIG_LOAD_ROWS", 1)
+    import_file(sample, tmp_path / "big", store)
+    big = _counts(store)
+    with store.connect() as conn:
+        assert conn.exec_driver_sql(keys).scalar() == before == 2
+    monkeypatch.undo()
+    with store.begin() as conn:
+        conn.execute(UsageDay.__table__.delete())
+        conn.execute(AccountDay.__table__.delete())
+    import_file(sample, tmp_path / "small", store)
+    assert _counts(store) == big and big["usage_rows"] > 0

@@ -2,8 +2,10 @@
 
 The event log is read once, however many event types it holds, and reduced to per-account, day and event-type
 sums with distinct users per day (app/history/usage.py); those sums replace the import's earlier ones in
-`usage_days` in one transaction (PostgreSQL COPY, SQLite executemany in slices), so reading the same file again
-changes nothing. Raw event rows are not kept: the rollups and the history panel need only the sums.
+`usage_days` in one transaction (PostgreSQL binary COPY, SQLite executemany in slices), so reading the same file
+again changes nothing. On PostgreSQL a big load's foreign keys are checked once at its end rather than per row
+(app.store.bulk.foreign_keys_checked_once). Raw event rows are not kept: the rollups and the history panel need
+only the sums.
 
 Subscription terms are upserted by (import, term id); churn dates, upsells, downsells and seat changes are derived
 from them (engine/subscriptions.py) and written as the account's dates and as plan/seat change events. The daily
@@ -25,14 +27,14 @@ from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, select
 
 from app.history.mapping import EventsSpec, HistorySpec, SubscriptionsSpec
 from app.history.usage import Checkpoint, Progress, ReadStats, TypeLookup, read_usage
-from app.store.bulk import copy_rows, staged_insert, upsert
+from app.store.bulk import copy_binary, copy_rows, foreign_keys_checked_once, staged_insert, upsert
 from app.store.load import EVENT_FIELDS, _ensure_features, account_ids_by_key, refresh_rollups
-from app.store.models import Account, ActivityEvent, Feature, SubscriptionTerm, UsageDay
+from app.store.models import Account, AccountDay, ActivityEvent, Feature, SubscriptionTerm, UsageDay
 from engine.canonical import EventKind
 from engine.subscriptions import churn_dates, mrr_changes, seat_changes
 
 SOURCE = "import"  # activity_events.source of the plan/seat changes derived from terms; ids start "<import>:"
-WRITE_SLICE = 200_000  # usage rows per COPY / executemany call, so the tuples never all exist at once
+WRITE_SLICE = 200_000  # usage rows per executemany call (SQLite), so the tuples never all exist at once
 
 
 @dataclass
@@ -78,7 +80,8 @@ def _has_usage(conn: Connection, name: str) -> bool:
 
 
 def write_usage(conn: Connection, usage: pd.DataFrame, name: str) -> int:
-    """Replace the import's usage rows with these: one delete, then bulk writes in slices (COPY on PostgreSQL)."""
+    """Replace the import's usage rows with these: one delete, then bulk writes (binary COPY on PostgreSQL,
+    executemany in slices on SQLite)."""
     conn.execute(delete(UsageDay).where(UsageDay.source == name))
     # sums an earlier version of the import kept as activity events (every kind but the terms' changes)
     conn.execute(delete(ActivityEvent).where(imported_rows(name), ActivityEvent.kind.not_in(
@@ -86,16 +89,22 @@ def write_usage(conn: Connection, usage: pd.DataFrame, name: str) -> int:
     if usage.empty:
         return 0
     ids = ensure_accounts(conn, usage["account_key"].unique(), account_ids_by_key(conn))
-    columns = [c for c in usage.columns if c not in ("account_key", "day")]
-    fields = ["account_id", "day", "source", *columns]
+    columns = [c for c in usage.columns if c not in ("account_key", "day", "types")]
     account_id = usage["account_key"].map(ids).to_numpy(dtype=np.int64)
-    day = np.datetime_as_string(usage["day"].to_numpy(dtype="datetime64[D]"), unit="D")  # the text both stores read
-    values = [usage[c].to_numpy() for c in columns]
+    if conn.dialect.name == "postgresql":
+        source = np.full(len(usage), name.encode(), dtype=f"S{len(name.encode())}")
+        fixed = {"account_id": account_id, "day": usage["day"].to_numpy(dtype="datetime64[D]"), "source": source,
+                 **{c: usage[c].to_numpy(dtype=np.int64) for c in columns}}  # fmt: skip
+        with foreign_keys_checked_once(conn, [UsageDay.__table__], len(usage)):
+            copy_binary(conn, UsageDay.__table__, fixed, ("types", usage["types"].to_numpy()))
+        return len(usage)
+    day = np.datetime_as_string(usage["day"].to_numpy(dtype="datetime64[D]"), unit="D")  # the text SQLite reads
+    values = [usage[c].to_numpy() for c in (*columns, "types")]
     for start in range(0, len(usage), WRITE_SLICE):
         part = slice(start, start + WRITE_SLICE)
         rows = list(zip(account_id[part].tolist(), day[part].tolist(), repeat(name),
                         *[v[part].tolist() for v in values]))  # fmt: skip
-        copy_rows(conn, UsageDay.__table__, fields, rows)
+        copy_rows(conn, UsageDay.__table__, ["account_id", "day", "source", *columns, "types"], rows)
     return len(usage)
 
 
@@ -159,16 +168,21 @@ TERM_FIELDS = ("account_id", "source", "term_key", "plan", "is_addon", "mrr", "s
 
 
 def load_terms(conn: Connection, table: pd.DataFrame, spec: SubscriptionsSpec, name: str) -> pd.DataFrame:
-    """Upsert the terms by (import, term id); returns them with store account ids."""
+    """Upsert the terms by (import, term id) in one staged statement; returns them with store account ids."""
     terms = _terms_frame(table, spec, name)
     ids = ensure_accounts(conn, terms["account_key"].to_numpy(), account_ids_by_key(conn))
     terms["account_id"] = terms["account_key"].map(ids).astype("int64")
     terms["source"] = name[:64]
-    records = terms.assign(start_date=terms["start_date"].dt.date, end_date=terms["end_date"].dt.date)
-    records = records[list(TERM_FIELDS)].astype(object).where(records[list(TERM_FIELDS)].notna(), None)
-    upsert(conn, SubscriptionTerm.__table__, records.to_dict("records"), conflict=["source", "term_key"],
-           update=[c for c in TERM_FIELDS if c not in ("source", "term_key")])  # fmt: skip
+    records = terms.drop_duplicates("term_key", keep="last")  # a repeated term id: its last row, as row-by-row
+    records = records.assign(**{c: _date_text(records[c]) for c in ("start_date", "end_date")})
+    staged_insert(conn, SubscriptionTerm.__table__, records, TERM_FIELDS, conflict=["source", "term_key"],
+                  update=[c for c in TERM_FIELDS if c not in ("source", "term_key")])  # fmt: skip
     return terms
+
+
+def _date_text(days: pd.Series) -> pd.Series:
+    """Dates as the `YYYY-MM-DD` text both stores read into a date column (None where missing)."""
+    return days.dt.strftime("%Y-%m-%d").astype(object).where(days.notna(), None)
 
 
 def _change_events(changes: pd.DataFrame, kind: EventKind, name: str) -> pd.DataFrame:
@@ -240,13 +254,16 @@ def _import_accounts(conn: Connection, name: str) -> list[int]:
 
 
 def refresh_imported_rollups(conn: Connection, name: str, accounts: list[int]) -> None:
-    """Rebuild the daily rollups of the import's accounts over its whole span (one set-based pass)."""
+    """Rebuild the daily rollups of the import's accounts over its whole span (one set-based pass; a big import's
+    foreign keys checked once, see foreign_keys_checked_once)."""
     first, last = _usage_bounds(conn, name)
     changes = conn.execute(select(func.min(ActivityEvent.occurred_at), func.max(ActivityEvent.occurred_at))
                            .where(imported_rows(name))).one()  # fmt: skip
     days = [pd.Timestamp(d).date() for d in (first, last, *changes) if d is not None]
     if days and accounts:
-        refresh_rollups(conn, accounts, min(days), max(days))
+        stored = conn.execute(select(func.count()).select_from(UsageDay).where(UsageDay.source == name)).scalar()
+        with foreign_keys_checked_once(conn, [AccountDay.__table__], stored or 0):
+            refresh_rollups(conn, accounts, min(days), max(days))
 
 
 def import_history(engine: Engine, history: HistorySpec, name: str, tables: dict[str, tuple[Path, str]],

@@ -1,0 +1,121 @@
+"""Bulk writes of app/store/bulk.py that big imports rely on: a staged upsert updates the rows that exist and
+inserts the rest on both stores; on PostgreSQL, binary COPY stores exactly the values it was given, and a big
+load's foreign keys are checked once at its end and are there again after it."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    select,
+)
+from sqlalchemy.exc import IntegrityError
+
+from app.store import bulk
+from app.store.bulk import copy_binary, staged_insert
+
+COLUMNS = ["source", "key", "amount", "note"]
+
+
+def _table(store) -> Table:
+    table = Table("bulk_probe", MetaData(), Column("id", Integer, primary_key=True), Column("source", String(16)),
+                  Column("key", String(16)), Column("amount", Integer), Column("note", Text),
+                  UniqueConstraint("source", "key"))  # fmt: skip
+    table.create(store)
+    return table
+
+
+def test_a_staged_upsert_updates_existing_rows_and_inserts_new_ones(store) -> None:
+    table = _table(store)
+    first = pd.DataFrame({"source": ["a", "a"], "key": ["x", "y"], "amount": [1, 2], "note": ["one", None]})
+    second = pd.DataFrame({"source": ["a", "a"], "key": ["y", "z"], "amount": [20, 3], "note": ["two", "three"]})
+    with store.begin() as conn:
+        staged_insert(conn, table, first, COLUMNS, conflict=["source", "key"], update=["amount", "note"])
+        staged_insert(conn, table, second, COLUMNS, conflict=["source", "key"], update=["amount", "note"])
+        ignored = second.assign(amount=[99, 99])  # without `update`, existing rows are left alone
+        staged_insert(conn, table, ignored, COLUMNS, conflict=["source", "key"])
+        rows = conn.execute(select(table.c.key, table.c.amount, table.c.note).order_by(table.c.key)).all()
+    assert [tuple(r) for r in rows] == [("x", 1, "one"), ("y", 20, "two"), ("z", 3, "three")]
+
+
+def test_binary_copy_stores_exactly_the_values_given(store) -> None:
+    if store.dialect.name != "postgresql":
+        pytest.skip("binary COPY is PostgreSQL's")
+    table = Table("binary_probe", MetaData(), Column("account_id", Integer), Column("day", Date),
+                  Column("source", String(16)), Column("mask", BigInteger), Column("types", Text))  # fmt: skip
+    table.create(store)
+    n = 250_003  # more than one slice
+    days = np.array(["1999-12-31", "2000-01-01", "2024-02-29"] * (n // 3) + ["2040-06-30"] * (n % 3), "datetime64[D]")
+    texts = np.array(["post:3,like:12", "", "é→ü:1"] * (n // 3) + ["x" * 300] * (n % 3), dtype=object)
+    fixed = {"account_id": np.arange(n, dtype=np.int64) - 5, "day": days,
+             "source": np.full(n, b"bench", dtype="S5"), "mask": np.full(n, (1 << 62) + 7, dtype=np.int64)}  # fmt: skip
+    with store.begin() as conn:
+        copy_binary(conn, table, fixed, ("types", texts))
+        stored = conn.execute(select(table).order_by(table.c.account_id)).all()
+    assert len(stored) == n
+    assert [tuple(r) for r in stored[:4]] == [
+        (-5, date(1999, 12, 31), "bench", (1 << 62) + 7, "post:3,like:12"),
+        (-4, date(2000, 1, 1), "bench", (1 << 62) + 7, ""),
+        (-3, date(2024, 2, 29), "bench", (1 << 62) + 7, "é→ü:1"),
+        (-2, date(1999, 12, 31), "bench", (1 << 62) + 7, "post:3,like:12"),
+    ]
+    assert tuple(stored[-1]) == (n - 6, date(2040, 6, 30), "bench", (1 << 62) + 7, "x" * 300)
+
+
+def test_a_big_load_checks_foreign_keys_once_and_keeps_them(store, monkeypatch) -> None:
+    if store.dialect.name != "postgresql":
+        pytest.skip("SQLite checks foreign keys in process; nothing is dropped there")
+    monkeypatch.setattr(bulk, "BIG_LOAD_ROWS", 1)
+    parent = Table("fk_parent", MetaData(), Column("id", Integer, primary_key=True))
+    child = Table("fk_child", parent.metadata, Column("parent_id", Integer, ForeignKey("fk_parent.id")))
+    parent.metadata.create_all(store)
+
+    def keys(conn) -> list[str]:
+        return conn.exec_driver_sql("SELECT conname FROM pg_constraint WHERE conrelid = 'fk_child'::regclass").all()
+
+    with store.begin() as conn:
+        conn.execute(parent.insert(), [{"id": 1}])
+        before = keys(conn)
+        with bulk.foreign_keys_checked_once(conn, [child], rows=2):
+            assert keys(conn) == []  # no trigger call per row while loading
+            conn.execute(child.insert(), [{"parent_id": 1}, {"parent_id": 1}])
+        assert keys(conn) == before and before
+    # an orphan fails the load when the key comes back
+    with pytest.raises(IntegrityError), store.begin() as conn, bulk.foreign_keys_checked_once(conn, [child], rows=1):
+        conn.execute(child.insert(), [{"parent_id": 2}])
+    with store.connect() as conn:
+        assert keys(conn) == before and conn.execute(select(func.count()).select_from(child)).scalar() == 2
+
+
+def test_a_big_load_keeps_per_row_checks_when_the_locks_are_busy(store, monkeypatch) -> None:
+    if store.dialect.name != "postgresql":
+        pytest.skip("SQLite checks foreign keys in process; nothing is dropped there")
+    monkeypatch.setattr(bulk, "BIG_LOAD_ROWS", 1)
+    monkeypatch.setattr(bulk, "FK_LOCK_WAIT", "200ms")
+    parent = Table("fk_parent", MetaData(), Column("id", Integer, primary_key=True))
+    child = Table("fk_child", parent.metadata, Column("parent_id", Integer, ForeignKey("fk_parent.id")))
+    parent.metadata.create_all(store)
+    with store.begin() as conn:
+        conn.execute(parent.insert(), [{"id": 1}])
+    with store.connect() as reader, store.begin() as conn:
+        reader.execute(select(parent)).all()  # a reader's open transaction holds a lock on the parent table
+        with bulk.foreign_keys_checked_once(conn, [child], rows=1):
+            kept = conn.exec_driver_sql("SELECT count(*) FROM pg_constraint WHERE conrelid = 'fk_child'::regclass")
+            assert kept.scalar() == 1  # not dropped: the load did not queue behind the reader
+            conn.execute(child.insert(), [{"parent_id": 1}])
+        assert conn.exec_driver_sql("SHOW lock_timeout").scalar() == "0"
+        reader.rollback()
