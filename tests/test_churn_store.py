@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import numpy as np
@@ -147,3 +148,26 @@ def test_panel_keeps_only_dates_with_full_lookback_and_known_labels(store):
         frame.loc[frame["account_id"] == churner["account_id"].iloc[0], "as_of"]
         < pd.Timestamp(AS_OF - timedelta(days=40))
     ).all()
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgresql"], indirect=True)
+def test_panel_built_on_threads_is_the_panel_built_in_turn(store, monkeypatch):
+    """load_panel hands build_panel its engine so snapshots are built side by side: same rows, same order."""
+    built_on: list[str] = []
+
+    def spy(conn, as_of, config, *args, **kwargs):
+        built_on.append(threading.current_thread().name)
+        return snapshot_features(conn, as_of, config, *args, **kwargs)
+
+    monkeypatch.setattr("app.ml.dataset.snapshot_features", spy)
+    config = _config()
+    accounts = accounts_frame(3, customer_since=AS_OF - timedelta(days=400))
+    accounts.loc[1, ["status", "churned_at"]] = ["churned", AS_OF - timedelta(days=40)]
+    _load(store, accounts, [r for k in ("A0000", "A0001", "A0002") for r in _history(k, k, 200, 21)])
+    with store.connect() as conn:
+        in_turn = build_panel(conn, config, horizon_days=30, every_days=7)
+        assert not any(name.startswith("panel") for name in built_on)
+        built_on.clear()
+        threaded = build_panel(conn, config, horizon_days=30, every_days=7, engine=store)
+    assert len(in_turn.dates) > 2 and all(name.startswith("panel") for name in built_on)
+    pd.testing.assert_frame_equal(in_turn.frame, threaded.frame)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Annotated
@@ -97,6 +98,7 @@ def demo(
     from engine.health_config import load_health_config
 
     started = time.perf_counter()
+    phases: dict[str, float] = {}
     settings = Settings.from_env()
     day = parse_day(as_of)
     engine = make_engine(settings.database_url)
@@ -106,23 +108,34 @@ def demo(
         upgrade_schema(engine)
         progress.update(task, completed=1)
         task = progress.add_task("Generating the book of business", total=1)
-        book = generate_book(BookSpec(seed=seed, active_accounts=accounts, days=days, as_of=day))
+        book = _timed_call(phases, "generate", generate_book,
+                           BookSpec(seed=seed, active_accounts=accounts, days=days, as_of=day))  # fmt: skip
         progress.update(task, completed=1)
-        task = progress.add_task("Loading accounts and activity", total=len(book.events))
-        load_book(engine, book.accounts, book.contacts, book.events, lambda n: progress.advance(task, n))
+        # The sandboxes are seeded (pure Python) while the store loads the book (mostly SQLite, which runs
+        # without the GIL): the two halves share nothing until the link sync.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandboxes") as pool:
+            if crms:
+                task = progress.add_task("Starting the CRM sandboxes", total=1)
+                seeding = pool.submit(_timed_call, phases, "sandboxes", stack.enter_context, bundled_crms(book))
+                seeding.add_done_callback(lambda _, task=task: progress.update(task, completed=1))
+            task = progress.add_task("Loading accounts and activity", total=len(book.events))
+            _timed_call(phases, "load", load_book, engine, book.accounts, book.contacts, book.events,
+                        lambda n: progress.advance(task, n))  # fmt: skip
+            sandbox_env = seeding.result() if crms else {}
         if crms:
             task = progress.add_task("Linking the CRM sandboxes", total=1)
-            settings = crm_settings(stack.enter_context(bundled_crms(book)))
-            link_companies(engine, settings, settings.data_dir / "sync-logs")
+            settings = crm_settings(sandbox_env)
+            _timed_call(phases, "link", link_companies, engine, settings, settings.data_dir / "sync-logs")
             progress.update(task, completed=1)
         task = progress.add_task("Scoring", total=len(DEMO_BACKFILL_DAYS) + 1)
         for back in DEMO_BACKFILL_DAYS:
             with engine.begin() as conn:
-                score_and_store(conn, day - timedelta(days=back), config)
+                _timed_call(phases, "score_backfill", score_and_store, conn, day - timedelta(days=back), config)
             progress.advance(task)
         # The book's last day is the demo's today: its scores are written back (the backfilled days are not).
         programs = load_programs(settings, engine)
-        result, models = _rescore(settings, engine, day, write_back=True, programs=programs)
+        result, models = _timed_call(phases, "models_and_score", _rescore, settings, engine, day,
+                                     write_back=True, programs=programs)  # fmt: skip
         progress.advance(task)
         summary = result.totals.summary()
         from app.risk_summary import risk_summary
@@ -130,12 +143,16 @@ def demo(
         summary.update(risk_summary(engine, day, models))
         if crms:
             task = progress.add_task("Writing back to the CRM sandboxes", total=1)
-            summary["crms"] = {"linked": linked_companies(engine), "writeback": deliver_everything(engine, settings)}
+            writeback = _timed_call(phases, "writeback", deliver_everything, engine, settings)
+            summary["crms"] = {"linked": linked_companies(engine), "writeback": writeback}
             progress.update(task, completed=1)
         # After the write-back, so the demo's CRM half stays as quick as before: the program steps the simulated
         # weeks send wait in the outbox for `cse writeback`.
         task = progress.add_task("Running the programs (simulated weeks)", total=1)
-        summary["programs"], summary["onboarding"] = run_demo_programs(
+        summary["programs"], summary["onboarding"] = _timed_call(
+            phases,
+            "programs",
+            run_demo_programs,
             engine,
             programs,
             day,
@@ -148,6 +165,7 @@ def demo(
         summary["top_at_risk"] = top_at_risk(conn)
         summary["actions_by_kind"] = actions_by_kind(conn)
     summary["wall_seconds"] = round(time.perf_counter() - started, 1)
+    summary["phase_seconds"] = {name: round(seconds, 1) for name, seconds in phases.items()}
     _emit(summary, as_json, f"Book of business on {day} (seed {seed})")
     if not as_json:
         from app.cli.programs import load_line, reach_line
@@ -156,6 +174,15 @@ def demo(
         Console().print(reach_line(summary["programs"]["churn_reach"], "churning in the next"))
         Console().print(load_line(summary["programs"]["csm_tasks"]))
         Console().print(f"Demo finished in {summary['wall_seconds']:.1f} s (wall time, sandboxes stopped)")
+
+
+def _timed_call(phases: dict[str, float], name: str, call, *args, **kwargs):
+    """`call(*args, **kwargs)`, adding its wall seconds to `phases[name]` (the demo's breakdown in --json)."""
+    started = time.perf_counter()
+    try:
+        return call(*args, **kwargs)
+    finally:
+        phases[name] = phases.get(name, 0.0) + time.perf_counter() - started
 
 
 def _rescore(settings: Settings, engine, day: date, write_back: bool, programs=None):

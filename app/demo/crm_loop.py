@@ -1,6 +1,6 @@
 """The demo's CRM half: the book's companies in the bundled sandboxes, linked by a sync, scores written back.
 
-`cse demo` runs the whole loop on one machine: the three vendor sandboxes are seeded from the generated book, a
+`cse demo` runs the whole loop on one machine: the three vendor sandboxes hold the generated book's records, a
 sync links their company records to the store's accounts (identity resolution by domain), and after scoring the
 write-back lands fields, tasks and in-app messages in the sandboxes through the official SDKs.
 """
@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -50,19 +50,31 @@ class CompaniesOnly:
         return self.source.pull(obj, since)
 
 
+def _records_only(book):
+    """The book without its activity: the demo's sandboxes hold its companies, owners and contacts only.
+
+    The demo pulls nothing but companies from them (`CompaniesOnly`: usage and CRM history are loaded into the
+    store from the book itself) and writes fields, tasks and messages onto those records, so seeding a year of
+    tickets, tasks, deals and product events into them would be work nobody reads. Tests and benches that need
+    a sandbox with history start it from the full book.
+    """
+    return replace(book, events=book.events.iloc[:0])
+
+
 @contextmanager
 def bundled_crms(book) -> Iterator[dict[str, str]]:
-    """Start every registered vendor's sandbox seeded from `book`; yields the settings that point the connectors
-    at them.
+    """Start every registered vendor's sandbox seeded with `book`'s records (not its activity); yields the
+    settings that point the connectors at them.
 
     They are also put into this process's environment while the sandboxes run, because jobs (run in-process by
     the demo) build their connections from the environment like any worker does.
     """
     with ExitStack() as stack:
         env: dict[str, str] = {}
+        records = _records_only(book)
         for record in all_connectors():
             if record.sandbox is not None:
-                env.update(stack.enter_context(record.start_sandbox(book)).settings_env())
+                env.update(stack.enter_context(record.start_sandbox(records)).settings_env())
         saved = {name: os.environ.get(name) for name in env}
         os.environ.update(env)
         stack.callback(_restore, saved)

@@ -122,7 +122,9 @@ def _survival_validation(frame: pd.DataFrame, spec: FeatureSpec, options: StoreO
 def load_panel(engine: Engine, health_config: HealthConfig, options: StoreOptions, through_end: bool = False) -> Panel:
     """Point-in-time snapshots of the whole store history for these options (app.ml.dataset.build_panel)."""
     with engine.connect() as conn:
-        return build_panel(conn, health_config, options.horizon_days, options.every_days, through_end=through_end)
+        return build_panel(
+            conn, health_config, options.horizon_days, options.every_days, through_end=through_end, engine=engine
+        )
 
 
 def labelled(panel: Panel) -> Panel:

@@ -34,11 +34,15 @@ def _partial_likelihood(
     eta = x @ beta
     shift = eta.max()
     w = np.exp(eta - shift)
-    risk = np.cumsum(w)[last]
-    risk_x = np.cumsum(w[:, None] * x, axis=0)[last]
+    # Only the rows with an event add to the likelihood: the risk sets are gathered for those alone (churn is a
+    # few per cent of a panel's rows), not for every row and then multiplied by a zero.
+    at = np.flatnonzero(events)
+    ends = last[at]
+    risk = np.cumsum(w)[ends]
+    risk_x = np.cumsum(w[:, None] * x, axis=0)[ends]
     n = len(eta)
-    loglik = np.sum(events * (eta - shift - np.log(risk)))
-    grad = np.sum(events[:, None] * (x - risk_x / risk[:, None]), axis=0)
+    loglik = np.sum(events[at] * (eta[at] - shift - np.log(risk)))
+    grad = np.sum(events[at, None] * (x[at] - risk_x / risk[:, None]), axis=0)
     return -loglik / n + 0.5 * l2 * beta @ beta, -grad / n + l2 * beta
 
 
