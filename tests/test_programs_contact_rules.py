@@ -11,12 +11,14 @@ import pandas as pd
 import pytest
 from sqlalchemy import insert, select, update
 
+from app.programs.definitions import refuse_closed_quiet_periods
 from app.programs.eligibility import recipients
 from app.programs.tick import Limits, enroll, run_tick
 from app.store.models import Account, Contact, OutboxRow, ProgramEnrollment, ProgramEvent
 from app.sync import run_sync
 from connectors.intercom.client import IntercomClient
 from connectors.intercom.source import IntercomSource
+from engine.programs.definition import ProgramError
 from engine.programs.quiet import parse_quiet, reopens_at
 from tests.programs_support import T0, book, program, scored
 
@@ -142,12 +144,23 @@ def test_quiet_hours_and_blackouts_reopen_at_the_right_moment():
 @pytest.mark.parametrize(
     ("setting", "value"),
     [("weekdays", "sat,sunday,funday"), ("weekdays", "mon,tue,wed,thu,fri,sat,sun"), ("hours", "8"),
-     ("hours", "25-3"), ("blackouts", "2026-12-30..2026-12-24"), ("blackouts", "christmas"),
+     ("hours", "25-3"), ("hours", "8-20,20-8"), ("blackouts", "2026-12-30..2026-12-24"), ("blackouts", "christmas"),
      ("default_timezone", "Mars/Olympus")],
 )  # fmt: skip
 def test_bad_quiet_settings_are_refused_with_the_setting_named(setting, value):
     with pytest.raises(ValueError, match="CSE_"):
         parse_quiet(**{setting: value})
+
+
+def test_a_programs_quiet_periods_that_close_the_week_with_the_global_ones_are_refused_with_its_name():
+    """Each alone leaves time to send (weekdays mon-fri; the global weekend), together none: refused at load,
+    naming the program, instead of every tick failing once its first message falls due."""
+    closed = program(TWO_MESSAGES.format(name="closed").replace(
+        "holdout: 0\n", "holdout: 0\nquiet: {weekdays: 'mon,tue,wed,thu,fri'}\n"))  # fmt: skip
+    refuse_closed_quiet_periods(closed, parse_quiet())  # no global quiet period: it can still send at weekends
+    with pytest.raises(ProgramError, match="every weekday is quiet, so program 'closed' could never send"):
+        refuse_closed_quiet_periods({**programs_of("open"), **closed}, WEEKEND)
+    refuse_closed_quiet_periods(programs_of("open"), WEEKEND)
 
 
 def test_a_date_blackout_alone_is_a_whole_local_day():

@@ -12,10 +12,12 @@ from pathlib import Path
 from sqlalchemy import Connection
 
 from app.programs.catalog import KIND, program_names, programs_dir_of
+from app.programs.contacts import quiet_rules_of
 from app.programs.switches import switched_off
 from app.sync.versions import MappingVersionInfo, mapping_history, store_version
 from engine.programs import program_files
 from engine.programs.definition import Program, ProgramError, parse_program
+from engine.programs.quiet import QuietRules
 
 __all__ = ["ActiveProgram", "active_programs", "load_programs", "program_names", "program_versions",
            "programs_dir_of", "save_program_version"]  # fmt: skip
@@ -76,4 +78,17 @@ def load_programs(settings, engine) -> dict[str, ActiveProgram]:
     admin switched off (app/programs/switches.py)."""
     with engine.connect() as conn:
         off = switched_off(conn)
-        return {name: p for name, p in active_programs(conn, programs_dir_of(settings)).items() if name not in off}
+        programs = {name: p for name, p in active_programs(conn, programs_dir_of(settings)).items() if name not in off}
+    refuse_closed_quiet_periods(programs, quiet_rules_of(settings))
+    return programs
+
+
+def refuse_closed_quiet_periods(programs: dict[str, ActiveProgram], global_rules: QuietRules) -> None:
+    """A program whose own quiet periods, added to the global ones, leave no moment to send is refused here with
+    its name, rather than failing every tick once one of its messages falls due."""
+    for name, active in programs.items():
+        quiet = active.program.quiet
+        problem = quiet and quiet.rules(global_rules).never_open()
+        if problem:
+            raise ProgramError([f"{active.where}: quiet: with the global CSE_QUIET_* periods, {problem}, "
+                                f"so program {name!r} could never send a message"])  # fmt: skip

@@ -42,6 +42,16 @@ class QuietRules:
         blackouts = self.blackouts + tuple(b for b in other.blackouts if b not in self.blackouts)
         return QuietRules(self.weekdays | other.weekdays, hours, blackouts, self.default_timezone)
 
+    def never_open(self) -> str | None:
+        """Why these rules would leave no moment to send (every weekday or every hour quiet), None if they don't.
+        Each setting alone is refused at parse time; a program's own periods added to the global ones are checked
+        here, where both are known."""
+        if len(self.weekdays) == len(WEEKDAYS):
+            return "every weekday is quiet"
+        if len(_quiet_hours(self.hours)) == 24:
+            return "every hour of the day is quiet"
+        return None
+
     def _quiet_day(self, day: date) -> bool:
         return day.weekday() in self.weekdays or any(first <= day <= last for first, last in self.blackouts)
 
@@ -116,7 +126,15 @@ def _hours(text: str, label: str = "CSE_QUIET_HOURS") -> tuple[tuple[int, int], 
         if not (0 <= start <= 23 and 0 <= end <= 23) or start == end:
             raise ValueError(f"{label}: {part!r} needs two different hours between 0 and 23")
         out.append((start, end))
+    if len(_quiet_hours(out)) == 24:
+        raise ValueError(f"{label}: every hour of the day is quiet, so nothing would ever be sent")
     return tuple(out)
+
+
+def _quiet_hours(ranges) -> set[int]:
+    """The hours of the day that [start, end) ranges cover (a range with start > end wraps past midnight)."""
+    return {hour for start, end in ranges for hour in range(24)
+            if ((start <= hour < end) if start < end else (hour >= start or hour < end))}  # fmt: skip
 
 
 def _blackouts(text: str, label: str = "CSE_QUIET_BLACKOUTS") -> tuple[tuple[date, date], ...]:
