@@ -309,6 +309,7 @@ def test_a_short_history_without_a_model_shows_the_calibrated_churn_probability_
     assert shown and shown.group(2) == "30", page
     assert abs(int(shown.group(1)) - 100 * account.churn_probability) <= 1  # in whole percent, as the card rounds
     assert "from the health score" in page
+    assert "No churn model yet: the risk follows the health drivers below" in page.split('id="risk-drivers"')[1]
     listing = client.get("/accounts?sort=churn").get_data(as_text=True)  # the churn risk column, no blank cell
     body = listing.split("<tbody>")[1].split("</tbody>")[0]
     assert body.count("<tr>") == len(re.findall(r'</span></td>\s*<td class="num">\d+%</td>', body)) > 0
