@@ -29,7 +29,6 @@ from sqlalchemy import (
     cast,
     func,
     literal,
-    literal_column,
     select,
     text,
     update,
@@ -51,7 +50,7 @@ from app.store.bulk import (
     temp_table,
 )
 from app.store.models import Account, Action, ProgramEnrollment, ProgramEvent, Score
-from app.writeback.outbox import Planned, insert_outbox_rows, release_due_actions, release_status
+from app.writeback.outbox import Planned, insert_outbox_rows, json_object, release_due_actions, release_status
 from engine.programs.definition import CUSTOMER_CHANNELS
 from engine.programs.plan import condition_frame, first_due_days, held_out, membership, step_table
 
@@ -347,10 +346,11 @@ def _write_round(conn: Connection, stage, now: datetime) -> tuple[int, int]:
     # An action already written under the same key (a step an escalation shares with a lower tier) is not resent.
     new = ~select(Action.id).where(Action.dedupe_key == stage.c.action_key).exists()
     planned = Planned(stage, stage.c.account_id, stage.c.channel, literal(now.isoformat()), stage.c.action_key,
-                      _action_payload(conn, stage), and_(sent, new))  # fmt: skip
+                      _action_fields(stage), and_(sent, new))  # fmt: skip
     created = insert_outbox_rows(conn, planned, now)
+    payload = json_object(conn, _action_fields(stage))
     actions = select(stage.c.account_id, stage.c.program, stage.c.step_key, stage.c.channel, at,
-                     release_status(planned, now), stage.c.action_key, at, planned.payload).where(sent)  # fmt: skip
+                     release_status(planned, now), stage.c.action_key, at, payload).where(sent)  # fmt: skip
     insert_from_select_ignoring_conflicts(conn, Action.__table__, ACTION_COLUMNS, actions, ["dedupe_key"])
     moved = conn.execute(
         update(PE)
@@ -362,18 +362,15 @@ def _write_round(conn: Connection, stage, now: datetime) -> tuple[int, int]:
     return moved, created
 
 
-def _action_payload(conn: Connection, stage):
-    """The JSON payload of a sent step's action, built by the database from the staged texts: title, body,
+def _action_fields(stage) -> dict:
+    """The JSON payload's fields of a sent step's action, built by the database from the staged texts: title, body,
     priority, channel, program, enrollment, and the `reason` a CRM task shows the CSM (its body and the program step
     it comes from; customers never see it)."""
     source = ("program " + stage.c.program + ", step " + stage.c.step_key + ", "
               + func.coalesce(stage.c.audience, "default"))  # fmt: skip
-    fields = {"title": stage.c.title, "body": stage.c.body, "priority": stage.c.priority,
-              "reason": stage.c.body + " (" + source + ")", "channel": stage.c.channel, "program": stage.c.program,
-              "enrollment_id": stage.c.id}  # fmt: skip
-    if conn.dialect.name == "postgresql":  # keys as SQL text constants: json_build_object cannot type a parameter
-        return func.json_build_object(*[p for k, v in fields.items() for p in (literal_column(f"'{k}'"), v)])
-    return func.json_object(*[p for k, v in fields.items() for p in (literal(k), v)])
+    return {"title": stage.c.title, "body": stage.c.body, "priority": stage.c.priority,
+            "reason": stage.c.body + " (" + source + ")", "channel": stage.c.channel, "program": stage.c.program,
+            "enrollment_id": stage.c.id}  # fmt: skip
 
 
 EVENT_COLUMNS = ["enrollment_id", "account_id", "program", "kind", "step", "channel", "problem", "at", "dedupe_key"]

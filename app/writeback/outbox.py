@@ -194,9 +194,19 @@ def _due_text(conn: Connection, due) -> ColumnElement:
     return func.replace(text_form, ".000000", "")
 
 
+def json_object(conn: Connection, fields: dict[str, ColumnElement]) -> ColumnElement:
+    """A JSON object of these keys and column values, built by the database (keys in this order)."""
+    if conn.dialect.name == "postgresql":  # keys as SQL text constants: json_build_object cannot type a parameter
+        return func.json_build_object(*[p for k, v in fields.items() for p in (literal_column(f"'{k}'"), v)])
+    return func.json_object(*[p for k, v in fields.items() for p in (literal(k), v)])
+
+
 def _payload(conn: Connection, payload, fields: dict[str, ColumnElement]) -> ColumnElement:
     """The action's JSON payload with `fields` added as keys (a key already there is replaced), built by the
-    database so no payload travels to Python and back."""
+    database so no payload travels to Python and back. A payload given as its fields is built once with them (on
+    PostgreSQL merging into a stored one costs a parse into jsonb and back per row)."""
+    if isinstance(payload, dict):
+        return json_object(conn, {**payload, **fields})
     if conn.dialect.name == "postgresql":  # keys as SQL text constants: jsonb_build_object cannot type a parameter
         pairs = [part for name, value in fields.items() for part in (literal_column(f"'{name}'"), value)]
         base = func.coalesce(cast(payload, JSONB), cast(literal("{}"), JSONB))
@@ -226,14 +236,15 @@ OUTBOX_COLUMNS = ("vendor", "operation", "account_id", "dedupe_key", "payload", 
 class Planned:
     """Planned actions a release reads: the actions table's planned rows, or a program tick's staged round (its
     actions released as they are written, so none is written `planned` and then updated). `payload` is the
-    action's JSON payload, `where` selects the rows to release."""
+    action's JSON payload, or its fields (key to column) when it is not stored yet; `where` selects the rows to
+    release."""
 
     source: FromClause
     account_id: ColumnElement
     kind: ColumnElement
     due_text: ColumnElement  # the due moment as `datetime.isoformat()` writes it
     dedupe_key: ColumnElement
-    payload: ColumnElement
+    payload: ColumnElement | dict[str, ColumnElement]
     where: ColumnElement
 
 
@@ -278,10 +289,15 @@ def insert_outbox_rows(conn: Connection, planned: Planned, now: datetime) -> int
             _payload(conn, planned.payload, {**common, **fields}), literal("pending"), literal(0), stamp, stamp,
         )  # fmt: skip
 
+    def any_of(kind: ColumnElement) -> bool:  # a cheap probe: the statements below rank every contact, say
+        probe = select(literal(1)).select_from(planned.source).where(planned.where, kind).limit(1)
+        return conn.execute(probe).first() is not None
+
     outbox, created = OutboxRow.__table__, 0
+    tasks, messages = any_of(planned.kind == "crm_task"), any_of(planned.kind != "crm_task")
     if conn.dialect.name == "postgresql":  # the actions were just written, so no statistics know them: joins by hash,
         conn.exec_driver_sql("SET LOCAL enable_nestloop = off")  # never a nested loop over a table assumed tiny
-    task_vendors = [c for c in all_connectors() if c.tasks]
+    task_vendors = [c for c in all_connectors() if c.tasks and tasks]
     for rank, vendor in enumerate(task_vendors):  # a task goes to the first task CRM (registry order) holding it
         home = _companies(vendor).subquery()
         higher = [planned.account_id.not_in(_companies(v).with_only_columns(ExternalId.account_id))
@@ -292,7 +308,7 @@ def insert_outbox_rows(conn: Connection, planned: Planned, now: datetime) -> int
             .where(planned.where, planned.kind == "crm_task", *higher)
         )  # a second record of one company: its key is a conflict
         created += insert_from_select_ignoring_conflicts(conn, outbox, OUTBOX_COLUMNS, tasks, ["dedupe_key"])
-    for vendor in (c for c in all_connectors() if c.messages):
+    for vendor in (c for c in all_connectors() if c.messages and messages):
         recipient = _first_recipients(now).subquery()
         company = _companies(vendor).subquery()
         messages = rows(literal(vendor.name), SEND_MESSAGE, {"email": recipient.c.email,
