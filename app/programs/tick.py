@@ -342,11 +342,15 @@ def _write_round(conn: Connection, stage, now: datetime) -> tuple[int, int]:
                     stage.c.channel, stage.c.problem, at, stage.c.event_key)  # fmt: skip
     events = events.where(stage.c.event_kind.is_not(None))
     insert_from_select_ignoring_conflicts(conn, EVENTS, EVENT_COLUMNS, events, ["dedupe_key"])
+    # A step whose action is already written (a newer version of the program put it at a later position) is not
+    # written or released again: its key is cleared first, by an index lookup per row (the release below joins by
+    # hash, which would read the whole actions table).
     sent = stage.c.event_kind == EVENT_KIND["send"]
-    # An action already written under the same key (a step an escalation shares with a lower tier) is not resent.
-    new = ~select(Action.id).where(Action.dedupe_key == stage.c.action_key).exists()
+    written = select(Action.id).where(Action.dedupe_key == stage.c.action_key).exists()
+    conn.execute(update(stage).where(sent, written).values(action_key=None))
+    sent = and_(sent, stage.c.action_key.is_not(None))
     planned = Planned(stage, stage.c.account_id, stage.c.channel, literal(now.isoformat()), stage.c.action_key,
-                      _action_fields(stage), and_(sent, new))  # fmt: skip
+                      _action_fields(stage), sent)  # fmt: skip
     created = insert_outbox_rows(conn, planned, now)
     payload = json_object(conn, _action_fields(stage))
     actions = select(stage.c.account_id, stage.c.program, stage.c.step_key, stage.c.channel, at,
