@@ -131,6 +131,7 @@ def run(url: str, n: int) -> dict:
     all_connectors()  # discovered once per worker process (imports every connector), not per tick
     with engine.connect() as conn:
         server = server_cpu(conn)
+        conn.commit()  # the read above began a transaction: the tick's is its own
         wall, cpu = time.perf_counter(), time.process_time()
         with conn.begin():
             result = run_tick(conn, programs, NOW, limits)
