@@ -469,8 +469,8 @@ class ProgramEnrollment(Base):
         # Covers the dashboard's program outcomes (counts and ARR sums per program, status, exit, group).
         Index("ix_program_enrollments_outcomes", *OUTCOME_COLUMNS),
         # No index holds next_due_at, which every tick's move changes: a move stays a heap-only update on
-        # PostgreSQL, in the fifth of each page kept free (migration 0019). The tick finds the due enrollments among
-        # the active ones, through ux_program_enrollments_active.
+        # PostgreSQL, in the half of each page kept free (migration 0019). The tick finds the due enrollments among
+        # a program's active ones (ux_program_enrollments_active; on SQLite ix_program_enrollments_outcomes).
         {"postgresql_with": {"fillfactor": 50}},
     )  # fmt: skip
 
