@@ -14,8 +14,8 @@ index and foreign key check on those rows is paid 100,000 times.
   `ix_program_enrollments_outcomes`, which leads with program and status): a read proportional to the active
   enrollments, once per tick. On PostgreSQL the table keeps half of each page free (fillfactor 50), so a move fits
   on the row's page as a heap-only update, also when a whole page of enrollments moves in one tick (at 100,000 due,
-  96 % of the moves; with fillfactor 80 most did not fit). Pages written before this revision get the room when
-  the table is rewritten (VACUUM FULL or CLUSTER).
+  96 % of the moves; with fillfactor 80 the move took 3x the server CPU). Pages written before this revision get
+  the room when the table is rewritten (VACUUM FULL or CLUSTER).
 - The foreign key `program_events.account_id -> accounts.id` is dropped: an event's account is its enrollment's,
   and `program_events.enrollment_id -> program_enrollments.id` (ON DELETE CASCADE, as enrollments cascade from
   accounts) already removes an account's events with it. On PostgreSQL each foreign key is a trigger run per row.
