@@ -29,7 +29,6 @@ from sqlalchemy import (
     cast,
     func,
     literal,
-    literal_column,
     select,
     text,
     update,
@@ -51,7 +50,7 @@ from app.store.bulk import (
     temp_table,
 )
 from app.store.models import Account, Action, ProgramEnrollment, ProgramEvent, Score
-from app.writeback.outbox import release_due_actions
+from app.writeback.outbox import Planned, insert_outbox_rows, json_object, release_due_actions, release_status
 from engine.programs.definition import CUSTOMER_CHANNELS
 from engine.programs.plan import condition_frame, first_due_days, held_out, membership, step_table
 
@@ -333,17 +332,29 @@ def _stage_round(conn: Connection, due: pd.DataFrame, texts: pd.DataFrame, moves
     return stage
 
 
-def _write_round(conn: Connection, stage, now: datetime) -> int:
-    """From the staged round, in three statements: the history events (every decided row), the actions (rows
-    sent) and the enrollments' move (only those still at the step the round read). Returns enrollments moved."""
+def _write_round(conn: Connection, stage, now: datetime) -> tuple[int, int]:
+    """From the staged round, in four statements: the history events (every decided row), the outbox rows and the
+    actions of the rows sent (each action written in its final status, `released` or `no_target`: an action written
+    `planned` and then updated costs PostgreSQL a second row version, its index entries and foreign key check), and
+    the enrollments' move (only those still at the step the round read). Returns (enrollments moved, outbox rows)."""
     at = literal(now, DateTime())
     events = select(stage.c.id, stage.c.account_id, stage.c.program, stage.c.event_kind, stage.c.step_key,
                     stage.c.channel, stage.c.problem, at, stage.c.event_key)  # fmt: skip
     events = events.where(stage.c.event_kind.is_not(None))
     insert_from_select_ignoring_conflicts(conn, EVENTS, EVENT_COLUMNS, events, ["dedupe_key"])
-    payload = _action_payload(conn, stage)
-    actions = select(stage.c.account_id, stage.c.program, stage.c.step_key, stage.c.channel, at, literal("planned"),
-                     stage.c.action_key, at, payload).where(stage.c.event_kind == EVENT_KIND["send"])  # fmt: skip
+    # A step whose action is already written (a newer version of the program put it at a later position) is not
+    # written or released again: its key is cleared first, by an index lookup per row (the release below joins by
+    # hash, which would read the whole actions table).
+    sent = stage.c.event_kind == EVENT_KIND["send"]
+    written = select(Action.id).where(Action.dedupe_key == stage.c.action_key).exists()
+    conn.execute(update(stage).where(sent, written).values(action_key=None))
+    sent = and_(sent, stage.c.action_key.is_not(None))
+    planned = Planned(stage, stage.c.account_id, stage.c.channel, literal(now.isoformat()), stage.c.action_key,
+                      _action_fields(stage), sent)  # fmt: skip
+    created = insert_outbox_rows(conn, planned, now)
+    payload = json_object(conn, _action_fields(stage))
+    actions = select(stage.c.account_id, stage.c.program, stage.c.step_key, stage.c.channel, at,
+                     release_status(planned, now), stage.c.action_key, at, payload).where(sent)  # fmt: skip
     insert_from_select_ignoring_conflicts(conn, Action.__table__, ACTION_COLUMNS, actions, ["dedupe_key"])
     moved = conn.execute(
         update(PE)
@@ -352,21 +363,18 @@ def _write_round(conn: Connection, stage, now: datetime) -> int:
                 ended_at=stage.c.ended_at, last_step_at=func.coalesce(stage.c.last_step_at, PE.c.last_step_at))
     ).rowcount  # fmt: skip
     stage.drop(conn)
-    return moved
+    return moved, created
 
 
-def _action_payload(conn: Connection, stage):
-    """The JSON payload of a sent step's action, built by the database from the staged texts: title, body,
+def _action_fields(stage) -> dict:
+    """The JSON payload's fields of a sent step's action, built by the database from the staged texts: title, body,
     priority, channel, program, enrollment, and the `reason` a CRM task shows the CSM (its body and the program step
     it comes from; customers never see it)."""
     source = ("program " + stage.c.program + ", step " + stage.c.step_key + ", "
               + func.coalesce(stage.c.audience, "default"))  # fmt: skip
-    fields = {"title": stage.c.title, "body": stage.c.body, "priority": stage.c.priority,
-              "reason": stage.c.body + " (" + source + ")", "channel": stage.c.channel, "program": stage.c.program,
-              "enrollment_id": stage.c.id}  # fmt: skip
-    if conn.dialect.name == "postgresql":  # keys as SQL text constants: json_build_object cannot type a parameter
-        return func.json_build_object(*[p for k, v in fields.items() for p in (literal_column(f"'{k}'"), v)])
-    return func.json_object(*[p for k, v in fields.items() for p in (literal(k), v)])
+    return {"title": stage.c.title, "body": stage.c.body, "priority": stage.c.priority,
+            "reason": stage.c.body + " (" + source + ")", "channel": stage.c.channel, "program": stage.c.program,
+            "enrollment_id": stage.c.id}  # fmt: skip
 
 
 EVENT_COLUMNS = ["enrollment_id", "account_id", "program", "kind", "step", "channel", "problem", "at", "dedupe_key"]
@@ -374,8 +382,9 @@ ACTION_COLUMNS = ["account_id", "playbook", "step", "kind", "due", "status", "de
 
 
 def _round(conn: Connection, programs: dict[str, ActiveProgram], due: pd.DataFrame, now: datetime,
-           limits: Limits) -> pd.DataFrame:  # fmt: skip
-    """Decide, render and write one round of due rows; returns the rows with their `outcome`. The contacts are
+           limits: Limits) -> tuple[pd.DataFrame, int]:  # fmt: skip
+    """Decide, render and write one round of due rows; returns the rows with their `outcome`, and the outbox rows
+    written. The contacts are
     read only when a customer message is due or a text names the recipient, usage only when a text names it."""
     accounts = select(PE.c.account_id).where(_due_where(now, list(programs)))
     customer = due["channel"].isin(CUSTOMER_CHANNELS) & ~due["holdout"].fillna(False).astype(bool)
@@ -390,8 +399,8 @@ def _round(conn: Connection, programs: dict[str, ActiveProgram], due: pd.DataFra
         texts = step_texts(programs, sent, message_data(conn, sent, accounts, contacts, now, needs_usage))
     moves = _next_positions(programs, due, now)
     stage = _stage_round(conn, due, texts, moves)
-    moved = _write_round(conn, stage, now)
-    return due.assign(finished=(moves["status"] == "completed") & (moved > 0))
+    moved, created = _write_round(conn, stage, now)
+    return due.assign(finished=(moves["status"] == "completed") & (moved > 0)), created
 
 
 def advance(conn: Connection, programs: dict[str, ActiveProgram], now: datetime, limits: Limits) -> TickResult:
@@ -416,7 +425,8 @@ def advance(conn: Connection, programs: dict[str, ActiveProgram], now: datetime,
         due = due[~gone].reset_index(drop=True)
         if due.empty:
             break
-        due = _round(conn, programs, due, now, limits)
+        due, created = _round(conn, programs, due, now, limits)
+        result.outbox_rows += created
         result.completed += int(due["finished"].sum())
         counts = due["outcome"].value_counts()
         result.sent += int(counts.get("send", 0))
@@ -432,8 +442,9 @@ def advance(conn: Connection, programs: dict[str, ActiveProgram], now: datetime,
 
 
 def run_tick(conn: Connection, programs: dict[str, ActiveProgram], now: datetime, limits: Limits) -> TickResult:
-    """One scheduler tick in the caller's transaction: advance due steps, then release their actions to the
-    outbox, so enrollment state, history, actions and outbox rows commit together (or not at all)."""
+    """One scheduler tick in the caller's transaction: advance due steps (their actions released to the outbox as
+    they are written), then release any other action that fell due, so enrollment state, history, actions and
+    outbox rows commit together (or not at all)."""
     result = advance(conn, programs, now, limits)
-    result.outbox_rows = release_due_actions(conn, now)
+    result.outbox_rows += release_due_actions(conn, now)
     return result

@@ -7,6 +7,7 @@ configured step since the last planned update, and an action's dedupe key makes 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime
 
 import numpy as np
@@ -16,6 +17,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     DateTime,
+    FromClause,
     Select,
     Text,
     and_,
@@ -192,9 +194,19 @@ def _due_text(conn: Connection, due) -> ColumnElement:
     return func.replace(text_form, ".000000", "")
 
 
+def json_object(conn: Connection, fields: dict[str, ColumnElement]) -> ColumnElement:
+    """A JSON object of these keys and column values, built by the database (keys in this order)."""
+    if conn.dialect.name == "postgresql":  # keys as SQL text constants: json_build_object cannot type a parameter
+        return func.json_build_object(*[p for k, v in fields.items() for p in (literal_column(f"'{k}'"), v)])
+    return func.json_object(*[p for k, v in fields.items() for p in (literal(k), v)])
+
+
 def _payload(conn: Connection, payload, fields: dict[str, ColumnElement]) -> ColumnElement:
     """The action's JSON payload with `fields` added as keys (a key already there is replaced), built by the
-    database so no payload travels to Python and back."""
+    database so no payload travels to Python and back. A payload given as its fields is built once with them (on
+    PostgreSQL merging into a stored one costs a parse into jsonb and back per row)."""
+    if isinstance(payload, dict):
+        return json_object(conn, {**payload, **fields})
     if conn.dialect.name == "postgresql":  # keys as SQL text constants: jsonb_build_object cannot type a parameter
         pairs = [part for name, value in fields.items() for part in (literal_column(f"'{name}'"), value)]
         base = func.coalesce(cast(payload, JSONB), cast(literal("{}"), JSONB))
@@ -220,57 +232,102 @@ OUTBOX_COLUMNS = ("vendor", "operation", "account_id", "dedupe_key", "payload", 
                   "updated_at")  # fmt: skip
 
 
-def release_due_actions(conn: Connection, now: datetime) -> int:
-    """Turn planned actions into outbox rows: tasks at once (the CRM task carries its due date), messages when due.
+@dataclass(frozen=True)
+class Planned:
+    """Planned actions a release reads: the actions table's planned rows, or a program tick's staged round (its
+    actions released as they are written, so none is written `planned` and then updated). `payload` is the
+    action's JSON payload, or its fields (key to column) when it is not stored yet; `where` selects the rows to
+    release."""
 
-    Set-based, in the database (INSERT ... SELECT, one statement per vendor; nothing is read back into Python): a
-    task goes to the CRM of lowest rank that holds the company, a message to every messaging vendor (to the
-    account's first eligible contact, app/programs/eligibility.RECIPIENT_ORDER); the outbox payload is the action's
-    plus its due date, dedupe key and target. An action with no target is marked `no_target`. Returns the outbox
-    rows created."""
+    source: FromClause
+    account_id: ColumnElement
+    kind: ColumnElement
+    due_text: ColumnElement  # the due moment as `datetime.isoformat()` writes it
+    dedupe_key: ColumnElement
+    payload: ColumnElement | dict[str, ColumnElement]
+    where: ColumnElement
+
+
+def planned_actions(conn: Connection, now: datetime) -> Planned:
+    """The actions table's planned rows that are due: tasks at once (the CRM task carries its due date), messages
+    when due. 'planned' as SQL text, not a parameter: so both databases see the partial index ix_actions_planned."""
     actions = Action.__table__
-    # 'planned' as SQL text, not a parameter: so both databases see the partial index ix_actions_planned applies.
     due = and_(actions.c.status == literal_column("'planned'"), or_(actions.c.kind == "crm_task", actions.c.due <= now))
+    return Planned(actions, actions.c.account_id, actions.c.kind, _due_text(conn, actions.c.due),
+                   actions.c.dedupe_key, actions.c.payload, due)  # fmt: skip
+
+
+def has_target(planned: Planned, now: datetime) -> ColumnElement:
+    """Whether an action has somewhere to go: a task a company record in a task CRM, a message an eligible contact
+    and a messaging vendor. Its status once released is `released` when it has, else `no_target`."""
+    task_vendors = [c for c in all_connectors() if c.tasks]
+    companies = [and_(ExternalId.vendor == c.name, ExternalId.object == c.company_object) for c in task_vendors]
+    has_home = select(ExternalId.id).where(ExternalId.account_id == planned.account_id, or_(false(), *companies))
+    messaging = any(c.messages for c in all_connectors())
+    reachable = select(Contact.id).where(Contact.account_id == planned.account_id, contact_is_eligible(now),
+                                         true() if messaging else false())  # fmt: skip
+    return case((planned.kind == "crm_task", has_home.exists()), else_=reachable.exists())
+
+
+def release_status(planned: Planned, now: datetime) -> ColumnElement:
+    """An action's status once its outbox rows are written: `released`, or `no_target` (kept, so it is not retried)."""
+    return case((has_target(planned, now), "released"), else_="no_target")
+
+
+def insert_outbox_rows(conn: Connection, planned: Planned, now: datetime) -> int:
+    """The outbox rows of these planned actions, set-based, in the database (INSERT ... SELECT, one statement per
+    vendor; nothing is read back into Python): a task goes to the CRM of lowest rank that holds the company, a
+    message to every messaging vendor (to the account's first eligible contact,
+    app/programs/eligibility.RECIPIENT_ORDER); the outbox payload is the action's plus its due date, dedupe key and
+    target. Returns the outbox rows created."""
     stamp = literal(datetime.now(), DateTime())
-    common = {"due": _due_text(conn, actions.c.due), "dedupe_key": actions.c.dedupe_key}
+    common = {"due": planned.due_text, "dedupe_key": planned.dedupe_key}
 
     def rows(vendor, operation: str, fields: dict) -> Select:
         return select(
-            vendor, literal(operation), actions.c.account_id, actions.c.dedupe_key + ":" + vendor,
-            _payload(conn, actions.c.payload, {**common, **fields}), literal("pending"), literal(0), stamp, stamp,
+            vendor, literal(operation), planned.account_id, planned.dedupe_key + ":" + vendor,
+            _payload(conn, planned.payload, {**common, **fields}), literal("pending"), literal(0), stamp, stamp,
         )  # fmt: skip
 
+    def any_of(kind: ColumnElement) -> bool:  # a cheap probe: the statements below rank every contact, say
+        probe = select(literal(1)).select_from(planned.source).where(planned.where, kind).limit(1)
+        return conn.execute(probe).first() is not None
+
     outbox, created = OutboxRow.__table__, 0
+    tasks, messages = any_of(planned.kind == "crm_task"), any_of(planned.kind != "crm_task")
     if conn.dialect.name == "postgresql":  # the actions were just written, so no statistics know them: joins by hash,
         conn.exec_driver_sql("SET LOCAL enable_nestloop = off")  # never a nested loop over a table assumed tiny
-    task_vendors = [c for c in all_connectors() if c.tasks]
+    task_vendors = [c for c in all_connectors() if c.tasks and tasks]
     for rank, vendor in enumerate(task_vendors):  # a task goes to the first task CRM (registry order) holding it
         home = _companies(vendor).subquery()
-        higher = [actions.c.account_id.not_in(_companies(v).with_only_columns(ExternalId.account_id))
+        higher = [planned.account_id.not_in(_companies(v).with_only_columns(ExternalId.account_id))
                   for v in task_vendors[:rank]]  # fmt: skip
         tasks = (
             rows(literal(vendor.name), CREATE_TASK, {"company_id": home.c.external_id})
-            .select_from(actions.join(home, home.c.account_id == actions.c.account_id))
-            .where(due, actions.c.kind == "crm_task", *higher)
+            .select_from(planned.source.join(home, home.c.account_id == planned.account_id))
+            .where(planned.where, planned.kind == "crm_task", *higher)
         )  # a second record of one company: its key is a conflict
         created += insert_from_select_ignoring_conflicts(conn, outbox, OUTBOX_COLUMNS, tasks, ["dedupe_key"])
-    messaging = [c for c in all_connectors() if c.messages]
-    for vendor in messaging:
+    for vendor in (c for c in all_connectors() if c.messages and messages):
         recipient = _first_recipients(now).subquery()
         company = _companies(vendor).subquery()
         messages = rows(literal(vendor.name), SEND_MESSAGE, {"email": recipient.c.email,
                                                               "company_id": company.c.external_id})  # fmt: skip
         messages = messages.select_from(
-            actions.join(recipient, and_(recipient.c.account_id == actions.c.account_id, recipient.c.rank == 1))
-            .outerjoin(company, company.c.account_id == actions.c.account_id)
-        ).where(due, actions.c.kind != "crm_task")  # fmt: skip
+            planned.source.join(recipient, and_(recipient.c.account_id == planned.account_id, recipient.c.rank == 1))
+            .outerjoin(company, company.c.account_id == planned.account_id)
+        ).where(planned.where, planned.kind != "crm_task")  # fmt: skip
         created += insert_from_select_ignoring_conflicts(conn, outbox, OUTBOX_COLUMNS, messages, ["dedupe_key"])
-    companies = [and_(ExternalId.vendor == c.name, ExternalId.object == c.company_object) for c in task_vendors]
-    has_home = select(ExternalId.id).where(ExternalId.account_id == actions.c.account_id, or_(false(), *companies))
-    reachable = select(Contact.id).where(Contact.account_id == actions.c.account_id, contact_is_eligible(now),
-                                         true() if messaging else false())  # fmt: skip
-    target = case((actions.c.kind == "crm_task", has_home.exists()), else_=reachable.exists())
-    conn.execute(update(actions).where(due).values(status=case((target, "released"), else_="no_target")))
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql("SET LOCAL enable_nestloop TO DEFAULT")
+    return created
+
+
+def release_due_actions(conn: Connection, now: datetime) -> int:
+    """Turn planned actions into outbox rows (`insert_outbox_rows`) and mark them `released` or `no_target`.
+    Returns the outbox rows created."""
+    planned = planned_actions(conn, now)
+    created = insert_outbox_rows(conn, planned, now)
+    actions = Action.__table__
+    conn.execute(update(actions).where(planned.where).values(status=release_status(planned, now)))
     return created

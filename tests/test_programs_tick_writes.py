@@ -1,0 +1,94 @@
+"""How a tick writes (SQLite and PostgreSQL): each action in its final status with its outbox rows, a step already
+written never released again, and migration 0019 (no due index, no account foreign key on the events) keeping the
+history and still removing an account's events with the account."""
+
+from __future__ import annotations
+
+from alembic import command
+from sqlalchemy import delete, func, select, update
+
+from app.programs.tick import Limits, enroll, run_tick
+from app.store.db import alembic_config, upgrade_schema
+from app.store.models import Account, Action, ExternalId, OutboxRow, ProgramEnrollment, ProgramEvent
+from tests.programs_support import T0, book, program, scored
+
+ONE_STEP = """
+program: nudge
+title: Nudge
+entry: risk >= 40
+steps:
+  - key: call
+    day: 0
+    channel: crm_task
+    text: {default: {title: "Call {name}", body: "ARR {arr}"}}
+"""
+LIMITS = Limits(messages_per_week=2, task_budget_per_csm=1000)
+
+
+def _enter_and_tick(store, ids: list[int]) -> dict:
+    programs = program(ONE_STEP)
+    with store.begin() as conn:
+        enroll(conn, programs, scored(ids, [50] * len(ids)), T0)
+    with store.begin() as conn:
+        run_tick(conn, programs, T0, LIMITS)
+    return programs
+
+
+def _actions(store) -> dict[int, tuple[str, dict]]:
+    with store.connect() as conn:
+        return {a: (s, p) for a, s, p in conn.execute(select(Action.account_id, Action.status, Action.payload))}
+
+
+def test_a_tick_writes_each_action_released_or_without_target_and_its_outbox_row(store):
+    ids = book(store, 2)
+    with store.begin() as conn:  # the second account has no company in any CRM: its task has nowhere to go
+        conn.execute(delete(ExternalId).where(ExternalId.account_id == ids[1]))
+    _enter_and_tick(store, ids)
+    actions = _actions(store)
+    assert {a: s for a, (s, _) in actions.items()} == {ids[0]: "released", ids[1]: "no_target"}
+    with store.connect() as conn:
+        rows = conn.execute(select(OutboxRow.account_id, OutboxRow.vendor, OutboxRow.operation, OutboxRow.payload))
+        rows = rows.all()
+    assert [(a, v, o) for a, v, o, _ in rows] == [(ids[0], "hubspot", "create_task")]
+    payload, action = rows[0][3], actions[ids[0]][1]
+    assert payload == {**action, "due": T0.isoformat(), "dedupe_key": f"program:{action['enrollment_id']}:call",
+                       "company_id": "co-A0000"}  # fmt: skip
+    assert action["title"] == "Call Company 0" and action["reason"].startswith(action["body"] + " (program nudge")
+
+
+def test_a_step_whose_action_exists_is_not_released_again(store):
+    """A step already written for an enrollment (e.g. a newer version of the program put it at a later position)
+    gets no second action and no outbox row, even when its first action found no target and now one exists."""
+    ids = book(store, 1)
+    with store.begin() as conn:
+        companies = conn.execute(select(ExternalId.__table__)).mappings().all()
+        conn.execute(delete(ExternalId))
+    programs = _enter_and_tick(store, ids)
+    with store.begin() as conn:
+        conn.execute(ExternalId.__table__.insert(), [dict(row) for row in companies])
+        conn.execute(update(ProgramEnrollment).values(status="active", step=0, next_due_at=T0, ended_at=None))
+    with store.begin() as conn:
+        assert run_tick(conn, programs, T0, LIMITS).sent == 1  # decided again, written once
+    assert {a: s for a, (s, _) in _actions(store).items()} == {ids[0]: "no_target"}
+    with store.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(OutboxRow)) == 0
+
+
+def test_migration_0019_keeps_the_history_and_an_account_removal_still_removes_its_events(store):
+    ids = book(store, 2)
+    _enter_and_tick(store, ids)
+
+    def history() -> list[tuple]:
+        with store.connect() as conn:
+            query = select(ProgramEvent.enrollment_id, ProgramEvent.account_id, ProgramEvent.kind, ProgramEvent.step)
+            return sorted(conn.execute(query).all())
+
+    before = history()
+    assert {(a, k) for _, a, k, _ in before} == {(i, k) for i in ids for k in ("entered", "step_sent")}
+    command.downgrade(alembic_config(store), "0018")
+    assert history() == before
+    upgrade_schema(store)
+    assert history() == before
+    with store.begin() as conn:  # through its enrollment (ON DELETE CASCADE twice), not a key of its own
+        conn.execute(delete(Account).where(Account.id == ids[0]))
+    assert history() == [row for row in before if row[1] == ids[1]]
