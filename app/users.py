@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
 from sqlalchemy import Connection, insert, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -12,8 +13,13 @@ from app.store.models import AuditEntry, User
 
 ROLES = ("admin", "csm", "viewer")  # admin edits configuration; csm works accounts; viewer reads
 MIN_PASSWORD = 10
-# Compared against when the user does not exist, so a wrong name costs as long as a wrong password.
-_DUMMY_HASH = generate_password_hash("no such user, no such password")
+
+
+@cache
+def _dummy_hash() -> str:
+    """Compared against when the user does not exist, so a wrong name costs as long as a wrong password; made on
+    first use, not at import, which every `cse` command and web process pays."""
+    return generate_password_hash("no such user, no such password")
 
 
 class UserError(ValueError):
@@ -84,7 +90,7 @@ def authenticate(conn: Connection, username: str, password: str) -> SignedIn | N
         select(User.id, User.password_hash, User.password_changed_at, User.role).where(User.username == username)
     ).first()
     if row is None:
-        check_password_hash(_DUMMY_HASH, password)
+        check_password_hash(_dummy_hash(), password)
         return None
     if not check_password_hash(row.password_hash, password):
         return None

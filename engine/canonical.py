@@ -78,6 +78,15 @@ class Factor(StrEnum):
 
 
 FACTORS: tuple[Factor, ...] = tuple(Factor)
+# A factor's name as a CSM reads it (the design's names); the keys stay the vocabulary of configs and the store.
+FACTOR_LABELS: dict[Factor, str] = {
+    Factor.ADOPTION: "Product adoption",
+    Factor.ENGAGEMENT: "Usage engagement",
+    Factor.SUPPORT: "Support health",
+    Factor.OUTCOMES: "Business outcomes",
+    Factor.RELATIONSHIP: "Relationship strength",
+    Factor.EXPANSION: "Expansion indicators",
+}
 
 # Account metrics the health engine reads: one row per account, NaN where the account has no data.
 # They are derived from activity events and account fields as of a scoring date (see app/store/metrics.py).

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import event, insert, select
 
-from app.cards.model import build_card
+from app.cards.model import BAND_LABELS, build_card
 from app.programs.catalog import program_titles
 from app.programs.tick import Limits, enroll, exit_enrollments, run_tick
 from app.scoring import score_and_store
@@ -140,13 +140,15 @@ def test_hubspot_action_changes_the_store_and_the_next_card(world, store) -> Non
     action = {"type": "override", "band": "healthy", "reason": "Exec sponsor re-engaged", "days": 7}
     posted = hubspot(client, "POST", {"companyId": COMPANY, "action": action})
     assert valid_card(posted)["health"]["band"] == "healthy"
-    assert posted.json["notice"].startswith("Band set to healthy")
+    assert posted.json["notice"].startswith("Band set to Healthy until ")  # the band's label, as the card shows it
     with store.connect() as conn:
         override = conn.execute(select(BandOverride)).one()
     assert (override.account_id, override.reason, override.source) == (account_id, "Exec sponsor re-engaged", "hubspot")
     card = valid_card(hubspot(client))
     assert card["health"]["override"]["author"] == "csm@example.com"
     assert card["health"]["band"] == "healthy" and card["health"]["computed_band"] != "healthy"
+    assert card["health"]["override"]["band_label"] == "Healthy"
+    assert card["health"]["computed_band_label"] == BAND_LABELS[card["health"]["computed_band"]]
 
 
 def test_refused_action_changes_nothing(world, store) -> None:
@@ -189,14 +191,18 @@ def test_intercom_initialize_and_submit_follow_the_spec(world, store, checker) -
     assert canvas["stored_data"] == {"account_id": account_id}
     assert {"text", "data-table", "button", "input", "dropdown"} <= {c["type"] for c in canvas["content"]["components"]}
 
-    inputs = {"note": "Agreed a rollout plan", "band": "healthy"}
+    inputs = {"note": "Agreed a rollout plan", "band": "at_risk"}
     spec.validate_object("submit_request", kit.submit_body(contact_id, conversation_id, canvas, "snooze:", inputs))
     held = send(client, kit.submit(IC_SUBMIT, contact_id, conversation_id, canvas, "snooze:", inputs))
     spec.validate_object("submit_response", held.json)
     texts = [c.get("text", "") for c in held.json["canvas"]["content"]["components"]]
-    assert any(t.startswith("Held at On track by admin@cse-sandbox.example") for t in texts)
     with store.connect() as conn:
-        assert conn.execute(select(BandOverride.band, BandOverride.source)).one() == ("healthy", "intercom")
+        override = conn.execute(select(BandOverride.band, BandOverride.source, BandOverride.expires_at)).one()
+    assert (override.band, override.source) == ("at_risk", "intercom")
+    until = override.expires_at.date().isoformat()
+    assert texts[1] == f"Held at Needs attention until {until}"  # the confirmation, in the inbox's band words
+    assert any(t.startswith("Held at Needs attention by admin@cse-sandbox.example") for t in texts)
+    assert not RISK_WORDS.search(" | ".join(shown_text(held.json["canvas"]))), texts
 
     logged = send(client, kit.submit(IC_SUBMIT, contact_id, conversation_id, held.json["canvas"], "log:call",
                                      {"note": "Walked through exports"}))  # fmt: skip

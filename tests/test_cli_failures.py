@@ -59,15 +59,12 @@ def partial_health_config(tmp_path: Path) -> Path:
 
 CASES = {
     "score, empty store": (["score"], {}, "no active accounts"),
-    "score, bad date": (["score", "--as-of", "2026-13-01"], {}, "give a day as YYYY-MM-DD"),
     "demo, bad date": (["demo", "--as-of", "2026-13-01"], {}, "give a day as YYYY-MM-DD"),
     "accounts, empty store": (["accounts"], {}, "no scored accounts"),
     "account, unknown": (["account", "Nobody Inc"], {}, "no account 'Nobody Inc'"),
     "accounts, bad sort": (["accounts", "--sort", "mood"], {}, "--sort mood"),
     "connect, no token": (["connect", "hubspot"], {}, "HUBSPOT_ACCESS_TOKEN is not set"),
     "sync, no vendor configured": (["sync"], {}, "cse sync"),
-    "sync, unreachable vendor": (["sync", "--vendor", "hubspot"],
-                                 {"HUBSPOT_ACCESS_TOKEN": "pat-test", "HUBSPOT_BASE_URL": UNREACHABLE}, "hubspot"),
     "worker, no redis": (["worker"], {}, "REDIS_URL is not set"),
     "score, database down": (["score"], {"DATABASE_URL": DOWN_DB}, "check DATABASE_URL"),
     "migrate, database down": (["migrate"], {"DATABASE_URL": DOWN_DB}, "check DATABASE_URL"),
@@ -91,7 +88,9 @@ def test_partial_health_config_says_which_file_and_key(env, tmp_path) -> None:
 
 
 def test_bad_date_exits_with_usage_code(env) -> None:
-    assert_one_line_failure(cse("score", "--as-of", "2026-13-01", env=env), "2026-13-01", exit_code=2)
+    done = cse("score", "--as-of", "2026-13-01", env=env)
+    assert_one_line_failure(done, "give a day as YYYY-MM-DD", exit_code=2)
+    assert "2026-13-01" in done.stderr.strip().splitlines()[-1]
 
 
 def test_debug_shows_the_traceback(env) -> None:

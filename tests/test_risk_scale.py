@@ -14,7 +14,7 @@ import pytest
 from app.book_loader import load_book
 from app.demo.book import BookSpec, generate_book
 from app.ml import auto
-from app.ml.auto import load_health_calibration, refresh_models, scoring_models
+from app.ml.auto import ScoringModels, load_health_calibration, refresh_models, scoring_models
 from app.ml.report import json_ready
 from app.ml.scorer import load_scoring_artifact
 from app.ml.train import StoreOptions
@@ -25,6 +25,7 @@ from engine.learning.evaluate import early_warning
 from engine.learning.risk import PRIOR, fit_health_calibration, risk_scale
 
 AS_OF = date(2026, 6, 30)
+OPTIONS = StoreOptions(horizon_days=30, every_days=7)
 TIERS = [0, 40, 60, 80, 100.01]  # below the programs, then their tiers 40-60 / 60-80 / 80-100
 
 
@@ -98,6 +99,26 @@ def _churn_within(book, scored: pd.DataFrame, engine, days: int) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class Trained:
+    """The automatic training as scoring runs it, on the module's history: due (nothing trained yet), so it ran."""
+
+    models: ScoringModels
+    refreshes: int  # how many times scoring_models refreshed the models to get there
+
+
+@pytest.fixture(scope="module")
+def trained(history) -> Trained:
+    """Trained once for the module (the training is most of its time); the tests below read what it left."""
+    engine, data_dir, _ = history
+    calls: list[int] = []
+    real = auto.refresh_models
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(auto, "refresh_models", lambda *a, **k: calls.append(1) or real(*a, **k))
+        models = scoring_models(engine, load_health_config(), data_dir, OPTIONS, refresh_days=7)
+    return Trained(models, len(calls))
+
+
+@dataclass(frozen=True)
 class BothScales:
     """The book at AS_OF scored without a model (calibrated health) and with the automatically trained one."""
 
@@ -109,10 +130,10 @@ class BothScales:
 
 
 @pytest.fixture(scope="module")
-def both_scales(history) -> BothScales:
+def both_scales(history, trained) -> BothScales:
     engine, data_dir, book = history
     config = load_health_config()
-    state = refresh_models(engine, config, data_dir, StoreOptions(horizon_days=30, every_days=7))
+    state = trained.models.state
     assert state["model"], state
     calibration = load_health_calibration(data_dir)
     assert calibration.fitted_on == "history" and calibration.horizon_days == 30
@@ -216,20 +237,20 @@ def test_the_accounts_a_model_moves_between_tiers_churn_as_the_model_says(both_s
 def test_a_model_no_better_than_health_on_held_out_dates_is_refused(history, tmp_path, monkeypatch):
     engine, _, _ = history
     monkeypatch.setattr(auto, "health_auc", lambda frame: 1.0)  # health ranks the held-out dates perfectly
-    state = refresh_models(engine, load_health_config(), tmp_path, StoreOptions(horizon_days=30, every_days=7))
+    state = refresh_models(engine, load_health_config(), tmp_path, OPTIONS)
     assert state["model"] is None and state["reason"].startswith("refused")
     assert load_scoring_artifact(tmp_path) is None
     assert load_health_calibration(tmp_path).fitted_on == "history", "risk still has a calibrated scale"
 
 
-def test_scoring_trains_when_due_and_not_again_until_the_refresh_period(history, tmp_path, monkeypatch):
-    engine, _, _ = history
+def test_scoring_trains_when_due_and_not_again_until_the_refresh_period(history, trained, tmp_path, monkeypatch):
+    engine, data_dir, _ = history
+    first = trained.models  # scoring_models on an empty data dir: due, so it trained
+    assert trained.refreshes == 1 and first.artifact is not None
     calls = []
     real = auto.refresh_models
     monkeypatch.setattr(auto, "refresh_models", lambda *a, **k: calls.append(1) or real(*a, **k))
-    options = StoreOptions(horizon_days=30, every_days=7)
-    first = scoring_models(engine, load_health_config(), tmp_path, options, refresh_days=7)
-    again = scoring_models(engine, load_health_config(), tmp_path, options, refresh_days=7)
-    assert len(calls) == 1 and first.artifact is not None and again.artifact.version == first.artifact.version
-    off = scoring_models(engine, load_health_config(), tmp_path / "off", options, refresh_days=0)
-    assert off.artifact is None and off.calibration is None and len(calls) == 1
+    again = scoring_models(engine, load_health_config(), data_dir, OPTIONS, refresh_days=7)
+    assert calls == [] and again.artifact.version == first.artifact.version
+    off = scoring_models(engine, load_health_config(), tmp_path / "off", OPTIONS, refresh_days=0)
+    assert off.artifact is None and off.calibration is None and calls == []

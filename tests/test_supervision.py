@@ -60,8 +60,11 @@ class _Processes:
     def __init__(self, tmp_path) -> None:
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        # The webhook sweep every 5 s (not 60): after a restart the scheduler's next job, which shows it carried on,
+        # comes within seconds instead of at the 30 s dispatch.
         self.env = {**os.environ, "REDIS_URL": self.url, "CSE_DATA_DIR": str(tmp_path),
-                    "DATABASE_URL": f"sqlite:///{tmp_path / 'cse.db'}", "CSE_REDIS_TIMEOUT_SECONDS": "2"}  # fmt: skip
+                    "DATABASE_URL": f"sqlite:///{tmp_path / 'cse.db'}", "CSE_REDIS_TIMEOUT_SECONDS": "2",
+                    "CSE_WEBHOOK_SWEEP_SECONDS": "5"}  # fmt: skip
         self.logs = [tmp_path / "worker.log", tmp_path / "scheduler.log"]
         self.running: list[subprocess.Popen] = []
         self.redis = None

@@ -14,7 +14,7 @@ from sqlalchemy import func, select, update
 
 from app.account_views import find_account
 from app.book_loader import load_book
-from app.cards.model import build_card
+from app.cards.model import BAND_LABELS, build_card
 from app.demo.book import BookSpec, generate_book
 from app.programs.definitions import active_programs
 from app.programs.tick import Limits, run_tick
@@ -313,6 +313,8 @@ def test_a_short_history_without_a_model_shows_the_calibrated_churn_probability_
     listing = client.get("/accounts?sort=churn").get_data(as_text=True)  # the churn risk column, no blank cell
     body = listing.split("<tbody>")[1].split("</tbody>")[0]
     assert body.count("<tr>") == len(re.findall(r'</span></td>\s*<td class="num">\d+%</td>', body)) > 0
+    band_filter = listing.split('<select id="f-band"')[1].split("</select>")[0]  # the bands by their labels
+    assert re.findall(r'<option value="(\w+)" >([^<]+)</option>', band_filter) == list(BAND_LABELS.items())
     with store.connect() as conn:
         pushed = _field_values(
             compute_scores(conn, AS_OF, default_health_config()), AS_OF

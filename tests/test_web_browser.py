@@ -27,6 +27,7 @@ from app.store.db import make_engine
 from app.store.models import Account, AuditEntry, BandOverride, ExternalId, Score, SyncSample
 from app.users import add_user
 from app.web import create_app
+from engine.canonical import FACTOR_LABELS
 from sandbox.hubspot import start_sandbox as start_hubspot
 from sandbox.server import start_server
 from tests.conftest import service_missing
@@ -274,7 +275,9 @@ def test_the_account_page_shows_the_stored_drivers(world, browser, page):
     sign_in(browser, page, "carl")
     page(f"/accounts/{account_id}")
     listed = [li.text for li in browser.find_elements(By.CSS_SELECTOR, "#health-drivers li")]
-    assert listed == drivers
+    assert listed == [FACTOR_LABELS[d] for d in drivers]  # the factors' names, not their keys
+    captions = [c.text.rsplit(" ", 1)[0] for c in browser.find_elements(By.CSS_SELECTOR, ".factors figcaption")]
+    assert captions == list(FACTOR_LABELS.values())
     assert len(browser.find_elements(By.CSS_SELECTOR, ".factors svg.chart")) == 6
     with world["engine"].connect() as conn:
         company = conn.scalar(
@@ -495,7 +498,7 @@ def test_an_override_survives_rescoring_and_expires(world, browser, page):
     days.clear()
     days.send_keys("1")
     submit(browser, "#override-form button")
-    assert "Band set to healthy" in browser.find_element(By.CSS_SELECTOR, ".flash").text
+    assert "Band set to Healthy until" in browser.find_element(By.CSS_SELECTOR, ".flash").text
     assert "Exec sponsor renewed verbally" in browser.find_element(By.ID, "override").text
 
     _cse(env, "score", "--json", "--as-of", TODAY.isoformat())

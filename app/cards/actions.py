@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 from sqlalchemy import Connection, insert, select, update
 
-from app.cards.model import TOUCHPOINT_KINDS, TOUCHPOINT_SOURCE
+from app.cards.model import BAND_LABELS, TOUCHPOINT_KINDS, TOUCHPOINT_SOURCE
 from app.store.models import ActivityEvent, BandOverride, ProgramEnrollment
 from engine.canonical import BANDS_BEST_FIRST
 
@@ -105,7 +105,7 @@ def _override(conn: Connection, account_id: int, action: Override, actor: str, s
         insert(BandOverride).values(account_id=account_id, band=action.band, reason=action.reason, author=actor,
                                     source=source, created_at=now, expires_at=expires)
     )  # fmt: skip
-    return f"Band set to {action.band} until {expires.date().isoformat()}"
+    return f"Band set to {BAND_LABELS[action.band]} until {expires.date().isoformat()}"
 
 
 def _touchpoint(conn: Connection, account_id: int, action: Touchpoint, actor: str, source: str, now: datetime) -> str:

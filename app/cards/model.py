@@ -256,7 +256,8 @@ def _health(row) -> dict[str, Any]:
     override = None
     if row.override_id is not None:
         override = {
-            "band": row.override_band, "reason": row.override_reason, "author": row.override_author,
+            "band": row.override_band, "band_label": BAND_LABELS.get(row.override_band),
+            "reason": row.override_reason, "author": row.override_author,
             "created_at": _iso(row.override_created_at), "expires_at": _iso(row.override_expires_at),
         }  # fmt: skip
     # The band in effect: an override made after the last scoring shows at once; scoring then writes it back.
@@ -269,6 +270,7 @@ def _health(row) -> dict[str, Any]:
         "band": band,
         "band_label": BAND_LABELS.get(band),
         "computed_band": computed,
+        "computed_band_label": BAND_LABELS.get(computed),
         "trend_7d": _number(row.trend_7d, 1),
         "trend_30d": _number(row.trend_30d, 1),
         "override": override,
@@ -301,7 +303,7 @@ def available_actions(programs: tuple[str, ...]) -> list[dict[str, Any]]:
     return [
         {"type": "enroll", "label": "Enroll in a program", "programs": list(programs)},
         {"type": "override", "label": "Snooze / override band", "bands": [b.value for b in BANDS_BEST_FIRST],
-         "max_days": 90},
+         "band_labels": dict(BAND_LABELS), "max_days": 90},
         {"type": "clear_override", "label": "End override"},
         {"type": "touchpoint", "label": "Log a touchpoint", "kinds": list(TOUCHPOINT_KINDS)},
     ]  # fmt: skip

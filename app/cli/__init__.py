@@ -226,12 +226,12 @@ def score(
         score_history_command(data, horizon, model, as_json)
         return
 
+    day = parse_day(as_of)  # a mistyped day is told at once, before the scoring stack (scikit-learn) loads
     from app.rescoring import plans_write_back
     from app.settings import Settings
     from app.store.db import make_engine, upgrade_schema
 
     settings = Settings.from_env()
-    day = parse_day(as_of)
     write_back = plans_write_back(day, dry_run)
     engine = make_engine(settings.database_url)
     if shards > 1:

@@ -15,6 +15,7 @@ from app.store.models import Account, Action, ExternalId, OutboxRow, Score
 from app.users import audit
 from app.web import book, charts, context
 from app.web.auth import current_user, requires
+from engine.canonical import FACTOR_LABELS
 
 accounts = Blueprint("accounts", __name__, url_prefix="/accounts", template_folder="templates")
 PAGE_SIZE = 50
@@ -213,6 +214,7 @@ def page(account_id: int):
         records=records,
         band_labels=BAND_LABELS,
         bands=list(BAND_LABELS),
+        factor_labels=FACTOR_LABELS,
         touchpoint_kinds=("meeting", "call", "email"),
     )
 

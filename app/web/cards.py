@@ -136,7 +136,7 @@ def _intercom(submit: bool) -> Response:
         return _refusal(error)
     except WebhookMalformed as error:
         return _refusal(error)
-    return _json(canvas.render(card, notice), started=started)
+    return _json(canvas.render(card, notice, action), started=started)
 
 
 @cards.post("/intercom/initialize")

@@ -220,13 +220,23 @@ def _buttons(card: dict) -> list[dict]:
     return components
 
 
-def render(card: dict, notice: str | None = None) -> dict:
-    """The initialize/submit response for one account's card; `stored_data` keeps the account for the next submit."""
+def _notice(notice: str, action: dict | None, health: dict) -> str:
+    """The confirmation in the inbox's words: the engine's names the band as the CRM cards label it, so a hold is
+    said again with this canvas's band words; any other confirmation stays unless it carries risk vocabulary."""
+    held = health["override"]
+    if action is not None and action["type"] == "override" and held:
+        return f"Held at {BAND_WORDS.get(held['band'], held['band'])} until {held['expires_at'][:10]}"
+    return neutral(notice, "Done")
+
+
+def render(card: dict, notice: str | None = None, action: dict | None = None) -> dict:
+    """The initialize/submit response for one account's card (after `action`, whose confirmation is `notice`);
+    `stored_data` keeps the account for the next submit."""
     health = card["health"]
     band = BAND_WORDS.get(health["band"] or "", "Not scored yet")
     components: list[dict] = [_text(f"**{card['account']['name']}** · {band}", "header")]
     if notice:
-        components.append(_text(notice, "muted"))
+        components.append(_text(_notice(notice, action, health), "muted"))
     if health["override"]:
         o = health["override"]
         reason = neutral(o["reason"], "reason noted in the CRM")

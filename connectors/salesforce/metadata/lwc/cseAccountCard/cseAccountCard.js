@@ -105,7 +105,7 @@ export default class CseAccountCard extends LightningElement {
     }
     get override() {
         const o = this.live?.health.override;
-        return o ? `${o.band} by ${o.author} until ${o.expires_at.slice(0, 10)}: ${o.reason}` : undefined;
+        return o ? `${o.band_label} by ${o.author} until ${o.expires_at.slice(0, 10)}: ${o.reason}` : undefined;
     }
     get onboarding() {
         const o = this.live?.onboarding;
@@ -139,7 +139,7 @@ export default class CseAccountCard extends LightningElement {
     }
     get bandOptions() {
         const override = this.live?.actions.find((a) => a.type === "override");
-        return (override?.bands ?? []).map((b) => ({ label: BAND_LABELS[b] ?? b, value: b }));
+        return (override?.bands ?? []).map((b) => ({ label: override.band_labels?.[b] ?? b, value: b }));
     }
     get programOptions() {
         const enroll = this.live?.actions.find((a) => a.type === "enroll");

@@ -110,7 +110,8 @@ export function AccountCard({ companyId, fetcher }) {
   }
   const { health, churn, expansion, onboarding } = card;
   const programs = card.actions.find((a) => a.type === "enroll")?.programs ?? [];
-  const bands = card.actions.find((a) => a.type === "override")?.bands ?? [];
+  const override = card.actions.find((a) => a.type === "override");
+  const bands = (override?.bands ?? []).map((b) => ({ label: override.band_labels?.[b] ?? b, value: b }));
   return (
     <Flex direction="column" gap="sm">
       <Flex direction="row" gap="sm" align="center">
@@ -119,7 +120,7 @@ export function AccountCard({ companyId, fetcher }) {
       </Flex>
       {health.override && (
         <Alert title="Band overridden" variant="info">
-          {`${health.override.band} by ${health.override.author} until ${health.override.expires_at.slice(0, 10)}: ${health.override.reason} (scored: ${health.computed_band})`}
+          {`${health.override.band_label} by ${health.override.author} until ${health.override.expires_at.slice(0, 10)}: ${health.override.reason} (scored: ${health.computed_band_label ?? "—"})`}
         </Alert>
       )}
       {notice && <Alert title="Done" variant="success">{notice}</Alert>}
@@ -170,7 +171,7 @@ export function AccountCard({ companyId, fetcher }) {
       </Flex>
       <Flex direction="row" gap="xs" align="end">
         <Select label="Hold band at" name="band" value={band} onChange={setBand}
-          options={bands.map((b) => ({ label: b, value: b }))} />
+          options={bands} />
         <Button disabled={busy || !note} onClick={() => act({ type: "override", band, reason: note, days: 14 })}>
           Snooze 14 days
         </Button>

@@ -101,6 +101,36 @@ describe("c-cse-account-card", () => {
         expect(text(element, ".notice")).toBe("Call logged");
     });
 
+    it("holds the band with the bands' labels, and shows the override and the notice in words", async () => {
+        getCard.mockResolvedValue(JSON.stringify(sample));
+        const updated = JSON.parse(JSON.stringify(sample));
+        updated.card.health.override = { band: "at_risk", band_label: "At risk", reason: "Exec sponsor re-engaged",
+            author: "csm@example.com", created_at: "2026-12-04T10:00:00", expires_at: "2026-12-18T10:00:00" };
+        updated.notice = "Band set to At risk until 2026-12-18";
+        act.mockResolvedValue(JSON.stringify(updated));
+        const element = mount();
+        getRecord.emit(RECORD);
+        await flush();
+        const choice = element.shadowRoot.querySelector(".band-choice");
+        expect(choice.options).toEqual([
+            { label: "Healthy", value: "healthy" }, { label: "At risk", value: "at_risk" },
+            { label: "Critical", value: "critical" }, { label: "Churning", value: "churning" },
+        ]);
+        choice.dispatchEvent(new CustomEvent("change", { detail: { value: "at_risk" } }));
+        element.shadowRoot.querySelector(".note").dispatchEvent(
+            new CustomEvent("change", { detail: { value: "Exec sponsor re-engaged" } }));
+        await flush();
+        element.shadowRoot.querySelector(".snooze").click();
+        await flush();
+        expect(act).toHaveBeenCalledWith({
+            accountId: RECORD.id,
+            actionJson: JSON.stringify({ type: "override", band: "at_risk", reason: "Exec sponsor re-engaged", days: 14 }),
+        });
+        expect(text(element, ".override")).toBe(
+            "Overridden: At risk by csm@example.com until 2026-12-18: Exec sponsor re-engaged");
+        expect(text(element, ".notice")).toBe("Band set to At risk until 2026-12-18");
+    });
+
     it("says when the account is in no program, and marks an onboarding control account", async () => {
         const control = JSON.parse(JSON.stringify(sample));
         control.card.program.enrollments = [];

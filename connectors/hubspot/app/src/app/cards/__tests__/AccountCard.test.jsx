@@ -41,7 +41,7 @@ describe("AccountCard", () => {
     render(<AccountCard companyId={1001} fetcher={fetcher} />);
     expect(await screen.findByText("Northwind Traders")).toBeTruthy();
     expect(fetcher).toHaveBeenCalledWith(`${BACKEND_URL}?companyId=1001`, expect.objectContaining({ method: "GET" }));
-    expect(screen.getByText("Critical")).toBeTruthy();
+    expect(screen.getByText("Critical", { selector: "strong" })).toBeTruthy();
     expect(screen.getByText("Few of the core features are in use")).toBeTruthy();
     expect(screen.getByText("Churn risk: 37 % in 30 days (model)")).toBeTruthy();
     expect(screen.getByText("Early warning: Flagged: likely to churn within 90 days")).toBeTruthy();
@@ -92,23 +92,29 @@ describe("AccountCard", () => {
 
   it("posts an action through the signed route and shows the updated card", async () => {
     const updated = structuredClone(sample);
-    updated.card.health.override = { band: "at_risk", reason: "Exec sponsor re-engaged", author: "csm@example.com",
-      created_at: "2026-12-04T10:00:00", expires_at: "2026-12-18T10:00:00" };
+    updated.card.health.override = { band: "at_risk", band_label: "At risk", reason: "Exec sponsor re-engaged",
+      author: "csm@example.com", created_at: "2026-12-04T10:00:00", expires_at: "2026-12-18T10:00:00" };
     updated.card.health.band = "at_risk";
     updated.card.health.band_label = "At risk";
-    updated.notice = "Band set to at_risk until 2026-12-18";
+    updated.notice = "Band set to At risk until 2026-12-18";
     const fetcher = vi.fn().mockImplementationOnce(() => answer(sample)).mockImplementationOnce(() => answer(updated));
     render(<AccountCard companyId={1001} fetcher={fetcher} />);
     await screen.findByText("Northwind Traders");
     fireEvent.change(screen.getByLabelText("Note or reason"), { target: { value: "Exec sponsor re-engaged" } });
-    fireEvent.change(screen.getByLabelText("Hold band at"), { target: { value: "at_risk" } });
+    const hold = screen.getByLabelText("Hold band at");
+    // The choices read as the bands' labels; the action still posts the band's value.
+    expect([...hold.options].slice(1).map((o) => o.textContent)).toEqual(["Healthy", "At risk", "Critical", "Churning"]);
+    fireEvent.change(hold, { target: { value: "at_risk" } });
     fireEvent.click(screen.getByText("Snooze 14 days"));
-    await waitFor(() => expect(screen.getByText(/Band set to at_risk/)).toBeTruthy());
+    await waitFor(() => expect(screen.getByText(/Band set to At risk/)).toBeTruthy());
     expect(fetcher).toHaveBeenLastCalledWith(BACKEND_URL, expect.objectContaining({
       method: "POST",
       body: { companyId: "1001", action: { type: "override", band: "at_risk", reason: "Exec sponsor re-engaged", days: 14 } },
     }));
-    expect(screen.getByText("At risk")).toBeTruthy();
+    expect(screen.getByText("At risk", { selector: "strong" })).toBeTruthy();
+    expect(screen.getByText(/^Band overridden: At risk by csm@example.com until 2026-12-18: Exec sponsor re-engaged \(scored: Critical\)$/))
+      .toBeTruthy();
+    expect(screen.queryByText(/at_risk/)).toBeNull();
     expect(screen.getByText("End override")).toBeTruthy();
   });
 
