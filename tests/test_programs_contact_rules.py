@@ -189,7 +189,8 @@ def test_a_contact_unsubscribed_in_intercom_is_synced_and_never_a_recipient(inte
 def by_program(store) -> list[tuple[str, int]]:
     with store.connect() as conn:
         query = select(ProgramEvent.program, ProgramEvent.account_id).where(
-            ProgramEvent.kind == "step_sent", ProgramEvent.channel.in_(("inapp_message", "email")))
+            ProgramEvent.kind == "step_sent", ProgramEvent.channel.in_(("inapp_message", "email"))
+        )
         return sorted(conn.execute(query).all())
 
 
@@ -208,8 +209,10 @@ def test_a_programs_own_quiet_period_defers_its_messages_and_not_another_program
 def test_a_program_may_replace_the_global_quiet_periods_or_add_to_them(store):
     ids = book(store, 1)
     own = "holdout: 0\nquiet: {{hours: 20-8, replace: {}}}\n"
-    programs = {**program(TWO_MESSAGES.format(name="weekend_ok").replace("holdout: 0\n", own.format("true"))),
-                **program(TWO_MESSAGES.format(name="nights_too").replace("holdout: 0\n", own.format("false")))}
+    programs = {
+        **program(TWO_MESSAGES.format(name="weekend_ok").replace("holdout: 0\n", own.format("true"))),
+        **program(TWO_MESSAGES.format(name="nights_too").replace("holdout: 0\n", own.format("false"))),
+    }
     tick(store, programs, ids, SATURDAY, Limits(messages_per_week=10, quiet=WEEKEND))  # 09:00 UTC: not night
     assert by_program(store) == [("weekend_ok", ids[0]), ("weekend_ok", ids[0])]
     tick(store, programs, ids, datetime(2026, 6, 8, 21, 0), Limits(messages_per_week=10, quiet=WEEKEND), enter=False)

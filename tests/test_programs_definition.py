@@ -118,4 +118,5 @@ def test_a_programs_own_quiet_periods_are_checked_with_line_and_field():
     assert "demo.yaml:6: quiet.weekdays: 'fun' is not a weekday" in message
     assert "demo.yaml:7: quiet.hours: '25-3' needs two different hours" in message
     assert "demo.yaml:5: quiet.window: Extra inputs" in refused(
-        GOOD.replace("entry: risk >= 40\n", "entry: risk >= 40\nquiet:\n  window: 20-8\n"))
+        GOOD.replace("entry: risk >= 40\n", "entry: risk >= 40\nquiet:\n  window: 20-8\n")
+    )

@@ -101,7 +101,12 @@ def _route_by_reach(due: pd.DataFrame, customer: pd.Series, contacts: pd.DataFra
 
 
 def decide(
-    conn: Connection, due: pd.DataFrame, accounts: Select, contacts: pd.DataFrame, now: datetime, limits: Limits,
+    conn: Connection,
+    due: pd.DataFrame,
+    accounts: Select,
+    contacts: pd.DataFrame,
+    now: datetime,
+    limits: Limits,
     quiet: Mapping[str, QuietRules] | None = None,
 ) -> pd.DataFrame:
     """Per due row (of the accounts `accounts` selects; `contacts` = eligibility.recipients of them): the
