@@ -73,7 +73,7 @@ def _fit(frame: pd.DataFrame, label: str, spec: FeatureSpec, options: HistoryOpt
         return None
     refuse_leaks(frame, y, spec)
     config = TrainConfig(seed=options.seed, gap_days=options.horizon_days, threads=options.threads)
-    return train_classifier(frame, y, spec, config, dates=frame["as_of"])
+    return train_classifier(frame, y, spec, config, dates=frame["as_of"], groups=frame["account_id"])
 
 
 def train_history(engine: Engine, config: HealthConfig, data_dir: Path, options: HistoryOptions) -> Artifact:
