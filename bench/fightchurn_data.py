@@ -16,14 +16,20 @@ is the only outcome it simulates, so an upsell model has no positive label to le
 
 ChurnSim is a per-customer Python loop (each simulated day, each event drawn one by one), so a large data set takes
 CPU-hours in one process; its own `n_parallel` uses joblib workers whose random streams are not reproducible.
-`--parts K` instead runs K independent ChurnSim simulations at once, each with its own seed (seed, seed+1, ...), its
-own share of the customers, its own database and its own temporary directory (ChurnSim keeps its customer-id
-counter in a file there), and merges them with the account ids of part k shifted past those of part k-1: each
-part is deterministic, so the merged set is too. Customers never interact in ChurnSim, so K parts simulate the
-same customers as one run of the same size would; what differs is only that each part draws its own day-of-week
-multipliers and its own month-by-month growth is rounded up per part. `--parts 1` (the default) is the plain run.
+`--parts K` instead splits the run into K independent ChurnSim simulations, each with its own seed (seed, seed+1,
+...), its own share of the customers, its own database and its own temporary directory (ChurnSim keeps its
+customer-id counter in a file there), run `--jobs` at a time in order, and merges them with the account ids of
+part k shifted past those of part k-1: each part is deterministic, so the merged set is too. Customers never
+interact in ChurnSim, so K parts simulate the same kind of customers as one run of the same size would; what
+differs is only that each part draws its own day-of-week multipliers and its growth is rounded up per part.
+`--parts 1` (the default) is the plain run.
 
-    python -m bench.fightchurn_data OUT_DIR [--customers 2000] [--months 8] [--seed 7] [--parts 1] [--then-baseline]
+On a shared machine the speed of a run is unknown in advance. `--minutes M` stops it after M minutes of wall time:
+the parts not finished by then are dropped, the finished leading parts 0..m-1 are exported, and the printed
+`reproduce:` line names the customers and parts that give exactly that data set.
+
+    python -m bench.fightchurn_data OUT_DIR [--customers 2000] [--months 8] [--seed 7] [--parts 1] [--jobs 1]
+        [--minutes M] [--then-baseline]
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -96,18 +103,38 @@ def start_simulation(python: Path, database: str, out: Path, customers: int, mon
                             stdout=subprocess.DEVNULL)  # fmt: skip
 
 
-def simulate(python: Path, databases: list[str], out: Path, customers: int, months: int, seed: int) -> None:
-    """Run the parts (see the module doc) side by side, part k with seed `seed + k`, into `databases[k]`."""
+def simulate(python: Path, databases: list[str], out: Path, customers: int, months: int, seed: int, jobs: int = 1,
+             deadline: float | None = None) -> int:  # fmt: skip
+    """Run the parts (see the module doc), `jobs` at a time, part k with seed `seed + k` into `databases[k]`;
+    returns how many leading parts finished (all of them without a `deadline`, a time.monotonic() value)."""
+    queue = list(enumerate(shares(customers, len(databases))))
+    running: dict[int, subprocess.Popen] = {}
+    finished: set[int] = set()
     with tempfile.TemporaryDirectory() as scratch:
-        runs = []
-        for k, (database, share) in enumerate(zip(databases, shares(customers, len(databases)), strict=True)):
-            part_scratch = Path(scratch) / f"part{k}"
-            part_scratch.mkdir()
-            part_out = out if len(databases) == 1 else out / "churnsim" / f"part{k}"
-            runs.append(start_simulation(python, database, part_out, share, months, seed + k, part_scratch))
-        failed = [run.args for run in runs if run.wait() != 0]
-    if failed:
-        raise RuntimeError(f"ChurnSim failed: {failed}")
+        while queue or running:
+            while queue and len(running) < jobs:
+                k, share = queue.pop(0)
+                (Path(scratch) / f"part{k}").mkdir()
+                part_out = out if len(databases) == 1 else out / "churnsim" / f"part{k}"
+                running[k] = start_simulation(python, databases[k], part_out, share, months, seed + k,
+                                              Path(scratch) / f"part{k}")  # fmt: skip
+            for k, run in list(running.items()):
+                if run.poll() is None:
+                    continue
+                if run.returncode != 0:
+                    raise RuntimeError(f"ChurnSim part {k} failed: {run.args}")
+                del running[k]
+                finished.add(k)
+            if deadline is not None and time.monotonic() > deadline:
+                for run in running.values():
+                    run.terminate()
+                    run.wait()
+                break
+            time.sleep(1)
+    done = 0
+    while done in finished:
+        done += 1
+    return done
 
 
 def trim(events: pd.DataFrame, terms: pd.DataFrame, cut: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -167,24 +194,31 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=2000)
     parser.add_argument("--months", type=int, default=8)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--parts", type=int, default=1, help="independent ChurnSim runs side by side (module doc)")
+    parser.add_argument("--parts", type=int, default=1, help="independent ChurnSim runs, merged (module doc)")
+    parser.add_argument("--jobs", type=int, default=1, help="parts run at the same time")
+    parser.add_argument("--minutes", type=float, default=None, help="stop after this wall time, keep finished parts")
     parser.add_argument("--then-baseline", action="store_true", help="run bench.churn_baseline on the export")
     args = parser.parse_args()
     python = ensure_venv()
+    deadline = None if args.minutes is None else time.monotonic() + 60 * args.minutes
     run = uuid.uuid4().hex[:10]
     databases = [f"cse_fightchurn_{run}_{k}" for k in range(args.parts)]
     try:
         for database in databases:
             _admin(f'CREATE DATABASE "{database}"')
         args.out.mkdir(parents=True, exist_ok=True)
-        simulate(python, databases, args.out.resolve(), args.customers, args.months, args.seed)
+        done = simulate(python, databases, args.out.resolve(), args.customers, args.months, args.seed, args.jobs,
+                        deadline)  # fmt: skip
+        if done == 0:
+            raise SystemExit(f"no part finished within {args.minutes} minutes")
         cut = pd.Timestamp(START) + pd.DateOffset(months=args.months - 1)
-        print(export(databases, args.out, cut))
+        print(export(databases[:done], args.out, cut))
     finally:
         for database in databases:
             _admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-    print(f"reproduce: python -m bench.fightchurn_data {args.out} --customers {args.customers} "
-          f"--months {args.months} --seed {args.seed} --parts {args.parts}")  # fmt: skip
+    customers = sum(shares(args.customers, args.parts)[:done])
+    print(f"reproduce: python -m bench.fightchurn_data {args.out} --customers {customers} --months {args.months} "
+          f"--seed {args.seed} --parts {done} --jobs {args.jobs}")  # fmt: skip
     if args.then_baseline:
         subprocess.run([sys.executable, "-m", "bench.churn_baseline", "--data", str(args.out)], check=True)
 
