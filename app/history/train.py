@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, select
 
@@ -91,7 +92,7 @@ def train_history(engine: Engine, config: HealthConfig, data_dir: Path, options:
     return save_artifact(data_dir, bundle, meta)
 
 
-def write_test_scores(engine: Engine, test: pd.DataFrame, p: pd.Series | Any, path: Path) -> None:
+def write_test_scores(engine: Engine, test: pd.DataFrame, p: np.ndarray, path: Path) -> None:
     """The test rows' churn probabilities and labels as CSV, keyed by the export's account id (the account key),
     so a model built outside cse can be compared with cse's on the very same rows."""
     with engine.connect() as conn:
