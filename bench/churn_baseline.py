@@ -12,7 +12,10 @@ dates a horizon before the first test date).
 
 Each ROC-AUC is printed with its test positives and a 95 % interval (Hanley & McNeil's standard error): with a
 few dozen churners in the test period the interval is ±0.1 or wider, and a difference inside the intervals is
-noise, not a result (see docs/history.md).
+noise, not a result (see docs/history.md). The churn models are also compared row by row: cse's test scores
+(`cse evaluate --scores`) joined to the baseline's on (account, observation date), and the paired difference of
+their ROC-AUCs with a 95 % interval from a bootstrap over accounts (both models scored on the same resampled
+rows, so the noise they share cancels: narrower than the two separate intervals suggest).
 """
 
 from __future__ import annotations
@@ -98,21 +101,52 @@ def resolved(ours: list[float] | None, theirs: list[float] | None) -> bool | Non
     return ours[0] > theirs[1] or theirs[0] > ours[1]
 
 
-def baseline(data: Path, horizon: int) -> dict[str, dict]:
+def baseline(data: Path, horizon: int) -> tuple[dict[str, dict], pd.DataFrame]:
+    """ROC-AUC and test counts per label, and the churn model's test rows (account, as_of, churned, score)."""
     panel = baseline_panel(data, horizon)
     train_dates, test_dates = split(sorted(panel["as_of"].unique()), horizon)
     train, test = panel[panel["as_of"].isin(train_dates)], panel[panel["as_of"].isin(test_dates)]
     features = [c for c in panel.columns if c not in ("account_id", "as_of", "churned", "upsold")
                 and train[c].notna().any()]  # socialnet7 has no seat counts  # fmt: skip
     out: dict[str, dict] = {}
+    rows = test[["account_id", "as_of", "churned"]].assign(score=np.nan)
     for label in ("churned", "upsold"):
         positives = int(test[label].sum())
         out[label] = {"roc_auc": None, "positives": positives, "negatives": len(test) - positives}
         if train[label].nunique() < 2 or test[label].nunique() < 2:
             continue  # no positives to learn from or to rank (fightchurn's socialnet7 never upsells)
         model = HistGradientBoostingClassifier(random_state=0).fit(train[features], train[label])
-        out[label]["roc_auc"] = float(roc_auc_score(test[label], model.predict_proba(test[features])[:, 1]))
-    return out
+        score = model.predict_proba(test[features])[:, 1]
+        out[label]["roc_auc"] = float(roc_auc_score(test[label], score))
+        if label == "churned":
+            rows["score"] = score
+    return out, rows
+
+
+def paired_difference(ours: pd.DataFrame, theirs: pd.DataFrame, draws: int = 1000, seed: int = 0) -> dict | None:
+    """cse minus baseline churn ROC-AUC on the test rows both scored, with a 95 % bootstrap interval over accounts.
+
+    `ours` is cse's --scores file (account, as_of, churned, churn_probability), `theirs` the baseline's rows.
+    """
+    theirs = theirs.assign(account=theirs["account_id"].astype(str), as_of=pd.to_datetime(theirs["as_of"]).dt.date)
+    ours = ours.assign(account=ours["account"].astype(str), as_of=pd.to_datetime(ours["as_of"]).dt.date)
+    both = ours.merge(theirs, on=["account", "as_of"], suffixes=("", "_baseline")).dropna(subset=["score"])
+    if both.empty or both["churned"].nunique() < 2:
+        return None
+    mismatched = int((both["churned"] != both["churned_baseline"]).sum())
+    y, a, b = both["churned"].to_numpy(), both["churn_probability"].to_numpy(), both["score"].to_numpy()
+    codes, accounts = pd.factorize(both["account"])
+    members = pd.Series(np.arange(len(both))).groupby(codes).apply(np.asarray).to_list()
+    rng = np.random.default_rng(seed)
+    differences = []
+    for _ in range(draws):
+        rows = np.concatenate([members[i] for i in rng.integers(0, len(accounts), len(accounts))])
+        if 0 < y[rows].sum() < len(rows):
+            differences.append(roc_auc_score(y[rows], a[rows]) - roc_auc_score(y[rows], b[rows]))
+    low, high = np.quantile(differences, [0.025, 0.975])
+    return {"rows": len(both), "positives": int(y.sum()), "label_mismatches": mismatched,
+            "cse_minus_baseline": round(float(roc_auc_score(y, a) - roc_auc_score(y, b)), 3),
+            "95ci": [round(float(low), 3), round(float(high), 3)]}  # fmt: skip
 
 
 def _side(metrics: dict) -> tuple[float | None, list[float] | None, int]:
@@ -124,16 +158,19 @@ def _side(metrics: dict) -> tuple[float | None, list[float] | None, int]:
     return auc, auc_interval(auc, positives, negatives), positives
 
 
-def cse(data: Path, horizon: int) -> dict:
+def cse(data: Path, horizon: int) -> tuple[dict, pd.DataFrame]:
+    """`cse evaluate --json` of the import, and its test rows' churn scores."""
     (data / "bench.yaml").write_text(MAPPING)
     with tempfile.TemporaryDirectory() as work:
         env = {**os.environ, "CSE_DATA_DIR": work, "DATABASE_URL": f"sqlite:///{work}/cse.db",
                "CSE_MODEL_KEY": "bench-churn-baseline-key-0123"}  # fmt: skip
         cse_bin = [str(Path(sys.executable).parent / "cse")]
         subprocess.run([*cse_bin, "import", str(data / "bench.yaml")], env=env, check=True, capture_output=True)
-        done = subprocess.run([*cse_bin, "evaluate", "--data", "bench", "--horizon", str(horizon), "--json"], env=env,
-                              check=True, capture_output=True, text=True)  # fmt: skip
-    return json.loads(done.stdout)
+        scores = Path(work) / "scores.csv"
+        done = subprocess.run([*cse_bin, "evaluate", "--data", "bench", "--horizon", str(horizon), "--json",
+                               "--scores", str(scores)], env=env, check=True, capture_output=True,
+                              text=True)  # fmt: skip
+        return json.loads(done.stdout), pd.read_csv(scores)
 
 
 def main() -> None:
@@ -147,8 +184,8 @@ def main() -> None:
         from bench.saas_sim import simulate, write
 
         write(args.data, simulate(args.accounts, args.months))
-    ours = cse(args.data, args.horizon)
-    theirs = baseline(args.data, args.horizon)
+    ours, our_rows = cse(args.data, args.horizon)
+    theirs, their_rows = baseline(args.data, args.horizon)
     lead = ours.get("lead_time") or {}
     result: dict = {"horizon_days": args.horizon, "cse": {}, "baseline_hgb": {}, "resolved": {}}
     for target, label in (("churn", "churned"), ("upsell", "upsold")):
@@ -157,7 +194,9 @@ def main() -> None:
         result["baseline_hgb"].update({f"{target}_roc_auc": base[0], f"{target}_roc_auc_95ci": base[1]})
         result[f"{target}_test_positives"] = base[2]
         result["resolved"][target] = resolved(mine[1], base[1])
-    result["cse"].update({"lead_time_median_days": lead.get("median_days"), "flagged_share": lead.get("flagged_share")})
+    result["cse"].update({"lead_time_median_days": lead.get("median_days"), "flagged_share": lead.get("flagged_share"),
+                          "churn_model": (ours.get("churn") or {}).get("model")})  # fmt: skip
+    result["churn_paired_difference"] = paired_difference(our_rows, their_rows)
     print(json.dumps(result, indent=2))
     print(f"reproduce: python -m bench.churn_baseline --data {args.data} --horizon {args.horizon}")
 

@@ -14,7 +14,22 @@ the simulation's end: events and terms from then on are dropped, and terms runni
 socialnet7 has one plan (basic, 9.99/month, monthly terms) and no upsell, downsell or add-on transitions: churn
 is the only outcome it simulates, so an upsell model has no positive label to learn from on this data set.
 
-    python -m bench.fightchurn_data OUT_DIR [--customers 2000] [--months 8] [--seed 7] [--then-baseline]
+ChurnSim is a per-customer Python loop (each simulated day, each event drawn one by one), so a large data set takes
+CPU-hours in one process; its own `n_parallel` uses joblib workers whose random streams are not reproducible.
+`--parts K` instead splits the run into K independent ChurnSim simulations, each with its own seed (seed, seed+1,
+...), its own share of the customers, its own database and its own temporary directory (ChurnSim keeps its
+customer-id counter in a file there), run `--jobs` at a time in order, and merges them with the account ids of
+part k shifted past those of part k-1: each part is deterministic, so the merged set is too. Customers never
+interact in ChurnSim, so K parts simulate the same kind of customers as one run of the same size would; what
+differs is only that each part draws its own day-of-week multipliers and its growth is rounded up per part.
+`--parts 1` (the default) is the plain run.
+
+On a shared machine the speed of a run is unknown in advance. `--minutes M` stops it after M minutes of wall time:
+the parts not finished by then are dropped, the finished leading parts 0..m-1 are exported, and the printed
+`reproduce:` line names the customers and parts that give exactly that data set.
+
+    python -m bench.fightchurn_data OUT_DIR [--customers 2000] [--months 8] [--seed 7] [--parts 1] [--jobs 1]
+        [--minutes M] [--then-baseline]
 """
 
 from __future__ import annotations
@@ -23,6 +38,8 @@ import argparse
 import os
 import subprocess
 import sys
+import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -62,17 +79,62 @@ def _admin(statement: str) -> None:
         conn.execute(statement)
 
 
-def simulate(python: Path, database: str, out: Path, customers: int, months: int, seed: int) -> None:
-    """Run ChurnSim socialnet7 in fightchurn's environment into `database` (schema socialnet7)."""
+def shares(customers: int, parts: int) -> list[int]:
+    """The initial customers of each part: as equal as possible, summing to `customers`."""
+    return [customers // parts + (1 if k < customers % parts else 0) for k in range(parts)]
+
+
+def start_simulation(python: Path, database: str, out: Path, customers: int, months: int, seed: int,
+                     scratch: Path) -> subprocess.Popen:  # fmt: skip
+    """Start ChurnSim socialnet7 in fightchurn's environment into `database` (schema socialnet7).
+
+    `scratch` becomes the run's TMPDIR: ChurnSim keeps its customer-id counter and per-customer COPY files in the
+    temporary directory, so runs sharing one would hand out the same ids and overwrite each other's files.
+    """
     url = _server()
     end = (pd.Timestamp(START) + pd.DateOffset(months=months)).date().isoformat()
     env = {**os.environ, "CHURN_DB": database, "CHURN_DB_USER": url.username or "postgres",
            "CHURN_DB_PASS": url.password or "", "CHURN_DB_HOST": f"{url.host}", "CHURN_OUT_DIR": str(out / "churnsim"),
-           "PGPORT": str(url.port or 5432)}  # fmt: skip
+           "PGPORT": str(url.port or 5432), "TMPDIR": str(scratch)}  # fmt: skip
     overrides = [f"model={MODEL}", f"random_seed={seed}", f"init_customers={customers}", f"start_date={START}",
                  f"end_date={end}", "n_parallel=1", "force=true"]  # fmt: skip
-    subprocess.run([str(python), "-m", "fightchurn.churnsim.churnsim", *overrides], env=env, check=True,
-                   cwd=out, stdout=subprocess.DEVNULL)  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen([str(python), "-m", "fightchurn.churnsim.churnsim", *overrides], env=env, cwd=out,
+                            stdout=subprocess.DEVNULL)  # fmt: skip
+
+
+def simulate(python: Path, databases: list[str], out: Path, customers: int, months: int, seed: int, jobs: int = 1,
+             deadline: float | None = None) -> int:  # fmt: skip
+    """Run the parts (see the module doc), `jobs` at a time, part k with seed `seed + k` into `databases[k]`;
+    returns how many leading parts finished (all of them without a `deadline`, a time.monotonic() value)."""
+    queue = list(enumerate(shares(customers, len(databases))))
+    running: dict[int, subprocess.Popen] = {}
+    finished: set[int] = set()
+    with tempfile.TemporaryDirectory() as scratch:
+        while queue or running:
+            while queue and len(running) < jobs:
+                k, share = queue.pop(0)
+                (Path(scratch) / f"part{k}").mkdir()
+                part_out = out if len(databases) == 1 else out / "churnsim" / f"part{k}"
+                running[k] = start_simulation(python, databases[k], part_out, share, months, seed + k,
+                                              Path(scratch) / f"part{k}")  # fmt: skip
+            for k, run in list(running.items()):
+                if run.poll() is None:
+                    continue
+                if run.returncode != 0:
+                    raise RuntimeError(f"ChurnSim part {k} failed: {run.args}")
+                del running[k]
+                finished.add(k)
+            if deadline is not None and time.monotonic() > deadline:
+                for run in running.values():
+                    run.terminate()
+                    run.wait()
+                break
+            time.sleep(1)
+    done = 0
+    while done in finished:
+        done += 1
+    return done
 
 
 def trim(events: pd.DataFrame, terms: pd.DataFrame, cut: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -83,19 +145,40 @@ def trim(events: pd.DataFrame, terms: pd.DataFrame, cut: pd.Timestamp) -> tuple[
     return events, terms
 
 
-def export(database: str, out: Path, cut: pd.Timestamp) -> dict[str, int]:
-    """The simulation's tables, up to `cut`, as the three files of the import format."""
+def read_part(database: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """One simulation's events, event types and subscription terms."""
     from sqlalchemy import create_engine
 
     engine = create_engine(_server().set(database=database))
     with engine.connect() as conn:
-        events = pd.read_sql(f"SELECT account_id, event_time, event_type_id, user_id FROM {MODEL}.event "
-                             "ORDER BY event_time, account_id, event_type_id, user_id", conn)  # fmt: skip
+        events = pd.read_sql(f"SELECT account_id, event_time, event_type_id, user_id FROM {MODEL}.event", conn)
         types = pd.read_sql(f"SELECT event_type_id, event_type_name FROM {MODEL}.event_type ORDER BY 1", conn)
         columns = "account_id, product, mrr, quantity, bill_period_months, discount, start_date, end_date"
-        terms = pd.read_sql(f"SELECT {columns} FROM {MODEL}.subscription ORDER BY 1, 7, 2", conn)
+        terms = pd.read_sql(f"SELECT {columns} FROM {MODEL}.subscription", conn)
     engine.dispose()
-    events, terms = trim(events, terms, cut)
+    return events, types, terms
+
+
+def merge_parts(parts: list[tuple[pd.DataFrame, pd.DataFrame]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The parts' events and terms as one data set: each part's account ids shifted past the previous part's."""
+    offset, events, terms = 0, [], []
+    for part_events, part_terms in parts:
+        events.append(part_events.assign(account_id=part_events["account_id"] + offset))
+        terms.append(part_terms.assign(account_id=part_terms["account_id"] + offset))
+        offset += int(max(part_events["account_id"].max(), part_terms["account_id"].max())) + 1
+    merged_events = pd.concat(events, ignore_index=True)
+    merged_events = merged_events.sort_values(["event_time", "account_id", "event_type_id", "user_id"])
+    merged_terms = pd.concat(terms, ignore_index=True).sort_values(["account_id", "start_date", "product"])
+    return merged_events.reset_index(drop=True), merged_terms.reset_index(drop=True)
+
+
+def export(databases: list[str], out: Path, cut: pd.Timestamp) -> dict[str, int]:
+    """The simulations' tables, merged and up to `cut`, as the three files of the import format."""
+    parts = []
+    for database in databases:
+        events, types, terms = read_part(database)
+        parts.append((events, terms))
+    events, terms = trim(*merge_parts(parts), cut)
     terms.insert(0, "subscription_id", range(1, len(terms) + 1))
     terms["discount"] = terms["discount"].fillna(0.0)
     out.mkdir(parents=True, exist_ok=True)
@@ -111,20 +194,31 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=2000)
     parser.add_argument("--months", type=int, default=8)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--parts", type=int, default=1, help="independent ChurnSim runs, merged (module doc)")
+    parser.add_argument("--jobs", type=int, default=1, help="parts run at the same time")
+    parser.add_argument("--minutes", type=float, default=None, help="stop after this wall time, keep finished parts")
     parser.add_argument("--then-baseline", action="store_true", help="run bench.churn_baseline on the export")
     args = parser.parse_args()
     python = ensure_venv()
-    database = f"cse_fightchurn_{uuid.uuid4().hex[:10]}"
-    _admin(f'CREATE DATABASE "{database}"')
+    deadline = None if args.minutes is None else time.monotonic() + 60 * args.minutes
+    run = uuid.uuid4().hex[:10]
+    databases = [f"cse_fightchurn_{run}_{k}" for k in range(args.parts)]
     try:
+        for database in databases:
+            _admin(f'CREATE DATABASE "{database}"')
         args.out.mkdir(parents=True, exist_ok=True)
-        simulate(python, database, args.out.resolve(), args.customers, args.months, args.seed)
+        done = simulate(python, databases, args.out.resolve(), args.customers, args.months, args.seed, args.jobs,
+                        deadline)  # fmt: skip
+        if done == 0:
+            raise SystemExit(f"no part finished within {args.minutes} minutes")
         cut = pd.Timestamp(START) + pd.DateOffset(months=args.months - 1)
-        print(export(database, args.out, cut))
+        print(export(databases[:done], args.out, cut))
     finally:
-        _admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-    print(f"reproduce: python -m bench.fightchurn_data {args.out} --customers {args.customers} "
-          f"--months {args.months} --seed {args.seed}")  # fmt: skip
+        for database in databases:
+            _admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    customers = sum(shares(args.customers, args.parts)[:done])
+    print(f"reproduce: python -m bench.fightchurn_data {args.out} --customers {customers} --months {args.months} "
+          f"--seed {args.seed} --parts {done} --jobs {args.jobs}")  # fmt: skip
     if args.then_baseline:
         subprocess.run([sys.executable, "-m", "bench.churn_baseline", "--data", str(args.out)], check=True)
 

@@ -116,3 +116,33 @@ def test_a_single_class_is_refused():
     data = synthetic(200)
     with pytest.raises(ValueError, match="both classes"):
         train_classifier(data, np.zeros(len(data), dtype=int), SPEC)
+
+
+def test_few_validation_positives_choose_by_grouped_folds_over_all_rows():
+    data = synthetic(3000, nonlinear=True, dates=12)
+    data["account"] = np.arange(len(data)) % 1000
+    config = TrainConfig(seed=0, min_selection_positives=10_000)  # force the few-positives path
+    model = train_classifier(data, data["y"], SPEC, config, dates=data["as_of"], groups=data["account"])
+    assert model.name == "hgb"
+    cv = {name: result["selection_cv_roc_auc"] for name, result in model.candidates.items()}
+    assert cv["hgb"] > cv["logreg"] + 0.02
+    plenty = train_classifier(data, data["y"], SPEC, TrainConfig(seed=0), dates=data["as_of"], groups=data["account"])
+    assert "selection_cv_roc_auc" not in plenty.candidates["hgb"]  # enough validation positives: time split
+
+
+def test_grouped_selection_does_not_reward_memorising_accounts():
+    # 60 accounts seen on 50 dates each, a label fixed per account and unrelated to anything but the account's own
+    # key: only a model that saw the account's other rows can "predict" it.
+    rng = np.random.default_rng(4)
+    accounts, dates = 60, 50
+    account = np.repeat(np.arange(accounts), dates)
+    churner = rng.random(accounts) < 0.3
+    data = pd.DataFrame({"usage": account.astype(float), "tickets": 0.0, "tenure": 0.0,
+                         "noise": rng.normal(size=len(account)), "segment": "smb",
+                         "y": churner[account].astype(int)})  # fmt: skip
+    data["as_of"] = pd.Timestamp("2026-01-01") + pd.to_timedelta(7 * np.tile(np.arange(dates), accounts), unit="D")
+    config = TrainConfig(seed=0, min_selection_positives=10_000, candidates=("hgb", "logreg"))
+    grouped = train_classifier(data, data["y"], SPEC, config, dates=data["as_of"], groups=account)
+    pooled = train_classifier(data, data["y"], SPEC, config, dates=data["as_of"])
+    assert pooled.candidates["hgb"]["selection_cv_roc_auc"] > 0.8  # rows of one account on both sides
+    assert grouped.candidates["hgb"]["selection_cv_roc_auc"] < 0.7

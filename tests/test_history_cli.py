@@ -34,10 +34,15 @@ def test_import_train_evaluate_and_score_a_history_import(env: Path) -> None:
     imported = run("import", str(env / "saas.yaml"), "--json")
     assert imported.exit_code == 0, imported.output
     assert json.loads(imported.stdout)["kind"] == "history"
-    evaluated = run("evaluate", "--data", "saas", "--every", "15", "--json")
+    evaluated = run("evaluate", "--data", "saas", "--every", "15", "--json", "--scores", str(env / "scores.csv"))
     assert evaluated.exit_code == 0, evaluated.output
     report = json.loads(evaluated.stdout)
     assert report["split"] == "time" and report["horizon_days"] == 30
+    # the test rows' scores, keyed by the export's account id, for a row-by-row comparison with another model
+    scores = pd.read_csv(env / "scores.csv")
+    assert len(scores) == report["test_rows"] and scores["churned"].sum() == report["churn"]["positives"]
+    assert set(scores["account"].astype(str)) <= set(pd.read_csv(env / "subscriptions.csv")["account_id"].astype(str))
+    assert scores["as_of"].min() >= report["test_window"]["first_observation"]
     assert report["train_window"]["last_observation"] < report["test_window"]["first_observation"]
     assert 0.0 <= report["churn"]["roc_auc"] <= 1.0 and "lead_time" in report
     trained = run("train", "--data", "saas", "--every", "15", "--json")

@@ -4,6 +4,7 @@ commands in app/cli/ml.py and app/cli/__init__.py when the import named is a his
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -106,12 +107,13 @@ def train_history_command(name: str, horizon: int | None, every: int | None, see
 
 
 def evaluate_history_command(name: str, horizon: int | None, every: int | None, seed: int, threads: int,
-                             test_share: float, as_json: bool) -> None:  # fmt: skip
+                             test_share: float, as_json: bool, scores: Path | None = None) -> None:  # fmt: skip
     from app.history.train import evaluate_history
 
     _, engine, config = _store()
     try:
-        report = evaluate_history(engine, config, _options(name, horizon, every, seed, threads, test_share))
+        options = _options(name, horizon, every, seed, threads, test_share)
+        report = evaluate_history(engine, config, options, scores_path=scores)
     except ValueError as error:
         raise _refuse(error) from error
     for warning in report["warnings"]:

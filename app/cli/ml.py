@@ -11,6 +11,7 @@ import math
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -220,6 +221,10 @@ def evaluate_command(
         float, typer.Option(help="Share of observation dates held out as the later test period.")
     ] = 0.3,
     html: Annotated[bool, typer.Option(help="Write the HTML report under the data dir's reports/.")] = True,
+    scores: Annotated[
+        Path | None,
+        typer.Option(help="With --data: write each test row's churn probability and label to this CSV file."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Time-split evaluation on the store or a history import: train on earlier observation dates, test on later."""
@@ -232,8 +237,11 @@ def evaluate_command(
             err.print(f"[red]{data!r} is not a history import: a flat import has no dates to split on; use "
                       f"cse train --data {data} --cv 5[/red]")  # fmt: skip
             raise typer.Exit(1)
-        evaluate_history_command(data, horizon, every, seed, threads, test_share, as_json)
+        evaluate_history_command(data, horizon, every, seed, threads, test_share, as_json, scores)
         return
+    if scores is not None:
+        err.print("[red]--scores needs --data (the test rows of a history import)[/red]")
+        raise typer.Exit(1)
     horizon, every = horizon or 30, every or 7
     settings, engine, config = _store()
     options = StoreOptions(horizon_days=horizon, every_days=every, seed=seed, threads=threads, test_share=test_share,

@@ -12,13 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from app.history.panel import history_columns, history_panel
 from app.ml.artifacts import Artifact, load_artifact, save_artifact
 from app.ml.dataset import Panel
 from app.ml.train import StoreOptions, backtest_panel, split_dates, store_spec, training_window
+from app.store.models import Account
 from engine.health_config import HealthConfig
 from engine.learning.evaluate import classification_metrics, lead_time
 from engine.learning.leakage import refuse_leaks, suspicious_score
@@ -73,7 +75,7 @@ def _fit(frame: pd.DataFrame, label: str, spec: FeatureSpec, options: HistoryOpt
         return None
     refuse_leaks(frame, y, spec)
     config = TrainConfig(seed=options.seed, gap_days=options.horizon_days, threads=options.threads)
-    return train_classifier(frame, y, spec, config, dates=frame["as_of"])
+    return train_classifier(frame, y, spec, config, dates=frame["as_of"], groups=frame["account_id"])
 
 
 def train_history(engine: Engine, config: HealthConfig, data_dir: Path, options: HistoryOptions) -> Artifact:
@@ -90,8 +92,21 @@ def train_history(engine: Engine, config: HealthConfig, data_dir: Path, options:
     return save_artifact(data_dir, bundle, meta)
 
 
-def evaluate_history(engine: Engine, config: HealthConfig, options: HistoryOptions) -> dict[str, Any]:
-    """Time split: fit churn and upsell on the earlier dates, measure on the later ones; lead time of churners."""
+def write_test_scores(engine: Engine, test: pd.DataFrame, p: np.ndarray, path: Path) -> None:
+    """The test rows' churn probabilities and labels as CSV, keyed by the export's account id (the account key),
+    so a model built outside cse can be compared with cse's on the very same rows."""
+    with engine.connect() as conn:
+        keys = dict(conn.execute(select(Account.id, Account.key)).all())
+    rows = pd.DataFrame({"account": test["account_id"].map(keys), "as_of": pd.to_datetime(test["as_of"]).dt.date,
+                         "churned": test["churned"].astype("int64"), "churn_probability": p})  # fmt: skip
+    rows.to_csv(path, index=False)
+
+
+def evaluate_history(
+    engine: Engine, config: HealthConfig, options: HistoryOptions, scores_path: Path | None = None
+) -> dict[str, Any]:
+    """Time split: fit churn and upsell on the earlier dates, measure on the later ones; lead time of churners.
+    With `scores_path`, the test rows' churn probabilities are written there (write_test_scores)."""
     panel = load_history_panel(engine, config, options)
     frame = panel.frame
     train_dates, test_dates = split_dates(frame["as_of"].unique(), options.test_share, options.horizon_days)
@@ -125,6 +140,8 @@ def evaluate_history(engine: Engine, config: HealthConfig, options: HistoryOptio
             churned_at = frame.groupby("account_id")["churned_at"].first()
             scores = test[["account_id", "as_of"]].assign(p=p)
             report["lead_time"] = lead_time(scores, churned_at, model.threshold)
+            if scores_path is not None:
+                write_test_scores(engine, test, p, scores_path)
     return report
 
 

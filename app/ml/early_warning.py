@@ -83,7 +83,7 @@ def fit_warning_model(
     if rows.empty or rows["churned"].sum() == 0:
         raise ValueError(f"no account churned within {horizon_days} days of any observation date")
     config = replace(config, gap_days=horizon_days)  # its own validation split keeps the horizon's gap too
-    model = train_classifier(rows, rows["churned"], spec, config, dates=rows["as_of"])
+    model = train_classifier(rows, rows["churned"], spec, config, dates=rows["as_of"], groups=rows["account_id"])
     return model, float(precision)
 
 

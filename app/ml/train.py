@@ -78,7 +78,7 @@ def fit_store_bundle(frame: pd.DataFrame, options: StoreOptions, later: Panel | 
     """
     spec = store_spec()
     config = _train_config(options)
-    churn = train_classifier(frame, frame["churned"], spec, config, dates=frame["as_of"])
+    churn = train_classifier(frame, frame["churned"], spec, config, dates=frame["as_of"], groups=frame["account_id"])
     survival = None
     if options.survival and frame["event"].sum() > 0:
         sample = frame
@@ -88,7 +88,9 @@ def fit_store_bundle(frame: pd.DataFrame, options: StoreOptions, later: Panel | 
         survival_validation = _survival_validation(sample, spec, options)
     expansion = None
     if options.expansion:
-        expansion = train_expansion_model(frame, frame["expanded"], spec, config, dates=frame["as_of"])
+        expansion = train_expansion_model(
+            frame, frame["expanded"], spec, config, dates=frame["as_of"], groups=frame["account_id"]
+        )
     extra = {"survival_validation": survival_validation} if survival is not None else {}
     bundle = ModelBundle(
         churn=churn, horizon_days=options.horizon_days, survival=survival, expansion=expansion, extra=extra

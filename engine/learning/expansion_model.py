@@ -31,13 +31,14 @@ def train_expansion_model(
     spec: FeatureSpec,
     config: TrainConfig = TrainConfig(),  # noqa: B008 - frozen dataclass
     dates: np.ndarray | pd.Series | None = None,
+    groups: np.ndarray | pd.Series | None = None,
 ) -> BinaryModel | None:
     """A calibrated expansion propensity model, or None when the history holds too few expansions to learn from."""
     y = np.asarray(expanded, dtype="int64")
     if y.sum() < MIN_POSITIVES or (len(y) - y.sum()) < MIN_POSITIVES:
         return None
     try:
-        return train_classifier(frame, y, spec, config, dates)
+        return train_classifier(frame, y, spec, config, dates, groups)
     except ValueError:  # e.g. every expansion fell in one period: no honest validation split
         return None
 

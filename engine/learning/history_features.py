@@ -4,10 +4,18 @@
 before `as_of` are read. Per type: counts over the last 30, 60 and 90 days, their change against the window
 before (30/60/90 days earlier), a per-active-user rate, and a tenure-scaled 30-day rate so a 10-day-old account
 is not read as a quiet one.
+
+Per type also, over the account's whole life in the log: the total (log-scaled) and the monthly rate (the total
+over the days the account was observable, i.e. its tenure or the log's length, whichever is shorter). A month is
+a noisy sample of a habit (day-of-week swings, Poisson noise on rare actions); the life-long rate is the steadier
+estimate of how much the account uses the product, and the total is what a customer's sense of value
+accumulates from. The 30-day count is also given log-scaled: usage counts are heavy-tailed and their effect on
+retention flattens out, which a linear model reads better on a log scale.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from engine.learning.features import relative_change
@@ -27,7 +35,8 @@ def event_type_features(
 ) -> pd.DataFrame:
     """The features above for the accounts in `index` (missing accounts: zero use)."""
     age = (pd.Timestamp(as_of) - pd.to_datetime(events["day"])).dt.days
-    events = events.assign(age=age)[(age >= 0) & (age < 2 * max(WINDOWS))]
+    past = events.assign(age=age)[age >= 0]
+    events = past[past["age"] < 2 * max(WINDOWS)]
     types = sorted(set(events["feature"]) - {USERS_FEATURE})
     out: dict[str, pd.Series] = {}
     user_days = None
@@ -43,7 +52,14 @@ def event_type_features(
     assert user_days is not None
     window = float(WINDOWS[0])
     observed = tenure_days.reindex(index).clip(lower=1, upper=window).fillna(window)
+    life = _sums(past, 0, int(past["age"].max()) + 1 if len(past) else 1)
+    life = life.reindex(index=index, columns=types, fill_value=0).fillna(0)
+    log_days = float(past["age"].max()) + 1 if len(past) else 1.0
+    lived = tenure_days.reindex(index).clip(lower=1, upper=log_days).fillna(log_days)
     for t in types:
         out[f"ev_{t}_per_user_day_30d"] = out[f"ev_{t}_30d"] / user_days.where(user_days > 0)
         out[f"ev_{t}_tenure_scaled_30d"] = out[f"ev_{t}_30d"] * window / observed
+        out[f"ev_{t}_log_30d"] = np.log1p(out[f"ev_{t}_30d"])
+        out[f"ev_{t}_log_life"] = np.log1p(life[t].astype("float64"))
+        out[f"ev_{t}_per_month_life"] = life[t].astype("float64") * window / lived
     return pd.DataFrame(out, index=index)
