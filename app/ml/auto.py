@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
+from threadpoolctl import threadpool_limits
 
 from app.ml.artifacts import Artifact, models_dir, save_artifact
 from app.ml.report import json_ready
@@ -137,7 +138,10 @@ def refresh_models(
         "horizon_days": options.horizon_days,
     }
     try:
-        state.update(_refresh(engine, config, data_dir, options))
+        # The classifiers and the Cox fit cap their own threads; this also covers the predictions and the Platt and
+        # calibration fits between them, whose BLAS/OpenMP threads otherwise wait for a busy core.
+        with threadpool_limits(limits=options.threads):
+            state.update(_refresh(engine, config, data_dir, options))
     finally:
         _write_json(models_dir(data_dir) / STATE_FILE, state)
     return state

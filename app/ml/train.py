@@ -84,7 +84,7 @@ def fit_store_bundle(frame: pd.DataFrame, options: StoreOptions, later: Panel | 
         sample = frame
         if len(frame) > SURVIVAL_MAX_ROWS:
             sample = frame.sample(SURVIVAL_MAX_ROWS, random_state=options.seed)
-        survival = fit_survival(sample, sample["duration_days"], sample["event"], spec)
+        survival = fit_survival(sample, sample["duration_days"], sample["event"], spec, threads=options.threads)
         survival_validation = _survival_validation(sample, spec, options)
     expansion = None
     if options.expansion:
@@ -114,7 +114,7 @@ def _survival_validation(frame: pd.DataFrame, spec: FeatureSpec, options: StoreO
     valid = frame[frame["as_of"] >= first_valid]
     if train.empty or train["event"].sum() == 0 or valid["event"].sum() == 0:
         return {"concordance": None, "reason": "too little history for a time split"}
-    model = fit_survival(train, train["duration_days"], train["event"], spec)
+    model = fit_survival(train, train["duration_days"], train["event"], spec, threads=options.threads)
     concordance = concordance_index(valid["duration_days"], valid["event"], model.risk(valid))
     return {"concordance": concordance, "rows": len(valid)}
 
