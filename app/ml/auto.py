@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -173,11 +174,15 @@ def _refresh(engine: Engine, config: HealthConfig, data_dir: Path, options: Stor
         "test_first_observation": held.test_dates[0].date().isoformat(),
         "test_rows": len(held.test),
     }
-    warning = warning_report(later, options)
+    accepted = comparison["model_roc_auc"] > comparison["health_roc_auc"]
+    # The early-warning evaluation is a fit of its own, independent of the bundle's: it runs beside them.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="warning") as pool:
+        evaluating = pool.submit(warning_report, later, options)
+        bundle = fit_store_bundle(frame, options, later) if accepted else None
+    warning = evaluating.result()
     result: dict[str, Any] = {"holdout": comparison, "early_warning": warning, "calibration_error": calibration.error}
-    if not comparison["model_roc_auc"] > comparison["health_roc_auc"]:
+    if bundle is None:
         return {**result, "model": None, "reason": "refused: the model ranks held-out dates no better than health"}
-    bundle = fit_store_bundle(frame, options, later)
     meta = {
         "source": "store",
         "trained_by": "scoring (automatic)",
