@@ -46,7 +46,7 @@ def _options(
 
 # The demo scores these days before "today" too, so the first look already shows 7- and 30-day trends.
 DEMO_BACKFILL_DAYS = (30, 7)
-# The demo's book: 1,000 active accounts (~4,000 over the year with the churned ones, ~950,000 events). Every phase
+# The demo's book: 1,000 active accounts (~1,850 over the year with the churned ones, ~935,000 events). Every phase
 # grows with the accounts; at 1,000 the early warning still has ~65 churners to be judged on (lead ~74 days, ~10 %
 # false alarms) while 500 pushes its false alarms past 25 %. The generator's reference book stays 2,500 (BookSpec).
 DEMO_ACCOUNTS = 1000
