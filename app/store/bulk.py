@@ -49,6 +49,8 @@ def rows_of(frame: pd.DataFrame, columns: Sequence[str], dates_as_text: bool = F
         column = frame[name]
         if pd.api.types.is_datetime64_any_dtype(column):
             arrays.append(_timestamps(column, dates_as_text))
+        elif column.dtype.kind in "biuf" and not column.hasnans:  # NumPy numbers, none missing: no object pass
+            arrays.append(column.to_numpy().tolist())
         else:
             arrays.append(column.astype(object).where(column.notna(), None).to_numpy())
     return list(zip(*arrays, strict=True))
@@ -60,8 +62,10 @@ def _timestamps(column: pd.Series, as_text: bool) -> np.ndarray:
         column = column.dt.tz_localize(None)
     missing = column.isna().to_numpy()
     if as_text:
-        text = np.datetime_as_string(column.to_numpy(dtype="datetime64[us]"), unit="us")
-        values = np.char.replace(text, "T", " ").astype(object)
+        text = np.datetime_as_string(column.to_numpy(dtype="datetime64[us]"), unit="us").astype("U26")
+        if len(text):  # the ISO 'T' becomes a space in place: each string seen as 26 one-character cells
+            text.view("U1").reshape(len(text), 26)[:, 10] = " "
+        values = text.astype(object)
     else:
         values = np.array(column.dt.to_pydatetime(), dtype=object)
     values[missing] = None
