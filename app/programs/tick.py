@@ -76,11 +76,17 @@ class TickResult:
     by_step: dict[str, int] = field(default_factory=dict)
 
 
-def take_lock(conn: Connection) -> None:
-    """Serialize program ticks and enrollment updates (see the module docstring)."""
+def take_lock(conn: Connection, shared: bool = False) -> None:
+    """Serialize program ticks and enrollment updates (see the module docstring), until the transaction ends.
+
+    `shared` is for the shards of one scoring run: each enters only the accounts of its own id range, and every row
+    it writes under the lock is one of those accounts' (enrollments unique per program and account, history events
+    keyed by enrollment, milestones by account), so shards cannot collide with each other and hold the lock together;
+    a tick, and every other enrollment, takes it exclusively and waits for them (and they for it)."""
     if conn.dialect.name == "postgresql":
         # keyed by the schema too: stores in two schemas of one database (tests, throwaways) never wait on each other
-        lock = text("SELECT pg_advisory_xact_lock(CAST(:key AS integer), hashtext(current_schema()))")
+        function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+        lock = text(f"SELECT {function}(CAST(:key AS integer), hashtext(current_schema()))")
         conn.execute(lock, {"key": LOCK_KEY})
     else:  # a write first: SQLite hands the one writer lock to this transaction before it reads anything
         conn.execute(update(PE).where(PE.c.id == -1).values(step=0))
@@ -122,11 +128,16 @@ def exit_enrollments(conn: Connection, ids: pd.Series, reason: str, now: datetim
     return exited
 
 
-def enroll(conn: Connection, programs: dict[str, ActiveProgram], scored: pd.DataFrame, now: datetime) -> dict:
-    """After a scoring: exits, escalations, CSM requests and new entries of the scored accounts, set-based."""
+def enroll(
+    conn: Connection, programs: dict[str, ActiveProgram], scored: pd.DataFrame, now: datetime, shard: bool = False
+) -> dict:
+    """After a scoring: exits, escalations, CSM requests and new entries of the scored accounts, set-based.
+
+    `shard`: the scored accounts are one chunk of a scoring shard's id range, so the programs lock is taken shared
+    with the run's other shards (see take_lock)."""
     if scored.empty or not programs:
         return {}
-    take_lock(conn)
+    take_lock(conn, shared=shard)
     frame = condition_frame(scored)
     add_survey_columns(conn, frame, now)
     ids = [int(i) for i in frame.index]
