@@ -6,16 +6,16 @@ from __future__ import annotations
 import threading
 
 import pytest
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from app.programs.definitions import active_programs
-from app.programs.tick import LOCK_KEY, take_lock
+from app.programs.tick import take_lock
 from app.scoring_chunks import active_ids, score_in_chunks
 from app.store.scope import IdRange
 from engine.health_config import load_health_config
 from engine.programs import DEFAULT_PROGRAMS_DIR
 from tests.conftest import _drop_schema, _postgres_engine
-from tests.scale_support import AS_OF, load_linked_book
+from tests.scale_support import AS_OF, load_linked_book, programs_lock, wait_for_locks
 
 PROGRAMS = active_programs(None, DEFAULT_PROGRAMS_DIR)
 
@@ -32,15 +32,6 @@ def postgres():
     finally:
         engine.dispose()
         _drop_schema(schema)
-
-
-def programs_lock(conn: Connection) -> list[tuple[int, str, bool]]:
-    """(backend pid, mode, granted) of every holder of and waiter for this schema's programs lock."""
-    query = text(
-        "SELECT pid, mode, granted FROM pg_locks WHERE locktype = 'advisory' AND classid = :key"
-        " AND objid = hashtext(current_schema())::oid AND objsubid = 2 ORDER BY pid"
-    )
-    return [tuple(row) for row in conn.execute(query, {"key": LOCK_KEY}).all()]
 
 
 def _halves(store) -> list[IdRange]:
@@ -76,7 +67,7 @@ def test_two_shards_hold_the_programs_lock_together_and_a_tick_waits_for_both(po
 
         ticking = threading.Thread(target=tick)
         ticking.start()
-        waiting = _wait_for(observer, lambda locks: ("ExclusiveLock", False) in [(m, g) for _, m, g in locks])
+        waiting = wait_for_locks(observer, lambda locks: ("ExclusiveLock", False) in [(m, g) for _, m, g in locks])
         assert not tick_got_it.is_set() and len(waiting) == 3
         a.commit()
         assert not tick_got_it.is_set(), "the tick went ahead while a shard still held the lock"
@@ -99,20 +90,8 @@ def test_a_shard_waits_for_a_tick(postgres):
 
         scoring = threading.Thread(target=shard)
         scoring.start()
-        _wait_for(observer, lambda locks: ("ShareLock", False) in [(m, g) for _, m, g in locks])
+        wait_for_locks(observer, lambda locks: ("ShareLock", False) in [(m, g) for _, m, g in locks])
         assert not done.is_set()
         tick.commit()
         scoring.join(timeout=120)
         assert done.is_set()
-
-
-def _wait_for(observer: Connection, condition, attempts: int = 600) -> list:
-    """Poll pg_locks until `condition` holds for its rows (a wait for another session to reach a lock)."""
-    event = threading.Event()
-    for _ in range(attempts):
-        locks = programs_lock(observer)
-        observer.rollback()  # a fresh snapshot of pg_locks per poll
-        if condition(locks):
-            return locks
-        event.wait(0.1)
-    raise AssertionError(f"the expected lock state never came: {locks}")
