@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import is_datetime64_any_dtype
 from sqlalchemy import create_engine, text
 
 from app.store.bulk import copy_rows
@@ -115,7 +116,9 @@ def fill_store(database_url: str, n: int, as_of: date = AS_OF, seed: int = 2) ->
 def copy_frame(conn, table, frame: pd.DataFrame) -> None:
     """COPY … FROM STDIN on PostgreSQL (binary, built by NumPy, when every column is a number or a date; else
     CSV), the store's bulk path elsewhere."""
-    if conn.dialect.name != "postgresql":
+    if conn.dialect.name != "postgresql":  # days as the ISO text SQLite keeps (sqlite3 cannot bind NumPy's)
+        days = {c: frame[c].dt.strftime("%Y-%m-%d") for c in frame.columns if is_datetime64_any_dtype(frame[c])}
+        frame = frame.assign(**days)
         copy_rows(conn, table, list(frame.columns), list(frame.itertuples(index=False, name=None)))
         return
     raw = conn.connection.driver_connection
