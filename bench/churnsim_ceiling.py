@@ -45,7 +45,7 @@ from bench.fightchurn_data import (
     part_dir,
     part_offsets,
     read_part,
-    shares,  # fmt: skip
+    shares,
     simulate,
     throwaway_databases,
 )
@@ -95,8 +95,8 @@ def window_scores(rows: pd.DataFrame, records: pd.DataFrame, horizon: int) -> pd
         decisions["decision_date"] <= decisions["as_of"] + pd.Timedelta(days=horizon)
     )
     decisions = decisions[inside]
-    keep = np.log1p(-decisions[list(SCORES)].clip(upper=1 - 1e-12))
-    grouped = keep.assign(churned=decisions["churned"]).groupby([decisions["account_id"], decisions["as_of"]])
+    survive = np.log1p(-decisions[list(SCORES)].clip(upper=1 - 1e-12))
+    grouped = survive.assign(churned=decisions["churned"]).groupby([decisions["account_id"], decisions["as_of"]])
     window = (1 - np.exp(grouped[list(SCORES)].sum())).assign(oracle_churned=grouped["churned"].max())
     scored = rows.merge(window.reset_index(), on=["account_id", "as_of"], how="left")
     return scored.fillna({**dict.fromkeys(SCORES, 0.0), "oracle_churned": 0})
