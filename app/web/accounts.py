@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, or_, select
@@ -45,20 +46,12 @@ def index():
     with context.engine().connect() as conn:
         as_of = book.book_date(conn)
         choices = book.filter_choices(conn, as_of)
+        page_of = partial(
+            render_template, "accounts.html", flt=flt, choices=choices, q=q, sort=sort, descending=descending,
+            link=_link, band_labels=BAND_LABELS,
+        )  # fmt: skip
         if as_of is None:
-            return render_template(
-                "accounts.html",
-                rows=[],
-                total=0,
-                flt=flt,
-                choices=choices,
-                q=q,
-                sort=sort,
-                descending=descending,
-                page=1,
-                pages=1,
-                link=_link,
-            )
+            return page_of(rows=[], total=0, page=1, pages=1)
         latest = book.latest_scores()
         on_accounts, on_scores = _conditions(request.args, q, latest)
         score_sort = SCORE_SORTS.get(sort)
@@ -74,20 +67,7 @@ def index():
         valued = listed("inner", *ROW_COLUMNS, *(latest.c[c] for c in ROW_SCORES)) if score_sort else every
         ties = latest.c.account_id if score_sort else Account.id
         total, rows = _page(conn, conn.execute(size).one(), (valued, every), column, ties, descending, page)
-    return render_template(
-        "accounts.html",
-        rows=rows,
-        total=total,
-        flt=flt,
-        choices=choices,
-        q=q,
-        sort=sort,
-        descending=descending,
-        page=page,
-        pages=max(1, -(-total // PAGE_SIZE)),
-        link=_link,
-        band_labels=BAND_LABELS,
-    )
+    return page_of(rows=rows, total=total, page=page, pages=max(1, -(-total // PAGE_SIZE)))
 
 
 def _conditions(args, q: str, latest) -> tuple[list, list]:
