@@ -110,6 +110,10 @@ def test_migration_0020_an_account_removal_removes_its_actions_outbox_rows_and_e
     ids = book(store, 3)
     _enter_and_tick(store, ids)
     assert _rows_per_account(store) == {name: set(ids) for name in ("actions", "outbox", "events")}
+    with store.connect() as conn:  # a sent step's event is keyed per enrollment and step (built by the database)
+        sent = conn.execute(select(ProgramEvent.enrollment_id, ProgramEvent.dedupe_key)
+                            .where(ProgramEvent.kind == "step_sent")).all()  # fmt: skip
+    assert sorted(key for _, key in sent) == sorted(f"step:{enrollment}:call" for enrollment, _ in sent)
     with store.begin() as conn:
         conn.execute(delete(Account).where(Account.id == ids[0]))
     assert _rows_per_account(store) == {name: set(ids[1:]) for name in ("actions", "outbox", "events")}

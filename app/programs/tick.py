@@ -310,7 +310,7 @@ ROUND_COLUMNS = {
     "id": Integer, "account_id": Integer, "program": String(64), "step_key": String(48), "event_kind": String(32),
     "channel": String(32), "problem": String(48), "old_step": Integer, "new_step": Integer, "status": String(16),
     "next_due_at": DateTime, "title": Text, "body": Text,
-    "priority": String(16), "audience": String(48), "event_key": String(255), "action_key": String(255),
+    "priority": String(16), "audience": String(48), "action_key": String(255),
 }  # fmt: skip
 
 
@@ -321,7 +321,6 @@ def _stage_round(conn: Connection, due: pd.DataFrame, texts: pd.DataFrame, moves
         "event_kind": due["outcome"].map(EVENT_KIND), "channel": due["channel"], "problem": due["problem"],
         "old_step": due["step"], **moves, "title": texts["title"].reindex(due.index),
         "body": texts["body"].reindex(due.index), "priority": due["priority"], "audience": due["audience"],
-        "event_key": "step:" + due["id"].astype(str) + ":" + due["key"],
         "action_key": "program:" + due["id"].astype(str) + ":" + due["key"],
     })  # fmt: skip
     stage = temp_table(conn, "_stage_program_round", [Column(n, t) for n, t in ROUND_COLUMNS.items()])
@@ -337,8 +336,9 @@ def _write_round(conn: Connection, stage, now: datetime) -> tuple[int, int]:
     the enrollments' move (only those still at the step the round read; `_move`). Returns (enrollments moved,
     outbox rows)."""
     at = literal(now, DateTime())
+    event_key = literal("step:") + cast(stage.c.id, String) + ":" + stage.c.step_key  # built by the database
     events = select(stage.c.id, stage.c.account_id, stage.c.program, stage.c.event_kind, stage.c.step_key,
-                    stage.c.channel, stage.c.problem, at, stage.c.event_key)  # fmt: skip
+                    stage.c.channel, stage.c.problem, at, event_key)  # fmt: skip
     events = events.where(stage.c.event_kind.is_not(None))
     insert_from_select_ignoring_conflicts(conn, EVENTS, EVENT_COLUMNS, events, ["dedupe_key"])
     # A step whose action is already written (a newer version of the program put it at a later position) is not
