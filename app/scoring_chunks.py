@@ -87,12 +87,14 @@ def score_in_chunks(
     calibration: HealthRiskCalibration | None = None,
     write_back: bool = True,
     programs: dict[str, ActiveProgram] | None = None,
+    shard: bool = False,
 ) -> ChunkedRun:
     """Score, store and plan write-back for every active account in `scope`, one chunk at a time; with
     `programs`, each chunk's accounts also enter, leave or escalate in them (app/programs/tick.enroll).
 
     `write_back=False` (a backfill, a dry run) stores the scores but plans no CRM write, no customer contact and
-    no program step.
+    no program step. `shard`: `scope` is one shard of a sharded run, whose program entries hold the programs lock
+    shared with the other shards' (app/programs/tick.take_lock).
     """
     run = ChunkedRun()
     plan_for_chunks(conn)
@@ -104,7 +106,7 @@ def score_in_chunks(
         if write_back:
             run.field_writes += plan_field_writes(conn, scored, as_of, score_step)
             if programs:
-                counts = enroll(conn, programs, scored, entered_at)
+                counts = enroll(conn, programs, scored, entered_at, shard=shard)
                 run.new_actions += sum(c["entered"] + c["requests"] for c in counts.values())
                 record_milestones(conn, scored, as_of)
         run.totals.add(scored)

@@ -123,7 +123,7 @@ def score_shard_job(run_id: str, shard: int) -> int:
             conn, as_of, load_health_config(settings.health_config), settings.writeback_score_step,
             IdRange(row.first_id, row.last_id), load_scoring_artifact(settings.data_dir),
             settings.score_chunk_accounts, scoring_calibration(settings.data_dir, settings.churn_horizon_days),
-            programs=programs,
+            programs=programs, shard=True,
         )  # fmt: skip
         conn.execute(
             update(ScoreShard)

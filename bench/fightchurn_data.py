@@ -41,6 +41,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -84,12 +86,16 @@ def shares(customers: int, parts: int) -> list[int]:
     return [customers // parts + (1 if k < customers % parts else 0) for k in range(parts)]
 
 
+ENTRY = ("-m", "fightchurn.churnsim.churnsim")
+
+
 def start_simulation(python: Path, database: str, out: Path, customers: int, months: int, seed: int,
-                     scratch: Path) -> subprocess.Popen:  # fmt: skip
+                     scratch: Path, entry: tuple[str, ...] = ENTRY) -> subprocess.Popen:  # fmt: skip
     """Start ChurnSim socialnet7 in fightchurn's environment into `database` (schema socialnet7).
 
     `scratch` becomes the run's TMPDIR: ChurnSim keeps its customer-id counter and per-customer COPY files in the
     temporary directory, so runs sharing one would hand out the same ids and overwrite each other's files.
+    `entry` is what the python runs (ChurnSim's own module, or a script wrapping it, e.g. bench/churnsim_oracle.py).
     """
     url = _server()
     end = (pd.Timestamp(START) + pd.DateOffset(months=months)).date().isoformat()
@@ -99,12 +105,22 @@ def start_simulation(python: Path, database: str, out: Path, customers: int, mon
     overrides = [f"model={MODEL}", f"random_seed={seed}", f"init_customers={customers}", f"start_date={START}",
                  f"end_date={end}", "n_parallel=1", "force=true"]  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
-    return subprocess.Popen([str(python), "-m", "fightchurn.churnsim.churnsim", *overrides], env=env, cwd=out,
+    return subprocess.Popen([str(python), *entry, *overrides], env=env, cwd=out,
                             stdout=subprocess.DEVNULL)  # fmt: skip
 
 
+def part_dir(out: Path, k: int, parts: int) -> Path:
+    """Where part k of `parts` runs: ChurnSim writes its files under `<this>/churnsim` (its CHURN_OUT_DIR)."""
+    return out if parts == 1 else out / "churnsim" / f"part{k}"
+
+
+def cut_date(months: int) -> pd.Timestamp:
+    """The end of the exported data: one month before the simulation's end (see the module doc)."""
+    return pd.Timestamp(START) + pd.DateOffset(months=months - 1)
+
+
 def simulate(python: Path, databases: list[str], out: Path, customers: int, months: int, seed: int, jobs: int = 1,
-             deadline: float | None = None) -> int:  # fmt: skip
+             deadline: float | None = None, entry: tuple[str, ...] = ENTRY) -> int:  # fmt: skip
     """Run the parts (see the module doc), `jobs` at a time, part k with seed `seed + k` into `databases[k]`;
     returns how many leading parts finished (all of them without a `deadline`, a time.monotonic() value)."""
     queue = list(enumerate(shares(customers, len(databases))))
@@ -115,9 +131,9 @@ def simulate(python: Path, databases: list[str], out: Path, customers: int, mont
             while queue and len(running) < jobs:
                 k, share = queue.pop(0)
                 (Path(scratch) / f"part{k}").mkdir()
-                part_out = out if len(databases) == 1 else out / "churnsim" / f"part{k}"
+                part_out = part_dir(out, k, len(databases))
                 running[k] = start_simulation(python, databases[k], part_out, share, months, seed + k,
-                                              Path(scratch) / f"part{k}")  # fmt: skip
+                                              Path(scratch) / f"part{k}", entry)  # fmt: skip
             for k, run in list(running.items()):
                 if run.poll() is None:
                     continue
@@ -159,13 +175,20 @@ def read_part(database: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     return events, types, terms
 
 
+def part_offsets(parts: list[tuple[pd.DataFrame, pd.DataFrame]]) -> list[int]:
+    """What each part's (events, terms) account ids are shifted by in the merged set: past the previous part's."""
+    offsets = [0]
+    for part_events, part_terms in parts[:-1]:
+        offsets.append(offsets[-1] + int(max(part_events["account_id"].max(), part_terms["account_id"].max())) + 1)
+    return offsets
+
+
 def merge_parts(parts: list[tuple[pd.DataFrame, pd.DataFrame]]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The parts' events and terms as one data set: each part's account ids shifted past the previous part's."""
-    offset, events, terms = 0, [], []
-    for part_events, part_terms in parts:
+    events, terms = [], []
+    for (part_events, part_terms), offset in zip(parts, part_offsets(parts), strict=True):
         events.append(part_events.assign(account_id=part_events["account_id"] + offset))
         terms.append(part_terms.assign(account_id=part_terms["account_id"] + offset))
-        offset += int(max(part_events["account_id"].max(), part_terms["account_id"].max())) + 1
     merged_events = pd.concat(events, ignore_index=True)
     merged_events = merged_events.sort_values(["event_time", "account_id", "event_type_id", "user_id"])
     merged_terms = pd.concat(terms, ignore_index=True).sort_values(["account_id", "start_date", "product"])
@@ -174,11 +197,14 @@ def merge_parts(parts: list[tuple[pd.DataFrame, pd.DataFrame]]) -> tuple[pd.Data
 
 def export(databases: list[str], out: Path, cut: pd.Timestamp) -> dict[str, int]:
     """The simulations' tables, merged and up to `cut`, as the three files of the import format."""
-    parts = []
-    for database in databases:
-        events, types, terms = read_part(database)
-        parts.append((events, terms))
-    events, terms = trim(*merge_parts(parts), cut)
+    return export_parts([read_part(database) for database in databases], out, cut)
+
+
+def export_parts(parts: list[tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]], out: Path,
+                 cut: pd.Timestamp) -> dict[str, int]:  # fmt: skip
+    """`export` of parts already read (read_part's events, event types, terms)."""
+    types = parts[-1][1]
+    events, terms = trim(*merge_parts([(events, terms) for events, _, terms in parts]), cut)
     terms.insert(0, "subscription_id", range(1, len(terms) + 1))
     terms["discount"] = terms["discount"].fillna(0.0)
     out.mkdir(parents=True, exist_ok=True)
@@ -186,6 +212,20 @@ def export(databases: list[str], out: Path, cut: pd.Timestamp) -> dict[str, int]
     types.to_csv(out / "event_types.csv", index=False)
     terms.to_csv(out / "subscriptions.csv", index=False)
     return {"events": len(events), "event_types": len(types), "subscriptions": len(terms)}
+
+
+@contextmanager
+def throwaway_databases(parts: int) -> Iterator[list[str]]:
+    """One new database per part on the server, dropped on the way out whatever happened."""
+    run = uuid.uuid4().hex[:10]
+    databases = [f"cse_fightchurn_{run}_{k}" for k in range(parts)]
+    try:
+        for database in databases:
+            _admin(f'CREATE DATABASE "{database}"')
+        yield databases
+    finally:
+        for database in databases:
+            _admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
 def main() -> None:
@@ -201,21 +241,13 @@ def main() -> None:
     args = parser.parse_args()
     python = ensure_venv()
     deadline = None if args.minutes is None else time.monotonic() + 60 * args.minutes
-    run = uuid.uuid4().hex[:10]
-    databases = [f"cse_fightchurn_{run}_{k}" for k in range(args.parts)]
-    try:
-        for database in databases:
-            _admin(f'CREATE DATABASE "{database}"')
+    with throwaway_databases(args.parts) as databases:
         args.out.mkdir(parents=True, exist_ok=True)
         done = simulate(python, databases, args.out.resolve(), args.customers, args.months, args.seed, args.jobs,
                         deadline)  # fmt: skip
         if done == 0:
             raise SystemExit(f"no part finished within {args.minutes} minutes")
-        cut = pd.Timestamp(START) + pd.DateOffset(months=args.months - 1)
-        print(export(databases[:done], args.out, cut))
-    finally:
-        for database in databases:
-            _admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        print(export(databases[:done], args.out, cut_date(args.months)))
     customers = sum(shares(args.customers, args.parts)[:done])
     print(f"reproduce: python -m bench.fightchurn_data {args.out} --customers {customers} --months {args.months} "
           f"--seed {args.seed} --parts {done} --jobs {args.jobs}")  # fmt: skip

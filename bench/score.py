@@ -4,6 +4,9 @@
     python -m bench.score --accounts 100000 --big-accounts 1000000 --shards 2 --postgres-url postgresql+psycopg://...
     python -m bench.score --skip-big            # without the million-account store (it takes minutes to fill)
     python -m bench.score --skip-sqlite --accounts 100000 --big-accounts 200000   # PostgreSQL only, smaller
+    python -m bench.score --skip-sqlite --skip-big --before main     # the 100,000-account stores vs the main branch
+    python -m bench.score --big-store URL --fill-only   # fill a million-account store for today once (minutes)
+    python -m bench.score --big-store URL               # then score only it: one process, then --shards 2
 
 Targets (issue 2): engine ≥ 1,000,000 accounts/s; end to end ≤ 20 s for 100,000 accounts; peak memory < 1.5 GB.
 Issue 15: 1,000,000 accounts x 60 days on PostgreSQL in one process ≤ 60 s and ≤ 1.5 GB peak RSS; with --shards 2
@@ -31,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import is_datetime64_any_dtype
 from sqlalchemy import create_engine, text
 
 from app.store.bulk import copy_rows
@@ -112,7 +116,9 @@ def fill_store(database_url: str, n: int, as_of: date = AS_OF, seed: int = 2) ->
 def copy_frame(conn, table, frame: pd.DataFrame) -> None:
     """COPY … FROM STDIN on PostgreSQL (binary, built by NumPy, when every column is a number or a date; else
     CSV), the store's bulk path elsewhere."""
-    if conn.dialect.name != "postgresql":
+    if conn.dialect.name != "postgresql":  # days as the ISO text SQLite keeps (sqlite3 cannot bind NumPy's)
+        days = {c: frame[c].dt.strftime("%Y-%m-%d") for c in frame.columns if is_datetime64_any_dtype(frame[c])}
+        frame = frame.assign(**days)
         copy_rows(conn, table, list(frame.columns), list(frame.itertuples(index=False, name=None)))
         return
     raw = conn.connection.driver_connection
@@ -309,6 +315,26 @@ def compare(database_url: str, label: str, n: int, day: date, before: Path | Non
     return after
 
 
+def score_big(url: str, n: int, day: date, shards: int, small: tuple[int, float, float] | None = None,
+              fill_only: bool = False) -> None:  # fmt: skip
+    """The big store: `cse score` in one process, then with `shards` workers; `small` is (accounts, wall, CPU) of
+    the small PostgreSQL run of this bench, for the time per account."""
+    if fill_only:
+        fill_store_in_child(url, n, day)
+        return
+    forget_runs(url)
+    one, cpu = run_cse_score(url, "postgresql, one process", n, day)
+    print(f"  target: {n:,} accounts <= 60 s and <= 1536 MiB")
+    if small is not None:
+        accounts, wall, small_cpu = small
+        print(f"  time per account vs the {accounts:,}-account book, this run: wall "
+              f"{(one / n) / (wall / accounts):.2f}, CPU {(cpu / n) / (small_cpu / accounts):.2f}")  # fmt: skip
+    if shards > 1:
+        forget_runs(url)
+        sharded = run_sharded(url, n, day, shards)
+        print(f"  --shards {shards}: speed-up {one / sharded:.2f}x over one process (wall time)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--engine-accounts", type=int, default=1_000_000)
@@ -321,12 +347,19 @@ def main() -> None:
     parser.add_argument("--skip-sqlite", action="store_true")
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument("--skip-big", action="store_true")
+    parser.add_argument("--big-store", help="the big store only, at this PostgreSQL URL, filled for today with "
+                        "--big-accounts accounts by an earlier --fill-only (the fill takes minutes): never dropped, "
+                        "what earlier runs wrote emptied first")  # fmt: skip
+    parser.add_argument("--fill-only", action="store_true", help="with --big-store: fill that (empty) store, no run")
     args = parser.parse_args()
     # Today, as `cse score` runs daily: the full run, write-back planned and programs entered; `--shards` scores
     # today only (a backfill or dry run is one process). Past midnight the runs would disagree: start before.
     day = date.today()
     print(f"scoring {day} (today); load average {os.getloadavg()[0]:.1f}")
 
+    if args.big_store:
+        score_big(args.big_store, args.big_accounts, day, args.shards, None, args.fill_only)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         before = source_tree(args.before, Path(tmp)) if args.before else None
         if not args.skip_sqlite:
@@ -343,19 +376,9 @@ def main() -> None:
                 drop()
     if not args.skip_postgres and not args.skip_big:
         url, drop = postgres_schema(args.postgres_url)
-        n = args.big_accounts
         try:
-            fill_store_in_child(url, n, day)
-            one, cpu = run_cse_score(url, "postgresql, one process", n, day)
-            print(f"  target: {n:,} accounts <= 60 s and <= 1536 MiB")
-            if small is not None:
-                per_account = (one / n) / (small[0] / args.accounts), (cpu / n) / (small[1] / args.accounts)
-                print(f"  time per account vs the {args.accounts:,}-account book, this run: wall "
-                      f"{per_account[0]:.2f}, CPU {per_account[1]:.2f}")  # fmt: skip
-            if args.shards > 1:
-                forget_runs(url)
-                sharded = run_sharded(url, n, day, args.shards)
-                print(f"  --shards {args.shards}: speed-up {one / sharded:.2f}x over one process (wall time)")
+            fill_store_in_child(url, args.big_accounts, day)
+            score_big(url, args.big_accounts, day, args.shards, small and (args.accounts, *small))
         finally:
             drop()
     bench_engine(args.engine_accounts)  # last: its arrays would otherwise sit in every child's peak

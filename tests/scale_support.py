@@ -6,13 +6,15 @@ planning, not identity resolution), so field writes, tasks and messages are plan
 
 from __future__ import annotations
 
+import time
 from datetime import date, timedelta
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, select, text
 
 from app.book_loader import load_book
 from app.demo.book import BookSpec, generate_book
+from app.programs.tick import LOCK_KEY
 from app.scoring import score_and_store
 from app.store.models import Account, Action, BookDay, CurrentScore, ExternalId, OutboxRow, ProgramEnrollment, Score
 from connectors.registry import all_connectors
@@ -76,3 +78,23 @@ def run_outcome(conn: Connection) -> dict[str, pd.DataFrame]:
         "outbox": outbox.sort_values(list(outbox.columns), ignore_index=True),
         "actions": actions.sort_values("dedupe_key", ignore_index=True),
     }
+
+
+def programs_lock(conn: Connection) -> list[tuple[int, str, bool]]:
+    """(backend pid, mode, granted) of every holder of and waiter for this schema's programs lock."""
+    query = text(
+        "SELECT pid, mode, granted FROM pg_locks WHERE locktype = 'advisory' AND classid = :key"
+        " AND objid = hashtext(current_schema())::oid AND objsubid = 2 ORDER BY pid"
+    )
+    return [tuple(row) for row in conn.execute(query, {"key": LOCK_KEY}).all()]
+
+
+def wait_for_locks(observer: Connection, condition, attempts: int = 600) -> list:
+    """Poll pg_locks until `condition` holds for its rows (a wait for another session to reach a lock)."""
+    for _ in range(attempts):
+        locks = programs_lock(observer)
+        observer.rollback()  # a fresh snapshot of pg_locks per poll
+        if condition(locks):
+            return locks
+        time.sleep(0.1)
+    raise AssertionError(f"the expected lock state never came: {locks}")

@@ -70,7 +70,7 @@ def test_every_field_can_be_mapped_and_translates_for_each_vendor(vendor: str) -
     assert crm[_target(vendor, "risk_source")] == "model"
     assert crm[_target(vendor, "early_warning")] is True and crm[_target(vendor, "warning_horizon_days")] == 90
     assert crm[_target(vendor, "revenue_potential")] == 1234.5
-    assert crm[_target(vendor, "drivers")] == "adoption, support"
+    assert crm[_target(vendor, "drivers")] == "Product adoption, Support health"
 
 
 @pytest.mark.parametrize(

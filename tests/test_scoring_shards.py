@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from app.programs.definitions import active_programs
+from app.programs.tick import take_lock
 from app.scoring_chunks import score_in_chunks
 from app.settings import Settings
 from app.shards import ShardingRefused, check_shardable, complete_run, start_run, wait_for_run
@@ -24,7 +25,7 @@ from app.writeback.outbox import release_due_actions
 from engine.health_config import load_health_config
 from engine.programs import DEFAULT_PROGRAMS_DIR
 from tests.conftest import _drop_schema, _postgres_engine
-from tests.scale_support import AS_OF, load_linked_book, run_outcome
+from tests.scale_support import AS_OF, load_linked_book, programs_lock, run_outcome, wait_for_locks
 
 
 @pytest.fixture
@@ -85,13 +86,22 @@ def _shards(store, run_id: str) -> list:
 
 
 def test_sharded_run_matches_the_unsharded_one(sharding):
+    """…with the two shards' program entries running at once: a tick (the test) holds the programs lock while the
+    run starts, both shards queue for it, and its release lets both in together (seen in pg_locks)."""
     store, env, expected, expected_summary = sharding
     workers = [_worker(env), _worker(env)]
     try:
-        run_id = start_run(store, Settings.from_env(), AS_OF, 2)
+        with store.connect() as tick, store.connect() as observer:
+            tick.begin()
+            take_lock(tick)
+            run_id = start_run(store, Settings.from_env(), AS_OF, 2)
+            wait_for_locks(observer, lambda locks: [(m, g) for _, m, g in locks].count(("ShareLock", False)) == 2)
+            tick.commit()
+            together = programs_lock(observer)
         summary = wait_for_run(store, Settings.from_env(), run_id, poll_seconds=0.2, timeout=240)
     finally:
         _stop(workers)
+    assert [(mode, granted) for _, mode, granted in together] == [("ShareLock", True)] * 2
     assert [(s.status, s.attempts) for s in _shards(store, run_id)] == [("done", 1), ("done", 1)]
     _assert_same_as_unsharded(store, expected, expected_summary, summary)
 

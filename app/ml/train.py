@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
+from threadpoolctl import threadpool_limits
 
 from app.ml.artifacts import Artifact, save_artifact
 from app.ml.dataset import Panel, build_panel
@@ -70,6 +72,13 @@ def _train_config(options: StoreOptions) -> TrainConfig:
     return TrainConfig(seed=options.seed, gap_days=options.horizon_days, threads=options.threads)
 
 
+# The fits of a bundle (churn, survival, expansion, early warning) are independent of one another, each seeded and
+# reading the panel without changing it, and spend most of their time in compiled code that releases the GIL (tree
+# growing, BLAS, L-BFGS): two at a time use both cores of a small machine, and the models are the same as fitted
+# one after another.
+BUNDLE_FIT_THREADS = 2
+
+
 def fit_store_bundle(frame: pd.DataFrame, options: StoreOptions, later: Panel | None = None) -> ModelBundle:
     """Churn classifier, Cox survival model and (with enough history) expansion propensity on a panel frame.
 
@@ -78,32 +87,56 @@ def fit_store_bundle(frame: pd.DataFrame, options: StoreOptions, later: Panel | 
     """
     spec = store_spec()
     config = _train_config(options)
-    churn = train_classifier(frame, frame["churned"], spec, config, dates=frame["as_of"], groups=frame["account_id"])
-    survival = None
-    if options.survival and frame["event"].sum() > 0:
-        sample = frame
-        if len(frame) > SURVIVAL_MAX_ROWS:
-            sample = frame.sample(SURVIVAL_MAX_ROWS, random_state=options.seed)
-        survival = fit_survival(sample, sample["duration_days"], sample["event"], spec)
-        survival_validation = _survival_validation(sample, spec, options)
-    expansion = None
-    if options.expansion:
-        expansion = train_expansion_model(
-            frame, frame["expanded"], spec, config, dates=frame["as_of"], groups=frame["account_id"]
+    # One thread limit around the pool, so the fits' own limits never restore a larger one while another still runs.
+    with (
+        threadpool_limits(limits=options.threads),
+        ThreadPoolExecutor(max_workers=BUNDLE_FIT_THREADS, thread_name_prefix="fit") as pool,
+    ):
+        churn = pool.submit(
+            train_classifier, frame, frame["churned"], spec, config, dates=frame["as_of"], groups=frame["account_id"]
         )
-    extra = {"survival_validation": survival_validation} if survival is not None else {}
+        survival = None
+        if options.survival and frame["event"].sum() > 0:
+            survival = pool.submit(_fit_store_survival, frame, spec, options)
+        expansion = None
+        if options.expansion:
+            expansion = pool.submit(
+                train_expansion_model, frame, frame["expanded"], spec, config, dates=frame["as_of"],
+                groups=frame["account_id"],
+            )  # fmt: skip
+        warning = None
+        if later is not None:
+            warning = pool.submit(
+                fit_warning_model,
+                later.frame, options.warning_horizon_days, later.data_end, spec, config, options.warning_precision,
+            )  # fmt: skip
+    extra: dict[str, Any] = {}
+    survival_model = None
+    if survival is not None:
+        survival_model, extra["survival_validation"] = survival.result()
     bundle = ModelBundle(
-        churn=churn, horizon_days=options.horizon_days, survival=survival, expansion=expansion, extra=extra
+        churn=churn.result(),
+        horizon_days=options.horizon_days,
+        survival=survival_model,
+        expansion=expansion.result() if expansion is not None else None,
+        extra=extra,
     )
-    if later is not None:
+    if warning is not None:
         try:
-            bundle.warning, bundle.warning_threshold = fit_warning_model(
-                later.frame, options.warning_horizon_days, later.data_end, spec, config, options.warning_precision
-            )
+            bundle.warning, bundle.warning_threshold = warning.result()
             bundle.warning_horizon_days = options.warning_horizon_days
         except ValueError as error:
             extra["warning"] = str(error)
     return bundle
+
+
+def _fit_store_survival(frame: pd.DataFrame, spec: FeatureSpec, options: StoreOptions) -> tuple[Any, dict[str, Any]]:
+    """The Cox model on (a sample of) the panel and its time-split concordance."""
+    sample = frame
+    if len(frame) > SURVIVAL_MAX_ROWS:
+        sample = frame.sample(SURVIVAL_MAX_ROWS, random_state=options.seed)
+    model = fit_survival(sample, sample["duration_days"], sample["event"], spec, threads=options.threads)
+    return model, _survival_validation(sample, spec, options)
 
 
 def _survival_validation(frame: pd.DataFrame, spec: FeatureSpec, options: StoreOptions) -> dict[str, Any]:
@@ -116,7 +149,7 @@ def _survival_validation(frame: pd.DataFrame, spec: FeatureSpec, options: StoreO
     valid = frame[frame["as_of"] >= first_valid]
     if train.empty or train["event"].sum() == 0 or valid["event"].sum() == 0:
         return {"concordance": None, "reason": "too little history for a time split"}
-    model = fit_survival(train, train["duration_days"], train["event"], spec)
+    model = fit_survival(train, train["duration_days"], train["event"], spec, threads=options.threads)
     concordance = concordance_index(valid["duration_days"], valid["event"], model.risk(valid))
     return {"concordance": concordance, "rows": len(valid)}
 

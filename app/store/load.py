@@ -14,6 +14,7 @@ from sqlalchemy import (
     Column,
     Connection,
     Date,
+    DateTime,
     Integer,
     and_,
     case,
@@ -231,13 +232,25 @@ def _add_usage(conn: Connection, touched, first: date, last: date) -> None:
 
 
 def _refresh_account_dates(conn: Connection, touched) -> None:
-    """First value and first activity, from events; a first-value date a CRM field already gave wins if earlier."""
+    """First value and first activity, from events; a first-value date a CRM field already gave wins if earlier.
+
+    The first-value events are found in one grouped pass over the touched accounts' events into a small keyed table:
+    as a correlated subquery it walked every event of every account, up to three times (once per use in the CASE).
+    """
     e = ActivityEvent
-    first_value_event = func.date(
-        select(func.min(e.occurred_at))
-        .where(e.account_id == Account.id, e.kind == EventKind.MILESTONE.value, e.feature == "first_value")
-        .scalar_subquery()
+    reached = temp_table(
+        conn, "_first_value_events", [Column("account_id", Integer, primary_key=True), Column("at", DateTime)]
     )
+    conn.execute(
+        reached.insert().from_select(
+            ["account_id", "at"],
+            select(e.account_id, func.min(e.occurred_at))
+            .join(touched, touched.c.account_id == e.account_id)
+            .where(e.kind == EventKind.MILESTONE.value, e.feature == "first_value")
+            .group_by(e.account_id),
+        )
+    )
+    first_value_event = func.date(select(reached.c.at).where(reached.c.account_id == Account.id).scalar_subquery())
     if conn.dialect.name == "postgresql":
         first_value_event = cast(first_value_event, Date)
     known = Account.first_value_at
@@ -256,3 +269,4 @@ def _refresh_account_dates(conn: Connection, touched) -> None:
         .where(Account.id.in_(select(touched.c.account_id)))
         .values(first_value_at=first_value, first_activity_at=first_activity)
     )
+    reached.drop(conn)

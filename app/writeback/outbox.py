@@ -45,6 +45,7 @@ from app.store.bulk import (
 from app.store.models import Action, Contact, ExternalId, OutboxRow
 from connectors.mapping.schema import PUSH_SCHEMA
 from connectors.registry import all_connectors, connector
+from engine.canonical import FACTOR_LABELS
 
 UPDATE_FIELDS = "update_fields"
 CREATE_TASK = "create_task"
@@ -81,14 +82,16 @@ def _driver_text(model_drivers, health_drivers: list) -> str:
     return ", ".join(d for d in health_drivers if d)
 
 
-def _text_values(scored: pd.DataFrame, columns: list[str]) -> np.ndarray:
-    present = [c for c in columns if c in scored]
-    return scored[present].astype(object).where(scored[present].notna(), None).to_numpy()
+def _factor_names(scored: pd.DataFrame) -> np.ndarray:
+    """The weak health factors by the names a CSM reads on the account page (the store keeps the config keys)."""
+    columns = [c for c in ("driver_1", "driver_2", "driver_3") if c in scored]
+    named = scored[columns].apply(lambda column: column.map(FACTOR_LABELS))
+    return named.astype(object).where(named.notna(), None).to_numpy()
 
 
 def _field_values(scored: pd.DataFrame, as_of: date) -> pd.DataFrame:
     """One column per PUSHED_FIELDS entry: the value as the CRM should show it (NaN/None where there is none)."""
-    health_drivers = _text_values(scored, ["driver_1", "driver_2", "driver_3"])
+    health_drivers = _factor_names(scored)
     model_drivers = scored["risk_drivers"] if "risk_drivers" in scored else pd.Series(None, index=scored.index)
     out: dict[str, object] = {
         "drivers": [", ".join(d for d in row if d) for row in health_drivers],
