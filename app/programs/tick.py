@@ -328,8 +328,8 @@ def _next_positions(programs: dict[str, ActiveProgram], due: pd.DataFrame, now: 
 ROUND_COLUMNS = {
     "id": Integer, "account_id": Integer, "program": String(64), "step_key": String(48), "event_kind": String(32),
     "channel": String(32), "problem": String(48), "old_step": Integer, "new_step": Integer, "status": String(16),
-    "next_due_at": DateTime, "title": Text, "body": Text,
-    "priority": String(16), "audience": String(48), "action_key": String(255),
+    "next_due_at": DateTime, "title": Text, "body": Text, "priority": String(16), "audience": String(48),
+    "action_key": String(255),
 }  # fmt: skip
 
 
