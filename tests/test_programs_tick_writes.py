@@ -1,6 +1,7 @@
 """How a tick writes (SQLite and PostgreSQL): each action in its final status with its outbox rows, a step already
-written never released again, and migration 0019 (no due index, no account foreign key on the events) keeping the
-history and still removing an account's events with the account."""
+written never released again, and migrations 0019 (no due index, no account foreign key on the events) and 0020
+(delete triggers in place of the foreign keys of actions, outbox rows and events) keeping the history and still
+removing an account's events, actions and outbox rows with the account."""
 
 from __future__ import annotations
 
@@ -92,3 +93,32 @@ def test_migration_0019_keeps_the_history_and_an_account_removal_still_removes_i
     with store.begin() as conn:  # through its enrollment (ON DELETE CASCADE twice), not a key of its own
         conn.execute(delete(Account).where(Account.id == ids[0]))
     assert history() == [row for row in before if row[1] == ids[1]]
+
+
+def _rows_per_account(store) -> dict[str, set[int]]:
+    with store.connect() as conn:
+        return {
+            "actions": set(conn.scalars(select(Action.account_id))),
+            "outbox": set(conn.scalars(select(OutboxRow.account_id))),
+            "events": set(conn.scalars(select(ProgramEvent.account_id))),
+        }
+
+
+def test_migration_0020_an_account_removal_removes_its_actions_outbox_rows_and_events(store):
+    """The delete triggers that replace the three foreign keys remove what the keys' ON DELETE CASCADE removed,
+    after a downgrade and upgrade too; the other account's rows stay."""
+    ids = book(store, 3)
+    _enter_and_tick(store, ids)
+    assert _rows_per_account(store) == {name: set(ids) for name in ("actions", "outbox", "events")}
+    with store.connect() as conn:  # a sent step's event is keyed per enrollment and step (built by the database)
+        sent = conn.execute(select(ProgramEvent.enrollment_id, ProgramEvent.dedupe_key)
+                            .where(ProgramEvent.kind == "step_sent")).all()  # fmt: skip
+    assert sorted(key for _, key in sent) == sorted(f"step:{enrollment}:call" for enrollment, _ in sent)
+    with store.begin() as conn:
+        conn.execute(delete(Account).where(Account.id == ids[0]))
+    assert _rows_per_account(store) == {name: set(ids[1:]) for name in ("actions", "outbox", "events")}
+    command.downgrade(alembic_config(store), "0019_tick")
+    upgrade_schema(store)
+    with store.begin() as conn:
+        conn.execute(delete(Account).where(Account.id == ids[1]))
+    assert _rows_per_account(store) == {name: {ids[2]} for name in ("actions", "outbox", "events")}
