@@ -11,8 +11,7 @@ row it reads. So the keys `actions.account_id -> accounts.id`, `outbox.account_i
 `program_events.enrollment_id -> program_enrollments.id` (all ON DELETE CASCADE) are dropped, and delete triggers
 remove the rows instead: on accounts (its actions and outbox rows) and on program_enrollments (their events; an
 enrollment is still removed with its account by its own foreign key, which fires the trigger). PostgreSQL runs them
-once per statement over the deleted rows; SQLite once per deleted row. The PostgreSQL functions keep the migration's
-search path, so a session with another one still removes the rows of this store's schema.
+once per statement over the deleted rows; SQLite once per deleted row.
 
 No row is changed (on SQLite the three tables are rebuilt without the constraint).
 """
@@ -32,8 +31,7 @@ KEYS = [("actions", "account_id", "accounts"), ("outbox", "account_id", "account
 PLANNED = sa.text("status = 'planned'")
 
 POSTGRES_UP = [
-    """CREATE FUNCTION cse_remove_account_rows() RETURNS trigger LANGUAGE plpgsql
-    SET search_path FROM CURRENT AS $$
+    """CREATE FUNCTION cse_remove_account_rows() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         DELETE FROM actions WHERE account_id IN (SELECT id FROM gone);
         DELETE FROM outbox WHERE account_id IN (SELECT id FROM gone);
@@ -41,8 +39,7 @@ POSTGRES_UP = [
     END $$""",
     """CREATE TRIGGER accounts_remove_rows AFTER DELETE ON accounts REFERENCING OLD TABLE AS gone
     FOR EACH STATEMENT EXECUTE FUNCTION cse_remove_account_rows()""",
-    """CREATE FUNCTION cse_remove_enrollment_events() RETURNS trigger LANGUAGE plpgsql
-    SET search_path FROM CURRENT AS $$
+    """CREATE FUNCTION cse_remove_enrollment_events() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         DELETE FROM program_events WHERE enrollment_id IN (SELECT id FROM gone);
         RETURN NULL;
