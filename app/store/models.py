@@ -310,10 +310,7 @@ class Action(Base):
                             postgresql_where=text("status = 'planned'")))  # fmt: skip
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    # Removed with its account by a delete trigger on accounts, not a foreign key: on PostgreSQL a foreign key is a
-    # check per row written (a program tick writes 100,000 actions), and every writer takes the id from an account
-    # row it reads (migration 0020_tick2).
-    account_id: Mapped[int] = mapped_column(Integer, index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
     playbook: Mapped[str] = mapped_column(String(64))
     step: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(32))
@@ -334,8 +331,7 @@ class OutboxRow(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     vendor: Mapped[str] = mapped_column(String(16))
     operation: Mapped[str] = mapped_column(String(32))
-    # Removed with its account by the delete trigger on accounts, as the actions are (migration 0020_tick2).
-    account_id: Mapped[int | None] = mapped_column(Integer)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     dedupe_key: Mapped[str] = mapped_column(String(255), unique=True)
     payload: Mapped[dict] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default="pending")
@@ -511,9 +507,9 @@ class ProgramEvent(Base):
                       Index("ix_program_events_enrollment", "enrollment_id"))  # fmt: skip
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    # Removed with the enrollment (a delete trigger on program_enrollments), as the enrollment is with its account;
-    # no foreign key: on PostgreSQL each is a check per row written (migrations 0019, 0020_tick2).
-    enrollment_id: Mapped[int] = mapped_column(BigId)
+    # Removed with the enrollment, as the enrollment is with its account: no foreign key of its own on account_id
+    # (on PostgreSQL a trigger per row written; migration 0019).
+    enrollment_id: Mapped[int] = mapped_column(ForeignKey("program_enrollments.id", ondelete="CASCADE"))
     account_id: Mapped[int] = mapped_column(Integer)
     program: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(16))
