@@ -92,3 +92,26 @@ def test_migration_0019_keeps_the_history_and_an_account_removal_still_removes_i
     with store.begin() as conn:  # through its enrollment (ON DELETE CASCADE twice), not a key of its own
         conn.execute(delete(Account).where(Account.id == ids[0]))
     assert history() == [row for row in before if row[1] == ids[1]]
+
+
+def _rows_per_account(store) -> dict[str, set[int]]:
+    with store.connect() as conn:
+        return {
+            "actions": set(conn.scalars(select(Action.account_id))),
+            "outbox": set(conn.scalars(select(OutboxRow.account_id))),
+            "events": set(conn.scalars(select(ProgramEvent.account_id))),
+        }
+
+
+def test_an_account_removal_removes_its_actions_outbox_rows_and_events(store):
+    """The foreign keys' ON DELETE CASCADE removes what a tick wrote for the account; the other accounts' rows stay."""
+    ids = book(store, 3)
+    _enter_and_tick(store, ids)
+    assert _rows_per_account(store) == {name: set(ids) for name in ("actions", "outbox", "events")}
+    with store.connect() as conn:  # a sent step's event is keyed per enrollment and step (built by the database)
+        sent = conn.execute(select(ProgramEvent.enrollment_id, ProgramEvent.dedupe_key)
+                            .where(ProgramEvent.kind == "step_sent")).all()  # fmt: skip
+    assert sorted(key for _, key in sent) == sorted(f"step:{enrollment}:call" for enrollment, _ in sent)
+    with store.begin() as conn:
+        conn.execute(delete(Account).where(Account.id == ids[0]))
+    assert _rows_per_account(store) == {name: set(ids[1:]) for name in ("actions", "outbox", "events")}

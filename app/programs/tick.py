@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Text,
     and_,
+    case,
     cast,
     func,
     literal,
@@ -317,21 +318,18 @@ def _next_positions(programs: dict[str, ActiveProgram], due: pd.DataFrame, now: 
     from_now = pd.Timestamp(now) + offset
     next_due = from_entry.where(nxt["after"] == "entry", from_now).where(nxt["key"].notna(), pd.NaT)
     finished = decided & nxt["key"].isna().to_numpy()
-    stamp = pd.Series(pd.Timestamp(now), index=due.index)
     return pd.DataFrame({
         "new_step": np.where(decided, due["step"] + 1, due["step"]).astype(int),
         "status": np.where(finished, "completed", "active"),
         "next_due_at": next_due.where(decided, pd.to_datetime(due["defer_until"])),
-        "ended_at": stamp.where(finished, pd.NaT),
-        "last_step_at": stamp.where(decided, pd.NaT),
     }, index=due.index)  # fmt: skip
 
 
 ROUND_COLUMNS = {
     "id": Integer, "account_id": Integer, "program": String(64), "step_key": String(48), "event_kind": String(32),
     "channel": String(32), "problem": String(48), "old_step": Integer, "new_step": Integer, "status": String(16),
-    "next_due_at": DateTime, "ended_at": DateTime, "last_step_at": DateTime, "title": Text, "body": Text,
-    "priority": String(16), "audience": String(48), "event_key": String(255), "action_key": String(255),
+    "next_due_at": DateTime, "title": Text, "body": Text, "priority": String(16), "audience": String(48),
+    "action_key": String(255),
 }  # fmt: skip
 
 
@@ -342,7 +340,6 @@ def _stage_round(conn: Connection, due: pd.DataFrame, texts: pd.DataFrame, moves
         "event_kind": due["outcome"].map(EVENT_KIND), "channel": due["channel"], "problem": due["problem"],
         "old_step": due["step"], **moves, "title": texts["title"].reindex(due.index),
         "body": texts["body"].reindex(due.index), "priority": due["priority"], "audience": due["audience"],
-        "event_key": "step:" + due["id"].astype(str) + ":" + due["key"],
         "action_key": "program:" + due["id"].astype(str) + ":" + due["key"],
     })  # fmt: skip
     stage = temp_table(conn, "_stage_program_round", [Column(n, t) for n, t in ROUND_COLUMNS.items()])
@@ -352,13 +349,15 @@ def _stage_round(conn: Connection, due: pd.DataFrame, texts: pd.DataFrame, moves
 
 
 def _write_round(conn: Connection, stage, now: datetime) -> tuple[int, int]:
-    """From the staged round, in four statements: the history events (every decided row), the outbox rows and the
+    """From the staged round, set-based: the history events (every decided row), the outbox rows and the
     actions of the rows sent (each action written in its final status, `released` or `no_target`: an action written
     `planned` and then updated costs PostgreSQL a second row version, its index entries and foreign key check), and
-    the enrollments' move (only those still at the step the round read). Returns (enrollments moved, outbox rows)."""
+    the enrollments' move (only those still at the step the round read; `_move`). Returns (enrollments moved,
+    outbox rows)."""
     at = literal(now, DateTime())
+    event_key = literal("step:") + cast(stage.c.id, String) + ":" + stage.c.step_key  # built by the database
     events = select(stage.c.id, stage.c.account_id, stage.c.program, stage.c.event_kind, stage.c.step_key,
-                    stage.c.channel, stage.c.problem, at, stage.c.event_key)  # fmt: skip
+                    stage.c.channel, stage.c.problem, at, event_key)  # fmt: skip
     events = events.where(stage.c.event_kind.is_not(None))
     insert_from_select_ignoring_conflicts(conn, EVENTS, EVENT_COLUMNS, events, ["dedupe_key"])
     # A step whose action is already written (a newer version of the program put it at a later position) is not
@@ -375,14 +374,27 @@ def _write_round(conn: Connection, stage, now: datetime) -> tuple[int, int]:
     actions = select(stage.c.account_id, stage.c.program, stage.c.step_key, stage.c.channel, at,
                      release_status(planned, now), stage.c.action_key, at, payload).where(sent)  # fmt: skip
     insert_from_select_ignoring_conflicts(conn, Action.__table__, ACTION_COLUMNS, actions, ["dedupe_key"])
-    moved = conn.execute(
-        update(PE)
-        .where(PE.c.id == stage.c.id, PE.c.step == stage.c.old_step, PE.c.status == "active")
-        .values(step=stage.c.new_step, status=stage.c.status, next_due_at=stage.c.next_due_at,
-                ended_at=stage.c.ended_at, last_step_at=func.coalesce(stage.c.last_step_at, PE.c.last_step_at))
-    ).rowcount  # fmt: skip
+    moved = 0
+    for finished in (False, True):
+        moved += conn.execute(
+            update(PE)
+            .where(PE.c.id == stage.c.id, PE.c.step == stage.c.old_step, PE.c.status == "active",
+                   stage.c.status == ("completed" if finished else "active"))
+            .values(**_move(stage, at, finished))
+        ).rowcount  # fmt: skip
     stage.drop(conn)
     return moved, created
+
+
+def _move(stage, at, finished: bool) -> dict:
+    """The columns an enrollment's move sets. One that stays active keeps its status and `ended_at` out of the SET
+    list: SQLite rewrites the entry of every index holding a column the SET names, changed or not (three of the
+    table's indexes hold `status`), and the move's moment is the tick's, so it is not staged per row."""
+    sent = case((stage.c.event_kind.is_not(None), at), else_=PE.c.last_step_at)  # a deferred row was not sent
+    if finished:
+        return {"step": stage.c.new_step, "status": "completed", "next_due_at": None, "ended_at": at,
+                "last_step_at": at}  # fmt: skip
+    return {"step": stage.c.new_step, "next_due_at": stage.c.next_due_at, "last_step_at": sent}
 
 
 def _action_fields(stage) -> dict:
