@@ -367,10 +367,11 @@ def _write_round(conn: Connection, stage, now: datetime) -> tuple[int, int]:
     written = select(Action.id).where(Action.dedupe_key == stage.c.action_key).exists()
     conn.execute(update(stage).where(sent, written).values(action_key=None))
     sent = and_(sent, stage.c.action_key.is_not(None))
+    fields = _action_fields(stage)
     planned = Planned(stage, stage.c.account_id, stage.c.channel, literal(now.isoformat()), stage.c.action_key,
-                      _action_fields(stage), sent)  # fmt: skip
+                      fields, sent)  # fmt: skip
     created = insert_outbox_rows(conn, planned, now)
-    payload = json_object(conn, _action_fields(stage))
+    payload = json_object(conn, fields)
     actions = select(stage.c.account_id, stage.c.program, stage.c.step_key, stage.c.channel, at,
                      release_status(planned, now), stage.c.action_key, at, payload).where(sent)  # fmt: skip
     insert_from_select_ignoring_conflicts(conn, Action.__table__, ACTION_COLUMNS, actions, ["dedupe_key"])

@@ -297,10 +297,10 @@ def insert_outbox_rows(conn: Connection, planned: Planned, now: datetime) -> int
         return conn.execute(probe).first() is not None
 
     outbox, created = OutboxRow.__table__, 0
-    tasks, messages = any_of(planned.kind == "crm_task"), any_of(planned.kind != "crm_task")
+    has_tasks, has_messages = any_of(planned.kind == "crm_task"), any_of(planned.kind != "crm_task")
     if conn.dialect.name == "postgresql":  # the actions were just written, so no statistics know them: joins by hash,
         conn.exec_driver_sql("SET LOCAL enable_nestloop = off")  # never a nested loop over a table assumed tiny
-    task_vendors = [c for c in all_connectors() if c.tasks and tasks]
+    task_vendors = [c for c in all_connectors() if c.tasks and has_tasks]
     for rank, vendor in enumerate(task_vendors):  # a task goes to the first task CRM (registry order) holding it
         home = _companies(vendor).subquery()
         higher = [planned.account_id.not_in(_companies(v).with_only_columns(ExternalId.account_id))
@@ -311,7 +311,7 @@ def insert_outbox_rows(conn: Connection, planned: Planned, now: datetime) -> int
             .where(planned.where, planned.kind == "crm_task", *higher)
         )  # a second record of one company: its key is a conflict
         created += insert_from_select_ignoring_conflicts(conn, outbox, OUTBOX_COLUMNS, tasks, ["dedupe_key"])
-    for vendor in (c for c in all_connectors() if c.messages and messages):
+    for vendor in [c for c in all_connectors() if c.messages and has_messages]:
         recipient = _first_recipients(now).subquery()
         company = _companies(vendor).subquery()
         messages = rows(literal(vendor.name), SEND_MESSAGE, {"email": recipient.c.email,
