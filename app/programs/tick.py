@@ -59,6 +59,7 @@ __all__ = ["Limits", "TickResult", "advance", "enroll", "exit_enrollments", "run
 
 PE = ProgramEnrollment.__table__
 EVENTS = ProgramEvent.__table__
+EVENT_KEY = ["enrollment_id", "dedupe_key"]  # an event's unique key (ux_program_events_once)
 LOCK_KEY = 7_242_011  # pg_advisory_xact_lock key of the program engine
 ENGINE_ACTOR = "program engine"
 
@@ -93,14 +94,13 @@ def take_lock(conn: Connection, shared: bool = False) -> None:
 
 
 def _log_events(conn: Connection, kind: str, where, now: datetime, tag: str | None = None) -> None:
-    """One history event per enrollment matching `where`, keyed `<kind>:<tag>:<id>` so a rerun adds none."""
-    prefix = f"{kind}:{tag}:" if tag else f"{kind}:"
+    """One history event per enrollment matching `where`, keyed `<kind>:<tag>` within it so a rerun adds none."""
+    key = f"{kind}:{tag}" if tag else kind
     source = select(
-        PE.c.id, PE.c.account_id, PE.c.program, literal(kind), literal(now, DateTime()),
-        (literal(prefix) + cast(PE.c.id, String)).label("dedupe_key"),
+        PE.c.id, PE.c.account_id, PE.c.program, literal(kind), literal(now, DateTime()), literal(key)
     ).where(where)  # fmt: skip
     columns = ["enrollment_id", "account_id", "program", "kind", "at", "dedupe_key"]
-    insert_from_select_ignoring_conflicts(conn, EVENTS, columns, source, ["dedupe_key"])
+    insert_from_select_ignoring_conflicts(conn, EVENTS, columns, source, EVENT_KEY)
 
 
 def _arr_now():
@@ -348,24 +348,26 @@ def _stage_round(conn: Connection, due: pd.DataFrame, texts: pd.DataFrame, moves
     return stage
 
 
-def _write_round(conn: Connection, stage, now: datetime) -> tuple[int, int]:
+def _write_round(conn: Connection, stage, decided: int, now: datetime) -> tuple[int, int]:
     """From the staged round, set-based: the history events (every decided row), the outbox rows and the
     actions of the rows sent (each action written in its final status, `released` or `no_target`: an action written
     `planned` and then updated costs PostgreSQL a second row version, its index entries and foreign key check), and
     the enrollments' move (only those still at the step the round read; `_move`). Returns (enrollments moved,
     outbox rows)."""
     at = literal(now, DateTime())
-    event_key = literal("step:") + cast(stage.c.id, String) + ":" + stage.c.step_key  # built by the database
     events = select(stage.c.id, stage.c.account_id, stage.c.program, stage.c.event_kind, stage.c.step_key,
-                    stage.c.channel, stage.c.problem, at, event_key)  # fmt: skip
+                    stage.c.channel, stage.c.problem, at, literal("step:") + stage.c.step_key)  # fmt: skip
     events = events.where(stage.c.event_kind.is_not(None))
-    insert_from_select_ignoring_conflicts(conn, EVENTS, EVENT_COLUMNS, events, ["dedupe_key"])
-    # A step whose action is already written (a newer version of the program put it at a later position) is not
-    # written or released again: its key is cleared first, by an index lookup per row (the release below joins by
-    # hash, which would read the whole actions table).
+    logged = insert_from_select_ignoring_conflicts(conn, EVENTS, EVENT_COLUMNS, events, EVENT_KEY)
+    # A step whose action is already written (a newer version of the program put it at a later position, or an
+    # escalation reached a step the lower tier sent) is not written or released again: its key is cleared first, by
+    # an index lookup per row (the release below joins by hash, which would read the whole actions table). Such a
+    # step was decided before, so its event already existed: when every decided row's event was new, no action can
+    # exist (a step's action is only ever written with its event) and the round skips the 100,000 lookups.
     sent = stage.c.event_kind == EVENT_KIND["send"]
-    written = select(Action.id).where(Action.dedupe_key == stage.c.action_key).exists()
-    conn.execute(update(stage).where(sent, written).values(action_key=None))
+    if logged < decided:
+        written = select(Action.id).where(Action.dedupe_key == stage.c.action_key).exists()
+        conn.execute(update(stage).where(sent, written).values(action_key=None))
     sent = and_(sent, stage.c.action_key.is_not(None))
     fields = _action_fields(stage)
     planned = Planned(stage, stage.c.account_id, stage.c.channel, literal(now.isoformat()), stage.c.action_key,
@@ -431,7 +433,7 @@ def _round(conn: Connection, programs: dict[str, ActiveProgram], due: pd.DataFra
         texts = step_texts(programs, sent, message_data(conn, sent, accounts, contacts, now, needs_usage))
     moves = _next_positions(programs, due, now)
     stage = _stage_round(conn, due, texts, moves)
-    moved, created = _write_round(conn, stage, now)
+    moved, created = _write_round(conn, stage, int((due["outcome"] != "deferred").sum()), now)
     return due.assign(finished=(moves["status"] == "completed") & (moved > 0)), created
 
 
