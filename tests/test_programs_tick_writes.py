@@ -102,8 +102,8 @@ def test_migration_0020_moves_the_event_keys_within_the_enrollment_and_back(stor
     with store.begin() as conn:
         enroll(conn, programs, scored(ids, [50] * len(ids)), T0)
         enrollment = conn.scalar(select(ProgramEnrollment.id).where(ProgramEnrollment.account_id == ids[0]))
-        conn.execute(insert(ProgramEvent).values(  # a key of another form, written by hand: kept as it is
-            enrollment_id=enrollment, account_id=ids[0], program="nudge", kind="note", at=T0, dedupe_key="by-hand-1"))
+        hand = {"enrollment_id": enrollment, "account_id": ids[0], "program": "nudge", "kind": "note", "at": T0}
+        conn.execute(insert(ProgramEvent).values(**hand, dedupe_key="by-hand-1"))  # a key of another form: kept
     with store.begin() as conn:
         run_tick(conn, programs, T0, LIMITS)
 

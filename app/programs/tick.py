@@ -27,7 +27,6 @@ from sqlalchemy import (
     Text,
     and_,
     case,
-    cast,
     func,
     literal,
     select,
@@ -42,11 +41,10 @@ from app.programs.surveys import add_survey_columns
 from app.programs.texts import message_data, names_any, step_texts
 from app.store.bulk import (
     chunked,
-    copy_rows,
+    copy_frame,
     fetch_frame,
     in_ids,
     insert_from_select_ignoring_conflicts,
-    rows_of,
     staged_insert,
     temp_table,
 )
@@ -344,7 +342,7 @@ def _stage_round(conn: Connection, due: pd.DataFrame, texts: pd.DataFrame, moves
     })  # fmt: skip
     stage = temp_table(conn, "_stage_program_round", [Column(n, t) for n, t in ROUND_COLUMNS.items()])
     columns = list(ROUND_COLUMNS)
-    copy_rows(conn, stage, columns, rows_of(frame, columns, dates_as_text=conn.dialect.name == "sqlite"))
+    copy_frame(conn, stage, frame, columns)
     return stage
 
 

@@ -117,6 +117,41 @@ def copy_rows(conn: Connection, table: Table, columns: Sequence[str], rows: list
     conn.exec_driver_sql(f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({placeholders})", rows)
 
 
+def copy_frame(conn: Connection, table: Table, frame: pd.DataFrame, columns: Sequence[str]) -> None:
+    """Fill a table with a frame's columns: on PostgreSQL one COPY whose text is built a column at a time (each
+    distinct value formatted and escaped once, the rows joined in one pass), where handing psycopg a tuple per row
+    cost ~5 us a row in `write_row` (half a second of a 100,000-row program tick); on SQLite `copy_rows`."""
+    if frame.empty:
+        return
+    if conn.dialect.name != "postgresql":
+        copy_rows(conn, table, columns, rows_of(frame, columns, dates_as_text=True))
+        return
+    fields = [_copy_text(frame[name], table.c[name].type) for name in columns]
+    data = ("\n".join(map("\t".join, zip(*fields, strict=True))) + "\n").encode()
+    raw = conn.connection.driver_connection
+    with raw.cursor() as cursor, cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+        copy.write(data)
+
+
+def _copy_escaped(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def _copy_text(column: pd.Series, kind) -> list[str]:
+    """A column as COPY's text format: `\\N` for a missing value, timestamps as `YYYY-MM-DD HH:MM:SS.ffffff`, an
+    integer column's numbers without a fraction, text with backslash, tab and line breaks escaped."""
+    if pd.api.types.is_datetime64_any_dtype(column):
+        return [r"\N" if v is None else v for v in _timestamps(column, as_text=True)]
+    codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    if isinstance(kind, Integer):
+        text = [str(int(v)) for v in uniques]
+    elif column.dtype.kind == "b":
+        text = ["t" if v else "f" for v in uniques]
+    else:
+        text = [_copy_escaped(str(v)) for v in uniques]
+    return np.append(np.array(text, dtype=object), r"\N")[codes].tolist()
+
+
 def insert_from_select_ignoring_conflicts(
     conn: Connection,
     target: Table,
