@@ -118,9 +118,9 @@ def copy_rows(conn: Connection, table: Table, columns: Sequence[str], rows: list
 
 
 def copy_frame(conn: Connection, table: Table, frame: pd.DataFrame, columns: Sequence[str]) -> None:
-    """Fill a table with a frame's columns: on PostgreSQL one COPY whose text is built a column at a time (each
-    distinct value formatted and escaped once, the rows joined in one pass), where handing psycopg a tuple per row
-    cost ~5 us a row in `write_row` (half a second of a 100,000-row program tick); on SQLite `copy_rows`."""
+    """Fill a table with a frame's columns: on PostgreSQL one COPY whose text is built a column at a time and the
+    rows joined in one pass, where handing psycopg a tuple per row cost ~5 us a row in `write_row` (half a second
+    of a 100,000-row program tick); on SQLite `copy_rows`."""
     if frame.empty:
         return
     if conn.dialect.name != "postgresql":
@@ -133,23 +133,31 @@ def copy_frame(conn: Connection, table: Table, frame: pd.DataFrame, columns: Seq
         copy.write(data)
 
 
-def _copy_escaped(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+COPY_SPECIALS = ("\\", "\t", "\n", "\r")  # what COPY's text format escapes
 
 
 def _copy_text(column: pd.Series, kind) -> list[str]:
     """A column as COPY's text format: `\\N` for a missing value, timestamps as `YYYY-MM-DD HH:MM:SS.ffffff`, an
-    integer column's numbers without a fraction, text with backslash, tab and line breaks escaped."""
+    integer column's numbers without a fraction (also when a gap made them floats), text with backslash, tab and
+    line breaks escaped (looked for in the whole column at once: most columns have none)."""
     if pd.api.types.is_datetime64_any_dtype(column):
         return [r"\N" if v is None else v for v in _timestamps(column, as_text=True)]
-    codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    missing = column.isna().to_numpy()
     if isinstance(kind, Integer):
-        text = [str(int(v)) for v in uniques]
+        text = np.array(list(map(str, column.fillna(0).to_numpy().astype(np.int64).tolist())), dtype=object)
     elif column.dtype.kind == "b":
-        text = ["t" if v else "f" for v in uniques]
+        text = np.where(column.fillna(False).to_numpy(dtype=bool), "t", "f").astype(object)
     else:
-        text = [_copy_escaped(str(v)) for v in uniques]
-    return np.append(np.array(text, dtype=object), r"\N")[codes].tolist()
+        text = np.array([str(v) for v in column.to_numpy(dtype=object)], dtype=object)
+        whole = "".join(text[~missing])
+        if any(special in whole for special in COPY_SPECIALS):
+            text = np.array([_copy_escaped(v) for v in text], dtype=object)
+    text[missing] = r"\N"
+    return text.tolist()
+
+
+def _copy_escaped(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
 def insert_from_select_ignoring_conflicts(
