@@ -54,8 +54,10 @@ def test_a_staged_upsert_updates_existing_rows_and_inserts_new_ones(store) -> No
     assert [tuple(r) for r in rows] == [("x", 1, "one"), ("y", 20, "two"), ("z", 3, "three")]
 
 
-def test_a_copied_frame_stores_exactly_its_values(store) -> None:
-    """Escapes, empty text against a missing value, integers held as floats beside a gap, timestamps and NaT."""
+def test_a_copied_frame_stores_exactly_its_values(store, monkeypatch) -> None:
+    """Escapes, empty text against a missing value, integers held as floats beside a gap, timestamps and NaT, sent in
+    several slices."""
+    monkeypatch.setattr(bulk, "COPY_SLICE", 3)
     table = Table("frame_probe", MetaData(), Column("n", Integer), Column("at", DateTime), Column("note", Text),
                   Column("tag", String(16)))  # fmt: skip
     table.create(store)
