@@ -119,8 +119,8 @@ def copy_rows(conn: Connection, table: Table, columns: Sequence[str], rows: list
 
 def copy_frame(conn: Connection, table: Table, frame: pd.DataFrame, columns: Sequence[str]) -> None:
     """Fill a table with a frame's columns: on PostgreSQL one COPY whose text is built a column at a time and the
-    rows joined a slice at a time, where handing psycopg a tuple per row cost ~5 us a row in `write_row` (half a second
-    of a 100,000-row program tick); on SQLite `copy_rows`."""
+    rows joined a slice at a time, where building a tuple per row and handing each to psycopg's `write_row` cost a
+    third more client CPU (0.33 -> 0.23 s for a program tick's 100,000-row round); on SQLite `copy_rows`."""
     if frame.empty:
         return
     if conn.dialect.name != "postgresql":
