@@ -1,10 +1,11 @@
 """Bulk writes of app/store/bulk.py that big imports rely on: a staged upsert updates the rows that exist and
-inserts the rest on both stores; on PostgreSQL, binary COPY stores exactly the values it was given, and a big
-load's foreign keys are checked once at its end and are there again after it."""
+inserts the rest on both stores; a frame copied (COPY text built per column on PostgreSQL) and, on PostgreSQL,
+binary COPY store exactly the values they were given, and a big load's foreign keys are checked once at its end and
+are there again after it."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     Date,
+    DateTime,
     ForeignKey,
     Integer,
     MetaData,
@@ -26,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from app.store import bulk
-from app.store.bulk import copy_binary, staged_insert
+from app.store.bulk import copy_binary, copy_frame, staged_insert
 
 COLUMNS = ["source", "key", "amount", "note"]
 
@@ -50,6 +52,31 @@ def test_a_staged_upsert_updates_existing_rows_and_inserts_new_ones(store) -> No
         staged_insert(conn, table, ignored, COLUMNS, conflict=["source", "key"])
         rows = conn.execute(select(table.c.key, table.c.amount, table.c.note).order_by(table.c.key)).all()
     assert [tuple(r) for r in rows] == [("x", 1, "one"), ("y", 20, "two"), ("z", 3, "three")]
+
+
+def test_a_copied_frame_stores_exactly_its_values(store, monkeypatch) -> None:
+    """Escapes, empty text against a missing value, integers held as floats beside a gap, timestamps and NaT, sent in
+    several slices."""
+    monkeypatch.setattr(bulk, "COPY_SLICE", 3)
+    table = Table("frame_probe", MetaData(), Column("n", Integer), Column("at", DateTime), Column("note", Text),
+                  Column("tag", String(16)))  # fmt: skip
+    table.create(store)
+    notes = ["tab\there", "line\nbreak\r", "back\\slash \\N", "", None, "é→ü", "tab\there"]
+    frame = pd.DataFrame({
+        "n": [1.0, np.nan, -3.0, 2**31 - 1, 0.0, 5.0, 1.0],
+        "at": pd.to_datetime(["2026-11-02 09:00:00.000123", None, "2026-11-02 09:00", "2026-11-02 09:00", None,
+                              "1999-12-31 23:59:59", "2026-11-02 09:00:00.000123"], format="ISO8601"),
+        "note": notes, "tag": ["a", "b", "a", None, "c", "a", "a"],
+    })  # fmt: skip
+    with store.begin() as conn:
+        copy_frame(conn, table, frame, ["n", "at", "note", "tag"])
+        stored = [tuple(r) for r in conn.execute(select(table))]
+    at = datetime(2026, 11, 2, 9, 0)
+    assert sorted(stored, key=repr) == sorted([
+        (1, datetime(2026, 11, 2, 9, 0, 0, 123), "tab\there", "a"), (None, None, "line\nbreak\r", "b"),
+        (-3, at, "back\\slash \\N", "a"), (2**31 - 1, at, "", None), (0, None, None, "c"),
+        (5, datetime(1999, 12, 31, 23, 59, 59), "é→ü", "a"), (1, datetime(2026, 11, 2, 9, 0, 0, 123), "tab\there", "a"),
+    ], key=repr)  # fmt: skip
 
 
 def test_binary_copy_stores_exactly_the_values_given(store) -> None:
