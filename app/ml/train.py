@@ -167,7 +167,8 @@ def labelled(panel: Panel) -> Panel:
     if panel.frame.empty or panel.data_end is None:
         return panel
     frame = with_horizon(panel.frame, panel.horizon_days, panel.data_end).reset_index(drop=True)
-    return replace(panel, frame=frame, dates=[d for d in panel.dates if pd.Timestamp(d) in set(frame["as_of"])])
+    observed = set(frame["as_of"].unique())  # once: a set of the column per date cost ~0.8 s on the demo's panel
+    return replace(panel, frame=frame, dates=[d for d in panel.dates if pd.Timestamp(d) in observed])
 
 
 def _learnable_panel(
