@@ -35,6 +35,7 @@ from app.ml.report import json_ready
 from app.ml.scorer import load_scoring_artifact
 from app.ml.train import (
     StoreOptions,
+    capped,
     fit_store_bundle,
     health_auc,
     holdout_fit,
@@ -159,7 +160,7 @@ def _refresh(engine: Engine, config: HealthConfig, data_dir: Path, options: Stor
     # The early-warning evaluation is a fit of its own, independent of the others: it runs beside the held-out fit
     # (one fit, one thread: the second core was idle through it) and the bundle's fits.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="warning") as pool:
-        evaluating = pool.submit(warning_report, later, options)
+        evaluating = pool.submit(capped, options.threads, warning_report, later, options)
         try:
             held = holdout_fit(frame, replace(options, survival=False, expansion=False))
         except ValueError as error:  # too few dates for the time-split guard: calibrate on everything, train nothing
