@@ -11,6 +11,16 @@ a noisy sample of a habit (day-of-week swings, Poisson noise on rare actions); t
 estimate of how much the account uses the product, and the total is what a customer's sense of value
 accumulates from. The 30-day count is also given log-scaled: usage counts are heavy-tailed and their effect on
 retention flattens out, which a linear model reads better on a log scale.
+
+Per type finally, how much of the behaviour the account will have accumulated by its next renewal, the moment a
+subscriber decides whether to stay: its life-long total plus its recent daily rate over the days left to the
+renewal (at most a month ahead), in units of the book's typical month of that behaviour (the mean monthly rate of
+the accounts observed on the same date, so from data up to `as_of` only). A count means little on its own: 40
+posts a month is heavy use of a product whose customers post 10, light use of one whose customers post 200; in
+typical months every type is on one scale. The value of a behaviour saturates (the tenth month of messages adds
+less than the first), which the model reads through 1 - exp(-x / s) at a few scales s (SATURATION_MONTHS): each
+is "enough of this so far" at a different threshold, and a linear model weighs the scales per type instead of
+assuming one shape.
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ import pandas as pd
 from engine.learning.features import relative_change
 
 WINDOWS = (30, 60, 90)
+SATURATION_MONTHS = (0.5, 1.0, 2.0)  # scales of the saturating transforms, in typical months of a behaviour
 USERS_FEATURE = "active_users"  # rows counting distinct users per day (app/history/load.py)
 
 
@@ -31,9 +42,14 @@ def _sums(events: pd.DataFrame, lo: int, hi: int) -> pd.DataFrame:
 
 
 def event_type_features(
-    events: pd.DataFrame, as_of: pd.Timestamp, index: pd.Index, tenure_days: pd.Series
+    events: pd.DataFrame,
+    as_of: pd.Timestamp,
+    index: pd.Index,
+    tenure_days: pd.Series,
+    days_to_renewal: pd.Series | None = None,
 ) -> pd.DataFrame:
-    """The features above for the accounts in `index` (missing accounts: zero use)."""
+    """The features above for the accounts in `index` (missing accounts: zero use). `days_to_renewal`: days from
+    `as_of` to each account's next renewal (unknown or none: the total as of `as_of` is used)."""
     age = (pd.Timestamp(as_of) - pd.to_datetime(events["day"])).dt.days
     past = events.assign(age=age)[age >= 0]
     events = past[past["age"] < 2 * max(WINDOWS)]
@@ -56,10 +72,18 @@ def event_type_features(
     life = life.reindex(index=index, columns=types, fill_value=0).fillna(0)
     log_days = float(past["age"].max()) + 1 if len(past) else 1.0
     lived = tenure_days.reindex(index).clip(lower=1, upper=log_days).fillna(log_days)
+    ahead = pd.Series(0.0, index=index) if days_to_renewal is None else days_to_renewal.reindex(index)
+    ahead = ahead.clip(lower=0, upper=window).fillna(0.0)
     for t in types:
         out[f"ev_{t}_per_user_day_30d"] = out[f"ev_{t}_30d"] / user_days.where(user_days > 0)
         out[f"ev_{t}_tenure_scaled_30d"] = out[f"ev_{t}_30d"] * window / observed
         out[f"ev_{t}_log_30d"] = np.log1p(out[f"ev_{t}_30d"])
         out[f"ev_{t}_log_life"] = np.log1p(life[t].astype("float64"))
         out[f"ev_{t}_per_month_life"] = life[t].astype("float64") * window / lived
+        typical = out[f"ev_{t}_per_month_life"].mean()
+        at_renewal = life[t].astype("float64") + out[f"ev_{t}_30d"] / observed * ahead
+        months = at_renewal / typical if typical > 0 else at_renewal * 0.0
+        out[f"ev_{t}_typical_months_at_renewal"] = np.log1p(months)
+        for scale in SATURATION_MONTHS:
+            out[f"ev_{t}_saturation_{scale:g}m"] = -np.expm1(-months / scale)
     return pd.DataFrame(out, index=index)
