@@ -85,7 +85,7 @@ class TrainConfig:
 
 
 LOGREG_C = 0.5
-LOGREG_C_GRID = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)  # a grid for TrainConfig.logreg_c_grid, weak to strong data
+LOGREG_C_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)  # for TrainConfig.logreg_c_grid: strong to weak penalty
 
 
 def make_candidate(name: str, spec: FeatureSpec, seed: int, c: float = LOGREG_C) -> Pipeline:
