@@ -17,10 +17,12 @@ subscriber decides whether to stay: its life-long total plus its recent daily ra
 renewal (at most a month ahead), in units of the book's typical month of that behaviour (the mean monthly rate of
 the accounts observed on the same date, so from data up to `as_of` only). A count means little on its own: 40
 posts a month is heavy use of a product whose customers post 10, light use of one whose customers post 200; in
-typical months every type is on one scale. The value of a behaviour saturates (the tenth month of messages adds
-less than the first), which the model reads through 1 - exp(-x / s) at a few scales s (SATURATION_MONTHS): each
-is "enough of this so far" at a different threshold, and a linear model weighs the scales per type instead of
-assuming one shape.
+typical months every type is on one scale (given log-scaled). The value of a behaviour saturates (the tenth
+month of messages adds less than the first), at a level no one knows in advance, so the amount is also given
+capped at a few knots, min(x, k) / k, with k the book's own percentiles of x on that date (KNOT_PERCENTILES): each
+is "enough of this so far" by the book's standard, and a linear model weighs them per type into whatever concave,
+saturating shape the data shows (a piecewise-linear spline whose knots come from the data, not from a constant).
+When a percentile is zero (most accounts never did it) its cap reads "did it at all".
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import pandas as pd
 from engine.learning.features import relative_change
 
 WINDOWS = (30, 60, 90)
-SATURATION_MONTHS = (0.5, 1.0, 2.0)  # scales of the saturating transforms, in typical months of a behaviour
+KNOT_PERCENTILES = (10, 25, 50)  # where the usage at renewal is capped (module doc), in the book's percentiles
 USERS_FEATURE = "active_users"  # rows counting distinct users per day (app/history/load.py)
 
 
@@ -84,6 +86,8 @@ def event_type_features(
         at_renewal = life[t].astype("float64") + out[f"ev_{t}_30d"] / observed * ahead
         months = at_renewal / typical if typical > 0 else at_renewal * 0.0
         out[f"ev_{t}_typical_months_at_renewal"] = np.log1p(months)
-        for scale in SATURATION_MONTHS:
-            out[f"ev_{t}_saturation_{scale:g}m"] = -np.expm1(-months / scale)
+        for percentile in KNOT_PERCENTILES:
+            knot = months.quantile(percentile / 100)
+            capped = np.minimum(months / knot, 1.0) if knot > 0 else (months > 0).astype("float64")
+            out[f"ev_{t}_at_renewal_capped_p{percentile}"] = capped
     return pd.DataFrame(out, index=index)
