@@ -146,3 +146,33 @@ def test_grouped_selection_does_not_reward_memorising_accounts():
     pooled = train_classifier(data, data["y"], SPEC, config, dates=data["as_of"])
     assert pooled.candidates["hgb"]["selection_cv_roc_auc"] > 0.8  # rows of one account on both sides
     assert grouped.candidates["hgb"]["selection_cv_roc_auc"] < 0.7
+
+
+def _wide(n: int, noise: int, seed: int = 0) -> tuple[pd.DataFrame, FeatureSpec]:
+    """Five weak real signals among `noise` pure-noise columns, about 10 % positives, accounts seen on 4 dates."""
+    rng = np.random.default_rng(seed)
+    columns = [*[f"s{k}" for k in range(5)], *[f"n{k}" for k in range(noise)]]
+    frame = pd.DataFrame(rng.normal(size=(n, len(columns))), columns=columns)
+    z = -3.0 + 0.6 * frame[columns[:5]].sum(axis=1)
+    frame["y"] = (rng.random(n) < 1 / (1 + np.exp(-z))).astype(int)
+    frame["as_of"] = pd.Timestamp("2026-01-01") + pd.to_timedelta(30 * (np.arange(n) % 4), unit="D")
+    frame["account"] = np.arange(n) // 4
+    return frame, FeatureSpec(tuple(columns))
+
+
+def _roc(frame: pd.DataFrame, model) -> float:
+    return classification_metrics(frame["y"].to_numpy(), model.predict_proba(frame))["roc_auc"]
+
+
+def test_logreg_penalty_is_chosen_on_grouped_folds_of_the_training_rows():
+    data, spec = _wide(1200, noise=150)
+    config = TrainConfig(seed=0, candidates=("logreg",), gap_days=30, logreg_c_grid=(0.003, 0.03, 1.0))
+    tuned = train_classifier(data, data["y"], spec, config, dates=data["as_of"], groups=data["account"])
+    fixed = train_classifier(data, data["y"], spec, TrainConfig(seed=0, candidates=("logreg",), gap_days=30),
+                             dates=data["as_of"], groups=data["account"])  # fmt: skip
+    c = tuned.candidates["logreg"]["regularization_c"]
+    assert c < 1.0  # 150 noise columns and about a hundred positives: a strong penalty wins
+    assert c == tuned.pipeline.named_steps["model"].C  # the refitted model uses it
+    assert fixed.pipeline.named_steps["model"].C == 0.5 and "regularization_c" not in fixed.candidates["logreg"]
+    fresh, _ = _wide(4000, noise=150, seed=9)
+    assert _roc(fresh, tuned) > _roc(fresh, fixed) + 0.01

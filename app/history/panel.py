@@ -79,7 +79,7 @@ def history_panel(conn: Connection, config: HealthConfig, name: str, horizon_day
         index = pd.Index(rows["account_id"].to_numpy(), name="account_id")
         state = plan_state(terms, as_of, horizon_days).reindex(index) if len(terms) else pd.DataFrame(index=index)
         tenure = state.get("sub_tenure_days", rows.set_index("account_id")["tenure_days"])
-        usage = event_type_features(counts, as_of, index, tenure)
+        usage = event_type_features(counts, as_of, index, tenure, state.get("sub_days_to_term_end"))
         extra = state.join(usage).join(_labels(index, as_of, horizon_days, changes))
         parts.append(rows.set_index("account_id").join(extra).reset_index())
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()

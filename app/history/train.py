@@ -24,7 +24,7 @@ from app.store.models import Account
 from engine.health_config import HealthConfig
 from engine.learning.evaluate import classification_metrics, lead_time
 from engine.learning.leakage import refuse_leaks, suspicious_score
-from engine.learning.models import BinaryModel, FeatureSpec, TrainConfig, train_classifier
+from engine.learning.models import LOGREG_C_GRID, BinaryModel, FeatureSpec, TrainConfig, train_classifier
 from engine.learning.predict import ModelBundle
 
 KIND = "history"
@@ -74,7 +74,10 @@ def _fit(frame: pd.DataFrame, label: str, spec: FeatureSpec, options: HistoryOpt
     if y.sum() < 2 or y.sum() == len(y):
         return None
     refuse_leaks(frame, y, spec)
-    config = TrainConfig(seed=options.seed, gap_days=options.horizon_days, threads=options.threads)
+    # A wide panel (per-type usage in many views): the logistic regression's penalty is chosen on grouped folds.
+    config = TrainConfig(
+        seed=options.seed, gap_days=options.horizon_days, threads=options.threads, logreg_c_grid=LOGREG_C_GRID
+    )
     return train_classifier(frame, y, spec, config, dates=frame["as_of"], groups=frame["account_id"])
 
 

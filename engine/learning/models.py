@@ -15,6 +15,11 @@ Why this shape:
   is instead made on out-of-fold scores of a k-fold split grouped by account (`groups`), pooled over every
   training row, so every positive votes once and no account is scored by a model that saw it. The time split
   still calibrates the chosen model.
+* **Regularization chosen on grouped folds** (optional, `logreg_c_grid`): a wide panel (a hundred features or more,
+  many of them correlated views of the same usage) with a few hundred positives needs a much stronger penalty
+  than a narrow one; no single C suits both. The logistic regression's C is then the one with the best pooled
+  out-of-fold ROC-AUC over a k-fold split of the training rows grouped by account (the validation rows are not
+  used, so the comparison with boosting on them stays honest).
 * **Calibration** by Platt scaling of the chosen model's validation scores. Monotonic, so it never changes the
   ranking (ROC-AUC), and fitted on later data, so it also absorbs a drift of the base rate between periods.
 * **Refit** of the chosen pipeline on all rows, then the calibration learned on validation is applied to it.
@@ -74,12 +79,20 @@ class TrainConfig:
     # with 100 positives the 95 % interval of a ROC-AUC near 0.7 is about ±0.05.
     min_selection_positives: int = 100
     selection_folds: int = 5
+    # Inverse regularization strengths tried for the logistic regression on grouped folds of the training rows
+    # (module doc); empty: the fixed LOGREG_C.
+    logreg_c_grid: tuple[float, ...] = ()
 
 
-def make_candidate(name: str, spec: FeatureSpec, seed: int) -> Pipeline:
-    """A fresh, unfitted candidate pipeline by name (see CANDIDATES)."""
+LOGREG_C = 0.5
+LOGREG_C_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)  # for TrainConfig.logreg_c_grid: strong to weak penalty
+
+
+def make_candidate(name: str, spec: FeatureSpec, seed: int, c: float = LOGREG_C) -> Pipeline:
+    """A fresh, unfitted candidate pipeline by name (see CANDIDATES); `c`: the logistic regression's inverse
+    regularization strength."""
     if name == "logreg":
-        model: BaseEstimator = LogisticRegression(C=0.5, max_iter=2000)
+        model: BaseEstimator = LogisticRegression(C=c, max_iter=2000)
     elif name == "hgb":
         # Shallow, slow-learning, regularized trees: churn panels are noisy, and deep trees memorise accounts.
         model = HistGradientBoostingClassifier(
@@ -203,15 +216,11 @@ def _fit_platt(raw_logit: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return a, float(lr.intercept_[0])
 
 
-def _grouped_selection(
-    X: pd.DataFrame,  # noqa: N803
-    y: np.ndarray,
-    spec: FeatureSpec,
-    config: TrainConfig,
-    groups: np.ndarray | None,
-) -> dict[str, float]:
-    """Pooled out-of-fold ROC-AUC of each candidate over a k-fold split of all rows, grouped by account when
-    `groups` is given (at most `max_selection_rows` rows, sampled by whole groups)."""
+def _folds(
+    y: np.ndarray, groups: np.ndarray | None, config: TrainConfig
+) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+    """The rows (at most `max_selection_rows`, sampled by whole groups) and their stratified k-fold split, grouped
+    by account when `groups` is given; no split when there are too few positives or negatives for two folds."""
     rng = np.random.default_rng(config.seed)
     rows = np.arange(len(y))
     if groups is not None and len(rows) > config.max_selection_rows:
@@ -222,21 +231,55 @@ def _grouped_selection(
         rows = np.sort(rng.choice(rows, size=config.max_selection_rows, replace=False))
     folds = int(min(config.selection_folds, y[rows].sum(), len(rows) - y[rows].sum()))
     if folds < 2:
-        return {name: float("nan") for name in config.candidates}
+        return rows, []
     if groups is None:
         splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=config.seed)
-        splits = list(splitter.split(np.zeros(len(rows)), y[rows]))
-    else:
-        grouped = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=config.seed)
-        splits = list(grouped.split(np.zeros(len(rows)), y[rows], groups[rows]))
-    score: dict[str, float] = {}
-    for name in config.candidates:
-        out_of_fold = np.zeros(len(rows))
-        for train, test in splits:
-            pipeline = make_candidate(name, spec, config.seed).fit(X.iloc[rows[train]], y[rows[train]])
-            out_of_fold[test] = pipeline.predict_proba(X.iloc[rows[test]])[:, 1]
-        score[name] = float(classification_metrics(y[rows], out_of_fold)["roc_auc"])
-    return score
+        return rows, list(splitter.split(np.zeros(len(rows)), y[rows]))
+    grouped = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=config.seed)
+    return rows, list(grouped.split(np.zeros(len(rows)), y[rows], groups[rows]))
+
+
+def _out_of_fold_auc(make: Any, X: pd.DataFrame, y: np.ndarray, rows: np.ndarray, splits: list) -> float:  # noqa: N803
+    """Pooled out-of-fold ROC-AUC of the pipelines `make()` builds, over `splits` of `rows`."""
+    out_of_fold = np.zeros(len(rows))
+    for train, test in splits:
+        pipeline = make().fit(X.iloc[rows[train]], y[rows[train]])
+        out_of_fold[test] = pipeline.predict_proba(X.iloc[rows[test]])[:, 1]
+    return float(classification_metrics(y[rows], out_of_fold)["roc_auc"])
+
+
+def _grouped_selection(
+    X: pd.DataFrame,  # noqa: N803
+    y: np.ndarray,
+    spec: FeatureSpec,
+    config: TrainConfig,
+    groups: np.ndarray | None,
+    c: float = LOGREG_C,
+) -> dict[str, float]:
+    """Pooled out-of-fold ROC-AUC of each candidate over a k-fold split of all rows (see _folds)."""
+    rows, splits = _folds(y, groups, config)
+    if not splits:
+        return {name: float("nan") for name in config.candidates}
+    return {name: _out_of_fold_auc(lambda name=name: make_candidate(name, spec, config.seed, c), X, y, rows, splits)
+            for name in config.candidates}  # fmt: skip
+
+
+def _tune_logreg_c(
+    X: pd.DataFrame,  # noqa: N803
+    y: np.ndarray,
+    spec: FeatureSpec,
+    config: TrainConfig,
+    groups: np.ndarray | None,
+) -> tuple[float, float]:
+    """The C of `logreg_c_grid` with the best pooled out-of-fold ROC-AUC on grouped folds (module doc) and that
+    ROC-AUC; LOGREG_C and NaN when there is no grid or too few positives to fold."""
+    rows, splits = _folds(y, groups, config)
+    if not config.logreg_c_grid or not splits:
+        return LOGREG_C, float("nan")
+    score = {c: _out_of_fold_auc(lambda c=c: make_candidate("logreg", spec, config.seed, c), X, y, rows, splits)
+             for c in config.logreg_c_grid}  # fmt: skip
+    best = max(score, key=lambda c: score[c])
+    return best, score[best]
 
 
 def train_classifier(
@@ -261,15 +304,21 @@ def train_classifier(
     results: dict[str, dict[str, float]] = {}
     fitted: dict[str, Pipeline] = {}
     with threadpool_limits(limits=config.threads):
+        c, c_score = LOGREG_C, float("nan")
+        if "logreg" in config.candidates:
+            train_groups = None if groups is None else np.asarray(groups)[fit_rows]
+            c, c_score = _tune_logreg_c(X.iloc[fit_rows], y[fit_rows], spec, config, train_groups)
         for name in config.candidates:
-            pipeline = make_candidate(name, spec, config.seed)
+            pipeline = make_candidate(name, spec, config.seed, c)
             pipeline.fit(X.iloc[fit_rows], y[fit_rows])
             p = pipeline.predict_proba(X.iloc[valid])[:, 1]
             results[name] = classification_metrics(y[valid], p)
             fitted[name] = pipeline
+        if not np.isnan(c_score):
+            results["logreg"].update({"regularization_c": c, "c_cv_roc_auc": c_score})
         score = {name: results[name]["roc_auc"] for name in config.candidates}
         if len(config.candidates) > 1 and y[valid].sum() < config.min_selection_positives:
-            score = _grouped_selection(X, y, spec, config, None if groups is None else np.asarray(groups))
+            score = _grouped_selection(X, y, spec, config, None if groups is None else np.asarray(groups), c)
             for name in config.candidates:
                 results[name]["selection_cv_roc_auc"] = score[name]
     chosen = config.candidates[0]
@@ -282,7 +331,7 @@ def train_classifier(
 
     pipeline = fitted[chosen]
     if config.refit:
-        pipeline = make_candidate(chosen, spec, config.seed)
+        pipeline = make_candidate(chosen, spec, config.seed, c)
         rows = np.arange(len(y))
         if len(rows) > config.max_fit_rows:
             rows = np.sort(rng.choice(rows, size=config.max_fit_rows, replace=False))
