@@ -229,6 +229,26 @@ def test_the_monthly_panel_stops_at_the_observation_date_and_at_churn(store, sam
     assert again.loc[again["as_of"] == d].set_index("account_id").loc[account, "upsold"] == 1  # the label sees it
 
 
+def test_the_scoring_panel_reads_the_horizon_as_the_training_panel_does(store, sample, tmp_path) -> None:
+    """Scoring runs the dates to the end of the data, but its features (a renewal due within the horizon) are the
+    training panel's on every date both hold."""
+    import_file(sample, tmp_path / "data", store)
+    config = load_health_config(None)
+    with store.connect() as conn:
+        training = history_panel(conn, config, "saas", horizon_days=30, every_days=30).frame
+        scoring = history_panel(conn, config, "saas", horizon_days=30, every_days=30, through_end=True).frame
+    assert scoring["as_of"].max() > training["as_of"].max()
+    shared = sorted(set(training["as_of"]) & set(scoring["as_of"]))
+    assert shared
+    columns = [c for c in training.columns if c.startswith(("sub_", "ev_"))]
+    assert training.loc[training["as_of"].isin(shared), "sub_renewal_due"].eq(1).any()  # the horizon matters here
+
+    def rows(frame):
+        return frame[frame["as_of"].isin(shared)].set_index(["as_of", "account_id"])[columns].sort_index()
+
+    pd.testing.assert_frame_equal(rows(training), rows(scoring))
+
+
 # ---- leakage guards ------------------------------------------------------------------------------------------------
 
 

@@ -62,12 +62,17 @@ def history_columns(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
     return [*PLAN_STATE_NUMERIC, *numeric], list(PLAN_STATE_CATEGORICAL)
 
 
-def history_panel(conn: Connection, config: HealthConfig, name: str, horizon_days: int, every_days: int) -> Panel:
-    """Observation dates every `every_days` from two months into the data to its end minus the horizon."""
+def history_panel(
+    conn: Connection, config: HealthConfig, name: str, horizon_days: int, every_days: int, through_end: bool = False
+) -> Panel:
+    """Observation dates every `every_days` from two months into the data to its end minus the horizon (to its end
+    with `through_end`: scoring, where the last date's labels are not needed; the features still read the horizon,
+    e.g. whether a renewal falls within it, as in training)."""
     start, end = data_bounds(conn)
     if start is None or end is None:
         return Panel(pd.DataFrame(), horizon_days, [], None, None)
-    panel = build_panel(conn, config, horizon_days, every_days, first=start + timedelta(days=FIRST_OBSERVATION_DAYS))
+    first = start + timedelta(days=FIRST_OBSERVATION_DAYS)
+    panel = build_panel(conn, config, horizon_days, every_days, first=first, through_end=through_end)
     if panel.frame.empty:
         return panel
     terms, counts = load_terms(conn, name), load_type_counts(conn, name)

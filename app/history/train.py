@@ -159,7 +159,7 @@ def score_history(
         raise ValueError(f"model {artifact.version} predicts {bundle.horizon_days} days ahead, not "
                          f"{options.horizon_days} (pass --horizon {bundle.horizon_days} or train one)")  # fmt: skip
     with engine.connect() as conn:
-        panel = history_panel(conn, config, options.name, 0, options.every_days)
+        panel = history_panel(conn, config, options.name, bundle.horizon_days, options.every_days, through_end=True)
     if panel.frame.empty:
         raise ValueError(f"import {options.name!r} has no observation date to score")
     last = panel.frame[panel.frame["as_of"] == panel.frame["as_of"].max()].reset_index(drop=True)
