@@ -293,7 +293,7 @@ def staged_insert(
         return 0
     if then is not None and update:
         raise ValueError("staged_insert: `then` follows inserted rows, not updated ones")
-    returned = [target.c.id, *(target.c[c] for c in columns)]
+    returned = [target.c.id, *(target.c[c] for c in columns)] if then else []
     if conn.dialect.name == "sqlite":
         last = conn.execute(select(func.coalesce(func.max(target.c.id), 0))).scalar_one() if then else None
         rows = rows_of(frame, columns, dates_as_text=True)
