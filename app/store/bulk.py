@@ -140,21 +140,24 @@ def copy_frame(conn: Connection, table: Table, frame: pd.DataFrame, columns: Seq
 
 
 def _copy_field(column: pd.Series) -> list[str]:
-    """A column's values as COPY text fields: `\\N` for a missing value, special characters escaped (looked for in
-    the whole column at once: most columns have none), timestamps as rows_of writes them for SQLite."""
-    missing = column.isna().to_numpy()
+    """A column's values as COPY text fields: `\\N` for a missing value, timestamps as rows_of writes them for
+    SQLite, numbers as Python prints them (the shortest text that reads back the same), other values as text with
+    COPY's special characters escaped."""
+    if column.dtype.kind not in "biufM":  # each distinct value once: most are a few constants (a status, a name)
+        codes, values = pd.factorize(column.to_numpy(dtype=object))
+        texts = [v if isinstance(v, str) else str(v) for v in values]
+        joined = "".join(texts)  # one look for each special character in all of them
+        for char, escaped in COPY_ESCAPES.items():
+            if char in joined:
+                texts = [t.replace(char, escaped) for t in texts]
+        return np.append(np.array(texts, dtype=object), "\\N")[codes].tolist()  # a missing value's code is -1
     if pd.api.types.is_datetime64_any_dtype(column):
         text = _timestamps(column, as_text=True)
     elif column.dtype.kind == "b":
         text = np.where(column.fillna(False).to_numpy(dtype=bool), "t", "f").astype(object)
-    elif column.dtype.kind in "iuf":
-        text = np.array(list(map(str, column.to_numpy().tolist())), dtype=object)
     else:
-        text = np.array([v if isinstance(v, str) else str(v) for v in column.to_numpy(dtype=object)], dtype=object)
-        joined = "".join(text[~missing])
-        for char, escaped in COPY_ESCAPES.items():
-            if char in joined:
-                text = np.array([t.replace(char, escaped) for t in text], dtype=object)
+        text = np.array(list(map(str, column.to_numpy().tolist())), dtype=object)
+    missing = column.isna().to_numpy()
     return (np.where(missing, "\\N", text) if missing.any() else text).tolist()
 
 
