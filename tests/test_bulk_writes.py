@@ -1,18 +1,22 @@
 """Bulk writes of app/store/bulk.py that big imports rely on: a staged upsert updates the rows that exist and
 inserts the rest on both stores; on PostgreSQL, binary COPY stores exactly the values it was given, and a big
-load's foreign keys are checked once at its end and are there again after it."""
+load's foreign keys are checked once at its end and are there again after it; the text COPY of a frame stores its
+values exactly, and a staged insert's follow-up statement sees only the rows it inserted."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Date,
+    DateTime,
+    Float,
     ForeignKey,
     Integer,
     MetaData,
@@ -119,3 +123,58 @@ def test_a_big_load_keeps_per_row_checks_when_the_locks_are_busy(store, monkeypa
             conn.execute(child.insert(), [{"parent_id": 1}])
         assert conn.exec_driver_sql("SHOW lock_timeout").scalar() == "0"
         reader.rollback()
+
+
+def test_copy_frame_stores_exactly_the_values_given(store, monkeypatch) -> None:
+    """The text COPY escapes what its format gives a meaning to (a NULL, a tab, a line end, a backslash) and keeps
+    an empty text apart from a missing one; slices of rows end to end."""
+    monkeypatch.setattr(bulk, "COPY_TEXT_SLICE", 2)
+    table = Table("copy_probe", MetaData(), Column("n", Integer), Column("x", Float), Column("flag", Boolean),
+                  Column("maybe", Boolean), Column("at", DateTime), Column("label", String(16)),
+                  Column("body", Text))  # fmt: skip
+    table.create(store)
+    texts = ["tab\there", "two\nlines\r\n", "back\\slash \\N", "", None]
+    frame = pd.DataFrame({
+        "n": [1, -2, 3, 2**31 - 1, 0],
+        "x": [0.1, 1e-300, np.nan, 123456789.125, -0.0],
+        "flag": [True, False, True, False, True],
+        "maybe": [True, None, False, None, True],
+        "at": pd.to_datetime(["2026-12-05 01:02:03.456789", "1999-12-31", None, "2026-01-01 23:59:59", "2000-02-29"],
+                     format="ISO8601"),
+        "label": ["a", "a", None, "é→ü", '"q"'],
+        "body": texts,
+    })  # fmt: skip
+    with store.begin() as conn:
+        bulk.copy_frame(conn, table, frame, list(frame.columns))
+        stored = [tuple(r) for r in conn.execute(select(table).order_by(table.c.n)).all()]
+    expected = [
+        (-2, 1e-300, False, None, datetime(1999, 12, 31), "a", texts[1]),
+        (0, -0.0, True, True, datetime(2000, 2, 29), '"q"', None),
+        (1, 0.1, True, True, datetime(2026, 12, 5, 1, 2, 3, 456789), "a", texts[0]),
+        (3, None, True, False, None, None, texts[2]),
+        (2**31 - 1, 123456789.125, False, None, datetime(2026, 1, 1, 23, 59, 59), "é→ü", ""),
+    ]
+    assert stored == expected
+
+
+def test_staged_insert_then_follows_only_the_rows_it_inserted(store) -> None:
+    """`then` writes from the rows the insert added (a conflict skipped adds none), in the same statement on
+    PostgreSQL and from the new id range on SQLite; the count returned is the rows inserted."""
+    table = _table(store)
+    log = Table("bulk_log", MetaData(), Column("row_id", Integer), Column("key", String(16)),
+                UniqueConstraint("row_id"))  # fmt: skip
+    log.create(store)
+
+    def then(new):
+        return bulk.ignoring_conflicts(conn, log, ["row_id", "key"], select(new.c.id, new.c.key), ["row_id"])
+
+    with store.begin() as conn:
+        first = pd.DataFrame({"source": "a", "key": ["x", "y"], "amount": [1, 2], "note": None})
+        assert staged_insert(conn, table, first, COLUMNS, conflict=["source", "key"], then=then) == 2
+        second = pd.DataFrame({"source": "a", "key": ["y", "z"], "amount": [3, 4], "note": "n"})  # y is there
+        assert staged_insert(conn, table, second, COLUMNS, conflict=["source", "key"], then=then) == 1
+        ids = dict(conn.execute(select(table.c.key, table.c.id)).all())
+        logged = sorted(tuple(r) for r in conn.execute(select(log.c.row_id, log.c.key)).all())
+    assert logged == sorted((ids[k], k) for k in ("x", "y", "z"))
+    with pytest.raises(ValueError), store.begin() as conn:
+        staged_insert(conn, table, second, COLUMNS, conflict=["source", "key"], update=["amount"], then=then)
