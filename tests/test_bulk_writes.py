@@ -129,13 +129,15 @@ def test_copy_frame_stores_exactly_the_values_given(store, monkeypatch) -> None:
     """The text COPY escapes what its format gives a meaning to (a NULL, a tab, a line end, a backslash) and keeps
     an empty text apart from a missing one; slices of rows end to end."""
     monkeypatch.setattr(bulk, "COPY_TEXT_SLICE", 2)
-    table = Table("copy_probe", MetaData(), Column("n", Integer), Column("x", Float), Column("flag", Boolean),
+    table = Table("copy_probe", MetaData(), Column("n", Integer), Column("m", Integer), Column("x", Float),
+                  Column("flag", Boolean),
                   Column("maybe", Boolean), Column("at", DateTime), Column("label", String(16)),
                   Column("body", Text))  # fmt: skip
     table.create(store)
     texts = ["tab\there", "two\nlines\r\n", "back\\slash \\N", "", None]
     frame = pd.DataFrame({
         "n": [1, -2, 3, 2**31 - 1, 0],
+        "m": pd.array([7, None, 2**31 - 1, -7, None], dtype="Int64"),  # nullable: no float on the way
         "x": [0.1, 1e-300, np.nan, 123456789.125, -0.0],
         "flag": [True, False, True, False, True],
         "maybe": [True, None, False, None, True],
@@ -148,11 +150,11 @@ def test_copy_frame_stores_exactly_the_values_given(store, monkeypatch) -> None:
         bulk.copy_frame(conn, table, frame, list(frame.columns))
         stored = [tuple(r) for r in conn.execute(select(table).order_by(table.c.n)).all()]
     expected = [
-        (-2, 1e-300, False, None, datetime(1999, 12, 31), "a", texts[1]),
-        (0, -0.0, True, True, datetime(2000, 2, 29), '"q"', None),
-        (1, 0.1, True, True, datetime(2026, 12, 5, 1, 2, 3, 456789), "a", texts[0]),
-        (3, None, True, False, None, None, texts[2]),
-        (2**31 - 1, 123456789.125, False, None, datetime(2026, 1, 1, 23, 59, 59), "é→ü", ""),
+        (-2, None, 1e-300, False, None, datetime(1999, 12, 31), "a", texts[1]),
+        (0, None, -0.0, True, True, datetime(2000, 2, 29), '"q"', None),
+        (1, 7, 0.1, True, True, datetime(2026, 12, 5, 1, 2, 3, 456789), "a", texts[0]),
+        (3, 2**31 - 1, None, True, False, None, None, texts[2]),
+        (2**31 - 1, -7, 123456789.125, False, None, datetime(2026, 1, 1, 23, 59, 59), "é→ü", ""),
     ]
     assert stored == expected
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.api.extensions import ExtensionDtype
 from sqlalchemy import (
     ARRAY,
     BigInteger,
@@ -155,8 +156,9 @@ def _copy_field(column: pd.Series) -> list[str]:
         text = _timestamps(column, as_text=True)
     elif column.dtype.kind == "b":
         text = np.where(column.fillna(False).to_numpy(dtype=bool), "t", "f").astype(object)
-    else:
-        text = np.array(list(map(str, column.to_numpy().tolist())), dtype=object)
+    else:  # a nullable integer column's values as Python ints: its NumPy form with a missing value is floats
+        numbers = column.to_numpy(dtype=object) if isinstance(column.dtype, ExtensionDtype) else column.to_numpy()
+        text = np.array(list(map(str, numbers.tolist())), dtype=object)
     missing = column.isna().to_numpy()
     return (np.where(missing, "\\N", text) if missing.any() else text).tolist()
 
