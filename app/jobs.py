@@ -58,7 +58,7 @@ def tick_programs(settings: Settings, engine):
     programs, now = load_programs(settings, engine), datetime.now()
     with engine.begin() as conn:
         sync_referrals(conn, programs, now)
-        return run_tick(conn, programs, now, limits)
+        return run_tick(conn, programs, now, limits, settings.program_tick_writers)
 
 
 def rescore_job(account_ids: list[int] | None = None, as_of: str | None = None) -> int:

@@ -114,6 +114,8 @@ class Settings:
     programs_dir: Path | None = None
     task_budget_per_csm: int = 25
     messages_per_week: int = 2
+    # Connections that write a large program tick's round side by side on PostgreSQL (app/programs/tick._write).
+    program_tick_writers: int = 2
     # Quiet periods (engine/programs/quiet.py): no customer message on these weekdays (`sat,sun`), hours (`20-8`)
     # or dates (`2026-12-24..2026-12-26,2027-01-01`), in the account's timezone (else the default); deferred.
     quiet_weekdays: str = ""
@@ -199,6 +201,7 @@ class Settings:
             programs_dir=Path(env["CSE_PROGRAMS_DIR"]) if env.get("CSE_PROGRAMS_DIR") else None,
             task_budget_per_csm=int(env.get("CSE_TASK_BUDGET_PER_CSM", "25")),
             messages_per_week=int(env.get("CSE_MESSAGES_PER_WEEK", "2")),
+            program_tick_writers=int(env.get("CSE_PROGRAM_TICK_WRITERS", "2")),
             quiet_weekdays=env.get("CSE_QUIET_WEEKDAYS", ""),
             quiet_hours=env.get("CSE_QUIET_HOURS", ""),
             quiet_blackouts=env.get("CSE_QUIET_BLACKOUTS", ""),

@@ -96,7 +96,7 @@ def _program_state(conn, accounts: np.ndarray, now: datetime) -> None:
                 now + timedelta(days=4)) for e, a in zip(enrollment_ids, accounts, strict=True)])  # fmt: skip
     copy_rows(conn, ProgramEvent.__table__,
               ["enrollment_id", "account_id", "program", "kind", "step", "channel", "at", "dedupe_key"],
-              [(e, int(a), "onboarding", "step_sent", key, "crm_task", entered + timedelta(days=d), f"step:{e}:{key}")
+              [(e, int(a), "onboarding", "step_sent", key, "crm_task", entered + timedelta(days=d), f"step:{key}")
                for e, a in zip(enrollment_ids, accounts, strict=True)
                for key, d in (("kickoff", 0), ("setup_guide", 2))])  # fmt: skip
     met = ("welcome", "champion_named", "first_login", "users_invited", "first_value", "integration_connected",

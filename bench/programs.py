@@ -1,6 +1,6 @@
 """Benchmark the program tick: one scheduler tick over 100,000 active enrollments.
 
-    python -m bench.programs [--enrollments 100000] [--database sqlite|postgresql|both]
+    python -m bench.programs [--enrollments 100000] [--database sqlite|postgresql|both] [--writers 2]
 
 Targets (issue 11): the tick takes ≤ 5 s and peak memory stays < 1 GB, on SQLite and PostgreSQL; the outbox rows it
 creates per step equal the accounts due (every account here is linked to one CRM company, so one task each; the
@@ -8,7 +8,8 @@ bench counts both and fails when they differ). The book: N accounts with one con
 enrolled in the shipped retention program (no control group here), their first step due now. Setup is not timed;
 the tick (advance + release to the outbox, one transaction) is, in wall and CPU time (on a loaded machine CPU time
 is the fairer figure; with PostgreSQL part of the work runs in the server, outside this process's CPU time:
-`server_cpu_s` is that part, read from /proc when the server runs on this machine). Peak memory is the maximum
+`server_cpu_s` is that part, summed over the tick's backends — its own and its `--writers` parallel writers, see
+app/programs/tick._write — read from /proc when the server runs on this machine). Peak memory is the maximum
 resident set (ru_maxrss) of the process that runs the tick, which includes the interpreter and the libraries
 (~150 MB); the book is loaded by a process of its own, and each database runs in a fresh process.
 The connector registry is discovered before the timing, as a worker does once when it starts.
@@ -34,6 +35,7 @@ from sqlalchemy import select
 
 from app.programs.definitions import ActiveProgram
 from app.programs.tick import Limits, run_tick
+from app.settings import Settings
 from app.store.bulk import staged_insert
 from app.store.db import make_engine, upgrade_schema
 from app.store.models import Account, Contact, ExternalId, OutboxRow, ProgramEnrollment, Score
@@ -93,18 +95,32 @@ def outbox_per_step(engine) -> Counter:
     return Counter(key.split(":")[2] for key in keys if key.startswith("program:"))
 
 
-def server_cpu(conn) -> float | None:
-    """CPU seconds (user + system) of this connection's PostgreSQL backend so far, read from /proc when the server
-    runs on this machine (None elsewhere, and on SQLite, whose work is this process's): on a loaded machine the
-    server's share of a tick is measured apart from the wall time the other processes stretch."""
-    if conn.dialect.name != "postgresql":
+def backend_pids(engine, writers: int) -> list[int]:
+    """The PostgreSQL backends the tick will run on: its own connection's and, checked out of the pool and put back
+    so the tick's parallel writers get them again, `writers` more (empty on SQLite, whose work is this process's)."""
+    if engine.dialect.name != "postgresql":
+        return []
+    connections = [engine.connect() for _ in range(writers + 1)]
+    pids = [c.exec_driver_sql("SELECT pg_backend_pid()").scalar() for c in connections]
+    for c in connections:
+        c.close()
+    return pids
+
+
+def server_cpu(pids: list[int]) -> float | None:
+    """CPU seconds (user + system) of these PostgreSQL backends so far, read from /proc when the server runs on this
+    machine (None elsewhere, and on SQLite): on a loaded machine the server's share of a tick is measured apart
+    from the wall time the other processes stretch."""
+    if not pids:
         return None
-    pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def setup(url: str, n: int) -> None:
@@ -115,7 +131,7 @@ def setup(url: str, n: int) -> None:
     engine.dispose()
 
 
-def run(url: str, n: int) -> dict:
+def run(url: str, n: int, writers: int) -> dict:
     child = multiprocessing.get_context("spawn").Process(target=setup, args=(url, n))
     child.start()
     child.join()
@@ -129,20 +145,21 @@ def run(url: str, n: int) -> dict:
     # The high tier's first step is a CSM call (crm_task): one per account; no task budget limits the bench.
     limits = Limits(messages_per_week=2, task_budget_per_csm=10**9)
     all_connectors()  # discovered once per worker process (imports every connector), not per tick
+    pids = backend_pids(engine, writers)
+    server = server_cpu(pids)
     with engine.connect() as conn:
-        server = server_cpu(conn)
-        conn.commit()  # the read above began a transaction: the tick's is its own
         wall, cpu = time.perf_counter(), time.process_time()
         with conn.begin():
-            result = run_tick(conn, programs, NOW, limits)
+            result = run_tick(conn, programs, NOW, limits, writers)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        server = None if server is None else server_cpu(conn) - server
+    server = None if server is None else server_cpu(pids) - server
     peak = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     created = outbox_per_step(engine)
     engine.dispose()
     return {
         "database": engine.dialect.name,
         "enrollments": n,
+        "writers": writers,
         "wall_s": round(wall, 2),
         "cpu_s": round(cpu, 2),
         "server_cpu_s": None if server is None else round(server, 2),
@@ -159,20 +176,27 @@ def main() -> None:
     parser.add_argument("--enrollments", type=int, default=100_000)
     parser.add_argument("--database", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--postgres-url", default=POSTGRES_URL)
+    parser.add_argument(
+        "--writers",
+        type=int,
+        default=Settings().program_tick_writers,
+        help="PostgreSQL connections writing the round side by side (CSE_PROGRAM_TICK_WRITERS)",
+    )
     args = parser.parse_args()
     if args.database == "both":  # each database in a fresh process: its peak memory is its own
         for database in ("sqlite", "postgresql"):
             command = [sys.executable, "-m", "bench.programs", "--enrollments", str(args.enrollments),
-                       "--database", database, "--postgres-url", args.postgres_url]  # fmt: skip
+                       "--database", database, "--postgres-url", args.postgres_url,
+                       "--writers", str(args.writers)]  # fmt: skip
             if subprocess.run(command).returncode:
                 raise SystemExit(f"the {database} run failed")
         return
     if args.database == "sqlite":
         with tempfile.TemporaryDirectory() as folder:
-            result = run(f"sqlite:///{Path(folder) / 'bench.db'}", args.enrollments)
+            result = run(f"sqlite:///{Path(folder) / 'bench.db'}", args.enrollments, args.writers)
     else:
         with postgres_schema(args.postgres_url, "bench_programs") as url:
-            result = run(url, args.enrollments)
+            result = run(url, args.enrollments, args.writers)
     print(result, flush=True)
     if not result["outbox_equals_due"]:
         raise SystemExit("outbox rows per step differ from the accounts due")

@@ -190,6 +190,10 @@ def test_intercom_initialize_and_submit_follow_the_spec(world, store, checker) -
     canvas = first.json["canvas"]
     assert canvas["stored_data"] == {"account_id": account_id}
     assert {"text", "data-table", "button", "input", "dropdown"} <= {c["type"] for c in canvas["content"]["components"]}
+    # The program choices read as words, not config keys (and not titles, which may name risk tiers).
+    choices = next(c for c in canvas["content"]["components"] if c.get("id") == "program")["options"]
+    assert "Onboarding setup stalled" in {o["text"] for o in choices}
+    assert not any("_" in o["text"] or RISK_WORDS.search(o["text"]) for o in choices)
 
     inputs = {"note": "Agreed a rollout plan", "band": "at_risk"}
     spec.validate_object("submit_request", kit.submit_body(contact_id, conversation_id, canvas, "snooze:", inputs))

@@ -67,3 +67,12 @@ def test_customer_facing_text_is_a_personal_body_without_internal_wording(accoun
         lowered = f"{title} {body}".lower()
         assert not [w for w in REVEALING if w in lowered], f"{name}:{step.key}: {title} / {body}"
     assert bodies.nunique() > 1, f"{name}:{step.key}: every account reads the same body"
+
+
+def test_numbers_render_whole_with_thousands_separators_and_a_dash_when_missing():
+    """Each distinct number is formatted once and every row gets its own (repeats, a gap, rounding, a text column)."""
+    frame = pd.DataFrame({"arr": [12000.0, None, 1234.6, 12000.0], "seats_active": [3, 3, 40, 3],
+                          "name": ["Acme", "Beta", None, "Acme"]}, index=[7, 3, 9, 1])  # fmt: skip
+    rendered = render("{name}: ARR {arr}, {seats_active} seats", frame)
+    assert rendered.to_dict() == {7: "Acme: ARR 12,000, 3 seats", 3: "Beta: ARR –, 3 seats",
+                                  9: "–: ARR 1,235, 40 seats", 1: "Acme: ARR 12,000, 3 seats"}  # fmt: skip

@@ -1,11 +1,11 @@
 """How a tick writes (SQLite and PostgreSQL): each action in its final status with its outbox rows, a step already
-written never released again, and migration 0019 (no due index, no account foreign key on the events) keeping the
-history and still removing an account's events with the account."""
+written never released again, and migrations 0019 (no due index, no account foreign key on the events) and 0020
+(event keys within the enrollment) keeping the history and still removing an account's events with the account."""
 
 from __future__ import annotations
 
 from alembic import command
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from app.programs.tick import Limits, enroll, run_tick
 from app.store.db import alembic_config, upgrade_schema
@@ -94,6 +94,39 @@ def test_migration_0019_keeps_the_history_and_an_account_removal_still_removes_i
     assert history() == [row for row in before if row[1] == ids[1]]
 
 
+def test_migration_0020_moves_the_event_keys_within_the_enrollment_and_back(store):
+    """Upgrade takes the enrollment id out of every event key, downgrade puts it back; a rerun after the upgrade
+    (the same events again) adds no event and sends nothing twice."""
+    ids = book(store, 2)
+    programs = program(ONE_STEP)
+    with store.begin() as conn:
+        enroll(conn, programs, scored(ids, [50] * len(ids)), T0)
+        enrollment = conn.scalar(select(ProgramEnrollment.id).where(ProgramEnrollment.account_id == ids[0]))
+        hand = {"enrollment_id": enrollment, "account_id": ids[0], "program": "nudge", "kind": "note", "at": T0}
+        conn.execute(insert(ProgramEvent).values(**hand, dedupe_key="by-hand-1"))  # a key of another form: kept
+    with store.begin() as conn:
+        run_tick(conn, programs, T0, LIMITS)
+
+    def keys() -> list[tuple]:
+        with store.connect() as conn:
+            return sorted(conn.execute(select(ProgramEvent.enrollment_id, ProgramEvent.kind, ProgramEvent.dedupe_key)))
+
+    now = keys()
+    enrollments = sorted({e for e, _, _ in now})
+    expected = [(e, k, key) for e in enrollments for k, key in (("entered", "entered"), ("step_sent", "step:call"))]
+    assert now == sorted([*expected, (enrollment, "note", "by-hand-1")])
+    command.downgrade(alembic_config(store), "0019_tick")
+    old = [(e, k, f"step:{e}:call" if k == "step_sent" else f"entered:{e}") for e, k, _ in expected]
+    assert keys() == sorted([*old, (enrollment, "note", f"by-hand-1:{enrollment}")])
+    upgrade_schema(store)
+    assert keys() == sorted([*expected, (enrollment, "note", "by-hand-1")])
+    with store.begin() as conn:  # the enrollments moved past their step: put them back, as a rerun would find them
+        conn.execute(update(ProgramEnrollment).values(status="active", step=0, next_due_at=T0, ended_at=None))
+    with store.begin() as conn:
+        assert run_tick(conn, programs, T0, LIMITS).outbox_rows == 0
+    assert keys() == sorted([*expected, (enrollment, "note", "by-hand-1")])
+
+
 def _rows_per_account(store) -> dict[str, set[int]]:
     with store.connect() as conn:
         return {
@@ -111,7 +144,7 @@ def test_an_account_removal_removes_its_actions_outbox_rows_and_events(store):
     with store.connect() as conn:  # a sent step's event is keyed per enrollment and step (built by the database)
         sent = conn.execute(select(ProgramEvent.enrollment_id, ProgramEvent.dedupe_key)
                             .where(ProgramEvent.kind == "step_sent")).all()  # fmt: skip
-    assert sorted(key for _, key in sent) == sorted(f"step:{enrollment}:call" for enrollment, _ in sent)
+    assert sorted(sent) == sorted((enrollment, "step:call") for enrollment, _ in sent)
     with store.begin() as conn:
         conn.execute(delete(Account).where(Account.id == ids[0]))
     assert _rows_per_account(store) == {name: set(ids[1:]) for name in ("actions", "outbox", "events")}

@@ -39,6 +39,7 @@ from app.cards.program_block import (
     STEP_EVENTS,
     enrollment,
     onboarding,
+    program_title,
 )
 from app.cards.program_block import iso as _iso
 from app.store.models import (
@@ -298,10 +299,13 @@ def _lists(conn: Connection, account_id: int, now: datetime) -> dict[str, Any]:
     return lists
 
 
-def available_actions(programs: tuple[str, ...]) -> list[dict[str, Any]]:
-    """The actions every surface offers, with their choices (so a surface needs no vocabulary of its own)."""
+def available_actions(programs: tuple[str, ...], titles: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """The actions every surface offers, with their choices and the words to show for them (so a surface needs no
+    vocabulary of its own)."""
+    program_labels = {p: program_title(p, titles or {}) for p in programs}
     return [
-        {"type": "enroll", "label": "Enroll in a program", "programs": list(programs)},
+        {"type": "enroll", "label": "Enroll in a program", "programs": list(programs),
+         "program_labels": program_labels},
         {"type": "override", "label": "Snooze / override band", "bands": [b.value for b in BANDS_BEST_FIRST],
          "band_labels": dict(BAND_LABELS), "max_days": 90},
         {"type": "clear_override", "label": "End override"},
@@ -342,5 +346,5 @@ def build_card(
         "program": {"enrollments": enrollments, "enrollment_requests": lists["request"]},
         "tasks": lists["task"],
         "touchpoints": lists["touchpoint"],
-        "actions": available_actions(programs),
+        "actions": available_actions(programs, titles),
     }  # fmt: skip

@@ -37,6 +37,11 @@ def _words(key: str) -> str:
     return key.replace("_", " ").capitalize()
 
 
+def program_title(key: str, titles: dict[str, str]) -> str:
+    """The program's title from its file, else its key in words (a CSM never reads a config key)."""
+    return titles.get(key) or _words(key)
+
+
 def enrollment(row, titles: dict[str, str]) -> dict[str, Any]:
     """One enrollment as the card shows it; `row` is a program row of the card's lists statement."""
     control = bool(row.control)
@@ -47,7 +52,7 @@ def enrollment(row, titles: dict[str, str]) -> dict[str, Any]:
                 "outcome": row.step_outcome.removeprefix("step_"), "at": iso(row.step_at)}  # fmt: skip
     return {
         "program": row.title,
-        "title": titles.get(row.title) or _words(row.title),
+        "title": program_title(row.title, titles),
         "version": row.version,
         "status": row.status,
         "control": control,

@@ -7,12 +7,14 @@ on PostgreSQL; SQLite's single writer lock, taken by the tick's first statement,
 another and each reads what the one before committed. Beneath the lock every write is idempotent anyway: a step's
 event and its action carry a dedupe key per enrollment and step (INSERT … ON CONFLICT DO NOTHING on a unique key),
 and an enrollment moves on only by a conditional UPDATE (`WHERE step = <the step just sent>`). A worker killed
-mid-tick rolls the whole transaction back, so the next tick sends exactly what it would have. A tick that finds an
+mid-tick rolls back what it had not committed (the whole transaction; with parallel writers, the account buckets
+not yet committed, see _write), so the next tick sends exactly what is left. A tick that finds an
 enrollment several steps behind sends them in order, one round per step, never jumping over one.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -23,12 +25,12 @@ from sqlalchemy import (
     Column,
     Connection,
     DateTime,
+    Engine,
     Integer,
     String,
     Text,
     and_,
     case,
-    cast,
     func,
     literal,
     select,
@@ -44,12 +46,11 @@ from app.programs.surveys import add_survey_columns
 from app.programs.texts import message_data, names_any, step_texts
 from app.store.bulk import (
     chunked,
-    copy_rows,
+    copy_frame,
     fetch_frame,
     ignoring_conflicts,
     in_ids,
     insert_from_select_ignoring_conflicts,
-    rows_of,
     staged_insert,
     temp_table,
 )
@@ -62,6 +63,7 @@ __all__ = ["Limits", "TickResult", "advance", "enroll", "exit_enrollments", "run
 
 PE = ProgramEnrollment.__table__
 EVENTS = ProgramEvent.__table__
+EVENT_KEY = ["enrollment_id", "dedupe_key"]  # an event's unique key (ux_program_events_once)
 LOCK_KEY = 7_242_011  # pg_advisory_xact_lock key of the program engine
 ENGINE_ACTOR = "program engine"
 
@@ -97,14 +99,13 @@ def take_lock(conn: Connection, shared: bool = False) -> None:
 
 def _events(conn: Connection, kind: str, rows, now: datetime, tag: str | None = None, where=None) -> Insert:
     """The INSERT of one history event per enrollment of `rows` (the enrollments table, or the rows an INSERT into
-    it just returned) matching `where`, keyed `<kind>:<tag>:<id>` so a rerun adds none."""
-    prefix = f"{kind}:{tag}:" if tag else f"{kind}:"
+    it just returned) matching `where`, keyed `<kind>:<tag>` within it so a rerun adds none."""
+    key = f"{kind}:{tag}" if tag else kind
     source = select(
-        rows.c.id, rows.c.account_id, rows.c.program, literal(kind), literal(now, DateTime()),
-        (literal(prefix) + cast(rows.c.id, String)).label("dedupe_key"),
+        rows.c.id, rows.c.account_id, rows.c.program, literal(kind), literal(now, DateTime()), literal(key)
     )  # fmt: skip
     columns = ["enrollment_id", "account_id", "program", "kind", "at", "dedupe_key"]
-    return ignoring_conflicts(conn, EVENTS, columns, source if where is None else source.where(where), ["dedupe_key"])
+    return ignoring_conflicts(conn, EVENTS, columns, source if where is None else source.where(where), EVENT_KEY)
 
 
 def _log_events(conn: Connection, kind: str, where, now: datetime, tag: str | None = None) -> None:
@@ -353,28 +354,30 @@ def _stage_round(conn: Connection, due: pd.DataFrame, texts: pd.DataFrame, moves
     })  # fmt: skip
     stage = temp_table(conn, "_stage_program_round", [Column(n, t) for n, t in ROUND_COLUMNS.items()])
     columns = list(ROUND_COLUMNS)
-    copy_rows(conn, stage, columns, rows_of(frame, columns, dates_as_text=conn.dialect.name == "sqlite"))
+    copy_frame(conn, stage, frame, columns)
     return stage
 
 
-def _write_round(conn: Connection, stage, now: datetime) -> tuple[int, int]:
+def _write_round(conn: Connection, stage, decided: int, now: datetime) -> tuple[int, int]:
     """From the staged round, set-based: the history events (every decided row), the outbox rows and the
     actions of the rows sent (each action written in its final status, `released` or `no_target`: an action written
     `planned` and then updated costs PostgreSQL a second row version, its index entries and foreign key check), and
     the enrollments' move (only those still at the step the round read; `_move`). Returns (enrollments moved,
     outbox rows)."""
     at = literal(now, DateTime())
-    event_key = literal("step:") + cast(stage.c.id, String) + ":" + stage.c.step_key  # built by the database
     events = select(stage.c.id, stage.c.account_id, stage.c.program, stage.c.event_kind, stage.c.step_key,
-                    stage.c.channel, stage.c.problem, at, event_key)  # fmt: skip
+                    stage.c.channel, stage.c.problem, at, literal("step:") + stage.c.step_key)  # fmt: skip
     events = events.where(stage.c.event_kind.is_not(None))
-    insert_from_select_ignoring_conflicts(conn, EVENTS, EVENT_COLUMNS, events, ["dedupe_key"])
-    # A step whose action is already written (a newer version of the program put it at a later position) is not
-    # written or released again: its key is cleared first, by an index lookup per row (the release below joins by
-    # hash, which would read the whole actions table).
+    logged = insert_from_select_ignoring_conflicts(conn, EVENTS, EVENT_COLUMNS, events, EVENT_KEY)
+    # A step whose action is already written (a newer version of the program put it at a later position, or an
+    # escalation reached a step the lower tier sent) is not written or released again: its key is cleared first, by
+    # an index lookup per row (the release below joins by hash, which would read the whole actions table). Such a
+    # step was decided before, so its event already existed: when every decided row's event was new, no action can
+    # exist (a step's action is only ever written with its event) and the round skips the 100,000 lookups.
     sent = stage.c.event_kind == EVENT_KIND["send"]
-    written = select(Action.id).where(Action.dedupe_key == stage.c.action_key).exists()
-    conn.execute(update(stage).where(sent, written).values(action_key=None))
+    if logged < decided:
+        written = select(Action.id).where(Action.dedupe_key == stage.c.action_key).exists()
+        conn.execute(update(stage).where(sent, written).values(action_key=None))
     sent = and_(sent, stage.c.action_key.is_not(None))
     fields = _action_fields(stage)
     planned = Planned(stage, stage.c.account_id, stage.c.channel, literal(now.isoformat()), stage.c.action_key,
@@ -423,7 +426,7 @@ ACTION_COLUMNS = ["account_id", "playbook", "step", "kind", "due", "status", "de
 
 
 def _round(conn: Connection, programs: dict[str, ActiveProgram], due: pd.DataFrame, now: datetime,
-           limits: Limits) -> tuple[pd.DataFrame, int]:  # fmt: skip
+           limits: Limits, writers: int) -> tuple[pd.DataFrame, int]:  # fmt: skip
     """Decide, render and write one round of due rows; returns the rows with their `outcome`, and the outbox rows
     written. The contacts are
     read only when a customer message is due or a text names the recipient, usage only when a text names it."""
@@ -439,14 +442,52 @@ def _round(conn: Connection, programs: dict[str, ActiveProgram], due: pd.DataFra
         needs_usage = names_any(programs, sent, ("logins_30d", "active_days_30d"))
         texts = step_texts(programs, sent, message_data(conn, sent, accounts, contacts, now, needs_usage))
     moves = _next_positions(programs, due, now)
-    stage = _stage_round(conn, due, texts, moves)
-    moved, created = _write_round(conn, stage, now)
+    moved, created = _write(conn, due, texts, moves, now, writers)
     return due.assign(finished=(moves["status"] == "completed") & (moved > 0)), created
 
 
-def advance(conn: Connection, programs: dict[str, ActiveProgram], now: datetime, limits: Limits) -> TickResult:
+# A round at least this large is written over `writers` connections on PostgreSQL (see _write).
+PARALLEL_MIN_ROWS = 20_000
+
+
+def _write(conn: Connection, due: pd.DataFrame, texts: pd.DataFrame, moves: pd.DataFrame, now: datetime,
+           writers: int) -> tuple[int, int]:  # fmt: skip
+    """Write a decided round: in the tick's transaction, or, for a large round on PostgreSQL, in `writers`
+    transactions side by side, each on a connection of its own holding the accounts of one hash bucket.
+
+    Why: the round's time is the server writing its rows (events, actions, outbox rows, moves), which one backend
+    does on one core. Split by account, every account's step, event, action, outbox rows and move still commit
+    together, and the buckets share no row, unique key or lock. They need no lock of their own: the tick holds the
+    programs lock until they are done, so nothing else enters or advances meanwhile. A bucket that fails rolls
+    back alone and the tick fails; buckets already committed stay, and the next tick, which reads what they
+    committed, sends the rest, nothing twice (the dedupe keys)."""
+    if writers < 2 or conn.dialect.name != "postgresql" or len(due) < PARALLEL_MIN_ROWS:
+        return _write_part(conn, due, texts, moves, now)
+    bucket = due["account_id"].to_numpy() % writers
+    with ThreadPoolExecutor(writers, thread_name_prefix="program-round") as pool:
+        parts = [pool.submit(_write_bucket, conn.engine, due[bucket == k], texts, moves[bucket == k], now)
+                 for k in range(writers)]  # fmt: skip
+        written = [part.result() for part in parts]
+    return sum(moved for moved, _ in written), sum(created for _, created in written)
+
+
+def _write_bucket(engine: Engine, due: pd.DataFrame, texts: pd.DataFrame, moves: pd.DataFrame,
+                  now: datetime) -> tuple[int, int]:  # fmt: skip
+    with engine.begin() as conn:
+        return _write_part(conn, due, texts, moves, now)
+
+
+def _write_part(conn: Connection, due: pd.DataFrame, texts: pd.DataFrame, moves: pd.DataFrame,
+                now: datetime) -> tuple[int, int]:  # fmt: skip
+    stage = _stage_round(conn, due, texts, moves)
+    return _write_round(conn, stage, int((due["outcome"] != "deferred").sum()), now)
+
+
+def advance(
+    conn: Connection, programs: dict[str, ActiveProgram], now: datetime, limits: Limits, writers: int = 1
+) -> TickResult:
     """Every step that fell due by `now`, for all enrollments at once: one round per step position, until none is
-    due (an enrollment behind by several steps gets them in order within the caps)."""
+    due (an enrollment behind by several steps gets them in order within the caps). `writers`: see _write."""
     result = TickResult()
     take_lock(conn)
     result.exited = _exit_churned(conn, now)
@@ -466,7 +507,7 @@ def advance(conn: Connection, programs: dict[str, ActiveProgram], now: datetime,
         due = due[~gone].reset_index(drop=True)
         if due.empty:
             break
-        due, created = _round(conn, programs, due, now, limits)
+        due, created = _round(conn, programs, due, now, limits, writers)
         result.outbox_rows += created
         result.completed += int(due["finished"].sum())
         counts = due["outcome"].value_counts()
@@ -482,10 +523,13 @@ def advance(conn: Connection, programs: dict[str, ActiveProgram], now: datetime,
     return result
 
 
-def run_tick(conn: Connection, programs: dict[str, ActiveProgram], now: datetime, limits: Limits) -> TickResult:
+def run_tick(
+    conn: Connection, programs: dict[str, ActiveProgram], now: datetime, limits: Limits, writers: int = 1
+) -> TickResult:
     """One scheduler tick in the caller's transaction: advance due steps (their actions released to the outbox as
     they are written), then release any other action that fell due, so enrollment state, history, actions and
-    outbox rows commit together (or not at all)."""
-    result = advance(conn, programs, now, limits)
+    outbox rows commit together (or not at all). With `writers` > 1 on PostgreSQL a large round is written by that
+    many connections side by side, each account's rows committing together in one of them (see _write)."""
+    result = advance(conn, programs, now, limits, writers)
     result.outbox_rows += release_due_actions(conn, now)
     return result

@@ -499,12 +499,13 @@ class ProgramEnrollment(Base):
 
 
 class ProgramEvent(Base):
-    """An enrollment's history: entered, escalated, step_sent / step_held (control), exited; one row per dedupe key,
-    so a step is recorded — and sent — once however often a tick reruns."""
+    """An enrollment's history: entered, escalated, step_sent / step_held (control), exited; one row per enrollment
+    and dedupe key, so a step is recorded — and sent — once however often a tick reruns. The unique index leads with
+    the enrollment, so it is also the one its history is read by (migration 0020)."""
 
     __tablename__ = "program_events"
     __table_args__ = (Index("ix_program_events_account_at", "account_id", "at"),
-                      Index("ix_program_events_enrollment", "enrollment_id"))  # fmt: skip
+                      Index("ux_program_events_once", "enrollment_id", "dedupe_key", unique=True))  # fmt: skip
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     # Removed with the enrollment, as the enrollment is with its account: no foreign key of its own on account_id
@@ -517,7 +518,8 @@ class ProgramEvent(Base):
     channel: Mapped[str | None] = mapped_column(String(16))
     problem: Mapped[str | None] = mapped_column(String(48))
     at: Mapped[datetime] = mapped_column(DateTime)
-    dedupe_key: Mapped[str] = mapped_column(String(128), unique=True)
+    # Within the enrollment: `step:<step>`, `entered`, `exited:<reason>`, `escalated:tier<n>`.
+    dedupe_key: Mapped[str] = mapped_column(String(128))
 
 
 class ProgramMilestone(Base):

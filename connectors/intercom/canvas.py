@@ -195,6 +195,11 @@ def _items(prefix: str, entries: list[tuple[str, str]]) -> dict:
     ]}  # fmt: skip
 
 
+def _program_words(key: str) -> str:
+    """A program's key in words: not its title, which may name internal risk tiers the inbox never shows."""
+    return key.replace("_", " ").capitalize()
+
+
 def _buttons(card: dict) -> list[dict]:
     submit = {"type": "submit"}
     programs = next((a["programs"] for a in card["actions"] if a["type"] == "enroll"), [])
@@ -214,7 +219,7 @@ def _buttons(card: dict) -> list[dict]:
     if programs:
         components += [
             {"type": "dropdown", "id": "program", "label": "Program",
-             "options": [{"type": "option", "id": p, "text": p.capitalize()} for p in programs]},
+             "options": [{"type": "option", "id": p, "text": _program_words(p)} for p in programs]},
             {"type": "button", "id": "enroll:", "label": "Request enrollment", "action": submit},
         ]  # fmt: skip
     return components

@@ -94,7 +94,7 @@ def _programs(conn, account_id: int, today: date) -> None:
         key, channel, kind, day = steps[program]
         conn.execute(insert(ProgramEvent).values(
             enrollment_id=enrollment_id, account_id=account_id, program=program, kind=kind, step=key,
-            channel=channel, at=start + timedelta(days=day), dedupe_key=f"step:{enrollment_id}:{key}"))  # fmt: skip
+            channel=channel, at=start + timedelta(days=day), dedupe_key=f"step:{key}"))  # fmt: skip
 
 
 def _send(client, signed) -> dict:

@@ -143,7 +143,7 @@ export default class CseAccountCard extends LightningElement {
     }
     get programOptions() {
         const enroll = this.live?.actions.find((a) => a.type === "enroll");
-        return (enroll?.programs ?? []).map((p) => ({ label: p, value: p }));
+        return (enroll?.programs ?? []).map((p) => ({ label: enroll.program_labels?.[p] ?? p, value: p }));
     }
     get noNote() { return this.busy || !this.note; }
     get noProgram() { return this.busy || !this.program; }

@@ -109,7 +109,8 @@ export function AccountCard({ companyId, fetcher }) {
     return <LoadingSpinner label="Loading the account card" />;
   }
   const { health, churn, expansion, onboarding } = card;
-  const programs = card.actions.find((a) => a.type === "enroll")?.programs ?? [];
+  const enroll = card.actions.find((a) => a.type === "enroll");
+  const programs = (enroll?.programs ?? []).map((p) => ({ label: enroll.program_labels?.[p] ?? p, value: p }));
   const override = card.actions.find((a) => a.type === "override");
   const bands = (override?.bands ?? []).map((b) => ({ label: override.band_labels?.[b] ?? b, value: b }));
   return (
@@ -181,7 +182,7 @@ export function AccountCard({ companyId, fetcher }) {
       </Flex>
       <Flex direction="row" gap="xs" align="end">
         <Select label="Program" name="program" value={program} onChange={setProgram}
-          options={programs.map((p) => ({ label: p, value: p }))} />
+          options={programs} />
         <Button disabled={busy || !program} onClick={() => act({ type: "enroll", program })}>Request enrollment</Button>
       </Flex>
     </Flex>

@@ -116,6 +116,10 @@ describe("c-cse-account-card", () => {
             { label: "Healthy", value: "healthy" }, { label: "At risk", value: "at_risk" },
             { label: "Critical", value: "critical" }, { label: "Churning", value: "churning" },
         ]);
+        expect(element.shadowRoot.querySelector(".program-choice").options).toEqual([
+            { label: "Onboarding, days 0-90", value: "onboarding" }, { label: "Adoption push", value: "adoption" },
+            { label: "Renewal preparation", value: "renewal" },
+        ]);
         choice.dispatchEvent(new CustomEvent("change", { detail: { value: "at_risk" } }));
         element.shadowRoot.querySelector(".note").dispatchEvent(
             new CustomEvent("change", { detail: { value: "Exec sponsor re-engaged" } }));

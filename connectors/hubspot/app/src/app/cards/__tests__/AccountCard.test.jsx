@@ -104,6 +104,10 @@ describe("AccountCard", () => {
     const hold = screen.getByLabelText("Hold band at");
     // The choices read as the bands' labels; the action still posts the band's value.
     expect([...hold.options].slice(1).map((o) => o.textContent)).toEqual(["Healthy", "At risk", "Critical", "Churning"]);
+    // The program choices read as the programs' titles; a request posts the program's key.
+    const program = screen.getByLabelText("Program");
+    expect([...program.options].slice(1).map((o) => [o.textContent, o.value])).toEqual([
+      ["Onboarding, days 0-90", "onboarding"], ["Adoption push", "adoption"], ["Renewal preparation", "renewal"]]);
     fireEvent.change(hold, { target: { value: "at_risk" } });
     fireEvent.click(screen.getByText("Snooze 14 days"));
     await waitFor(() => expect(screen.getByText(/Band set to At risk/)).toBeTruthy());
