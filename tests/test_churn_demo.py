@@ -148,3 +148,27 @@ def test_an_empty_store_is_refused_with_the_reason(command, tmp_path, monkeypatc
     result = CliRunner().invoke(app, [command])
     assert result.exit_code == 1, result.output
     assert "no usable history" in result.output
+
+
+def _openmp_threads() -> int:
+    import sklearn.ensemble  # noqa: F401  (loads scikit-learn's OpenMP runtime)
+    from threadpoolctl import threadpool_info
+
+    return max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "openmp")
+
+
+def test_the_fits_on_a_pool_thread_keep_the_refresh_thread_limit() -> None:
+    """OpenMP's thread count is per thread: the refresh's limit on the main thread does not reach the pool threads
+    the bundle's fits and the early-warning evaluation run on, so each caps itself (app.ml.train.capped)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_limits
+
+    from app.ml.train import capped
+
+    with threadpool_limits(limits=1), ThreadPoolExecutor(max_workers=1) as pool:
+        assert _openmp_threads() == 1
+        plain = pool.submit(_openmp_threads).result()
+        limited = pool.submit(capped, 1, _openmp_threads).result()
+    assert limited == 1
+    assert plain >= limited  # on a machine of two cores or more (and no OMP_NUM_THREADS), plain is the cores

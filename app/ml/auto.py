@@ -35,6 +35,7 @@ from app.ml.report import json_ready
 from app.ml.scorer import load_scoring_artifact
 from app.ml.train import (
     StoreOptions,
+    capped,
     fit_store_bundle,
     health_auc,
     holdout_fit,
@@ -156,27 +157,28 @@ def _refresh(engine: Engine, config: HealthConfig, data_dir: Path, options: Stor
     frame = panel.frame
     if frame.empty or frame["churned"].sum() == 0:
         return {"model": None, "reason": "no labelled history yet (risk uses the prior health calibration)"}
-    try:
-        held = holdout_fit(frame, replace(options, survival=False, expansion=False))
-    except ValueError as error:  # too few dates for the time-split guard: calibrate on everything, train nothing
-        calibration = fit_health_calibration(frame["health"], frame["churned"], options.horizon_days)
-        _write_json(models_dir(data_dir) / CALIBRATION_FILE, calibration.to_dict())
-        return {"model": None, "reason": str(error), "calibration_rows": calibration.rows}
-    holdout = frame["as_of"].isin(held.test_dates).to_numpy()
-    calibration = fit_health_calibration(frame["health"], frame["churned"], options.horizon_days, holdout)
-    _write_json(models_dir(data_dir) / CALIBRATION_FILE, calibration.to_dict())
-    y = held.test["churned"].to_numpy()
-    comparison = {
-        "model_roc_auc": classification_metrics(y, held.p)["roc_auc"],
-        "health_roc_auc": health_auc(held.test),
-        "model_calibration_error": calibration_error(y, held.p),
-        "test_first_observation": held.test_dates[0].date().isoformat(),
-        "test_rows": len(held.test),
-    }
-    accepted = comparison["model_roc_auc"] > comparison["health_roc_auc"]
-    # The early-warning evaluation is a fit of its own, independent of the bundle's: it runs beside them.
+    # The early-warning evaluation is a fit of its own, independent of the others: it runs beside the held-out fit
+    # (one fit, one thread: the second core was idle through it) and the bundle's fits.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="warning") as pool:
-        evaluating = pool.submit(warning_report, later, options)
+        evaluating = pool.submit(capped, options.threads, warning_report, later, options)
+        try:
+            held = holdout_fit(frame, replace(options, survival=False, expansion=False))
+        except ValueError as error:  # too few dates for the time-split guard: calibrate on everything, train nothing
+            calibration = fit_health_calibration(frame["health"], frame["churned"], options.horizon_days)
+            _write_json(models_dir(data_dir) / CALIBRATION_FILE, calibration.to_dict())
+            return {"model": None, "reason": str(error), "calibration_rows": calibration.rows}
+        holdout = frame["as_of"].isin(held.test_dates).to_numpy()
+        calibration = fit_health_calibration(frame["health"], frame["churned"], options.horizon_days, holdout)
+        _write_json(models_dir(data_dir) / CALIBRATION_FILE, calibration.to_dict())
+        y = held.test["churned"].to_numpy()
+        comparison = {
+            "model_roc_auc": classification_metrics(y, held.p)["roc_auc"],
+            "health_roc_auc": health_auc(held.test),
+            "model_calibration_error": calibration_error(y, held.p),
+            "test_first_observation": held.test_dates[0].date().isoformat(),
+            "test_rows": len(held.test),
+        }
+        accepted = comparison["model_roc_auc"] > comparison["health_roc_auc"]
         bundle = fit_store_bundle(frame, options, later) if accepted else None
     warning = evaluating.result()
     result: dict[str, Any] = {"holdout": comparison, "early_warning": warning, "calibration_error": calibration.error}

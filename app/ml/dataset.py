@@ -15,7 +15,7 @@ from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine, and_, case, func, select
+from sqlalchemy import Connection, Engine, and_, case, func, literal, select, union_all
 
 from app.store.bulk import fetch_int_columns, result_frame
 from app.store.metrics import account_metrics, accounts_active_on
@@ -98,24 +98,29 @@ def activity_windows(
 ) -> pd.DataFrame:
     """Per account active on `as_of`: the window sums, core-feature flags and last login engine.learning reads.
 
-    The AccountDay rows of the lookback (days in [as_of - 89, as_of]) are grouped by account and window in the
-    database (one CASE for the window index, plain SUMs), so a few rows per account cross the wire; the feature
-    flags come from the day bit masks (see _core_flags).
+    The AccountDay rows of the lookback (days in [as_of - 89, as_of]) are summed in the database, one grouped
+    SELECT per window joined by UNION ALL, so a few rows per account cross the wire; the feature flags come from
+    the day bit masks (see _core_flags). Grouped by account alone, each window's rows arrive in the primary key's
+    (account, day) order and SQLite aggregates them as they come; grouped by (account, window index) in one
+    SELECT it sorted the whole lookback first (the demo's 20 snapshots: 1.3 s of CPU against 2.0 s, same sums).
     """
     d = AccountDay
-    lows = [as_of - timedelta(days=WINDOW_DAYS * (w + 1) - 1) for w in range(N_WINDOWS)]
-    window = case(*[(d.day >= lo, w) for w, lo in enumerate(lows[:-1])], else_=N_WINDOWS - 1).label("w")
     account_filter = accounts_active_on(as_of)
     if account_ids is not None:
         account_filter = and_(account_filter, scope_filter(Account.id, account_ids))
     accounts = select(Account.id).where(account_filter)
     sums = [func.sum(_ROLLUP_COLUMNS[name]).label(name) for name in WINDOW_METRICS]
-    query = (
-        select(d.account_id, window, *sums, func.max(case((d.logins > 0, d.day), else_=None)).label("last_login"))
-        .where(d.day.between(lows[-1], as_of), d.account_id.in_(accounts), range_filter(d.account_id, account_ids))
-        .group_by(d.account_id, window)
-    )
-    rows = result_frame(conn.execute(query))
+    last_login = func.max(case((d.logins > 0, d.day), else_=None)).label("last_login")
+    windows = []
+    for w in range(N_WINDOWS):
+        high = as_of - timedelta(days=WINDOW_DAYS * w)
+        window = d.day.between(high - timedelta(days=WINDOW_DAYS - 1), high)
+        windows.append(
+            select(d.account_id, literal(w).label("w"), *sums, last_login)
+            .where(window, d.account_id.in_(accounts), range_filter(d.account_id, account_ids))
+            .group_by(d.account_id)
+        )
+    rows = result_frame(conn.execute(union_all(*windows)))
     if rows.empty:
         columns = [window_column(m, w) for m in WINDOW_METRICS for w in range(N_WINDOWS)]
         frame = pd.DataFrame(columns=columns, index=pd.Index([], name="account_id"), dtype="float64")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import (
     BigInteger,
@@ -49,6 +50,15 @@ EVENT_FIELDS = (
     "account_id", "contact_id", "occurred_at", "kind", "feature", "count", "value", "source", "external_id",
 )  # fmt: skip
 MAX_FEATURE_BITS = 62
+# Product usage a loader may keep as daily sums (UsageDay) instead of event rows: the AccountDay count each kind
+# adds to. Nothing reads these events one by one (CRM activity, surveys, milestones and churn signals are read so,
+# and stay events); a login's value is its session minutes.
+USAGE_KINDS = {
+    EventKind.LOGIN.value: "logins", EventKind.FEATURE_USED.value: "feature_uses",
+    EventKind.API_CALL.value: "api_calls", EventKind.SELF_SERVICE.value: "self_service",
+}  # fmt: skip
+BOOK_SOURCE = "generated-book"  # usage_days.source of a generated book's product usage (app.book_loader)
+DAY_BITS = 20  # an (account, day) pair packed into one int64: days since 1970 fit in 20 bits until 4840
 
 
 def _records(frame: pd.DataFrame, columns: tuple[str, ...]) -> list[dict]:
@@ -100,10 +110,16 @@ def load_events(
     events: pd.DataFrame,
     account_ids: dict[str, int],
     contact_ids: dict[str, int] | None = None,
+    usage_source: str | None = None,
 ) -> int:
     """Insert events not seen before (by source + external id) and rebuild the rollups of the days they touch.
 
-    Returns the number of new events. Events whose account is unknown are not loaded (the caller quarantines).
+    With `usage_source`, the events of USAGE_KINDS are kept as daily sums under that source instead (see
+    `daily_usage`; an account-day's sums replace the source's earlier ones, so reading the same events again
+    changes nothing): one row per account and day rather than one per event, what `cse import` does with a product
+    log. The rollups are the same either way.
+
+    Returns the number of new event rows. Events whose account is unknown are not loaded (the caller quarantines).
     """
     frame = events.assign(account_id=events["account_key"].map(account_ids))
     contact_ids = contact_ids or {}
@@ -117,11 +133,62 @@ def load_events(
     frame["occurred_at"] = pd.to_datetime(frame["occurred_at"]).dt.tz_localize(None)
     _ensure_features(conn, set(frame.loc[frame["kind"] == EventKind.FEATURE_USED, "feature"].dropna()))
 
-    inserted = staged_insert(conn, ActivityEvent.__table__, frame, EVENT_FIELDS, conflict=["source", "external_id"])
+    rows = frame
+    if usage_source is not None:
+        usage = frame["kind"].isin(list(USAGE_KINDS)).to_numpy()
+        bits = dict(conn.execute(select(Feature.key, Feature.bit)).all())
+        write_usage_days(conn, daily_usage(frame[usage], bits), usage_source)
+        rows = frame[~usage]
+    inserted = staged_insert(conn, ActivityEvent.__table__, rows, EVENT_FIELDS, conflict=["source", "external_id"])
     first = frame["occurred_at"].min().date()
     last = frame["occurred_at"].max().date()
     refresh_rollups(conn, sorted(frame["account_id"].unique().tolist()), first, last)
     return inserted
+
+
+def daily_usage(events: pd.DataFrame, feature_bits: dict[str, int]) -> pd.DataFrame:
+    """Usage events (USAGE_KINDS; `account_id`, naive `occurred_at`, `kind`, `feature`, `count`, `value`,
+    `contact_id`) as one row per account and day in UsageDay's columns: the sums `refresh_rollups` would take from
+    the events (logins and session minutes, feature uses and the OR of their features' bits, API calls,
+    self-service) and the distinct contacts that logged in. Computed on integer keys in NumPy, no grouping of
+    Python objects."""
+    account = events["account_id"].to_numpy(dtype=np.int64)
+    day = events["occurred_at"].to_numpy(dtype="datetime64[D]").astype(np.int64)
+    keys, row = np.unique((account << DAY_BITS) | day, return_inverse=True)
+    kind = events["kind"].to_numpy(dtype=object)
+    count = events["count"].to_numpy(dtype=np.int64)
+    columns: dict[str, np.ndarray] = {}
+    for kind_value, column in USAGE_KINDS.items():
+        hit = kind == kind_value
+        columns[column] = np.bincount(row[hit], weights=count[hit], minlength=len(keys)).astype(np.int64)
+    login = kind == EventKind.LOGIN.value
+    minutes = np.nan_to_num(events["value"].to_numpy(dtype=np.float64)[login])
+    columns["session_minutes"] = np.bincount(row[login], weights=minutes, minlength=len(keys))
+    bit = events["feature"].map(feature_bits).to_numpy(dtype=np.float64, na_value=np.nan)
+    used = (kind == EventKind.FEATURE_USED.value) & ~np.isnan(bit)
+    masks = np.zeros(len(keys), dtype=np.int64)
+    np.bitwise_or.at(masks, row[used], np.left_shift(1, bit[used].astype(np.int64)))
+    columns["features_mask"] = masks
+    contact = events["contact_id"].to_numpy(dtype=np.float64, na_value=np.nan)
+    seen = login & ~np.isnan(contact)
+    user_days = pd.unique((row[seen].astype(np.int64) << 32) | contact[seen].astype(np.int64))  # ids < 2**32
+    columns["active_users"] = np.bincount(user_days >> 32, minlength=len(keys)).astype(np.int64)
+    return pd.DataFrame(
+        {"account_id": keys >> DAY_BITS, "day": (keys & ((1 << DAY_BITS) - 1)).astype("datetime64[D]"), **columns}
+    )
+
+
+def write_usage_days(conn: Connection, usage: pd.DataFrame, source: str) -> int:
+    """Store `daily_usage` rows under `source`, replacing the source's sums of the same account-days (no
+    per-type counts: `types` empty). Returns the number of rows written."""
+    if usage.empty:
+        return 0
+    day = np.datetime_as_string(usage["day"].to_numpy(dtype="datetime64[D]"), unit="D")  # text both stores read
+    zeros = {c: 0 for c in USAGE_COUNTS if c not in usage}
+    frame = usage.assign(day=day.astype(object), source=source, types="", **zeros)
+    values = [c for c in frame.columns if c not in ("account_id", "day", "source")]
+    return staged_insert(conn, UsageDay.__table__, frame, ["account_id", "day", "source", *values],
+                         conflict=["account_id", "day", "source"], update=values)  # fmt: skip
 
 
 def _sum_where(kind: EventKind, column) -> object:
@@ -217,7 +284,8 @@ def _add_usage(conn: Connection, touched, first: date, last: date) -> None:
     u, d = UsageDay.__table__, AccountDay.__table__
     in_range = and_(u.c.account_id.in_(select(touched.c.account_id)), u.c.day.between(first, last))
     sources = [s for (s,) in conn.execute(select(u.c.source).where(in_range).distinct())]
-    added = {"features_mask": u.c.features_mask, **{c: u.c[c] for c in USAGE_COUNTS}}
+    added = {"features_mask": u.c.features_mask, "session_minutes": u.c.session_minutes,
+             **{c: u.c[c] for c in USAGE_COUNTS}}  # fmt: skip
     zeros = {c.name: literal(0, c.type) for c in d.columns if c.name not in {"account_id", "day", *added}}
     columns = ["account_id", "day", *added, *zeros]
     rolled_up = exists().where(d.c.account_id == u.c.account_id, d.c.day == u.c.day)
@@ -225,7 +293,7 @@ def _add_usage(conn: Connection, touched, first: date, last: date) -> None:
         rows = select(u.c.account_id, u.c.day, *[v.label(k) for k, v in added.items()],
                       *[v.label(k) for k, v in zeros.items()]).where(in_range, u.c.source == source)  # fmt: skip
         stmt = dialect_insert(conn, d).from_select(columns, rows.where(rolled_up))
-        update_to = {c: d.c[c] + stmt.excluded[c] for c in USAGE_COUNTS}
+        update_to = {c: d.c[c] + stmt.excluded[c] for c in (*USAGE_COUNTS, "session_minutes")}
         update_to["features_mask"] = d.c.features_mask.op("|")(stmt.excluded.features_mask)
         conn.execute(stmt.on_conflict_do_update(index_elements=["account_id", "day"], set_=update_to))
         conn.execute(d.insert().from_select(columns, rows.where(~rolled_up)))

@@ -605,7 +605,8 @@ class UsageDay(Base):
     Imports keep these sums instead of raw event rows (12 M events are under a million of these): the daily
     rollups (refresh_rollups adds them to what activity events give) and the history panel's per-event-type
     windows need nothing finer. An import replaces its own rows (`source` = its name), so re-reading a file never
-    adds to them.
+    adds to them. A generated book (`cse demo`, app.book_loader) keeps its product usage here too, under
+    `app.store.load.BOOK_SOURCE`, with session minutes and without per-type counts (`types` empty).
     """
 
     __tablename__ = "usage_days"
@@ -614,6 +615,7 @@ class UsageDay(Base):
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     source: Mapped[str] = mapped_column(String(64), primary_key=True)
     logins: Mapped[int] = mapped_column(Integer, default=0)
+    session_minutes: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")  # 0 for an import
     feature_uses: Mapped[int] = mapped_column(Integer, default=0)
     features_mask: Mapped[int] = mapped_column(BigInteger, default=0)
     api_calls: Mapped[int] = mapped_column(Integer, default=0)
