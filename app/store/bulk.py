@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     any_,
     cast,
+    func,
     literal,
     select,
     text,
@@ -29,7 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.sql import ColumnElement, Select
+from sqlalchemy.sql import ColumnElement, FromClause, Insert, Select
 
 
 def dialect_insert(conn: Connection, table: Table):
@@ -162,6 +163,25 @@ def _copy_escaped(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
+def ignoring_conflicts(
+    conn: Connection,
+    target: Table,
+    columns: Sequence[str],
+    source: Select,
+    conflict: Sequence[str],
+    conflict_where: str | None = None,
+) -> Insert:
+    """INSERT ... SELECT ... ON CONFLICT DO NOTHING (`conflict_where`: the predicate of a partial unique index),
+    built but not run; the WHERE TRUE keeps SQLite's parser from misreading ON."""
+    return (
+        dialect_insert(conn, target)
+        .from_select(list(columns), source.where(true()))
+        .on_conflict_do_nothing(
+            index_elements=list(conflict), index_where=None if conflict_where is None else text(conflict_where)
+        )
+    )
+
+
 def insert_from_select_ignoring_conflicts(
     conn: Connection,
     target: Table,
@@ -170,15 +190,8 @@ def insert_from_select_ignoring_conflicts(
     conflict: Sequence[str],
     conflict_where: str | None = None,
 ) -> int:
-    """INSERT ... SELECT ... ON CONFLICT DO NOTHING (`conflict_where`: the predicate of a partial unique index);
-    the WHERE TRUE keeps SQLite's parser from misreading ON."""
-    stmt = (
-        dialect_insert(conn, target)
-        .from_select(list(columns), source.where(true()))
-        .on_conflict_do_nothing(
-            index_elements=list(conflict), index_where=None if conflict_where is None else text(conflict_where)
-        )
-    )
+    """Run `ignoring_conflicts`; returns the number of rows inserted."""
+    stmt = ignoring_conflicts(conn, target, columns, source, conflict, conflict_where)
     return conn.execute(stmt, execution_options={"preserve_rowcount": True}).rowcount
 
 
@@ -269,36 +282,48 @@ def staged_insert(
     conflict: Sequence[str] | None = None,
     conflict_where: str | None = None,
     update: Sequence[str] | None = None,
+    then: Callable[[FromClause], Insert] | None = None,
 ) -> int:
     """Insert a frame's rows in one statement: bulk-fill a staging table, then INSERT … SELECT into `target`
     (ignoring rows whose `conflict` key exists, in the partial unique index of predicate `conflict_where` when
     given, or updating their `update` columns when given: an upsert of thousands of rows without a round trip
     each). JSON columns travel as text (`json.dumps` them first) and are cast back on PostgreSQL. Returns the
-    number of rows inserted (or updated)."""
+    number of rows inserted (or updated).
+
+    `then` builds a second INSERT … SELECT from the rows inserted (`target`'s `id` and `columns`), e.g. their
+    history: on PostgreSQL it reads the first INSERT's RETURNING in the same statement, so nothing searches the
+    target for the new rows afterwards; on SQLite it reads the target's rows past its largest id before the insert
+    (a rowid range: one writer, ids ascending). Not with `update` (an updated row is not a new one)."""
     if frame.empty:
         return 0
+    if then is not None and update:
+        raise ValueError("staged_insert: `then` follows inserted rows, not updated ones")
+    returned = [target.c.id, *(target.c[c] for c in columns)] if then else []
     if conn.dialect.name == "sqlite":
+        last = conn.execute(select(func.coalesce(func.max(target.c.id), 0))).scalar_one() if then else None
         rows = rows_of(frame, columns, dates_as_text=True)
-        return _insert_direct(conn, target, columns, rows, conflict, conflict_where, update)
+        inserted = _insert_direct(conn, target, columns, rows, conflict, conflict_where, update)
+        if then is not None:
+            conn.execute(then(select(*returned).where(target.c.id > last).subquery("inserted")))
+        return inserted
     json_columns = set(json_columns)
     stage = temp_table(
         conn, f"_stage_{target.name}", [Column(c, Text if c in json_columns else target.c[c].type) for c in columns]
     )
-    copy_rows(conn, stage, columns, rows_of(frame, columns))
-    cast_json = conn.dialect.name == "postgresql"
-    source = select(*[stage.c[c].cast(target.c[c].type) if c in json_columns and cast_json else stage.c[c]
-                      for c in columns])  # fmt: skip
+    copy_frame(conn, stage, frame, columns)
+    source = select(*[stage.c[c].cast(target.c[c].type) if c in json_columns else stage.c[c] for c in columns])
     if conflict and update:
         stmt = dialect_insert(conn, target).from_select(list(columns), source.where(true()))
         stmt = stmt.on_conflict_do_update(index_elements=list(conflict), set_={c: stmt.excluded[c] for c in update})
         inserted = conn.execute(stmt, execution_options={"preserve_rowcount": True}).rowcount
-    elif conflict:
-        inserted = insert_from_select_ignoring_conflicts(conn, target, columns, source, conflict, conflict_where)
     else:
-        result = conn.execute(
-            target.insert().from_select(list(columns), source), execution_options={"preserve_rowcount": True}
-        )
-        inserted = result.rowcount
+        stmt = (ignoring_conflicts(conn, target, columns, source, conflict, conflict_where) if conflict
+                else target.insert().from_select(list(columns), source))  # fmt: skip
+        if then is None:
+            inserted = conn.execute(stmt, execution_options={"preserve_rowcount": True}).rowcount
+        else:
+            new = stmt.returning(*returned).cte("inserted")
+            inserted = conn.execute(select(func.count()).select_from(new).add_cte(then(new).cte("followed"))).scalar()
     stage.drop(conn)
     return inserted
 
