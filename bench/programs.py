@@ -37,6 +37,7 @@ from app.programs.definitions import ActiveProgram
 from app.programs.tick import Limits, run_tick
 from app.settings import Settings
 from app.store.bulk import staged_insert
+from app.store.current_scores import refresh_current
 from app.store.db import make_engine, upgrade_schema
 from app.store.models import Account, Contact, ExternalId, OutboxRow, ProgramEnrollment, Score
 from bench.throwaway import postgres_schema
@@ -76,6 +77,7 @@ def fill(engine, n: int) -> None:
         for table, frame in ((Account, accounts), (Contact, contacts), (ExternalId, links), (Score, scores),
                              (ProgramEnrollment, enrollments)):  # fmt: skip
             staged_insert(conn, table.__table__, frame, list(frame.columns))
+        refresh_current(conn)  # each account's current score, as scoring keeps it
 
 
 def due_per_step(engine, programs: dict[str, ActiveProgram]) -> Counter:

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import insert, select, update
+import pandas as pd
+from sqlalchemy import select, update
 
 from app.programs.tick import Limits, enroll, run_tick
-from app.store.models import Action, Contact, ProgramEvent, Score
+from app.store.current_scores import store_scores
+from app.store.models import Action, Contact, ProgramEvent
 from tests.programs_support import T0, book, program, scored
 
 MESSAGES = """
@@ -92,9 +94,10 @@ def test_weekly_task_budget_per_csm_goes_to_the_most_arr_first(store):
 
 def test_the_budget_goes_to_the_most_arr_at_risk(store):
     ids = book(store, 3)  # ARR 2,400, 4,800 and 7,200
-    with store.begin() as conn:  # the smallest account is the one about to churn
-        conn.execute(insert(Score), [{"account_id": i, "as_of": T0.date(), "computed_at": T0, "risk": r}
-                                     for i, r in zip(ids, [90.0, 10.0, 20.0], strict=True)])  # fmt: skip
+    with store.begin() as conn:  # the smallest account is the one about to churn (its latest score says so)
+        for as_of, risk in ((T0.date() - timedelta(days=7), [10.0, 90.0, 90.0]), (T0.date(), [90.0, 10.0, 20.0])):
+            scores = pd.DataFrame({"account_id": ids, "as_of": as_of, "computed_at": T0, "risk": risk})
+            store_scores(conn, scores, list(scores.columns), json_columns=())
     run(store, program(TASKS.format(name="calls")), ids, T0, Limits(task_budget_per_csm=1))
     with store.connect() as conn:
         assert conn.execute(select(Action.account_id)).scalars().all() == [ids[0]]  # 2,160 at risk vs 480 / 1,440

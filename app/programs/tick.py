@@ -54,7 +54,7 @@ from app.store.bulk import (
     staged_insert,
     temp_table,
 )
-from app.store.models import Account, Action, ProgramEnrollment, ProgramEvent, Score
+from app.store.models import Account, Action, CurrentScore, ProgramEnrollment, ProgramEvent
 from app.writeback.outbox import Planned, insert_outbox_rows, json_object, release_due_actions, release_status
 from engine.programs.definition import CUSTOMER_CHANNELS
 from engine.programs.plan import condition_frame, first_due_days, held_out, membership, step_table
@@ -274,16 +274,12 @@ def _groups(ids: np.ndarray, state: pd.DataFrame):
         yield int(tier), str(audience), group.index.to_numpy()
 
 
-def _latest_risk():
-    """The account's risk (0-100) on its latest score: what the CSM task budget is spent by (ARR at risk)."""
-    return (select(Score.risk).where(Score.account_id == PE.c.account_id)
-            .order_by(Score.as_of.desc(), Score.id.desc()).limit(1).scalar_subquery().label("risk"))  # fmt: skip
-
-
-# What a round reads per due enrollment: its position, and its account's data (the decisions and the texts read it).
+# What a round reads per due enrollment: its position, and its account's data (the decisions and the texts read it),
+# with the risk (0-100) of its current score, which the CSM task budget is spent by (ARR at risk): one joined row per
+# account (current_scores), not a search of the score history per enrollment.
 DUE = [PE.c.id, PE.c.account_id, PE.c.program, PE.c.tier, PE.c.step, PE.c.audience, PE.c.holdout, PE.c.tier_entered_at,
        Account.owner, Account.arr, Account.name, Account.plan, Account.seats_active, Account.seats_purchased,
-       Account.roi_pct, Account.customer_since, Account.renewal_date, _latest_risk()]  # fmt: skip
+       Account.roi_pct, Account.customer_since, Account.renewal_date, CurrentScore.risk]  # fmt: skip
 DUE_COLUMNS = [c.key for c in DUE]
 
 
@@ -292,7 +288,9 @@ def _due_where(now: datetime, names: list[str]):
 
 
 def _due(conn: Connection, now: datetime, names: list[str]) -> pd.DataFrame:
-    query = select(*DUE).select_from(PE).join(Account, Account.id == PE.c.account_id).where(_due_where(now, names))
+    query = (select(*DUE).select_from(PE).join(Account, Account.id == PE.c.account_id)
+             .outerjoin(CurrentScore, CurrentScore.account_id == PE.c.account_id)
+             .where(_due_where(now, names)))  # fmt: skip
     due = fetch_frame(conn, query, DUE_COLUMNS)
     for column in ("arr", "seats_active", "seats_purchased", "roi_pct", "risk"):
         due[column] = pd.to_numeric(due[column], errors="coerce")
