@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import select, true
 
 from app.programs.definitions import ActiveProgram
 from app.programs.tick import Limits, run_tick
@@ -77,7 +77,7 @@ def fill(engine, n: int) -> None:
         for table, frame in ((Account, accounts), (Contact, contacts), (ExternalId, links), (Score, scores),
                              (ProgramEnrollment, enrollments)):  # fmt: skip
             staged_insert(conn, table.__table__, frame, list(frame.columns))
-        refresh_current(conn)  # each account's current score, as scoring keeps it
+        refresh_current(conn, true())  # each account's current score, as scoring keeps it (WHERE: see bulk)
 
 
 def due_per_step(engine, programs: dict[str, ActiveProgram]) -> Counter:
