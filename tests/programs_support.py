@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from datetime import datetime
 
 import pandas as pd
@@ -64,3 +66,23 @@ def outbox_count(engine: Engine) -> int:
 def enrollments(engine: Engine) -> list:
     with engine.connect() as conn:
         return conn.execute(select(ProgramEnrollment).order_by(ProgramEnrollment.id)).all()
+
+
+def side_by_side(work: Callable[[], object], n: int = 2) -> list[BaseException]:
+    """Run `work` in `n` threads released at once (concurrent ticks); the errors they raised."""
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(n)
+
+    def worker() -> None:
+        try:
+            barrier.wait()
+            work()
+        except BaseException as error:  # noqa: BLE001 - a test asserts there were none
+            errors.append(error)
+
+    threads = [threading.Thread(target=worker) for _ in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors

@@ -4,7 +4,6 @@ and concurrent ticks still one after another."""
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
@@ -13,7 +12,7 @@ from sqlalchemy import delete, select
 import app.programs.tick as tick_module
 from app.programs.tick import Limits, enroll, run_tick
 from app.store.models import Action, ExternalId, OutboxRow, ProgramEnrollment, ProgramEvent
-from tests.programs_support import T0, book, program, scored, sent
+from tests.programs_support import T0, book, program, scored, sent, side_by_side
 
 # Two steps due at once (two rounds in one tick), a control group (held rows) and a CSM task each.
 TWO_STEPS = """
@@ -146,22 +145,12 @@ def test_a_lost_bucket_is_sent_by_the_next_tick_and_nothing_twice(postgres, para
 def test_two_concurrent_ticks_with_parallel_writers_send_each_step_once(postgres, parallel):
     ids = book(postgres, N)
     programs = _enter(postgres, "split", ids)
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(2)
 
-    def worker():
-        try:
-            barrier.wait()
-            with postgres.begin() as conn:
-                run_tick(conn, programs, T0 + timedelta(days=1), LIMITS, 2)
-        except BaseException as error:  # noqa: BLE001
-            errors.append(error)
+    def tick_once():
+        with postgres.begin() as conn:
+            run_tick(conn, programs, T0 + timedelta(days=1), LIMITS, 2)
 
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    errors = side_by_side(tick_once)
     assert errors == []
     steps = sent(postgres) + sent(postgres, "step_held")
     assert len(steps) == len(set(steps)) == 2 * N

@@ -4,7 +4,6 @@ ticks or a killed worker."""
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
@@ -12,7 +11,17 @@ from sqlalchemy import select, update
 
 from app.programs.tick import Limits, enroll, run_tick
 from app.store.models import Account, ProgramEnrollment
-from tests.programs_support import T0, actions, book, enrollments, outbox_count, program, scored, sent
+from tests.programs_support import (
+    T0,
+    actions,
+    book,
+    enrollments,
+    outbox_count,
+    program,
+    scored,
+    sent,
+    side_by_side,
+)
 
 TIERED = """
 program: rescue
@@ -175,21 +184,7 @@ def test_two_concurrent_ticks_send_each_step_once(store):
     ids = book(store, 30)
     programs = rescue()
     score(store, programs, ids, [50] * 30, T0)
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(2)
-
-    def worker():
-        try:
-            barrier.wait()
-            tick(store, programs, T0 + timedelta(days=3))
-        except BaseException as error:  # noqa: BLE001
-            errors.append(error)
-
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    errors = side_by_side(lambda: tick(store, programs, T0 + timedelta(days=3)))
     assert errors == []
     steps = sent(store)
     assert len(steps) == len(set(steps)) == 60
