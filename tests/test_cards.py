@@ -216,6 +216,13 @@ def test_intercom_initialize_and_submit_follow_the_spec(world, store, checker) -
     assert (touch.kind, touch.properties["note"]) == ("meeting", "Walked through exports")
     assert valid_card(hubspot(client))["touchpoints"][0]["note"] == "Walked through exports"
 
+    asked = send(client, kit.submit(IC_SUBMIT, contact_id, conversation_id, logged.json["canvas"], "enroll:",
+                                    {"program": "onboarding_setup_stalled"}))  # fmt: skip
+    spec.validate_object("submit_response", asked.json)
+    requests = next(c for c in asked.json["canvas"]["content"]["components"] if c.get("type") == "list"
+                    and any(i.get("subtitle") == "requested" for i in c["items"]))["items"]  # fmt: skip
+    assert [i["title"] for i in requests] == ["Onboarding setup stalled"]  # the request in words, not its key
+
 
 def test_spec_check_is_strict(checker) -> None:  # noqa: F811
     """The validator does catch a canvas Intercom would refuse (so the checks above can fail)."""
@@ -291,14 +298,15 @@ def test_salesforce_card_and_enrollment(world, store) -> None:
     before = valid_card(salesforce(client))
     assert before["account"]["id"] == account_id
     enrolled = salesforce(client, {"type": "enroll", "program": "retention", "note": "after QBR"})
-    assert enrolled.json["notice"] == "Enrollment in retention requested"
+    assert enrolled.json["notice"] == "Enrollment in Retention requested"
     again = salesforce(client, {"type": "enroll", "program": "retention"})
-    assert again.json["notice"] == "Enrollment in retention is already requested"
+    assert again.json["notice"] == "Enrollment in Retention is already requested"
     with store.connect() as conn:
         request = conn.execute(select(ProgramEnrollment)).one()
     assert (request.program, request.status, request.source) == ("retention", "requested", "salesforce")
     shown = valid_card(salesforce(client))["program"]
     assert shown["enrollments"] == [] and shown["enrollment_requests"][0]["program"] == "retention"
+    assert shown["enrollment_requests"][0]["title"] == program_titles(DEFAULT_PROGRAMS_DIR)["retention"]
 
 
 def test_salesforce_refusals(world) -> None:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from sqlalchemy import Connection, insert, select, update
 
 from app.cards.model import BAND_LABELS, TOUCHPOINT_KINDS, TOUCHPOINT_SOURCE
+from app.cards.program_block import program_title
 from app.store.models import ActivityEvent, BandOverride, ProgramEnrollment
 from engine.canonical import BANDS_BEST_FIRST
 
@@ -81,12 +82,12 @@ def _enroll(conn: Connection, account_id: int, action: Enroll, actor: str, sourc
         ProgramEnrollment.status == "requested",
     )
     if conn.execute(waiting).first() is not None:
-        return f"Enrollment in {action.program} is already requested"
+        return f"Enrollment in {program_title(action.program, {})} is already requested"
     conn.execute(
         insert(ProgramEnrollment).values(account_id=account_id, program=action.program, status="requested",
                                          requested_by=actor, source=source, note=action.note, requested_at=now)
     )  # fmt: skip
-    return f"Enrollment in {action.program} requested"
+    return f"Enrollment in {program_title(action.program, {})} requested"
 
 
 def _end_overrides(conn: Connection, account_id: int, now: datetime) -> int:

@@ -328,6 +328,7 @@ def build_card(
         return None
     lists = _lists(conn, row.id, now)
     enrollments = [enrollment(r, titles or {}) for r in lists["program"]]
+    requests = [{**r, "title": program_title(r["program"], titles or {})} for r in lists["request"]]
     control = any(e["control"] for e in enrollments if e["program"] == ONBOARDING_PROGRAM)
     return {
         "account": {
@@ -343,7 +344,7 @@ def build_card(
         "expansion": {"type": row.expansion_type, "score": _number(row.expansion_score, 1),
                       "potential": _number(row.revenue_potential, 2)},
         "onboarding": onboarding(row.customer_since, row.last_login, lists["milestone"], control, now.date()),
-        "program": {"enrollments": enrollments, "enrollment_requests": lists["request"]},
+        "program": {"enrollments": enrollments, "enrollment_requests": requests},
         "tasks": lists["task"],
         "touchpoints": lists["touchpoint"],
         "actions": available_actions(programs, titles),

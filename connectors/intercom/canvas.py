@@ -267,7 +267,7 @@ def render(card: dict, notice: str | None = None, action: dict | None = None) ->
     if requests:
         components += [
             _text("Program requests", "header"),
-            _items("program", [(r["program"], r["status"]) for r in requests]),
+            _items("program", [(_program_words(r["program"]), r["status"]) for r in requests]),
         ]
     components.append({"type": "divider"})
     components += _buttons(card)

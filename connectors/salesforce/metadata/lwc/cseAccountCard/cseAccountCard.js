@@ -135,7 +135,7 @@ export default class CseAccountCard extends LightningElement {
     }
     get hasTasks() { return this.tasks.length > 0; }
     get requests() {
-        return (this.live?.program.enrollment_requests ?? []).map((r, i) => ({ key: `r${i}`, text: `${r.program} (${r.status})` }));
+        return (this.live?.program.enrollment_requests ?? []).map((r, i) => ({ key: `r${i}`, text: `${r.title} (${r.status})` }));
     }
     get bandOptions() {
         const override = this.live?.actions.find((a) => a.type === "override");

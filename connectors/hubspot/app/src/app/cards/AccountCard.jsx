@@ -159,7 +159,7 @@ export function AccountCard({ companyId, fetcher }) {
           : [<Text key="none">No open task</Text>]}
       </List>
       {card.program.enrollment_requests.length > 0 && (
-        <Text>{`Program requests: ${card.program.enrollment_requests.map((r) => `${r.program} (${r.status})`).join(", ")}`}</Text>
+        <Text>{`Program requests: ${card.program.enrollment_requests.map((r) => `${r.title} (${r.status})`).join(", ")}`}</Text>
       )}
       <Divider />
       <Input label="Note or reason" name="note" value={note} onChange={setNote} />

@@ -83,6 +83,7 @@ describe("c-cse-account-card", () => {
             "Quarterly NPS survey: control group — the program does not contact this account; nothing to do for it",
             "Onboarding: setup stalled: exited (recovered) 2026-11-20",
         ]);
+        expect(text(element, ".requests li")).toBe("Requested: Retention campaigns by risk tier (requested)");
         const milestones = [...element.shadowRoot.querySelectorAll(".milestones li")];
         expect(milestones).toHaveLength(15);
         expect(milestones.map((li) => li.dataset.state).filter((s) => s === "met")).toHaveLength(7);

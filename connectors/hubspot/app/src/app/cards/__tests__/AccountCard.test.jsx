@@ -57,6 +57,7 @@ describe("AccountCard", () => {
     expect(screen.getByText("Onboarding, days 0-90: at First outcome review (CRM task, sent 2026-11-24) · next step due 2026-12-24"))
       .toBeTruthy();
     expect(screen.getByText("Onboarding: setup stalled: exited (recovered) 2026-11-20")).toBeTruthy();
+    expect(screen.getByText("Program requests: Retention campaigns by risk tier (requested)")).toBeTruthy();
     // The control-group enrollment: said so, with no step and no due date that could read as something to do.
     const control = screen.getByText(/^Quarterly NPS survey:/);
     expect(control.textContent).toBe(
