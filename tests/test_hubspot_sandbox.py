@@ -542,7 +542,10 @@ def test_associations_v4_and_v3_and_inline(portal: Portal) -> None:
     assert targets == {company.id: {"Primary", None}, other.id: {None}}
     assert read.errors[0].sub_category == "crm.associations.NO_ASSOCIATIONS_FOUND"  # input "1" has none
 
-    v3 = portal.sdk.crm.associations.batch_api.read("contacts", "companies", {"inputs": [{"id": contact.id}]})
+    v3 = portal.sdk.crm.associations.batch_api.read(
+        "contacts", "companies", {"inputs": [{"id": contact.id}, {"id": "1"}]}
+    )
+    assert [(e.category, e.context) for e in v3.errors] == [("OBJECT_NOT_FOUND", {"ids": ["1"]})]
     assert {(t.id, t.type) for t in v3.results[0].to} == {
         (company.id, "contact_to_company"),
         (company.id, "contact_to_company_unlabeled"),

@@ -35,6 +35,29 @@ def _pair(from_name: str, to_name: str) -> tuple[str, str]:
     return from_type, to_type
 
 
+def _linked_or_error(
+    state: HubSpotState,
+    outcome: BatchOutcome,
+    from_type: str,
+    to_type: str,
+    key: str,
+    context: dict,
+    sub_category: str | None = None,
+) -> dict[str, set[int]]:
+    """The records `key` is associated with; none records HubSpot's batch error, whose context differs by version."""
+    linked = state.associated(from_type, key, to_type) if state.get(from_type, key) else {}
+    if not linked:
+        outcome.errors.append(
+            batch_error(
+                f"No {OBJECT_TYPES[to_type].singular} is associated with {OBJECT_TYPES[from_type].singular} {key}.",
+                "OBJECT_NOT_FOUND",
+                context,
+                sub_category,
+            )
+        )
+    return linked
+
+
 def register(app: Flask, state: HubSpotState) -> None:
     @app.get("/crm/v4/objects/<object_type>/<object_id>/associations/<to_object_type>")
     def v4_list(object_type: str, object_id: str, to_object_type: str):
@@ -99,17 +122,10 @@ def register(app: Flask, state: HubSpotState) -> None:
         with state.lock:
             for item in inputs:
                 key = str(item.get("id", ""))
-                linked = state.associated(from_type, key, to_type) if state.get(from_type, key) else {}
+                context = {"fromObjectId": [key]}
+                no_links = "crm.associations.NO_ASSOCIATIONS_FOUND"
+                linked = _linked_or_error(state, outcome, from_type, to_type, key, context, no_links)
                 if not linked:
-                    outcome.errors.append(
-                        batch_error(
-                            f"No {OBJECT_TYPES[to_type].singular} is associated with "
-                            f"{OBJECT_TYPES[from_type].singular} {key}.",
-                            "OBJECT_NOT_FOUND",
-                            {"fromObjectId": [key]},
-                            sub_category="crm.associations.NO_ASSOCIATIONS_FOUND",
-                        )
-                    )
                     continue
                 outcome.results.append(
                     {
@@ -188,16 +204,8 @@ def register(app: Flask, state: HubSpotState) -> None:
         with state.lock:
             for item in inputs:
                 key = str(item.get("id", ""))
-                linked = state.associated(from_type, key, to_type) if state.get(from_type, key) else {}
+                linked = _linked_or_error(state, outcome, from_type, to_type, key, {"ids": [key]})
                 if not linked:
-                    outcome.errors.append(
-                        batch_error(
-                            f"No {OBJECT_TYPES[to_type].singular} is associated with "
-                            f"{OBJECT_TYPES[from_type].singular} {key}.",
-                            "OBJECT_NOT_FOUND",
-                            {"ids": [key]},
-                        )
-                    )
                     continue
                 to = [
                     {"id": to_id, "type": schema.association_type_name(from_type, to_type, t)}
