@@ -144,12 +144,16 @@ def int_arg(name: str, default: int, maximum: int) -> int:
     return value
 
 
-def batch_request(state: HubSpotState, maximum: int | None = None) -> tuple[list, datetime, BatchOutcome]:
-    """What every batch endpoint starts with: the JSON object, its checked `inputs`, the time, an empty outcome."""
+def batch_body() -> dict:
     body = json_body()
     if not isinstance(body, dict):
         raise InputError("The batch request must be a JSON object")
-    return batch_inputs(body, state, maximum), state.now(), BatchOutcome()
+    return body
+
+
+def batch_request(state: HubSpotState, maximum: int | None = None) -> tuple[list, datetime, BatchOutcome]:
+    """What every batch endpoint starts with: the JSON object, its checked `inputs`, the time, an empty outcome."""
+    return batch_inputs(batch_body(), state, maximum), state.now(), BatchOutcome()
 
 
 def batch_inputs(body: dict, state: HubSpotState, maximum: int | None = None) -> list:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from flask import Flask, Response, jsonify
 
 from sandbox.hubspot.http import (
+    batch_body,
     batch_error,
     batch_inputs,
+    batch_request,
     batch_response,
     bool_arg,
     json_body,
@@ -37,12 +39,8 @@ def register(app: Flask, state: HubSpotState) -> None:
     @app.post("/crm/v3/properties/<object_type>/batch/create")
     def batch_create_properties(object_type: str):
         kind = type_or_error(object_type)
-        body = json_body()
-        if not isinstance(body, dict):
-            raise InputError("The batch request must be a JSON object")
-        started = state.now()
-        outcome = BatchOutcome()
-        for item in batch_inputs(body, state):
+        inputs, started, outcome = batch_request(state)
+        for item in inputs:
             try:
                 outcome.results.append(state.create_property(kind, item).to_api())
             except InputError as exc:
@@ -52,9 +50,7 @@ def register(app: Flask, state: HubSpotState) -> None:
     @app.post("/crm/v3/properties/<object_type>/batch/read")
     def batch_read_properties(object_type: str):
         kind = type_or_error(object_type)
-        body = json_body()
-        if not isinstance(body, dict):
-            raise InputError("The batch request must be a JSON object")
+        body = batch_body()
         started = state.now()
         outcome = BatchOutcome()
         archived = bool(body.get("archived", False))
