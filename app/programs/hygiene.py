@@ -19,12 +19,12 @@ from sqlalchemy import Connection, Select, func, select
 
 from app.programs.contacts import apply_contact_rules
 from app.store.bulk import fetch_frame
-from app.store.models import Account, Action, ProgramEvent
+from app.store.models import Account, Action, program_history
 from app.store.open_tasks import OPEN_TASK_DAYS  # a task for the same problem sent since is still open
 from engine.programs.definition import CUSTOMER_CHANNELS
 from engine.programs.quiet import QuietRules
 
-EVENTS = ProgramEvent.__table__
+EVENTS = program_history  # the stored events and the sent steps' actions
 URGENCY = {"low": 1.0, "normal": 2.0, "high": 3.0, "urgent": 4.0}
 REACH_DAYS = 14  # a contact not seen for this long gets an email instead of an in-app message
 
