@@ -518,7 +518,7 @@ class ProgramEvent(Base):
     # Removed with the enrollment, as the enrollment is with its account: no foreign key of its own on account_id
     # (on PostgreSQL a trigger per row written; migration 0019).
     enrollment_id: Mapped[int] = mapped_column(ForeignKey("program_enrollments.id", ondelete="CASCADE"))
-    account_id: Mapped[int] = mapped_column(BigInteger)
+    account_id: Mapped[int] = mapped_column(Integer)
     program: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(16))
     step: Mapped[str | None] = mapped_column(String(48))
@@ -537,7 +537,7 @@ class ProgramEvent(Base):
 program_history = table(
     "program_history",
     *(column(name, kind) for name, kind in (
-        ("id", BigInteger()), ("enrollment_id", BigInteger()), ("account_id", BigInteger()), ("program", String()),
+        ("id", BigInteger()), ("enrollment_id", BigInteger()), ("account_id", Integer()), ("program", String()),
         ("kind", String()), ("step", String()), ("channel", String()), ("problem", String()), ("at", DateTime()),
         ("dedupe_key", String()),
     )),

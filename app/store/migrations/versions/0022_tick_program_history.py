@@ -14,8 +14,7 @@ the view `program_history` gives the whole history: the stored events, a `step_s
 Existing rows: the actions of program steps get their enrollment and problem from their `step_sent` event, then the
 events the view now derives are deleted (a `step_sent` event whose action exists, an `entered` event of an
 enrollment that entered), so nothing is listed twice. The downgrade writes them back from the actions and
-enrollments. On PostgreSQL `program_events.account_id` becomes bigint like the other two sources' account ids: a
-UNION ALL whose branches differ in a column's type is not flattened, and no predicate would reach an index.
+enrollments.
 """
 
 import sqlalchemy as sa
@@ -26,9 +25,9 @@ down_revision = "0021_demo"
 branch_labels = None
 depends_on = None
 
-# Every branch gives each column the same type, so PostgreSQL flattens the UNION ALL and pushes a reader's
-# predicates (account, kind, time, enrollment) into each branch and its indexes; a branch whose kind cannot match
-# is left out.
+# Every branch gives each column the same type (on PostgreSQL the three account ids are integer, the ids bigint), so
+# PostgreSQL pushes a reader's predicates (account, kind, time, enrollment) into each branch and its indexes; a
+# branch whose kind cannot match is left out.
 VIEW = """CREATE VIEW program_history AS
 SELECT id, enrollment_id, account_id, program, kind, step, channel, problem, at, dedupe_key
 FROM program_events
@@ -70,15 +69,11 @@ def upgrade() -> None:
     op.execute(sa.text(FROM_EVENTS))
     for statement in DERIVED:
         op.execute(sa.text(statement))
-    if op.get_bind().dialect.name == "postgresql":
-        op.alter_column("program_events", "account_id", type_=sa.BigInteger(), existing_type=sa.Integer())
     op.execute(sa.text(VIEW))
 
 
 def downgrade() -> None:
     op.execute(sa.text("DROP VIEW program_history"))
-    if op.get_bind().dialect.name == "postgresql":
-        op.alter_column("program_events", "account_id", type_=sa.Integer(), existing_type=sa.BigInteger())
     for statement in STORED:
         op.execute(sa.text(statement))
     with op.batch_alter_table("actions") as batch_op:
