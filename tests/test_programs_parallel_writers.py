@@ -11,7 +11,7 @@ from sqlalchemy import delete, select
 
 import app.programs.tick as tick_module
 from app.programs.tick import Limits, enroll, run_tick
-from app.store.models import Action, ExternalId, OutboxRow, ProgramEnrollment, ProgramEvent
+from app.store.models import Action, ExternalId, OutboxRow, ProgramEnrollment, program_history
 from tests.programs_support import T0, book, program, scored, sent, side_by_side
 
 # Two steps due at once (two rounds in one tick), a control group (held rows) and a CSM task each.
@@ -64,8 +64,8 @@ def _written(store, key: str) -> dict:
     """What the tick wrote for program `key`, without the ids that differ between two programs."""
     with store.connect() as conn:
         events = conn.execute(
-            select(ProgramEvent.account_id, ProgramEvent.kind, ProgramEvent.step, ProgramEvent.at)
-            .where(ProgramEvent.program == key)
+            select(program_history.c.account_id, program_history.c.kind, program_history.c.step, program_history.c.at)
+            .where(program_history.c.program == key)
         ).all()  # fmt: skip
         actions = conn.execute(
             select(Action.account_id, Action.step, Action.status, Action.payload).where(Action.playbook == key)
