@@ -427,8 +427,8 @@ ACTION_COLUMNS = [
 
 def _round(conn: Connection, programs: dict[str, ActiveProgram], due: pd.DataFrame, now: datetime,
            limits: Limits, writers: int) -> tuple[pd.DataFrame, int]:  # fmt: skip
-    """Decide, render and write one round of due rows; returns the rows with their `outcome`, and the outbox rows
-    written. The contacts are
+    """Decide, render and write one round of due rows; returns the rows with their `outcome`, `finished` and
+    `due_again` (moved to a step due by `now`), and the outbox rows written. The contacts are
     read only when a customer message is due or a text names the recipient, usage only when a text names it."""
     accounts = select(PE.c.account_id).where(_due_where(now, list(programs)))
     customer = due["channel"].isin(CUSTOMER_CHANNELS) & ~due["holdout"].fillna(False).astype(bool)
@@ -443,7 +443,8 @@ def _round(conn: Connection, programs: dict[str, ActiveProgram], due: pd.DataFra
         texts = step_texts(programs, sent, message_data(conn, sent, accounts, contacts, now, needs_usage))
     moves = _next_positions(programs, due, now)
     moved, created = _write(conn, due, texts, moves, now, writers)
-    return due.assign(finished=(moves["status"] == "completed") & (moved > 0)), created
+    again = (moves["next_due_at"] <= pd.Timestamp(now)).to_numpy()  # a next step already due: another round
+    return due.assign(finished=(moves["status"] == "completed") & (moved > 0), due_again=again), created
 
 
 # A round at least this large is written over `writers` connections on PostgreSQL (see _write).
@@ -518,7 +519,7 @@ def advance(
         result.suppressed += int(counts.get("suppressed", 0))
         for key, n in due[due["outcome"] == "send"].groupby(["program", "key"]).size().items():
             result.by_step[":".join(key)] = result.by_step.get(":".join(key), 0) + int(n)
-        if (due["outcome"] == "deferred").all():
+        if not due["due_again"].any():  # only a row this round moved can be due again by `now`: no empty read
             break
     return result
 
