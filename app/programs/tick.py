@@ -5,13 +5,13 @@ they cause.
 Why nothing is sent twice or skipped: a tick first takes the programs lock (a transaction-scoped advisory lock
 on PostgreSQL; SQLite's single writer lock, taken by the tick's first statement, a write), so ticks run one after
 another and each reads what the one before committed. Beneath the lock every write is idempotent anyway: a sent
-step's action (which is its history record too, `program_history`) and a held step's event carry a dedupe key per
-enrollment and step (INSERT … ON CONFLICT DO NOTHING on a unique key), a sent step's outbox rows are written only
-for an action this round wrote (see _write_round), and an enrollment moves on only by a conditional UPDATE
-(`WHERE step = <the step just sent>`). A worker killed mid-tick rolls back what it had not committed (the whole
-transaction; with parallel writers, the account buckets not yet committed, see _write), so the next tick sends
-exactly what is left. A tick that finds an
-enrollment several steps behind sends them in order, one round per step, never jumping over one.
+step's action (which is its history record too, `program_history`) and a held, covered or suppressed step's event
+carry a dedupe key per enrollment and step (INSERT … ON CONFLICT DO NOTHING on a unique key), a sent step's outbox
+rows are written only for an action this round wrote (see _write_round), and an enrollment moves on only by a
+conditional UPDATE (`WHERE step = <the step just sent>`). A worker killed mid-tick rolls back what it had not
+committed (the whole transaction; with parallel writers, the account buckets not yet committed, see _write), so the
+next tick sends exactly what is left. A tick that finds an enrollment several steps behind sends them in order, one
+round per step, never jumping over one.
 """
 
 from __future__ import annotations
@@ -410,19 +410,8 @@ def _action_fields(stage) -> dict:
 
 
 EVENT_COLUMNS = ["enrollment_id", "account_id", "program", "kind", "step", "channel", "problem", "at", "dedupe_key"]
-ACTION_COLUMNS = [
-    "account_id",
-    "playbook",
-    "step",
-    "kind",
-    "due",
-    "status",
-    "dedupe_key",
-    "created_at",
-    "payload",
-    "enrollment_id",
-    "problem",
-]
+ACTION_COLUMNS = ["account_id", "playbook", "step", "kind", "due", "status", "dedupe_key", "created_at", "payload",
+                  "enrollment_id", "problem"]  # fmt: skip
 
 
 def _round(conn: Connection, programs: dict[str, ActiveProgram], due: pd.DataFrame, now: datetime,
