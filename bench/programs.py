@@ -125,11 +125,21 @@ def server_cpu(pids: list[int]) -> float | None:
     return total
 
 
+LOADED = ("accounts", "contacts", "external_ids", "scores", "current_scores", "program_enrollments")
+
+
 def setup(url: str, n: int) -> None:
-    """The store and its book (run in a process of its own, so its frames do not count in the tick's memory)."""
+    """The store and its book (run in a process of its own, so its frames do not count in the tick's memory).
+
+    On PostgreSQL the loaded tables are analyzed, as autovacuum does within a minute of a load that size: without
+    statistics the planner takes the 100,000 due enrollments for one row and joins their accounts and scores by an
+    index lookup each (0.34 s against 0.13-0.16 s by hash, measured), which no store that has run a while sees."""
     engine = make_engine(url)
     upgrade_schema(engine)
     fill(engine, n)
+    if engine.dialect.name == "postgresql":  # the bench's schema only (a bare ANALYZE reads every schema)
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"ANALYZE {', '.join(LOADED)}")
     engine.dispose()
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, insert, select
 
 from app.programs.definitions import ActiveProgram
 from app.store.load import load_accounts, load_contacts
-from app.store.models import Action, ExternalId, OutboxRow, ProgramEnrollment, ProgramEvent
+from app.store.models import Action, ExternalId, OutboxRow, ProgramEnrollment, program_history
 from connectors.registry import connector
 from engine.programs.definition import parse_program
 from tests.factories import accounts_frame, contacts_frame
@@ -48,9 +48,10 @@ def program(text: str) -> dict[str, ActiveProgram]:
 
 
 def sent(engine: Engine, kind: str = "step_sent") -> list[tuple[int, str]]:
+    """(account, step) of the history rows of this kind (program_history: the stored events and the derived ones)."""
+    history = program_history
     with engine.connect() as conn:
-        query = select(ProgramEvent.account_id, ProgramEvent.step).where(ProgramEvent.kind == kind)
-        return sorted(conn.execute(query.order_by(ProgramEvent.id)).all())
+        return sorted(conn.execute(select(history.c.account_id, history.c.step).where(history.c.kind == kind)).all())
 
 
 def actions(engine: Engine) -> list[tuple[int, str]]:

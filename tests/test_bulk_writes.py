@@ -146,26 +146,3 @@ def test_a_big_load_keeps_per_row_checks_when_the_locks_are_busy(store, monkeypa
             conn.execute(child.insert(), [{"parent_id": 1}])
         assert conn.exec_driver_sql("SHOW lock_timeout").scalar() == "0"
         reader.rollback()
-
-
-def test_staged_insert_then_follows_only_the_rows_it_inserted(store) -> None:
-    """`then` writes from the rows the insert added (a conflict skipped adds none), in the same statement on
-    PostgreSQL and from the new id range on SQLite; the count returned is the rows inserted."""
-    table = _table(store)
-    log = Table("bulk_log", MetaData(), Column("row_id", Integer), Column("key", String(16)),
-                UniqueConstraint("row_id"))  # fmt: skip
-    log.create(store)
-
-    def then(new):
-        return bulk.ignoring_conflicts(conn, log, ["row_id", "key"], select(new.c.id, new.c.key), ["row_id"])
-
-    with store.begin() as conn:
-        first = pd.DataFrame({"source": "a", "key": ["x", "y"], "amount": [1, 2], "note": None})
-        assert staged_insert(conn, table, first, COLUMNS, conflict=["source", "key"], then=then) == 2
-        second = pd.DataFrame({"source": "a", "key": ["y", "z"], "amount": [3, 4], "note": "n"})  # y is there
-        assert staged_insert(conn, table, second, COLUMNS, conflict=["source", "key"], then=then) == 1
-        ids = dict(conn.execute(select(table.c.key, table.c.id)).all())
-        logged = sorted(tuple(r) for r in conn.execute(select(log.c.row_id, log.c.key)).all())
-    assert logged == sorted((ids[k], k) for k in ("x", "y", "z"))
-    with pytest.raises(ValueError), store.begin() as conn:
-        staged_insert(conn, table, second, COLUMNS, conflict=["source", "key"], update=["amount"], then=then)

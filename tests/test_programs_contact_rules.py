@@ -14,7 +14,7 @@ from sqlalchemy import insert, select, update
 from app.programs.definitions import refuse_closed_quiet_periods
 from app.programs.eligibility import recipients
 from app.programs.tick import Limits, enroll, run_tick
-from app.store.models import Account, Contact, OutboxRow, ProgramEnrollment, ProgramEvent
+from app.store.models import Account, Contact, OutboxRow, ProgramEnrollment, program_history
 from app.sync import run_sync
 from connectors.intercom.client import IntercomClient
 from connectors.intercom.source import IntercomSource
@@ -53,7 +53,7 @@ def tick(store, programs, ids, at, limits, enter=True):
 
 def events(store, kind: str) -> list[tuple[int, str | None]]:
     with store.connect() as conn:
-        query = select(ProgramEvent.account_id, ProgramEvent.channel).where(ProgramEvent.kind == kind)
+        query = select(program_history.c.account_id, program_history.c.channel).where(program_history.c.kind == kind)
         return sorted(conn.execute(query).all())
 
 
@@ -188,8 +188,8 @@ def test_a_contact_unsubscribed_in_intercom_is_synced_and_never_a_recipient(inte
 
 def by_program(store) -> list[tuple[str, int]]:
     with store.connect() as conn:
-        query = select(ProgramEvent.program, ProgramEvent.account_id).where(
-            ProgramEvent.kind == "step_sent", ProgramEvent.channel.in_(("inapp_message", "email"))
+        query = select(program_history.c.program, program_history.c.account_id).where(
+            program_history.c.kind == "step_sent", program_history.c.channel.in_(("inapp_message", "email"))
         )
         return sorted(conn.execute(query).all())
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from app.programs.tick import enroll
-from app.store.models import ProgramEnrollment, ProgramEvent
+from app.store.models import ProgramEnrollment, program_history
 from tests.programs_support import T0, book, program, scored
 
 RESCUE = """
@@ -25,8 +25,8 @@ steps:
 
 def _history(store) -> list[tuple]:
     with store.connect() as conn:
-        query = select(ProgramEvent.enrollment_id, ProgramEvent.account_id, ProgramEvent.program, ProgramEvent.kind,
-                       ProgramEvent.at, ProgramEvent.dedupe_key).order_by(ProgramEvent.enrollment_id)  # fmt: skip
+        columns = ("enrollment_id", "account_id", "program", "kind", "at", "dedupe_key")
+        query = select(*(program_history.c[c] for c in columns)).order_by(program_history.c.enrollment_id)
         return [tuple(r) for r in conn.execute(query).all()]
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 
 from app.programs.tick import Limits, enroll, run_tick
 from app.store.current_scores import store_scores
-from app.store.models import Action, Contact, ProgramEvent
+from app.store.models import Action, Contact, program_history
 from tests.programs_support import T0, book, program, scored
 
 MESSAGES = """
@@ -50,8 +50,8 @@ def run(store, programs, ids, at, limits, risk=50):
 
 def customer_messages(store) -> list[tuple[int, str, object]]:
     with store.connect() as conn:
-        query = select(ProgramEvent.account_id, ProgramEvent.channel, ProgramEvent.at).where(
-            ProgramEvent.kind == "step_sent", ProgramEvent.channel.in_(("inapp_message", "email"))
+        query = select(program_history.c.account_id, program_history.c.channel, program_history.c.at).where(
+            program_history.c.kind == "step_sent", program_history.c.channel.in_(("inapp_message", "email"))
         )
         return conn.execute(query).all()  # fmt: skip
 
@@ -109,5 +109,5 @@ def test_one_open_task_per_account_and_problem_across_programs(store):
     run(store, programs, ids, T0, Limits())
     with store.connect() as conn:
         tasks = conn.execute(select(Action.account_id)).scalars().all()
-        covered = conn.execute(select(ProgramEvent.id).where(ProgramEvent.kind == "step_covered")).all()
+        covered = conn.execute(select(program_history.c.id).where(program_history.c.kind == "step_covered")).all()
     assert sorted(tasks) == sorted(ids) and len(covered) == 2

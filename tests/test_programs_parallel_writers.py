@@ -7,11 +7,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select, update
 
 import app.programs.tick as tick_module
 from app.programs.tick import Limits, enroll, run_tick
-from app.store.models import Action, ExternalId, OutboxRow, ProgramEnrollment, ProgramEvent
+from app.store.models import Action, ExternalId, OutboxRow, ProgramEnrollment, program_history
 from tests.programs_support import T0, book, program, scored, sent, side_by_side
 
 # Two steps due at once (two rounds in one tick), a control group (held rows) and a CSM task each.
@@ -64,8 +64,8 @@ def _written(store, key: str) -> dict:
     """What the tick wrote for program `key`, without the ids that differ between two programs."""
     with store.connect() as conn:
         events = conn.execute(
-            select(ProgramEvent.account_id, ProgramEvent.kind, ProgramEvent.step, ProgramEvent.at)
-            .where(ProgramEvent.program == key)
+            select(program_history.c.account_id, program_history.c.kind, program_history.c.step, program_history.c.at)
+            .where(program_history.c.program == key)
         ).all()  # fmt: skip
         actions = conn.execute(
             select(Action.account_id, Action.step, Action.status, Action.payload).where(Action.playbook == key)
@@ -154,3 +154,22 @@ def test_two_concurrent_ticks_with_parallel_writers_send_each_step_once(postgres
     assert errors == []
     steps = sent(postgres) + sent(postgres, "step_held")
     assert len(steps) == len(set(steps)) == 2 * N
+
+
+def test_a_rerun_by_parallel_writers_writes_and_releases_only_the_steps_not_written(postgres, parallel):
+    """Enrollments put back to steps already written (as a newer program version or an escalation can): where the
+    action exists the actions insert writes none, and the row, older than the insert, gets no outbox row again, even
+    with the first ones gone (delivered and purged); where it does not (deleted here), it is written and released."""
+    ids = book(postgres, N)
+    programs = _enter(postgres, "split", ids)
+    first = _tick(postgres, programs, writers=2)
+    with postgres.begin() as conn:
+        conn.execute(delete(OutboxRow))
+        gone = conn.execute(delete(Action).where(Action.account_id.in_(ids[::3]))).rowcount
+        conn.execute(update(ProgramEnrollment).values(status="active", step=0, next_due_at=T0, ended_at=None))
+    again = _tick(postgres, programs, writers=2)
+    assert again.sent == first.sent > gone > 0 and again.outbox_rows == gone
+    with postgres.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(Action)) == first.sent
+        released = set(conn.scalars(select(OutboxRow.account_id)))
+    assert released == {a for a in ids[::3] if a in {a for a, _ in sent(postgres)}}

@@ -1,15 +1,16 @@
 """How a tick writes (SQLite and PostgreSQL): each action in its final status with its outbox rows, a step already
-written never released again, and migrations 0019 (no due index, no account foreign key on the events) and 0020
-(event keys within the enrollment) keeping the history and still removing an account's events with the account."""
+written never released again, and migrations 0019 (no due index, no account foreign key on the events), 0020
+(event keys within the enrollment) and 0022 (sent steps and entries derived, program_history) keeping the history
+and still removing an account's events with the account."""
 
 from __future__ import annotations
 
 from alembic import command
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, inspect, select, update
 
 from app.programs.tick import Limits, enroll, run_tick
 from app.store.db import alembic_config, upgrade_schema
-from app.store.models import Account, Action, ExternalId, OutboxRow, ProgramEnrollment, ProgramEvent
+from app.store.models import Account, Action, ExternalId, OutboxRow, ProgramEnrollment, ProgramEvent, program_history
 from tests.programs_support import T0, book, program, scored
 
 ONE_STEP = """
@@ -32,6 +33,13 @@ def _enter_and_tick(store, ids: list[int]) -> dict:
     with store.begin() as conn:
         run_tick(conn, programs, T0, LIMITS)
     return programs
+
+
+def _history(store, *columns: str) -> list[tuple]:
+    """The enrollments' history: the view program_history at head, the events table before migration 0022."""
+    with store.connect() as conn:
+        source = program_history if "program_history" in inspect(conn).get_view_names() else ProgramEvent.__table__
+        return sorted(conn.execute(select(*(source.c[c] for c in columns))).all())
 
 
 def _actions(store) -> dict[int, tuple[str, dict]]:
@@ -79,9 +87,7 @@ def test_migration_0019_keeps_the_history_and_an_account_removal_still_removes_i
     _enter_and_tick(store, ids)
 
     def history() -> list[tuple]:
-        with store.connect() as conn:
-            query = select(ProgramEvent.enrollment_id, ProgramEvent.account_id, ProgramEvent.kind, ProgramEvent.step)
-            return sorted(conn.execute(query).all())
+        return _history(store, "enrollment_id", "account_id", "kind", "step")
 
     before = history()
     assert {(a, k) for _, a, k, _ in before} == {(i, k) for i in ids for k in ("entered", "step_sent")}
@@ -108,8 +114,7 @@ def test_migration_0020_moves_the_event_keys_within_the_enrollment_and_back(stor
         run_tick(conn, programs, T0, LIMITS)
 
     def keys() -> list[tuple]:
-        with store.connect() as conn:
-            return sorted(conn.execute(select(ProgramEvent.enrollment_id, ProgramEvent.kind, ProgramEvent.dedupe_key)))
+        return _history(store, "enrollment_id", "kind", "dedupe_key")
 
     now = keys()
     enrollments = sorted({e for e, _, _ in now})
@@ -132,19 +137,52 @@ def _rows_per_account(store) -> dict[str, set[int]]:
         return {
             "actions": set(conn.scalars(select(Action.account_id))),
             "outbox": set(conn.scalars(select(OutboxRow.account_id))),
-            "events": set(conn.scalars(select(ProgramEvent.account_id))),
+            "history": set(conn.scalars(select(program_history.c.account_id))),
         }
 
 
-def test_an_account_removal_removes_its_actions_outbox_rows_and_events(store):
+def test_an_account_removal_removes_its_actions_outbox_rows_and_history(store):
     """The foreign keys' ON DELETE CASCADE removes what a tick wrote for the account; the other accounts' rows stay."""
     ids = book(store, 3)
     _enter_and_tick(store, ids)
-    assert _rows_per_account(store) == {name: set(ids) for name in ("actions", "outbox", "events")}
-    with store.connect() as conn:  # a sent step's event is keyed per enrollment and step (built by the database)
-        sent = conn.execute(select(ProgramEvent.enrollment_id, ProgramEvent.dedupe_key)
-                            .where(ProgramEvent.kind == "step_sent")).all()  # fmt: skip
-    assert sorted(sent) == sorted((enrollment, "step:call") for enrollment, _ in sent)
+    written = ("actions", "outbox", "history")
+    assert _rows_per_account(store) == {name: set(ids) for name in written}
+    with store.connect() as conn:  # a sent step is its action, keyed per enrollment and step; no event is stored
+        sent = conn.execute(select(program_history.c.enrollment_id, program_history.c.dedupe_key)
+                            .where(program_history.c.kind == "step_sent")).all()  # fmt: skip
+        assert conn.scalar(select(func.count()).select_from(ProgramEvent)) == 0
+    assert len(sent) == 3 and sorted(sent) == sorted((enrollment, "step:call") for enrollment, _ in sent)
     with store.begin() as conn:
         conn.execute(delete(Account).where(Account.id == ids[0]))
-    assert _rows_per_account(store) == {name: set(ids[1:]) for name in ("actions", "outbox", "events")}
+    assert _rows_per_account(store) == {name: set(ids[1:]) for name in written}
+
+
+def test_migration_0022_derives_sent_steps_and_entries_and_stores_them_back(store):
+    """Downgrade writes the step_sent and entered events back from the actions and enrollments; upgrade gives the
+    actions their enrollment and problem from those events and deletes the events the view derives, so the history
+    lists each once. An event without its action (kept) and a hand-made event survive both ways."""
+    ids = book(store, 2)
+    _enter_and_tick(store, ids)
+    columns = ("enrollment_id", "account_id", "program", "kind", "step", "channel", "at", "dedupe_key")
+    before = _history(store, *columns)
+    assert sorted(k for _, _, _, k, *_ in before) == ["entered", "entered", "step_sent", "step_sent"]
+    command.downgrade(alembic_config(store), "0021_demo")
+    assert _history(store, *columns) == before
+    with store.begin() as conn:  # the problem a step addresses was on its event only; a sent step without action
+        conn.execute(update(ProgramEvent).where(ProgramEvent.kind == "step_sent").values(problem="adoption"))
+        enrollment = conn.scalar(select(func.min(ProgramEnrollment.id)))
+        orphan = {"enrollment_id": enrollment, "account_id": ids[0], "program": "nudge", "kind": "step_sent",
+                  "step": "older", "channel": "email", "at": T0, "dedupe_key": "step:older"}  # fmt: skip
+        conn.execute(insert(ProgramEvent).values(**orphan))
+    upgrade_schema(store)
+    after = _history(store, *columns)
+    assert after == sorted([*before, tuple(orphan[c] for c in columns)])
+    with store.connect() as conn:
+        stored = sorted(conn.execute(select(ProgramEvent.kind, ProgramEvent.step)).all())
+        actions = sorted(conn.execute(select(Action.enrollment_id, Action.problem, Action.step)).all())
+    assert stored == [("step_sent", "older")]
+    assert actions == sorted((e, "adoption", "call") for e, _, _, k, *_ in before if k == "step_sent")
+    command.downgrade(alembic_config(store), "0021_demo")
+    assert _history(store, *columns) == after
+    upgrade_schema(store)
+    assert _history(store, *columns) == after

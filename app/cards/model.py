@@ -50,9 +50,9 @@ from app.store.models import (
     BandOverride,
     ExternalId,
     ProgramEnrollment,
-    ProgramEvent,
     ProgramMilestone,
     Score,
+    program_history,
 )
 from app.store.open_tasks import open_since, open_task
 from engine.canonical import BANDS_BEST_FIRST, EventKind, Factor
@@ -160,13 +160,23 @@ def _part(section: str, **values) -> list:
     ]
 
 
-def _last_step_id():
-    """The enrollment's latest step event (sent, covered, suppressed or held), correlated on the enrollment."""
-    last = aliased(ProgramEvent)
+def _of_enrollment(history):
+    """History rows of the card's enrollment: by its account too, which leads the index a sent step's action is
+    found by (the derived rows of program_history have no index on the enrollment)."""
+    return and_(history.c.enrollment_id == ProgramEnrollment.id, history.c.account_id == ProgramEnrollment.account_id)
+
+
+STEP = program_history.alias("step")  # the enrollment's latest step, on the card
+
+
+def _last_step_key():
+    """The key (unique within the enrollment) of its latest step in its history (sent, covered, suppressed or held),
+    correlated on the enrollment."""
+    last = program_history.alias("last_step")
     return (
-        select(last.id)
-        .where(last.enrollment_id == ProgramEnrollment.id, last.kind.in_(STEP_EVENTS))
-        .order_by(last.at.desc(), last.id.desc())
+        select(last.c.dedupe_key)
+        .where(_of_enrollment(last), last.c.kind.in_(STEP_EVENTS))
+        .order_by(last.c.at.desc(), last.c.id.desc())
         .limit(1)
         .scalar_subquery()
     )
@@ -188,10 +198,9 @@ def _lists_query():
     programs = (
         select(*_part("program", title=pe.program, status=pe.status, at=pe.next_due_at, detail=pe.exit_reason,
                       version=pe.version, control=pe.holdout, since=pe.entered_at, ended=pe.ended_at,
-                      step=ProgramEvent.step, channel=ProgramEvent.channel, step_outcome=ProgramEvent.kind,
-                      step_at=ProgramEvent.at))
+                      step=STEP.c.step, channel=STEP.c.channel, step_outcome=STEP.c.kind, step_at=STEP.c.at))
         .select_from(pe)
-        .outerjoin(ProgramEvent, ProgramEvent.id == _last_step_id())
+        .outerjoin(STEP, and_(_of_enrollment(STEP), STEP.c.dedupe_key == _last_step_key()))
         .where(pe.account_id == ACCOUNT_ID, running)
         .order_by(case((pe.status == "active", 0), else_=1), case((pe.holdout.is_(True), 1), else_=0),
                   pe.entered_at.desc(), pe.id.desc())

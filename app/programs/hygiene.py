@@ -19,12 +19,12 @@ from sqlalchemy import Connection, Select, func, select
 
 from app.programs.contacts import apply_contact_rules
 from app.store.bulk import fetch_frame
-from app.store.models import Account, Action, ProgramEvent
+from app.store.models import Account, Action, program_history
 from app.store.open_tasks import OPEN_TASK_DAYS  # a task for the same problem sent since is still open
-from engine.programs.definition import CUSTOMER_CHANNELS
+from engine.programs.definition import CHANNELS, CUSTOMER_CHANNELS
 from engine.programs.quiet import QuietRules
 
-EVENTS = ProgramEvent.__table__
+EVENTS = program_history  # the stored events and the sent steps' actions
 URGENCY = {"low": 1.0, "normal": 2.0, "high": 3.0, "urgent": 4.0}
 REACH_DAYS = 14  # a contact not seen for this long gets an email instead of an in-app message
 
@@ -67,10 +67,13 @@ def tasks_this_week(conn: Connection, now: datetime) -> pd.Series:
 
 
 def _open_problems(conn: Connection, accounts: Select, since: datetime) -> pd.DataFrame:
-    """(account_id, problem) of the tasks sent recently: still open, so no second task for the same problem."""
+    """(account_id, problem) of the tasks sent recently: still open, so no second task for the same problem.
+
+    Every channel is named although a step has no other: a sent step is its action, and the actions' index on
+    (kind, created_at) then reads only the recent ones (else every tick would read the whole action history)."""
     query = select(EVENTS.c.account_id, EVENTS.c.problem, EVENTS.c.enrollment_id).where(
-        EVENTS.c.kind == "step_sent", EVENTS.c.problem.is_not(None), EVENTS.c.at > since,
-        EVENTS.c.account_id.in_(accounts),
+        EVENTS.c.kind == "step_sent", EVENTS.c.channel.in_(CHANNELS), EVENTS.c.problem.is_not(None),
+        EVENTS.c.at > since, EVENTS.c.account_id.in_(accounts),
     )  # fmt: skip
     rows = fetch_frame(conn, query.distinct(), ["account_id", "problem", "by"])
     return rows.astype({"account_id": "int64", "by": "int64"})

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, func, select
 from app.programs.definitions import ActiveProgram
 from app.programs.referrals import referral_revenue
 from app.store.bulk import fetch_frame
-from app.store.models import Account, Action, ProgramEnrollment, ProgramEvent, ProgramMilestone
+from app.store.models import Account, Action, ProgramEnrollment, ProgramMilestone, program_history
 from engine.programs.outcomes import program_outcomes
 
 ENROLLMENT_COLUMNS = ("program", "status", "exit_reason", "holdout", "arr_at_entry", "arr_at_end")
@@ -28,12 +28,10 @@ def enrollment_frame(conn: Connection) -> pd.DataFrame:
 
 def step_counts(conn: Connection) -> dict[str, dict[str, dict[str, int]]]:
     """program -> step -> {sent, held, covered}: how often each step went out (and would have, for the control)."""
-    query = select(ProgramEvent.program, ProgramEvent.step, ProgramEvent.kind, func.count()).where(
-        ProgramEvent.step.is_not(None)
-    )
+    history = program_history
+    query = select(history.c.program, history.c.step, history.c.kind, func.count()).where(history.c.step.is_not(None))
     out: dict[str, dict[str, dict[str, int]]] = {}
-    for program, step, kind, n in conn.execute(query.group_by(ProgramEvent.program, ProgramEvent.step,
-                                                               ProgramEvent.kind)):  # fmt: skip
+    for program, step, kind, n in conn.execute(query.group_by(history.c.program, history.c.step, history.c.kind)):
         out.setdefault(program, {}).setdefault(step, {})[kind.removeprefix("step_")] = int(n)
     return out
 
@@ -77,7 +75,7 @@ def churn_reach(conn: Connection, churn_days: pd.Series, window_days: int = CHUR
     if churn.empty:
         return out
     since = (churn.min() - pd.Timedelta(days=window_days)).to_pydatetime()
-    events = ProgramEvent.__table__
+    events = program_history
     query = select(events.c.account_id, events.c.channel, events.c.at).where(
         events.c.kind == "step_sent", events.c.at >= since
     )

@@ -4,20 +4,21 @@ they cause.
 
 Why nothing is sent twice or skipped: a tick first takes the programs lock (a transaction-scoped advisory lock
 on PostgreSQL; SQLite's single writer lock, taken by the tick's first statement, a write), so ticks run one after
-another and each reads what the one before committed. Beneath the lock every write is idempotent anyway: a step's
-event and its action carry a dedupe key per enrollment and step (INSERT … ON CONFLICT DO NOTHING on a unique key),
-and an enrollment moves on only by a conditional UPDATE (`WHERE step = <the step just sent>`). A worker killed
-mid-tick rolls back what it had not committed (the whole transaction; with parallel writers, the account buckets
-not yet committed, see _write), so the next tick sends exactly what is left. A tick that finds an
-enrollment several steps behind sends them in order, one round per step, never jumping over one.
+another and each reads what the one before committed. Beneath the lock every write is idempotent anyway: a sent
+step's action (which is its history record too, `program_history`) and a held, covered or suppressed step's event
+carry a dedupe key per enrollment and step (INSERT … ON CONFLICT DO NOTHING on a unique key), a sent step's outbox
+rows are written only for an action this round wrote (see _write_round), and an enrollment moves on only by a
+conditional UPDATE (`WHERE step = <the step just sent>`). A worker killed mid-tick rolls back what it had not
+committed (the whole transaction; with parallel writers, the account buckets not yet committed, see _write), so the
+next tick sends exactly what is left. A tick that finds an enrollment several steps behind sends them in order, one
+round per step, never jumping over one.
 """
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -37,7 +38,6 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.sql import Insert
 
 from app.programs.definitions import ActiveProgram
 from app.programs.eligibility import no_recipients, recipients
@@ -97,20 +97,12 @@ def take_lock(conn: Connection, shared: bool = False) -> None:
         conn.execute(update(PE).where(PE.c.id == -1).values(step=0))
 
 
-def _events(conn: Connection, kind: str, rows, now: datetime, tag: str | None = None, where=None) -> Insert:
-    """The INSERT of one history event per enrollment of `rows` (the enrollments table, or the rows an INSERT into
-    it just returned) matching `where`, keyed `<kind>:<tag>` within it so a rerun adds none."""
-    key = f"{kind}:{tag}" if tag else kind
-    source = select(
-        rows.c.id, rows.c.account_id, rows.c.program, literal(kind), literal(now, DateTime()), literal(key)
-    )  # fmt: skip
-    columns = ["enrollment_id", "account_id", "program", "kind", "at", "dedupe_key"]
-    return ignoring_conflicts(conn, EVENTS, columns, source if where is None else source.where(where), EVENT_KEY)
-
-
 def _log_events(conn: Connection, kind: str, where, now: datetime, tag: str | None = None) -> None:
-    """One history event per enrollment matching `where` (see _events)."""
-    conn.execute(_events(conn, kind, PE, now, tag, where))
+    """One history event per enrollment matching `where`, keyed `<kind>:<tag>` within it so a rerun adds none."""
+    key = f"{kind}:{tag}" if tag else kind
+    source = select(PE.c.id, PE.c.account_id, PE.c.program, literal(kind), literal(now, DateTime()), literal(key))
+    columns = ["enrollment_id", "account_id", "program", "kind", "at", "dedupe_key"]
+    conn.execute(ignoring_conflicts(conn, EVENTS, columns, source.where(where), EVENT_KEY))
 
 
 def _arr_now():
@@ -208,8 +200,9 @@ def _entry_values(active: ActiveProgram, tier: int, audience: str, now: datetime
 def _activate_requests(
     conn: Connection, active: ActiveProgram, current: pd.DataFrame, state: pd.DataFrame, now: datetime
 ) -> int:
-    """A CSM's request from the account card enters the account (never into the control group: a person asked),
-    with its `entered` history event; one for an account already active in the program is marked `merged`."""
+    """A CSM's request from the account card enters the account (never into the control group: a person asked;
+    its `entered_at` is its history's `entered` row); one for an account already active in the program is marked
+    `merged`."""
     requested = current[current["status"] == "requested"]
     if requested.empty:
         return 0
@@ -225,7 +218,6 @@ def _activate_requests(
         values = {**_entry_values(active, int(tier), audience, now), "holdout": False, "arr_at_entry": _arr_now()}
         for chunk in in_ids(conn, PE.c.id, group["id"]):
             done += conn.execute(update(PE).where(chunk, PE.c.status == "requested").values(**values)).rowcount
-            _log_events(conn, "entered", and_(chunk, PE.c.status == "active", PE.c.entered_at == now), now)
     return done
 
 
@@ -233,14 +225,12 @@ def _enter(
     conn: Connection, active: ActiveProgram, current: pd.DataFrame, state: pd.DataFrame, now: datetime, arr: pd.Series
 ) -> int:
     """New enrollments for accounts whose entry holds, none active, and the re-entry policy allows it, each with
-    its account's ARR (`arr`, read with the scores in this transaction) as `arr_at_entry` and its `entered`
-    history event.
+    its account's ARR (`arr`, read with the scores in this transaction) as `arr_at_entry`. An enrollment's
+    `entered_at` is its history's `entered` row (`program_history`): no event is written per entry.
 
     The rows are laid out a column at a time and written in one bulk statement (COPY into a staging table on
-    PostgreSQL) that writes their events too, from the rows it inserted (staged_insert's `then`): a second statement
-    finding the new enrollments by program and `entered_at` was ~40 % of a first run's database time at a million
-    accounts, where most accounts enter two or three programs. The ARR travels with the rows rather than by an
-    UPDATE after the insert, which wrote every new row a second time."""
+    PostgreSQL). The ARR travels with the rows rather than by an UPDATE after the insert, which wrote every new row
+    a second time."""
     program = active.program
     candidates = state.index[state["entry"].to_numpy()]
     occupied = set(current.loc[current["status"].isin(["active", "requested"]), "account_id"])
@@ -263,9 +253,8 @@ def _enter(
         for tier, audience, group in _groups(ids, state)
     ]  # fmt: skip
     frame = pd.concat(frames, ignore_index=True)
-    entered = partial(_events, conn, "entered", now=now)
     return staged_insert(conn, PE, frame, list(frame.columns), conflict=["program", "account_id"],
-                         conflict_where="status = 'active'", then=entered)  # fmt: skip
+                         conflict_where="status = 'active'")  # fmt: skip
 
 
 def _groups(ids: np.ndarray, state: pd.DataFrame):
@@ -356,35 +345,36 @@ def _stage_round(conn: Connection, due: pd.DataFrame, texts: pd.DataFrame, moves
     return stage
 
 
-def _write_round(conn: Connection, stage, decided: int, now: datetime) -> tuple[int, int]:
-    """From the staged round, set-based: the history events (every decided row), the outbox rows and the
-    actions of the rows sent (each action written in its final status, `released` or `no_target`: an action written
-    `planned` and then updated costs PostgreSQL a second row version, its index entries and foreign key check), and
-    the enrollments' move (only those still at the step the round read; `_move`). Returns (enrollments moved,
-    outbox rows)."""
+def _write_round(conn: Connection, stage, sending: int, now: datetime) -> tuple[int, int]:
+    """From the staged round (`sending` rows of it to send), set-based: the history events of the rows held, covered
+    or suppressed, the actions of the rows sent and their outbox rows, and the enrollments' move (only those still at
+    the step the round read; `_move`). Returns (enrollments moved, outbox rows).
+
+    A sent step's action is its history record (`program_history` derives its `step_sent` row: no event is written
+    for it), written in its final status, `released` or `no_target` (an action written `planned` and then updated
+    costs PostgreSQL a second row version, its index entries and foreign key check), with its enrollment and
+    problem. A step whose action exists already (a newer version of the program put it at a later position, an
+    escalation reached a step the lower tier sent, a rerun) gets no action and no outbox row again: when the actions
+    insert wrote fewer rows than the round sends, the rows whose action is older than the insert (an id at most the
+    largest before it: ids only grow, and under the programs lock every such action was committed before) lose
+    their key, by an index lookup per row. A round of new steps skips the lookups."""
     at = literal(now, DateTime())
+    sent = stage.c.event_kind == EVENT_KIND["send"]
     events = select(stage.c.id, stage.c.account_id, stage.c.program, stage.c.event_kind, stage.c.step_key,
                     stage.c.channel, stage.c.problem, at, literal("step:") + stage.c.step_key)  # fmt: skip
-    events = events.where(stage.c.event_kind.is_not(None))
-    logged = insert_from_select_ignoring_conflicts(conn, EVENTS, EVENT_COLUMNS, events, EVENT_KEY)
-    # A step whose action is already written (a newer version of the program put it at a later position, or an
-    # escalation reached a step the lower tier sent) is not written or released again: its key is cleared first, by
-    # an index lookup per row (the release below joins by hash, which would read the whole actions table). Such a
-    # step was decided before, so its event already existed: when every decided row's event was new, no action can
-    # exist (a step's action is only ever written with its event) and the round skips the 100,000 lookups.
-    sent = stage.c.event_kind == EVENT_KIND["send"]
-    if logged < decided:
-        written = select(Action.id).where(Action.dedupe_key == stage.c.action_key).exists()
-        conn.execute(update(stage).where(sent, written).values(action_key=None))
-    sent = and_(sent, stage.c.action_key.is_not(None))
+    insert_from_select_ignoring_conflicts(conn, EVENTS, EVENT_COLUMNS, events.where(~sent), EVENT_KEY)
     fields = _action_fields(stage)
     planned = Planned(stage, stage.c.account_id, stage.c.channel, literal(now.isoformat()), stage.c.action_key,
                       fields, sent)  # fmt: skip
-    created = insert_outbox_rows(conn, planned, now)
-    payload = json_object(conn, fields)
+    before = conn.execute(select(func.coalesce(func.max(Action.id), 0))).scalar_one()
     actions = select(stage.c.account_id, stage.c.program, stage.c.step_key, stage.c.channel, at,
-                     release_status(planned, now), stage.c.action_key, at, payload).where(sent)  # fmt: skip
-    insert_from_select_ignoring_conflicts(conn, Action.__table__, ACTION_COLUMNS, actions, ["dedupe_key"])
+                     release_status(planned, now), stage.c.action_key, at, json_object(conn, fields), stage.c.id,
+                     stage.c.problem).where(sent)  # fmt: skip
+    if insert_from_select_ignoring_conflicts(conn, Action.__table__, ACTION_COLUMNS, actions, ["dedupe_key"]) < sending:
+        older = select(Action.id).where(Action.dedupe_key == stage.c.action_key, Action.id <= before).exists()
+        conn.execute(update(stage).where(sent, older).values(action_key=None))
+        planned = replace(planned, where=and_(sent, stage.c.action_key.is_not(None)))
+    created = insert_outbox_rows(conn, planned, now)
     moved = 0
     for finished in (False, True):
         moved += conn.execute(
@@ -420,13 +410,14 @@ def _action_fields(stage) -> dict:
 
 
 EVENT_COLUMNS = ["enrollment_id", "account_id", "program", "kind", "step", "channel", "problem", "at", "dedupe_key"]
-ACTION_COLUMNS = ["account_id", "playbook", "step", "kind", "due", "status", "dedupe_key", "created_at", "payload"]
+ACTION_COLUMNS = ["account_id", "playbook", "step", "kind", "due", "status", "dedupe_key", "created_at", "payload",
+                  "enrollment_id", "problem"]  # fmt: skip
 
 
 def _round(conn: Connection, programs: dict[str, ActiveProgram], due: pd.DataFrame, now: datetime,
            limits: Limits, writers: int) -> tuple[pd.DataFrame, int]:  # fmt: skip
-    """Decide, render and write one round of due rows; returns the rows with their `outcome`, and the outbox rows
-    written. The contacts are
+    """Decide, render and write one round of due rows; returns the rows with their `outcome`, `finished` and
+    `due_again` (moved to a step due by `now`), and the outbox rows written. The contacts are
     read only when a customer message is due or a text names the recipient, usage only when a text names it."""
     accounts = select(PE.c.account_id).where(_due_where(now, list(programs)))
     customer = due["channel"].isin(CUSTOMER_CHANNELS) & ~due["holdout"].fillna(False).astype(bool)
@@ -441,7 +432,8 @@ def _round(conn: Connection, programs: dict[str, ActiveProgram], due: pd.DataFra
         texts = step_texts(programs, sent, message_data(conn, sent, accounts, contacts, now, needs_usage))
     moves = _next_positions(programs, due, now)
     moved, created = _write(conn, due, texts, moves, now, writers)
-    return due.assign(finished=(moves["status"] == "completed") & (moved > 0)), created
+    again = (moves["next_due_at"] <= pd.Timestamp(now)).to_numpy()  # a next step already due: another round
+    return due.assign(finished=(moves["status"] == "completed") & (moved > 0), due_again=again), created
 
 
 # A round at least this large is written over `writers` connections on PostgreSQL (see _write).
@@ -478,7 +470,7 @@ def _write_bucket(engine: Engine, due: pd.DataFrame, texts: pd.DataFrame, moves:
 def _write_part(conn: Connection, due: pd.DataFrame, texts: pd.DataFrame, moves: pd.DataFrame,
                 now: datetime) -> tuple[int, int]:  # fmt: skip
     stage = _stage_round(conn, due, texts, moves)
-    return _write_round(conn, stage, int((due["outcome"] != "deferred").sum()), now)
+    return _write_round(conn, stage, int((due["outcome"] == "send").sum()), now)
 
 
 def advance(
@@ -516,7 +508,7 @@ def advance(
         result.suppressed += int(counts.get("suppressed", 0))
         for key, n in due[due["outcome"] == "send"].groupby(["program", "key"]).size().items():
             result.by_step[":".join(key)] = result.by_step.get(":".join(key), 0) + int(n)
-        if (due["outcome"] == "deferred").all():
+        if not due["due_again"].any():  # only a row this round moved can be due again by `now`: no empty read
             break
     return result
 

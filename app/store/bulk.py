@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -22,7 +22,6 @@ from sqlalchemy import (
     Text,
     any_,
     cast,
-    func,
     literal,
     select,
     text,
@@ -30,7 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.sql import ColumnElement, FromClause, Insert, Select
+from sqlalchemy.sql import ColumnElement, Insert, Select
 
 
 def dialect_insert(conn: Connection, table: Table):
@@ -282,30 +281,17 @@ def staged_insert(
     conflict: Sequence[str] | None = None,
     conflict_where: str | None = None,
     update: Sequence[str] | None = None,
-    then: Callable[[FromClause], Insert] | None = None,
 ) -> int:
     """Insert a frame's rows in one statement: bulk-fill a staging table, then INSERT … SELECT into `target`
     (ignoring rows whose `conflict` key exists, in the partial unique index of predicate `conflict_where` when
     given, or updating their `update` columns when given: an upsert of thousands of rows without a round trip
     each). JSON columns travel as text (`json.dumps` them first) and are cast back on PostgreSQL. Returns the
-    number of rows inserted (or updated).
-
-    `then` builds a second INSERT … SELECT from the rows inserted (`target`'s `id` and `columns`), e.g. their
-    history: on PostgreSQL it reads the first INSERT's RETURNING in the same statement, so nothing searches the
-    target for the new rows afterwards; on SQLite it reads the target's rows past its largest id before the insert
-    (a rowid range: one writer, ids ascending). Not with `update` (an updated row is not a new one)."""
+    number of rows inserted (or updated)."""
     if frame.empty:
         return 0
-    if then is not None and update:
-        raise ValueError("staged_insert: `then` follows inserted rows, not updated ones")
-    returned = [target.c.id, *(target.c[c] for c in columns)] if then else []
     if conn.dialect.name == "sqlite":
-        last = conn.execute(select(func.coalesce(func.max(target.c.id), 0))).scalar_one() if then else None
         rows = rows_of(frame, columns, dates_as_text=True)
-        inserted = _insert_direct(conn, target, columns, rows, conflict, conflict_where, update)
-        if then is not None:
-            conn.execute(then(select(*returned).where(target.c.id > last).subquery("inserted")))
-        return inserted
+        return _insert_direct(conn, target, columns, rows, conflict, conflict_where, update)
     json_columns = set(json_columns)
     stage = temp_table(
         conn, f"_stage_{target.name}", [Column(c, Text if c in json_columns else target.c[c].type) for c in columns]
@@ -319,11 +305,7 @@ def staged_insert(
     else:
         stmt = (ignoring_conflicts(conn, target, columns, source, conflict, conflict_where) if conflict
                 else target.insert().from_select(list(columns), source))  # fmt: skip
-        if then is None:
-            inserted = conn.execute(stmt, execution_options={"preserve_rowcount": True}).rowcount
-        else:
-            new = stmt.returning(*returned).cte("inserted")
-            inserted = conn.execute(select(func.count()).select_from(new).add_cte(then(new).cte("followed"))).scalar()
+        inserted = conn.execute(stmt, execution_options={"preserve_rowcount": True}).rowcount
     stage.drop(conn)
     return inserted
 

@@ -17,7 +17,9 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    column,
     false,
+    table,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -320,6 +322,10 @@ class Action(Base):
     payload: Mapped[dict | None] = mapped_column(JSON)
     external_id: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(DateTime)
+    # A program step's action (else null): its enrollment and the problem its step addresses. The action is the
+    # record of the step sent, read through `program_history` (no index: read by account, and no write pays one).
+    enrollment_id: Mapped[int | None] = mapped_column(BigInteger)
+    problem: Mapped[str | None] = mapped_column(String(48))
 
 
 class OutboxRow(Base):
@@ -499,9 +505,10 @@ class ProgramEnrollment(Base):
 
 
 class ProgramEvent(Base):
-    """An enrollment's history: entered, escalated, step_sent / step_held (control), exited; one row per enrollment
-    and dedupe key, so a step is recorded — and sent — once however often a tick reruns. The unique index leads with
-    the enrollment, so it is also the one its history is read by (migration 0020)."""
+    """The stored part of an enrollment's history: escalated, step_held (control), step_covered, step_suppressed,
+    exited; one row per enrollment and dedupe key, so a step is recorded once however often a tick reruns. The unique
+    index leads with the enrollment, so it is also the one its history is read by (migration 0020). A sent step and
+    the entry are not stored here (migration 0022): readers read `program_history`, which derives them."""
 
     __tablename__ = "program_events"
     __table_args__ = (Index("ix_program_events_account_at", "account_id", "at"),
@@ -518,8 +525,23 @@ class ProgramEvent(Base):
     channel: Mapped[str | None] = mapped_column(String(16))
     problem: Mapped[str | None] = mapped_column(String(48))
     at: Mapped[datetime] = mapped_column(DateTime)
-    # Within the enrollment: `step:<step>`, `entered`, `exited:<reason>`, `escalated:tier<n>`.
+    # Within the enrollment: `step:<step>`, `exited:<reason>`, `escalated:tier<n>`.
     dedupe_key: Mapped[str] = mapped_column(String(128))
+
+
+# An enrollment's whole history (a view, migration 0022): the events stored in program_events, a `step_sent` row per
+# action a program step wrote (the action is the record of the step sent: account, channel, step, problem, time) and
+# an `entered` row per enrollment that entered (at its `entered_at`). Deriving the two most frequent events saves a
+# row, its index entries and a foreign key check per step sent and per entry. The derived rows carry the action's or
+# the enrollment's own id, so `id` is unique per source only; (enrollment_id, dedupe_key) is unique.
+program_history = table(
+    "program_history",
+    *(column(name, kind) for name, kind in (
+        ("id", BigInteger()), ("enrollment_id", BigInteger()), ("account_id", Integer()), ("program", String()),
+        ("kind", String()), ("step", String()), ("channel", String()), ("problem", String()), ("at", DateTime()),
+        ("dedupe_key", String()),
+    )),
+)  # fmt: skip
 
 
 class ProgramMilestone(Base):
