@@ -28,7 +28,7 @@ from app.scoring import score_and_store
 from app.settings import Settings
 from app.store.bulk import copy_rows
 from app.store.db import make_engine
-from app.store.models import Action, BandOverride, ExternalId, ProgramEnrollment, ProgramEvent, ProgramMilestone
+from app.store.models import Action, BandOverride, ExternalId, ProgramEnrollment, ProgramMilestone
 from app.web import create_app
 from bench.score import AS_OF, fill_store
 from bench.throwaway import postgres_schema
@@ -85,8 +85,8 @@ def prepare(database_url: str, n: int, seed: int = 3, shape=None) -> None:
 
 
 def _program_state(conn, accounts: np.ndarray, now: datetime) -> None:
-    """An active onboarding enrollment (ids from 1_000_001, clear of the requests) with two step events, and seven
-    milestones met, per account."""
+    """An active onboarding enrollment (ids from 1_000_001, clear of the requests) with two steps sent (their
+    actions, which the history reads as `step_sent`), and seven milestones met, per account."""
     entered = now - timedelta(days=10)
     enrollment_ids = [1_000_001 + k for k in range(len(accounts))]
     copy_rows(conn, ProgramEnrollment.__table__,
@@ -94,9 +94,9 @@ def _program_state(conn, accounts: np.ndarray, now: datetime) -> None:
                "step", "holdout", "entered_at", "tier_entered_at", "next_due_at"],
               [(e, int(a), "onboarding", "active", "engine", "engine", entered, 0, 0, 2, False, entered, entered,
                 now + timedelta(days=4)) for e, a in zip(enrollment_ids, accounts, strict=True)])  # fmt: skip
-    copy_rows(conn, ProgramEvent.__table__,
-              ["enrollment_id", "account_id", "program", "kind", "step", "channel", "at", "dedupe_key"],
-              [(e, int(a), "onboarding", "step_sent", key, "crm_task", entered + timedelta(days=d), f"step:{key}")
+    copy_rows(conn, Action.__table__,
+              ["account_id", "playbook", "step", "kind", "status", "dedupe_key", "created_at", "enrollment_id"],
+              [(int(a), "onboarding", key, "crm_task", "released", f"program:{e}:{key}", entered + timedelta(days=d), e)
                for e, a in zip(enrollment_ids, accounts, strict=True)
                for key, d in (("kickoff", 0), ("setup_guide", 2))])  # fmt: skip
     met = ("welcome", "champion_named", "first_login", "users_invited", "first_value", "integration_connected",
