@@ -184,9 +184,17 @@ def _latest_rows(conn: Connection, as_of: date, account_ids: list[int], scope: A
     return pd.concat(frames).set_index("account_id") if frames else pd.DataFrame(columns=VALUE_COLUMNS)
 
 
-def _decoded(stored: pd.DataFrame) -> pd.DataFrame:
-    """The stored JSON texts decoded, as a read through the JSON column type gives them."""
-    return stored.assign(**{c: stored[c].map(lambda v: None if v is None else json.loads(v)) for c in JSON_COLUMNS})
+def _decoded(stored: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+    """The stored JSON texts as a read through the JSON column type gives them (decoded), except where a text is
+    the new row's own (`json.dumps` of a value reads back as that text): most are, and decoding is ~15 us each."""
+    columns = {}
+    for column in JSON_COLUMNS:
+        texts = stored[column].to_numpy(dtype=object)
+        other = texts != new[column].to_numpy(dtype=object)
+        for i in np.flatnonzero(other):  # one by one: NumPy would read a list of lists as a 2-d array
+            texts[i] = None if texts[i] is None else json.loads(texts[i])
+        columns[column] = texts
+    return stored.assign(**columns)
 
 
 def _moved(conn: Connection, as_of: date, out: pd.DataFrame, scope: AccountScope = None) -> np.ndarray:
@@ -202,7 +210,7 @@ def _moved(conn: Connection, as_of: date, out: pd.DataFrame, scope: AccountScope
         differ = _numbers_differ(rows, stored)
         alike = ~differ
         if alike.any():
-            texts = _comparable(rows[alike]).to_numpy() == _comparable(_decoded(stored[alike])).to_numpy()
+            texts = _comparable(rows[alike]).to_numpy() == _comparable(_decoded(stored[alike], rows[alike])).to_numpy()
             differ[alike] = ~texts.all(axis=1)
         moved[known] = differ
     return moved
