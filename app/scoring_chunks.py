@@ -99,6 +99,9 @@ def _scored_chunks(
         return
     with conn.engine.connect() as reader, ThreadPoolExecutor(max_workers=1) as ahead:
         plan_for_chunks(reader)
+        # Serial plans: the reads run beside the writes, which keep a core busy already, and a parallel plan
+        # costs more CPU in all (workers started per query, partial aggregates merged) than it saves here.
+        reader.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
         pending = ahead.submit(scored, reader, ranges[0])
         for following, chunk in enumerate(ranges, start=1):
             frame = pending.result()
