@@ -14,8 +14,9 @@ and two `cse worker` processes the speed-up over one process. The 100,000-accoun
 store, this checkout's code and the previous code (`--before`, default the `main` branch, run from a `git archive`),
 and the ratio printed.
 The end-to-end store is filled with synthetic accounts and 60 days of daily rollups up to today (what `cse score`
-reads), then `cse score` for today runs as a separate process so its own wall time and peak RSS are measured: the
-daily run, with field writes planned and accounts entered in the programs (see docs/scale.md).
+reads), then `cse score` runs as a separate process so its own wall time, peak RSS and (PostgreSQL) server CPU are
+measured, twice: a fresh book's first run for the day before, as that day's run (field writes planned, nearly every
+account entered in the programs), then today's daily run on the store it left (see docs/scale.md).
 """
 
 from __future__ import annotations
