@@ -338,8 +338,9 @@ def run_sharded(database_url: str, n: int, day: date, shards: int) -> float:
     """`cse score --shards N` with N `cse worker` processes on a throwaway Redis; prints the workers' peak RSS."""
     from sandbox.redis_server import throwaway_redis
 
-    with throwaway_redis() as redis_url:
-        env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url}
+    tag = f"cse-bench-workers-{os.getpid()}-{time.monotonic_ns()}"
+    with throwaway_redis() as redis_url, ServerCPU(database_url, tag) as server:
+        env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "PGAPPNAME": tag}
         command = [sys.executable, "-m", "app", "worker", "score"]
         quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
         workers = [subprocess.Popen(command, env=env, **quiet) for _ in range(shards)]
@@ -354,7 +355,9 @@ def run_sharded(database_url: str, n: int, day: date, shards: int) -> float:
                 usage = os.wait4(worker.pid, 0)[2]
                 peaks.append(usage.ru_maxrss / 1024)
                 cpu += usage.ru_utime + usage.ru_stime
-    print(f"  workers' peak RSS: {', '.join(f'{p:,.0f} MiB' for p in peaks)}; their CPU {cpu:.1f} s in all")
+    server_cpu = "" if server.seconds is None else f", their server CPU {server.seconds:.1f} s"
+    print(f"  workers' peak RSS: {', '.join(f'{p:,.0f} MiB' for p in peaks)}; their CPU {cpu:.1f} s in all"
+          f"{server_cpu}")  # fmt: skip
     return elapsed
 
 
