@@ -110,7 +110,9 @@ def fill_store(database_url: str, n: int, as_of: date = AS_OF, seed: int = 2) ->
         rows += len(rollups)
     if engine.dialect.name == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text("ANALYZE"))
+            # The tables filled only: a bare ANALYZE covers every schema of the database, and recorded another
+            # session's tables as they were that moment (an empty enrollments table mid-run, for instance).
+            conn.execute(text(f"ANALYZE {Account.__tablename__}, {AccountDay.__tablename__}, {Feature.__tablename__}"))
     engine.dispose()
     print(f"  store filled: {n:,} accounts, {rows:,} daily rollup rows")
 
