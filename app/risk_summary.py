@@ -17,14 +17,23 @@ EARLY_WARNING_KEYS = ("lead_days_median", "flagged_churners_share", "false_alarm
 def risk_summary(engine: Engine, day: date, models: ScoringModels) -> dict[str, Any]:
     """``risk`` (source, model version, accounts with a churn probability and with drivers) and ``early_warning``."""
     with engine.connect() as conn:
-        latest = select(func.max(Score.id)).where(Score.as_of == day).group_by(Score.account_id).subquery()
+        # Each account's latest row of the day by a window over the day's rows: one scan and a sort, where
+        # `id IN (max(id) … GROUP BY account_id)` probed the history once per account (7 s at a million accounts,
+        # up to 25 s right after a run, whose rows the planner's statistics do not know yet; this 1.2 s).
+        ranked = select(
+            Score.churn_probability,
+            Score.risk_drivers,
+            Score.risk,
+            func.row_number().over(partition_by=Score.account_id, order_by=Score.id.desc()).label("rank"),
+        ).where(Score.as_of == day)
+        latest = ranked.subquery()
         counts = conn.execute(
             select(
                 func.count(),
-                func.count(Score.churn_probability),
-                func.count(Score.risk_drivers),
-                func.count(Score.risk),
-            ).where(Score.id.in_(select(latest)))
+                func.count(latest.c.churn_probability),
+                func.count(latest.c.risk_drivers),
+                func.count(latest.c.risk),
+            ).where(latest.c.rank == 1)
         ).one()
     state = models.state
     calibration = models.calibration

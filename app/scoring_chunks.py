@@ -10,18 +10,21 @@ and the program enrollments they start are written in the caller's transaction b
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
 import numpy as np
+import pandas as pd
 from sqlalchemy import Connection, select
 
 from app.band_totals import BandTotals
+from app.cards.overrides import apply_band_overrides
 from app.ml.artifacts import Artifact
 from app.programs.definitions import ActiveProgram
 from app.programs.milestones import record_milestones
 from app.programs.tick import enroll
-from app.scoring import score_and_store
+from app.scoring import compute_scores, write_scores
 from app.store.bulk import fetch_int_columns
 from app.store.metrics import accounts_active_on
 from app.store.models import Account
@@ -69,6 +72,44 @@ def plan_for_chunks(conn: Connection) -> None:
         conn.exec_driver_sql("SET LOCAL random_page_cost = 1.1")
 
 
+def _scored_chunks(
+    conn: Connection,
+    as_of: date,
+    config: HealthConfig,
+    chunk_size: int,
+    scope: AccountScope,
+    artifact: Artifact | None,
+    calibration: HealthRiskCalibration | None,
+) -> Iterator[tuple[AccountScope, pd.DataFrame]]:
+    """Each chunk of the scope with its scores, computed but not stored.
+
+    On PostgreSQL the next chunk is read and scored on a second connection, in a thread, while the caller writes
+    this one's: the chunk's metrics query and the frames built from it overlap the writes (the database and the
+    client each have a core to themselves part of the time). What scoring reads (rollups, accounts, history up to
+    the day before, overrides) is committed before a run starts and not written by it, so the second connection
+    reads what the run's own would.
+    """
+
+    def scored(reader: Connection, chunk: AccountScope) -> pd.DataFrame:
+        return apply_band_overrides(reader, compute_scores(reader, as_of, config, chunk, artifact, calibration), as_of)
+
+    ranges = list(chunks(conn, as_of, chunk_size, scope))
+    if conn.dialect.name != "postgresql" or len(ranges) < 2:
+        yield from ((chunk, scored(conn, chunk)) for chunk in ranges)
+        return
+    with conn.engine.connect() as reader, ThreadPoolExecutor(max_workers=1) as ahead:
+        plan_for_chunks(reader)
+        # Serial plans: the reads run beside the writes, which keep a core busy already, and a parallel plan
+        # costs more CPU in all (workers started per query, partial aggregates merged) than it saves here.
+        reader.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
+        pending = ahead.submit(scored, reader, ranges[0])
+        for following, chunk in enumerate(ranges, start=1):
+            frame = pending.result()
+            if following < len(ranges):
+                pending = ahead.submit(scored, reader, ranges[following])
+            yield chunk, frame
+
+
 @dataclass
 class ChunkedRun:
     totals: BandTotals = field(default_factory=BandTotals)
@@ -99,8 +140,8 @@ def score_in_chunks(
     run = ChunkedRun()
     plan_for_chunks(conn)
     entered_at = datetime.combine(as_of, datetime.now().time())
-    for chunk in chunks(conn, as_of, chunk_size, scope):
-        scored = score_and_store(conn, as_of, config, chunk, artifact, calibration)
+    for chunk, scored in _scored_chunks(conn, as_of, config, chunk_size, scope, artifact, calibration):
+        write_scores(conn, as_of, scored, chunk)
         if scored.empty:
             continue
         if write_back:

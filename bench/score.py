@@ -14,8 +14,9 @@ and two `cse worker` processes the speed-up over one process. The 100,000-accoun
 store, this checkout's code and the previous code (`--before`, default the `main` branch, run from a `git archive`),
 and the ratio printed.
 The end-to-end store is filled with synthetic accounts and 60 days of daily rollups up to today (what `cse score`
-reads), then `cse score` for today runs as a separate process so its own wall time and peak RSS are measured: the
-daily run, with field writes planned and accounts entered in the programs (see docs/scale.md).
+reads), then `cse score` runs as a separate process so its own wall time, peak RSS and (PostgreSQL) server CPU are
+measured, twice: a fresh book's first run for the day before, as that day's run (field writes planned, nearly every
+account entered in the programs), then today's daily run on the store it left (see docs/scale.md).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import tracemalloc
 from datetime import date, timedelta
@@ -108,7 +110,9 @@ def fill_store(database_url: str, n: int, as_of: date = AS_OF, seed: int = 2) ->
         rows += len(rollups)
     if engine.dialect.name == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text("ANALYZE"))
+            # The tables filled only: a bare ANALYZE covers every schema of the database, and recorded another
+            # session's tables as they were that moment (an empty enrollments table mid-run, for instance).
+            conn.execute(text(f"ANALYZE {Account.__tablename__}, {AccountDay.__tablename__}, {Feature.__tablename__}"))
     engine.dispose()
     print(f"  store filled: {n:,} accounts, {rows:,} daily rollup rows")
 
@@ -216,16 +220,76 @@ def fill_store_in_child(database_url: str, n: int, as_of: date) -> None:
     print(f"  filled in {time.perf_counter() - start:.0f} s (load {os.getloadavg()[0]:.1f})")
 
 
+# `cse score` with "today" being the given day (argv: the day, then cse's arguments): a bench's day before the real
+# today then runs as that day's daily run did, write-back planned and programs entered, instead of as a backfill.
+AS_TODAY = """import sys
+from datetime import date
+import app.rescoring
+today, sys.argv = date.fromisoformat(sys.argv[1]), ["cse", *sys.argv[2:]]
+plans = app.rescoring.plans_write_back
+app.rescoring.plans_write_back = lambda as_of, dry_run=False, today_=None: plans(as_of, dry_run, today)
+from app.cli import main
+main()
+"""
+
+
+class ServerCPU:
+    """CPU seconds of the PostgreSQL backends whose application_name is `tag` (the child's connections, named by
+    PGAPPNAME), sampled from /proc while it runs: the server's share apart from other sessions' queries. None on
+    SQLite or a server on another machine. A backend's last `interval` before it exits is not counted."""
+
+    def __init__(self, database_url: str, tag: str, interval: float = 0.25) -> None:
+        self.url, self.tag, self.interval = database_url, tag, interval
+        self.seen: dict[int, float] = {}
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> ServerCPU:
+        if self.url.startswith("postgresql"):
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        if self.thread.is_alive():
+            self.thread.join()
+
+    @property
+    def seconds(self) -> float | None:
+        return sum(self.seen.values()) if self.seen else None
+
+    def _sample(self) -> None:
+        engine = create_engine(self.url, isolation_level="AUTOCOMMIT")
+        query = text("SELECT pid FROM pg_stat_activity WHERE application_name = :tag OR leader_pid IN "
+                     "(SELECT pid FROM pg_stat_activity WHERE application_name = :tag)")  # fmt: skip
+        ticks = os.sysconf("SC_CLK_TCK")
+        with engine.connect() as conn:
+            while True:
+                for pid in conn.execute(query, {"tag": self.tag}).scalars():
+                    try:
+                        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                    except OSError:
+                        continue
+                    self.seen[pid] = (int(fields[11]) + int(fields[12])) / ticks
+                if self.stop.wait(self.interval):
+                    break
+        engine.dispose()
+
+
 def run_cse_score(database_url: str, label: str, n: int, day: date, extra_env: dict | None = None,
-                  args: tuple[str, ...] = (), tree: Path | None = None) -> tuple[float, float]:  # fmt: skip
-    """Run `cse score` for `day` as a child (from the source `tree` if given, else this checkout); prints and
-    returns its wall time and CPU time (user + sys; on a loaded machine the fairer figure), with its own peak RSS."""
-    env = {**os.environ, "DATABASE_URL": database_url, **(extra_env or {})}
+                  args: tuple[str, ...] = (), tree: Path | None = None,
+                  today: date | None = None) -> tuple[float, float]:  # fmt: skip
+    """Run `cse score` for `day` as a child (from the source `tree` if given, else this checkout; as if today were
+    `today` if given); prints and returns its wall time and CPU time (user + sys; on a loaded machine the fairer
+    figure), with its own peak RSS and, on PostgreSQL, its backends' CPU time."""
+    tag = f"cse-bench-{os.getpid()}-{time.monotonic_ns()}"
+    env = {**os.environ, "DATABASE_URL": database_url, "PGAPPNAME": tag, **(extra_env or {})}
     if tree is not None:
         env["PYTHONPATH"] = str(tree)
+    cse = ["-c", AS_TODAY, today.isoformat()] if today is not None else ["-m", "app"]
     start = time.perf_counter()
-    with tempfile.TemporaryFile("w+") as out:
-        process = subprocess.Popen([sys.executable, "-m", "app", "score", "--json", "--as-of", day.isoformat(), *args],
+    with tempfile.TemporaryFile("w+") as out, ServerCPU(database_url, tag) as server:
+        process = subprocess.Popen([sys.executable, *cse, "score", "--json", "--as-of", day.isoformat(), *args],
                                    env=env, stdout=out, cwd=tree)  # fmt: skip
         _, status, usage = os.wait4(process.pid, 0)  # this child's own peak RSS, not the max over all children
         elapsed = time.perf_counter() - start
@@ -234,10 +298,25 @@ def run_cse_score(database_url: str, label: str, n: int, day: date, extra_env: d
         out.seek(0)
         scored = json.load(out)["accounts"]
     peak_kib, cpu = usage.ru_maxrss, usage.ru_utime + usage.ru_stime
+    server_cpu = "" if server.seconds is None else f", server CPU {server.seconds:.1f} s"
     print(f"cse score [{label}]: {scored:,} accounts in {elapsed:.1f} s = {n / elapsed:,.0f} accounts/s, "
-          f"CPU {cpu:.1f} s (user {usage.ru_utime:.1f}, sys {usage.ru_stime:.1f}), "
-          f"peak RSS {peak_kib / 1024:,.0f} MiB, load {os.getloadavg()[0]:.1f}")  # fmt: skip
+          f"CPU {cpu:.1f} s (user {usage.ru_utime:.1f}, sys {usage.ru_stime:.1f}){server_cpu}, "
+          f"peak RSS {peak_kib / 1024:,.0f} MiB, load {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
     return elapsed, cpu
+
+
+def first_and_daily(database_url: str, label: str, n: int, day: date,
+                    tree: Path | None = None) -> tuple[tuple[float, float], tuple[float, float]]:  # fmt: skip
+    """A fresh book's first run and the next day's run on the store it left; returns their (wall, CPU) times.
+
+    The first run scores the day before `day` as that day's daily run would have (write-back planned, programs
+    entered: nearly every account enters two or three); the second is `day`'s daily run of a book scored
+    yesterday, with one more day of rollups, so most scores move while few accounts enter or leave a program."""
+    forget_runs(database_url)
+    yesterday = day - timedelta(days=1)
+    first = run_cse_score(database_url, f"{label}, first run ({yesterday})", n, yesterday, tree=tree, today=yesterday)
+    daily = run_cse_score(database_url, f"{label}, daily run ({day}, scored the day before)", n, day, tree=tree)
+    return first, daily
 
 
 # What a scoring run writes: emptied between two runs on one store, so each does the same work from the same state
@@ -261,8 +340,9 @@ def run_sharded(database_url: str, n: int, day: date, shards: int) -> float:
     """`cse score --shards N` with N `cse worker` processes on a throwaway Redis; prints the workers' peak RSS."""
     from sandbox.redis_server import throwaway_redis
 
-    with throwaway_redis() as redis_url:
-        env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url}
+    tag = f"cse-bench-workers-{os.getpid()}-{time.monotonic_ns()}"
+    with throwaway_redis() as redis_url, ServerCPU(database_url, tag) as server:
+        env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "PGAPPNAME": tag}
         command = [sys.executable, "-m", "app", "worker", "score"]
         quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
         workers = [subprocess.Popen(command, env=env, **quiet) for _ in range(shards)]
@@ -277,7 +357,9 @@ def run_sharded(database_url: str, n: int, day: date, shards: int) -> float:
                 usage = os.wait4(worker.pid, 0)[2]
                 peaks.append(usage.ru_maxrss / 1024)
                 cpu += usage.ru_utime + usage.ru_stime
-    print(f"  workers' peak RSS: {', '.join(f'{p:,.0f} MiB' for p in peaks)}; their CPU {cpu:.1f} s in all")
+    server_cpu = "" if server.seconds is None else f", their server CPU {server.seconds:.1f} s"
+    print(f"  workers' peak RSS: {', '.join(f'{p:,.0f} MiB' for p in peaks)}; their CPU {cpu:.1f} s in all"
+          f"{server_cpu}")  # fmt: skip
     return elapsed
 
 
@@ -304,35 +386,34 @@ def source_tree(revision: str, into: Path) -> Path:
 
 
 def compare(database_url: str, label: str, n: int, day: date, before: Path | None) -> tuple[float, float]:
-    """`cse score` of this checkout and, with `before`, of the previous code on the same store from the same
-    state, and their ratios; returns this checkout's wall and CPU time."""
-    after = run_cse_score(database_url, f"{label}, this checkout", n, day)
+    """A first and a daily run (`first_and_daily`) of this checkout and, with `before`, of the previous code on the
+    same store from the same state, and their ratios; returns this checkout's first run's wall and CPU time."""
+    after = first_and_daily(database_url, f"{label}, this checkout", n, day)
     if before is not None:
-        forget_runs(database_url)
-        previous = run_cse_score(database_url, f"{label}, before", n, day, tree=before)
-        print(f"  {label}: this checkout / before: wall time {after[0] / previous[0]:.2f}, CPU time "
-              f"{after[1] / previous[1]:.2f}")  # fmt: skip
-    return after
+        previous = first_and_daily(database_url, f"{label}, before", n, day, tree=before)
+        for run, now, then in zip(("first run", "daily run"), after, previous, strict=True):
+            print(f"  {label}, {run}: this checkout / before: wall time {now[0] / then[0]:.2f}, CPU time "
+                  f"{now[1] / then[1]:.2f}")  # fmt: skip
+    return after[0]
 
 
 def score_big(url: str, n: int, day: date, shards: int, small: tuple[int, float, float] | None = None,
               fill_only: bool = False) -> None:  # fmt: skip
-    """The big store: `cse score` in one process, then with `shards` workers; `small` is (accounts, wall, CPU) of
-    the small PostgreSQL run of this bench, for the time per account."""
+    """The big store: a first and a daily run in one process, then today's first run with `shards` workers;
+    `small` is (accounts, wall, CPU) of the small PostgreSQL first run of this bench, for the time per account."""
     if fill_only:
         fill_store_in_child(url, n, day)
         return
-    forget_runs(url)
-    one, cpu = run_cse_score(url, "postgresql, one process", n, day)
+    (one, cpu), _ = first_and_daily(url, "postgresql, one process", n, day)
     print(f"  target: {n:,} accounts <= 60 s and <= 1536 MiB")
     if small is not None:
         accounts, wall, small_cpu = small
-        print(f"  time per account vs the {accounts:,}-account book, this run: wall "
+        print(f"  first run's time per account vs the {accounts:,}-account book, this run: wall "
               f"{(one / n) / (wall / accounts):.2f}, CPU {(cpu / n) / (small_cpu / accounts):.2f}")  # fmt: skip
-    if shards > 1:
+    if shards > 1:  # the first run again, for today (the shards plan write-back for the real today only)
         forget_runs(url)
         sharded = run_sharded(url, n, day, shards)
-        print(f"  --shards {shards}: speed-up {one / sharded:.2f}x over one process (wall time)")
+        print(f"  --shards {shards}: speed-up {one / sharded:.2f}x over one process's first run (wall time)")
 
 
 def main() -> None:
@@ -352,10 +433,10 @@ def main() -> None:
                         "what earlier runs wrote emptied first")  # fmt: skip
     parser.add_argument("--fill-only", action="store_true", help="with --big-store: fill that (empty) store, no run")
     args = parser.parse_args()
-    # Today, as `cse score` runs daily: the full run, write-back planned and programs entered; `--shards` scores
-    # today only (a backfill or dry run is one process). Past midnight the runs would disagree: start before.
+    # Today and the day before, each as that day's `cse score` (first_and_daily); `--shards` scores the real today
+    # only. Past midnight the filled rollups would end a day early: start before.
     day = date.today()
-    print(f"scoring {day} (today); load average {os.getloadavg()[0]:.1f}")
+    print(f"scoring {day - timedelta(days=1)} and {day} (today); load average {os.getloadavg()[0]:.1f}")
 
     if args.big_store:
         score_big(args.big_store, args.big_accounts, day, args.shards, None, args.fill_only)

@@ -94,3 +94,22 @@ def test_a_score_row_is_written_only_when_a_value_moved(loaded):
     assert ids["A0002"] not in next_day and ids["A0000"] in next_day
     assert set(on_day) == set(ids.values()), "every account has a score on the later day"
     assert on_day[ids["A0002"]] == pytest.approx(first.loc[ids["A0002"], "health"])
+
+
+def test_a_rerun_compares_text_and_json_values_not_only_numbers(loaded):
+    """The numbers decide most rows at once; a row whose numbers all match is compared on its text and JSON values,
+    the JSON by what it says, not by how its text is spaced."""
+    from sqlalchemy import update
+
+    store, ids = loaded
+    config = load_health_config()
+    with store.begin() as conn:
+        score_and_store(conn, AS_OF, config)
+        drivers = conn.scalar(select(Score.drivers).where(Score.account_id == ids["A0000"]))
+        respaced = json.dumps(drivers, indent=2)  # the same list, other text
+        conn.execute(update(Score).where(Score.account_id == ids["A0000"]).values(drivers=drivers + ["other"]))
+        conn.execute(update(Score).where(Score.account_id == ids["A0001"]).values(band_computed="other"))
+        conn.exec_driver_sql(f"UPDATE scores SET drivers = '{respaced}' WHERE account_id = {ids['A0002']}")
+        score_and_store(conn, AS_OF, config)
+        rows = dict(conn.execute(select(Score.account_id, func.count()).group_by(Score.account_id)).all())
+    assert rows == {ids["A0000"]: 2, ids["A0001"]: 2, ids["A0002"]: 1}

@@ -51,6 +51,7 @@ from app.store.bulk import (
     ignoring_conflicts,
     in_ids,
     insert_from_select_ignoring_conflicts,
+    result_frame,
     staged_insert,
     temp_table,
 )
@@ -120,8 +121,7 @@ def _current(conn: Connection, account_ids: list[int]) -> dict[str, pd.DataFrame
     element by element (~50 s per program and chunk at a million accounts); a range is an index range scan whatever
     the statistics say, and a chunk's ids fill their span."""
     span = PE.c.account_id.between(min(account_ids), max(account_ids))
-    rows = conn.execute(select(PE.c.program, *(PE.c[c] for c in CURRENT_COLUMNS)).where(span)).all()
-    frame = pd.DataFrame(rows, columns=["program", *CURRENT_COLUMNS])
+    frame = result_frame(conn.execute(select(PE.c.program, *(PE.c[c] for c in CURRENT_COLUMNS)).where(span)))
     frame = frame[frame["account_id"].isin(account_ids)]
     return {name: group.drop(columns="program").reset_index(drop=True) for name, group in frame.groupby("program")}
 

@@ -11,12 +11,12 @@ from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, and_, case, func, select
+from sqlalchemy import ColumnElement, Connection, and_, case, func, select
 
 from app.store.active import accounts_active_on  # noqa: F401  (re-exported for the scoring paths)
 from app.store.bulk import fetch_int_columns, result_frame
 from app.store.models import Account, AccountDay, Contact, Feature
-from app.store.scope import AccountScope, range_filter, scope_filter
+from app.store.scope import AccountScope, IdRange, range_filter, scope_filter
 
 USAGE_WINDOW_DAYS = 28
 TICKET_WINDOW_DAYS = 30
@@ -43,6 +43,16 @@ def _frame(result, dates: Sequence[str] = ()) -> pd.DataFrame:
     return frame
 
 
+def _rollups_of(accounts, scope: AccountScope) -> ColumnElement[bool]:
+    """The daily rollups to aggregate for the active `accounts` of `scope`. For a range (a chunk, a shard) that is
+    the range alone, read by one range scan of the rollups' primary key: the rows of an inactive account in it
+    are aggregated too, and dropped when the aggregates join the active accounts (account_metrics). Filtering
+    by the accounts as well made PostgreSQL probe the rollups once per account, 2-3x the CPU of the scan."""
+    if isinstance(scope, IdRange):
+        return scope_filter(AccountDay.account_id, scope)
+    return AccountDay.account_id.in_(accounts)
+
+
 def _features_used(
     conn: Connection, as_of: date, features: Sequence[str], accounts, scope: AccountScope = None
 ) -> pd.DataFrame:
@@ -56,8 +66,7 @@ def _features_used(
     keys = [k for k in features if k in masks]
     start = as_of - timedelta(days=TICKET_WINDOW_DAYS - 1)
     d = AccountDay
-    in_window = (d.day.between(start, as_of), d.features_mask != 0, d.account_id.in_(accounts),
-                 range_filter(d.account_id, scope))  # fmt: skip
+    in_window = (d.day.between(start, as_of), d.features_mask != 0, _rollups_of(accounts, scope))
     if conn.dialect.name == "postgresql":
         ids, combined = fetch_int_columns(conn, select(d.account_id, func.bit_or(d.features_mask)).where(*in_window)
                                           .group_by(d.account_id).order_by(d.account_id))  # fmt: skip
@@ -103,13 +112,13 @@ def _activity_aggregates(conn: Connection, as_of: date, accounts, scope: Account
             func.sum(d.seat_delta).label("seat_delta_90"),
             func.sum(d.plan_delta).label("plan_delta_90"),
         )
-        .where(d.day.between(d90, as_of), d.account_id.in_(accounts), range_filter(d.account_id, scope))
+        .where(d.day.between(d90, as_of), _rollups_of(accounts, scope))
         .group_by(d.account_id)
     )
     # Seat changes after the scoring date, to roll today's seat count back to it.
     later_seats = (
         select(d.account_id, func.sum(d.seat_delta).label("seat_delta_after"))
-        .where(d.day > as_of, d.seat_delta != 0, d.account_id.in_(accounts), range_filter(d.account_id, scope))
+        .where(d.day > as_of, d.seat_delta != 0, _rollups_of(accounts, scope))
         .group_by(d.account_id)
     )
     activity = _frame(conn.execute(windowed), dates=("last_login", "last_feature_use"))

@@ -40,6 +40,7 @@ from app.store.bulk import (
     fetch_frame,
     in_ids,
     insert_from_select_ignoring_conflicts,
+    result_frame,
     upsert,
 )
 from app.store.models import Action, Contact, ExternalId, OutboxRow
@@ -69,10 +70,9 @@ def company_targets(conn: Connection, account_ids: list[int] | Select) -> pd.Dat
     if isinstance(account_ids, Select):
         return fetch_frame(conn, _company_records().where(ExternalId.account_id.in_(account_ids)), columns)
     query = _company_records()
-    rows = [
-        row for chunk in in_ids(conn, ExternalId.account_id, account_ids) for row in conn.execute(query.where(chunk))
-    ]
-    return pd.DataFrame(rows, columns=columns)
+    chunks = in_ids(conn, ExternalId.account_id, account_ids)
+    frames = [result_frame(conn.execute(query.where(chunk)), columns) for chunk in chunks]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
 
 def _driver_text(model_drivers, health_drivers: list) -> str:
@@ -149,7 +149,9 @@ def plan_field_writes(conn: Connection, scored: pd.DataFrame, as_of: date, step:
     if scored.empty:
         return 0
     targets = company_targets(conn, scored.index.tolist())
-    values = _field_values(scored, as_of)
+    if targets.empty:  # no account linked to a CRM company: nothing to plan (a book without a CRM, a bench)
+        return 0
+    values = _field_values(scored[scored.index.isin(targets["account_id"])], as_of)
     now = datetime.now()
     # Field writes need no dedupe across runs (a rerun with unchanged scores plans nothing); the key only has to
     # be unique, and must not collide with an older write of the same values after they changed in between.
