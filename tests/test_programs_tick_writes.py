@@ -82,6 +82,24 @@ def test_a_step_whose_action_exists_is_not_released_again(store):
         assert conn.scalar(select(func.count()).select_from(OutboxRow)) == 0
 
 
+def test_a_round_of_new_and_written_steps_releases_only_the_new_ones(store):
+    """One round (one connection, SQLite too) where some steps' actions exist and the others are new: the actions
+    insert writes the new ones, and exactly those get their outbox row (the existing ones, delivered and purged,
+    none again)."""
+    ids = book(store, 3)
+    programs = _enter_and_tick(store, ids)
+    with store.begin() as conn:
+        conn.execute(delete(OutboxRow))
+        conn.execute(delete(Action).where(Action.account_id == ids[1]))
+        conn.execute(update(ProgramEnrollment).values(status="active", step=0, next_due_at=T0, ended_at=None))
+    with store.begin() as conn:
+        result = run_tick(conn, programs, T0, LIMITS)
+    assert (result.sent, result.outbox_rows) == (3, 1)
+    with store.connect() as conn:
+        assert sorted(conn.scalars(select(Action.account_id))) == sorted(ids)
+        assert list(conn.scalars(select(OutboxRow.account_id))) == [ids[1]]
+
+
 def test_migration_0019_keeps_the_history_and_an_account_removal_still_removes_its_events(store):
     ids = book(store, 2)
     _enter_and_tick(store, ids)
