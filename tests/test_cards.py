@@ -25,6 +25,7 @@ from app.store.models import (
     BandOverride,
     ExternalId,
     ProgramEnrollment,
+    ProgramEvent,
     ProgramMilestone,
     Score,
 )
@@ -439,6 +440,22 @@ def test_card_shows_the_program_engine_state(world, store, program_state) -> Non
     assert states["first_business_outcome"] == ("missed", None)  # due by day 30
     assert states["weekly_habit"] == ("pending", None)  # due by day 45
     assert [m["key"] for m in onboarding["milestones"]][-1] == "graduated" and len(states) == 15
+
+
+def test_card_shows_an_enrollment_once_when_its_sent_step_was_covered_before(world, store, program_state) -> None:
+    """A step covered (or suppressed) and later sent in one enrollment (a newer program version put it at a later
+    position) has two history rows with one key: the stored event and the action. The card shows the enrollment once,
+    with the latest of the two."""
+    started = program_state["started"]
+    with store.begin() as conn:
+        care = conn.scalar(select(ProgramEnrollment.id).where(ProgramEnrollment.program == "care"))
+        covered = {"enrollment_id": care, "account_id": program_state["account_id"], "program": "care",
+                   "kind": "step_covered", "step": "hello_call", "channel": "crm_task",
+                   "at": started - timedelta(days=1), "dedupe_key": "step:hello_call"}  # fmt: skip
+        conn.execute(insert(ProgramEvent).values(**covered))
+    enrollments = valid_card(hubspot(world[0]))["program"]["enrollments"]
+    assert [e["program"] for e in enrollments] == ["care", "onboarding", "kick"]
+    assert (enrollments[0]["step"]["key"], enrollments[0]["step"]["outcome"]) == ("hello_call", "sent")
 
 
 def test_onboarding_status_follows_the_recorded_milestones(world, store, program_state) -> None:

@@ -111,3 +111,18 @@ def test_one_open_task_per_account_and_problem_across_programs(store):
         tasks = conn.execute(select(Action.account_id)).scalars().all()
         covered = conn.execute(select(program_history.c.id).where(program_history.c.kind == "step_covered")).all()
     assert sorted(tasks) == sorted(ids) and len(covered) == 2
+
+
+def test_a_task_sent_by_an_earlier_tick_covers_another_programs_task_for_the_same_problem(store):
+    """The open task is the earlier tick's sent step, which only its action records (program_history's `step_sent`
+    row): the other program's task for the same problem, due days later, is covered, not stacked."""
+    ids = book(store, 2)
+    run(store, program(TASKS.format(name="renewal")), ids, T0, Limits())
+    later = T0 + timedelta(days=2)
+    run(store, both(TASKS.format(name="renewal"), TASKS.format(name="rescue")), ids, later, Limits())
+    with store.connect() as conn:
+        tasks = sorted(conn.execute(select(Action.account_id, Action.playbook)).all())
+        covered = conn.execute(select(program_history.c.account_id, program_history.c.program)
+                               .where(program_history.c.kind == "step_covered")).all()  # fmt: skip
+    assert tasks == sorted((a, "renewal") for a in ids)
+    assert sorted(covered) == sorted((a, "rescue") for a in ids)

@@ -10,7 +10,7 @@ import pandas as pd
 from sqlalchemy import insert
 
 from app.programs.report import churn_reach, csm_task_load
-from app.store.models import Action, ProgramEnrollment, ProgramEvent
+from app.store.models import Action, ProgramEnrollment
 from engine.programs import DEFAULT_PROGRAMS_DIR
 from engine.programs.definition import parse_program
 from engine.programs.plan import condition_frame, membership
@@ -18,12 +18,13 @@ from tests.programs_support import T0, book
 
 
 def _sent(conn, account_id: int, channel: str, at) -> None:
+    """A step sent as a tick records it: its action, carrying its enrollment (program_history's `step_sent` row)."""
     enrollment = conn.execute(insert(ProgramEnrollment).values(
         account_id=account_id, program="retention", status="active", requested_by="t", source="engine",
         requested_at=at)).inserted_primary_key[0]  # fmt: skip
-    conn.execute(insert(ProgramEvent).values(enrollment_id=enrollment, account_id=account_id, program="retention",
-                                             kind="step_sent", step="s", channel=channel, at=at,
-                                             dedupe_key=f"k{account_id}{channel}{at}"))  # fmt: skip
+    conn.execute(insert(Action).values(account_id=account_id, playbook="retention", step="s", kind=channel, due=at,
+                                       status="released", dedupe_key=f"program:{enrollment}:s", created_at=at,
+                                       payload={}, enrollment_id=enrollment))  # fmt: skip
 
 
 def test_churn_reach_counts_steps_in_the_window_before_the_churn_date(store):

@@ -8,6 +8,7 @@ from __future__ import annotations
 from alembic import command
 from sqlalchemy import delete, func, insert, inspect, select, update
 
+from app.programs.report import programs_report
 from app.programs.tick import Limits, enroll, run_tick
 from app.store.db import alembic_config, upgrade_schema
 from app.store.models import Account, Action, ExternalId, OutboxRow, ProgramEnrollment, ProgramEvent, program_history
@@ -80,6 +81,32 @@ def test_a_step_whose_action_exists_is_not_released_again(store):
     assert {a: s for a, (s, _) in _actions(store).items()} == {ids[0]: "no_target"}
     with store.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(OutboxRow)) == 0
+
+
+def test_a_round_of_new_and_written_steps_releases_only_the_new_ones(store):
+    """One round (one connection, SQLite too) where some steps' actions exist and the others are new: the actions
+    insert writes the new ones, and exactly those get their outbox row (the existing ones, delivered and purged,
+    none again)."""
+    ids = book(store, 3)
+    programs = _enter_and_tick(store, ids)
+    with store.begin() as conn:
+        conn.execute(delete(OutboxRow))
+        conn.execute(delete(Action).where(Action.account_id == ids[1]))
+        conn.execute(update(ProgramEnrollment).values(status="active", step=0, next_due_at=T0, ended_at=None))
+    with store.begin() as conn:
+        result = run_tick(conn, programs, T0, LIMITS)
+    assert (result.sent, result.outbox_rows) == (3, 1)
+    with store.connect() as conn:
+        assert sorted(conn.scalars(select(Action.account_id))) == sorted(ids)
+        assert list(conn.scalars(select(OutboxRow.account_id))) == [ids[1]]
+
+
+def test_the_report_counts_each_step_sent_from_its_action(store):
+    """`cse programs report`'s per-step counts read the sent steps where the tick records them (their actions)."""
+    ids = book(store, 3)
+    programs = _enter_and_tick(store, ids)
+    with store.connect() as conn:
+        assert programs_report(conn, programs)["nudge"]["steps"] == {"call": {"sent": 3}}
 
 
 def test_migration_0019_keeps_the_history_and_an_account_removal_still_removes_its_events(store):

@@ -169,12 +169,18 @@ def _of_enrollment(history):
 STEP = program_history.alias("step")  # the enrollment's latest step, on the card
 
 
-def _last_step_key():
-    """The key (unique within the enrollment) of its latest step in its history (sent, covered, suppressed or held),
-    correlated on the enrollment."""
+def _step_identity(history):
+    """A history row's kind and key: unique within the enrollment, where the key alone is not (a step covered or
+    suppressed and, after a newer program version moved it, sent: its event and its action share the key)."""
+    return history.c.kind + ":" + history.c.dedupe_key
+
+
+def _last_step_identity():
+    """The identity (`_step_identity`) of the enrollment's latest step in its history (sent, covered, suppressed or
+    held), correlated on the enrollment."""
     last = program_history.alias("last_step")
     return (
-        select(last.c.dedupe_key)
+        select(_step_identity(last))
         .where(_of_enrollment(last), last.c.kind.in_(STEP_EVENTS))
         .order_by(last.c.at.desc(), last.c.id.desc())
         .limit(1)
@@ -200,7 +206,7 @@ def _lists_query():
                       version=pe.version, control=pe.holdout, since=pe.entered_at, ended=pe.ended_at,
                       step=STEP.c.step, channel=STEP.c.channel, step_outcome=STEP.c.kind, step_at=STEP.c.at))
         .select_from(pe)
-        .outerjoin(STEP, and_(_of_enrollment(STEP), STEP.c.dedupe_key == _last_step_key()))
+        .outerjoin(STEP, and_(_of_enrollment(STEP), _step_identity(STEP) == _last_step_identity()))
         .where(pe.account_id == ACCOUNT_ID, running)
         .order_by(case((pe.status == "active", 0), else_=1), case((pe.holdout.is_(True), 1), else_=0),
                   pe.entered_at.desc(), pe.id.desc())

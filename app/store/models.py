@@ -533,7 +533,8 @@ class ProgramEvent(Base):
 # action a program step wrote (the action is the record of the step sent: account, channel, step, problem, time) and
 # an `entered` row per enrollment that entered (at its `entered_at`). Deriving the two most frequent events saves a
 # row, its index entries and a foreign key check per step sent and per entry. The derived rows carry the action's or
-# the enrollment's own id, so `id` is unique per source only; (enrollment_id, dedupe_key) is unique.
+# the enrollment's own id, so `id` is unique per source only; (enrollment_id, kind, dedupe_key) is unique (a step
+# covered or suppressed, then sent after a newer version moved it, has an event and an action under one key).
 program_history = table(
     "program_history",
     *(column(name, kind) for name, kind in (
