@@ -1,7 +1,9 @@
 """Running totals of a scoring run by health band: what the book-by-band summary needs, added up chunk by chunk.
 
 A streamed or sharded run never holds the whole book's scores, so the summary is built from per-band sums (count,
-health sum and count, revenue potential) that can be added over chunks and shards and stored as JSON in between.
+health sum and count, revenue potential) that can be added over chunks and shards and stored as JSON in between;
+likewise how many accounts got a churn probability, risk drivers and a risk, which the stored rows cannot tell
+(a run writes a row only for an account whose score moved).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from engine.canonical import BANDS_BEST_FIRST
 
 BAND_NAMES = tuple(band.value for band in BANDS_BEST_FIRST)
 _SUMS = ("count", "health_sum", "health_count", "potential")
+# Accounts with a value in each of these score columns (cse score's risk summary), keyed as the summary names them.
+RISK_COUNTS = {"with_churn_probability": "churn_probability", "with_risk_drivers": "risk_drivers", "with_risk": "risk"}
 
 
 @dataclass
@@ -25,6 +29,7 @@ class BandTotals:
     bands: dict[str, dict[str, float]] = field(
         default_factory=lambda: {band: dict.fromkeys(_SUMS, 0.0) for band in BAND_NAMES}
     )
+    risk: dict[str, int] = field(default_factory=lambda: dict.fromkeys(RISK_COUNTS, 0))
 
     @classmethod
     def of(cls, scored: pd.DataFrame) -> BandTotals:
@@ -33,8 +38,11 @@ class BandTotals:
         return totals
 
     def add(self, scored: pd.DataFrame) -> None:
-        """Add one chunk of scored accounts (index = account id; columns band, health, revenue_potential)."""
+        """Add one chunk of scored accounts (index = account id; columns band, health, revenue_potential and the
+        RISK_COUNTS columns)."""
         self.accounts += len(scored)
+        for key, column in RISK_COUNTS.items():
+            self.risk[key] += int(scored[column].notna().sum())
         band = scored["band"].astype(object).to_numpy()
         health = scored["health"].to_numpy(dtype="float64")
         potential = scored["revenue_potential"].to_numpy(dtype="float64")
@@ -49,16 +57,18 @@ class BandTotals:
 
     def merge(self, other: BandTotals) -> None:
         self.accounts += other.accounts
+        for key in RISK_COUNTS:
+            self.risk[key] += other.risk[key]
         for name, sums in self.bands.items():
             for key in _SUMS:
                 sums[key] = round(sums[key] + other.bands[name][key], 6)
 
     def to_json(self) -> dict[str, Any]:
-        return {"accounts": self.accounts, "bands": self.bands}
+        return {"accounts": self.accounts, "bands": self.bands, "risk": self.risk}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> BandTotals:
-        totals = cls(accounts=int(data["accounts"]))
+        totals = cls(accounts=int(data["accounts"]), risk={key: int(data["risk"][key]) for key in RISK_COUNTS})
         for name in BAND_NAMES:
             totals.bands[name].update(data["bands"][name])
         return totals

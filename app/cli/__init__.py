@@ -144,7 +144,7 @@ def demo(
         summary = result.totals.summary()
         from app.risk_summary import risk_summary
 
-        summary.update(risk_summary(engine, day, models))
+        summary.update(risk_summary(result.totals, models))
         if crms:
             task = progress.add_task("Writing back to the CRM sandboxes", total=1)
             writeback = _timed_call(phases, "writeback", deliver_everything, engine, settings)
@@ -257,7 +257,7 @@ def score(
     summary = result.totals.summary()
     from app.risk_summary import risk_summary
 
-    summary.update(risk_summary(engine, day, models))
+    summary.update(risk_summary(result.totals, models))
     summary["writeback"] = {"field_writes": result.field_writes, "new_actions": result.new_actions,
                             "planned": write_back}  # fmt: skip
     if not write_back:
