@@ -101,7 +101,10 @@ def demo(
     from app.store.db import make_engine, upgrade_schema
     from engine.health_config import load_health_config
 
+    from app.ml.workers import warm_up
+
     started = time.perf_counter()
+    warm_up()  # the model refresh's worker processes import their code while the book is generated and loaded
     phases: dict[str, float] = {}
     settings = Settings.from_env()
     day = parse_day(as_of)
