@@ -94,14 +94,13 @@ def demo(
     from app.demo.book import BookSpec, generate_book
     from app.demo.crm_loop import bundled_crms, crm_settings, deliver_everything, link_companies, linked_companies
     from app.demo.programs import run_demo_programs
+    from app.ml.workers import warm_up
     from app.programs.definitions import load_programs
     from app.programs.tick import Limits
     from app.scoring import score_and_store
     from app.settings import Settings
     from app.store.db import make_engine, upgrade_schema
     from engine.health_config import load_health_config
-
-    from app.ml.workers import warm_up
 
     started = time.perf_counter()
     warm_up()  # the model refresh's worker processes import their code while the book is generated and loaded

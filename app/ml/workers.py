@@ -29,7 +29,8 @@ from sqlalchemy import Engine
 PRELOAD = ["__main__", "app.ml.train"]
 
 
-def _context():
+def process_context():
+    """The "forkserver" context, its server preloading PRELOAD (see the module docstring)."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(PRELOAD)
     return context
@@ -37,7 +38,7 @@ def _context():
 
 def warm_up() -> None:
     """Start the fork server now (its imports run in its own process) so the first refresh does not wait for it."""
-    _context()
+    process_context()
     forkserver.ensure_running()
 
 
@@ -64,7 +65,7 @@ def model_workers(workers: int) -> Iterator[Executor | None]:
     if workers <= 0:
         yield None
         return
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_context())
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=process_context())
     try:
         yield pool
     finally:  # work nobody waits for any more (a refused bundle's fits) is not started
