@@ -116,6 +116,7 @@ def models_for(settings: Settings, engine: Engine, config: HealthConfig) -> Scor
         every_days=AUTO_EVERY_DAYS,
         warning_horizon_days=settings.warning_horizon_days,
         warning_precision=settings.warning_precision,
+        workers=settings.model_workers,
     )
     models = scoring_models(engine, config, settings.data_dir, options, settings.model_refresh_days)
     prior = replace(PRIOR, horizon_days=settings.churn_horizon_days)  # no fitted calibration: the documented prior
