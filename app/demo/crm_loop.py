@@ -108,7 +108,7 @@ def _serve_sandboxes(records, pipe: Connection) -> None:
             pipe.send(error)
             return
         pipe.send(env)
-        with suppress(EOFError):
+        with suppress(EOFError, KeyboardInterrupt):  # the demo closed its end, or Ctrl-C reached the whole group
             pipe.recv()
 
 
