@@ -56,6 +56,7 @@ class Settings:
     score_chunk_accounts: int = 25_000
     churn_horizon_days: int = 30
     model_refresh_days: int = 7
+    model_workers: int = 2
     warning_precision: float = 0.3
     warning_horizon_days: int = 90
     salesforce_username: str | None = None
@@ -144,6 +145,7 @@ class Settings:
             score_chunk_accounts=int(env.get("CSE_SCORE_CHUNK_ACCOUNTS", "25000")),
             churn_horizon_days=int(env.get("CSE_CHURN_HORIZON_DAYS", "30")),
             model_refresh_days=int(env.get("CSE_MODEL_REFRESH_DAYS", "7")),
+            model_workers=int(env.get("CSE_MODEL_WORKERS", "2")),
             warning_precision=float(env.get("CSE_EARLY_WARNING_PRECISION", "0.3")),
             warning_horizon_days=int(env.get("CSE_EARLY_WARNING_HORIZON_DAYS", "90")),
             salesforce_username=env.get("SALESFORCE_USERNAME"),

@@ -157,16 +157,16 @@ def _openmp_threads() -> int:
     return max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "openmp")
 
 
-def test_the_fits_on_a_pool_thread_keep_the_refresh_thread_limit() -> None:
-    """OpenMP's thread count is per thread: the refresh's limit on the main thread does not reach the pool threads
-    the bundle's fits and the early-warning evaluation run on, so each caps itself (app.ml.train.capped)."""
-    from concurrent.futures import ThreadPoolExecutor
-
+def test_the_fits_on_a_worker_process_keep_the_refresh_thread_limit() -> None:
+    """OpenMP's thread count is per thread, and a worker process starts with one per core: the refresh's limit does
+    not reach the workers the bundle's fits and the early-warning evaluation run on, so each caps itself
+    (app.ml.train.capped)."""
     from threadpoolctl import threadpool_limits
 
     from app.ml.train import capped
+    from app.ml.workers import model_workers
 
-    with threadpool_limits(limits=1), ThreadPoolExecutor(max_workers=1) as pool:
+    with threadpool_limits(limits=1), model_workers(1) as pool:
         assert _openmp_threads() == 1
         plain = pool.submit(_openmp_threads).result()
         limited = pool.submit(capped, 1, _openmp_threads).result()

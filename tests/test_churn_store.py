@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import threading
-from datetime import timedelta
+from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from app.ml.dataset import activity_windows, build_panel, labels_for, observation_dates, snapshot_features
+from app.ml.workers import model_workers
 from app.store.load import load_accounts, load_contacts, load_events
 from engine.health_config import HealthConfig, default_health_config
 from engine.learning.features import FEATURES, window_column
@@ -151,12 +151,13 @@ def test_panel_keeps_only_dates_with_full_lookback_and_known_labels(store):
 
 
 @pytest.mark.parametrize("store", ["sqlite", "postgresql"], indirect=True)
-def test_panel_built_on_threads_is_the_panel_built_in_turn(store, monkeypatch):
-    """load_panel hands build_panel its engine so snapshots are built side by side: same rows, same order."""
-    built_on: list[str] = []
+def test_panel_built_on_worker_processes_is_the_panel_built_in_turn(store, monkeypatch):
+    """load_panel hands build_panel its engine and the refresh's worker processes, which build the snapshots on
+    connections of their own: same rows, same order, and none of the snapshots built in this process."""
+    built_here: list[date] = []
 
     def spy(conn, as_of, config, *args, **kwargs):
-        built_on.append(threading.current_thread().name)
+        built_here.append(as_of)
         return snapshot_features(conn, as_of, config, *args, **kwargs)
 
     monkeypatch.setattr("app.ml.dataset.snapshot_features", spy)
@@ -166,8 +167,9 @@ def test_panel_built_on_threads_is_the_panel_built_in_turn(store, monkeypatch):
     _load(store, accounts, [r for k in ("A0000", "A0001", "A0002") for r in _history(k, k, 200, 21)])
     with store.connect() as conn:
         in_turn = build_panel(conn, config, horizon_days=30, every_days=7)
-        assert not any(name.startswith("panel") for name in built_on)
-        built_on.clear()
-        threaded = build_panel(conn, config, horizon_days=30, every_days=7, engine=store)
-    assert len(in_turn.dates) > 2 and all(name.startswith("panel") for name in built_on)
-    pd.testing.assert_frame_equal(in_turn.frame, threaded.frame)
+        assert len(in_turn.dates) > 2 and built_here == in_turn.dates
+        built_here.clear()
+        with model_workers(2) as pool:
+            on_workers = build_panel(conn, config, horizon_days=30, every_days=7, engine=store, pool=pool)
+    assert built_here == []
+    pd.testing.assert_frame_equal(in_turn.frame, on_workers.frame)

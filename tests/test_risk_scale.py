@@ -4,7 +4,7 @@ automatic training behind its time-split guard; the early-warning figures."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 import numpy as np
@@ -17,7 +17,7 @@ from app.ml import auto
 from app.ml.auto import ScoringModels, load_health_calibration, refresh_models, scoring_models
 from app.ml.report import json_ready
 from app.ml.scorer import load_scoring_artifact
-from app.ml.train import StoreOptions
+from app.ml.train import StoreOptions, labelled, load_panel
 from app.scoring import compute_scores
 from app.store.db import make_engine, upgrade_schema
 from engine.health_config import load_health_config
@@ -254,3 +254,21 @@ def test_scoring_trains_when_due_and_not_again_until_the_refresh_period(history,
     assert calls == [] and again.artifact.version == first.artifact.version
     off = scoring_models(engine, load_health_config(), tmp_path / "off", OPTIONS, refresh_days=0)
     assert off.artifact is None and off.calibration is None and calls == []
+
+
+def test_the_refresh_on_worker_processes_is_the_refresh_in_turn(history, trained, tmp_path):
+    """The panel's snapshots and the fits run on worker processes (app.ml.workers), all fits at once: the same
+    held-out comparison, early warning and models as the refresh built and fitted one step after another here."""
+    engine, data_dir, _ = history
+    in_turn = refresh_models(engine, load_health_config(), tmp_path, replace(OPTIONS, workers=0))
+    on_workers = json.loads((data_dir / "models" / auto.STATE_FILE).read_text())
+    assert OPTIONS.workers == 2 and trained.models.artifact is not None
+    for key in ("holdout", "early_warning", "calibration_error"):
+        assert json.loads(json.dumps(json_ready(in_turn[key]))) == on_workers[key], key
+    panel = labelled(load_panel(engine, load_health_config(), OPTIONS, through_end=True)).frame
+    ours, theirs = load_scoring_artifact(tmp_path).bundle, trained.models.artifact.bundle
+    for name in ("churn", "expansion", "warning"):
+        mine, other = getattr(ours, name), getattr(theirs, name)
+        assert mine is not None and other is not None, name
+        np.testing.assert_array_equal(mine.predict_proba(panel), other.predict_proba(panel))
+    np.testing.assert_array_equal(ours.survival.risk(panel), theirs.survival.risk(panel))

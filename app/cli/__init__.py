@@ -94,6 +94,7 @@ def demo(
     from app.demo.book import BookSpec, generate_book
     from app.demo.crm_loop import bundled_crms, crm_settings, deliver_everything, link_companies, linked_companies
     from app.demo.programs import run_demo_programs
+    from app.ml.workers import warm_up
     from app.programs.definitions import load_programs
     from app.programs.tick import Limits
     from app.scoring import score_and_store
@@ -102,6 +103,7 @@ def demo(
     from engine.health_config import load_health_config
 
     started = time.perf_counter()
+    warm_up()  # the model refresh's worker processes import their code while the book is generated and loaded
     phases: dict[str, float] = {}
     settings = Settings.from_env()
     day = parse_day(as_of)

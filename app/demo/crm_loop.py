@@ -13,13 +13,15 @@ import sys
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 from sqlalchemy import Engine, func, select
 
+from app.ml.workers import process_context
 from app.queues import redis_connection
 from app.settings import Settings
 from app.sources import build_sources
@@ -66,19 +68,48 @@ def bundled_crms(book) -> Iterator[dict[str, str]]:
     """Start every registered vendor's sandbox seeded with `book`'s records (not its activity); yields the
     settings that point the connectors at them.
 
-    They are also put into this process's environment while the sandboxes run, because jobs (run in-process by
-    the demo) build their connections from the environment like any worker does.
+    They run in a process of their own (`_serve_sandboxes`): seeding them and answering the sync's and the
+    write-back's calls is Python work that, in this process, took turns with the load, the link and the
+    write-back's client side for the one interpreter lock, while the second core idled. The settings are also put
+    into this process's environment while the sandboxes run, because jobs (run in-process by the demo) build their
+    connections from the environment like any worker does.
     """
-    with ExitStack() as stack:
-        env: dict[str, str] = {}
-        records = _records_only(book)
-        for record in all_connectors():
-            if record.sandbox is not None:
-                env.update(stack.enter_context(record.start_sandbox(records)).settings_env())
+    context = process_context()  # a clean process, as app.ml.workers explains
+    here, there = context.Pipe()
+    process = context.Process(target=_serve_sandboxes, args=(_records_only(book), there), name="sandboxes")
+    process.start()
+    there.close()
+    try:
+        env = here.recv()
+        if isinstance(env, BaseException):
+            raise RuntimeError("the CRM sandboxes did not start") from env
         saved = {name: os.environ.get(name) for name in env}
         os.environ.update(env)
-        stack.callback(_restore, saved)
-        yield env
+        try:
+            yield env
+        finally:
+            _restore(saved)
+    finally:
+        here.close()  # the sandboxes' process stops when its end of the pipe closes
+        process.join(timeout=10)
+        if process.is_alive():
+            process.terminate()
+
+
+def _serve_sandboxes(records, pipe: Connection) -> None:
+    """The sandboxes' process: start and seed each one, send their settings, serve until the pipe closes."""
+    with ExitStack() as stack:
+        env: dict[str, str] = {}
+        try:
+            for record in all_connectors():
+                if record.sandbox is not None:
+                    env.update(stack.enter_context(record.start_sandbox(records)).settings_env())
+        except Exception as error:  # noqa: BLE001 - sent to the demo, which raises it
+            pipe.send(error)
+            return
+        pipe.send(env)
+        with suppress(EOFError, KeyboardInterrupt):  # the demo closed its end, or Ctrl-C reached the whole group
+            pipe.recv()
 
 
 def _restore(saved: dict[str, str | None]) -> None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,14 +35,15 @@ from app.ml.scorer import load_scoring_artifact
 from app.ml.train import (
     StoreOptions,
     capped,
-    fit_store_bundle,
     health_auc,
     holdout_fit,
     labelled,
     load_panel,
+    start_store_bundle,
     training_window,
     warning_report,
 )
+from app.ml.workers import model_workers, pool_or_here
 from app.settings import Settings
 from engine.health_config import HealthConfig
 from engine.learning.evaluate import classification_metrics
@@ -116,6 +116,7 @@ def models_for(settings: Settings, engine: Engine, config: HealthConfig) -> Scor
         every_days=AUTO_EVERY_DAYS,
         warning_horizon_days=settings.warning_horizon_days,
         warning_precision=settings.warning_precision,
+        workers=settings.model_workers,
     )
     models = scoring_models(engine, config, settings.data_dir, options, settings.model_refresh_days)
     prior = replace(PRIOR, horizon_days=settings.churn_horizon_days)  # no fitted calibration: the documented prior
@@ -152,17 +153,21 @@ def refresh_models(
 
 
 def _refresh(engine: Engine, config: HealthConfig, data_dir: Path, options: StoreOptions) -> dict[str, Any]:
-    later = load_panel(engine, config, options, through_end=True)  # one build serves every horizon
-    panel = labelled(later)
-    frame = panel.frame
-    if frame.empty or frame["churned"].sum() == 0:
-        return {"model": None, "reason": "no labelled history yet (risk uses the prior health calibration)"}
-    # The early-warning evaluation is a fit of its own, independent of the others: it runs beside the held-out fit
-    # (one fit, one thread: the second core was idle through it) and the bundle's fits.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="warning") as pool:
-        evaluating = pool.submit(capped, options.threads, warning_report, later, options)
+    with model_workers(options.workers) as pool:
+        later = load_panel(engine, config, options, through_end=True, pool=pool)  # one build serves every horizon
+        panel = labelled(later)
+        frame = panel.frame
+        if frame.empty or frame["churned"].sum() == 0:
+            return {"model": None, "reason": "no labelled history yet (risk uses the prior health calibration)"}
+        # Every fit is independent of the others, so on workers they all start at once: the bundle's fits, the
+        # held-out churn fit and the early-warning evaluation. The bundle is kept only when the held-out fit
+        # accepts it; when that refuses, its fits were work done for nothing (same models either way).
+        pending = start_store_bundle(frame, options, later, pool) if pool is not None else None
+        held_out = pool_or_here(pool).submit(capped, options.threads, holdout_fit, frame,
+                                             replace(options, survival=False, expansion=False))  # fmt: skip
+        evaluating = pool_or_here(pool).submit(capped, options.threads, warning_report, later, options)
         try:
-            held = holdout_fit(frame, replace(options, survival=False, expansion=False))
+            held = held_out.result()
         except ValueError as error:  # too few dates for the time-split guard: calibrate on everything, train nothing
             calibration = fit_health_calibration(frame["health"], frame["churned"], options.horizon_days)
             _write_json(models_dir(data_dir) / CALIBRATION_FILE, calibration.to_dict())
@@ -179,8 +184,8 @@ def _refresh(engine: Engine, config: HealthConfig, data_dir: Path, options: Stor
             "test_rows": len(held.test),
         }
         accepted = comparison["model_roc_auc"] > comparison["health_roc_auc"]
-        bundle = fit_store_bundle(frame, options, later) if accepted else None
-    warning = evaluating.result()
+        bundle = (pending or start_store_bundle(frame, options, later)).result() if accepted else None
+        warning = evaluating.result()
     result: dict[str, Any] = {"holdout": comparison, "early_warning": warning, "calibration_error": calibration.error}
     if bundle is None:
         return {**result, "model": None, "reason": "refused: the model ranks held-out dates no better than health"}

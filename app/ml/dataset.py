@@ -9,14 +9,16 @@ up) within the horizon, and the time to churn (censored at the end of the data) 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import date, timedelta
+from itertools import repeat
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, and_, case, func, literal, select, union_all
 
+from app.ml.workers import store_url, worker_engine
 from app.store.bulk import fetch_int_columns, result_frame
 from app.store.metrics import account_metrics, accounts_active_on
 from app.store.models import Account, AccountDay, Feature
@@ -229,14 +231,15 @@ def build_panel(
     last: date | None = None,
     through_end: bool = False,
     engine: Engine | None = None,
+    pool: Executor | None = None,
 ) -> Panel:
     """Snapshots at observation dates from `first` (default: data start + the 90-day lookback) to `last`
     (default: data end − horizon, the last date whose label is fully known), every `every_days` days.
 
     `through_end` runs the dates to the end of the data instead: the later rows' labels are not fully known (see
     app.ml.early_warning.with_horizon), but they can be scored, which is what the early-warning evaluation does.
-    With the `engine` `conn` came from (committed data, a file or server database) the snapshots are built
-    PANEL_THREADS at a time, each on a connection of its own (see _snapshots).
+    With the `engine` `conn` came from (committed data, a file or server database) and a `pool` of worker
+    processes (app.ml.workers) the snapshots are built side by side, each worker on a connection of its own.
     """
     data_start, data_end = data_bounds(conn)
     if data_start is None or data_end is None:
@@ -247,7 +250,7 @@ def build_panel(
     outcomes = _account_outcomes(conn)
     expansions = _expansion_days(conn)
     parts = []
-    for as_of, features in zip(dates, _snapshots(conn, engine, dates, config), strict=True):
+    for as_of, features in zip(dates, _snapshots(conn, engine, pool, dates, config), strict=True):
         if features.empty:
             continue
         labels = labels_for(features.index, as_of, horizon_days, outcomes, expansions, data_end)
@@ -258,21 +261,18 @@ def build_panel(
     return Panel(frame, horizon_days, dates, data_start, data_end)
 
 
-# Snapshots built side by side: most of a snapshot's time is the database's aggregation (SQLite and the
-# PostgreSQL driver run it without holding the GIL), so two threads use both cores of a small machine.
-PANEL_THREADS = 2
+def snapshot_at(url: str, as_of: date, config: HealthConfig) -> pd.DataFrame:
+    """snapshot_features on a worker process's own connection to the store at `url` (app.ml.workers)."""
+    with worker_engine(url).connect() as conn:
+        return snapshot_features(conn, as_of, config)
 
 
-def _snapshots(conn: Connection, engine: Engine | None, dates: list[date], config: HealthConfig) -> list[pd.DataFrame]:
-    """snapshot_features for each date, in order: on `conn` one after another, or with `engine` on PANEL_THREADS
-    threads with connections of their own (not for an in-memory SQLite database: it is private to a connection)."""
+def _snapshots(
+    conn: Connection, engine: Engine | None, pool: Executor | None, dates: list[date], config: HealthConfig
+) -> list[pd.DataFrame]:
+    """snapshot_features for each date, in order: on `conn` one after another, or on the `pool`'s workers with
+    connections of their own (not for an in-memory SQLite database: it is private to a connection)."""
     in_memory = engine is not None and engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:")
-    if engine is None or in_memory or len(dates) < 2:
+    if engine is None or pool is None or in_memory or len(dates) < 2:
         return [snapshot_features(conn, as_of, config) for as_of in dates]
-
-    def build(as_of: date) -> pd.DataFrame:
-        with engine.connect() as own:  # pooled: each thread reuses its connection
-            return snapshot_features(own, as_of, config)
-
-    with ThreadPoolExecutor(max_workers=PANEL_THREADS, thread_name_prefix="panel") as pool:
-        return list(pool.map(build, dates))
+    return list(pool.map(snapshot_at, repeat(store_url(engine)), dates, repeat(config)))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
@@ -22,6 +22,7 @@ from threadpoolctl import threadpool_limits
 from app.ml.artifacts import Artifact, save_artifact
 from app.ml.dataset import Panel, build_panel
 from app.ml.early_warning import WARNING_HORIZONS, evaluate_warning, fit_warning_model, with_horizon
+from app.ml.workers import model_workers, pool_or_here
 from engine.canonical import FACTORS
 from engine.health_config import HealthConfig
 from engine.learning.evaluate import (
@@ -59,6 +60,8 @@ class StoreOptions:
     # which the flagged accounts are expected to churn at this rate.
     warning_horizon_days: int = 90
     warning_precision: float = 0.3
+    # Worker processes for the panel's snapshots and the fits (app.ml.workers); 0 builds and fits in this process.
+    workers: int = 2
 
 
 def store_spec() -> FeatureSpec:
@@ -72,74 +75,89 @@ def _train_config(options: StoreOptions) -> TrainConfig:
     return TrainConfig(seed=options.seed, gap_days=options.horizon_days, threads=options.threads)
 
 
-# The fits of a bundle (churn, survival, expansion, early warning) are independent of one another, each seeded and
-# reading the panel without changing it, and spend most of their time in compiled code that releases the GIL (tree
-# growing, BLAS, L-BFGS): two at a time use both cores of a small machine, and the models are the same as fitted
-# one after another.
-BUNDLE_FIT_THREADS = 2
-
-
 def capped(threads: int | None, call, *args, **kwargs):
-    """`call(*args, **kwargs)` with its OpenMP and BLAS threads capped at `threads`, for work run on a pool thread.
+    """`call(*args, **kwargs)` with its OpenMP and BLAS threads capped at `threads`, for work run on a worker.
 
-    OpenMP's thread count is a setting of each thread: a limit taken on the main thread does not reach a pool's
-    threads, whose boosting predictions (the early warning's evaluation and thresholds, the expansion model's
-    checks) then ran on two OpenMP threads each, waiting for busy cores on a shared 2-core machine."""
+    OpenMP's thread count is a setting of each thread (and a fresh worker process starts at one per core): a limit
+    taken on the caller's thread does not reach the worker, whose boosting predictions (the early warning's
+    evaluation and thresholds, the expansion model's checks) then ran on two OpenMP threads each, waiting for busy
+    cores on a shared 2-core machine."""
     with threadpool_limits(limits=threads):
         return call(*args, **kwargs)
 
 
-def fit_store_bundle(frame: pd.DataFrame, options: StoreOptions, later: Panel | None = None) -> ModelBundle:
-    """Churn classifier, Cox survival model and (with enough history) expansion propensity on a panel frame.
+@dataclass(frozen=True)
+class PendingBundle:
+    """A bundle's fits, submitted to a pool (start_store_bundle); `result()` waits for them and assembles it."""
+
+    horizon_days: int
+    warning_horizon_days: int
+    churn: Future
+    survival: Future | None
+    expansion: Future | None
+    warning: Future | None
+
+    def result(self) -> ModelBundle:
+        extra: dict[str, Any] = {}
+        survival_model = None
+        if self.survival is not None:
+            survival_model, extra["survival_validation"] = self.survival.result()
+        bundle = ModelBundle(
+            churn=self.churn.result(),
+            horizon_days=self.horizon_days,
+            survival=survival_model,
+            expansion=self.expansion.result() if self.expansion is not None else None,
+            extra=extra,
+        )
+        if self.warning is not None:
+            try:
+                bundle.warning, bundle.warning_threshold = self.warning.result()
+                bundle.warning_horizon_days = self.warning_horizon_days
+            except ValueError as error:
+                extra["warning"] = str(error)
+        return bundle
+
+
+def start_store_bundle(
+    frame: pd.DataFrame, options: StoreOptions, later: Panel | None = None, pool: Executor | None = None
+) -> PendingBundle:
+    """Submit the fits of fit_store_bundle to `pool` (worker processes, app.ml.workers; None: here, in turn).
+
+    The fits (churn, survival, expansion, early warning) are independent of one another, each seeded and reading
+    the panel without changing it: on workers side by side they give the same models as one after another. The
+    longest go first, so two workers finish together.
+    """
+    spec = store_spec()
+    config = _train_config(options)
+    pool = pool_or_here(pool)
+    limit = options.threads
+    labels = {"dates": frame["as_of"], "groups": frame["account_id"]}
+    expansion = None
+    if options.expansion:
+        expansion = pool.submit(capped, limit, train_expansion_model, frame, frame["expanded"], spec, config, **labels)
+    churn = pool.submit(capped, limit, train_classifier, frame, frame["churned"], spec, config, **labels)
+    warning = None
+    if later is not None:
+        warning = pool.submit(
+            capped, limit, fit_warning_model,
+            later.frame, options.warning_horizon_days, later.data_end, spec, config, options.warning_precision,
+        )  # fmt: skip
+    survival = None
+    if options.survival and frame["event"].sum() > 0:
+        survival = pool.submit(capped, limit, _fit_store_survival, frame, spec, options)
+    return PendingBundle(options.horizon_days, options.warning_horizon_days, churn, survival, expansion, warning)
+
+
+def fit_store_bundle(
+    frame: pd.DataFrame, options: StoreOptions, later: Panel | None = None, pool: Executor | None = None
+) -> ModelBundle:
+    """Churn classifier, Cox survival model and (with enough history) expansion propensity on a panel frame, fitted
+    on `pool`'s workers (None: here, in turn).
 
     With ``later`` (the same history's panel through the end of the data) the early-warning model joins them,
     or is left out with the reason in ``extra`` when the history is too short for its horizon.
     """
-    spec = store_spec()
-    config = _train_config(options)
-    # One thread limit around the pool, so the fits' own limits never restore a larger one while another still runs.
-    with (
-        threadpool_limits(limits=options.threads),
-        ThreadPoolExecutor(max_workers=BUNDLE_FIT_THREADS, thread_name_prefix="fit") as pool,
-    ):
-        limit = options.threads
-        churn = pool.submit(
-            capped, limit, train_classifier, frame, frame["churned"], spec, config, dates=frame["as_of"],
-            groups=frame["account_id"],
-        )  # fmt: skip
-        survival = None
-        if options.survival and frame["event"].sum() > 0:
-            survival = pool.submit(capped, limit, _fit_store_survival, frame, spec, options)
-        expansion = None
-        if options.expansion:
-            expansion = pool.submit(
-                capped, limit, train_expansion_model, frame, frame["expanded"], spec, config, dates=frame["as_of"],
-                groups=frame["account_id"],
-            )  # fmt: skip
-        warning = None
-        if later is not None:
-            warning = pool.submit(
-                capped, limit, fit_warning_model,
-                later.frame, options.warning_horizon_days, later.data_end, spec, config, options.warning_precision,
-            )  # fmt: skip
-    extra: dict[str, Any] = {}
-    survival_model = None
-    if survival is not None:
-        survival_model, extra["survival_validation"] = survival.result()
-    bundle = ModelBundle(
-        churn=churn.result(),
-        horizon_days=options.horizon_days,
-        survival=survival_model,
-        expansion=expansion.result() if expansion is not None else None,
-        extra=extra,
-    )
-    if warning is not None:
-        try:
-            bundle.warning, bundle.warning_threshold = warning.result()
-            bundle.warning_horizon_days = options.warning_horizon_days
-        except ValueError as error:
-            extra["warning"] = str(error)
-    return bundle
+    return start_store_bundle(frame, options, later, pool).result()
 
 
 def _fit_store_survival(frame: pd.DataFrame, spec: FeatureSpec, options: StoreOptions) -> tuple[Any, dict[str, Any]]:
@@ -166,12 +184,20 @@ def _survival_validation(frame: pd.DataFrame, spec: FeatureSpec, options: StoreO
     return {"concordance": concordance, "rows": len(valid)}
 
 
-def load_panel(engine: Engine, health_config: HealthConfig, options: StoreOptions, through_end: bool = False) -> Panel:
-    """Point-in-time snapshots of the whole store history for these options (app.ml.dataset.build_panel)."""
+def load_panel(
+    engine: Engine,
+    health_config: HealthConfig,
+    options: StoreOptions,
+    through_end: bool = False,
+    pool: Executor | None = None,
+) -> Panel:
+    """Point-in-time snapshots of the whole store history for these options (app.ml.dataset.build_panel), built
+    on `pool`'s worker processes when given (app.ml.workers)."""
     with engine.connect() as conn:
         return build_panel(
-            conn, health_config, options.horizon_days, options.every_days, through_end=through_end, engine=engine
-        )
+            conn, health_config, options.horizon_days, options.every_days, through_end=through_end, engine=engine,
+            pool=pool,
+        )  # fmt: skip
 
 
 def labelled(panel: Panel) -> Panel:
@@ -184,10 +210,14 @@ def labelled(panel: Panel) -> Panel:
 
 
 def _learnable_panel(
-    engine: Engine, health_config: HealthConfig, options: StoreOptions, through_end: bool = False
+    engine: Engine,
+    health_config: HealthConfig,
+    options: StoreOptions,
+    through_end: bool = False,
+    pool: Executor | None = None,
 ) -> Panel:
     """The store's snapshots, refused with a reason when there is nothing to learn from."""
-    panel = load_panel(engine, health_config, options, through_end)
+    panel = load_panel(engine, health_config, options, through_end, pool)
     known = labelled(panel).frame
     if known.empty:
         raise ValueError(
@@ -219,9 +249,10 @@ def train_store(
     options: StoreOptions = StoreOptions(),  # noqa: B008
 ) -> Artifact:
     """Train on every labelled observation date of the store and save a new `store` artifact."""
-    later = _learnable_panel(engine, health_config, options, through_end=True)
-    panel = labelled(later)
-    bundle = fit_store_bundle(panel.frame, options, later)
+    with model_workers(options.workers) as pool:
+        later = _learnable_panel(engine, health_config, options, through_end=True, pool=pool)
+        panel = labelled(later)
+        bundle = fit_store_bundle(panel.frame, options, later, pool)
     meta = {
         "source": "store",
         "seed": options.seed,
@@ -260,8 +291,9 @@ class Holdout:
     p_train: np.ndarray
 
 
-def holdout_fit(frame: pd.DataFrame, options: StoreOptions) -> Holdout:
-    """The time-split guard shared by `cse evaluate` and automatic training (see split_dates)."""
+def holdout_fit(frame: pd.DataFrame, options: StoreOptions, pool: Executor | None = None) -> Holdout:
+    """The time-split guard shared by `cse evaluate` and automatic training (see split_dates); the bundle's fits on
+    `pool`'s workers when given."""
     train_dates, test_dates = split_dates(frame["as_of"].unique(), options.test_share, options.horizon_days)
     if len(train_dates) < 2:
         raise ValueError(
@@ -271,7 +303,7 @@ def holdout_fit(frame: pd.DataFrame, options: StoreOptions) -> Holdout:
         )
     train = frame[frame["as_of"].isin(train_dates)].reset_index(drop=True)
     test = frame[frame["as_of"].isin(test_dates)].reset_index(drop=True)
-    bundle = fit_store_bundle(train, options)
+    bundle = fit_store_bundle(train, options, pool=pool)
     p_train = bundle.churn.predict_proba(train)
     return Holdout(bundle, train, test, train_dates, test_dates, bundle.churn.predict_proba(test), p_train)
 
@@ -293,10 +325,11 @@ def evaluate_store(
 ) -> dict[str, Any]:
     """Time-split report: train on earlier observation dates, test on later ones (see split_dates); the early
     warning for each horizon on its own split (app.ml.early_warning)."""
-    later = _learnable_panel(engine, health_config, options, through_end=True)
-    panel = labelled(later)
-    frame = panel.frame
-    held = holdout_fit(frame, options)
+    with model_workers(options.workers) as pool:
+        later = _learnable_panel(engine, health_config, options, through_end=True, pool=pool)
+        panel = labelled(later)
+        frame = panel.frame
+        held = holdout_fit(frame, options, pool)
     test_dates, train, test, bundle, p = held.test_dates, held.train, held.test, held.bundle, held.p
     model = bundle.churn
     y = test["churned"].to_numpy()
