@@ -28,7 +28,16 @@ from app.scoring import score_and_store
 from app.settings import Settings
 from app.store.bulk import copy_rows
 from app.store.db import make_engine
-from app.store.models import Action, BandOverride, ExternalId, ProgramEnrollment, ProgramMilestone
+from app.store.models import (
+    Account,
+    Action,
+    BandOverride,
+    CurrentScore,
+    ExternalId,
+    ProgramEnrollment,
+    ProgramMilestone,
+    Score,
+)
 from app.web import create_app
 from bench.score import AS_OF, fill_store
 from bench.throwaway import postgres_schema
@@ -80,7 +89,10 @@ def prepare(database_url: str, n: int, seed: int = 3, shape=None) -> None:
                    for i in with_overrides])  # fmt: skip
         _program_state(conn, rng.choice(ids, n // 10, replace=False), now)
         if engine.dialect.name == "postgresql":
-            conn.execute(text("ANALYZE"))
+            # The tables filled only: a bare ANALYZE covers every schema of the database, other sessions' too.
+            filled = (Account, Score, CurrentScore, ExternalId, Action, ProgramEnrollment, BandOverride,
+                      ProgramMilestone)  # fmt: skip
+            conn.execute(text("ANALYZE " + ", ".join(model.__tablename__ for model in filled)))
     engine.dispose()
 
 
