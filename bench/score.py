@@ -415,11 +415,16 @@ def compare(database_url: str, label: str, n: int, day: date, before: Path | Non
 
 
 def score_big(url: str, n: int, day: date, shards: int, small: tuple[int, float, float] | None = None,
-              fill_only: bool = False) -> None:  # fmt: skip
+              fill_only: bool = False, daily_only: bool = False) -> None:  # fmt: skip
     """The big store: a first and a daily run in one process, then today's first run with `shards` workers;
-    `small` is (accounts, wall, CPU) of the small PostgreSQL first run of this bench, for the time per account."""
+    `small` is (accounts, wall, CPU) of the small PostgreSQL first run of this bench, for the time per account.
+    `daily_only`: today's daily run alone, on the store a first run for the day before left (and nothing since)."""
     if fill_only:
         fill_store_in_child(url, n, day)
+        return
+    if daily_only:
+        analyze_runs(url)
+        run_cse_score(url, f"postgresql, one process, daily run ({day}) on the store as left", n, day)
         return
     (one, cpu), _ = first_and_daily(url, "postgresql, one process", n, day)
     print(f"  target: {n:,} accounts <= 60 s and <= 1536 MiB")
@@ -449,6 +454,8 @@ def main() -> None:
                         "--big-accounts accounts by an earlier --fill-only (the fill takes minutes): never dropped, "
                         "what earlier runs wrote emptied first")  # fmt: skip
     parser.add_argument("--fill-only", action="store_true", help="with --big-store: fill that (empty) store, no run")
+    parser.add_argument("--daily-only", action="store_true", help="with --big-store: today's daily run only, on "
+                        "the store a first run for yesterday left (a daily or --shards run spoils it)")  # fmt: skip
     args = parser.parse_args()
     # Today and the day before, each as that day's `cse score` (first_and_daily); `--shards` scores the real today
     # only. Past midnight the filled rollups would end a day early: start before.
@@ -456,7 +463,7 @@ def main() -> None:
     print(f"scoring {day - timedelta(days=1)} and {day} (today); load average {os.getloadavg()[0]:.1f}")
 
     if args.big_store:
-        score_big(args.big_store, args.big_accounts, day, args.shards, None, args.fill_only)
+        score_big(args.big_store, args.big_accounts, day, args.shards, None, args.fill_only, args.daily_only)
         return
     with tempfile.TemporaryDirectory() as tmp:
         before = source_tree(args.before, Path(tmp)) if args.before else None
