@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
 import numpy as np
@@ -122,10 +123,10 @@ VALUE_COLUMNS = tuple(c for c in SCORE_COLUMNS if c not in ("account_id", "as_of
 TEXT_COLUMNS = ("band", "band_computed", "recommended_action", "expansion_type", "model_version")
 
 
-def _comparable(frame: pd.DataFrame) -> pd.DataFrame:
+def _comparable(frame: pd.DataFrame, value_columns: Sequence[str] = VALUE_COLUMNS) -> pd.DataFrame:
     """Score values as text, numbers rounded past what any reader shows, JSON as its text, missing as ''."""
     columns = {}
-    for column in VALUE_COLUMNS:
+    for column in value_columns:
         values = frame[column]
         if column in JSON_COLUMNS:
             values = values.map(lambda v: v if isinstance(v, str) or v is None else json.dumps(v))
@@ -136,6 +137,7 @@ def _comparable(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 NUMBER_COLUMNS = tuple(c for c in VALUE_COLUMNS if c not in TEXT_COLUMNS and c not in JSON_COLUMNS)
+OTHER_COLUMNS = tuple(c for c in VALUE_COLUMNS if c not in NUMBER_COLUMNS)
 
 
 def _rounded(values: pd.Series) -> pd.Series:
@@ -143,15 +145,16 @@ def _rounded(values: pd.Series) -> pd.Series:
 
 
 def _numbers_differ(new: pd.DataFrame, old: pd.DataFrame) -> np.ndarray:
-    """Rows whose rounded numbers differ (or are missing on one side only): their texts in `_comparable` differ
-    too, so these rows moved whatever their other columns say, and need no text made. On a daily run that is
-    nearly every row (health moves with each day of rollups)."""
+    """Rows whose rounded numbers differ (or are missing on one side only, or are zeros of opposite sign): their
+    texts in `_comparable` differ too, so these rows moved whatever their other columns say, and need no text
+    made. On a daily run that is nearly every row (health moves with each day of rollups). The other rows' numbers
+    have the same text on both sides, so only their OTHER_COLUMNS are left to compare as text."""
     differ = np.zeros(len(new), dtype=bool)
     for column in NUMBER_COLUMNS:
         a = _rounded(new[column]).to_numpy(dtype="float64", na_value=np.nan)
         b = _rounded(old[column]).to_numpy(dtype="float64", na_value=np.nan)
         missing_a, missing_b = np.isnan(a), np.isnan(b)
-        differ |= (missing_a != missing_b) | (~missing_a & ~missing_b & (a != b))
+        differ |= (missing_a != missing_b) | (~missing_a & ~missing_b & ((a != b) | (np.signbit(a) != np.signbit(b))))
     return differ
 
 
@@ -210,7 +213,8 @@ def _moved(conn: Connection, as_of: date, out: pd.DataFrame, scope: AccountScope
         differ = _numbers_differ(rows, stored)
         alike = ~differ
         if alike.any():
-            texts = _comparable(rows[alike]).to_numpy() == _comparable(_decoded(stored[alike], rows[alike])).to_numpy()
+            new_text = _comparable(rows[alike], OTHER_COLUMNS).to_numpy()
+            texts = new_text == _comparable(_decoded(stored[alike], rows[alike]), OTHER_COLUMNS).to_numpy()
             differ[alike] = ~texts.all(axis=1)
         moved[known] = differ
     return moved

@@ -53,7 +53,7 @@ class Settings:
     redis_url: str | None = None
     health_config: Path | None = None
     writeback_score_step: float = 2.0
-    score_chunk_accounts: int = 25_000
+    score_chunk_accounts: int = 50_000
     churn_horizon_days: int = 30
     model_refresh_days: int = 7
     model_workers: int = 2
@@ -142,7 +142,7 @@ class Settings:
             redis_url=env.get("REDIS_URL") or None,
             health_config=Path(health_config) if health_config else None,
             writeback_score_step=float(env.get("CSE_WRITEBACK_SCORE_STEP", "2.0")),
-            score_chunk_accounts=int(env.get("CSE_SCORE_CHUNK_ACCOUNTS", "25000")),
+            score_chunk_accounts=int(env.get("CSE_SCORE_CHUNK_ACCOUNTS", "50000")),
             churn_horizon_days=int(env.get("CSE_CHURN_HORIZON_DAYS", "30")),
             model_refresh_days=int(env.get("CSE_MODEL_REFRESH_DAYS", "7")),
             model_workers=int(env.get("CSE_MODEL_WORKERS", "2")),

@@ -113,3 +113,16 @@ def test_a_rerun_compares_text_and_json_values_not_only_numbers(loaded):
         score_and_store(conn, AS_OF, config)
         rows = dict(conn.execute(select(Score.account_id, func.count()).group_by(Score.account_id)).all())
     assert rows == {ids["A0000"]: 2, ids["A0001"]: 2, ids["A0002"]: 1}
+
+
+def test_numbers_that_differ_only_in_their_text_still_count_as_moved():
+    """A row whose numbers all match is compared on its other columns only: so a zero stored as -0.0 (text "-0.0"
+    in the comparison) against a new 0.0 must already count as a difference of the numbers."""
+    from app.scoring import NUMBER_COLUMNS, _comparable, _numbers_differ
+
+    new = pd.DataFrame({column: [0.0, 1.0] for column in NUMBER_COLUMNS})
+    old = new.copy()
+    old.loc[0, NUMBER_COLUMNS[0]] = -0.0
+    assert list(_numbers_differ(new, old)) == [True, False]
+    texts = _comparable(new, NUMBER_COLUMNS).to_numpy() != _comparable(old, NUMBER_COLUMNS).to_numpy()
+    assert list(texts.any(axis=1)) == [True, False], "the text comparison tells the two zeros apart too"
