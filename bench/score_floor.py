@@ -25,6 +25,7 @@ from functools import partial
 
 from sqlalchemy import Connection, and_, func, select, text
 
+from app.scoring_chunks import DEFAULT_CHUNK_ACCOUNTS
 from app.store import metrics
 from app.store.current_scores import refresh_current
 from app.store.metrics import accounts_active_on
@@ -33,7 +34,7 @@ from app.store.scope import IdRange, scope_filter
 from bench.score import ServerCPU
 from engine.health_config import load_health_config
 
-CHUNK = 25_000
+CHUNK = DEFAULT_CHUNK_ACCOUNTS  # the chunks a run scores by default
 
 
 def timed(server: ServerCPU, label: str, work) -> None:
