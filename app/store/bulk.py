@@ -135,10 +135,11 @@ def copy_frame(conn: Connection, table: Table, frame: pd.DataFrame, columns: Seq
     if conn.dialect.name != "postgresql":
         copy_rows(conn, table, columns, rows_of(frame, columns, dates_as_text=True))
         return
-    binary = {name: _frame_field(frame[name], table.c[name].type) for name in columns}
-    if all(field is not None for field in binary.values()):
-        _copy_binary_fields(conn, table, binary, len(frame))
-        return
+    if all(_binary_kind(table.c[name].type) for name in columns):  # else no column's bytes are worth laying out
+        binary = {name: _frame_field(frame[name], table.c[name].type) for name in columns}
+        if all(field is not None for field in binary.values()):
+            _copy_binary_fields(conn, table, binary, len(frame))
+            return
     fields = [_copy_text(frame[name], table.c[name].type) for name in columns]
     raw = conn.connection.driver_connection
     with raw.cursor() as cursor, cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
@@ -151,16 +152,23 @@ PG_EPOCH_US = np.datetime64("2000-01-01", "us")  # PostgreSQL's binary timestamp
 INT_RANGES = {">i2": 2**15, ">i4": 2**31, ">i8": 2**63}
 
 
+def _binary_kind(kind) -> bool:
+    """Whether `_frame_field` has a binary layout for columns of this type."""
+    if (isinstance(kind, DateTime) and kind.timezone) or (isinstance(kind, Float) and kind.precision is not None):
+        return False
+    return not isinstance(kind, Enum) and isinstance(kind, (Boolean, Date, DateTime, Float, Integer, String))
+
+
 def _frame_field(column: pd.Series, kind) -> BinaryField | None:
     """A frame's column in PostgreSQL's binary layout for a column of type `kind`, the values as the text format
     would give them (`_copy_text`: NaN, NaT and None are NULL, integers held as floats truncated, text `str` of
     each value); None where this has no layout for the type (JSON, decimals, time zones, enums) or the values are
     not plainly of it: the caller sends text then, and the server parses it as before."""
+    if not _binary_kind(kind):
+        return None
     missing = column.isna().to_numpy()
     null = missing if missing.any() else None
     seen = pd.api.types.infer_dtype(column, skipna=True)
-    if isinstance(kind, Enum) or not isinstance(kind, (Boolean, Date, DateTime, Float, Integer, String)):
-        return None
     if isinstance(kind, String):  # each value's str(), as the text format sends it
         text = column.to_numpy(dtype=object)
         if null is not None:
@@ -169,7 +177,7 @@ def _frame_field(column: pd.Series, kind) -> BinaryField | None:
     if isinstance(kind, Boolean):
         return (column.fillna(False).to_numpy(dtype=bool), null, None) if seen in ("boolean", "empty") else None
     if isinstance(kind, (Date, DateTime)):
-        if seen not in ("datetime64", "datetime", "date", "empty") or (isinstance(kind, DateTime) and kind.timezone):
+        if seen not in ("datetime64", "datetime", "date", "empty"):
             return None
         moments = pd.to_datetime(column)
         if isinstance(moments.dtype, pd.DatetimeTZDtype):
@@ -181,8 +189,8 @@ def _frame_field(column: pd.Series, kind) -> BinaryField | None:
         return np.where(missing, 0, days.astype(np.int64)).astype(">i4"), null, None
     if column.dtype.kind not in "iu" and column.dtype != np.float64:  # a float32's text is its own shortest form
         return None
-    if isinstance(kind, Float):  # double precision only: REAL and FLOAT(p) take text
-        return (column.to_numpy(dtype=">f8", na_value=0.0), null, None) if kind.precision is None else None
+    if isinstance(kind, Float):  # double precision (`_binary_kind`: REAL and FLOAT(p) take text)
+        return column.to_numpy(dtype=">f8", na_value=0.0), null, None
     dtype = ">i8" if isinstance(kind, BigInteger) else ">i2" if isinstance(kind, SmallInteger) else ">i4"
     numbers = column.fillna(0).to_numpy().astype(np.int64)
     if len(numbers) and (numbers.min() < -INT_RANGES[dtype] or numbers.max() >= INT_RANGES[dtype]):
