@@ -154,10 +154,7 @@ def complete_run(engine: Engine, settings: Settings, run_id: str) -> bool:
             return False
         as_of = conn.scalar(select(ScoreRun.as_of).where(ScoreRun.id == run_id))
         shards = conn.execute(select(ScoreShard).where(ScoreShard.run_id == run_id)).all()
-        totals = BandTotals()
-        for shard in shards:
-            totals.merge(BandTotals.from_json(shard.totals))
-        summary = totals.summary()
+        summary = _merged_totals(shards).summary()
         record_book_day(conn, as_of)
         released = release_due_actions(conn, datetime.combine(as_of, datetime.max.time()))
         summary["writeback"] = {"field_writes": sum(s.field_writes for s in shards),
@@ -167,6 +164,20 @@ def complete_run(engine: Engine, settings: Settings, run_id: str) -> bool:
 
     enqueue_deliveries(settings, engine, connection=redis_connection(settings) if settings.redis_url else None)
     return True
+
+
+def _merged_totals(shards) -> BandTotals:
+    totals = BandTotals()
+    for shard in shards:
+        totals.merge(BandTotals.from_json(shard.totals))
+    return totals
+
+
+def run_totals(engine: Engine, run_id: str) -> BandTotals:
+    """The run's totals, its shards' added up: what the risk summary counts (accounts with a churn probability,
+    drivers, a risk) alongside the models the coordinator knows and the shards do not report."""
+    with engine.connect() as conn:
+        return _merged_totals(conn.execute(select(ScoreShard.totals).where(ScoreShard.run_id == run_id)).all())
 
 
 def recover_lost_shards(engine: Engine, settings: Settings, run_id: str, connection=None) -> int:

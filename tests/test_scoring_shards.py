@@ -14,11 +14,12 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
+from app.band_totals import BandTotals
 from app.programs.definitions import active_programs
 from app.programs.tick import take_lock
 from app.scoring_chunks import score_in_chunks
 from app.settings import Settings
-from app.shards import ShardingRefused, check_shardable, complete_run, start_run, wait_for_run
+from app.shards import ShardingRefused, check_shardable, complete_run, run_totals, start_run, wait_for_run
 from app.store.book_days import record_book_day
 from app.store.models import ScoreRun, ScoreShard
 from app.writeback.outbox import release_due_actions
@@ -56,7 +57,7 @@ def sharding(postgres, throwaway_redis_url, tmp_path, monkeypatch):
            "CSE_DATA_DIR": str(tmp_path), "CSE_SCORE_CHUNK_ACCOUNTS": "1"}  # fmt: skip
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    yield postgres, {**os.environ, **env}, expected, run.totals.summary()
+    yield postgres, {**os.environ, **env}, expected, run.totals
 
 
 def _worker(env: dict) -> subprocess.Popen:
@@ -71,13 +72,16 @@ def _stop(workers: list[subprocess.Popen]) -> None:
         worker.wait()
 
 
-def _assert_same_as_unsharded(store, expected: dict, expected_summary: dict, summary: dict) -> None:
+def _assert_same_as_unsharded(store, expected: dict, expected_totals: BandTotals, summary: dict, run_id: str) -> None:
     with store.connect() as conn:
         got = run_outcome(conn)
     for name, frame in expected.items():
         columns = [c for c in frame.columns if not (name == "outbox" and c == "status")]  # dispatched since
         pd.testing.assert_frame_equal(got[name][columns], frame[columns], check_exact=True, obj=name)
-    assert {k: summary[k] for k in ("accounts", "unscored", "bands")} == expected_summary
+    assert {k: summary[k] for k in ("accounts", "unscored", "bands")} == expected_totals.summary()
+    totals = run_totals(store, run_id)  # what the sharded `cse score` summary's risk block counts
+    assert (totals.accounts, totals.risk) == (expected_totals.accounts, expected_totals.risk)
+    assert totals.risk["with_risk"] > 0
 
 
 def _shards(store, run_id: str) -> list:
@@ -88,7 +92,7 @@ def _shards(store, run_id: str) -> list:
 def test_sharded_run_matches_the_unsharded_one(sharding):
     """…with the two shards' program entries running at once: a tick (the test) holds the programs lock while the
     run starts, both shards queue for it, and its release lets both in together (seen in pg_locks)."""
-    store, env, expected, expected_summary = sharding
+    store, env, expected, expected_totals = sharding
     workers = [_worker(env), _worker(env)]
     try:
         with store.connect() as tick, store.connect() as observer:
@@ -103,11 +107,11 @@ def test_sharded_run_matches_the_unsharded_one(sharding):
         _stop(workers)
     assert [(mode, granted) for _, mode, granted in together] == [("ShareLock", True)] * 2
     assert [(s.status, s.attempts) for s in _shards(store, run_id)] == [("done", 1), ("done", 1)]
-    _assert_same_as_unsharded(store, expected, expected_summary, summary)
+    _assert_same_as_unsharded(store, expected, expected_totals, summary, run_id)
 
 
 def test_a_worker_killed_mid_shard_is_retried_and_the_run_completes_once(sharding):
-    store, env, expected, expected_summary = sharding
+    store, env, expected, expected_totals = sharding
     settings = Settings.from_env()
     first = _worker(env)
     workers = [first]
@@ -129,7 +133,7 @@ def test_a_worker_killed_mid_shard_is_retried_and_the_run_completes_once(shardin
     shards = _shards(store, run_id)
     assert all(s.status == "done" for s in shards)
     assert all(shards[k].attempts == 2 for k in killed)
-    _assert_same_as_unsharded(store, expected, expected_summary, summary)
+    _assert_same_as_unsharded(store, expected, expected_totals, summary, run_id)
     assert complete_run(store, settings, run_id) is False  # completed once; nobody completes it again
     with store.connect() as conn:
         assert conn.scalar(select(ScoreRun.summary).where(ScoreRun.id == run_id)) == summary
@@ -143,3 +147,18 @@ def test_sharding_is_refused_on_sqlite(tmp_path):
     command = [sys.executable, "-m", "app", "score", "--shards", "2"]
     done = subprocess.run(command, capture_output=True, text=True, env=env)
     assert done.returncode == 1 and "needs PostgreSQL" in done.stderr
+
+
+def test_the_sharded_score_command_reports_the_risk_counts(sharding):
+    """`cse score --shards N` (its body, for the fixture's day) adds the risk block the unsharded command prints."""
+    from app.cli import _score_sharded
+
+    store, env, expected, expected_totals = sharding
+    workers = [_worker(env), _worker(env)]
+    try:
+        summary = _score_sharded(Settings.from_env(), store, AS_OF, 2)
+    finally:
+        _stop(workers)
+    assert summary["risk"]["accounts"] == expected_totals.accounts
+    assert {k: summary["risk"][k] for k in expected_totals.risk} == expected_totals.risk
+    assert summary["risk"]["source"] == "health"  # no model fitted on the fixture's small book

@@ -270,7 +270,7 @@ def score(
 
 
 def _score_sharded(settings: Settings, engine, day: date, shards: int) -> dict:
-    from app.shards import ShardingRefused, check_shardable, start_run, wait_for_run
+    from app.shards import ShardingRefused, check_shardable, run_totals, start_run, wait_for_run
     from app.store.db import upgrade_schema
 
     try:
@@ -281,8 +281,13 @@ def _score_sharded(settings: Settings, engine, day: date, shards: int) -> dict:
     from engine.health_config import load_health_config
 
     upgrade_schema(engine)
-    models_for(settings, engine, load_health_config(settings.health_config))  # refresh once; the shards load them
-    return wait_for_run(engine, settings, start_run(engine, settings, day, shards))
+    models = models_for(settings, engine, load_health_config(settings.health_config))  # the shards load them
+    run_id = start_run(engine, settings, day, shards)
+    summary = wait_for_run(engine, settings, run_id)
+    from app.risk_summary import risk_summary
+
+    summary.update(risk_summary(run_totals(engine, run_id), models))
+    return summary
 
 
 migrate.register(cli)
