@@ -6,7 +6,6 @@ always means both databases were exercised.
 
 from __future__ import annotations
 
-import logging
 import os
 import uuid
 import warnings
@@ -92,7 +91,7 @@ def store(request, tmp_path) -> Engine:
 
 
 class Dispatcher:
-    """The WSGI app behind a module's loopback server, swapped per test (stopping a server costs half a second)."""
+    """The WSGI app behind a module's loopback server, swapped per test: one server per module."""
 
     def __init__(self) -> None:
         self.app = None
@@ -104,7 +103,6 @@ class Dispatcher:
 @pytest.fixture(scope="module")
 def loopback() -> Iterator[tuple[RunningServer, Dispatcher]]:
     """One loopback server per test module; a test sets `dispatcher.app` to the sandbox it wants served."""
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     dispatcher = Dispatcher()
     running = start_server(dispatcher)
     yield running, dispatcher

@@ -109,3 +109,16 @@ def test_rejected_credentials_are_not_retried(rig: Rig) -> None:
         pull_all(source, rig.contacts)
     assert rig.status(refused.value) == 401
     assert rig.calls_and_retries(source) == (1, 0)  # the refused call (a login or a request), not retried
+
+
+def test_the_sdk_keeps_its_connection_alive_across_calls(rig: Rig) -> None:
+    """The vendors' APIs keep connections alive and so must their sandboxes: a pull's calls share a connection or
+    two (a login may use its own), where a server answering `Connection: close` costs one per call."""
+    stats = rig.sandbox.server.server.stats  # cheroot's counters: `Accepts` counts the connections it accepted
+    stats["Enabled"] = True
+    source = rig.source()
+    accepted = stats["Accepts"]
+    for obj in (rig.companies, rig.contacts) * 2:
+        pull_all(source, obj)
+    assert source.stats.api_calls >= 6, "enough calls to tell one connection per call from a kept one"
+    assert stats["Accepts"] - accepted <= 2, (stats["Accepts"] - accepted, source.stats.api_calls)

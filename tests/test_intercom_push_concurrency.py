@@ -69,6 +69,7 @@ def test_concurrent_updates_stay_within_the_pool_and_the_rate_limit(workspace, c
         time.sleep(seconds)
 
     with serving(app) as server:
+        server.server.stats["Enabled"] = True  # cheroot counts the connections it accepts
         policy = replace(RetryPolicy(attempts=10, base_delay=0.01, max_wait=5.0), sleep=sleep)
         client = IntercomClient(DEFAULT_TOKEN, base_url=server.base_url, retry=policy)
         pusher = IntercomPusher(client, concurrency=concurrency)
@@ -77,10 +78,12 @@ def test_concurrent_updates_stay_within_the_pool_and_the_rate_limit(workspace, c
                 for i, record_id in enumerate(ids)]  # fmt: skip
         results = pusher.update_fields(rows)
         client.close()
+        connections = server.server.stats["Accepts"]
 
     assert [r.row_id for r in results] == [r.row_id for r in rows], "one result per row, in the rows' order"
     assert all(r.ok for r in results), [r.error for r in results if not r.ok][:3]
     assert app.peak <= concurrency
+    assert connections <= concurrency, "the threads share the SDK's pool of kept-alive connections"
     if concurrency > 1:
         assert app.peak > 1, "the pool did send calls side by side"
     written = Counter(path for method, path, status in app.answers if method == "PUT" and status == 200)

@@ -8,7 +8,6 @@ is checked against the book itself, not against what the connector happened to s
 
 from __future__ import annotations
 
-import logging
 import math
 import time
 import warnings
@@ -36,7 +35,6 @@ from connectors.salesforce.source import soql_datetime
 from connectors.source import VendorSource
 from sandbox.salesforce import SalesforceSandbox, start_sandbox
 
-logging.getLogger("werkzeug").setLevel(logging.ERROR)
 MAPPINGS = load_mapping_files()
 FAST = RetryPolicy(attempts=6, base_delay=0.01, max_delay=0.05)
 

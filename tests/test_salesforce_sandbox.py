@@ -8,7 +8,6 @@ allOrNone, per-record results), upsert by external id, and error bodies the SDK 
 from __future__ import annotations
 
 import json
-import logging
 import math
 from collections.abc import Iterator
 from datetime import timedelta
@@ -26,8 +25,6 @@ from simple_salesforce.exceptions import (
 
 from connectors.salesforce.client import SandboxAdapter
 from sandbox.salesforce import MAX_COLLECTION, SalesforceOrg, SalesforceSandbox, start_sandbox
-
-logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
 
 def sdk_session(base_url: str) -> requests.Session:

@@ -7,7 +7,6 @@ field list now comes from the validated mapping's `source_paths()`.
 
 from __future__ import annotations
 
-import logging
 import warnings
 from collections.abc import Iterator
 
@@ -18,8 +17,6 @@ from app.demo.spec import BookSpec
 from connectors.mapping import apply_mapping, parse_mapping
 from connectors.salesforce import SalesforceClient, SalesforceConfig, SalesforceSource, fields_from_mappings
 from sandbox.salesforce import SalesforceSandbox, start_sandbox
-
-logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
 WON_DEALS = """
 vendor: salesforce

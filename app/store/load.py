@@ -131,7 +131,7 @@ def load_events(
     frame["account_id"] = frame["account_id"].astype("int64")
     frame["contact_id"] = frame["contact_id"].astype("Int64")
     frame["occurred_at"] = pd.to_datetime(frame["occurred_at"]).dt.tz_localize(None)
-    _ensure_features(conn, set(frame.loc[frame["kind"] == EventKind.FEATURE_USED, "feature"].dropna()))
+    _ensure_features(conn, set(frame.loc[frame["kind"] == EventKind.FEATURE_USED, "feature"].dropna().unique()))
 
     rows = frame
     if usage_source is not None:

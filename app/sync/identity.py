@@ -213,15 +213,18 @@ def _fill_from_other_vendors(
     frame = frame.astype(object)
     columns = [c for c in frame.columns if c in ACCOUNT_COLUMNS and c != "key"]
     fallback = {name for name, spec in mapping.fields.items() if spec.fallback}
-    for i, rid in enumerate(frame["record_id"]):
-        aid = account_of.get(rid)
-        if aid is None:
-            continue
-        for column in columns:
+    account_ids = [account_of.get(rid) for rid in frame["record_id"]]
+    # Column by column on plain lists: a cell read and write through `frame.at` cost ~10 us, ~0.5 s a demo link.
+    for column in columns:
+        values = frame[column].tolist()
+        for i, aid in enumerate(account_ids):
+            if aid is None or not (aid in shared or column == "status"):
+                continue
             stored = existing[aid].get(column)
             yields = column in fallback and stored is not None and not pd.isna(stored)
-            if (aid in shared or column == "status") and (pd.isna(frame.at[i, column]) or yields):
-                frame.at[i, column] = stored
+            if pd.isna(values[i]) or yields:
+                values[i] = stored
+        frame[column] = pd.Series(values, index=frame.index, dtype=object)
     if "status" in frame:
         frame["status"] = frame["status"].where(frame["status"].notna(), "active")
     return frame

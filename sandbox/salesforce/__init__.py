@@ -52,7 +52,7 @@ class SalesforceSandbox(RunningSandbox[SalesforceOrg]):
         """Serve a fresh org (seeded from `book` if given) on the same port: cheaper than a new server."""
         self.state = SalesforceOrg(**org_options)
         self.seeded = seed_from_book(self.org, book) if book is not None else None
-        self.server.server.app.config["SALESFORCE_ORG"] = self.org  # type: ignore[attr-defined]
+        self.server.app.config["SALESFORCE_ORG"] = self.org
         return self.org
 
 
