@@ -1,7 +1,8 @@
 """Bulk writes of app/store/bulk.py that big imports rely on: a staged upsert updates the rows that exist and
-inserts the rest on both stores; a frame copied (COPY text built per column on PostgreSQL) and, on PostgreSQL,
-binary COPY store exactly the values they were given, and a big load's foreign keys are checked once at its end and
-are there again after it; a staged insert's follow-up statement sees only the rows it inserted."""
+inserts the rest on both stores; a frame copied (COPY text built per column on PostgreSQL, or binary, storing what
+its text would) and, on PostgreSQL, binary COPY store exactly the values they were given, and a big load's foreign
+keys are checked once at its end and are there again after it; a staged insert's follow-up statement sees only the
+rows it inserted."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ import pandas as pd
 import pytest
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     MetaData,
@@ -54,10 +57,14 @@ def test_a_staged_upsert_updates_existing_rows_and_inserts_new_ones(store) -> No
     assert [tuple(r) for r in rows] == [("x", 1, "one"), ("y", 20, "two"), ("z", 3, "three")]
 
 
-def test_a_copied_frame_stores_exactly_its_values(store, monkeypatch) -> None:
+@pytest.mark.parametrize("binary", [True, False], ids=["binary", "text"])
+def test_a_copied_frame_stores_exactly_its_values(store, monkeypatch, binary: bool) -> None:
     """Escapes, empty text against a missing value, integers held as floats beside a gap, timestamps and NaT, sent in
-    several slices."""
+    several slices; in PostgreSQL's binary format and in its text format (a column with no binary layout here)."""
     monkeypatch.setattr(bulk, "COPY_SLICE", 3)
+    monkeypatch.setattr(bulk, "BINARY_SLICE", 3)
+    if not binary:
+        monkeypatch.setattr(bulk, "_frame_field", lambda column, kind: None)
     table = Table("frame_probe", MetaData(), Column("n", Integer), Column("at", DateTime), Column("note", Text),
                   Column("tag", String(16)))  # fmt: skip
     table.create(store)
@@ -146,3 +153,46 @@ def test_a_big_load_keeps_per_row_checks_when_the_locks_are_busy(store, monkeypa
             conn.execute(child.insert(), [{"parent_id": 1}])
         assert conn.exec_driver_sql("SHOW lock_timeout").scalar() == "0"
         reader.rollback()
+
+
+def test_a_frame_copied_in_binary_stores_what_its_text_would(store, monkeypatch) -> None:
+    """copy_frame sends a frame whose columns all have a binary layout in PostgreSQL's binary format: every kind of
+    value (NULLs of each type, integers held as floats, NaN, empty and non-ASCII text, a number in a text column,
+    timestamps with microseconds, dates, booleans) reads back as the text format stores it, in runs of rows laid
+    out alike and row by row."""
+    if store.dialect.name != "postgresql":
+        pytest.skip("binary COPY is PostgreSQL's")
+    table = Table("binary_frame_probe", MetaData(), Column("n", Integer), Column("big", BigInteger),
+                  Column("x", Float), Column("flag", Boolean), Column("at", DateTime), Column("day", Date),
+                  Column("tag", String(16)), Column("note", Text))  # fmt: skip
+    table.create(store)
+    frame = pd.DataFrame({
+        "n": [1.0, np.nan, -3.0, 2**31 - 1], "big": [2**40, -1, 0, 7], "x": [0.1, np.nan, -1e300, 2.5],
+        "flag": [True, None, False, True],
+        "at": pd.to_datetime(["2026-11-02 09:00:00.000123", None, "1999-12-31 23:59:59.999999", "2000-01-01"],
+                             format="ISO8601"),
+        "day": pd.to_datetime(["2026-11-02", "1999-12-31", None, "2000-01-01"]),
+        "tag": ["a", "", None, "é→ü"], "note": ["tab\there", 42, "line\nbreak", None],
+    })  # fmt: skip
+    columns = list(frame.columns)
+    binary, original = [], bulk._copy_binary_fields
+
+    def spy(conn, target, fields, rows) -> None:
+        binary.append(rows)
+        original(conn, target, fields, rows)
+
+    monkeypatch.setattr(bulk, "_copy_binary_fields", spy)
+    stored = {}
+    for runs_max in (256, 0):  # in runs; row by row
+        monkeypatch.setattr(bulk, "RUNS_MAX", runs_max)
+        with store.begin() as conn:
+            conn.execute(table.delete())
+            copy_frame(conn, table, pd.concat([frame] * 3, ignore_index=True), columns)
+            stored[runs_max] = sorted((tuple(r) for r in conn.execute(select(table))), key=repr)
+    monkeypatch.setattr(bulk, "_frame_field", lambda column, kind: None)  # the text format
+    with store.begin() as conn:
+        conn.execute(table.delete())
+        copy_frame(conn, table, pd.concat([frame] * 3, ignore_index=True), columns)
+        text = sorted((tuple(r) for r in conn.execute(select(table))), key=repr)
+    assert binary == [12, 12] and stored[256] == stored[0] == text
+    assert (1, 2**40, 0.1, True, datetime(2026, 11, 2, 9, 0, 0, 123), date(2026, 11, 2), "a", "tab\there") in text

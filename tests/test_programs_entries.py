@@ -1,10 +1,14 @@
 """Entering programs writes each new enrollment's `entered` history event with it (app/programs/tick._enter): one
-event per entry, for engine entries and honoured card requests alike, and none more when the same scoring reruns."""
+event per entry, for engine entries and honoured card requests alike, and none more when the same scoring reruns;
+an entry that would double an active enrollment fails the run."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
+import app.programs.tick as tick
 from app.programs.tick import enroll
 from app.store.models import ProgramEnrollment, program_history
 from tests.programs_support import T0, book, program, scored
@@ -56,3 +60,19 @@ def test_each_entry_gets_one_entered_event_and_a_rerun_adds_none(store):
         again = enroll(conn, programs, frame, T0)
     assert again["rescue"]["entered"] == 0 and again["rescue"]["requests"] == 0
     assert _enrollments(store) == active and _history(store) == expected
+
+
+def test_an_entry_that_slipped_past_the_lock_fails_the_run_instead_of_doubling_it(store, monkeypatch):
+    """Entries are written with no conflict check (the programs lock and the chunk's read of its enrollments rule a
+    second active one out): were an active enrollment missed anyway, the partial unique index fails the scoring
+    rather than keep two, or skip the row silently."""
+    ids = book(store, 2)
+    programs = program(RESCUE)
+    with store.begin() as conn:
+        enroll(conn, programs, scored(ids, [50, 80]), T0)
+    active = _enrollments(store)
+    monkeypatch.setattr(tick, "_current", lambda conn, account_ids: {})  # as if a writer had bypassed the lock
+    # COPY goes through the driver on PostgreSQL: its own integrity error, not SQLAlchemy's wrapper
+    with pytest.raises((IntegrityError, store.dialect.dbapi.IntegrityError)), store.begin() as conn:
+        enroll(conn, programs, scored(ids, [50, 80]), T0)
+    assert _enrollments(store) == active

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from app.programs.tick import Limits, enroll, run_tick
 from app.store.models import Account, ProgramEnrollment
@@ -229,3 +229,33 @@ def test_an_enrollment_past_the_last_step_of_a_shorter_version_completes(store):
     tick(store, shorter, T0 + timedelta(days=3))
     (row,) = enrollments(store)
     assert row.status == "completed" and sent(store) == [(ids[0], "hello")]
+
+
+def test_exits_and_escalations_of_a_chunk_keep_to_its_account_span_and_miss_none(store):
+    """A chunk's exits and escalations pick their enrollments by id and also by the chunk's account span (so their
+    plans need no statistics, app/programs/tick._span): exactly the chunk's enrollments that should move do, and
+    the accounts around it, in the same program and state, are left alone."""
+    ids = book(store, 6)
+    programs = rescue()
+    score(store, programs, ids, [50] * 6, T0)  # all enter the low tier
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, *args) -> None:
+        statements.append(statement)
+
+    chunk = ids[2:4]  # the middle accounts: one recovers (exits), one rises into the high tier
+    event.listen(store, "before_cursor_execute", seen)
+    try:
+        counts = score(store, programs, chunk, [20, 80], T0 + timedelta(days=1))
+    finally:
+        event.remove(store, "before_cursor_execute", seen)
+    assert counts["rescue"]["exited"] == 1 and counts["rescue"]["escalated"] == 1
+    rows = {r.account_id: (r.status, r.exit_reason, r.tier) for r in enrollments(store)}
+    assert rows == {a: ("exited", "recovered", 0) if a == chunk[0] else ("active", None, 1 if a == chunk[1] else 0)
+                    for a in ids}  # fmt: skip
+    assert sent(store, "exited") == [(chunk[0], None)]
+    assert [a for a, _ in sent(store, "escalated")] == [chunk[1]]
+    lock = "program_enrollments.id = ?"  # SQLite's programs lock: a write to no row (take_lock)
+    moves = [s for s in statements if s.lstrip().upper().startswith(("UPDATE PROGRAM_ENROLLMENTS",
+             "INSERT INTO PROGRAM_EVENTS")) and not s.rstrip().endswith(lock)]  # fmt: skip
+    assert len(moves) == 4 and all("program_enrollments.account_id BETWEEN" in s for s in moves)

@@ -1,7 +1,7 @@
 """How a tick writes (SQLite and PostgreSQL): each action in its final status with its outbox rows, a step already
 written never released again, and migrations 0019 (no due index, no account foreign key on the events), 0020
-(event keys within the enrollment) and 0022 (sent steps and entries derived, program_history) keeping the history
-and still removing an account's events with the account."""
+(event keys within the enrollment), 0022 (sent steps and entries derived, program_history) keeping the history
+and still removing an account's events with the account, and 0023 (the outcomes index rekeyed)."""
 
 from __future__ import annotations
 
@@ -213,3 +213,33 @@ def test_migration_0022_derives_sent_steps_and_entries_and_stores_them_back(stor
     assert _history(store, *columns) == after
     upgrade_schema(store)
     assert _history(store, *columns) == after
+
+
+def test_migration_0023_keys_the_outcomes_index_without_the_arr_and_back(store):
+    """0023_firstrun keys the outcomes index by what the dashboard groups and filters, the ARR sums INCLUDEd on
+    PostgreSQL (so a run's entries of one key go in heap order), and the downgrade restores the seven-column key;
+    the enrollments and the outcomes reported are the same under both."""
+    ids = book(store, 3)
+    programs = _enter_and_tick(store, ids)
+
+    def shape() -> tuple[list[str], list[str]]:
+        with store.connect() as conn:
+            (index,) = [i for i in inspect(conn).get_indexes("program_enrollments")
+                        if i["name"] == "ix_program_enrollments_outcomes"]  # fmt: skip
+        return index["column_names"], index.get("dialect_options", {}).get("postgresql_include", [])
+
+    def figures() -> tuple[list, dict]:
+        with store.connect() as conn:
+            rows = conn.execute(select(ProgramEnrollment).order_by(ProgramEnrollment.id)).all()
+            return [tuple(r) for r in rows], programs_report(conn, programs)
+
+    key = ["program", "status", "exit_reason", "holdout", "entered_at"]
+    include = ["arr_at_entry", "arr_at_end"] if store.dialect.name == "postgresql" else []
+    assert shape() == (key, include)
+    before = figures()
+    command.downgrade(alembic_config(store), "0022_tick")
+    assert shape() == (key + ["arr_at_entry", "arr_at_end"], [])
+    assert figures() == before
+    upgrade_schema(store)
+    assert shape() == (key, include)
+    assert figures() == before

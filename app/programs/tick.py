@@ -38,6 +38,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.sql import ColumnElement
 
 from app.programs.definitions import ActiveProgram
 from app.programs.eligibility import no_recipients, recipients
@@ -120,16 +121,30 @@ def _current(conn: Connection, account_ids: list[int]) -> dict[str, pd.DataFrame
     empty, so PostgreSQL scanned a program's rows by the program index and tested each against the 25,000-id array
     element by element (~50 s per program and chunk at a million accounts); a range is an index range scan whatever
     the statistics say, and a chunk's ids fill their span."""
-    span = PE.c.account_id.between(min(account_ids), max(account_ids))
-    frame = result_frame(conn.execute(select(PE.c.program, *(PE.c[c] for c in CURRENT_COLUMNS)).where(span)))
+    frame = result_frame(conn.execute(select(PE.c.program, *(PE.c[c] for c in CURRENT_COLUMNS))
+                                      .where(_span(account_ids))))  # fmt: skip
     frame = frame[frame["account_id"].isin(account_ids)]
     return {name: group.drop(columns="program").reset_index(drop=True) for name, group in frame.groupby("program")}
 
 
-def exit_enrollments(conn: Connection, ids: pd.Series, reason: str, now: datetime) -> int:
-    """End these active or completed enrollments with `reason` (history event included); returns how many."""
+def _span(account_ids) -> ColumnElement[bool]:
+    """The accounts' id span: with it, a statement that picks enrollments by id also keeps to the span of a scored
+    chunk's accounts, which the (account_id, status) index serves whatever the statistics say.
+
+    Why: after a first run the table's statistics may still say it is empty (autovacuum off, or not yet run), and
+    planned so, a daily run's exit (`id = ANY(<ids>) AND status IN …`) read the whole (account_id, status) index
+    for the status and filtered the ids: 323 s for the exits of 200,000 accounts instead of 0.07 s (docs/scale.md).
+    Bounded by the span, any plan reads at most the chunk's enrollments."""
+    return PE.c.account_id.between(int(min(account_ids)), int(max(account_ids)))
+
+
+def exit_enrollments(conn: Connection, ids: pd.Series, reason: str, now: datetime,
+                     span: ColumnElement[bool] | None = None) -> int:  # fmt: skip
+    """End these active or completed enrollments with `reason` (history event included); returns how many.
+    `span`: a filter all of them match (`_span` of their accounts), which bounds the statements' plans."""
     exited = 0
     for chunk in in_ids(conn, PE.c.id, ids):
+        chunk = chunk if span is None else and_(chunk, span)
         where = and_(chunk, PE.c.status.in_(("active", "completed")))
         exited += conn.execute(
             update(PE).where(where).values(status="exited", exit_reason=reason, next_due_at=None,
@@ -152,7 +167,8 @@ def enroll(
     frame = condition_frame(scored)
     add_survey_columns(conn, frame, now)
     counts: dict[str, dict[str, int]] = {}
-    enrolled = _current(conn, [int(i) for i in frame.index])
+    account_ids = [int(i) for i in frame.index]
+    enrolled, span = _current(conn, account_ids), _span(account_ids)
     for name, active in programs.items():
         program, state = active.program, membership(active.program, frame)
         current = enrolled.get(name, pd.DataFrame(columns=CURRENT_COLUMNS))
@@ -160,18 +176,20 @@ def enroll(
         reasons = state["exit_reason"].reindex(open_rows["account_id"]).to_numpy()
         exited = 0
         for reason in sorted({r for r in reasons if isinstance(r, str)}):
-            exited += exit_enrollments(conn, open_rows["id"][reasons == reason], reason, now)
+            exited += exit_enrollments(conn, open_rows["id"][reasons == reason], reason, now, span)
         active_rows = current[(current["status"] == "active")]
         active_rows = active_rows[pd.isna(state["exit_reason"].reindex(active_rows["account_id"]).to_numpy())]
-        escalated = _escalate(conn, program, active_rows, state, now)
+        escalated = _escalate(conn, program, active_rows, state, now, span)
         activated = _activate_requests(conn, active, current, state, now)
         entered = _enter(conn, active, current, state, now, frame["arr"])
         counts[name] = {"exited": exited, "escalated": escalated, "requests": activated, "entered": entered}
     return counts
 
 
-def _escalate(conn: Connection, program, active_rows: pd.DataFrame, state: pd.DataFrame, now: datetime) -> int:
-    """Move enrollments up to the highest tier that now holds (never down); steps already sent stay sent."""
+def _escalate(conn: Connection, program, active_rows: pd.DataFrame, state: pd.DataFrame, now: datetime,
+              span: ColumnElement[bool]) -> int:  # fmt: skip
+    """Move enrollments up to the highest tier that now holds (never down); steps already sent stay sent. `span`:
+    the scored accounts' (`_span`), bounding the statements' plans."""
     if not program.tiers or active_rows.empty:
         return 0
     target = state["tier"].reindex(active_rows["account_id"]).to_numpy()
@@ -181,6 +199,7 @@ def _escalate(conn: Connection, program, active_rows: pd.DataFrame, state: pd.Da
     for (old, new), group in rows.groupby(["tier", "target"]):
         due = now + timedelta(days=first_due_days(program, int(new)))
         for chunk in in_ids(conn, PE.c.id, group["id"]):
+            chunk = and_(chunk, span)
             moved += conn.execute(
                 update(PE).where(chunk, PE.c.tier == int(old), PE.c.status == "active")
                 .values(tier=int(new), step=0, tier_entered_at=now, next_due_at=due)
@@ -228,9 +247,15 @@ def _enter(
     its account's ARR (`arr`, read with the scores in this transaction) as `arr_at_entry`. An enrollment's
     `entered_at` is its history's `entered` row (`program_history`): no event is written per entry.
 
-    The rows are laid out a column at a time and written in one bulk statement (COPY into a staging table on
-    PostgreSQL). The ARR travels with the rows rather than by an UPDATE after the insert, which wrote every new row
-    a second time."""
+    The rows are laid out a column at a time and written in one bulk statement (COPY on PostgreSQL), with no
+    conflict check: none of these accounts is active in the program (`current`, read under the programs lock by
+    this transaction) and nothing else can make it so meanwhile (every write that makes an enrollment active,
+    here and in `_activate_requests`, holds the lock exclusively, or shared by shards of disjoint account ranges;
+    a card's request is `requested`, not active). Should one slip through anyway, the partial unique index
+    `ux_program_enrollments_active` fails the run rather than keep two active enrollments; an `ON CONFLICT DO
+    NOTHING` through a staging table cost a million-account first run twice each row and a speculative insertion
+    (docs/scale.md). The ARR travels with the rows rather than by an UPDATE after the insert, which wrote every new
+    row a second time."""
     program = active.program
     candidates = state.index[state["entry"].to_numpy()]
     occupied = set(current.loc[current["status"].isin(["active", "requested"]), "account_id"])
@@ -253,8 +278,7 @@ def _enter(
         for tier, audience, group in _groups(ids, state)
     ]  # fmt: skip
     frame = pd.concat(frames, ignore_index=True)
-    return staged_insert(conn, PE, frame, list(frame.columns), conflict=["program", "account_id"],
-                         conflict_where="status = 'active'")  # fmt: skip
+    return staged_insert(conn, PE, frame, list(frame.columns))
 
 
 def _groups(ids: np.ndarray, state: pd.DataFrame):

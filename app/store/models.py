@@ -461,7 +461,10 @@ class BandOverride(Base):
     cleared_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
-OUTCOME_COLUMNS = ("program", "status", "exit_reason", "holdout", "entered_at", "arr_at_entry", "arr_at_end")
+# The dashboard's program outcomes group by the key and sum the ARR (migration 0023_firstrun: the ARR is no key
+# column, so a run's entries of one key are added in heap order, not at random places within the index).
+OUTCOME_KEY = ("program", "status", "exit_reason", "holdout", "entered_at")
+OUTCOME_SUMS = ("arr_at_entry", "arr_at_end")
 
 
 class ProgramEnrollment(Base):
@@ -472,8 +475,8 @@ class ProgramEnrollment(Base):
         Index("ix_program_enrollments_account", "account_id", "status"),
         Index("ux_program_enrollments_active", "program", "account_id", unique=True,
               sqlite_where=text("status = 'active'"), postgresql_where=text("status = 'active'")),
-        # Covers the dashboard's program outcomes (counts and ARR sums per program, status, exit, group).
-        Index("ix_program_enrollments_outcomes", *OUTCOME_COLUMNS),
+        # Covers the dashboard's program outcomes (counts and ARR sums per program, status, exit, group) on PostgreSQL.
+        Index("ix_program_enrollments_outcomes", *OUTCOME_KEY, postgresql_include=list(OUTCOME_SUMS)),
         # No index holds next_due_at, which every tick's move changes: a move stays a heap-only update on
         # PostgreSQL, in the half of each page kept free (migration 0019). The tick finds the due enrollments among
         # a program's active ones (ux_program_enrollments_active; on SQLite ix_program_enrollments_outcomes).
