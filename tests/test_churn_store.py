@@ -150,6 +150,24 @@ def test_panel_keeps_only_dates_with_full_lookback_and_known_labels(store):
     ).all()
 
 
+@pytest.mark.parametrize("store", ["sqlite"], indirect=True)
+def test_a_history_shorter_than_the_lookback_gives_an_empty_panel_without_reading_outcomes(store, monkeypatch):
+    """A book's first run (60 days of rollups) has no observation date: the refresh must not read every account's
+    outcome and expansion days for nothing (~5 s of a million-account first run)."""
+    _load(store, accounts_frame(2, customer_since=AS_OF - timedelta(days=400)),
+          [r for k in ("A0000", "A0001") for r in _history(k, k, 60, 0)])  # fmt: skip
+
+    def unexpected(conn):
+        raise AssertionError("read although no date can be observed")
+
+    monkeypatch.setattr("app.ml.dataset._account_outcomes", unexpected)
+    monkeypatch.setattr("app.ml.dataset._expansion_days", unexpected)
+    with store.connect() as conn:
+        panel = build_panel(conn, _config(), horizon_days=30, every_days=7, through_end=True)
+    assert panel.frame.empty and panel.dates == []
+    assert (panel.data_start, panel.data_end) == (AS_OF - timedelta(days=60), AS_OF)
+
+
 @pytest.mark.parametrize("store", ["sqlite", "postgresql"], indirect=True)
 def test_panel_built_on_worker_processes_is_the_panel_built_in_turn(store, monkeypatch):
     """load_panel hands build_panel its engine and the refresh's worker processes, which build the snapshots on

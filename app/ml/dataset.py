@@ -182,8 +182,8 @@ class Panel:
 
 
 def _account_outcomes(conn: Connection) -> pd.DataFrame:
-    rows = conn.execute(select(Account.id, Account.churned_at, Account.status)).all()
-    frame = pd.DataFrame(rows, columns=["account_id", "churned_at", "status"]).set_index("account_id")
+    query = select(Account.id, Account.churned_at, Account.status)
+    frame = result_frame(conn.execute(query), ["account_id", "churned_at", "status"]).set_index("account_id")
     frame["churned_at"] = pd.to_datetime(frame["churned_at"])
     return frame
 
@@ -191,8 +191,7 @@ def _account_outcomes(conn: Connection) -> pd.DataFrame:
 def _expansion_days(conn: Connection) -> pd.DataFrame:
     """Days on which an account added seats or upgraded its plan."""
     d = AccountDay
-    rows = conn.execute(select(d.account_id, d.day).where((d.seat_delta > 0) | (d.plan_delta > 0))).all()
-    frame = pd.DataFrame(rows, columns=["account_id", "day"])
+    frame = result_frame(conn.execute(select(d.account_id, d.day).where((d.seat_delta > 0) | (d.plan_delta > 0))))
     frame["day"] = pd.to_datetime(frame["day"])
     return frame
 
@@ -247,6 +246,8 @@ def build_panel(
     first = first or data_start + timedelta(days=LOOKBACK_DAYS - 1)
     last = last or (data_end if through_end else data_end - timedelta(days=horizon_days))
     dates = observation_dates(first, last, every_days)
+    if not dates:  # less history than a lookback (and horizon): no snapshot, so no outcome to read (a book's first run)
+        return Panel(pd.DataFrame(), horizon_days, [], data_start, data_end)
     outcomes = _account_outcomes(conn)
     expansions = _expansion_days(conn)
     parts = []
