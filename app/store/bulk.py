@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import (
     ARRAY,
+    JSON,
     BigInteger,
     Boolean,
     Column,
@@ -156,20 +157,25 @@ def _binary_kind(kind) -> bool:
     """Whether `_frame_field` has a binary layout for columns of this type."""
     if (isinstance(kind, DateTime) and kind.timezone) or (isinstance(kind, Float) and kind.precision is not None):
         return False
+    if isinstance(kind, JSON):  # `json` is its text in binary too; `jsonb` starts with a version byte: text then
+        return not isinstance(kind, postgresql.JSONB)
     return not isinstance(kind, Enum) and isinstance(kind, (Boolean, Date, DateTime, Float, Integer, String))
 
 
 def _frame_field(column: pd.Series, kind) -> BinaryField | None:
     """A frame's column in PostgreSQL's binary layout for a column of type `kind`, the values as the text format
     would give them (`_copy_text`: NaN, NaT and None are NULL, integers held as floats truncated, text `str` of
-    each value); None where this has no layout for the type (JSON, decimals, time zones, enums) or the values are
-    not plainly of it: the caller sends text then, and the server parses it as before."""
+    each value, a `json` column's JSON text as it is); None where this has no layout for the type (`jsonb`,
+    decimals, time zones, enums) or the values are not plainly of it: the caller sends text then, and the server
+    parses it as before. The scores' drivers are `json`: with them in binary too, a run's score rows go in binary."""
     if not _binary_kind(kind):
         return None
     missing = column.isna().to_numpy()
     null = missing if missing.any() else None
     seen = pd.api.types.infer_dtype(column, skipna=True)
-    if isinstance(kind, String):  # each value's str(), as the text format sends it
+    if isinstance(kind, JSON) and seen not in ("string", "empty"):  # not the JSON text the callers dump (a dict…)
+        return None
+    if isinstance(kind, (String, JSON)):  # each value's str(), as the text format sends it
         text = column.to_numpy(dtype=object)
         if null is not None:
             text = np.where(missing, "", text)
