@@ -165,7 +165,8 @@ def test_a_frame_copied_in_binary_stores_what_its_text_would(store, monkeypatch)
         pytest.skip("binary COPY is PostgreSQL's")
     table = Table("binary_frame_probe", MetaData(), Column("n", Integer), Column("big", BigInteger),
                   Column("x", Float), Column("flag", Boolean), Column("at", DateTime), Column("day", Date),
-                  Column("tag", String(16)), Column("note", Text), Column("doc", JSON))  # fmt: skip
+                  Column("tag", String(16)), Column("note", Text), Column("doc", JSON), Column("horizon", Integer),
+                  Column("share", Float))  # fmt: skip
     table.create(store)
     frame = pd.DataFrame({
         "n": [1.0, np.nan, -3.0, 2**31 - 1], "big": [2**40, -1, 0, 7], "x": [0.1, np.nan, -1e300, 2.5],
@@ -175,6 +176,7 @@ def test_a_frame_copied_in_binary_stores_what_its_text_would(store, monkeypatch)
         "day": pd.to_datetime(["2026-11-02", "1999-12-31", None, "2000-01-01"]),
         "tag": ["a", "", None, "é→ü"], "note": ["tab\there", 42, "line\nbreak", None],
         "doc": ['[{"factor": "adoption", "impact": -1.5}]', None, '"tab\\t é→ü"', "[]"],
+        "horizon": pd.Series([30, None, 30, 7], dtype=object), "share": pd.Series([0.5, None, 1, 0.1], dtype=object),
     })  # fmt: skip
     columns = list(frame.columns)
     binary, original = [], bulk._copy_binary_fields
@@ -198,5 +200,5 @@ def test_a_frame_copied_in_binary_stores_what_its_text_would(store, monkeypatch)
         text = sorted((tuple(r) for r in conn.execute(select(table))), key=repr)
     assert binary == [12, 12] and stored[256] == stored[0] == text
     assert (1, 2**40, 0.1, True, datetime(2026, 11, 2, 9, 0, 0, 123), date(2026, 11, 2), "a", "tab\there",
-            [{"factor": "adoption", "impact": -1.5}]) in text  # fmt: skip
-    assert (None, -1, None, None, None, date(1999, 12, 31), "", "42", None) in text  # a NULL json, not JSON null
+            [{"factor": "adoption", "impact": -1.5}], 30, 0.5) in text  # fmt: skip
+    assert (None, -1, None, None, None, date(1999, 12, 31), "", "42", None, None, None) in text  # NULL json, not null

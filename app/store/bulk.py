@@ -193,6 +193,8 @@ def _frame_field(column: pd.Series, kind) -> BinaryField | None:
             return np.where(missing, 0, micros.astype(np.int64)).astype(">i8"), null, None
         days = moments.to_numpy(dtype="datetime64[D]") - PG_EPOCH
         return np.where(missing, 0, days.astype(np.int64)).astype(">i4"), null, None
+    if column.dtype == object and seen in ("integer", "floating", "mixed-integer-float", "empty"):
+        column = pd.to_numeric(column)  # numbers held as Python objects (the scores' horizon: ints from a dict)
     if column.dtype.kind not in "iu" and column.dtype != np.float64:  # a float32's text is its own shortest form
         return None
     if isinstance(kind, Float):  # double precision (`_binary_kind`: REAL and FLOAT(p) take text)
