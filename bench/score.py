@@ -314,9 +314,15 @@ def first_and_daily(database_url: str, label: str, n: int, day: date,
     yesterday, with one more day of rollups, so most scores move while few accounts enter or leave a program."""
     forget_runs(database_url)
     yesterday = day - timedelta(days=1)
-    first = run_cse_score(database_url, f"{label}, first run ({yesterday})", n, yesterday, tree=tree, today=yesterday)
-    analyze_runs(database_url)
-    daily = run_cse_score(database_url, f"{label}, daily run ({day}, scored the day before)", n, day, tree=tree)
+    # A new install's data folder: the first run checks the models as a new book's does (a folder kept from an
+    # earlier run would have them checked already, and spare it that); the daily run finds them checked.
+    with tempfile.TemporaryDirectory(prefix="cse-bench-data-") as data_dir:
+        env = {"CSE_DATA_DIR": data_dir}
+        first = run_cse_score(database_url, f"{label}, first run ({yesterday})", n, yesterday, extra_env=env,
+                              tree=tree, today=yesterday)  # fmt: skip
+        analyze_runs(database_url)
+        daily = run_cse_score(database_url, f"{label}, daily run ({day}, scored the day before)", n, day,
+                              extra_env=env, tree=tree)  # fmt: skip
     return first, daily
 
 
