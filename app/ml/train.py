@@ -209,20 +209,13 @@ def labelled(panel: Panel) -> Panel:
     return replace(panel, frame=frame, dates=[d for d in panel.dates if pd.Timestamp(d) in observed])
 
 
-def _learnable_panel(
-    engine: Engine,
-    health_config: HealthConfig,
-    options: StoreOptions,
-    through_end: bool = False,
-    pool: Executor | None = None,
-) -> Panel:
+def _learnable(panel: Panel) -> Panel:
     """The store's snapshots, refused with a reason when there is nothing to learn from."""
-    panel = load_panel(engine, health_config, options, through_end, pool)
     known = labelled(panel).frame
     if known.empty:
         raise ValueError(
             "the store has no usable history: observation dates need "
-            f"90 days of activity before them and {options.horizon_days} days after (load a book or import data)"
+            f"90 days of activity before them and {panel.horizon_days} days after (load a book or import data)"
         )
     if known["churned"].sum() == 0:
         raise ValueError("no account churned within the horizon after any observation date; nothing to learn")
@@ -250,7 +243,7 @@ def train_store(
 ) -> Artifact:
     """Train on every labelled observation date of the store and save a new `store` artifact."""
     with model_workers(options.workers) as pool:
-        later = _learnable_panel(engine, health_config, options, through_end=True, pool=pool)
+        later = _learnable(load_panel(engine, health_config, options, through_end=True, pool=pool))
         panel = labelled(later)
         bundle = fit_store_bundle(panel.frame, options, later, pool)
     meta = {
@@ -326,7 +319,7 @@ def evaluate_store(
     """Time-split report: train on earlier observation dates, test on later ones (see split_dates); the early
     warning for each horizon on its own split (app.ml.early_warning)."""
     with model_workers(options.workers) as pool:
-        later = _learnable_panel(engine, health_config, options, through_end=True, pool=pool)
+        later = _learnable(load_panel(engine, health_config, options, through_end=True, pool=pool))
         panel = labelled(later)
         frame = panel.frame
         held = holdout_fit(frame, options, pool)
@@ -397,7 +390,7 @@ def backtest_health(
     options: StoreOptions = StoreOptions(),  # noqa: B008
 ) -> dict[str, Any]:
     """How well point-in-time health ranks later churners; weights fitted on earlier dates, judged on later."""
-    return backtest_panel(_learnable_panel(engine, health_config, options), health_config, options)
+    return backtest_panel(_learnable(load_panel(engine, health_config, options)), health_config, options)
 
 
 def backtest_panel(panel: Panel, health_config: HealthConfig, options: StoreOptions) -> dict[str, Any]:
@@ -441,7 +434,7 @@ def rank_churners(
     """ROC-AUC of −health at ranking the accounts that churned within the horizon, for each named set of weights,
     all on the same point-in-time panel (built once, with `health_config`'s factor ranges): what the health
     settings page compares the current and a draft weighting by. Nothing is fitted."""
-    frame = _learnable_panel(engine, health_config, options).frame
+    frame = _learnable(load_panel(engine, health_config, options)).frame
     factors, y = _factor_frame(frame), frame["churned"].to_numpy()
     auc = {name: risk_auc(y, weighted_health(factors, dict(w))) for name, w in weights.items()}
     return {"rows": int(len(y)), "churned": int(y.sum()), "horizon_days": options.horizon_days, "auc": auc}
