@@ -78,6 +78,7 @@ def rescore_job(account_ids: list[int] | None = None, as_of: str | None = None) 
         write_back=plans_write_back(day),
         calibration=models.calibration,
         programs=load_programs(settings, engine),
+        parts=settings.score_parts,
     )
     dispatch_job()
     return result.accounts

@@ -51,6 +51,11 @@ def split_ids(ids: np.ndarray, size: int) -> list[IdRange]:
     return [IdRange(int(ids[i]), int(ids[min(i + size, len(ids)) - 1])) for i in range(0, len(ids), size)]
 
 
+def shard_ranges(ids: np.ndarray, shards: int) -> list[IdRange]:
+    """`shards` contiguous id ranges holding (nearly) equal numbers of the given ascending ids; none empty."""
+    return [IdRange(int(part[0]), int(part[-1])) for part in np.array_split(ids, shards) if len(part)]
+
+
 def chunks(conn: Connection, as_of: date, size: int, scope: AccountScope = None) -> Iterator[AccountScope]:
     """The scope cut into chunks of at most `size` active accounts: id ranges, or slices of an explicit id list."""
     if scope is None or isinstance(scope, IdRange):
@@ -117,6 +122,11 @@ class ChunkedRun:
     field_writes: int = 0
     new_actions: int = 0  # program enrollments started (their steps become actions at the scheduler's ticks)
 
+    def merge(self, other: ChunkedRun) -> None:
+        self.totals.merge(other.totals)
+        self.field_writes += other.field_writes
+        self.new_actions += other.new_actions
+
 
 def score_in_chunks(
     conn: Connection,
@@ -135,8 +145,9 @@ def score_in_chunks(
     `programs`, each chunk's accounts also enter, leave or escalate in them (app/programs/tick.enroll).
 
     `write_back=False` (a backfill, a dry run) stores the scores but plans no CRM write, no customer contact and
-    no program step. `shard`: `scope` is one shard of a sharded run, whose program entries hold the programs lock
-    shared with the other shards' (app/programs/tick.take_lock).
+    no program step. `shard`: `scope` is one of several disjoint id ranges scored side by side (a shard of a
+    sharded run, a part of a one-process run: app.rescoring), whose program entries hold the programs lock shared
+    with the others' (app/programs/tick.take_lock).
     """
     run = ChunkedRun()
     plan_for_chunks(conn)

@@ -54,6 +54,7 @@ class Settings:
     health_config: Path | None = None
     writeback_score_step: float = 2.0
     score_chunk_accounts: int = 50_000
+    score_parts: int = 2
     churn_horizon_days: int = 30
     model_refresh_days: int = 7
     model_workers: int = 2
@@ -143,6 +144,7 @@ class Settings:
             health_config=Path(health_config) if health_config else None,
             writeback_score_step=float(env.get("CSE_WRITEBACK_SCORE_STEP", "2.0")),
             score_chunk_accounts=int(env.get("CSE_SCORE_CHUNK_ACCOUNTS", "50000")),
+            score_parts=int(env.get("CSE_SCORE_PARTS", "2")),
             churn_horizon_days=int(env.get("CSE_CHURN_HORIZON_DAYS", "30")),
             model_refresh_days=int(env.get("CSE_MODEL_REFRESH_DAYS", "7")),
             model_workers=int(env.get("CSE_MODEL_WORKERS", "2")),

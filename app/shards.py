@@ -24,7 +24,6 @@ import uuid
 from datetime import date, datetime, timedelta
 from typing import Any
 
-import numpy as np
 from sqlalchemy import Engine, and_, exists, select, update
 
 from app.band_totals import BandTotals
@@ -32,7 +31,7 @@ from app.ml.auto import scoring_calibration
 from app.ml.scorer import load_scoring_artifact
 from app.programs.definitions import load_programs
 from app.queues import SCORE_QUEUE, get_queue, job_alive, redis_connection
-from app.scoring_chunks import active_ids, score_in_chunks
+from app.scoring_chunks import active_ids, score_in_chunks, shard_ranges
 from app.settings import Settings
 from app.store.book_days import record_book_day
 from app.store.models import ScoreRun, ScoreShard
@@ -58,11 +57,6 @@ def check_shardable(settings: Settings) -> None:
         )
     if not settings.redis_url:
         raise ShardingRefused("--shards needs REDIS_URL: the shards are RQ jobs that `cse worker` processes run")
-
-
-def shard_ranges(ids: np.ndarray, shards: int) -> list[IdRange]:
-    """`shards` contiguous id ranges holding (nearly) equal numbers of the given ascending ids; none empty."""
-    return [IdRange(int(part[0]), int(part[-1])) for part in np.array_split(ids, shards) if len(part)]
 
 
 def _enqueue(settings: Settings, run_id: str, shard: int, attempt: int, connection=None) -> str:

@@ -202,7 +202,7 @@ def _rescore(settings: Settings, engine, day: date, write_back: bool, programs=N
     result = rescore(
         engine, day, config, settings.writeback_score_step,
         artifact=models.artifact, chunk_size=settings.score_chunk_accounts, calibration=models.calibration,
-        write_back=write_back, programs=programs,
+        write_back=write_back, programs=programs, parts=settings.score_parts,
     )  # fmt: skip
     return result, models
 
