@@ -17,7 +17,7 @@ from app.store.book_days import record_book_day
 from app.store.bulk import chunked, fetch_frame
 from app.store.current_scores import store_scores
 from app.store.metrics import account_metrics
-from app.store.models import Score
+from app.store.models import CurrentScore, Score
 from app.store.scope import AccountScope, IdRange, scope_filter
 from engine.canonical import FACTORS
 from engine.expansion import score_expansion
@@ -160,17 +160,23 @@ def _numbers_differ(new: pd.DataFrame, old: pd.DataFrame) -> np.ndarray:
 
 def _latest_rows(conn: Connection, as_of: date, account_ids: list[int], scope: AccountScope = None) -> pd.DataFrame:
     """Each account's latest stored score on or before `as_of`, by account id (the VALUE_COLUMNS, JSON ones as
-    their stored text: see `_decoded`), for at least the given accounts. A range scope (a chunk, a shard) or the
-    whole book is read in one query; only an explicit list of ids goes through IN lists, whose thousands of
-    parameters cost more than the rows they select. Read as the driver returns the rows: SQLAlchemy's rows and
-    JSON decoding cost more than the query (~0.7 s of client CPU per 25,000 accounts)."""
-    table, frames = Score.__table__, []
-    if scope is None or isinstance(scope, IdRange):
-        filters = [scope_filter(table.c.account_id, scope)]
-    else:
-        filters = [table.c.account_id.in_(chunk) for chunk in chunked(account_ids)]
+    their stored text: see `_decoded`), for at least the given accounts.
+
+    Read through the current-score table: an account's current row names its latest score (by as_of, then id), which
+    is the one wanted when it is on or before `as_of` (a daily run), so one score row per account is read by its id
+    however long the history. Only accounts whose current score is newer (a backfill of a past day) are searched in
+    the history. A range scope (a chunk, a shard) or the whole book is read in one query; only an explicit list of
+    ids goes through IN lists, whose thousands of parameters cost more than the rows they select. Read as the driver
+    returns the rows: SQLAlchemy's rows and JSON decoding cost more than the query."""
+    table, current = Score.__table__, CurrentScore.__table__
     values = [cast(table.c[c], Text).label(c) if c in JSON_COLUMNS else table.c[c] for c in VALUE_COLUMNS]
-    for accounts in filters:
+    columns = ["account_id", *VALUE_COLUMNS]
+    frames, newer = [], []
+    for accounts in _account_filters(current.c.account_id, account_ids, scope):
+        query = select(current.c.account_id, *values).join(table, table.c.id == current.c.score_id)
+        frames.append(fetch_frame(conn, query.where(accounts, current.c.as_of <= as_of), columns))
+        newer += conn.scalars(select(current.c.account_id).where(accounts, current.c.as_of > as_of)).all()
+    for accounts in (table.c.account_id.in_(chunk) for chunk in chunked(newer)):
         ranked = (
             select(
                 table.c.account_id,
@@ -183,8 +189,17 @@ def _latest_rows(conn: Connection, as_of: date, account_ids: list[int], scope: A
             .subquery()
         )
         query = select(ranked.c.account_id, *(ranked.c[c] for c in VALUE_COLUMNS)).where(ranked.c.rank == 1)
-        frames.append(fetch_frame(conn, query, ["account_id", *VALUE_COLUMNS]))
+        frames.append(fetch_frame(conn, query, columns))
+    frames = [frame for frame in frames if not frame.empty]
     return pd.concat(frames).set_index("account_id") if frames else pd.DataFrame(columns=VALUE_COLUMNS)
+
+
+def _account_filters(column, account_ids: list[int], scope: AccountScope) -> list:
+    """WHERE terms selecting at least the given accounts on `column`: the scope's range (or none: the whole book),
+    or IN lists of the ids when the scope is an explicit list."""
+    if scope is None or isinstance(scope, IdRange):
+        return [scope_filter(column, scope)]
+    return [column.in_(chunk) for chunk in chunked(account_ids)]
 
 
 def _decoded(stored: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pandas as pd
 import pytest
+from sqlalchemy import func, select
 
 from app.programs.definitions import active_programs
 from app.programs.tick import enroll
@@ -13,6 +14,7 @@ from app.report import book_by_band
 from app.rescoring import rescore
 from app.scoring import score_and_store
 from app.scoring_chunks import active_ids, score_in_chunks
+from app.store.models import Score
 from app.writeback.outbox import plan_field_writes, release_due_actions
 from engine.health_config import load_health_config
 from engine.programs import DEFAULT_PROGRAMS_DIR
@@ -92,3 +94,20 @@ def test_postgresql_plans_chunks_as_key_ranges_without_jit(store):
         score_in_chunks(conn, AS_OF, load_health_config(), 2.0, chunk_size=2)
         settings = [conn.exec_driver_sql(f"SHOW {name}").scalar() for name in ("jit", "random_page_cost")]
     assert settings == ["off", "1.1"]
+
+
+def test_a_past_day_is_compared_with_the_history_not_the_newer_current_score(store):
+    """A run for a past day (a backfill) finds the account's current score newer than the day, so it compares
+    with the latest row on or before the day in the history: rescoring a day already scored stores nothing."""
+    load_linked_book(store, accounts=20)  # scored on AS_OF - 30 and AS_OF - 7
+    config = load_health_config()
+    rescore(store, AS_OF, config, 2.0, chunk_size=6, write_back=False)
+    past = AS_OF - timedelta(days=7)
+
+    def rows_of_the_past_day() -> int:
+        with store.connect() as conn:
+            return conn.scalar(select(func.count()).select_from(Score).where(Score.as_of == past))
+
+    before = rows_of_the_past_day()
+    rescore(store, past, config, 2.0, chunk_size=6, write_back=False)
+    assert before == 20 and rows_of_the_past_day() == before
