@@ -92,18 +92,24 @@ def _part_ranges(conn: Connection, as_of: date, scope: AccountScope, parts: int,
     """The id ranges of a run in parts, or one range or none for a run in one transaction: SQLite (one writer),
     an explicit id list (a webhook's few accounts), or fewer than two chunks' worth of accounts per two parts.
 
-    A run in parts takes the run lock in this (the coordinating) transaction, exclusively, until it ends: its
-    parts share the programs lock, which is safe only between disjoint id ranges, so two runs in parts (whose
-    parts would overlap) run one after the other."""
+    A run in parts takes the run lock (`take_run_lock`) in this, the coordinating, transaction until it ends."""
     if parts < 2 or conn.dialect.name != "postgresql" or not (scope is None or isinstance(scope, IdRange)):
         return []
     ids = active_ids(conn, as_of, scope)
     count = min(parts, len(ids) // max(chunk_size, 1))
     if count < 2:
         return []
-    conn.execute(text("SELECT pg_advisory_xact_lock(CAST(:key AS integer), hashtext(current_schema()))"),
-                 {"key": RUN_LOCK_KEY})  # fmt: skip
+    take_run_lock(conn)
     return shard_ranges(ids, count)
+
+
+def take_run_lock(conn: Connection, shared: bool = False) -> None:
+    """Until the transaction ends: exclusively for a run in parts, shared for a shard of a sharded run. Both kinds
+    hold the programs lock shared among their own parts or shards (app/programs/tick.take_lock), which is safe only
+    between disjoint id ranges: this keeps a run in parts apart from every other such run and from a sharded run's
+    shards. Taken before the programs lock, by both."""
+    function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+    conn.execute(text(f"SELECT {function}(CAST(:key AS integer), hashtext(current_schema()))"), {"key": RUN_LOCK_KEY})
 
 
 def _score_parts(engine: Engine, ranges: list[IdRange], score) -> ChunkedRun:

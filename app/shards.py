@@ -31,6 +31,7 @@ from app.ml.auto import scoring_calibration
 from app.ml.scorer import load_scoring_artifact
 from app.programs.definitions import load_programs
 from app.queues import SCORE_QUEUE, get_queue, job_alive, redis_connection
+from app.rescoring import take_run_lock
 from app.scoring_chunks import active_ids, score_in_chunks, shard_ranges
 from app.settings import Settings
 from app.store.book_days import record_book_day
@@ -113,6 +114,7 @@ def score_shard_job(run_id: str, shard: int) -> int:
         if row.status != "running":  # done by an earlier attempt that was only slow, or given up
             return 0
         as_of = conn.scalar(select(ScoreRun.as_of).where(ScoreRun.id == run_id))
+        take_run_lock(conn, shared=True)
         run = score_in_chunks(
             conn, as_of, load_health_config(settings.health_config), settings.writeback_score_step,
             IdRange(row.first_id, row.last_id), load_scoring_artifact(settings.data_dir),

@@ -1,6 +1,6 @@
 """A run in parts (PostgreSQL, id ranges scored side by side in transactions of their own) leaves what a run in one
-transaction leaves; a failed part is completed by the next run without writing anything twice; two runs in parts
-take turns."""
+transaction leaves; a failed part is completed by the next run without writing anything twice; a run in parts waits
+for another and for a sharded run's shards."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 
 import app.rescoring as rescoring
-from app.rescoring import RUN_LOCK_KEY, rescore
+from app.rescoring import RUN_LOCK_KEY, rescore, take_run_lock
 from engine.health_config import load_health_config
 from tests.scale_support import AS_OF, load_linked_book, run_outcome
 from tests.test_scoring_chunks import NOW, PROGRAMS, _book_at_once
@@ -84,16 +84,17 @@ def test_a_failed_part_is_completed_by_the_next_run_without_writing_twice(postgr
         pd.testing.assert_frame_equal(got[name], frame, check_exact=True, obj=name)
 
 
-def test_two_runs_in_parts_take_turns(postgres_store):
-    """While another transaction holds the run lock, a run in parts waits for it before scoring anything."""
+@pytest.mark.parametrize("holder_is", ["a run in parts", "a shard"])
+def test_a_run_in_parts_waits_for_another_run_in_parts_and_for_shards(postgres_store, holder_is):
+    """While another transaction holds the run lock (exclusively as a run in parts does, or shared as a shard of a
+    sharded run does), a run in parts waits for it before scoring anything."""
     load_linked_book(postgres_store)
-    lock = text("SELECT pg_advisory_xact_lock(CAST(:key AS integer), hashtext(current_schema()))")
     waiting = text(
         "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = :key AND NOT granted"
         " AND objid = hashtext(current_schema())::oid"
     )
     with postgres_store.connect() as holder:
-        holder.execute(lock, {"key": RUN_LOCK_KEY})
+        take_run_lock(holder, shared=holder_is == "a shard")
         run = threading.Thread(target=_rescore, args=(postgres_store, 2))
         run.start()
         deadline = time.monotonic() + 30

@@ -86,10 +86,11 @@ class TickResult:
 def take_lock(conn: Connection, shared: bool = False) -> None:
     """Serialize program ticks and enrollment updates (see the module docstring), until the transaction ends.
 
-    `shared` is for the shards of one scoring run: each enters only the accounts of its own id range, and every row
-    it writes under the lock is one of those accounts' (enrollments unique per program and account, history events
-    keyed by enrollment, milestones by account), so shards cannot collide with each other and hold the lock together;
-    a tick, and every other enrollment, takes it exclusively and waits for them (and they for it)."""
+    `shared` is for the shards or parts of one scoring run (app.shards, app.rescoring): each enters only the
+    accounts of its own id range, and every row it writes under the lock is one of those accounts' (enrollments
+    unique per program and account, history events keyed by enrollment, milestones by account), so they cannot
+    collide with each other and hold the lock together; a tick, and every other enrollment, takes it exclusively
+    and waits for them (and they for it). Two runs of that kind never share it: see app.rescoring.take_run_lock."""
     if conn.dialect.name == "postgresql":
         # keyed by the schema too: stores in two schemas of one database (tests, throwaways) never wait on each other
         function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
