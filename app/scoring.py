@@ -16,8 +16,8 @@ from app.ml.scorer import model_scores
 from app.store.book_days import record_book_day
 from app.store.bulk import chunked, fetch_frame
 from app.store.current_scores import store_scores
-from app.store.metrics import account_metrics
-from app.store.models import CurrentScore, Score
+from app.store.metrics import account_metrics, accounts_active_on
+from app.store.models import Account, CurrentScore, Score
 from app.store.scope import AccountScope, IdRange, scope_filter
 from engine.canonical import FACTORS
 from engine.expansion import score_expansion
@@ -41,22 +41,27 @@ MODEL_COLUMNS = (
 
 def previous_health(conn: Connection, as_of: date, account_ids: AccountScope = None) -> pd.DataFrame:
     """Health per account on the days 7 and 30 before `as_of`, for the trends: the latest row on or before each
-    day, since a row is only written when a value moved (write_scores)."""
+    day (ties by id), since a row is only written when a value moved (write_scores).
+
+    Looked up account by account on the (account_id, as_of) index, newest first, so the read costs the same
+    however long the history: ranking every row up to the day read hundreds of rows per account a year into daily
+    scoring. A day before the oldest stored score (a new book) has nothing to find and is not looked up."""
+    oldest = conn.scalar(select(func.min(Score.as_of)))
     frames = {}
     for column, days in TREND_LOOKBACKS.items():
         target = as_of - timedelta(days=days)
-        ranked = select(
-            Score.account_id,
-            Score.health,
-            func.row_number()
-            .over(partition_by=Score.account_id, order_by=(Score.as_of.desc(), Score.id.desc()))
-            .label("rank"),
-        ).where(Score.as_of <= target)
-        if account_ids is not None:
-            ranked = ranked.where(scope_filter(Score.account_id, account_ids))
-        sub = ranked.subquery()
-        rows = conn.execute(select(sub.c.account_id, sub.c.health).where(sub.c.rank == 1)).all()
-        frames[column] = pd.Series(dict(rows), dtype="float64")
+        if oldest is None or oldest > target:
+            frames[column] = pd.Series(dtype="float64")
+            continue
+        newest = (
+            select(Score.health)
+            .where(Score.account_id == Account.id, Score.as_of <= target)
+            .order_by(Score.as_of.desc(), Score.id.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        accounts = select(Account.id, newest).where(accounts_active_on(as_of), scope_filter(Account.id, account_ids))
+        frames[column] = pd.Series(dict(conn.execute(accounts).all()), dtype="float64")
     return pd.DataFrame(frames)
 
 

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.report import book_by_band
-from app.scoring import score_and_store
+from app.scoring import previous_health, score_and_store
 from app.store.load import load_accounts, load_contacts, load_events
 from app.store.models import Score
 from engine.health_config import load_health_config
@@ -126,3 +126,30 @@ def test_numbers_that_differ_only_in_their_text_still_count_as_moved():
     assert list(_numbers_differ(new, old)) == [True, False]
     texts = _comparable(new, NUMBER_COLUMNS).to_numpy() != _comparable(old, NUMBER_COLUMNS).to_numpy()
     assert list(texts.any(axis=1)) == [True, False], "the text comparison tells the two zeros apart too"
+
+
+def test_the_trend_baseline_is_the_latest_row_on_or_before_the_day_ties_by_id(loaded):
+    """previous_health: the newest row on or before each lookback day (of two rows that day, the later written),
+    whatever older or newer rows there are; an account with rows only after the day has none."""
+    store, ids = loaded
+    week_ago, month_ago = AS_OF - timedelta(days=7), AS_OF - timedelta(days=30)
+    a, b, c = ids["A0000"], ids["A0001"], ids["A0002"]
+    rows = [(a, month_ago - timedelta(days=40), 10.0), (a, month_ago - timedelta(days=2), 20.0),
+            (a, week_ago, 30.0), (a, week_ago, 35.0), (a, AS_OF - timedelta(days=1), 99.0),
+            (b, month_ago, 50.0), (c, AS_OF - timedelta(days=3), 70.0)]  # fmt: skip
+    with store.begin() as conn:
+        conn.execute(Score.__table__.insert(), [
+            {"account_id": i, "as_of": day, "computed_at": AS_OF, "health": h, "band": "healthy"} for i, day, h in rows
+        ])  # fmt: skip
+        previous = previous_health(conn, AS_OF).reindex([a, b, c])
+    assert previous["health_7d_ago"].tolist()[:2] == [35.0, 50.0]
+    assert previous["health_30d_ago"].tolist()[:2] == [20.0, 50.0]
+    assert previous.loc[c].isna().all()
+
+
+def test_a_new_book_looks_up_no_trend_baseline(loaded):
+    store, _ = loaded
+    with store.begin() as conn:
+        score_and_store(conn, AS_OF - timedelta(days=1), load_health_config())
+        previous = previous_health(conn, AS_OF)
+    assert previous.empty and list(previous.columns) == ["health_7d_ago", "health_30d_ago"]
