@@ -90,7 +90,7 @@ def rescore(
 
 def _part_ranges(conn: Connection, as_of: date, scope: AccountScope, parts: int, chunk_size: int) -> list[IdRange]:
     """The id ranges of a run in parts, or one range or none for a run in one transaction: SQLite (one writer),
-    an explicit id list (a webhook's few accounts), or fewer than two chunks' worth of accounts per two parts.
+    an explicit id list (a webhook's few accounts), or a book of fewer than two chunks (a part is at least one).
 
     A run in parts takes the run lock (`take_run_lock`) in this, the coordinating, transaction until it ends."""
     if parts < 2 or conn.dialect.name != "postgresql" or not (scope is None or isinstance(scope, IdRange)):
