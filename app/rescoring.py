@@ -32,6 +32,9 @@ from engine.health_config import HealthConfig
 from engine.learning.risk import HealthRiskCalibration
 
 RUN_LOCK_KEY = 7_242_012  # pg_advisory_xact_lock key of a run in parts (the programs lock's is 7_242_011)
+# Each part holds two connections (its writes and its read-ahead) and the coordinating transaction one: seven parts
+# fill the 15 of the engine's pool (SQLAlchemy's default 5 plus an overflow of 10); an eighth would wait for one.
+MAX_PARTS = 7
 
 
 def plans_write_back(as_of: date, dry_run: bool = False, today: date | None = None) -> bool:
@@ -96,7 +99,7 @@ def _part_ranges(conn: Connection, as_of: date, scope: AccountScope, parts: int,
     if parts < 2 or conn.dialect.name != "postgresql" or not (scope is None or isinstance(scope, IdRange)):
         return []
     ids = active_ids(conn, as_of, scope)
-    count = min(parts, len(ids) // max(chunk_size, 1))
+    count = min(parts, MAX_PARTS, len(ids) // max(chunk_size, 1))
     if count < 2:
         return []
     take_run_lock(conn)

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 
 import app.rescoring as rescoring
-from app.rescoring import RUN_LOCK_KEY, rescore, take_run_lock
+from app.rescoring import MAX_PARTS, RUN_LOCK_KEY, rescore, take_run_lock
 from engine.health_config import load_health_config
 from tests.scale_support import AS_OF, load_linked_book, run_outcome
 from tests.test_scoring_chunks import NOW, PROGRAMS, _book_at_once
@@ -106,3 +106,11 @@ def test_a_run_in_parts_waits_for_another_run_in_parts_and_for_shards(postgres_s
     run.join(60)
     assert not run.is_alive()
     assert _score_transactions(postgres_store) == 2
+
+
+def test_parts_are_capped_by_the_connection_pool(postgres_store):
+    """Eight chunks asked for nine parts get MAX_PARTS (two connections each and the coordinator's fill the pool)."""
+    load_linked_book(postgres_store)
+    result = _rescore(postgres_store, parts=9)
+    assert result.accounts == 60
+    assert _score_transactions(postgres_store) == MAX_PARTS == 7
