@@ -19,13 +19,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine
 
 from app.band_totals import BandTotals
 from app.ml.artifacts import Artifact
 from app.programs.definitions import ActiveProgram
 from app.scoring_chunks import DEFAULT_CHUNK_ACCOUNTS, ChunkedRun, active_ids, score_in_chunks, shard_ranges
 from app.store.book_days import record_book_day
+from app.store.db import schema_xact_lock
 from app.store.scope import AccountScope, IdRange
 from app.writeback.outbox import release_due_actions
 from engine.health_config import HealthConfig
@@ -111,8 +112,7 @@ def take_run_lock(conn: Connection, shared: bool = False) -> None:
     hold the programs lock shared among their own parts or shards (app/programs/tick.take_lock), which is safe only
     between disjoint id ranges: this keeps a run in parts apart from every other such run and from a sharded run's
     shards. Taken before the programs lock, by both."""
-    function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
-    conn.execute(text(f"SELECT {function}(CAST(:key AS integer), hashtext(current_schema()))"), {"key": RUN_LOCK_KEY})
+    schema_xact_lock(conn, RUN_LOCK_KEY, shared)
 
 
 def _score_parts(engine: Engine, ranges: list[IdRange], score) -> ChunkedRun:

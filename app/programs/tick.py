@@ -35,7 +35,6 @@ from sqlalchemy import (
     func,
     literal,
     select,
-    text,
     update,
 )
 from sqlalchemy.sql import ColumnElement
@@ -56,6 +55,7 @@ from app.store.bulk import (
     staged_insert,
     temp_table,
 )
+from app.store.db import schema_xact_lock
 from app.store.models import Account, Action, CurrentScore, ProgramEnrollment, ProgramEvent
 from app.writeback.outbox import Planned, insert_outbox_rows, json_object, release_due_actions, release_status
 from engine.programs.definition import CUSTOMER_CHANNELS
@@ -92,10 +92,7 @@ def take_lock(conn: Connection, shared: bool = False) -> None:
     collide with each other and hold the lock together; a tick, and every other enrollment, takes it exclusively
     and waits for them (and they for it). Two runs of that kind never share it: see app.rescoring.take_run_lock."""
     if conn.dialect.name == "postgresql":
-        # keyed by the schema too: stores in two schemas of one database (tests, throwaways) never wait on each other
-        function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
-        lock = text(f"SELECT {function}(CAST(:key AS integer), hashtext(current_schema()))")
-        conn.execute(lock, {"key": LOCK_KEY})
+        schema_xact_lock(conn, LOCK_KEY, shared)
     else:  # a write first: SQLite hands the one writer lock to this transaction before it reads anything
         conn.execute(update(PE).where(PE.c.id == -1).values(step=0))
 

@@ -78,6 +78,13 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
+def schema_xact_lock(conn, key: int, shared: bool = False) -> None:
+    """Take PostgreSQL's transaction-scoped advisory lock `key` (exclusive, or `shared`) until the transaction ends,
+    keyed by the schema too: stores in two schemas of one database (tests, throwaways) never wait on each other."""
+    function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+    conn.execute(text(f"SELECT {function}(CAST(:key AS integer), hashtext(current_schema()))"), {"key": key})
+
+
 @contextmanager
 def migration_lock(engine: Engine) -> Iterator[None]:
     """Hold the store's migration lock: concurrent starters (gunicorn workers, a worker beside the web) wait here.
