@@ -273,8 +273,10 @@ def _tune_logreg_c(
 ) -> tuple[float, float]:
     """The C of `logreg_c_grid` with the best pooled out-of-fold ROC-AUC on grouped folds (module doc) and that
     ROC-AUC; LOGREG_C and NaN when there is no grid or too few positives to fold."""
+    if not config.logreg_c_grid:
+        return LOGREG_C, float("nan")
     rows, splits = _folds(y, groups, config)
-    if not config.logreg_c_grid or not splits:
+    if not splits:
         return LOGREG_C, float("nan")
     score = {c: _out_of_fold_auc(lambda c=c: make_candidate("logreg", spec, config.seed, c), X, y, rows, splits)
              for c in config.logreg_c_grid}  # fmt: skip
