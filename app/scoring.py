@@ -45,12 +45,14 @@ def previous_health(conn: Connection, as_of: date, account_ids: AccountScope = N
 
     Looked up account by account on the (account_id, as_of) index, newest first, so the read costs the same
     however long the history: ranking every row up to the day read hundreds of rows per account a year into daily
-    scoring. A day before the oldest stored score (a new book) has nothing to find and is not looked up."""
-    oldest = conn.scalar(select(func.min(Score.as_of)))
+    scoring. A day with no stored score on or before it (a new book) has nothing to find and is not looked up.
+    That check reads the (as_of, ...) index from its start up to the day only: min(as_of) over the whole index
+    stepped over every row other parts of the run had written and not yet committed (PostgreSQL, a first run in
+    parts: 2.2 s a chunk)."""
     frames = {}
     for column, days in TREND_LOOKBACKS.items():
         target = as_of - timedelta(days=days)
-        if oldest is None or oldest > target:
+        if conn.scalar(select(Score.id).where(Score.as_of <= target).limit(1)) is None:
             frames[column] = pd.Series(dtype="float64")
             continue
         newest = (
