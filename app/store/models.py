@@ -187,7 +187,8 @@ class Score(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    # No foreign key (migration 0024): a trigger on accounts deletes the rows of a deleted account.
+    account_id: Mapped[int] = mapped_column(Integer)
     as_of: Mapped[date] = mapped_column(Date)
     computed_at: Mapped[datetime] = mapped_column(DateTime)
     health: Mapped[float | None] = mapped_column(Float)
@@ -235,7 +236,8 @@ class CurrentScore(Base):
         Index("ix_current_scores_potential", "revenue_potential"),
     )
 
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    # No foreign key (migration 0024): a trigger on accounts deletes the rows of a deleted account.
+    account_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     score_id: Mapped[int] = mapped_column(BigInteger)
     as_of: Mapped[date] = mapped_column(Date)
     health: Mapped[float | None] = mapped_column(Float)
@@ -484,7 +486,8 @@ class ProgramEnrollment(Base):
     )  # fmt: skip
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    # No foreign key (migration 0024): a trigger on accounts deletes the rows of a deleted account.
+    account_id: Mapped[int] = mapped_column(Integer)
     program: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default="requested")  # requested → (program engine) active …
     requested_by: Mapped[str] = mapped_column(String(255))
@@ -553,7 +556,8 @@ class ProgramMilestone(Base):
 
     __tablename__ = "program_milestones"
 
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    # No foreign key (migration 0024): a trigger on accounts deletes the rows of a deleted account.
+    account_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     milestone: Mapped[str] = mapped_column(String(48), primary_key=True)
     met_on: Mapped[date] = mapped_column(Date)
 
