@@ -21,7 +21,6 @@ import argparse
 import os
 import time
 from datetime import date
-from functools import partial
 
 from sqlalchemy import Connection, and_, func, select, text
 
@@ -32,7 +31,6 @@ from app.store.metrics import accounts_active_on
 from app.store.models import Account, Score
 from app.store.scope import IdRange, scope_filter
 from bench.score import ServerCPU
-from engine.health_config import load_health_config
 
 CHUNK = DEFAULT_CHUNK_ACCOUNTS  # the chunks a run scores by default
 
@@ -63,8 +61,8 @@ class Caught(Exception):
 
 
 def captured_queries(conn: Connection, day: date, scope: IdRange) -> list:
-    """The two rollup queries the store's code sends for this chunk (the windowed sums and the feature masks'
-    bit_or), caught instead of run. The third, seat changes after the day, reads a partial index of none here."""
+    """The rollup query the store's code sends for this chunk (the windowed sums, the feature masks' bit_or among
+    them), caught instead of run. The other, seat changes after the day, reads a partial index of none here."""
 
     class Catch:
         dialect = conn.dialect
@@ -74,22 +72,12 @@ def captured_queries(conn: Connection, day: date, scope: IdRange) -> list:
                 raise Caught(query)
             return conn.execute(query, *args, **kwargs)
 
-    def catch_fetch(_conn, query):
-        raise Caught(query)
-
     active = select(Account.id).where(and_(accounts_active_on(day), scope_filter(Account.id, scope)))
-    features = load_health_config().features
-    queries = []
-    fetch, metrics.fetch_int_columns = metrics.fetch_int_columns, catch_fetch
     try:
-        for build in (metrics._activity_aggregates, partial(metrics._features_used, features=features)):
-            try:
-                build(Catch(), as_of=day, accounts=active, scope=scope)
-            except Caught as caught:
-                queries.append(caught.args[0])
-    finally:
-        metrics.fetch_int_columns = fetch
-    return queries
+        metrics._activity_aggregates(Catch(), as_of=day, accounts=active, scope=scope)
+    except Caught as caught:
+        return [caught.args[0]]
+    raise AssertionError("the aggregates sent no rollup query")
 
 
 def main() -> None:

@@ -11,12 +11,12 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from app.store.db import alembic_config, upgrade_schema
 from app.store.load import load_accounts, load_contacts, load_events, refresh_rollups
 from app.store.metrics import account_metrics
-from app.store.models import Account, AccountDay, ActivityEvent, Base
+from app.store.models import Account, AccountDay, ActivityEvent, Base, Feature
 from engine.canonical import METRIC_COLUMNS
 from tests.factories import AS_OF, accounts_frame, contacts_frame, event, events_frame
 
@@ -119,6 +119,24 @@ def test_metrics_from_rollups(store):
     other = metrics.loc[ids["A0001"]]
     assert other[["core_adoption", "active_days_per_week", "tickets_per_seat_30d"]].isna().all()
     assert other["roi_pct"] == 250.0
+
+
+def test_features_used_read_exactly_from_a_high_bit_and_beside_an_account_with_only_later_seats(store):
+    """PostgreSQL ORs the ticket window's masks in the aggregates' query: a feature on bit 62 must survive the trip
+    (as a float it would not), also when an account that has only a seat change after the day joins in."""
+    ids, _ = _load(store, accounts_frame(2), _usage_events())
+    _load(store, accounts_frame(2), [event("A0001", AS_OF + timedelta(days=3), "seat_change", value=2.0, uid="s")])
+    high = 1 << 62
+    with store.begin() as conn:
+        old = conn.scalar(select(Feature.mask).where(Feature.key == "docs"))
+        conn.execute(update(Feature).where(Feature.key == "docs").values(bit=62, mask=high))
+        moved = AccountDay.features_mask.op("&")(~old).op("|")(high)
+        conn.execute(update(AccountDay).where(AccountDay.features_mask.op("&")(old) != 0).values(features_mask=moved))
+    with store.connect() as conn:
+        metrics = account_metrics(conn, AS_OF, CORE, ALL)
+    assert metrics.loc[ids["A0000"], "feature_breadth"] == pytest.approx(4 / 6)
+    assert metrics.loc[ids["A0000"], "advanced_adoption"] == pytest.approx(1 / 2)
+    assert metrics.loc[ids["A0001"], "seats_at_as_of"] == 8  # 10 seats today, 2 of them added after the day
 
 
 def test_metrics_ignore_what_happened_after_the_scoring_date(store):

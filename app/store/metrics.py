@@ -21,6 +21,7 @@ from app.store.scope import AccountScope, IdRange, range_filter, scope_filter
 USAGE_WINDOW_DAYS = 28
 TICKET_WINDOW_DAYS = 30
 TREND_WINDOW_DAYS = 90
+FEATURES_MASK = "features_mask_30"  # PostgreSQL: the ticket window's feature masks OR-ed, read with the aggregates
 
 # Account attributes the expansion scorer and reports read next to the metrics.
 ACCOUNT_ATTRIBUTES = (
@@ -34,9 +35,12 @@ def _since(start: date, column):
     return func.sum(case((AccountDay.day >= start, column), else_=0))
 
 
-def _frame(result, dates: Sequence[str] = ()) -> pd.DataFrame:
+def _frame(result, dates: Sequence[str] = (), whole: Sequence[str] = ()) -> pd.DataFrame:
+    """The rows by account, every column a float but the `dates` (datetimes) and the `whole` (bit masks, exact)."""
     frame = result_frame(result).set_index("account_id")
-    numbers = [c for c in frame.columns if c not in dates]
+    whole = [c for c in whole if c in frame.columns]
+    numbers = [c for c in frame.columns if c not in dates and c not in whole]
+    frame[whole] = frame[whole].astype("Int64")  # nullable: an outer join must not make them floats
     frame[numbers] = frame[numbers].astype("float64")
     for column in dates:
         frame[column] = pd.to_datetime(frame[column])
@@ -54,23 +58,28 @@ def _rollups_of(accounts, scope: AccountScope) -> ColumnElement[bool]:
 
 
 def _features_used(
-    conn: Connection, as_of: date, features: Sequence[str], accounts, scope: AccountScope = None
+    conn: Connection,
+    as_of: date,
+    features: Sequence[str],
+    accounts,
+    scope: AccountScope = None,
+    activity: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Per account, 1.0 for each feature used in the ticket window, from the daily bit masks.
 
-    PostgreSQL ORs the masks itself (bit_or), so one row per account travels instead of one per active day (at a
-    million accounts, ~15 million rows the client would turn into Python tuples). SQLite has no bitwise-OR
-    aggregate, and testing each bit in SQL costs a CASE per feature per row, so there they are OR-reduced in NumPy.
+    PostgreSQL ORs the masks itself (bit_or) in the aggregates' query (`activity`'s FEATURES_MASK column, taken
+    out of it here): one row per account travels, and the window's rows are read once, not twice. SQLite has no
+    bitwise-OR aggregate, and testing each bit in SQL costs a CASE per feature per row, so there the masks are read
+    and OR-reduced in NumPy.
     """
     masks = dict(conn.execute(select(Feature.key, Feature.mask)).all())
     keys = [k for k in features if k in masks]
-    start = as_of - timedelta(days=TICKET_WINDOW_DAYS - 1)
-    d = AccountDay
-    in_window = (d.day.between(start, as_of), d.features_mask != 0, _rollups_of(accounts, scope))
-    if conn.dialect.name == "postgresql":
-        ids, combined = fetch_int_columns(conn, select(d.account_id, func.bit_or(d.features_mask)).where(*in_window)
-                                          .group_by(d.account_id).order_by(d.account_id))  # fmt: skip
+    if activity is not None and FEATURES_MASK in activity:
+        ids, combined = activity.index.to_numpy(), activity.pop(FEATURES_MASK).fillna(0).to_numpy(dtype=np.int64)
     else:
+        d = AccountDay
+        start = as_of - timedelta(days=TICKET_WINDOW_DAYS - 1)
+        in_window = (d.day.between(start, as_of), d.features_mask != 0, _rollups_of(accounts, scope))
         account_ids, day_masks = fetch_int_columns(conn, select(d.account_id, d.features_mask).where(*in_window)
                                                    .order_by(d.account_id))  # fmt: skip
         ids, starts = np.unique(account_ids, return_index=True)
@@ -115,13 +124,16 @@ def _activity_aggregates(conn: Connection, as_of: date, accounts, scope: Account
         .where(d.day.between(d90, as_of), _rollups_of(accounts, scope))
         .group_by(d.account_id)
     )
+    if conn.dialect.name == "postgresql":  # the ticket window's features used, for _features_used
+        windowed = windowed.add_columns(func.coalesce(func.bit_or(case((d.day >= d30, d.features_mask))), 0)
+                                        .label(FEATURES_MASK))  # fmt: skip
     # Seat changes after the scoring date, to roll today's seat count back to it.
     later_seats = (
         select(d.account_id, func.sum(d.seat_delta).label("seat_delta_after"))
         .where(d.day > as_of, d.seat_delta != 0, _rollups_of(accounts, scope))
         .group_by(d.account_id)
     )
-    activity = _frame(conn.execute(windowed), dates=("last_login", "last_feature_use"))
+    activity = _frame(conn.execute(windowed), dates=("last_login", "last_feature_use"), whole=(FEATURES_MASK,))
     return activity.join(_frame(conn.execute(later_seats)), how="outer")
 
 
@@ -172,7 +184,7 @@ def account_metrics(
         return accounts
     in_scope = select(Account.id).where(account_filter)
     activity = _activity_aggregates(conn, as_of, in_scope, account_ids)
-    used = _features_used(conn, as_of, features, in_scope, account_ids)
+    used = _features_used(conn, as_of, features, in_scope, account_ids, activity)
     activity["core_used"] = used.reindex(columns=list(core_features), fill_value=0.0).sum(axis=1)
     activity["features_used"] = used.sum(axis=1)
     frame = accounts.join(activity, how="left").join(_champions(conn, account_filter, account_ids), how="left")
