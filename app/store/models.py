@@ -183,7 +183,7 @@ class Score(Base):
     __tablename__ = "scores"
     __table_args__ = (
         Index("ix_scores_account_as_of", "account_id", "as_of"),
-        Index("ix_scores_as_of_band", "as_of", "band", "health"),
+        Index("ix_scores_as_of", "as_of"),  # migration 0025: a run's rows, all of one day, go to its end
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -229,8 +229,8 @@ class CurrentScore(Base):
     so the dashboard and the accounts list never search the score history for the newest row. Migration 0013."""
 
     __tablename__ = "current_scores"
+    # The accounts list walks these to sort by a score; with a band filter, the health one too (migration 0025).
     __table_args__ = (
-        Index("ix_current_scores_band_health", "band", "health"),
         Index("ix_current_scores_health", "health"),
         Index("ix_current_scores_churn", "churn_probability"),
         Index("ix_current_scores_potential", "revenue_potential"),
