@@ -305,9 +305,10 @@ def run_cse_score(database_url: str, label: str, n: int, day: date, extra_env: d
     return elapsed, cpu
 
 
-def first_and_daily(database_url: str, label: str, n: int, day: date,
-                    tree: Path | None = None) -> tuple[tuple[float, float], tuple[float, float]]:  # fmt: skip
-    """A fresh book's first run and the next day's run on the store it left; returns their (wall, CPU) times.
+def first_and_daily(database_url: str, label: str, n: int, day: date, tree: Path | None = None,
+                    daily: bool = True) -> tuple[tuple[float, float], tuple[float, float] | None]:  # fmt: skip
+    """A fresh book's first run and (unless not `daily`) the next day's run on the store it left; returns their
+    (wall, CPU) times.
 
     The first run scores the day before `day` as that day's daily run would have (write-back planned, programs
     entered: nearly every account enters two or three); the second is `day`'s daily run of a book scored
@@ -320,10 +321,12 @@ def first_and_daily(database_url: str, label: str, n: int, day: date,
         env = {"CSE_DATA_DIR": data_dir}
         first = run_cse_score(database_url, f"{label}, first run ({yesterday})", n, yesterday, extra_env=env,
                               tree=tree, today=yesterday)  # fmt: skip
+        if not daily:
+            return first, None
         analyze_runs(database_url)
-        daily = run_cse_score(database_url, f"{label}, daily run ({day}, scored the day before)", n, day,
-                              extra_env=env, tree=tree)  # fmt: skip
-    return first, daily
+        second = run_cse_score(database_url, f"{label}, daily run ({day}, scored the day before)", n, day,
+                               extra_env=env, tree=tree)  # fmt: skip
+    return first, second
 
 
 # What a scoring run writes: emptied between two runs on one store, so each does the same work from the same state
@@ -421,10 +424,11 @@ def compare(database_url: str, label: str, n: int, day: date, before: Path | Non
 
 
 def score_big(url: str, n: int, day: date, shards: int, small: tuple[int, float, float] | None = None,
-              fill_only: bool = False, daily_only: bool = False) -> None:  # fmt: skip
+              fill_only: bool = False, daily_only: bool = False, first_only: bool = False) -> None:  # fmt: skip
     """The big store: a first and a daily run in one process, then today's first run with `shards` workers;
     `small` is (accounts, wall, CPU) of the small PostgreSQL first run of this bench, for the time per account.
-    `daily_only`: today's daily run alone, on the store a first run for the day before left (and nothing since)."""
+    `daily_only`: today's daily run alone, on the store a first run for the day before left (and nothing since);
+    `first_only`: the first run alone (for the day before, on the store emptied of earlier runs)."""
     if fill_only:
         fill_store_in_child(url, n, day)
         return
@@ -432,7 +436,9 @@ def score_big(url: str, n: int, day: date, shards: int, small: tuple[int, float,
         analyze_runs(url)
         run_cse_score(url, f"postgresql, one process, daily run ({day}) on the store as left", n, day)
         return
-    (one, cpu), _ = first_and_daily(url, "postgresql, one process", n, day)
+    (one, cpu), _ = first_and_daily(url, "postgresql, one process", n, day, daily=not first_only)
+    if first_only:
+        return
     print(f"  target: {n:,} accounts <= 60 s and <= 1536 MiB")
     if small is not None:
         accounts, wall, small_cpu = small
@@ -462,6 +468,8 @@ def main() -> None:
     parser.add_argument("--fill-only", action="store_true", help="with --big-store: fill that (empty) store, no run")
     parser.add_argument("--daily-only", action="store_true", help="with --big-store: today's daily run only, on "
                         "the store a first run for yesterday left (a daily or --shards run spoils it)")  # fmt: skip
+    parser.add_argument("--first-only", action="store_true", help="with --big-store: the first run only (for "
+                        "yesterday, what earlier runs wrote emptied first)")  # fmt: skip
     args = parser.parse_args()
     # Today and the day before, each as that day's `cse score` (first_and_daily); `--shards` scores the real today
     # only. Past midnight the filled rollups would end a day early: start before.
@@ -469,7 +477,9 @@ def main() -> None:
     print(f"scoring {day - timedelta(days=1)} and {day} (today); load average {os.getloadavg()[0]:.1f}")
 
     if args.big_store:
-        score_big(args.big_store, args.big_accounts, day, args.shards, None, args.fill_only, args.daily_only)
+        score_big(
+            args.big_store, args.big_accounts, day, args.shards, None, args.fill_only, args.daily_only, args.first_only
+        )
         return
     with tempfile.TemporaryDirectory() as tmp:
         before = source_tree(args.before, Path(tmp)) if args.before else None
