@@ -275,6 +275,19 @@ def test_the_accounts_list_pages_through_the_book_in_order_missing_values_last(c
         assert shown == expected and len(expected) > 100
 
 
+def test_a_band_filtered_list_sorted_by_health_lists_that_band_in_health_order(client, store, scored):
+    """Migration 0025 dropped the (band, health) index: the list walks the health index and skips other bands."""
+    with store.connect() as conn:
+        rows = conn.execute(select(CurrentScore.account_id, CurrentScore.health, CurrentScore.band)).all()
+    sign_in(client, store, "viewer")
+    for band in ("healthy", "at_risk"):
+        expected = [i for i, _, _ in sorted((r for r in rows if r.band == band and r.health is not None),
+                                            key=lambda r: (-r.health, -r.account_id))][:50]  # fmt: skip
+        page = client.get(f"/accounts?band={band}&sort=health&dir=desc").text
+        assert [int(i) for i in re.findall(r'<th scope="row"><a href="/accounts/(\d+)"', page)] == expected
+        assert len(expected) > 5
+
+
 @pytest.mark.parametrize("typed", ["²", "٣", "9" * 40, "-1", "abc"])
 def test_numbers_typed_into_pages_are_refused_or_ignored_never_a_server_error(client, store, typed):
     """`str.isdigit` accepts '²' and '٣' and any length; `int` then fails or overflows the store's integers."""
