@@ -95,7 +95,6 @@ def demo(
     from app.demo.book import BookSpec, generate_book
     from app.demo.crm_loop import bundled_crms, crm_settings, deliver_everything, link_companies, linked_companies
     from app.demo.programs import run_demo_programs
-    from app.ml.auto import models_for
     from app.ml.workers import warm_up
     from app.programs.definitions import load_programs
     from app.programs.tick import Limits
@@ -120,23 +119,20 @@ def demo(
         progress.update(task, completed=1)
         # The sandboxes are seeded (pure Python) while the store loads the book (mostly SQLite, which runs
         # without the GIL): the two halves share nothing until the link sync.
-        background = stack.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix="demo"))
-        if crms:
-            task = progress.add_task("Starting the CRM sandboxes", total=1)
-            seeding = background.submit(_timed_call, phases, "sandboxes", stack.enter_context, bundled_crms(book))
-            seeding.add_done_callback(lambda _, task=task: progress.update(task, completed=1))
-        task = progress.add_task("Loading accounts and activity", total=len(book.events))
-        _timed_call(phases, "load", load_book, engine, book.accounts, book.contacts, book.events,
-                    lambda n: progress.advance(task, n))  # fmt: skip
-        sandbox_env = seeding.result() if crms else {}
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandboxes") as pool:
+            if crms:
+                task = progress.add_task("Starting the CRM sandboxes", total=1)
+                seeding = pool.submit(_timed_call, phases, "sandboxes", stack.enter_context, bundled_crms(book))
+                seeding.add_done_callback(lambda _, task=task: progress.update(task, completed=1))
+            task = progress.add_task("Loading accounts and activity", total=len(book.events))
+            _timed_call(phases, "load", load_book, engine, book.accounts, book.contacts, book.events,
+                        lambda n: progress.advance(task, n))  # fmt: skip
+            sandbox_env = seeding.result() if crms else {}
         if crms:
             task = progress.add_task("Linking the CRM sandboxes", total=1)
             settings = crm_settings(sandbox_env)
             _timed_call(phases, "link", link_companies, engine, settings, settings.data_dir / "sync-logs")
             progress.update(task, completed=1)
-        # The model refresh reads the accounts as the link left them and their activity, never the scores: on its
-        # worker processes it goes on while the backfilled days are scored here.
-        refreshing = background.submit(_timed_call, phases, "models", models_for, settings, engine, config)
         task = progress.add_task("Scoring", total=len(DEMO_BACKFILL_DAYS) + 1)
         for back in DEMO_BACKFILL_DAYS:
             with engine.begin() as conn:
@@ -144,9 +140,8 @@ def demo(
             progress.advance(task)
         # The book's last day is the demo's today: its scores are written back (the backfilled days are not).
         programs = load_programs(settings, engine)
-        models = refreshing.result()
-        result, _ = _timed_call(phases, "score", _rescore, settings, engine, day, write_back=True, programs=programs,
-                                models=models)  # fmt: skip
+        result, models = _timed_call(phases, "models_and_score", _rescore, settings, engine, day,
+                                     write_back=True, programs=programs)  # fmt: skip
         progress.advance(task)
         summary = result.totals.summary()
         from app.risk_summary import risk_summary
@@ -196,15 +191,14 @@ def _timed_call(phases: dict[str, float], name: str, call, *args, **kwargs):
         phases[name] = phases.get(name, 0.0) + time.perf_counter() - started
 
 
-def _rescore(settings: Settings, engine, day: date, write_back: bool, programs=None, models=None):
-    """Score with `models` (default: refreshed when due, app.ml.auto); returns the run and the models used."""
+def _rescore(settings: Settings, engine, day: date, write_back: bool, programs=None):
+    """Refresh the models when due (app.ml.auto), then score; returns the run and the models it scored with."""
     from app.ml.auto import models_for
     from app.rescoring import rescore
     from engine.health_config import load_health_config
 
     config = load_health_config(settings.health_config)
-    if models is None:
-        models = models_for(settings, engine, config)
+    models = models_for(settings, engine, config)
     result = rescore(
         engine, day, config, settings.writeback_score_step,
         artifact=models.artifact, chunk_size=settings.score_chunk_accounts, calibration=models.calibration,
