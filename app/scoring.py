@@ -127,7 +127,7 @@ def _json_or_null(values: pd.Series) -> list[str | None]:
 # What a stored score says; a row is written only when one of these differs from the account's latest row on or
 # before the day (as_of and computed_at only say when).
 VALUE_COLUMNS = tuple(c for c in SCORE_COLUMNS if c not in ("account_id", "as_of", "computed_at"))
-TEXT_COLUMNS = ("band", "band_computed", "recommended_action", "expansion_type", "model_version")
+TEXT_COLUMNS = ("band", "band_computed", "recommended_action", "expansion_type", "model_version", "risk_source")
 
 
 def _comparable(frame: pd.DataFrame, value_columns: Sequence[str] = VALUE_COLUMNS) -> pd.DataFrame:

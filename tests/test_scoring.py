@@ -111,8 +111,11 @@ def test_a_rerun_compares_text_and_json_values_not_only_numbers(loaded):
         conn.execute(update(Score).where(Score.account_id == ids["A0001"]).values(band_computed="other"))
         conn.exec_driver_sql(f"UPDATE scores SET drivers = '{respaced}' WHERE account_id = {ids['A0002']}")
         score_and_store(conn, AS_OF, config)
+        # Where the risk came from is text too (it used to be read as a number, which made every value alike).
+        conn.execute(update(Score).where(Score.account_id == ids["A0002"]).values(risk_source="model"))
+        score_and_store(conn, AS_OF, config)
         rows = dict(conn.execute(select(Score.account_id, func.count()).group_by(Score.account_id)).all())
-    assert rows == {ids["A0000"]: 2, ids["A0001"]: 2, ids["A0002"]: 1}
+    assert rows == {ids["A0000"]: 2, ids["A0001"]: 2, ids["A0002"]: 2}
 
 
 def test_numbers_that_differ_only_in_their_text_still_count_as_moved():
