@@ -145,6 +145,7 @@ def _comparable(frame: pd.DataFrame, value_columns: Sequence[str] = VALUE_COLUMN
 
 NUMBER_COLUMNS = tuple(c for c in VALUE_COLUMNS if c not in TEXT_COLUMNS and c not in JSON_COLUMNS)
 OTHER_COLUMNS = tuple(c for c in VALUE_COLUMNS if c not in NUMBER_COLUMNS)
+ALIKE_BY_ID = 4  # rows whose numbers all match are read by id when they are under a quarter of the chunk
 
 
 def _rounded(values: pd.Series) -> pd.Series:
@@ -165,8 +166,14 @@ def _numbers_differ(new: pd.DataFrame, old: pd.DataFrame) -> np.ndarray:
     return differ
 
 
-def _latest_rows(conn: Connection, as_of: date, account_ids: list[int], scope: AccountScope = None) -> pd.DataFrame:
-    """Each account's latest stored score on or before `as_of`, by account id (the VALUE_COLUMNS, JSON ones as
+def _latest_rows(
+    conn: Connection,
+    as_of: date,
+    account_ids: list[int],
+    scope: AccountScope = None,
+    value_columns: Sequence[str] = VALUE_COLUMNS,
+) -> pd.DataFrame:
+    """Each account's latest stored score on or before `as_of`, by account id (the `value_columns`, JSON ones as
     their stored text: see `_decoded`), for at least the given accounts.
 
     Read through the current-score table: an account's current row names its latest score (by as_of, then id), which
@@ -176,8 +183,8 @@ def _latest_rows(conn: Connection, as_of: date, account_ids: list[int], scope: A
     ids goes through IN lists, whose thousands of parameters cost more than the rows they select. Read as the driver
     returns the rows: SQLAlchemy's rows and JSON decoding cost more than the query."""
     table, current = Score.__table__, CurrentScore.__table__
-    values = [cast(table.c[c], Text).label(c) if c in JSON_COLUMNS else table.c[c] for c in VALUE_COLUMNS]
-    columns = ["account_id", *VALUE_COLUMNS]
+    values = [cast(table.c[c], Text).label(c) if c in JSON_COLUMNS else table.c[c] for c in value_columns]
+    columns = ["account_id", *value_columns]
     frames, newer = [], []
     for accounts in _account_filters(current.c.account_id, account_ids, scope):
         query = select(current.c.account_id, *values).join(table, table.c.id == current.c.score_id)
@@ -195,10 +202,10 @@ def _latest_rows(conn: Connection, as_of: date, account_ids: list[int], scope: A
             .where(table.c.as_of <= as_of, accounts)
             .subquery()
         )
-        query = select(ranked.c.account_id, *(ranked.c[c] for c in VALUE_COLUMNS)).where(ranked.c.rank == 1)
+        query = select(ranked.c.account_id, *(ranked.c[c] for c in value_columns)).where(ranked.c.rank == 1)
         frames.append(fetch_frame(conn, query, columns))
     frames = [frame for frame in frames if not frame.empty]
-    return pd.concat(frames).set_index("account_id") if frames else pd.DataFrame(columns=VALUE_COLUMNS)
+    return pd.concat(frames).set_index("account_id") if frames else pd.DataFrame(columns=list(value_columns))
 
 
 def _account_filters(column, account_ids: list[int], scope: AccountScope) -> list:
@@ -224,19 +231,26 @@ def _decoded(stored: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
 
 def _moved(conn: Connection, as_of: date, out: pd.DataFrame, scope: AccountScope = None) -> np.ndarray:
     """Which rows of `out` say something the account's latest stored score does not (only accounts with a stored
-    score are compared: turning scores into comparable text costs more than the rest of the write, so it is made
-    only for the rows whose numbers are all the same)."""
-    previous = _latest_rows(conn, as_of, out["account_id"].astype(int).tolist(), scope)
-    known = out["account_id"].isin(previous.index).to_numpy()
+    score are compared). The stored numbers are read first; the text and JSON values only for the rows whose
+    numbers are all the same: on a daily run nearly every row differs in a number, and the texts (the drivers' JSON
+    above all) cost more to read and to compare than everything else."""
+    ids = out["account_id"].astype(int)
+    previous = _latest_rows(conn, as_of, ids.tolist(), scope, NUMBER_COLUMNS)
+    known = ids.isin(previous.index).to_numpy()
     moved = ~known
     if known.any():
         rows = out[known]
-        stored = previous.reindex(rows["account_id"])
-        differ = _numbers_differ(rows, stored)
+        differ = _numbers_differ(rows, previous.reindex(rows["account_id"]))
         alike = ~differ
         if alike.any():
-            new_text = _comparable(rows[alike], OTHER_COLUMNS).to_numpy()
-            texts = new_text == _comparable(_decoded(stored[alike], rows[alike]), OTHER_COLUMNS).to_numpy()
+            same = rows[alike]
+            # Few rows alike (a daily run): read them by id; many (a rerun of the day): the scope's one range read.
+            alike_ids = same["account_id"].astype(int).tolist()
+            few = scope is not None and len(alike_ids) * ALIKE_BY_ID < len(rows)
+            stored = _latest_rows(conn, as_of, alike_ids, alike_ids if few else scope, OTHER_COLUMNS)
+            stored = stored.reindex(same["account_id"])
+            new_text = _comparable(same, OTHER_COLUMNS).to_numpy()
+            texts = new_text == _comparable(_decoded(stored, same), OTHER_COLUMNS).to_numpy()
             differ[alike] = ~texts.all(axis=1)
         moved[known] = differ
     return moved

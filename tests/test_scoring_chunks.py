@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from app.programs.definitions import active_programs
 from app.programs.tick import enroll
@@ -84,6 +84,30 @@ def test_a_second_chunked_run_of_the_day_writes_no_score_twice(store):
     with store.connect() as conn:
         pd.testing.assert_frame_equal(run_outcome(conn)["scores"], first, check_exact=True)
     assert len(first) == 20
+
+
+def test_a_chunk_reads_the_texts_of_the_few_rows_whose_numbers_match_and_finds_their_changes(store):
+    """A chunk compares numbers first and reads the text and JSON values of only the rows whose numbers all match
+    (by id when they are few): such a row whose drivers changed is written, one that says the same is not."""
+    load_linked_book(store, accounts=20)
+    config = load_health_config()
+    rescore(store, AS_OF, config, 2.0, now=NOW, chunk_size=20)
+    latest = select(Score.id).where(Score.as_of == AS_OF)
+    count = select(Score.account_id, func.count()).group_by(Score.account_id)
+    with store.begin() as conn:
+        before = dict(conn.execute(count).all())
+        today = set(conn.scalars(select(Score.account_id).where(Score.id.in_(latest))))
+        still, texts_only = sorted(today)[:2]
+        conn.execute(update(Score).where(Score.id.in_(latest), Score.account_id.not_in([still, texts_only]))
+                     .values(health=Score.health + 1))  # fmt: skip
+        drivers = conn.scalar(select(Score.drivers).where(Score.id.in_(latest), Score.account_id == texts_only))
+        conn.execute(update(Score).where(Score.id.in_(latest), Score.account_id == texts_only)
+                     .values(drivers=[*drivers, "other"]))  # fmt: skip
+    rescore(store, AS_OF, config, 2.0, now=NOW, chunk_size=20)
+    with store.connect() as conn:
+        after = dict(conn.execute(count).all())
+    assert len(today) == 20
+    assert after == {account: n + (account in today and account != still) for account, n in before.items()}
 
 
 def test_postgresql_plans_chunks_as_key_ranges_without_jit(store):
