@@ -246,7 +246,7 @@ def _moved(conn: Connection, as_of: date, out: pd.DataFrame, scope: AccountScope
             same = rows[alike]
             # Few rows alike (a daily run): read them by id; many (a rerun of the day): the scope's one range read.
             alike_ids = same["account_id"].astype(int).tolist()
-            few = scope is not None and len(alike_ids) * ALIKE_BY_ID < len(rows)
+            few = len(alike_ids) * ALIKE_BY_ID < len(rows)
             stored = _latest_rows(conn, as_of, alike_ids, alike_ids if few else scope, OTHER_COLUMNS)
             stored = stored.reindex(same["account_id"])
             new_text = _comparable(same, OTHER_COLUMNS).to_numpy()
