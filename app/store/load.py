@@ -6,6 +6,7 @@ set-based, and keeps the daily rollups that scoring reads in step with the event
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 
 import numpy as np
@@ -67,6 +68,14 @@ def _records(frame: pd.DataFrame, columns: tuple[str, ...]) -> list[dict]:
     return values.to_dict("records")
 
 
+def lookup(keys: pd.Series, ids: Mapping[str, int]) -> pd.Series:
+    """`keys` replaced by their id in `ids`, NaN where unknown (or missing), in one hashed lookup: `Series.map`
+    with a dict walks a string column value by value in Python, ~0.25 s for a book's million events."""
+    position = pd.Index(list(ids), dtype=object).get_indexer(keys)
+    values = np.append(np.fromiter(ids.values(), dtype=np.float64, count=len(ids)), np.nan)
+    return pd.Series(values[position], index=keys.index)  # position -1 (not found) is the NaN appended
+
+
 def account_ids_by_key(conn: Connection) -> dict[str, int]:
     return dict(conn.execute(select(Account.key, Account.id)).all())
 
@@ -88,7 +97,7 @@ def load_accounts(conn: Connection, accounts: pd.DataFrame) -> dict[str, int]:
 
 def load_contacts(conn: Connection, contacts: pd.DataFrame, account_ids: dict[str, int]) -> dict[str, int]:
     """Upsert contacts by email (the identity every vendor shares) and return email → id."""
-    frame = contacts.assign(account_id=contacts["account_key"].map(account_ids))
+    frame = contacts.assign(account_id=lookup(contacts["account_key"], account_ids))
     frame = frame[frame["account_id"].notna()]
     records = _records(frame, ("account_id", *CONTACT_FIELDS))
     updatable = [c for c in ("account_id", *CONTACT_FIELDS) if c != "email" and (c in contacts or c == "account_id")]
@@ -121,10 +130,10 @@ def load_events(
 
     Returns the number of new event rows. Events whose account is unknown are not loaded (the caller quarantines).
     """
-    frame = events.assign(account_id=events["account_key"].map(account_ids))
+    frame = events.assign(account_id=lookup(events["account_key"], account_ids))
     contact_ids = contact_ids or {}
     emails = frame["contact_email"] if "contact_email" in frame else pd.Series(None, index=frame.index)
-    frame["contact_id"] = emails.map(contact_ids)
+    frame["contact_id"] = lookup(emails, contact_ids)
     frame = frame[frame["account_id"].notna()]
     if frame.empty:
         return 0
@@ -164,7 +173,7 @@ def daily_usage(events: pd.DataFrame, feature_bits: dict[str, int]) -> pd.DataFr
     login = kind == EventKind.LOGIN.value
     minutes = np.nan_to_num(events["value"].to_numpy(dtype=np.float64)[login])
     columns["session_minutes"] = np.bincount(row[login], weights=minutes, minlength=len(keys))
-    bit = events["feature"].map(feature_bits).to_numpy(dtype=np.float64, na_value=np.nan)
+    bit = lookup(events["feature"], feature_bits).to_numpy()
     used = (kind == EventKind.FEATURE_USED.value) & ~np.isnan(bit)
     masks = np.zeros(len(keys), dtype=np.int64)
     np.bitwise_or.at(masks, row[used], np.left_shift(1, bit[used].astype(np.int64)))
