@@ -18,7 +18,7 @@ from app import book_loader
 from app.book_loader import load_book
 from app.demo import BookSpec, generate_book
 from app.store.db import make_engine, upgrade_schema
-from app.store.load import BOOK_SOURCE, USAGE_KINDS, load_accounts, load_contacts, load_events
+from app.store.load import BOOK_SOURCE, USAGE_KINDS, load_accounts, load_contacts, load_events, lookup
 from app.store.models import Account, AccountDay, ActivityEvent, Contact, Feature, UsageDay
 
 KEYS = {Account: ["id"], Contact: ["id"], Feature: ["key"], AccountDay: ["account_id", "day"],
@@ -101,3 +101,11 @@ def test_the_daily_sums_hold_every_usage_event_once_and_a_reload_changes_nothing
     for kind, total in zip(("feature_used", "api_call", "self_service"), totals[3:6], strict=True):
         assert total == events.loc[events["kind"] == kind, "count"].sum()
     assert totals[6] == contact_days.nunique()  # distinct contacts who logged in, per account and day
+
+
+def test_lookup_gives_ids_and_nan_for_unknown_or_missing_keys() -> None:
+    keys = pd.Series(["a", None, "c", "zz", "b"], dtype="string")
+
+    assert lookup(keys, {"a": 1, "b": 2, "c": 3}).tolist()[::2] == [1.0, 3.0, 2.0]
+    assert lookup(keys, {"a": 1, "b": 2, "c": 3}).isna().tolist() == [False, True, False, True, False]
+    assert lookup(keys, {}).isna().all()

@@ -39,7 +39,9 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, func, select
 
+from app.book_loader import load_book
 from app.demo.book import Book, BookSpec, generate_book
+from app.demo.crm_loop import link_companies
 from app.settings import Settings
 from app.sources import build_sources
 from app.store.db import make_engine, upgrade_schema
@@ -466,6 +468,31 @@ def test_full_sync_of_three_vendors_makes_each_company_one_account(store, stack)
         cursors = {(c.vendor, c.object) for c in conn.execute(select(SyncCursor))}
     assert cursors == {(o.vendor, o.object) for o in log.objects}  # every finished full pull set its cursor
     assert_rollups_add_up(store)
+
+
+def test_the_demo_link_adds_links_and_changes_no_account_value(store, stack):
+    """`cse demo` refreshes its models while it links the CRMs: that they learn the same either way rests on the
+    sandboxes holding the book's records exactly. Intercom keeps a monthly spend in whole dollars, so a book ARR
+    in cents was once rewritten for nearly every account (1002.08 became 1008.0), and the models' `log_arr` with it."""
+    book = stack.book
+    load_book(store, book.accounts, book.contacts, book.events)
+    as_loaded = accounts_table(store)
+
+    linked = link_companies(store, stack.settings, stack.log_dir)
+
+    assert linked == {
+        "salesforce": (book.accounts["crm"] == "salesforce").sum(),
+        "hubspot": (book.accounts["crm"] == "hubspot").sum(),
+        "intercom": len(book.accounts),
+    }
+    assert len(links(store)) == 2 * len(book.accounts)
+    pd.testing.assert_frame_equal(accounts_table(store).drop(columns="updated_at"),
+                                  as_loaded.drop(columns="updated_at"))  # fmt: skip
+
+
+def accounts_table(engine: Engine) -> pd.DataFrame:
+    with engine.connect() as conn:
+        return pd.DataFrame(conn.execute(select(Account).order_by(Account.id)).mappings().all())
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from app.cli.failures import CommandFailed, FriendlyGroup, parse_day
 if TYPE_CHECKING:
     from rich.progress import Progress
 
+    from app.ml.auto import ScoringModels
     from app.settings import Settings
 
 # Heavy modules (pandas, SQLAlchemy, the engine, the SDKs) are imported inside the commands that use them, so
@@ -95,6 +96,7 @@ def demo(
     from app.demo.book import BookSpec, generate_book
     from app.demo.crm_loop import bundled_crms, crm_settings, deliver_everything, link_companies, linked_companies
     from app.demo.programs import run_demo_programs
+    from app.ml.auto import models_for
     from app.ml.workers import warm_up
     from app.programs.definitions import load_programs
     from app.programs.tick import Limits
@@ -128,6 +130,14 @@ def demo(
             _timed_call(phases, "load", load_book, engine, book.accounts, book.contacts, book.events,
                         lambda n: progress.advance(task, n))  # fmt: skip
             sandbox_env = seeding.result() if crms else {}
+        # The models learn from the loaded history on their worker processes while this process links the CRMs
+        # and backfills past days (~2 s of one core, the other idle). They learn what they would after the link:
+        # it adds links and changes no value the models read, because the sandboxes hold the book's records
+        # exactly (tests/test_sync_sandboxes.py); the backfill writes scores, which they do not read.
+        task = progress.add_task("Refreshing the churn and expansion models", total=1)
+        background = stack.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix="models"))
+        refreshing = background.submit(_timed_call, phases, "models", models_for, settings, engine, config)
+        refreshing.add_done_callback(lambda _, task=task: progress.update(task, completed=1))
         if crms:
             task = progress.add_task("Linking the CRM sandboxes", total=1)
             settings = crm_settings(sandbox_env)
@@ -140,8 +150,8 @@ def demo(
             progress.advance(task)
         # The book's last day is the demo's today: its scores are written back (the backfilled days are not).
         programs = load_programs(settings, engine)
-        result, models = _timed_call(phases, "models_and_score", _rescore, settings, engine, day,
-                                     write_back=True, programs=programs)  # fmt: skip
+        result, models = _timed_call(phases, "score", _rescore, settings, engine, day, write_back=True,
+                                     programs=programs, models=refreshing.result())  # fmt: skip
         progress.advance(task)
         summary = result.totals.summary()
         from app.risk_summary import risk_summary
@@ -191,14 +201,17 @@ def _timed_call(phases: dict[str, float], name: str, call, *args, **kwargs):
         phases[name] = phases.get(name, 0.0) + time.perf_counter() - started
 
 
-def _rescore(settings: Settings, engine, day: date, write_back: bool, programs=None):
-    """Refresh the models when due (app.ml.auto), then score; returns the run and the models it scored with."""
+def _rescore(
+    settings: Settings, engine, day: date, write_back: bool, programs=None, models: ScoringModels | None = None
+):
+    """Score with `models`, by default the store's, refreshed first when due (app.ml.auto); returns the run and
+    the models it scored with."""
     from app.ml.auto import models_for
     from app.rescoring import rescore
     from engine.health_config import load_health_config
 
     config = load_health_config(settings.health_config)
-    models = models_for(settings, engine, config)
+    models = models or models_for(settings, engine, config)
     result = rescore(
         engine, day, config, settings.writeback_score_step,
         artifact=models.artifact, chunk_size=settings.score_chunk_accounts, calibration=models.calibration,

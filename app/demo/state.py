@@ -94,7 +94,9 @@ def build_state(spec: BookSpec, pool: Pool) -> BookState:
     raw_arr = seats_final * np.asarray(PLAN_SEAT_PRICE)[plan_final] * 12.0 * pool.discount
     active_end = ~churned
     price_scale = float(spec.avg_arr / raw_arr[active_end].mean())
-    arr = np.round(raw_arr * price_scale, 2)
+    # Priced in whole dollars a month, as subscriptions are (and as Intercom keeps a company's monthly spend): the
+    # ARR every vendor holds for the account is then the book's, to the cent.
+    arr = 12.0 * np.round(raw_arr * price_scale / 12.0)
     segment = np.searchsorted(np.asarray(SEGMENT_ARR_THRESHOLDS), arr, side="left").astype(np.int8)
     segment = np.minimum(segment, 2)
 
