@@ -8,7 +8,7 @@ up) within the horizon, and the time to churn (censored at the end of the data) 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -248,10 +248,11 @@ def build_panel(
     dates = observation_dates(first, last, every_days)
     if not dates:  # less history than a lookback (and horizon): no snapshot, so no outcome to read (a book's first run)
         return Panel(pd.DataFrame(), horizon_days, [], data_start, data_end)
+    snapshots = _snapshots(conn, engine, pool, dates, config)  # on workers, under way while the labels are read
     outcomes = _account_outcomes(conn)
     expansions = _expansion_days(conn)
     parts = []
-    for as_of, features in zip(dates, _snapshots(conn, engine, pool, dates, config), strict=True):
+    for as_of, features in zip(dates, snapshots, strict=True):
         if features.empty:
             continue
         labels = labels_for(features.index, as_of, horizon_days, outcomes, expansions, data_end)
@@ -270,10 +271,11 @@ def snapshot_at(url: str, as_of: date, config: HealthConfig) -> pd.DataFrame:
 
 def _snapshots(
     conn: Connection, engine: Engine | None, pool: Executor | None, dates: list[date], config: HealthConfig
-) -> list[pd.DataFrame]:
+) -> Iterable[pd.DataFrame]:
     """snapshot_features for each date, in order: on `conn` one after another, or on the `pool`'s workers with
-    connections of their own (not for an in-memory SQLite database: it is private to a connection)."""
+    connections of their own (not for an in-memory SQLite database: it is private to a connection), all of them
+    submitted before this returns (the results come as they are iterated)."""
     in_memory = engine is not None and engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:")
     if engine is None or pool is None or in_memory or len(dates) < 2:
         return [snapshot_features(conn, as_of, config) for as_of in dates]
-    return list(pool.map(snapshot_at, repeat(store_url(engine)), dates, repeat(config)))
+    return pool.map(snapshot_at, repeat(store_url(engine)), dates, repeat(config))
