@@ -28,7 +28,7 @@ from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, select
 from app.history.mapping import EventsSpec, HistorySpec, SubscriptionsSpec
 from app.history.usage import Checkpoint, Progress, ReadStats, TypeLookup, read_usage
 from app.store.bulk import copy_binary, copy_rows, foreign_keys_checked_once, staged_insert, upsert
-from app.store.load import EVENT_FIELDS, _ensure_features, account_ids_by_key, refresh_rollups
+from app.store.load import EVENT_FIELDS, _ensure_features, account_ids_by_key, lookup, refresh_rollups
 from app.store.models import Account, AccountDay, ActivityEvent, Feature, SubscriptionTerm, UsageDay
 from engine.canonical import EventKind
 from engine.subscriptions import churn_dates, mrr_changes, seat_changes
@@ -90,7 +90,7 @@ def write_usage(conn: Connection, usage: pd.DataFrame, name: str) -> int:
         return 0
     ids = ensure_accounts(conn, usage["account_key"].unique(), account_ids_by_key(conn))
     columns = [c for c in usage.columns if c not in ("account_key", "day", "types")]
-    account_id = usage["account_key"].map(ids).to_numpy(dtype=np.int64)
+    account_id = lookup(usage["account_key"], ids).to_numpy(dtype=np.int64)
     if conn.dialect.name == "postgresql":
         source = np.full(len(usage), name.encode(), dtype=f"S{len(name.encode())}")
         fixed = {"account_id": account_id, "day": usage["day"].to_numpy(dtype="datetime64[D]"), "source": source,
@@ -171,7 +171,7 @@ def load_terms(conn: Connection, table: pd.DataFrame, spec: SubscriptionsSpec, n
     """Upsert the terms by (import, term id) in one staged statement; returns them with store account ids."""
     terms = _terms_frame(table, spec, name)
     ids = ensure_accounts(conn, terms["account_key"].to_numpy(), account_ids_by_key(conn))
-    terms["account_id"] = terms["account_key"].map(ids).astype("int64")
+    terms["account_id"] = lookup(terms["account_key"], ids).astype("int64")
     terms["source"] = name[:64]
     records = terms.drop_duplicates("term_key", keep="last")  # a repeated term id: its last row, as row-by-row
     records = records.assign(**{c: _date_text(records[c]) for c in ("start_date", "end_date")})
