@@ -70,7 +70,8 @@ def _records(frame: pd.DataFrame, columns: tuple[str, ...]) -> list[dict]:
 
 def lookup(keys: pd.Series, ids: Mapping[str, int]) -> pd.Series:
     """`keys` replaced by their id in `ids`, NaN where unknown (or missing), in one hashed lookup: `Series.map`
-    with a dict walks a string column value by value in Python, ~0.25 s for a book's million events."""
+    with a dict walks a string column value by value in Python (the demo book's keys, e-mails and features: 0.54
+    against 0.11 s of CPU, `python -m bench.load`)."""
     position = pd.Index(list(ids), dtype=object).get_indexer(keys)
     values = np.append(np.fromiter(ids.values(), dtype=np.float64, count=len(ids)), np.nan)
     return pd.Series(values[position], index=keys.index)  # position -1 (not found) is the NaN appended

@@ -87,8 +87,8 @@ class IntercomPusher:
 
     def _update_company(self, row: PushRow) -> PushResult:
         """PUT /companies/{id} through the SDK's HTTP client without its response model: the typed
-        `sdk.companies.update` builds a Company by type introspection: 1.5-1.7 ms of client CPU a call against
-        0.6-0.9 ms this way (300 calls to the sandbox, one thread), for an answer the write-back does not read. The
+        `sdk.companies.update` builds a Company by type introspection: 1.25-1.30 ms of client CPU a call against
+        0.68-0.90 ms this way (`python -m bench.intercom_push`), for an answer the write-back does not read. The
         pull's bulk reads go the same way (IntercomClient.request)."""
         company, attributes = row.payload["external_id"], row.payload["fields"]
         self.client.request("PUT", f"companies/{quote(company, safe='')}", json_body={"custom_attributes": attributes})
